@@ -1,0 +1,161 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "keyhold",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "keyhold", targets: ["keyhold"]),
+        .executable(name: "keyhold-exec", targets: ["keyhold-exec"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSeccomp",
+            pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
+        .target(
+            name: "KeyholdCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams")
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KeyholdVault",
+            dependencies: [
+                "KeyholdCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KeyholdStore",
+            dependencies: [
+                "KeyholdCore",
+                "KeyholdVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KeyholdSandbox",
+            dependencies: [
+                "KeyholdCore",
+                "CSystemd",
+                "CSeccomp",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KeyholdServer",
+            dependencies: [
+                "KeyholdCore",
+                "KeyholdVault",
+                "KeyholdStore",
+                "KeyholdSandbox",
+                "CSystemd",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "keyhold",
+            dependencies: [
+                "KeyholdCore",
+                "KeyholdVault",
+                "KeyholdStore",
+                "KeyholdSandbox",
+                "KeyholdServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "keyhold-exec",
+            dependencies: ["CSeccomp"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KeyholdTesting",
+            dependencies: [
+                "KeyholdCore",
+                "KeyholdSandbox",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KeyholdCoreTests",
+            dependencies: ["KeyholdCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KeyholdVaultTests",
+            dependencies: ["KeyholdVault", "KeyholdCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KeyholdStoreTests",
+            dependencies: ["KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KeyholdSandboxTests",
+            dependencies: ["KeyholdSandbox", "KeyholdCore", "KeyholdTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KeyholdServerTests",
+            dependencies: [
+                "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox", "KeyholdTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KeyholdTestingTests",
+            dependencies: [
+                "KeyholdTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,192 @@
+/// The JSON bodies of the admin API, shared by the daemon and the CLI.
+/// Encoded with snake_case keys (see `AdminJSON`).
+public enum AdminAPI {}
+
+extension AdminAPI {
+    public struct CreateTenant: Codable, Sendable {
+        public var name: String
+        public var plan: String
+        /// The agent's command line inside the sandbox (argv[0] is an absolute path).
+        public var agent: [String]?
+        public init(name: String, plan: String, agent: [String]?) {
+            self.name = name
+            self.plan = plan
+            self.agent = agent
+        }
+    }
+
+    public struct SetPlan: Codable, Sendable {
+        public var plan: String
+        public init(plan: String) { self.plan = plan }
+    }
+
+    public struct Tenant: Codable, Sendable {
+        public var name: String
+        public var plan: String
+        public var state: String
+        public var agent: [String]
+        public var createdAt: String
+        public var keys: [Key]?
+        public init(name: String, plan: String, state: String, agent: [String], createdAt: String, keys: [Key]?) {
+            self.name = name
+            self.plan = plan
+            self.state = state
+            self.agent = agent
+            self.createdAt = createdAt
+            self.keys = keys
+        }
+    }
+
+    /// The key travels in this body over the admin socket only; it is never echoed back.
+    public struct SetKey: Codable, Sendable {
+        // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
+        enum CodingKeys: String, CodingKey {
+            case key, baseURL = "baseUrl", validate, skipShapeCheck
+        }
+
+        public var key: String
+        public var baseURL: String?
+        public var validate: Bool
+        public var skipShapeCheck: Bool
+        public init(key: String, baseURL: String?, validate: Bool, skipShapeCheck: Bool) {
+            self.key = key
+            self.baseURL = baseURL
+            self.validate = validate
+            self.skipShapeCheck = skipShapeCheck
+        }
+    }
+
+    public struct Key: Codable, Sendable {
+        // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
+        enum CodingKeys: String, CodingKey {
+            case provider, version, state, fingerprint, kekID = "kekId", baseURL = "baseUrl", createdAt
+        }
+
+        public var provider: String
+        public var version: Int
+        public var state: String
+        public var fingerprint: String
+        public var kekID: String
+        public var baseURL: String?
+        public var createdAt: String
+        public init(provider: String, version: Int, state: String, fingerprint: String, kekID: String, baseURL: String?, createdAt: String) {
+            self.provider = provider
+            self.version = version
+            self.state = state
+            self.fingerprint = fingerprint
+            self.kekID = kekID
+            self.baseURL = baseURL
+            self.createdAt = createdAt
+        }
+    }
+
+    public struct Validation: Codable, Sendable {
+        public var provider: String
+        public var version: Int
+        public var fingerprint: String
+        public var valid: Bool
+        public var httpStatus: Int?
+        public var message: String
+        public init(provider: String, version: Int, fingerprint: String, valid: Bool, httpStatus: Int?, message: String) {
+            self.provider = provider
+            self.version = version
+            self.fingerprint = fingerprint
+            self.valid = valid
+            self.httpStatus = httpStatus
+            self.message = message
+        }
+    }
+
+    public struct Revoked: Codable, Sendable {
+        public var provider: String
+        public var versions: [Int]
+        public var stoppedSandboxes: [String]
+        public init(provider: String, versions: [Int], stoppedSandboxes: [String]) {
+            self.provider = provider
+            self.versions = versions
+            self.stoppedSandboxes = stoppedSandboxes
+        }
+    }
+
+    public struct Sandbox: Codable, Sendable {
+        // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
+        enum CodingKeys: String, CodingKey {
+            case tenant, unit, state, systemdState, invocationID = "invocationId", mainPID = "mainPid", keyVersions, restarts, lastError, updatedAt
+        }
+
+        public var tenant: String
+        public var unit: String
+        /// Keyhold's view: starting, running, stopping, stopped, failed.
+        public var state: String
+        /// systemd's view (`ActiveState/SubState`), when systemd was asked.
+        public var systemdState: String?
+        public var invocationID: String?
+        public var mainPID: Int?
+        public var keyVersions: [String]
+        public var restarts: Int
+        public var lastError: String?
+        public var updatedAt: String
+        public init(
+            tenant: String, unit: String, state: String, systemdState: String?, invocationID: String?, mainPID: Int?,
+            keyVersions: [String], restarts: Int, lastError: String?, updatedAt: String
+        ) {
+            self.tenant = tenant
+            self.unit = unit
+            self.state = state
+            self.systemdState = systemdState
+            self.invocationID = invocationID
+            self.mainPID = mainPID
+            self.keyVersions = keyVersions
+            self.restarts = restarts
+            self.lastError = lastError
+            self.updatedAt = updatedAt
+        }
+    }
+
+    public struct Logs: Codable, Sendable {
+        public var unit: String
+        public var lines: [String]
+        public init(unit: String, lines: [String]) {
+            self.unit = unit
+            self.lines = lines
+        }
+    }
+
+    public struct CreateAdminToken: Codable, Sendable {
+        public var name: String
+        public init(name: String) { self.name = name }
+    }
+
+    /// Returned once, when the token is created; only its hash is stored.
+    public struct AdminToken: Codable, Sendable {
+        public var name: String
+        public var token: String?
+        public var createdAt: String
+        public init(name: String, token: String?, createdAt: String) {
+            self.name = name
+            self.token = token
+            self.createdAt = createdAt
+        }
+    }
+
+    public struct Health: Codable, Sendable {
+        public var status: String
+        public var version: String
+        public var systemd: String
+        public init(status: String, version: String, systemd: String) {
+            self.status = status
+            self.version = version
+            self.systemd = systemd
+        }
+    }
+
+    /// The body of every error answer.
+    public struct ErrorBody: Codable, Sendable {
+        public struct Detail: Codable, Sendable {
+            public var code: String
+            public var message: String
+        }
+        public var error: Detail
+        public init(code: String, message: String) { self.error = Detail(code: code, message: message) }
+    }
+}

@@ -1,0 +1,50 @@
+/// An error in Keyhold's domain: bad input, a missing or conflicting object, or an unavailable backend.
+///
+/// Its message is meant for the person at the keyboard: it says what went wrong and what to do next.
+/// It never contains a key.
+public struct KeyholdError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The class of the error, which the admin API maps to an HTTP status.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: String { case invalidInput, notFound, conflict, unavailable, forbidden, failed }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// The request or a file is malformed (HTTP 400).
+        public static let invalidInput = Code(.invalidInput)
+        /// The named tenant, plan, key or sandbox does not exist (HTTP 404).
+        public static let notFound = Code(.notFound)
+        /// The operation conflicts with the current state (HTTP 409).
+        public static let conflict = Code(.conflict)
+        /// A backend (systemd, the audit log, a provider) cannot be reached (HTTP 503).
+        public static let unavailable = Code(.unavailable)
+        /// The caller is not allowed to do this (HTTP 401/403).
+        public static let forbidden = Code(.forbidden)
+        /// The operation was attempted and failed (HTTP 502 / 500).
+        public static let failed = Code(.failed)
+
+        public var description: String { value.rawValue }
+
+        /// Parses the name that `description` prints, as the API sends it.
+        public init?(name: String) {
+            guard let value = Value(rawValue: name) else { return nil }
+            self.value = value
+        }
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    public static func invalidInput(_ message: String) -> KeyholdError { KeyholdError(.invalidInput, message) }
+    public static func notFound(_ message: String) -> KeyholdError { KeyholdError(.notFound, message) }
+    public static func conflict(_ message: String) -> KeyholdError { KeyholdError(.conflict, message) }
+    public static func unavailable(_ message: String) -> KeyholdError { KeyholdError(.unavailable, message) }
+    public static func forbidden(_ message: String) -> KeyholdError { KeyholdError(.forbidden, message) }
+    public static func failed(_ message: String) -> KeyholdError { KeyholdError(.failed, message) }
+}

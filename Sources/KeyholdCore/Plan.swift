@@ -1,0 +1,117 @@
+/// Whether a plan's agents call providers with the tenant's own key or through Keyhold's proxy.
+public enum PlanKind: String, Codable, Sendable {
+    /// Bring your own key: the tenant's key is injected and the agent calls the provider directly.
+    case byok
+    /// No tenant key: the agent calls Keyhold's metering proxy with a per-sandbox token.
+    case managed
+}
+
+/// A plan a hosting provider sells, loaded from `plans/*.yaml`.
+public struct Plan: Codable, Sendable, Equatable {
+    // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
+    enum CodingKeys: String, CodingKey {
+        case id, displayName, monthlyPriceUSD = "monthlyPriceUsd", kind, providers, models, caps, alertThresholds, alertWebhook, sandbox
+    }
+
+    public var id: String
+    public var displayName: String
+    public var monthlyPriceUSD: Double
+    public var kind: PlanKind
+    /// Providers whose keys a BYOK tenant may store (empty on managed plans).
+    public var providers: [Provider]
+    /// Models a managed tenant may call, with their prices (empty on BYOK plans).
+    public var models: [ModelPrice]
+    /// Usage caps (managed plans only).
+    public var caps: Caps?
+    /// Percentages of a cap at which an alert fires, once per window.
+    public var alertThresholds: [Int]
+    /// Where alerts are POSTed as JSON, if anywhere.
+    public var alertWebhook: String?
+    public var sandbox: SandboxLimits
+
+    public init(
+        id: String, displayName: String, monthlyPriceUSD: Double, kind: PlanKind, providers: [Provider], models: [ModelPrice],
+        caps: Caps?, alertThresholds: [Int], alertWebhook: String?, sandbox: SandboxLimits
+    ) {
+        self.id = id
+        self.displayName = displayName
+        self.monthlyPriceUSD = monthlyPriceUSD
+        self.kind = kind
+        self.providers = providers
+        self.models = models
+        self.caps = caps
+        self.alertThresholds = alertThresholds
+        self.alertWebhook = alertWebhook
+        self.sandbox = sandbox
+    }
+
+    /// The providers whose keys are injected into this plan's sandboxes.
+    public func allows(_ provider: Provider) -> Bool { kind == .byok && providers.contains(provider) }
+}
+
+/// A model a managed plan allows, and what its tokens cost.
+public struct ModelPrice: Codable, Sendable, Equatable {
+    // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
+    enum CodingKeys: String, CodingKey {
+        case id, provider, inputUSDPerMillion = "inputUsdPerMillion", outputUSDPerMillion = "outputUsdPerMillion", cachedInputUSDPerMillion =
+            "cachedInputUsdPerMillion", cacheWriteUSDPerMillion = "cacheWriteUsdPerMillion"
+    }
+
+    public var id: String
+    public var provider: Provider
+    /// USD per million input tokens.
+    public var inputUSDPerMillion: Double
+    /// USD per million output tokens (reasoning tokens are output tokens).
+    public var outputUSDPerMillion: Double
+    /// USD per million cached input tokens read (defaults to the input price).
+    public var cachedInputUSDPerMillion: Double
+    /// USD per million input tokens written to the cache (Anthropic; defaults to the input price).
+    public var cacheWriteUSDPerMillion: Double
+
+    public init(
+        id: String, provider: Provider, inputUSDPerMillion: Double, outputUSDPerMillion: Double,
+        cachedInputUSDPerMillion: Double? = nil, cacheWriteUSDPerMillion: Double? = nil
+    ) {
+        self.id = id
+        self.provider = provider
+        self.inputUSDPerMillion = inputUSDPerMillion
+        self.outputUSDPerMillion = outputUSDPerMillion
+        self.cachedInputUSDPerMillion = cachedInputUSDPerMillion ?? inputUSDPerMillion
+        self.cacheWriteUSDPerMillion = cacheWriteUSDPerMillion ?? inputUSDPerMillion
+    }
+}
+
+/// The usage caps of a managed plan.
+public struct Caps: Codable, Sendable, Equatable {
+    public var tokensPerDay: Int
+    public var tokensPerMonth: Int
+    public var requestsPerMinute: Int
+    public var usdPerMonth: Double
+    /// Tokens reserved for a request that does not say `max_tokens`.
+    public var defaultMaxTokens: Int
+
+    public init(tokensPerDay: Int, tokensPerMonth: Int, requestsPerMinute: Int, usdPerMonth: Double, defaultMaxTokens: Int) {
+        self.tokensPerDay = tokensPerDay
+        self.tokensPerMonth = tokensPerMonth
+        self.requestsPerMinute = requestsPerMinute
+        self.usdPerMonth = usdPerMonth
+        self.defaultMaxTokens = defaultMaxTokens
+    }
+}
+
+/// The resources and the profile of a plan's sandboxes.
+public struct SandboxLimits: Codable, Sendable, Equatable {
+    /// The name of a profile in `sandbox-profiles/`.
+    public var profile: String
+    public var memoryMaxBytes: UInt64
+    /// CPU time per wall-clock second, in percent of one CPU (`CPUQuota=`).
+    public var cpuQuotaPercent: Int
+    public var tasksMax: Int
+
+    public init(profile: String, memoryMaxBytes: UInt64, cpuQuotaPercent: Int, tasksMax: Int) {
+        self.profile = profile
+        self.memoryMaxBytes = memoryMaxBytes
+        self.cpuQuotaPercent = cpuQuotaPercent
+        self.tasksMax = tasksMax
+    }
+}

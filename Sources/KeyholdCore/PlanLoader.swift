@@ -1,0 +1,177 @@
+import Foundation
+import Yams
+
+/// Loads and validates plan definitions from YAML files.
+public enum PlanLoader {
+    /// Loads every `*.yaml` file of a directory.
+    /// - Throws: `PlanError` for the first invalid file, or when two files define the same plan id.
+    public static func loadDirectory(_ directory: String) throws(PlanError) -> [Plan] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw PlanError(file: directory, line: nil, field: "(directory)", problem: "cannot list plans: \(error.localizedDescription)")
+        }
+        var plans: [Plan] = []
+        for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+            let plan = try load(path: (directory as NSString).appendingPathComponent(name))
+            if plans.contains(where: { $0.id == plan.id }) {
+                throw PlanError(file: name, line: nil, field: "id", problem: "plan id '\(plan.id)' is defined twice")
+            }
+            plans.append(plan)
+        }
+        if plans.isEmpty {
+            throw PlanError(file: directory, line: nil, field: "(directory)", problem: "no plan files (*.yaml) found")
+        }
+        return plans
+    }
+
+    /// Loads one plan file.
+    public static func load(path: String) throws(PlanError) -> Plan {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw PlanError(file: path, line: nil, field: "(file)", problem: "cannot read: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Parses a plan from YAML text; `file` names it in errors.
+    public static func parse(_ text: String, file: String) throws(PlanError) -> Plan {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw PlanError(file: file, line: nil, field: "(file)", problem: "the file is empty")
+            }
+            root = node
+        } catch let error as PlanError {
+            throw error
+        } catch let error as YamlError {
+            throw PlanError(file: file, line: Self.line(of: error), field: "(syntax)", problem: "not valid YAML: \(error)")
+        } catch {
+            throw PlanError(file: file, line: nil, field: "(syntax)", problem: "not valid YAML: \(error)")
+        }
+        var fields = try YAMLFields(root, file: file, path: "")
+        let id = try fields.string("id")
+        guard id.range(of: "^[a-z][a-z0-9-]{0,31}$", options: .regularExpression) != nil else {
+            throw fields.error("id", fields.node("id"), "'\(id)' must be lowercase letters, digits and hyphens")
+        }
+        let displayName = try fields.string("name")
+        let price = try fields.number("price_usd_per_month")
+        let kindNode = try fields.required("kind")
+        guard let kindText = YAMLFields.string(kindNode), let kind = PlanKind(rawValue: kindText) else {
+            throw fields.error("kind", kindNode, "expected 'byok' or 'managed', found '\(YAMLFields.text(kindNode))'")
+        }
+        var providers: [Provider] = []
+        var models: [ModelPrice] = []
+        var caps: Caps?
+        switch kind {
+        case .byok:
+            for node in try fields.sequence("providers") {
+                guard let name = YAMLFields.string(node), let provider = Provider(rawValue: name) else {
+                    let known = Provider.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw fields.error("providers", node, "unknown provider '\(YAMLFields.text(node))' (known: \(known))")
+                }
+                providers.append(provider)
+            }
+            if providers.isEmpty { throw fields.error("providers", fields.node("providers"), "a BYOK plan needs at least one provider") }
+        case .managed:
+            for (index, node) in try fields.sequence("models").enumerated() {
+                models.append(try model(node, file: file, path: "models[\(index)]"))
+            }
+            if models.isEmpty { throw fields.error("models", fields.node("models"), "a managed plan needs at least one model") }
+            caps = try self.caps(try fields.required("caps"), file: file)
+        }
+        var thresholds = [50, 80, 100]
+        var webhook: String?
+        if let alertsNode = fields.node("alerts") {
+            var alerts = try YAMLFields(alertsNode, file: file, path: "alerts")
+            if let list = try alerts.optionalSequence("thresholds_percent") {
+                thresholds = []
+                for node in list {
+                    guard let value = YAMLFields.int(node, minimum: 1), value <= 1000 else {
+                        throw alerts.error("thresholds_percent", node, "expected a percentage between 1 and 1000")
+                    }
+                    thresholds.append(value)
+                }
+            }
+            webhook = try alerts.optionalString("webhook")
+            if let url = webhook, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+                throw alerts.error("webhook", alerts.node("webhook"), "expected an http(s) URL")
+            }
+            try alerts.finish()
+        }
+        let sandbox = try sandboxLimits(try fields.required("sandbox"), file: file)
+        try fields.finish()
+        return Plan(
+            id: id, displayName: displayName, monthlyPriceUSD: price, kind: kind, providers: providers, models: models, caps: caps,
+            alertThresholds: thresholds.sorted(), alertWebhook: webhook, sandbox: sandbox
+        )
+    }
+
+    private static func model(_ node: Node, file: String, path: String) throws(PlanError) -> ModelPrice {
+        var fields = try YAMLFields(node, file: file, path: path)
+        let id = try fields.string("id")
+        let providerNode = try fields.required("provider")
+        guard let name = YAMLFields.string(providerNode), let provider = Provider(rawValue: name) else {
+            throw fields.error("provider", providerNode, "unknown provider '\(YAMLFields.text(providerNode))'")
+        }
+        let model = ModelPrice(
+            id: id, provider: provider,
+            inputUSDPerMillion: try fields.number("input_usd_per_mtok"),
+            outputUSDPerMillion: try fields.number("output_usd_per_mtok"),
+            cachedInputUSDPerMillion: try fields.optionalNumber("cached_input_usd_per_mtok"),
+            cacheWriteUSDPerMillion: try fields.optionalNumber("cache_write_usd_per_mtok")
+        )
+        try fields.finish()
+        return model
+    }
+
+    private static func caps(_ node: Node, file: String) throws(PlanError) -> Caps {
+        var fields = try YAMLFields(node, file: file, path: "caps")
+        let caps = Caps(
+            tokensPerDay: try fields.int("tokens_per_day", minimum: 1),
+            tokensPerMonth: try fields.int("tokens_per_month", minimum: 1),
+            requestsPerMinute: try fields.int("requests_per_minute", minimum: 1),
+            usdPerMonth: try fields.number("usd_per_month"),
+            defaultMaxTokens: try fields.int("default_max_tokens", minimum: 1)
+        )
+        try fields.finish()
+        return caps
+    }
+
+    private static func sandboxLimits(_ node: Node, file: String) throws(PlanError) -> SandboxLimits {
+        var fields = try YAMLFields(node, file: file, path: "sandbox")
+        let profile = try fields.string("profile")
+        let memoryNode = try fields.required("memory_max")
+        guard let memoryText = YAMLFields.string(memoryNode), let memory = ByteSize.parse(memoryText), memory >= 16 << 20 else {
+            throw fields.error("memory_max", memoryNode, "expected a size of at least 16M such as 512M or 2G, found '\(YAMLFields.text(memoryNode))'")
+        }
+        let cpu = try fields.int("cpu_quota_percent", minimum: 1)
+        let tasks = try fields.int("tasks_max", minimum: 1)
+        try fields.finish()
+        return SandboxLimits(profile: profile, memoryMaxBytes: memory, cpuQuotaPercent: cpu, tasksMax: tasks)
+    }
+
+    private static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: nil
+        }
+    }
+}
+
+/// Sizes written as systemd and people write them: `512M`, `2G`, `65536`.
+public enum ByteSize {
+    /// Parses a size with an optional K, M, G or T suffix (powers of 1024).
+    public static func parse(_ text: String) -> UInt64? {
+        guard let last = text.last else { return nil }
+        let multipliers: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        if let multiplier = multipliers[Character(last.uppercased())] {
+            guard let value = UInt64(text.dropLast()) else { return nil }
+            return value.multipliedReportingOverflow(by: multiplier).overflow ? nil : value * multiplier
+        }
+        return UInt64(text)
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import GRDB
+import Hummingbird
+import KeyholdCore
+import KeyholdStore
+
+/// The admin API's routes (documented in `deploy/openapi.yaml`).
+enum AdminRoutes {
+    /// Registers every route on `table`.
+    static func register(on table: RouteTable, plane: ControlPlane, version: String) {
+        table.on(.get, "/v1/health") { _, _ in
+            JSONResponse.make(AdminAPI.Health(status: "ok", version: version, systemd: plane.sandboxes.systemdDescription))
+        }
+        registerPlans(on: table, plane: plane)
+        registerTenants(on: table, plane: plane)
+        registerKeys(on: table, plane: plane)
+        registerSandboxes(on: table, plane: plane)
+        registerAudit(on: table, plane: plane)
+        registerTokens(on: table, plane: plane)
+    }
+
+    static func registerPlans(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/plans") { _, _ in JSONResponse.make(plane.plans.plans) }
+        table.on(.get, "/v1/plans/{plan}") { _, context in JSONResponse.make(try plane.plans.plan(try context.parameter("plan"))) }
+    }
+
+    static func registerTenants(on table: RouteTable, plane: ControlPlane) {
+        table.on(.post, "/v1/tenants") { request, context in
+            let body = try await request.decodeAdmin(AdminAPI.CreateTenant.self, context: context)
+            return JSONResponse.make(try await plane.createTenant(body, actor: context.actor), status: .created)
+        }
+        table.on(.get, "/v1/tenants") { _, _ in JSONResponse.make(try await plane.listTenants()) }
+        table.on(.get, "/v1/tenants/{tenant}") { _, context in
+            JSONResponse.make(try await plane.showTenant(try context.parameter("tenant")))
+        }
+        table.on(.delete, "/v1/tenants/{tenant}") { _, context in
+            try await plane.deleteTenant(try context.parameter("tenant"), actor: context.actor)
+            return Response(status: .noContent)
+        }
+        table.on(.put, "/v1/tenants/{tenant}/plan") { request, context in
+            let body = try await request.decodeAdmin(AdminAPI.SetPlan.self, context: context)
+            return JSONResponse.make(try await plane.setPlan(try context.parameter("tenant"), plan: body.plan, actor: context.actor))
+        }
+        table.on(.post, "/v1/tenants/{tenant}/suspend") { _, context in
+            JSONResponse.make(try await plane.suspendTenant(try context.parameter("tenant"), actor: context.actor))
+        }
+        table.on(.post, "/v1/tenants/{tenant}/resume") { _, context in
+            JSONResponse.make(try await plane.resumeTenant(try context.parameter("tenant"), actor: context.actor))
+        }
+    }
+
+    static func registerKeys(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/tenants/{tenant}/keys") { _, context in
+            JSONResponse.make(try await plane.listKeys(tenant: try context.parameter("tenant")))
+        }
+        table.on(.put, "/v1/tenants/{tenant}/keys/{provider}") { request, context in
+            let body = try await request.decodeAdmin(AdminAPI.SetKey.self, context: context)
+            let key = try await plane.setKey(
+                tenant: try context.parameter("tenant"), provider: try context.parameter("provider"), body, actor: context.actor
+            )
+            return JSONResponse.make(key, status: .created)
+        }
+        table.on(.post, "/v1/tenants/{tenant}/keys/{provider}/validate") { _, context in
+            let result = try await plane.validateKey(
+                tenant: try context.parameter("tenant"), provider: try context.parameter("provider"), actor: context.actor
+            )
+            return JSONResponse.make(result)
+        }
+        table.on(.delete, "/v1/tenants/{tenant}/keys/{provider}") { request, context in
+            var version: Int?
+            if let text = request.uri.queryParameters.get("version") {
+                guard let parsed = Int(text), parsed > 0 else { throw KeyholdError.invalidInput("version must be a positive whole number") }
+                version = parsed
+            }
+            let result = try await plane.revokeKey(
+                tenant: try context.parameter("tenant"), provider: try context.parameter("provider"), version: version, actor: context.actor
+            )
+            return JSONResponse.make(result)
+        }
+    }
+
+    static func registerSandboxes(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/sandboxes") { _, _ in JSONResponse.make(try await plane.sandboxes.list()) }
+        table.on(.get, "/v1/tenants/{tenant}/sandbox") { _, context in
+            JSONResponse.make(try await plane.sandboxes.status(tenant: try context.parameter("tenant")))
+        }
+        table.on(.post, "/v1/tenants/{tenant}/sandbox/start") { _, context in
+            JSONResponse.make(try await plane.sandboxes.start(tenant: try context.parameter("tenant"), actor: context.actor), status: .created)
+        }
+        table.on(.post, "/v1/tenants/{tenant}/sandbox/stop") { _, context in
+            JSONResponse.make(try await plane.sandboxes.stop(tenant: try context.parameter("tenant"), actor: context.actor))
+        }
+        table.on(.post, "/v1/tenants/{tenant}/sandbox/restart") { _, context in
+            JSONResponse.make(try await plane.sandboxes.restart(tenant: try context.parameter("tenant"), actor: context.actor))
+        }
+        table.on(.get, "/v1/tenants/{tenant}/sandbox/logs") { request, context in
+            let lines = request.uri.queryParameters.get("lines").flatMap { Int($0) } ?? 100
+            return JSONResponse.make(try await plane.sandboxes.logs(tenant: try context.parameter("tenant"), lines: max(1, min(lines, 10_000))))
+        }
+    }
+
+    static func registerAudit(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/audit") { request, _ in
+            let query = request.uri.queryParameters
+            let limit = query.get("limit").flatMap { Int($0) }
+            let records = try await plane.auditRecords(
+                tenant: query.get("tenant"), action: query.get("action"), since: query.get("since"), limit: limit
+            )
+            return JSONResponse.make(records)
+        }
+    }
+
+    static func registerTokens(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/admin-tokens") { _, _ in
+            JSONResponse.make(try await plane.store.database.read { db in try TokenStore.adminTokens(in: db) })
+        }
+        table.on(.post, "/v1/admin-tokens") { request, context in
+            let body = try await request.decodeAdmin(AdminAPI.CreateAdminToken.self, context: context)
+            guard !context.actor.hasPrefix("token:") else {
+                throw KeyholdError.forbidden("admin tokens are created on the host, over the admin socket")
+            }
+            let created = try await plane.audited { db in
+                let created = try TokenStore.createAdminToken(name: body.name, in: db)
+                return (created, [AuditEvent(actor: context.actor, action: "token.create", details: ["name": body.name])])
+            }
+            return JSONResponse.make(AdminAPI.AdminToken(name: body.name, token: created.token, createdAt: created.createdAt), status: .created)
+        }
+        table.on(.delete, "/v1/admin-tokens/{name}") { _, context in
+            let name = try context.parameter("name")
+            try await plane.audited { db in
+                try TokenStore.revokeAdminToken(name: name, in: db)
+                return ((), [AuditEvent(actor: context.actor, action: "token.revoke", details: ["name": name])])
+            }
+            return Response(status: .noContent)
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+import KeyholdStore
+
+extension ControlPlane {
+    /// Audit records, filtered. `since` is a duration such as `24h`, `30m`, `7d`, or an RFC 3339 time.
+    public func auditRecords(tenant: String?, action: String?, since: String?, limit: Int?) async throws -> [AuditRecord] {
+        let sinceTime = try since.map { try Self.parseSince($0) }
+        return try await store.database.read { db in
+            try AuditLog.records(tenant: tenant, action: action, since: sinceTime, limit: limit, in: db)
+        }
+    }
+
+    /// Turns `24h`, `30m`, `7d`, `90s` or an RFC 3339 time into the timestamp to list from.
+    public static func parseSince(_ text: String, now: Date = Date()) throws -> String {
+        if Timestamp.parse(text) != nil { return text }
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        guard let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 else {
+            throw KeyholdError.invalidInput("--since '\(text.prefix(40))' is not a duration like 24h, 30m, 7d or an RFC 3339 time")
+        }
+        return Timestamp.format(now.addingTimeInterval(-amount * unit))
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+
+extension ControlPlane {
+    /// Stores a new version of a tenant's provider key, after validating it with the provider if asked.
+    ///
+    /// Older active versions are retired. The key is never echoed back; the answer carries its fingerprint.
+    public func setKey(tenant name: String, provider providerName: String, _ request: AdminAPI.SetKey, actor: String) async throws -> AdminAPI.Key {
+        let provider = try Provider.named(providerName)
+        var raw = Array(request.key.utf8)
+        defer { SecretBytes.wipe(&raw) }
+        var normalized = try SecretKeyInput.normalize(raw, provider: provider, skipShapeCheck: request.skipShapeCheck)
+        let secret = SecretBytes(normalized)
+        SecretBytes.wipe(&normalized)
+        let baseURL = try Self.checkBaseURL(request.baseURL, provider: provider)
+        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        let plan = try plans.plan(tenant.plan)
+        guard plan.kind == .byok else {
+            throw KeyholdError.conflict(
+                "tenant '\(name)' is on the managed plan '\(plan.id)': its agent uses Keyhold's proxy and needs no provider key; move it to a BYOK plan first"
+            )
+        }
+        guard plan.allows(provider) else {
+            throw KeyholdError.invalidInput(
+                "plan '\(plan.id)' does not allow \(provider) keys (allowed: \(plan.providers.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let validated: String
+        if request.validate {
+            let result = await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL)
+            guard result.valid else {
+                try await recordAttempt(
+                    AuditEvent(
+                        actor: actor, action: "key.set", tenant: name, provider: provider.rawValue, fingerprint: vault.fingerprint(of: secret),
+                        outcome: "refused", details: ["reason": result.message]
+                    )
+                )
+                throw KeyholdError.invalidInput("the key was not stored: \(result.message)")
+            }
+            validated = "ok"
+        } else {
+            validated = "skipped"
+        }
+        let vault = self.vault
+        return try await audited { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            let version = try Store.nextKeyVersion(tenantID: tenant.id, provider: provider.rawValue, in: db)
+            let binding = KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version)
+            let sealed = try vault.seal(secret, binding: binding)
+            let record = try Store.insertKeyVersion(
+                tenantID: tenant.id, provider: provider.rawValue, version: version, sealed: sealed, baseURL: baseURL, in: db
+            )
+            let retired = try Store.retireKeyVersions(tenantID: tenant.id, provider: provider.rawValue, olderThan: version, in: db)
+            var details = ["validated": validated]
+            if let baseURL { details["base_url"] = baseURL }
+            if !retired.isEmpty { details["retired_versions"] = retired.map(String.init).joined(separator: ",") }
+            let event = AuditEvent(
+                actor: actor, action: "key.set", tenant: name, provider: provider.rawValue, keyVersion: version, fingerprint: sealed.fingerprint,
+                details: details
+            )
+            return (record.api, [event])
+        }
+    }
+
+    public func listKeys(tenant name: String) async throws -> [AdminAPI.Key] {
+        try await store.database.read { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            return try Store.keyVersions(tenantID: tenant.id, in: db).map(\.api)
+        }
+    }
+
+    /// Decrypts the tenant's active key for a provider and asks the provider whether it works.
+    public func validateKey(tenant name: String, provider providerName: String, actor: String) async throws -> AdminAPI.Validation {
+        let provider = try Provider.named(providerName)
+        let record = try await activeKey(tenant: name, provider: provider)
+        let secret = try vault.open(record.sealed, binding: record.binding)
+        defer { secret.wipe() }
+        let result = await validator.validate(provider: provider, key: secret, keyBaseURL: record.baseURL)
+        try await recordAttempt(
+            AuditEvent(
+                actor: actor, action: "key.validate", tenant: name, provider: provider.rawValue, keyVersion: record.version,
+                fingerprint: record.sealed.fingerprint, outcome: result.valid ? "ok" : "failed", details: ["result": result.message]
+            )
+        )
+        return AdminAPI.Validation(
+            provider: provider.rawValue, version: record.version, fingerprint: record.sealed.fingerprint, valid: result.valid,
+            httpStatus: result.status, message: result.message
+        )
+    }
+
+    /// Revokes a provider key (every live version, or one): stops the sandboxes holding it and destroys the data keys.
+    public func revokeKey(tenant name: String, provider providerName: String, version: Int?, actor: String) async throws -> AdminAPI.Revoked {
+        let provider = try Provider.named(providerName)
+        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        let targets = try await store.database.read { db in
+            try Store.keyVersions(tenantID: tenant.id, provider: provider.rawValue, in: db).filter { key in
+                key.state != "revoked" && (version == nil || key.version == version)
+            }
+        }
+        guard !targets.isEmpty else {
+            if let version {
+                throw KeyholdError.notFound("tenant '\(name)' has no live \(provider) key version \(version): see `keyhold key list \(name)`")
+            }
+            throw KeyholdError.notFound("tenant '\(name)' has no live \(provider) key: see `keyhold key list \(name)`")
+        }
+        let targetVersions = Set(targets.map { "\(provider.rawValue):\($0.version)" })
+        let stopped = try await sandboxes.stopUsing(keyVersions: targetVersions, tenant: tenant, actor: actor, reason: "key revoked")
+        try await audited { db in
+            var events: [AuditEvent] = []
+            for key in targets {
+                try Store.revokeKeyVersion(key.id, in: db)
+                events.append(
+                    AuditEvent(
+                        actor: actor, action: "key.revoke", tenant: name, provider: provider.rawValue, keyVersion: key.version,
+                        fingerprint: key.sealed.fingerprint, details: stopped.isEmpty ? [:] : ["stopped_units": stopped.joined(separator: ",")]
+                    )
+                )
+            }
+            return ((), events)
+        }
+        try store.checkpointWAL()
+        return AdminAPI.Revoked(provider: provider.rawValue, versions: targets.map(\.version).sorted(), stoppedSandboxes: stopped)
+    }
+
+    func activeKey(tenant name: String, provider: Provider) async throws -> KeyVersionRecord {
+        try await store.database.read { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            guard let key = try Store.activeKeys(tenantID: tenant.id, in: db).first(where: { $0.provider == provider.rawValue }) else {
+                throw KeyholdError.notFound("tenant '\(name)' has no active \(provider) key: set one with `keyhold key set \(name) \(provider)`")
+            }
+            return key
+        }
+    }
+
+    static func checkBaseURL(_ url: String?, provider: Provider) throws -> String? {
+        guard let url, !url.isEmpty else {
+            if provider == .openaiCompatible {
+                throw KeyholdError.invalidInput("an openai-compatible key needs its endpoint: pass --base-url https://api.groq.com/openai")
+            }
+            return nil
+        }
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw KeyholdError.invalidInput("--base-url '\(url.prefix(80))' is not an http(s) URL")
+        }
+        return url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+import KeyholdStore
+
+extension ControlPlane {
+    /// Onboards a tenant onto a plan.
+    public func createTenant(_ request: AdminAPI.CreateTenant, actor: String) async throws -> AdminAPI.Tenant {
+        let name = try TenantName(request.name)
+        let plan = try plans.plan(request.plan)
+        let agent = try Self.checkAgent(request.agent ?? SandboxService.defaultAgent)
+        let tenant = try await audited { db in
+            let tenant = try Store.insertTenant(name: name, plan: plan.id, agent: agent, in: db)
+            return (tenant, [AuditEvent(actor: actor, action: "tenant.create", tenant: name.value, details: ["plan": plan.id])])
+        }
+        return tenant.api(keys: [])
+    }
+
+    public func listTenants() async throws -> [AdminAPI.Tenant] {
+        try await store.database.read { db in
+            try Store.allTenants(in: db).map { $0.api(keys: try Store.keyVersions(tenantID: $0.id, in: db)) }
+        }
+    }
+
+    public func showTenant(_ name: String) async throws -> AdminAPI.Tenant {
+        try await store.database.read { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            return tenant.api(keys: try Store.keyVersions(tenantID: tenant.id, in: db))
+        }
+    }
+
+    /// Moves a tenant to another plan. Its running sandbox keeps its old limits until restarted.
+    public func setPlan(_ name: String, plan planID: String, actor: String) async throws -> AdminAPI.Tenant {
+        let plan = try plans.plan(planID)
+        return try await audited { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            guard tenant.plan != plan.id else {
+                throw KeyholdError.conflict("tenant '\(name)' is already on plan '\(plan.id)'")
+            }
+            try Store.updateTenant(tenant.id, plan: plan.id, in: db)
+            let event = AuditEvent(actor: actor, action: "tenant.plan", tenant: name, details: ["from": tenant.plan, "to": plan.id])
+            return (try Store.tenant(named: name, in: db).api(), [event])
+        }
+    }
+
+    /// Suspends a tenant: its sandboxes are stopped and stay stopped until resumed.
+    public func suspendTenant(_ name: String, actor: String) async throws -> AdminAPI.Tenant {
+        let tenant = try await audited { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            guard tenant.state != "suspended" else { throw KeyholdError.conflict("tenant '\(name)' is already suspended") }
+            try Store.updateTenant(tenant.id, state: "suspended", in: db)
+            try Store.setDesiredState(tenantID: tenant.id, desired: "stopped", in: db)
+            return (tenant, [AuditEvent(actor: actor, action: "tenant.suspend", tenant: name)])
+        }
+        _ = try await sandboxes.stopAll(tenant: tenant, actor: actor, reason: "tenant suspended")
+        return try await showTenant(name)
+    }
+
+    public func resumeTenant(_ name: String, actor: String) async throws -> AdminAPI.Tenant {
+        try await audited { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            guard tenant.state == "suspended" else { throw KeyholdError.conflict("tenant '\(name)' is not suspended") }
+            try Store.updateTenant(tenant.id, state: "active", in: db)
+            return (try Store.tenant(named: name, in: db).api(), [AuditEvent(actor: actor, action: "tenant.resume", tenant: name)])
+        }
+    }
+
+    /// Deletes a tenant: stops its sandboxes, then destroys its keys with it.
+    public func deleteTenant(_ name: String, actor: String) async throws {
+        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        _ = try await sandboxes.stopAll(tenant: tenant, actor: actor, reason: "tenant deleted")
+        try await audited { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            let keys = try Store.keyVersions(tenantID: tenant.id, in: db).count
+            try Store.deleteTenant(tenant.id, in: db)
+            return ((), [AuditEvent(actor: actor, action: "tenant.delete", tenant: name, details: ["destroyed_key_versions": String(keys)])])
+        }
+        try store.checkpointWAL()
+    }
+
+    /// An agent command must be an absolute path and arguments without NUL bytes.
+    static func checkAgent(_ agent: [String]) throws -> [String] {
+        guard let path = agent.first, path.hasPrefix("/") else {
+            throw KeyholdError.invalidInput("the agent command must start with an absolute path, e.g. --agent '/usr/bin/node /srv/agent/index.js'")
+        }
+        guard agent.allSatisfy({ !$0.contains("\0") && !$0.contains("\n") }) else {
+            throw KeyholdError.invalidInput("the agent command contains a NUL byte or a line break")
+        }
+        return agent
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+public import KeyholdStore
+public import KeyholdVault
+
+/// Keyhold's operations, as the admin API, the CLI's offline commands and the demo call them.
+///
+/// Each operation is one transaction that includes its audit record: if the record cannot be
+/// written and synced, nothing changes (fail-closed).
+public final class ControlPlane: Sendable {
+    public let store: Store
+    public let vault: Vault
+    public let plans: PlanCatalog
+    public let validator: KeyValidator
+    public let sandboxes: SandboxService
+
+    public init(store: Store, vault: Vault, plans: PlanCatalog, validator: KeyValidator, sandboxes: SandboxService) {
+        self.store = store
+        self.vault = vault
+        self.plans = plans
+        self.validator = validator
+        self.sandboxes = sandboxes
+    }
+
+    /// Runs `body` in a write transaction and appends the audit event it returns in the same transaction.
+    func audited<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> (T, [AuditEvent])) async throws -> T {
+        try await store.database.write { db in
+            let (value, events) = try body(db)
+            for event in events { try AuditLog.append(event, in: db) }
+            return value
+        }
+    }
+
+    /// Records a refused or failed attempt on its own (the attempt changed nothing else).
+    func recordAttempt(_ event: AuditEvent) async throws {
+        try await store.database.write { db in _ = try AuditLog.append(event, in: db) }
+    }
+}

@@ -1,0 +1,170 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+public import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// `keyhold serve`: the admin API on a Unix socket (and optionally loopback TCP), the sandbox
+/// reconciler, and systemd readiness and watchdog.
+public final class Daemon: Sendable {
+    public let plane: ControlPlane
+    let options: DaemonOptions
+    let httpClient: HTTPClient
+    let logger: Logger
+
+    /// Loads plans, the KEK and the database; fails with a clear error before anything listens.
+    public init(options: DaemonOptions, logger: Logger) throws {
+        let state = StateDirectory(path: options.stateDirectory)
+        let plans = try PlanCatalog.load(directory: options.plansDirectory)
+        let vault = try state.loadVault()
+        let store = try Store.open(path: state.databasePath)
+        let httpClient = HTTPClient.shared
+        let sandboxes = SandboxService(store: store, vault: vault, plans: plans, configuration: options.sandbox, logger: logger)
+        self.plane = ControlPlane(
+            store: store, vault: vault, plans: plans, validator: KeyValidator(httpClient: httpClient, baseURLOverrides: options.providerBaseURLs),
+            sandboxes: sandboxes
+        )
+        self.options = options
+        self.httpClient = httpClient
+        self.logger = logger
+    }
+
+    /// The routes the admin API serves, as `METHOD /path` (for the OpenAPI check).
+    public static func routeList(plane: ControlPlane) -> [String] {
+        let table = RouteTable(router: Router(context: AdminContext.self))
+        AdminRoutes.register(on: table, plane: plane, version: "test")
+        return table.routes
+    }
+
+    /// Serves until SIGTERM/SIGINT (or `shutdown` is triggered), then stops cleanly.
+    /// - Parameter onReady: called once every listener is bound.
+    public func run(handleSignals: Bool = true, onReady: @escaping @Sendable () -> Void = {}) async throws {
+        try prepareSocketPath()
+        let listeners = options.tcpAddress == nil ? 1 : 2
+        let ready = ReadyCounter(expected: listeners) { [socketPath = options.socketPath, logger] in
+            chmod(socketPath, 0o660)
+            SystemdNotifier.notify("READY=1")
+            logger.info("keyhold is serving on \(socketPath)")
+            onReady()
+        }
+        // The reconciler and the watchdog may have nothing to do (no systemd, no watchdog): their return must not stop the group.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: makeApplication(address: .unixDomainSocket(path: options.socketPath), transport: .unixSocket, ready: ready)),
+            .init(service: SandboxReconciler(sandboxes: plane.sandboxes), successTerminationBehavior: .ignore),
+            .init(service: WatchdogService(), successTerminationBehavior: .ignore),
+        ]
+        if let tcp = options.tcpAddress {
+            let (host, port) = try Self.parseLoopback(tcp)
+            services.append(.init(service: makeApplication(address: .hostname(host, port: port), transport: .tcp, ready: ready)))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
+        )
+        await shutdownHandle.set(group)
+        defer { SystemdNotifier.notify("STOPPING=1") }
+        try await group.run()
+        unlink(options.socketPath)
+    }
+
+    /// Asks a running `run()` to stop gracefully (for in-process use: tests and the demo).
+    public func shutdown() async {
+        await shutdownHandle.trigger()
+    }
+
+    private let shutdownHandle = ShutdownHandle()
+
+    private func makeApplication(address: BindAddress, transport: AdminAuthMiddleware.Transport, ready: ReadyCounter) -> some Service {
+        let router = Router(context: AdminContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: AdminAuthMiddleware(transport: transport, store: plane.store))
+        AdminRoutes.register(on: RouteTable(router: router), plane: plane, version: options.version)
+        return Application(
+            router: router, configuration: .init(address: address, serverName: "keyhold"), onServerRunning: { _ in ready.arrive() },
+            logger: logger
+        )
+    }
+
+    /// Creates the socket's directory and removes a stale socket left by a killed daemon; refuses to steal a live one.
+    private func prepareSocketPath() throws {
+        let directory = (options.socketPath as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        guard FileManager.default.fileExists(atPath: options.socketPath) else { return }
+        if UnixSocketProbe.isListening(options.socketPath) {
+            throw KeyholdError.conflict("another keyhold daemon is serving on \(options.socketPath): stop it first, or pass --socket")
+        }
+        unlink(options.socketPath)
+    }
+
+    static func parseLoopback(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw KeyholdError.invalidInput("--tcp '\(text)' must be HOST:PORT, e.g. 127.0.0.1:8700")
+        }
+        let host = String(text[..<colon])
+        guard ["127.0.0.1", "::1", "localhost", "[::1]"].contains(host) || host.hasPrefix("127.") else {
+            throw KeyholdError.invalidInput("--tcp must be a loopback address (127.0.0.0/8 or ::1): the admin API is not for the network")
+        }
+        return (host == "[::1]" ? "::1" : host, port)
+    }
+}
+
+/// Calls `action` once `expected` listeners have reported that they are bound.
+final class ReadyCounter: Sendable {
+    private let state: Mutex<Int>
+    private let action: @Sendable () -> Void
+
+    init(expected: Int, action: @escaping @Sendable () -> Void) {
+        state = Mutex(expected)
+        self.action = action
+    }
+
+    func arrive() {
+        let remaining = state.withLock { value -> Int in
+            value -= 1
+            return value
+        }
+        if remaining == 0 { action() }
+    }
+}
+
+/// Holds the running service group so that another task can ask it to stop.
+actor ShutdownHandle {
+    private var group: ServiceGroup?
+    private var requested = false
+
+    func set(_ group: ServiceGroup) async {
+        self.group = group
+        if requested { await group.triggerGracefulShutdown() }
+    }
+
+    func trigger() async {
+        requested = true
+        await group?.triggerGracefulShutdown()
+    }
+}
+
+/// Checks whether something listens on a Unix socket path.
+enum UnixSocketProbe {
+    static func isListening(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0
+    }
+}

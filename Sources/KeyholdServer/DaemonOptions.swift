@@ -1,0 +1,28 @@
+import KeyholdCore
+
+/// Everything `keyhold serve` needs to know.
+public struct DaemonOptions: Sendable {
+    public var stateDirectory: String
+    /// The admin API's Unix socket (mode 0660).
+    public var socketPath: String
+    /// `HOST:PORT` on loopback for the admin API over TCP with bearer tokens, or nil.
+    public var tcpAddress: String?
+    public var plansDirectory: String
+    public var sandbox: SandboxConfiguration
+    /// Base URLs replacing the providers' public ones (for validation), e.g. a local fake provider in tests.
+    public var providerBaseURLs: [Provider: String]
+    public var version: String
+
+    public init(
+        stateDirectory: String, socketPath: String, tcpAddress: String?, plansDirectory: String, sandbox: SandboxConfiguration,
+        providerBaseURLs: [Provider: String], version: String
+    ) {
+        self.stateDirectory = stateDirectory
+        self.socketPath = socketPath
+        self.tcpAddress = tcpAddress
+        self.plansDirectory = plansDirectory
+        self.sandbox = sandbox
+        self.providerBaseURLs = providerBaseURLs
+        self.version = version
+    }
+}

@@ -1,0 +1,40 @@
+/// How the daemon runs sandboxes on this host.
+public struct SandboxConfiguration: Sendable {
+    /// The systemd to talk to: nil for the host's, or an sd-bus address (`unix:path=...`).
+    public var systemdBus: String?
+    /// Whether any systemd is expected; when false, sandbox operations answer "unavailable".
+    public var systemdEnabled: Bool
+    /// Where the journal of that systemd lives (nil: the host's).
+    public var journalDirectory: String?
+    /// The directory of sandbox profiles (`sandbox-profiles/`).
+    public var profilesDirectory: String
+    /// The absolute path of `keyhold-exec`, the units' `ExecStart`.
+    public var execPath: String
+    /// The metering proxy's base URL, given to managed-plan agents.
+    public var proxyBaseURL: String
+    /// Crashes tolerated in a row before the sandbox is reported failed.
+    public var maximumRestarts: Int
+    /// The first restart delay; it doubles with each crash in a row, up to 30 s.
+    public var restartBackoff: Duration
+    /// How often the reconciler compares units with the database.
+    public var reconcileInterval: Duration
+    /// How long a start or stop job may take.
+    public var jobTimeout: Duration
+
+    public init(
+        systemdBus: String?, systemdEnabled: Bool = true, journalDirectory: String?, profilesDirectory: String, execPath: String,
+        proxyBaseURL: String = "http://127.0.0.1:8787", maximumRestarts: Int = 5, restartBackoff: Duration = .milliseconds(500),
+        reconcileInterval: Duration = .milliseconds(500), jobTimeout: Duration = .seconds(30)
+    ) {
+        self.systemdBus = systemdBus
+        self.systemdEnabled = systemdEnabled
+        self.journalDirectory = journalDirectory
+        self.profilesDirectory = profilesDirectory
+        self.execPath = execPath
+        self.proxyBaseURL = proxyBaseURL
+        self.maximumRestarts = maximumRestarts
+        self.restartBackoff = restartBackoff
+        self.reconcileInterval = reconcileInterval
+        self.jobTimeout = jobTimeout
+    }
+}

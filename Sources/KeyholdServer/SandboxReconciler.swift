@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdStore
+import Logging
+import ServiceLifecycle
+
+/// Converges systemd on the database: restarts crashed agents (each restart a fresh, audited
+/// injection, with exponential back-off), reports a sandbox failed after too many crashes in a row,
+/// and stops units that should not run.
+public struct SandboxReconciler: Service {
+    let sandboxes: SandboxService
+
+    public init(sandboxes: SandboxService) { self.sandboxes = sandboxes }
+
+    public func run() async throws {
+        guard sandboxes.systemd != nil else { return }
+        let interval = sandboxes.configuration.reconcileInterval
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await sandboxes.reconcileOnce()
+            } catch {
+                sandboxes.logger.warning("reconcile: \(error)")
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+extension SandboxService {
+    static let reconcilerActor = "keyhold-reconciler"
+
+    /// One pass of the reconciler.
+    public func reconcileOnce() async throws {
+        let systemd = try requireSystemd()
+        let live = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        for (tenantName, sandbox) in live where sandbox.state == "running" {
+            let unit = sandbox.unit
+            let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
+            let alive = status.map { ["active", "activating", "reloading", "deactivating"].contains($0.activeState) } ?? false
+            if sandbox.desired == "stopped" {
+                if alive {
+                    let tenant = try await store.database.read { db in try Store.tenant(named: tenantName, in: db) }
+                    _ = try await stopAll(tenant: tenant, actor: Self.reconcilerActor, reason: "not desired")
+                }
+                continue
+            }
+            guard !alive else { continue }
+            try await handleCrash(of: sandbox, tenant: tenantName, status: status)
+        }
+    }
+
+    private func handleCrash(of sandbox: SandboxRecord, tenant name: String, status: UnitStatus?) async throws {
+        let exit = status.map { "result=\($0.result ?? "?") status=\($0.execMainStatus.map(String.init) ?? "?")" } ?? "unit gone"
+        try await locks.withLock(name) {
+            let tenant = try await self.store.database.read { db in try Store.tenant(named: name, in: db) }
+            // A sandbox that ran long enough counts as healthy: its crash starts a new series.
+            let ranFor = Timestamp.parse(sandbox.updatedAt).map { Date().timeIntervalSince($0) } ?? 0
+            let restarts = ranFor > 300 ? 0 : sandbox.restarts
+            let giveUp = restarts >= self.configuration.maximumRestarts
+            try await self.store.database.write { db in
+                try Store.updateSandbox(sandbox.id, state: giveUp ? "failed" : "stopped", lastError: "agent exited: \(exit)", in: db)
+                try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db)
+                try AuditLog.append(
+                    AuditEvent(
+                        actor: Self.reconcilerActor, action: giveUp ? "sandbox.fail" : "sandbox.crash", tenant: name,
+                        outcome: "failed", unit: sandbox.unit, invocationID: sandbox.invocationID,
+                        details: ["exit": exit, "restarts": String(restarts)]
+                    ),
+                    in: db
+                )
+            }
+            if let systemd = self.systemd {
+                let unit = sandbox.unit
+                _ = try? await Blocking.run { try systemd.resetFailedUnit(name: unit) }
+            }
+            guard !giveUp, tenant.state == "active" else { return }
+            let delay = self.configuration.restartBackoff * (1 << min(restarts, 6))
+            try await Task.sleep(for: min(delay, .seconds(30)))
+            _ = try await self.startLocked(tenant: name, actor: Self.reconcilerActor, restarts: restarts + 1)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdStore
+import KeyholdVault
+import Logging
+
+extension SandboxService {
+    /// What one start injects: environment entries, and the audit facts of each key (never the key).
+    struct Injection: Sendable {
+        var keys: [KeyVersionRecord]
+        var proxyToken: String?
+        var versions: [String] { proxyToken == nil ? keys.map { "\($0.provider):\($0.version)" } : ["proxy-token"] }
+    }
+
+    func startLocked(tenant name: String, actor: String, restarts: Int) async throws -> AdminAPI.Sandbox {
+        let systemd = try requireSystemd()
+        let (tenant, plan, keys) = try await store.database.read { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            let plan = try self.plans.plan(tenant.plan)
+            let allowed = Set(plan.kind == .byok ? plan.providers.map(\.rawValue) : [])
+            return (tenant, plan, try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) })
+        }
+        guard tenant.state == "active" else {
+            throw KeyholdError.conflict("tenant '\(name)' is suspended: `keyhold tenant resume \(name)` first")
+        }
+        if plan.kind == .byok && keys.isEmpty {
+            throw KeyholdError.conflict("tenant '\(name)' has no active key on its BYOK plan: set one with `keyhold key set \(name) PROVIDER`")
+        }
+        let profile = try SandboxProfile.load(name: plan.sandbox.profile, from: configuration.profilesDirectory)
+        guard FileManager.default.isExecutableFile(atPath: configuration.execPath) else {
+            throw KeyholdError.unavailable("keyhold-exec is missing at \(configuration.execPath): build it or pass --exec-path")
+        }
+        guard let agentPath = tenant.agent.first, FileManager.default.isExecutableFile(atPath: agentPath) else {
+            throw KeyholdError.invalidInput(
+                "the agent of tenant '\(name)' (\(tenant.agent.first ?? "none")) is not an executable file on this host: fix it and recreate the tenant"
+            )
+        }
+        // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
+        let (sandbox, proxyToken) = try await store.database.write { db in
+            try db.execute(
+                sql: "UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
+                arguments: [Timestamp.now(), tenant.id])
+            if let live = try Store.liveSandboxes(tenantID: tenant.id, in: db).first {
+                throw KeyholdError.conflict(
+                    "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
+            }
+            let sandbox = try Store.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, in: db)
+            let token = plan.kind == .managed ? try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db) : nil
+            return (sandbox, token)
+        }
+        let injection = Injection(keys: keys, proxyToken: proxyToken)
+        do {
+            return try await inject(injection, into: sandbox, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor)
+        } catch {
+            await markFailed(sandbox, tenant: tenant, actor: actor, error: error)
+            throw error
+        }
+    }
+
+    private func inject(
+        _ injection: Injection, into sandbox: SandboxRecord, tenant: TenantRecord, plan: Plan, profile: SandboxProfile, systemd: SystemdManager,
+        actor: String
+    ) async throws -> AdminAPI.Sandbox {
+        let pipe = try InjectionPipe()
+        defer { pipe.closeWriteEnd() }
+        let properties = SandboxUnit.properties(
+            tenant: tenant.name, plan: plan, profile: profile, agent: tenant.agent, execPath: configuration.execPath,
+            stdinDescriptor: pipe.readEnd
+        )
+        let timeout = configuration.jobTimeout
+        let started: StartedUnit
+        do {
+            started = try await Blocking.run { try systemd.startTransientUnit(name: sandbox.unit, properties: properties, timeout: timeout) }
+        } catch {
+            pipe.closeReadEnd()
+            throw error
+        }
+        pipe.closeReadEnd()
+        // Audit first, synced: if this fails, the pipe closes empty and keyhold-exec exits without a key.
+        do {
+            try await store.database.write { db in
+                try Store.updateSandbox(
+                    sandbox.id, state: "running", invocationID: started.invocationID, mainPID: Int(started.mainPID), keyVersions: injection.versions,
+                    in: db
+                )
+                for event in self.injectEvents(injection, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor) {
+                    try AuditLog.append(event, in: db)
+                }
+            }
+        } catch {
+            pipe.closeWriteEnd()
+            _ = try? await Blocking.run { try systemd.stopUnit(name: sandbox.unit, timeout: timeout) }
+            throw KeyholdError.unavailable(
+                "the key.inject audit record could not be written (\(error)): no key was injected and the unit was stopped")
+        }
+        try writePayload(injection, profile: profile, plan: plan, to: pipe)
+        let record = try await store.database.read { db in try Store.sandbox(id: sandbox.id, in: db)! }
+        return record.api(tenant: tenant.name, systemdState: "active/running")
+    }
+
+    private func injectEvents(
+        _ injection: Injection, sandbox: SandboxRecord, tenant: TenantRecord, plan: Plan, started: StartedUnit, actor: String
+    ) -> [AuditEvent] {
+        if injection.proxyToken != nil {
+            return [
+                AuditEvent(
+                    actor: actor, action: "key.inject", tenant: tenant.name, provider: "keyhold-proxy", unit: sandbox.unit,
+                    invocationID: started.invocationID, details: ["plan": plan.id, "credential": "proxy-token"]
+                )
+            ]
+        }
+        return injection.keys.map { key in
+            AuditEvent(
+                actor: actor, action: "key.inject", tenant: tenant.name, provider: key.provider, keyVersion: key.version,
+                fingerprint: key.sealed.fingerprint, unit: sandbox.unit, invocationID: started.invocationID, details: ["plan": plan.id]
+            )
+        }
+    }
+
+    /// Decrypts the keys, writes them with the seccomp policy into the pipe, closes it; the plaintext is wiped on return.
+    private func writePayload(_ injection: Injection, profile: SandboxProfile, plan: Plan, to pipe: InjectionPipe) throws {
+        var environment: [ExecPayload.EnvironmentEntry] = []
+        if let token = injection.proxyToken {
+            let base = configuration.proxyBaseURL
+            environment = [
+                .init(name: "KEYHOLD_PROXY_TOKEN", value: token), .init(name: "OPENAI_API_KEY", value: token),
+                .init(name: "ANTHROPIC_API_KEY", value: token), .init(name: "OPENAI_BASE_URL", value: base + "/v1"),
+                .init(name: "ANTHROPIC_BASE_URL", value: base),
+            ]
+        }
+        for key in injection.keys {
+            let secret = try vault.open(key.sealed, binding: key.binding)
+            defer { secret.wipe() }
+            let value = secret.withBytes { String(decoding: $0, as: UTF8.self) }
+            let provider = try Provider.named(key.provider)
+            environment += provider.keyEnvironmentNames.map { .init(name: $0, value: value) }
+            if let baseURL = key.baseURL { environment.append(.init(name: provider.baseURLEnvironmentName, value: baseURL)) }
+        }
+        let payload = try ExecPayload(environment: environment, policy: profile.seccomp)
+        try payload.withEncoded { bytes in try pipe.writeAll(bytes) }
+        pipe.closeWriteEnd()
+    }
+
+    func markFailed(_ sandbox: SandboxRecord, tenant: TenantRecord, actor: String, error: any Error) async {
+        let message = String("\(error)".prefix(500))
+        do {
+            try await store.database.write { db in
+                try Store.updateSandbox(sandbox.id, state: "stopped", lastError: message, in: db)
+                try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db)
+                try AuditLog.append(
+                    AuditEvent(
+                        actor: actor, action: "sandbox.start", tenant: tenant.name, outcome: "failed", unit: sandbox.unit, details: ["error": message]
+                    ),
+                    in: db
+                )
+            }
+        } catch {
+            logger.error("could not record the failed start of \(sandbox.unit): \(error)")
+        }
+        if let systemd {
+            _ = try? await Blocking.run { try systemd.resetFailedUnit(name: sandbox.unit) }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+import KeyholdSandbox
+public import KeyholdStore
+public import KeyholdVault
+import Logging
+
+/// Starts, stops and watches tenants' sandboxes: one transient systemd unit each, with the key
+/// injected through a pipe at start.
+///
+/// Injection order (DESIGN.md, "Flow of a key"): make a pipe, start the unit with the pipe's read end
+/// as its stdin, write and sync the `key.inject` audit records, and only then decrypt the keys, write
+/// them into the pipe, close it and wipe them. No audit record, no injection.
+public final class SandboxService: Sendable {
+    let store: Store
+    let vault: Vault
+    let plans: PlanCatalog
+    let configuration: SandboxConfiguration
+    let systemd: SystemdManager?
+    let locks = TenantLocks()
+    let logger: Logger
+
+    /// The agent used when a tenant names none: it reports a hash of each key it holds, never the key, then waits.
+    public static let defaultAgent = [
+        "/bin/sh", "-c",
+        """
+        for v in ANTHROPIC_API_KEY OPENAI_API_KEY GEMINI_API_KEY KEYHOLD_PROXY_TOKEN; do \
+        eval "val=\\${$v:-}"; [ -n "$val" ] && echo "agent holds $v sha256:$(printf %s "$val" | sha256sum | cut -c1-16)"; \
+        done; exec sleep infinity
+        """,
+    ]
+
+    public init(store: Store, vault: Vault, plans: PlanCatalog, configuration: SandboxConfiguration, logger: Logger) {
+        self.store = store
+        self.vault = vault
+        self.plans = plans
+        self.configuration = configuration
+        self.systemd = configuration.systemdEnabled ? SystemdManager(address: configuration.systemdBus) : nil
+        self.logger = logger
+        // A unit that dies before reading its pipe must not kill the daemon with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// A one-word description of the systemd in use, for `/v1/health`.
+    public var systemdDescription: String {
+        guard systemd != nil else { return "disabled" }
+        return configuration.systemdBus ?? "host"
+    }
+
+    func requireSystemd() throws -> SystemdManager {
+        guard let systemd else {
+            throw KeyholdError.unavailable(
+                "sandboxes are disabled: no systemd is reachable from this daemon; start `keyhold serve` on a host run by systemd, or pass --systemd-bus unix:path=... (see deploy/private-systemd.sh)"
+            )
+        }
+        return systemd
+    }
+
+    // MARK: Operations
+
+    /// Starts the tenant's sandbox and injects its keys.
+    public func start(tenant name: String, actor: String) async throws -> AdminAPI.Sandbox {
+        try await locks.withLock(name) { try await self.startLocked(tenant: name, actor: actor, restarts: 0) }
+    }
+
+    /// Stops the tenant's sandboxes; they stay stopped.
+    public func stop(tenant name: String, actor: String) async throws -> [AdminAPI.Sandbox] {
+        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        let units = try await stopAll(tenant: tenant, actor: actor, reason: "stopped by \(actor)")
+        guard !units.isEmpty else { throw KeyholdError.conflict("tenant '\(name)' has no sandbox running") }
+        return try await status(tenant: name)
+    }
+
+    /// Stops the tenant's sandboxes, then starts a fresh one (a new, audited injection).
+    public func restart(tenant name: String, actor: String) async throws -> AdminAPI.Sandbox {
+        try await locks.withLock(name) {
+            let tenant = try await self.store.database.read { db in try Store.tenant(named: name, in: db) }
+            _ = try await self.stopLocked(tenant: tenant, actor: actor, reason: "restart", only: nil)
+            return try await self.startLocked(tenant: name, actor: actor, restarts: 0)
+        }
+    }
+
+    /// The tenant's live sandboxes with systemd's view of each.
+    public func status(tenant name: String) async throws -> [AdminAPI.Sandbox] {
+        let (tenant, sandboxes) = try await store.database.read { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            return (tenant, try Store.liveSandboxes(tenantID: tenant.id, in: db))
+        }
+        var result: [AdminAPI.Sandbox] = []
+        for sandbox in sandboxes { result.append(sandbox.api(tenant: tenant.name, systemdState: await systemdState(of: sandbox.unit))) }
+        return result
+    }
+
+    /// Every live sandbox on this host.
+    public func list() async throws -> [AdminAPI.Sandbox] {
+        let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        var result: [AdminAPI.Sandbox] = []
+        for (tenant, sandbox) in all { result.append(sandbox.api(tenant: tenant, systemdState: await systemdState(of: sandbox.unit))) }
+        return result
+    }
+
+    /// The newest sandbox's journal lines.
+    public func logs(tenant name: String, lines: Int) async throws -> AdminAPI.Logs {
+        let sandbox = try await store.database.read { db -> SandboxRecord? in
+            let tenant = try Store.tenant(named: name, in: db)
+            return try Row.fetchOne(db, sql: "SELECT * FROM sandboxes WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", arguments: [tenant.id])
+                .map(SandboxRecord.init(row:))
+        }
+        guard let sandbox else { throw KeyholdError.notFound("tenant '\(name)' has never had a sandbox: `keyhold sandbox start \(name)`") }
+        let directory = configuration.journalDirectory
+        let text = try await Blocking.run { try UnitJournal.lines(unit: sandbox.unit, journalDirectory: directory, limit: lines) }
+        return AdminAPI.Logs(unit: sandbox.unit, lines: text)
+    }
+
+    /// Stops every live sandbox of a tenant (suspension, deletion).
+    /// - Returns: the units stopped.
+    public func stopAll(tenant: TenantRecord, actor: String, reason: String) async throws -> [String] {
+        try await locks.withLock(tenant.name) { try await self.stopLocked(tenant: tenant, actor: actor, reason: reason, only: nil) }
+    }
+
+    /// Stops the sandboxes that hold one of `keyVersions` (`provider:version`), for a revocation.
+    public func stopUsing(keyVersions: Set<String>, tenant: TenantRecord, actor: String, reason: String) async throws -> [String] {
+        try await locks.withLock(tenant.name) {
+            try await self.stopLocked(tenant: tenant, actor: actor, reason: reason) { !keyVersions.isDisjoint(with: $0.keyVersions) }
+        }
+    }
+
+    func systemdState(of unit: String) async -> String? {
+        guard let systemd else { return nil }
+        let status = try? await Blocking.run { try systemd.unitStatus(name: unit) }
+        guard let status else { return "not loaded" }
+        return "\(status.activeState)/\(status.subState)"
+    }
+}

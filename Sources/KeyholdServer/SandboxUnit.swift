@@ -1,0 +1,28 @@
+import KeyholdCore
+import KeyholdSandbox
+
+/// The transient unit of a tenant's sandbox: the profile's hardening plus the plan's limits and the launcher.
+enum SandboxUnit {
+    /// The unit's properties. The key is not among them: it travels through `stdinDescriptor`.
+    /// - Parameter stdinDescriptor: the read end of the injection pipe; sd-bus duplicates it, the caller closes it.
+    static func properties(
+        tenant: String, plan: Plan, profile: SandboxProfile, agent: [String], execPath: String, stdinDescriptor: Int32
+    ) -> [UnitProperty] {
+        var properties: [UnitProperty] = [
+            .string("Description", "Keyhold sandbox of tenant \(tenant) (plan \(plan.id), profile \(profile.name))"),
+            .string("Type", "exec"),
+            .string("User", "kh-\(tenant)"),
+            .execStart(path: execPath, argv: [execPath, "--"] + agent),
+            .fileDescriptor("StandardInputFileDescriptor", stdinDescriptor),
+            .string("StandardOutput", "journal"),
+            .string("StandardError", "journal"),
+            .uint64("MemoryMax", plan.sandbox.memoryMaxBytes),
+            .uint64("MemoryHigh", plan.sandbox.memoryMaxBytes / 10 * 9),
+            .uint64("CPUQuotaPerSecUSec", UInt64(plan.sandbox.cpuQuotaPercent) * 10_000),
+            .uint64("TasksMax", UInt64(plan.sandbox.tasksMax)),
+        ]
+        let ours = Set(properties.map(\.name))
+        properties += profile.unitProperties.filter { !ours.contains($0.name) }
+        return properties
+    }
+}

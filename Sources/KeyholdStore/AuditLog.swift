@@ -1,0 +1,84 @@
+import Crypto
+import Foundation
+public import GRDB
+public import KeyholdCore
+
+/// The append-only, hash-chained audit log.
+///
+/// Records are appended inside the transaction of the action they describe: if the record cannot
+/// be written and synced, the action is rolled back with it (fail-closed).
+public enum AuditLog {
+    /// Appends a record for `event` inside the current transaction.
+    /// - Returns: the record as written.
+    @discardableResult
+    public static func append(_ event: AuditEvent, in db: Database) throws -> AuditRecord {
+        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        let seq: Int64 = (last?["seq"] as Int64? ?? 0) + 1
+        let prevHash: String = last?["hash"] ?? AuditRecord.genesisHash
+        var record = AuditRecord(seq: seq, time: Timestamp.now(), event: event, prevHash: prevHash, hash: "")
+        record.hash = hash(of: record)
+        let details = String(decoding: try JSONEncoder.sorted.encode(event.details), as: UTF8.self)
+        try db.execute(
+            sql: """
+                INSERT INTO audit (seq, time, actor, action, tenant, provider, key_version, fingerprint, outcome, unit, invocation_id, details, prev_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                seq, record.time, event.actor, event.action, event.tenant, event.provider, event.keyVersion, event.fingerprint, event.outcome,
+                event.unit, event.invocationID, details, prevHash, record.hash,
+            ]
+        )
+        return record
+    }
+
+    /// SHA-256 over the record's canonical content, hex.
+    public static func hash(of record: AuditRecord) -> String {
+        SHA256.hash(data: record.canonicalContent).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Reads records in sequence order, optionally filtered.
+    public static func records(
+        tenant: String? = nil, action: String? = nil, since: String? = nil, afterSeq: Int64 = 0, limit: Int? = nil, in db: Database
+    ) throws -> [AuditRecord] {
+        var conditions = ["seq > ?"]
+        var arguments: [any DatabaseValueConvertible] = [afterSeq]
+        if let tenant {
+            conditions.append("tenant = ?")
+            arguments.append(tenant)
+        }
+        if let action {
+            if action.hasSuffix(".*") || !action.contains(".") {
+                conditions.append("action LIKE ?")
+                arguments.append(action.replacingOccurrences(of: ".*", with: "") + ".%")
+            } else {
+                conditions.append("action = ?")
+                arguments.append(action)
+            }
+        }
+        if let since {
+            conditions.append("time >= ?")
+            arguments.append(since)
+        }
+        var sql = "SELECT * FROM audit WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq"
+        if let limit { sql += " LIMIT \(limit)" }
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(record(from:))
+    }
+
+    static func record(from row: Row) -> AuditRecord {
+        let detailsText: String = row["details"]
+        let details = (try? JSONDecoder().decode([String: String].self, from: Data(detailsText.utf8))) ?? ["(unreadable details)": detailsText]
+        let event = AuditEvent(
+            actor: row["actor"], action: row["action"], tenant: row["tenant"], provider: row["provider"], keyVersion: row["key_version"],
+            fingerprint: row["fingerprint"], outcome: row["outcome"], unit: row["unit"], invocationID: row["invocation_id"], details: details
+        )
+        return AuditRecord(seq: row["seq"], time: row["time"], event: event, prevHash: row["prev_hash"], hash: row["hash"])
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

@@ -1,0 +1,66 @@
+import GRDB
+import KeyholdCore
+
+/// The outcome of checking the audit chain.
+public struct AuditVerification: Sendable, Equatable {
+    /// Records checked.
+    public var count: Int64
+    /// The last record's hash (the head of the chain).
+    public var headHash: String
+    /// The first problem found, or nil when the log is intact.
+    public var problem: AuditProblem?
+}
+
+/// The first bad record in the audit log.
+public struct AuditProblem: Sendable, Equatable, CustomStringConvertible {
+    /// The sequence number of the first record that does not check.
+    public var seq: Int64
+    public var message: String
+    public var description: String { "record \(seq): \(message)" }
+}
+
+extension AuditLog {
+    /// Recomputes the chain from the first record: sequence numbers without gaps, each record's
+    /// `prev_hash` equal to the previous record's hash, each hash equal to the hash of its content.
+    /// Streams rows, so it checks large logs in constant memory.
+    public static func verify(in db: Database) throws -> AuditVerification {
+        var expectedSeq: Int64 = 1
+        var previousHash = AuditRecord.genesisHash
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
+        while let row = try cursor.next() {
+            let record = record(from: row)
+            func fail(_ message: String) -> AuditVerification {
+                AuditVerification(count: expectedSeq - 1, headHash: previousHash, problem: AuditProblem(seq: record.seq, message: message))
+            }
+            if record.seq > expectedSeq {
+                let missing = record.seq - 1 == expectedSeq ? "record \(expectedSeq) is" : "records \(expectedSeq)–\(record.seq - 1) are"
+                return AuditVerification(
+                    count: expectedSeq - 1, headHash: previousHash,
+                    problem: AuditProblem(seq: expectedSeq, message: "\(missing) missing (deleted)")
+                )
+            }
+            if record.prevHash != previousHash {
+                return fail("its prev_hash does not match the hash of record \(expectedSeq - 1): records were deleted, inserted or reordered")
+            }
+            if hash(of: record) != record.hash {
+                return fail("its content does not match its hash: the record was changed")
+            }
+            previousHash = record.hash
+            expectedSeq += 1
+        }
+        return AuditVerification(count: expectedSeq - 1, headHash: previousHash, problem: nil)
+    }
+
+    /// The hash of record `seq`, if present.
+    public static func hash(ofSeq seq: Int64, in db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT hash FROM audit WHERE seq = ?", arguments: [seq])
+    }
+
+    /// The last record's sequence number and hash.
+    public static func head(in db: Database) throws -> (seq: Int64, hash: String) {
+        guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") else {
+            return (0, AuditRecord.genesisHash)
+        }
+        return (row["seq"], row["hash"])
+    }
+}

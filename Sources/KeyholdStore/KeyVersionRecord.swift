@@ -1,0 +1,113 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+public import KeyholdVault
+
+/// One version of a tenant's provider key, sealed.
+public struct KeyVersionRecord: Sendable, Equatable {
+    public var id: Int64
+    public var tenantID: Int64
+    public var provider: String
+    public var version: Int
+    /// `active`, `retired`, `revoked` or `failed`.
+    public var state: String
+    public var sealed: SealedKey
+    public var baseURL: String?
+    public var createdAt: String
+
+    init(row: Row) {
+        id = row["id"]
+        tenantID = row["tenant_id"]
+        provider = row["provider"]
+        version = row["version"]
+        state = row["state"]
+        sealed = SealedKey(
+            ciphertext: [UInt8](row["ciphertext"] as Data), nonce: [UInt8](row["nonce"] as Data), tag: [UInt8](row["tag"] as Data),
+            wrappedDEK: (row["wrapped_dek"] as Data?).map { [UInt8]($0) }, kekID: row["kek_id"], fingerprint: row["fingerprint"]
+        )
+        baseURL = row["base_url"]
+        createdAt = row["created_at"]
+    }
+
+    /// What the ciphertext is bound to.
+    public var binding: KeyBinding { KeyBinding(tenantID: tenantID, provider: provider, version: version) }
+
+    /// The admin API's view of this key version: never the key.
+    public var api: AdminAPI.Key {
+        AdminAPI.Key(
+            provider: provider, version: version, state: state, fingerprint: sealed.fingerprint, kekID: sealed.kekID, baseURL: baseURL,
+            createdAt: createdAt
+        )
+    }
+}
+
+extension Store {
+    /// The next version number for a tenant's provider key (1 for the first).
+    public static func nextKeyVersion(tenantID: Int64, provider: String, in db: Database) throws -> Int {
+        let current = try Int.fetchOne(
+            db, sql: "SELECT MAX(version) FROM key_versions WHERE tenant_id = ? AND provider = ?", arguments: [tenantID, provider]
+        )
+        return (current ?? 0) + 1
+    }
+
+    /// Inserts a sealed key version as `active`.
+    public static func insertKeyVersion(
+        tenantID: Int64, provider: String, version: Int, sealed: SealedKey, baseURL: String?, in db: Database
+    ) throws -> KeyVersionRecord {
+        try db.execute(
+            sql: """
+                INSERT INTO key_versions (tenant_id, provider, version, state, ciphertext, nonce, tag, wrapped_dek, kek_id, fingerprint, base_url, created_at)
+                VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                tenantID, provider, version, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag), sealed.wrappedDEK.map { Data($0) },
+                sealed.kekID, sealed.fingerprint, baseURL, Timestamp.now(),
+            ]
+        )
+        return KeyVersionRecord(row: try Row.fetchOne(db, sql: "SELECT * FROM key_versions WHERE id = ?", arguments: [db.lastInsertedRowID])!)
+    }
+
+    /// All key versions of a tenant, newest first per provider.
+    public static func keyVersions(tenantID: Int64, provider: String? = nil, in db: Database) throws -> [KeyVersionRecord] {
+        if let provider {
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM key_versions WHERE tenant_id = ? AND provider = ? ORDER BY version DESC", arguments: [tenantID, provider]
+            ).map(KeyVersionRecord.init(row:))
+        }
+        return try Row.fetchAll(
+            db, sql: "SELECT * FROM key_versions WHERE tenant_id = ? ORDER BY provider, version DESC", arguments: [tenantID]
+        ).map(KeyVersionRecord.init(row:))
+    }
+
+    /// The newest active version of each provider's key for a tenant.
+    public static func activeKeys(tenantID: Int64, in db: Database) throws -> [KeyVersionRecord] {
+        var newest: [String: KeyVersionRecord] = [:]
+        for key in try keyVersions(tenantID: tenantID, in: db) where key.state == "active" && newest[key.provider] == nil {
+            newest[key.provider] = key
+        }
+        return newest.values.sorted { $0.provider < $1.provider }
+    }
+
+    /// Marks older active versions of a provider's key as retired, once a newer one is in place.
+    public static func retireKeyVersions(tenantID: Int64, provider: String, olderThan version: Int, in db: Database) throws -> [Int] {
+        let versions = try Int.fetchAll(
+            db, sql: "SELECT version FROM key_versions WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
+            arguments: [tenantID, provider, version]
+        )
+        try db.execute(
+            sql:
+                "UPDATE key_versions SET state = 'retired', retired_at = ? WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
+            arguments: [Timestamp.now(), tenantID, provider, version]
+        )
+        return versions
+    }
+
+    /// Revokes a key version: marks it revoked and deletes its wrapped data key, so no copy of the database can decrypt it.
+    public static func revokeKeyVersion(_ id: Int64, in db: Database) throws {
+        try db.execute(
+            sql:
+                "UPDATE key_versions SET state = 'revoked', wrapped_dek = NULL, ciphertext = zeroblob(length(ciphertext)), revoked_at = ? WHERE id = ?",
+            arguments: [Timestamp.now(), id]
+        )
+    }
+}

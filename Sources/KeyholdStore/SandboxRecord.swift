@@ -1,0 +1,104 @@
+public import GRDB
+public import KeyholdCore
+
+/// A tenant's sandbox (one transient systemd unit) as Keyhold tracks it.
+public struct SandboxRecord: Sendable, Equatable {
+    public var id: Int64
+    public var tenantID: Int64
+    public var unit: String
+    /// starting, running, stopping, stopped, failed.
+    public var state: String
+    /// running or stopped: what the reconciler converges on.
+    public var desired: String
+    public var invocationID: String?
+    public var mainPID: Int?
+    /// `provider:version` of each injected key (or `proxy-token` on managed plans).
+    public var keyVersions: [String]
+    public var restarts: Int
+    public var lastError: String?
+    public var updatedAt: String
+
+    public init(row: Row) {
+        id = row["id"]
+        tenantID = row["tenant_id"]
+        unit = row["unit"]
+        state = row["state"]
+        desired = row["desired"]
+        invocationID = row["invocation_id"]
+        mainPID = row["main_pid"]
+        let versions: String = row["key_versions"]
+        keyVersions = versions.split(separator: " ").map(String.init)
+        restarts = row["restarts"]
+        lastError = row["last_error"]
+        updatedAt = row["updated_at"]
+    }
+
+    /// The admin API's view, with systemd's state when known.
+    public func api(tenant: String, systemdState: String?) -> AdminAPI.Sandbox {
+        AdminAPI.Sandbox(
+            tenant: tenant, unit: unit, state: state, systemdState: systemdState, invocationID: invocationID, mainPID: mainPID,
+            keyVersions: keyVersions, restarts: restarts, lastError: lastError, updatedAt: updatedAt
+        )
+    }
+}
+
+extension Store {
+    /// Inserts a sandbox in state `starting`; the unit name is derived from its id.
+    public static func insertSandbox(tenantID: Int64, tenantName: String, restarts: Int = 0, in db: Database) throws -> SandboxRecord {
+        let now = Timestamp.now()
+        try db.execute(
+            sql:
+                "INSERT INTO sandboxes (tenant_id, unit, state, desired, restarts, created_at, updated_at) VALUES (?, '', 'starting', 'running', ?, ?, ?)",
+            arguments: [tenantID, restarts, now, now]
+        )
+        let id = db.lastInsertedRowID
+        try db.execute(sql: "UPDATE sandboxes SET unit = ? WHERE id = ?", arguments: ["keyhold-\(tenantName)-\(id).service", id])
+        return try sandbox(id: id, in: db)!
+    }
+
+    public static func sandbox(id: Int64, in db: Database) throws -> SandboxRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM sandboxes WHERE id = ?", arguments: [id]).map(SandboxRecord.init(row:))
+    }
+
+    /// A tenant's sandboxes that are not stopped, newest first.
+    public static func liveSandboxes(tenantID: Int64, in db: Database) throws -> [SandboxRecord] {
+        try Row.fetchAll(
+            db, sql: "SELECT * FROM sandboxes WHERE tenant_id = ? AND state != 'stopped' ORDER BY id DESC", arguments: [tenantID]
+        ).map(SandboxRecord.init(row:))
+    }
+
+    /// Every sandbox not stopped, with its tenant's name.
+    public static func allLiveSandboxes(in db: Database) throws -> [(tenant: String, sandbox: SandboxRecord)] {
+        try Row.fetchAll(
+            db,
+            sql:
+                "SELECT s.*, t.name AS tenant_name FROM sandboxes s JOIN tenants t ON t.id = s.tenant_id WHERE s.state != 'stopped' ORDER BY t.name, s.id"
+        ).map { (tenant: $0["tenant_name"] as String, sandbox: SandboxRecord(row: $0)) }
+    }
+
+    /// Updates a sandbox's observed state and the facts that came with it.
+    public static func updateSandbox(
+        _ id: Int64, state: String, invocationID: String? = nil, mainPID: Int? = nil, keyVersions: [String]? = nil, lastError: String? = nil,
+        in db: Database
+    ) throws {
+        try db.execute(
+            sql: """
+                UPDATE sandboxes SET state = ?, invocation_id = COALESCE(?, invocation_id), main_pid = COALESCE(?, main_pid),
+                key_versions = COALESCE(?, key_versions), last_error = ?, updated_at = ? WHERE id = ?
+                """,
+            arguments: [state, invocationID, mainPID, keyVersions?.joined(separator: " "), lastError, Timestamp.now(), id]
+        )
+    }
+
+    /// Sets what every live sandbox of a tenant should converge on.
+    public static func setDesiredState(tenantID: Int64, desired: String, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE tenant_id = ? AND state != 'stopped'",
+            arguments: [desired, Timestamp.now(), tenantID]
+        )
+    }
+
+    public static func setDesiredState(sandboxID: Int64, desired: String, in db: Database) throws {
+        try db.execute(sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE id = ?", arguments: [desired, Timestamp.now(), sandboxID])
+    }
+}

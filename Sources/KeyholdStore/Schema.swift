@@ -1,0 +1,104 @@
+import GRDB
+
+/// The versioned migrations of Keyhold's SQLite schema. Add new ones at the end; never edit a shipped one.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE tenants (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        plan TEXT NOT NULL,
+                        state TEXT NOT NULL CHECK (state IN ('active', 'suspended')),
+                        agent TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL
+                    );
+                    CREATE TABLE key_versions (
+                        id INTEGER PRIMARY KEY,
+                        tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                        provider TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked', 'failed')),
+                        ciphertext BLOB NOT NULL,
+                        nonce BLOB NOT NULL,
+                        tag BLOB NOT NULL,
+                        wrapped_dek BLOB,
+                        kek_id TEXT NOT NULL,
+                        fingerprint TEXT NOT NULL,
+                        base_url TEXT,
+                        created_at TEXT NOT NULL,
+                        retired_at TEXT,
+                        revoked_at TEXT,
+                        UNIQUE (tenant_id, provider, version)
+                    );
+                    CREATE INDEX key_versions_kek ON key_versions(kek_id);
+                    CREATE TABLE sandboxes (
+                        id INTEGER PRIMARY KEY,
+                        tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                        unit TEXT NOT NULL UNIQUE,
+                        state TEXT NOT NULL CHECK (state IN ('starting', 'running', 'stopping', 'stopped', 'failed')),
+                        desired TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+                        invocation_id TEXT,
+                        main_pid INTEGER,
+                        key_versions TEXT NOT NULL DEFAULT '',
+                        restarts INTEGER NOT NULL DEFAULT 0,
+                        last_error TEXT,
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL
+                    );
+                    CREATE TABLE proxy_tokens (
+                        id INTEGER PRIMARY KEY,
+                        tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                        sandbox_id INTEGER REFERENCES sandboxes(id) ON DELETE SET NULL,
+                        token_hash BLOB NOT NULL UNIQUE,
+                        created_at TEXT NOT NULL,
+                        revoked_at TEXT
+                    );
+                    CREATE TABLE admin_tokens (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        token_hash BLOB NOT NULL UNIQUE,
+                        created_at TEXT NOT NULL,
+                        revoked_at TEXT
+                    );
+                    CREATE TABLE usage_requests (
+                        id INTEGER PRIMARY KEY,
+                        tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                        sandbox_id INTEGER,
+                        model TEXT NOT NULL,
+                        input_tokens INTEGER NOT NULL,
+                        output_tokens INTEGER NOT NULL,
+                        cached_tokens INTEGER NOT NULL DEFAULT 0,
+                        reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+                        cost_picousd INTEGER NOT NULL,
+                        status INTEGER NOT NULL,
+                        latency_ms REAL NOT NULL,
+                        created_at TEXT NOT NULL
+                    );
+                    CREATE INDEX usage_requests_tenant_time ON usage_requests(tenant_id, created_at);
+                    CREATE TABLE audit (
+                        seq INTEGER PRIMARY KEY,
+                        time TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        tenant TEXT,
+                        provider TEXT,
+                        key_version INTEGER,
+                        fingerprint TEXT,
+                        outcome TEXT NOT NULL,
+                        unit TEXT,
+                        invocation_id TEXT,
+                        details TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_tenant ON audit(tenant, seq);
+                    """
+            )
+        }
+        return migrator
+    }
+}

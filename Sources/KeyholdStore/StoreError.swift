@@ -1,0 +1,6 @@
+/// Why the state store could not be opened or used.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

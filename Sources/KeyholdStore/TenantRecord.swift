@@ -1,0 +1,71 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+
+/// A tenant as stored.
+public struct TenantRecord: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var plan: String
+    /// `active` or `suspended`.
+    public var state: String
+    /// The agent's argv inside the sandbox.
+    public var agent: [String]
+    public var createdAt: String
+
+    init(row: Row) {
+        id = row["id"]
+        name = row["name"]
+        plan = row["plan"]
+        state = row["state"]
+        let agentJSON: String = row["agent"]
+        agent = (try? JSONDecoder().decode([String].self, from: Data(agentJSON.utf8))) ?? []
+        createdAt = row["created_at"]
+    }
+
+    /// The admin API's view of this tenant.
+    public func api(keys: [KeyVersionRecord]? = nil) -> AdminAPI.Tenant {
+        AdminAPI.Tenant(name: name, plan: plan, state: state, agent: agent, createdAt: createdAt, keys: keys?.map { $0.api })
+    }
+}
+
+extension Store {
+    /// Finds a tenant by name inside a transaction.
+    /// - Throws: `KeyholdError.notFound` when there is none.
+    public static func tenant(named name: String, in db: Database) throws -> TenantRecord {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]) else {
+            throw KeyholdError.notFound("no tenant named '\(name.prefix(40))': see `keyhold tenant list`")
+        }
+        return TenantRecord(row: row)
+    }
+
+    /// Inserts a tenant inside a transaction.
+    /// - Throws: `KeyholdError.conflict` when the name is taken.
+    public static func insertTenant(name: TenantName, plan: String, agent: [String], in db: Database) throws -> TenantRecord {
+        if try Row.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ?", arguments: [name.value]) != nil {
+            throw KeyholdError.conflict("a tenant named '\(name)' already exists: pick another name or `keyhold tenant show \(name)`")
+        }
+        let now = Timestamp.now()
+        let agentJSON = String(decoding: try JSONEncoder().encode(agent), as: UTF8.self)
+        try db.execute(
+            sql: "INSERT INTO tenants (name, plan, state, agent, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?)",
+            arguments: [name.value, plan, agentJSON, now, now]
+        )
+        return try tenant(named: name.value, in: db)
+    }
+
+    public static func allTenants(in db: Database) throws -> [TenantRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM tenants ORDER BY name").map(TenantRecord.init(row:))
+    }
+
+    public static func updateTenant(_ id: Int64, plan: String? = nil, state: String? = nil, in db: Database) throws {
+        let now = Timestamp.now()
+        if let plan { try db.execute(sql: "UPDATE tenants SET plan = ?, updated_at = ? WHERE id = ?", arguments: [plan, now, id]) }
+        if let state { try db.execute(sql: "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ?", arguments: [state, now, id]) }
+    }
+
+    /// Deletes a tenant; its key versions (ciphertexts and wrapped data keys), sandboxes and tokens go with it.
+    public static func deleteTenant(_ id: Int64, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM tenants WHERE id = ?", arguments: [id])
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdServer
+import KeyholdStore
+import KeyholdVault
+
+/// Audit commands read the database directly and read-only: they work while the daemon is down.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Read and verify the hash-chained audit log (works without the daemon).",
+        subcommands: [List.self, Verify.self, Checkpoint.self, Export.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List audit records.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this tenant.") var tenant: String?
+        @Option(help: "Only this action (key.inject) or family (key).") var action: String?
+        @Option(help: "Only records since a duration ago (24h, 30m, 7d) or an RFC 3339 time.") var since: String?
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let sinceTime = try since.map { try ControlPlane.parseSince($0) }
+            let store = try Store.openReadOnly(path: StateDirectory(path: global.stateDir).databasePath)
+            let records = try await store.database.read { db in
+                try AuditLog.records(tenant: tenant, action: action, since: sinceTime, in: db)
+            }
+            if output.json { return try Output.json(records) }
+            Self.printRecords(records)
+        }
+
+        static func printRecords(_ records: [AuditRecord]) {
+            Output.table(
+                ["SEQ", "TIME", "ACTOR", "ACTION", "TENANT", "PROVIDER", "VER", "FINGERPRINT", "OUTCOME", "UNIT / DETAILS"],
+                records.map { record in
+                    let event = record.event
+                    var tail = event.unit.map { unit in "\(unit)\(event.invocationID.map { " inv=\($0.prefix(12))" } ?? "")" } ?? ""
+                    let details = event.details.keys.sorted().map { "\($0)=\(event.details[$0]!)" }.joined(separator: " ")
+                    if !details.isEmpty { tail += (tail.isEmpty ? "" : " ") + details }
+                    return [
+                        String(record.seq), record.time, event.actor, event.action, event.tenant ?? "-", event.provider ?? "-",
+                        event.keyVersion.map(String.init) ?? "-", event.fingerprint ?? "-", event.outcome, tail,
+                    ]
+                }
+            )
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the hash chain; with --checkpoint, also detect a truncated or rewritten log. Exits 1 naming the first bad record."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "A checkpoint printed earlier by `keyhold audit checkpoint` and kept off this host.") var checkpoint: String?
+        @Option(help: "The audit signing public key (base64) you trust; default: this host's.") var publicKey: String?
+
+        func run() async throws {
+            let state = StateDirectory(path: global.stateDir)
+            let store = try Store.openReadOnly(path: state.databasePath)
+            let result = try await store.database.read { db in try AuditLog.verify(in: db) }
+            if let problem = result.problem {
+                Main.fail("audit log verification FAILED at \(problem)")
+            }
+            if let path = checkpoint {
+                try await checkCheckpoint(path: path, state: state, store: store)
+            }
+            print("audit log intact: \(result.count) records, head \(result.headHash)")
+        }
+
+        private func checkCheckpoint(path: String, state: StateDirectory, store: Store) async throws {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw KeyholdError.invalidInput("cannot read the checkpoint file \(path)")
+            }
+            let checkpoint: AuditCheckpoint
+            do {
+                checkpoint = try AdminJSON.decoder().decode(AuditCheckpoint.self, from: data)
+            } catch {
+                throw KeyholdError.invalidInput("\(path) is not a keyhold audit checkpoint: \(error)")
+            }
+            guard checkpoint.signatureIsValid else { Main.fail("checkpoint \(path) has an invalid signature: it was altered") }
+            let trusted = publicKey ?? (try? state.loadSigningKey().publicKeyBase64)
+            if let trusted, trusted != checkpoint.publicKey {
+                Main.fail("checkpoint \(path) was signed by another key (\(checkpoint.publicKey)) than the trusted one (\(trusted))")
+            }
+            let (head, hash) = try await store.database.read { db in (try AuditLog.head(in: db), try AuditLog.hash(ofSeq: checkpoint.seq, in: db)) }
+            if head.seq < checkpoint.seq {
+                Main.fail(
+                    "audit log verification FAILED at record \(head.seq + 1): the log ends at record \(head.seq) but checkpoint \(path) covers \(checkpoint.seq): it was truncated"
+                )
+            }
+            if hash != checkpoint.headHash {
+                Main.fail(
+                    "audit log verification FAILED at record \(checkpoint.seq): its hash differs from checkpoint \(path): the log was rewritten"
+                )
+            }
+            print("checkpoint \(path) matches: record \(checkpoint.seq) signed \(checkpoint.time)")
+        }
+    }
+
+    struct Checkpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a signed checkpoint of the log's head (JSON); copy it off the host for `verify --checkpoint`."
+        )
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let state = StateDirectory(path: global.stateDir)
+            let key = try state.loadSigningKey()
+            let store = try Store.openReadOnly(path: state.databasePath)
+            let result = try await store.database.read { db in try AuditLog.verify(in: db) }
+            if let problem = result.problem { Main.fail("refusing to sign a broken log: \(problem)") }
+            let checkpoint = try AuditCheckpoint.make(seq: result.count, headHash: result.headHash, time: Timestamp.now(), key: key)
+            try Output.json(checkpoint)
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print every record as JSON lines.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let store = try Store.openReadOnly(path: StateDirectory(path: global.stateDir).databasePath)
+            let encoder = AdminJSON.encoder()
+            try await store.database.read { db in
+                let cursor = try Row.fetchCursor(db, sql: "SELECT seq FROM audit ORDER BY seq")
+                var batch: [Int64] = []
+                func flush() throws {
+                    guard let first = batch.first else { return }
+                    for record in try AuditLog.records(afterSeq: first - 1, limit: batch.count, in: db) {
+                        print(String(decoding: try encoder.encode(record), as: UTF8.self))
+                    }
+                    batch.removeAll()
+                }
+                while let seq = try cursor.next()?["seq"] as Int64? {
+                    batch.append(seq)
+                    if batch.count == 1000 { try flush() }
+                }
+                try flush()
+            }
+        }
+    }
+}

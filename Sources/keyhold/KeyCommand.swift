@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+import KeyholdServer
+import KeyholdVault
+
+struct KeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Set, list, validate and revoke tenants' provider keys (read from stdin or a prompt, never argv).",
+        subcommands: [Set.self, List.self, Validate.self, Revoke.self]
+    )
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a new version of a provider key, read from stdin or a prompt without echo.",
+            discussion: "Example: printf %s \"$ANTHROPIC_KEY\" | keyhold key set acme anthropic"
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+        @Argument(help: "anthropic, openai, google or openai-compatible.") var provider: String
+        @Option(help: "The endpoint of an openai-compatible provider (or another base URL).") var baseURL: String?
+        @Flag(help: "Store the key without asking the provider whether it works.") var noValidate = false
+        @Flag(help: "Accept a key whose prefix is not the provider's usual one.") var skipShapeCheck = false
+
+        func run() async throws {
+            let parsedProvider = try Provider.named(provider)
+            var raw = try KeyInput.read(prompt: "\(parsedProvider) key for \(tenant): ")
+            defer { SecretBytes.wipe(&raw) }
+            // Checked here too, so a bad key is refused before it leaves this process.
+            var key = try SecretKeyInput.normalize(raw, provider: parsedProvider, skipShapeCheck: skipShapeCheck)
+            defer { SecretBytes.wipe(&key) }
+            let request = AdminAPI.SetKey(
+                key: String(decoding: key, as: UTF8.self), baseURL: baseURL, validate: !noValidate, skipShapeCheck: skipShapeCheck
+            )
+            let stored = try await AdminClient(socketPath: global.socket).call(
+                "PUT", "/v1/tenants/\(tenant.pathSegment)/keys/\(parsedProvider.rawValue)", body: request, as: AdminAPI.Key.self
+            )
+            print(
+                "stored \(stored.provider) key version \(stored.version) for \(tenant): fingerprint \(stored.fingerprint)\(noValidate ? " (not validated)" : " (validated)")"
+            )
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a tenant's key versions (fingerprints, never keys).")
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let keys = try await AdminClient(socketPath: global.socket).call("GET", "/v1/tenants/\(tenant.pathSegment)/keys", as: [AdminAPI.Key].self)
+            if output.json { return try Output.json(keys) }
+            Self.printKeys(keys)
+        }
+
+        static func printKeys(_ keys: [AdminAPI.Key]) {
+            guard !keys.isEmpty else { return print("no keys") }
+            Output.table(
+                ["PROVIDER", "VERSION", "STATE", "FINGERPRINT", "KEK", "CREATED"],
+                keys.map { [$0.provider, String($0.version), $0.state, $0.fingerprint, $0.kekID, $0.createdAt] }
+            )
+        }
+    }
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask the provider whether the tenant's active key works.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+        @Argument var provider: String
+
+        func run() async throws {
+            let result = try await AdminClient(socketPath: global.socket).call(
+                "POST", "/v1/tenants/\(tenant.pathSegment)/keys/\(provider.pathSegment)/validate", as: AdminAPI.Validation.self
+            )
+            print("\(result.provider) key version \(result.version) (\(result.fingerprint)): \(result.message)")
+            if !result.valid { throw ExitCode(1) }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a provider key: stop the sandboxes holding it and destroy its data key.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+        @Argument var provider: String
+        @Option(help: "Revoke only this version (default: every live version).") var version: Int?
+
+        func run() async throws {
+            let query = version.map { "?version=\($0)" } ?? ""
+            let result = try await AdminClient(socketPath: global.socket).call(
+                "DELETE", "/v1/tenants/\(tenant.pathSegment)/keys/\(provider.pathSegment)\(query)", as: AdminAPI.Revoked.self
+            )
+            print(
+                "revoked \(result.provider) key version(s) \(result.versions.map(String.init).joined(separator: ", ")) of \(tenant); data keys destroyed"
+            )
+            if !result.stoppedSandboxes.isEmpty {
+                print("stopped sandbox(es) holding it: \(result.stoppedSandboxes.joined(separator: ", ")) — the tenant's agent is not running")
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+
+/// The `keyhold` command: noun then verb, like `gh` and `docker`.
+struct Keyhold: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "keyhold",
+        abstract: "Host AI agents for tenants: encrypted provider keys, sandboxes under systemd, an audited injection of each key.",
+        version: version,
+        subcommands: [
+            Init.self, Serve.self, Demo.self, TenantCommand.self, PlanCommand.self, KeyCommand.self, SandboxCommand.self, AuditCommand.self,
+            TokenCommand.self,
+        ]
+    )
+}
+
+/// Options every command that talks to the daemon or the state directory shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The state directory (database, KEK, audit signing key).", valueName: "dir"))
+    var stateDir: String = ProcessInfo.processInfo.environment["KEYHOLD_STATE_DIR"] ?? "/var/lib/keyhold"
+
+    @Option(name: .long, help: ArgumentHelp("The daemon's admin socket.", valueName: "path"))
+    var socket: String = ProcessInfo.processInfo.environment["KEYHOLD_SOCKET"] ?? "/run/keyhold/admin.sock"
+}
+
+/// `--json` for scripts.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print JSON instead of a table.")
+    var json = false
+}
+
+@main
+enum Main {
+    static func main() async {
+        do {
+            var command = try Keyhold.parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as KeyholdError {
+            fail(error.message)
+        } catch let error as any CustomStringConvertible & Error where UserFacingError.matches(error) {
+            fail(error.description)
+        } catch {
+            Keyhold.exit(withError: error)
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("keyhold: error: \(message)\n".utf8))
+        exit(1)
+    }
+}

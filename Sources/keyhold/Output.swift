@@ -1,0 +1,25 @@
+import Foundation
+import KeyholdCore
+
+/// Printing for people (aligned tables) and for scripts (JSON).
+enum Output {
+    static func json(_ value: some Encodable) throws {
+        let data = try AdminJSON.encoder(pretty: true).encode(value)
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Prints rows under a header, each column as wide as its widest cell.
+    static func table(_ header: [String], _ rows: [[String]]) {
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        for row in [header] + rows {
+            let cells = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            print(cells.joined(separator: "  "))
+        }
+    }
+
+    static func stderr(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}

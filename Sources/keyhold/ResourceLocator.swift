@@ -1,0 +1,34 @@
+import Foundation
+
+/// Finds the shipped data directories (`plans/`, `sandbox-profiles/`) and `keyhold-exec`.
+enum ResourceLocator {
+    /// The directory of the running executable.
+    static var executableDirectory: String {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return (path as NSString).deletingLastPathComponent
+    }
+
+    /// The first existing directory named `name` among: the working directory, the source tree above the executable
+    /// (a `swift build` tree), `/usr/local/share/keyhold`, `/usr/share/keyhold`, `/etc/keyhold`.
+    static func directory(_ name: String) -> String {
+        var candidates = [FileManager.default.currentDirectoryPath]
+        var directory = executableDirectory
+        for _ in 0..<4 {
+            directory = (directory as NSString).deletingLastPathComponent
+            candidates.append(directory)
+        }
+        candidates += ["/usr/local/share/keyhold", "/usr/share/keyhold", "/etc/keyhold"]
+        for candidate in candidates {
+            let path = (candidate as NSString).appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return path }
+        }
+        return "/usr/share/keyhold/\(name)"
+    }
+
+    /// `keyhold-exec` beside this executable, else `/usr/local/libexec/keyhold-exec`.
+    static var execPath: String {
+        let sibling = (executableDirectory as NSString).appendingPathComponent("keyhold-exec")
+        return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "/usr/local/libexec/keyhold-exec"
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import KeyholdCore
+import KeyholdServer
+
+struct SandboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox", abstract: "Start, stop and inspect tenants' sandboxes (transient systemd units).",
+        subcommands: [Start.self, Stop.self, Restart.self, Status.self, List.self, Logs.self]
+    )
+
+    static func printSandboxes(_ sandboxes: [AdminAPI.Sandbox]) {
+        Output.table(
+            ["TENANT", "UNIT", "STATE", "SYSTEMD", "PID", "KEYS", "RESTARTS", "INVOCATION"],
+            sandboxes.map {
+                [
+                    $0.tenant, $0.unit, $0.state, $0.systemdState ?? "-", $0.mainPID.map(String.init) ?? "-",
+                    $0.keyVersions.joined(separator: ","), String($0.restarts), $0.invocationID ?? "-",
+                ]
+            }
+        )
+    }
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start the tenant's sandbox and inject its keys (audited).")
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let sandbox = try await AdminClient(socketPath: global.socket).call(
+                "POST", "/v1/tenants/\(tenant.pathSegment)/sandbox/start", as: AdminAPI.Sandbox.self
+            )
+            if output.json { return try Output.json(sandbox) }
+            print(
+                "started \(sandbox.unit) for \(tenant) (invocation \(sandbox.invocationID ?? "?"), injected \(sandbox.keyVersions.joined(separator: ", ")))"
+            )
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the tenant's sandbox.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+
+        func run() async throws {
+            _ = try await AdminClient(socketPath: global.socket).call(
+                "POST", "/v1/tenants/\(tenant.pathSegment)/sandbox/stop", as: [AdminAPI.Sandbox].self)
+            print("stopped the sandbox of \(tenant)")
+        }
+    }
+
+    struct Restart: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop and start again, with a fresh audited injection.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+
+        func run() async throws {
+            let sandbox = try await AdminClient(socketPath: global.socket).call(
+                "POST", "/v1/tenants/\(tenant.pathSegment)/sandbox/restart", as: AdminAPI.Sandbox.self
+            )
+            print("restarted: \(sandbox.unit) (invocation \(sandbox.invocationID ?? "?"))")
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the tenant's sandbox as Keyhold and systemd see it.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let sandboxes = try await AdminClient(socketPath: global.socket).call(
+                "GET", "/v1/tenants/\(tenant.pathSegment)/sandbox", as: [AdminAPI.Sandbox].self
+            )
+            if output.json { return try Output.json(sandboxes) }
+            if sandboxes.isEmpty { return print("\(tenant) has no sandbox running") }
+            SandboxCommand.printSandboxes(sandboxes)
+            for sandbox in sandboxes { if let error = sandbox.lastError { print("last error of \(sandbox.unit): \(error)") } }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List every live sandbox on this host.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let sandboxes = try await AdminClient(socketPath: global.socket).call("GET", "/v1/sandboxes", as: [AdminAPI.Sandbox].self)
+            if output.json { return try Output.json(sandboxes) }
+            SandboxCommand.printSandboxes(sandboxes)
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the journal of the tenant's newest sandbox.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+        @Option(help: "How many lines.") var lines = 100
+
+        func run() async throws {
+            let logs = try await AdminClient(socketPath: global.socket).call(
+                "GET", "/v1/tenants/\(tenant.pathSegment)/sandbox/logs?lines=\(lines)", as: AdminAPI.Logs.self
+            )
+            for line in logs.lines { print(line) }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+import KeyholdServer
+import Logging
+
+extension Keyhold {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the daemon: the admin API on a Unix socket (and optionally loopback TCP), sandboxes under systemd."
+        )
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var daemon: DaemonFlags
+
+        @Option(name: .long, help: ArgumentHelp("Also serve the admin API on loopback TCP, with bearer admin tokens.", valueName: "host:port"))
+        var tcp: String?
+
+        func run() async throws {
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = .info
+                return handler
+            }
+            umask(0o077)
+            let options = try daemon.options(global: global, tcp: tcp)
+            let server = try Daemon(options: options, logger: Logger(label: "keyhold"))
+            try await server.run()
+        }
+    }
+}
+
+/// The daemon's flags, shared by `serve` and `demo`.
+struct DaemonFlags: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Plan definitions.", valueName: "dir"))
+    var plans: String = ProcessInfo.processInfo.environment["KEYHOLD_PLANS"] ?? ResourceLocator.directory("plans")
+
+    @Option(name: .long, help: ArgumentHelp("Sandbox profiles.", valueName: "dir"))
+    var profiles: String = ProcessInfo.processInfo.environment["KEYHOLD_PROFILES"] ?? ResourceLocator.directory("sandbox-profiles")
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The systemd to start sandboxes with (default: $KEYHOLD_SYSTEMD_BUS, else the host's).", valueName: "unix:path=..."))
+    var systemdBus: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where that systemd's journal lives (for `sandbox logs`).", valueName: "dir"))
+    var journalDirectory: String?
+
+    @Flag(name: .long, help: "Run without systemd: sandbox operations answer 'unavailable'.")
+    var noSystemd = false
+
+    @Option(name: .long, help: ArgumentHelp("The in-sandbox launcher.", valueName: "path"))
+    var execPath: String = ResourceLocator.execPath
+
+    @Option(name: .long, help: ArgumentHelp("The metering proxy's URL given to managed-plan agents.", valueName: "url"))
+    var proxyURL: String = "http://127.0.0.1:8787"
+
+    @Option(
+        name: .long, parsing: .singleValue,
+        help: ArgumentHelp("Replace a provider's API base URL, e.g. anthropic=http://127.0.0.1:9000 (repeatable).", valueName: "provider=url")
+    )
+    var providerBaseURL: [String] = []
+
+    func options(global: GlobalOptions, tcp: String?) throws -> DaemonOptions {
+        var overrides: [Provider: String] = [:]
+        for entry in providerBaseURL {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw KeyholdError.invalidInput("--provider-base-url '\(entry)' must be PROVIDER=URL") }
+            overrides[try Provider.named(parts[0])] = parts[1]
+        }
+        let sandbox = SandboxConfiguration(
+            systemdBus: systemdBus ?? ProcessInfo.processInfo.environment["KEYHOLD_SYSTEMD_BUS"], systemdEnabled: !noSystemd,
+            journalDirectory: journalDirectory, profilesDirectory: profiles,
+            execPath: execPath, proxyBaseURL: proxyURL
+        )
+        return DaemonOptions(
+            stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
+            providerBaseURLs: overrides, version: Keyhold.version
+        )
+    }
+}

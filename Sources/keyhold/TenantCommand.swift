@@ -1,0 +1,111 @@
+import ArgumentParser
+import KeyholdCore
+import KeyholdServer
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenant", abstract: "Onboard tenants onto plans, move, suspend and delete them.",
+        subcommands: [Create.self, List.self, Show.self, SetPlan.self, Suspend.self, Resume.self, Delete.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a tenant on a plan.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The tenant's name (lowercase letters, digits, hyphens).") var name: String
+        @Option(help: "The plan (see `keyhold plan list`).") var plan: String
+        @Option(help: ArgumentHelp("The agent's command line in the sandbox (absolute path first).", valueName: "cmd args")) var agent: String?
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let agentArgv = agent.map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+            let tenant = try await AdminClient(socketPath: global.socket).call(
+                "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: agentArgv), as: AdminAPI.Tenant.self
+            )
+            if output.json { return try Output.json(tenant) }
+            print("created tenant \(tenant.name) on plan \(tenant.plan)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tenants.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let tenants = try await AdminClient(socketPath: global.socket).call("GET", "/v1/tenants", as: [AdminAPI.Tenant].self)
+            if output.json { return try Output.json(tenants) }
+            Output.table(
+                ["TENANT", "PLAN", "STATE", "KEYS", "CREATED"],
+                tenants.map { tenant in
+                    let live = (tenant.keys ?? []).filter { $0.state == "active" }.map { "\($0.provider) \($0.fingerprint)" }
+                    return [tenant.name, tenant.plan, tenant.state, live.isEmpty ? "-" : live.joined(separator: ", "), tenant.createdAt]
+                }
+            )
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a tenant, its keys (fingerprints only) and its sandbox.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let client = AdminClient(socketPath: global.socket)
+            let tenant = try await client.call("GET", "/v1/tenants/\(name.pathSegment)", as: AdminAPI.Tenant.self)
+            if output.json { return try Output.json(tenant) }
+            print("tenant   \(tenant.name)\nplan     \(tenant.plan)\nstate    \(tenant.state)\nagent    \(tenant.agent.joined(separator: " "))")
+            print("created  \(tenant.createdAt)\n")
+            KeyCommand.List.printKeys(tenant.keys ?? [])
+        }
+    }
+
+    struct SetPlan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-plan", abstract: "Move a tenant to another plan.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        @Argument var plan: String
+
+        func run() async throws {
+            let tenant = try await AdminClient(socketPath: global.socket).call(
+                "PUT", "/v1/tenants/\(name.pathSegment)/plan", body: AdminAPI.SetPlan(plan: plan), as: AdminAPI.Tenant.self
+            )
+            print("tenant \(tenant.name) is now on plan \(tenant.plan) (a running sandbox gets the new limits at its next start)")
+        }
+    }
+
+    struct Suspend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Suspend a tenant: stop its sandboxes, keep them stopped.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+
+        func run() async throws {
+            _ = try await AdminClient(socketPath: global.socket).call("POST", "/v1/tenants/\(name.pathSegment)/suspend", as: AdminAPI.Tenant.self)
+            print("suspended tenant \(name)")
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a suspended tenant.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+
+        func run() async throws {
+            _ = try await AdminClient(socketPath: global.socket).call("POST", "/v1/tenants/\(name.pathSegment)/resume", as: AdminAPI.Tenant.self)
+            print("resumed tenant \(name) (start its sandbox with `keyhold sandbox start \(name)`)")
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a tenant: stop its sandboxes and destroy its keys.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        @Flag(help: "Confirm the deletion (its keys cannot be recovered).") var yes = false
+
+        func run() async throws {
+            guard yes else { throw KeyholdError.invalidInput("deleting tenant '\(name)' destroys its keys: add --yes to confirm") }
+            _ = try await AdminClient(socketPath: global.socket).send("DELETE", "/v1/tenants/\(name.pathSegment)")
+            print("deleted tenant \(name) and destroyed its keys")
+        }
+    }
+}

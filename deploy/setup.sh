@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what Keyhold needs on Debian 12 (run as root) and builds it. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  pkg-config libsqlite3-dev libssl-dev libseccomp-dev libsystemd-dev  # linked by Keyhold
+  systemd dbus util-linux coreutils                                   # sandboxes; a private systemd when PID 1 is not systemd
+)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (install Swift 6.1 or newer)" >&2; exit 1; }
+swift build ${KEYHOLD_BUILD_FLAGS:-}
+echo "setup: built $(pwd)/.build/debug/keyhold and keyhold-exec"
