@@ -7,6 +7,9 @@
 #   deploy/private-systemd.sh stop    DIR                     kill it by its pid (ends its whole pid namespace)
 #
 # DIR keeps unshare.pid, systemd.pid and private-systemd.log. Needs root, util-linux and dbus.
+# It boots --unit=sockets.target (sysinit, journald, dbus; none of the host's enabled services such as
+# postgresql, which would run on the host's data and be SIGKILLed at stop); set PRIVATE_SYSTEMD_UNIT=default
+# for the default target. Run one per machine: instances share the host's cgroup tree.
 # Clients outside the namespace must use the dbus-daemon socket printed by `address`: systemd's own
 # /run/systemd/private socket refuses clients whose pid it cannot see (another pid namespace).
 set -eu
@@ -20,6 +23,9 @@ usage() {
 command=$1
 dir=$2
 timeout=${3:-60}
+unit=${PRIVATE_SYSTEMD_UNIT:-sockets.target}
+unit_option=
+[ "$unit" = default ] || unit_option=" --unit=$unit"
 
 address() {
     echo "unix:path=/proc/$1/root/run/dbus/system_bus_socket"
@@ -60,7 +66,7 @@ start)
     # Its own tmpfs on /run, /tmp and /var/tmp: at boot systemd-tmpfiles empties /tmp, which without it would
     # be the host's. --kill-child: systemd dies if unshare is killed.
     setsid unshare --pid --fork --kill-child=SIGKILL --mount --mount-proc --propagation private \
-        sh -c 'for d in /run /tmp /var/tmp; do mount -t tmpfs tmpfs $d; done; exec /lib/systemd/systemd --system' \
+        sh -c "for d in /run /tmp /var/tmp /var/log; do mount -t tmpfs tmpfs \$d; done; exec /lib/systemd/systemd --system$unit_option" \
         </dev/null >"$dir/private-systemd.log" 2>&1 &
     unshare_pid=$!
     echo "$unshare_pid" >"$dir/unshare.pid"

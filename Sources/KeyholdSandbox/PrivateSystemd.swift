@@ -6,7 +6,9 @@ import Glibc
 ///
 /// It is started as `unshare --pid --fork --mount --mount-proc --propagation private sh -c 'for d in /run /tmp
 /// /var/tmp; do mount -t tmpfs tmpfs $d; done; exec /lib/systemd/systemd --system'` (plus `--kill-child`, so
-/// systemd dies with the `unshare` process), and stopped by killing its own pid, which ends the whole namespace.
+/// systemd dies with the `unshare` process, and by default `--unit=sockets.target`, see `minimalUnit`), and
+/// stopped by killing its own pid, which ends the whole namespace. Run one at a time per machine: instances share
+/// the host's cgroup tree and disturb each other.
 /// Requires root, util-linux `unshare`/`setpriv`, and dbus-daemon (its socket is how clients outside the
 /// namespace reach systemd).
 public final class PrivateSystemd: @unchecked Sendable {
@@ -14,11 +16,16 @@ public final class PrivateSystemd: @unchecked Sendable {
     /// empties /tmp at boot; without its own tmpfs it would empty the host's), then systemd as its PID 1.
     public static let bootScript = bootScript(defaultUnit: nil)
 
+    /// The default `--unit=`: `sockets.target` pulls in sysinit, journald and dbus, and none of the host's enabled
+    /// services. With the default target, each boot starts the host's own services (postgresql on the host's
+    /// data directory, timers, gettys); SIGKILL then leaves them unclean and later boots can hang in `starting`.
+    public static let minimalUnit = "sockets.target"
+
     /// The boot line with systemd's `--unit=` (for example `sockets.target`: dbus and journald only, none of the
     /// host's enabled services, timers or gettys); nil boots the default target like DESIGN.md.
     public static func bootScript(defaultUnit: String?) -> String {
         let unit = defaultUnit.map { " --unit=\($0)" } ?? ""
-        return "for d in /run /tmp /var/tmp; do mount -t tmpfs tmpfs $d; done; exec /lib/systemd/systemd --system\(unit)"
+        return "for d in /run /tmp /var/tmp /var/log; do mount -t tmpfs tmpfs $d; done; exec /lib/systemd/systemd --system\(unit)"
     }
 
     /// The pid of the `unshare` process (our child).
@@ -40,6 +47,8 @@ public final class PrivateSystemd: @unchecked Sendable {
 
     private let process: Process
     private let spawner: DeathSignalSpawner?
+    /// Set once booted; released when stopped.
+    private var machineLock: PrivateSystemdLock?
     private let lock = NSLock()
     private var stopped = false
 
@@ -66,7 +75,7 @@ public final class PrivateSystemd: @unchecked Sendable {
 
     /// The host's systemd when PID 1 is systemd, else a freshly booted private one.
     public static func hostOrPrivate(
-        logDirectory: String? = nil, diesWithThisProcess: Bool = false, defaultUnit: String? = nil,
+        logDirectory: String? = nil, diesWithThisProcess: Bool = false, defaultUnit: String? = PrivateSystemd.minimalUnit,
         timeout: Duration = .seconds(60)
     ) throws -> SystemdInstance {
         if hostHasSystemd { return .host }
@@ -85,9 +94,10 @@ public final class PrivateSystemd: @unchecked Sendable {
     ///   - logDirectory: where to write `private-systemd.log` (systemd's console output); nil discards it.
     ///   - diesWithThisProcess: kill the instance when this process dies, even without `stop()` (it is spawned
     ///     through `setpriv --pdeathsig KILL` from a thread that lives until `stop()`).
-    ///   - defaultUnit: systemd's `--unit=`; nil boots the default target (all the host's enabled services).
+    ///   - defaultUnit: systemd's `--unit=`; nil boots the default target (all the host's enabled services), as
+    ///     DESIGN.md's line does.
     public static func boot(
-        logDirectory: String? = nil, diesWithThisProcess: Bool = false, defaultUnit: String? = nil,
+        logDirectory: String? = nil, diesWithThisProcess: Bool = false, defaultUnit: String? = PrivateSystemd.minimalUnit,
         timeout: Duration = .seconds(60)
     ) throws -> PrivateSystemd {
         let deadline = ContinuousClock.now + timeout
@@ -99,6 +109,7 @@ public final class PrivateSystemd: @unchecked Sendable {
             throw bootError("\(tool) is missing; install systemd and util-linux.")
         }
 
+        let machineLock = try PrivateSystemdLock(deadline: deadline)
         let process = Process()
         var arguments = [
             "unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--mount", "--mount-proc",
@@ -153,6 +164,7 @@ public final class PrivateSystemd: @unchecked Sendable {
             usleep(20_000)  // poll interval; the deadline bounds the wait
         }
         let instance = PrivateSystemd(process: process, spawner: spawner, systemdPID: systemdPID!, logFile: logFile)
+        instance.machineLock = machineLock
 
         let manager = SystemdManager(address: instance.busAddress, callTimeout: .seconds(5))
         var lastState = "no answer"
@@ -193,6 +205,7 @@ public final class PrivateSystemd: @unchecked Sendable {
             usleep(10_000)  // poll interval; the deadline bounds the wait
         }
         spawner?.release()
+        machineLock?.release()
         stopped = true
     }
 

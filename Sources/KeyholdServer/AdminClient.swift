@@ -32,6 +32,12 @@ public struct AdminClient: Sendable {
         guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else {
             throw KeyholdError.invalidInput("bad socket path \(socketPath)")
         }
+        // A missing or dead socket fails at once (the HTTP client would keep retrying until its deadline).
+        guard UnixSocketProbe.isListening(socketPath) else {
+            throw KeyholdError.unavailable(
+                "cannot reach the keyhold daemon at \(socketPath): is `keyhold serve` running? (set --socket or KEYHOLD_SOCKET)"
+            )
+        }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = HTTPMethod(rawValue: method)
         if let body {

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import KeyholdCore
 import KeyholdStore
+import GRDB
 import KeyholdVault
 public import Logging
 import NIOCore
@@ -24,6 +25,7 @@ public final class Daemon: Sendable {
         let plans = try PlanCatalog.load(directory: options.plansDirectory)
         let vault = try state.loadVault()
         let store = try Store.open(path: state.databasePath)
+        try Self.checkKEKMatches(vault: vault, store: store, path: state.kekPath)
         let httpClient = HTTPClient.shared
         let sandboxes = SandboxService(store: store, vault: vault, plans: plans, configuration: options.sandbox, logger: logger)
         self.plane = ControlPlane(
@@ -101,6 +103,19 @@ public final class Daemon: Sendable {
         unlink(options.socketPath)
     }
 
+    /// Refuses to start with a KEK that cannot open the stored keys (a wrong or swapped KEK file).
+    static func checkKEKMatches(vault: Vault, store: Store, path: String) throws {
+        let foreign = try store.database.read { db in
+            try String.fetchOne(db, sql: "SELECT kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT 1", arguments: [vault.kek.id])
+        }
+        if let foreign {
+            throw VaultError(
+                .kekMismatch,
+                "the KEK at \(path) (id \(vault.kek.id)) is not the one the stored keys were sealed with (id \(foreign)): restore the right KEK file; nothing was changed"
+            )
+        }
+    }
+
     static func parseLoopback(_ text: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
             throw KeyholdError.invalidInput("--tcp '\(text)' must be HOST:PORT, e.g. 127.0.0.1:8700")
@@ -148,23 +163,3 @@ actor ShutdownHandle {
     }
 }
 
-/// Checks whether something listens on a Unix socket path.
-enum UnixSocketProbe {
-    static func isListening(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return result == 0
-    }
-}

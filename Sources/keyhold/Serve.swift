@@ -61,6 +61,12 @@ struct DaemonFlags: ParsableArguments {
     )
     var providerBaseURL: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Crashes in a row before a sandbox is reported failed.", visibility: .hidden))
+    var maxRestarts = 5
+
+    @Option(name: .long, help: ArgumentHelp("The first restart delay after a crash, in milliseconds (doubles per crash).", visibility: .hidden))
+    var restartBackoffMs = 500
+
     func options(global: GlobalOptions, tcp: String?) throws -> DaemonOptions {
         var overrides: [Provider: String] = [:]
         for entry in providerBaseURL {
@@ -71,7 +77,7 @@ struct DaemonFlags: ParsableArguments {
         let sandbox = SandboxConfiguration(
             systemdBus: systemdBus ?? ProcessInfo.processInfo.environment["KEYHOLD_SYSTEMD_BUS"], systemdEnabled: !noSystemd,
             journalDirectory: journalDirectory, profilesDirectory: profiles,
-            execPath: execPath, proxyBaseURL: proxyURL
+            execPath: execPath, proxyBaseURL: proxyURL, maximumRestarts: maxRestarts, restartBackoff: .milliseconds(restartBackoffMs)
         )
         return DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,

@@ -17,7 +17,7 @@ struct TenantCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let agentArgv = agent.map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+            let agentArgv = try agent.map { try ShellWords.split($0) }
             let tenant = try await AdminClient(socketPath: global.socket).call(
                 "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: agentArgv), as: AdminAPI.Tenant.self
             )

@@ -145,8 +145,8 @@ struct SystemdManagerTests {
 /// Booting and stopping a private systemd of our own, by pid.
 ///
 /// Opt-in (`KEYHOLD_TEST_PRIVATE_BOOT=1 swift test --filter PrivateSystemdTests`, alone): two private systemds at
-/// once share the host's cgroup tree and its enabled services (postgresql...), and disturb each other, so this
-/// must not run next to the shared instance of the other suites.
+/// once share the host's cgroup tree and disturb each other, so this must not run next to the shared instance
+/// of the other suites.
 @Suite(
     .serialized,
     .enabled(

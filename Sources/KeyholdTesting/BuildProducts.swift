@@ -1,0 +1,23 @@
+import Foundation
+
+/// Where the package's sources and built executables are, seen from a test.
+public enum BuildProducts {
+    /// The package root (found from this file's path).
+    public static let packageRoot: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// The directory holding the built `keyhold` and `keyhold-exec` (next to the test bundle).
+    public static var binDirectory: String {
+        var directory = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            if FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("keyhold").path) { return directory.path }
+            directory.deleteLastPathComponent()
+        }
+        return packageRoot + "/.build/debug"
+    }
+
+    public static var keyhold: String { binDirectory + "/keyhold" }
+    public static var keyholdExec: String { binDirectory + "/keyhold-exec" }
+    public static var plansDirectory: String { packageRoot + "/plans" }
+    public static var profilesDirectory: String { packageRoot + "/sandbox-profiles" }
+}

@@ -1,0 +1,131 @@
+import Foundation
+
+/// A real Keyhold installation for one test: a temporary state directory made by `keyhold init`, the real
+/// daemon (`keyhold serve`) on a temporary Unix socket, and the real CLI run against it.
+///
+/// The daemon is stopped by its own pid (SIGTERM) in `stop()`; the directory is removed in `deinit`.
+public final class KeyholdHarness: @unchecked Sendable {
+    public let root: String
+    public let stateDirectory: String
+    public let socketPath: String
+    /// Everything the daemon wrote to stderr (its log), for canary searches.
+    public let daemonLogPath: String
+    private var daemon: Process?
+    /// Every CLI output so far, for canary searches.
+    public private(set) var cliOutputs: [String] = []
+
+    /// Creates and initialises a state directory.
+    public init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-test-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        stateDirectory = root + "/state"
+        socketPath = root + "/admin.sock"
+        daemonLogPath = root + "/daemon.log"
+        let result = try cli(["init"])
+        guard result.status == 0 else { throw HarnessError("keyhold init failed: \(result.stderr)") }
+    }
+
+    deinit {
+        if let daemon, daemon.isRunning {
+            kill(daemon.processIdentifier, SIGKILL)
+            daemon.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// The arguments that point a command at this installation.
+    public var globalArguments: [String] { ["--state-dir", stateDirectory, "--socket", socketPath] }
+
+    /// Runs `keyhold ARGS --state-dir ... --socket ...` to completion.
+    @discardableResult
+    public func cli(_ arguments: [String], input: [UInt8]? = nil) throws -> ProcessResult {
+        let result = try ProcessRunner.run(BuildProducts.keyhold, arguments + globalArguments, input: input)
+        cliOutputs.append(result.output)
+        return result
+    }
+
+    /// Starts `keyhold serve` and waits until its socket accepts connections (bounded: 30 s).
+    /// - Parameters:
+    ///   - systemdBus: the systemd to use; nil runs the daemon with `--no-systemd`.
+    public func startDaemon(systemdBus: String?? = .some(nil), extraArguments: [String] = []) throws {
+        var arguments = ["serve"] + globalArguments + ["--plans", BuildProducts.plansDirectory, "--exec-path", BuildProducts.keyholdExec]
+        arguments += ["--profiles", BuildProducts.profilesDirectory]
+        switch systemdBus {
+        case .none: arguments.append("--no-systemd")
+        case .some(.none): break
+        case .some(.some(let address)): arguments += ["--systemd-bus", address]
+        }
+        arguments += extraArguments
+        _ = FileManager.default.createFile(atPath: daemonLogPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemonLogPath))
+        log.seekToEndOfFile()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        daemon = process
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if !process.isRunning { throw HarnessError("keyhold serve exited with \(process.terminationStatus): \(daemonLog)") }
+            if Self.socketAccepts(socketPath) { return }
+            usleep(20_000)
+        }
+        throw HarnessError("keyhold serve did not listen on \(socketPath) within 30 s: \(daemonLog)")
+    }
+
+    /// The daemon's pid, while it runs.
+    public var daemonPID: Int32? { daemon.flatMap { $0.isRunning ? $0.processIdentifier : nil } }
+
+    /// Sends `signal` to the daemon (by its pid) and waits for it to exit.
+    /// - Returns: its exit status (or the signal that killed it).
+    @discardableResult
+    public func stopDaemon(signal: Int32 = SIGTERM) -> Int32 {
+        guard let daemon else { return 0 }
+        if daemon.isRunning { kill(daemon.processIdentifier, signal) }
+        daemon.waitUntilExit()
+        self.daemon = nil
+        return daemon.terminationStatus
+    }
+
+    public var daemonLog: String { (try? String(contentsOfFile: daemonLogPath, encoding: .utf8)) ?? "" }
+
+    /// Every regular file under `directory` whose bytes contain `needle`.
+    public static func files(under directory: String, containing needle: String) -> [String] {
+        let bytes = Data(needle.utf8)
+        var hits: [String] = []
+        guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
+        while let relative = enumerator.nextObject() as? String {
+            let path = (directory as NSString).appendingPathComponent(relative)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), attributes[.type] as? FileAttributeType == .typeRegular
+            else { continue }
+            if let data = FileManager.default.contents(atPath: path), data.range(of: bytes) != nil { hits.append(path) }
+        }
+        return hits
+    }
+
+    static func socketAccepts(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes.prefix(raw.count - 1))
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+}
+
+/// A test set-up that failed.
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

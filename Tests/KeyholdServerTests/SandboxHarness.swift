@@ -1,0 +1,93 @@
+import Foundation
+import KeyholdSandbox
+import KeyholdTesting
+import Testing
+
+/// A Keyhold installation whose daemon starts sandboxes on the shared real systemd.
+struct SandboxHarness {
+    let keyhold: KeyholdHarness
+    let systemd: SystemdInstance
+    let manager: SystemdManager
+
+    init(profilesDirectory: String = BuildProducts.profilesDirectory, systemdBus: String? = nil, extraArguments: [String] = []) throws {
+        systemd = try TestSystemd.instance()
+        manager = try TestSystemd.manager()
+        keyhold = try KeyholdHarness()
+        var arguments = ["--profiles", profilesDirectory, "--max-restarts", "2", "--restart-backoff-ms", "100"] + extraArguments
+        if let journal = systemd.journalDirectory { arguments += ["--journal-directory", journal] }
+        try keyhold.startDaemon(systemdBus: .some(systemdBus ?? systemd.busAddress), extraArguments: arguments)
+    }
+
+    /// Creates a tenant with an agent command line (one string, shell-quoted).
+    func tenant(_ name: String, plan: String = "byok", agent: String) throws {
+        let result = try keyhold.cli(["tenant", "create", name, "--plan", plan, "--agent", agent])
+        try #require(result.status == 0, "\(result.stderr)")
+    }
+
+    func setKey(_ tenant: String, _ key: String, provider: String = "anthropic") throws {
+        let result = try keyhold.cli(["key", "set", tenant, provider, "--no-validate"], input: Array(key.utf8))
+        try #require(result.status == 0, "\(result.stderr)")
+    }
+
+    func start(_ tenant: String) throws -> ProcessResult { try keyhold.cli(["sandbox", "start", tenant, "--json"]) }
+
+    /// Polls the tenant's journal until a line contains `marker` (bounded: 20 s): the agent reports asynchronously.
+    func waitForLog(_ tenant: String, containing marker: String) throws -> String {
+        let deadline = Date().addingTimeInterval(20)
+        var last = ""
+        while Date() < deadline {
+            last = try keyhold.cli(["sandbox", "logs", tenant, "--lines", "200"]).stdout
+            if let line = last.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
+            usleep(50_000)
+        }
+        Issue.record("no '\(marker)' in the journal of \(tenant) within 20 s; last logs: \(last)")
+        return ""
+    }
+
+    /// Polls the audit log until `predicate` holds (bounded: 30 s).
+    func waitForAudit(_ description: String, _ predicate: (String) -> Bool) throws -> String {
+        let deadline = Date().addingTimeInterval(30)
+        var audit = ""
+        while Date() < deadline {
+            audit = try keyhold.cli(["audit", "export"]).stdout
+            if predicate(audit) { return audit }
+            usleep(100_000)
+        }
+        Issue.record("audit never showed \(description): \(audit)")
+        return audit
+    }
+
+    /// Units of this installation's tenant still loaded in systemd.
+    func loadedUnits(tenant: String) throws -> [String] {
+        try manager.listUnits(matching: "keyhold-\(tenant)-*.service").filter { unit in
+            guard let status = try manager.unitStatus(name: unit) else { return false }
+            return status.activeState != "inactive"
+        }
+    }
+
+    /// `systemctl show UNIT`, run where that systemd lives (inside the private namespace when there is one).
+    func systemctlShow(_ unit: String) throws -> String {
+        switch systemd {
+        case .host:
+            return try ProcessRunner.run("/bin/systemctl", ["show", unit]).stdout
+        case .privateInstance(let instance):
+            return try ProcessRunner.run("/usr/bin/nsenter", ["-t", String(instance.systemdPID), "-m", "-p", "/bin/systemctl", "show", unit]).stdout
+        }
+    }
+
+    static func sha256(_ text: String) throws -> String {
+        let result = try ProcessRunner.run("/usr/bin/sha256sum", [], input: Array(text.utf8))
+        return String(result.stdout.prefix(64))
+    }
+
+    static func canary() -> String { "sk-ant-canary-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+
+    /// A unique tenant name (units of every test share one systemd).
+    static func tenantName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(6).lowercased())" }
+
+    /// The main pid in `sandbox start --json` output.
+    static func mainPID(_ json: String) -> Int? {
+        guard let data = json.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["main_pid"] as? Int
+    }
+}
