@@ -111,6 +111,14 @@ let package = Package(
             dependencies: ["CSeccomp"],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "keyhold-bench-sandbox",
+            dependencies: [
+                "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdTesting",
+            ],
+            path: "Benchmarks/SandboxStart",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KeyholdTesting",
             dependencies: [
@@ -133,7 +141,10 @@ let package = Package(
         ),
         .testTarget(
             name: "KeyholdStoreTests",
-            dependencies: ["KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdTesting"],
+            dependencies: [
+                "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -24,7 +24,8 @@ final class PrivateSystemdLock: @unchecked Sendable {
                 close(descriptor)
                 throw SystemdError(
                     code: .bootFailed,
-                    message: "another private systemd is running on this machine (booted by pid \(holder)); only one can run at a time: stop it, or wait"
+                    message:
+                        "another private systemd is running on this machine (booted by pid \(holder)); only one can run at a time: stop it, or wait"
                 )
             }
             usleep(50_000)  // poll interval; the deadline bounds the wait

@@ -1,9 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import GRDB
 import Hummingbird
 import KeyholdCore
 import KeyholdStore
-import GRDB
 import KeyholdVault
 public import Logging
 import NIOCore
@@ -106,7 +106,8 @@ public final class Daemon: Sendable {
     /// Refuses to start with a KEK that cannot open the stored keys (a wrong or swapped KEK file).
     static func checkKEKMatches(vault: Vault, store: Store, path: String) throws {
         let foreign = try store.database.read { db in
-            try String.fetchOne(db, sql: "SELECT kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT 1", arguments: [vault.kek.id])
+            try String.fetchOne(
+                db, sql: "SELECT kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT 1", arguments: [vault.kek.id])
         }
         if let foreign {
             throw VaultError(
@@ -162,4 +163,3 @@ actor ShutdownHandle {
         await group?.triggerGracefulShutdown()
     }
 }
-

@@ -12,7 +12,8 @@ public struct ProcessResult: Sendable {
 /// Runs programs the way a user would, with stdin bytes and captured output.
 public enum ProcessRunner {
     /// Runs `path` with `arguments` to completion. Stdin gets `input` (then EOF), or /dev/null.
-    public static func run(_ path: String, _ arguments: [String], input: [UInt8]? = nil, environment: [String: String]? = nil) throws -> ProcessResult {
+    public static func run(_ path: String, _ arguments: [String], input: [UInt8]? = nil, environment: [String: String]? = nil) throws -> ProcessResult
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments

@@ -128,7 +128,8 @@ struct SandboxInjectionTests {
     @Test func aSuspendedTenantsSandboxStopsAndStaysStopped() throws {
         let sandboxes = try SandboxHarness()
         let tenant = SandboxHarness.tenantName("susp")
-        try sandboxes.tenant(tenant, plan: "managed", agent: #"/bin/sh -c 'echo "token=${#KEYHOLD_PROXY_TOKEN} base=$OPENAI_BASE_URL"; exec sleep infinity'"#)
+        try sandboxes.tenant(
+            tenant, plan: "managed", agent: #"/bin/sh -c 'echo "token=${#KEYHOLD_PROXY_TOKEN} base=$OPENAI_BASE_URL"; exec sleep infinity'"#)
         try #require(try sandboxes.start(tenant).status == 0)
         let line = try sandboxes.waitForLog(tenant, containing: "token=")
         #expect(line.contains("base=http://127.0.0.1:8787/v1"))

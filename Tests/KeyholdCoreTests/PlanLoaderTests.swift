@@ -1,0 +1,72 @@
+import Foundation
+import KeyholdCore
+import Testing
+
+@Suite struct PlanLoaderTests {
+    static let plansDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("plans").path
+
+    static let valid = """
+        id: starter
+        name: Starter
+        price_usd_per_month: 15
+        kind: byok
+        providers: [anthropic, openai]
+        sandbox:
+          profile: default
+          memory_max: 512M
+          cpu_quota_percent: 50
+          tasks_max: 64
+        """
+
+    @Test func theShippedPlansLoad() throws {
+        let catalog = try PlanCatalog.load(directory: Self.plansDirectory)
+        let byok = try catalog.plan("byok")
+        #expect(byok.kind == .byok)
+        #expect(byok.providers.contains(.anthropic))
+        #expect(byok.alertThresholds == [50, 80, 100])
+        let managed = try catalog.plan("managed")
+        #expect(managed.kind == .managed)
+        #expect(managed.caps?.requestsPerMinute == 60)
+        #expect(managed.models.contains { $0.id == "gpt-4o-mini" && $0.cachedInputUSDPerMillion == 0.075 })
+        #expect(managed.sandbox.memoryMaxBytes == 512 << 20)
+    }
+
+    @Test func aValidPlanParses() throws {
+        let plan = try PlanLoader.parse(Self.valid, file: "starter.yaml")
+        #expect(plan.id == "starter")
+        #expect(plan.providers == [.anthropic, .openai])
+        #expect(plan.caps == nil)
+    }
+
+    @Test(arguments: [
+        (Self.valid.replacingOccurrences(of: "tasks_max: 64", with: "tasks_max: 64\n  swap: yes"), "starter.yaml:11: sandbox.swap: unknown field"),
+        (
+            Self.valid.replacingOccurrences(of: "price_usd_per_month: 15", with: "price_usd_per_month: cheap"),
+            "starter.yaml:3: price_usd_per_month: expected a number"
+        ),
+        (Self.valid.replacingOccurrences(of: "name: Starter\n", with: ""), "starter.yaml:1: name: missing required field"),
+        (Self.valid.replacingOccurrences(of: "kind: byok", with: "kind: premium"), "starter.yaml:4: kind: expected 'byok' or 'managed'"),
+        (
+            Self.valid.replacingOccurrences(of: "[anthropic, openai]", with: "[anthropic, mistral]"),
+            "starter.yaml:5: providers: unknown provider 'mistral'"
+        ),
+        (Self.valid.replacingOccurrences(of: "memory_max: 512M", with: "memory_max: lots"), "starter.yaml:8: sandbox.memory_max: expected a size"),
+        (
+            Self.valid.replacingOccurrences(of: "tasks_max: 64", with: "tasks_max: \"64\""),
+            "starter.yaml:10: sandbox.tasks_max: expected a whole number"
+        ),
+        (Self.valid.replacingOccurrences(of: "providers: [anthropic, openai]", with: "providers: [anthropic, openai"), "starter.yaml"),
+        (
+            Self.valid.replacingOccurrences(of: "kind: byok\nproviders: [anthropic, openai]", with: "kind: managed"),
+            "starter.yaml:1: models: missing required field"
+        ),
+    ])
+    func aMalformedPlanNamesTheFileTheLineAndTheField(text: String, expected: String) {
+        #expect {
+            try PlanLoader.parse(text, file: "starter.yaml")
+        } throws: { error in
+            "\(error)".hasPrefix(expected)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+import Testing
+
+@Suite struct StoreTests {
+    @Test func aCiphertextSwappedBetweenTenantsDoesNotDecrypt() throws {
+        let temporary = try TemporaryStore()
+        let vault = Vault(kek: .generate())
+        try temporary.store.database.write { db in
+            for name in ["acme", "globex"] {
+                let tenant = try Store.insertTenant(name: try TenantName(name), plan: "byok", agent: ["/bin/true"], in: db)
+                let binding = KeyBinding(tenantID: tenant.id, provider: "anthropic", version: 1)
+                let sealed = try vault.seal(SecretBytes(Array("sk-ant-\(name)".utf8)), binding: binding)
+                _ = try Store.insertKeyVersion(tenantID: tenant.id, provider: "anthropic", version: 1, sealed: sealed, baseURL: nil, in: db)
+            }
+        }
+        // Copy acme's sealed row over globex's.
+        try temporary.tamper(
+            """
+            UPDATE key_versions SET (ciphertext, nonce, tag, wrapped_dek, fingerprint) =
+              (SELECT ciphertext, nonce, tag, wrapped_dek, fingerprint FROM key_versions WHERE tenant_id = 1)
+            WHERE tenant_id = 2
+            """
+        )
+        let globex = try temporary.store.database.read { db in try Store.activeKeys(tenantID: 2, in: db).first! }
+        #expect { try vault.open(globex.sealed, binding: globex.binding) } throws: { ($0 as? VaultError)?.code == .decryptionFailed }
+        let acme = try temporary.store.database.read { db in try Store.activeKeys(tenantID: 1, in: db).first! }
+        #expect(try vault.open(acme.sealed, binding: acme.binding).count == 11)
+    }
+
+    @Test func revokingDestroysTheDataKeyAndLeavesNoCopyInTheFile() throws {
+        let temporary = try TemporaryStore()
+        let vault = Vault(kek: .generate())
+        let record = try temporary.store.database.write { db in
+            let tenant = try Store.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"], in: db)
+            let sealed = try vault.seal(
+                SecretBytes(Array("sk-ant-x".utf8)), binding: KeyBinding(tenantID: tenant.id, provider: "anthropic", version: 1))
+            return try Store.insertKeyVersion(tenantID: tenant.id, provider: "anthropic", version: 1, sealed: sealed, baseURL: nil, in: db)
+        }
+        try temporary.store.checkpointWAL()
+        let wrapped = Data(try #require(record.sealed.wrappedDEK))
+        try temporary.store.database.write { db in try Store.revokeKeyVersion(record.id, in: db) }
+        try temporary.store.checkpointWAL()
+        for suffix in ["", "-wal"] {
+            let bytes = FileManager.default.contents(atPath: temporary.directory + "/keyhold.db" + suffix) ?? Data()
+            #expect(bytes.range(of: wrapped) == nil, "keyhold.db\(suffix) still holds the wrapped data key")
+        }
+        let revoked = try temporary.store.database.read { db in try Store.keyVersions(tenantID: record.tenantID, in: db).first! }
+        #expect(revoked.state == "revoked")
+        #expect { try vault.open(revoked.sealed, binding: revoked.binding) } throws: { ($0 as? VaultError)?.code == .destroyed }
+    }
+
+    @Test func aDatabaseFromANewerKeyholdIsRefused() throws {
+        let temporary = try TemporaryStore()
+        try temporary.tamper("INSERT INTO grdb_migrations (identifier) VALUES ('v99')")
+        #expect { try Store.open(path: temporary.directory + "/keyhold.db") } throws: { "\($0)".contains("newer than this keyhold knows") }
+        #expect { try Store.openReadOnly(path: temporary.directory + "/keyhold.db") } throws: { "\($0)".contains("upgrade keyhold") }
+    }
+
+    @Test func aFileThatIsNotADatabaseIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kh-not-a-db-\(UUID().uuidString)").path
+        _ = FileManager.default.createFile(atPath: path, contents: Data("hello, this is not sqlite".utf8))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect { try Store.open(path: path) } throws: { $0 is StoreError }
+    }
+
+    @Test func tokensAreStoredHashed() throws {
+        let temporary = try TemporaryStore()
+        let token = try temporary.store.database.write { db in try TokenStore.createAdminToken(name: "ci", in: db).token }
+        #expect(token.hasPrefix("kh_admin_") && token.count > 40)
+        try temporary.store.checkpointWAL()
+        let bytes = FileManager.default.contents(atPath: temporary.directory + "/keyhold.db") ?? Data()
+        #expect(bytes.range(of: Data(token.utf8)) == nil)
+        #expect(try temporary.store.database.read { db in try TokenStore.adminTokenName(for: token, in: db) } == "ci")
+        try temporary.store.database.write { db in try TokenStore.revokeAdminToken(name: "ci", in: db) }
+        #expect(try temporary.store.database.read { db in try TokenStore.adminTokenName(for: token, in: db) } == nil)
+    }
+}
