@@ -8,10 +8,13 @@ extension AdminAPI {
         public var plan: String
         /// The agent's command line inside the sandbox (argv[0] is an absolute path).
         public var agent: [String]?
-        public init(name: String, plan: String, agent: [String]?) {
+        /// The agent sends `READY=1` through sd_notify when it is ready (used by rotations).
+        public var agentNotify: Bool?
+        public init(name: String, plan: String, agent: [String]?, agentNotify: Bool? = nil) {
             self.name = name
             self.plan = plan
             self.agent = agent
+            self.agentNotify = agentNotify
         }
     }
 
@@ -25,15 +28,49 @@ extension AdminAPI {
         public var plan: String
         public var state: String
         public var agent: [String]
+        public var agentNotify: Bool
         public var createdAt: String
         public var keys: [Key]?
-        public init(name: String, plan: String, state: String, agent: [String], createdAt: String, keys: [Key]?) {
+        public init(name: String, plan: String, state: String, agent: [String], agentNotify: Bool, createdAt: String, keys: [Key]?) {
             self.name = name
             self.plan = plan
             self.state = state
             self.agent = agent
+            self.agentNotify = agentNotify
             self.createdAt = createdAt
             self.keys = keys
+        }
+    }
+
+    /// The outcome of a key rotation.
+    public struct Rotation: Codable, Sendable {
+        enum CodingKeys: String, CodingKey {
+            case provider, fromVersion, toVersion, fromFingerprint, toFingerprint, oldUnits, newUnits, seconds, readinessSeconds
+        }
+        public var provider: String
+        public var fromVersion: Int?
+        public var toVersion: Int?
+        public var fromFingerprint: String?
+        public var toFingerprint: String?
+        public var oldUnits: [String]
+        public var newUnits: [String]
+        /// Wall time of the whole rotation.
+        public var seconds: Double
+        /// Of which the new units' readiness wait.
+        public var readinessSeconds: Double
+        public init(
+            provider: String, fromVersion: Int?, toVersion: Int?, fromFingerprint: String?, toFingerprint: String?, oldUnits: [String],
+            newUnits: [String], seconds: Double, readinessSeconds: Double
+        ) {
+            self.provider = provider
+            self.fromVersion = fromVersion
+            self.toVersion = toVersion
+            self.fromFingerprint = fromFingerprint
+            self.toFingerprint = toFingerprint
+            self.oldUnits = oldUnits
+            self.newUnits = newUnits
+            self.seconds = seconds
+            self.readinessSeconds = readinessSeconds
         }
     }
 
@@ -177,6 +214,36 @@ extension AdminAPI {
             self.status = status
             self.version = version
             self.systemd = systemd
+        }
+    }
+
+    public struct KEKStatus: Codable, Sendable {
+        enum CodingKeys: String, CodingKey { case id, current, wrappedKeys, present }
+        public var id: String
+        public var current: Bool
+        /// Data keys this KEK wraps.
+        public var wrappedKeys: Int
+        /// Whether the KEK file is on this host.
+        public var present: Bool
+        public init(id: String, current: Bool, wrappedKeys: Int, present: Bool) {
+            self.id = id
+            self.current = current
+            self.wrappedKeys = wrappedKeys
+            self.present = present
+        }
+    }
+
+    public struct KEKRotation: Codable, Sendable {
+        enum CodingKeys: String, CodingKey { case kekID = "kekId", rewrapped, resumed, seconds }
+        public var kekID: String
+        public var rewrapped: Int
+        public var resumed: Bool
+        public var seconds: Double
+        public init(kekID: String, rewrapped: Int, resumed: Bool, seconds: Double) {
+            self.kekID = kekID
+            self.rewrapped = rewrapped
+            self.resumed = resumed
+            self.seconds = seconds
         }
     }
 

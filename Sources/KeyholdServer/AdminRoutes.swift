@@ -17,6 +17,13 @@ enum AdminRoutes {
         registerSandboxes(on: table, plane: plane)
         registerAudit(on: table, plane: plane)
         registerTokens(on: table, plane: plane)
+        registerKEK(on: table, plane: plane)
+    }
+
+    static func registerKEK(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/kek") { _, _ in JSONResponse.make(try await plane.kekStatus()) }
+        table.on(.post, "/v1/kek/rotate") { _, context in JSONResponse.make(try await plane.rotateKEK(actor: context.actor)) }
+        table.on(.post, "/v1/kek/retire") { _, context in JSONResponse.make(try await plane.retireKEKs(actor: context.actor)) }
     }
 
     static func registerPlans(on table: RouteTable, plane: ControlPlane) {
@@ -64,6 +71,13 @@ enum AdminRoutes {
             let result = try await plane.validateKey(
                 tenant: try context.parameter("tenant"), provider: try context.parameter("provider"), actor: context.actor
             )
+            return JSONResponse.make(result)
+        }
+        table.on(.post, "/v1/tenants/{tenant}/keys/{provider}/rotate") { request, context in
+            let provider = try context.parameter("provider")
+            let body =
+                provider == ControlPlane.proxyTokenProvider ? nil : try await request.decodeAdmin(AdminAPI.SetKey.self, context: context)
+            let result = try await plane.rotateKey(tenant: try context.parameter("tenant"), provider: provider, body, actor: context.actor)
             return JSONResponse.make(result)
         }
         table.on(.delete, "/v1/tenants/{tenant}/keys/{provider}") { request, context in

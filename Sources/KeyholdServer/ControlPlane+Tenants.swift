@@ -10,7 +10,7 @@ extension ControlPlane {
         let plan = try plans.plan(request.plan)
         let agent = try Self.checkAgent(request.agent ?? SandboxService.defaultAgent)
         let tenant = try await audited { db in
-            let tenant = try Store.insertTenant(name: name, plan: plan.id, agent: agent, in: db)
+            let tenant = try Store.insertTenant(name: name, plan: plan.id, agent: agent, agentNotify: request.agentNotify ?? false, in: db)
             return (tenant, [AuditEvent(actor: actor, action: "tenant.create", tenant: name.value, details: ["plan": plan.id])])
         }
         return tenant.api(keys: [])

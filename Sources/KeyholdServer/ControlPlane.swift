@@ -10,17 +10,24 @@ public import KeyholdVault
 /// written and synced, nothing changes (fail-closed).
 public final class ControlPlane: Sendable {
     public let store: Store
-    public let vault: Vault
+    /// The vault; a KEK rotation replaces it while the daemon serves.
+    public let vaults: VaultRing
+    public var vault: Vault { vaults.current }
     public let plans: PlanCatalog
     public let validator: KeyValidator
     public let sandboxes: SandboxService
+    /// The installation's files (KEK rotation writes there).
+    public let state: StateDirectory
+    /// Serialises KEK rotations and retirements.
+    let kekLock = TenantLocks()
 
-    public init(store: Store, vault: Vault, plans: PlanCatalog, validator: KeyValidator, sandboxes: SandboxService) {
+    public init(store: Store, vaults: VaultRing, plans: PlanCatalog, validator: KeyValidator, sandboxes: SandboxService, state: StateDirectory) {
         self.store = store
-        self.vault = vault
+        self.vaults = vaults
         self.plans = plans
         self.validator = validator
         self.sandboxes = sandboxes
+        self.state = state
     }
 
     /// Runs `body` in a write transaction and appends the audit event it returns in the same transaction.

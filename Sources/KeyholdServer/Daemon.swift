@@ -26,11 +26,12 @@ public final class Daemon: Sendable {
         let vault = try state.loadVault()
         let store = try Store.open(path: state.databasePath)
         try Self.checkKEKMatches(vault: vault, store: store, path: state.kekPath)
+        let vaults = VaultRing(vault)
         let httpClient = HTTPClient.shared
-        let sandboxes = SandboxService(store: store, vault: vault, plans: plans, configuration: options.sandbox, logger: logger)
+        let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: options.sandbox, logger: logger)
         self.plane = ControlPlane(
-            store: store, vault: vault, plans: plans, validator: KeyValidator(httpClient: httpClient, baseURLOverrides: options.providerBaseURLs),
-            sandboxes: sandboxes
+            store: store, vaults: vaults, plans: plans, validator: KeyValidator(httpClient: httpClient, baseURLOverrides: options.providerBaseURLs),
+            sandboxes: sandboxes, state: state
         )
         self.options = options
         self.httpClient = httpClient
@@ -69,6 +70,17 @@ public final class Daemon: Sendable {
             configuration: .init(services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
         )
         await shutdownHandle.set(group)
+        // An interrupted KEK rotation resumes in the background while the daemon serves.
+        if !plane.vault.previous.isEmpty {
+            Task { [plane, logger] in
+                do {
+                    let count = try await plane.rewrapAll()
+                    logger.info("resumed KEK rotation: rewrapped \(count) data keys")
+                } catch {
+                    logger.error("resuming the KEK rotation failed: \(error)")
+                }
+            }
+        }
         defer { SystemdNotifier.notify("STOPPING=1") }
         try await group.run()
         unlink(options.socketPath)
@@ -106,8 +118,8 @@ public final class Daemon: Sendable {
     /// Refuses to start with a KEK that cannot open the stored keys (a wrong or swapped KEK file).
     static func checkKEKMatches(vault: Vault, store: Store, path: String) throws {
         let foreign = try store.database.read { db in
-            try String.fetchOne(
-                db, sql: "SELECT kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT 1", arguments: [vault.kek.id])
+            try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL")
+                .first { id in !([vault.kek] + vault.previous).contains { $0.id == id } }
         }
         if let foreign {
             throw VaultError(

@@ -20,11 +20,13 @@ public struct SandboxConfiguration: Sendable {
     public var reconcileInterval: Duration
     /// How long a start or stop job may take.
     public var jobTimeout: Duration
+    /// How long a new agent without sd_notify support must stay up to count as ready in a rotation.
+    public var readinessWindow: Duration
 
     public init(
         systemdBus: String?, systemdEnabled: Bool = true, journalDirectory: String?, profilesDirectory: String, execPath: String,
         proxyBaseURL: String = "http://127.0.0.1:8787", maximumRestarts: Int = 5, restartBackoff: Duration = .milliseconds(500),
-        reconcileInterval: Duration = .milliseconds(500), jobTimeout: Duration = .seconds(30)
+        reconcileInterval: Duration = .milliseconds(500), jobTimeout: Duration = .seconds(30), readinessWindow: Duration = .seconds(2)
     ) {
         self.systemdBus = systemdBus
         self.systemdEnabled = systemdEnabled
@@ -36,5 +38,6 @@ public struct SandboxConfiguration: Sendable {
         self.restartBackoff = restartBackoff
         self.reconcileInterval = reconcileInterval
         self.jobTimeout = jobTimeout
+        self.readinessWindow = readinessWindow
     }
 }

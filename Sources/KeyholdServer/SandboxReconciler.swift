@@ -16,6 +16,11 @@ public struct SandboxReconciler: Service {
 
     public func run() async throws {
         guard sandboxes.systemd != nil else { return }
+        do {
+            try await sandboxes.recoverAfterRestart()
+        } catch {
+            sandboxes.logger.error("recovery after restart: \(error)")
+        }
         let interval = sandboxes.configuration.reconcileInterval
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {

@@ -14,13 +14,25 @@ extension SandboxService {
         var versions: [String] { proxyToken == nil ? keys.map { "\($0.provider):\($0.version)" } : ["proxy-token"] }
     }
 
-    func startLocked(tenant name: String, actor: String, restarts: Int) async throws -> AdminAPI.Sandbox {
+    /// A start that is part of a rotation: a second unit beside the running one, with the new credential.
+    struct RolloutStart: Sendable {
+        /// The pending key version replacing the active one of its provider; nil for a proxy-token rotation.
+        var pendingKey: KeyVersionRecord?
+        /// Records the new unit's name before systemd is asked to start it (so a crash can be cleaned up).
+        var recordUnit: @Sendable (SandboxRecord) async throws -> Void
+    }
+
+    func startLocked(tenant name: String, actor: String, restarts: Int, rollout: RolloutStart? = nil) async throws -> AdminAPI.Sandbox {
         let systemd = try requireSystemd()
         let (tenant, plan, keys) = try await store.database.read { db in
             let tenant = try Store.tenant(named: name, in: db)
             let plan = try self.plans.plan(tenant.plan)
             let allowed = Set(plan.kind == .byok ? plan.providers.map(\.rawValue) : [])
-            return (tenant, plan, try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) })
+            var keys = try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) }
+            if let pending = rollout?.pendingKey {
+                keys = keys.filter { $0.provider != pending.provider } + [pending]
+            }
+            return (tenant, plan, keys)
         }
         guard tenant.state == "active" else {
             throw KeyholdError.conflict("tenant '\(name)' is suspended: `keyhold tenant resume \(name)` first")
@@ -42,7 +54,7 @@ extension SandboxService {
             try db.execute(
                 sql: "UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
                 arguments: [Timestamp.now(), tenant.id])
-            if let live = try Store.liveSandboxes(tenantID: tenant.id, in: db).first {
+            if rollout == nil, let live = try Store.liveSandboxes(tenantID: tenant.id, in: db).first {
                 throw KeyholdError.conflict(
                     "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
             }
@@ -52,6 +64,10 @@ extension SandboxService {
         }
         let injection = Injection(keys: keys, proxyToken: proxyToken)
         do {
+            if let rollout {
+                try await rollout.recordUnit(sandbox)
+                FaultInjection.point("rotation.before-new-unit")
+            }
             return try await inject(injection, into: sandbox, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor)
         } catch {
             await markFailed(sandbox, tenant: tenant, actor: actor, error: error)
@@ -66,7 +82,7 @@ extension SandboxService {
         let pipe = try InjectionPipe()
         defer { pipe.closeWriteEnd() }
         let properties = SandboxUnit.properties(
-            tenant: tenant.name, plan: plan, profile: profile, agent: tenant.agent, execPath: configuration.execPath,
+            tenant: tenant.name, plan: plan, profile: profile, agent: tenant.agent, agentNotify: tenant.agentNotify, execPath: configuration.execPath,
             stdinDescriptor: pipe.readEnd
         )
         let timeout = configuration.jobTimeout
@@ -131,7 +147,7 @@ extension SandboxService {
             ]
         }
         for key in injection.keys {
-            let secret = try vault.open(key.sealed, binding: key.binding)
+            let secret = try vaults.current.open(key.sealed, binding: key.binding)
             defer { secret.wipe() }
             let value = secret.withBytes { String(decoding: $0, as: UTF8.self) }
             let provider = try Provider.named(key.provider)

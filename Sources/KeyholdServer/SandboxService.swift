@@ -14,7 +14,7 @@ import Logging
 /// them into the pipe, close it and wipe them. No audit record, no injection.
 public final class SandboxService: Sendable {
     let store: Store
-    let vault: Vault
+    let vaults: VaultRing
     let plans: PlanCatalog
     let configuration: SandboxConfiguration
     let systemd: SystemdManager?
@@ -31,9 +31,9 @@ public final class SandboxService: Sendable {
         """,
     ]
 
-    public init(store: Store, vault: Vault, plans: PlanCatalog, configuration: SandboxConfiguration, logger: Logger) {
+    public init(store: Store, vaults: VaultRing, plans: PlanCatalog, configuration: SandboxConfiguration, logger: Logger) {
         self.store = store
-        self.vault = vault
+        self.vaults = vaults
         self.plans = plans
         self.configuration = configuration
         self.systemd = configuration.systemdEnabled ? SystemdManager(address: configuration.systemdBus) : nil

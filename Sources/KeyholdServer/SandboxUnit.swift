@@ -6,11 +6,13 @@ enum SandboxUnit {
     /// The unit's properties. The key is not among them: it travels through `stdinDescriptor`.
     /// - Parameter stdinDescriptor: the read end of the injection pipe; sd-bus duplicates it, the caller closes it.
     static func properties(
-        tenant: String, plan: Plan, profile: SandboxProfile, agent: [String], execPath: String, stdinDescriptor: Int32
+        tenant: String, plan: Plan, profile: SandboxProfile, agent: [String], agentNotify: Bool, execPath: String, stdinDescriptor: Int32
     ) -> [UnitProperty] {
         var properties: [UnitProperty] = [
             .string("Description", "Keyhold sandbox of tenant \(tenant) (plan \(plan.id), profile \(profile.name))"),
-            .string("Type", "exec"),
+            // notify: the start job completes when the agent (keyhold-exec's exec'd main process) sends READY=1.
+            .string("Type", agentNotify ? "notify" : "exec"),
+            .string("NotifyAccess", agentNotify ? "main" : "none"),
             .string("User", "kh-\(tenant)"),
             .execStart(path: execPath, argv: [execPath, "--"] + agent),
             .fileDescriptor("StandardInputFileDescriptor", stdinDescriptor),

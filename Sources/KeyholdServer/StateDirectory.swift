@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdCore
 import KeyholdStore
 public import KeyholdVault
 
@@ -33,8 +34,62 @@ public struct StateDirectory: Sendable {
         return kek.id
     }
 
-    /// Loads the vault with this installation's KEK.
-    public func loadVault() throws -> Vault { Vault(kek: try KeyEncryptionKey.load(path: kekPath)) }
+    /// Where KEKs replaced by a rotation wait until no data key needs them (`kek.d/ID`).
+    public var previousKEKDirectory: String { file("kek.d") }
+
+    /// Loads the vault: the current KEK, and the previous ones a rotation has not finished with.
+    public func loadVault() throws -> Vault {
+        let current = try KeyEncryptionKey.load(path: kekPath)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: previousKEKDirectory)) ?? []
+        let previous = try names.sorted().filter { !$0.hasPrefix(".") }.map {
+            try KeyEncryptionKey.load(path: (previousKEKDirectory as NSString).appendingPathComponent($0))
+        }
+        return Vault(kek: current, previous: previous.filter { $0.id != current.id })
+    }
+
+    /// Makes a new KEK the current one, keeping the old one in `kek.d/` until `retireKEK`.
+    ///
+    /// Crash-safe: the old KEK is copied into `kek.d/` before the new one replaces `kek` by an atomic rename,
+    /// so at every instant each data key's KEK is on disk.
+    /// - Returns: the vault with the new KEK current and every older one as previous.
+    public func installNewKEK(replacing vault: Vault) throws -> Vault {
+        guard kekPath == defaultKEKPath else {
+            throw KeyholdError.conflict(
+                "the KEK comes from a systemd credential (\(kekPath)): rotate it by creating a new credential and restarting, not in place"
+            )
+        }
+        try FileManager.default.createDirectory(atPath: previousKEKDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let kept = (previousKEKDirectory as NSString).appendingPathComponent(vault.kek.id)
+        if !FileManager.default.fileExists(atPath: kept) { try vault.kek.write(to: kept) }
+        let new = KeyEncryptionKey.generate()
+        let staged = file(".kek.new")
+        unlink(staged)
+        try new.write(to: staged)
+        guard rename(staged, defaultKEKPath) == 0 else {
+            throw KeyholdError.unavailable("cannot install the new KEK at \(defaultKEKPath): \(String(cString: strerror(errno)))")
+        }
+        Self.syncDirectory(path)
+        return Vault(kek: new, previous: [vault.kek] + vault.previous)
+    }
+
+    /// Destroys a previous KEK file (overwritten, then removed).
+    public func destroyPreviousKEK(id: String) throws {
+        let path = (previousKEKDirectory as NSString).appendingPathComponent(id)
+        if let handle = FileHandle(forWritingAtPath: path) {
+            handle.write(Data(repeating: 0, count: KeyEncryptionKey.byteCount))
+            try handle.synchronize()
+            try handle.close()
+        }
+        try FileManager.default.removeItem(atPath: path)
+        Self.syncDirectory(previousKEKDirectory)
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
 
     /// Loads the audit signing key (beside the KEK: the credentials directory or the state directory).
     public func loadSigningKey() throws -> AuditSigningKey {

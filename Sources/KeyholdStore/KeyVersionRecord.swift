@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+public import GRDB
 public import KeyholdCore
 public import KeyholdVault
 
@@ -15,7 +15,7 @@ public struct KeyVersionRecord: Sendable, Equatable {
     public var baseURL: String?
     public var createdAt: String
 
-    init(row: Row) {
+    public init(row: Row) {
         id = row["id"]
         tenantID = row["tenant_id"]
         provider = row["provider"]
@@ -50,17 +50,17 @@ extension Store {
         return (current ?? 0) + 1
     }
 
-    /// Inserts a sealed key version as `active`.
+    /// Inserts a sealed key version, `active` unless a rotation stages it as `pending`.
     public static func insertKeyVersion(
-        tenantID: Int64, provider: String, version: Int, sealed: SealedKey, baseURL: String?, in db: Database
+        tenantID: Int64, provider: String, version: Int, sealed: SealedKey, baseURL: String?, state: String = "active", in db: Database
     ) throws -> KeyVersionRecord {
         try db.execute(
             sql: """
                 INSERT INTO key_versions (tenant_id, provider, version, state, ciphertext, nonce, tag, wrapped_dek, kek_id, fingerprint, base_url, created_at)
-                VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                tenantID, provider, version, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag), sealed.wrappedDEK.map { Data($0) },
+                tenantID, provider, version, state, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag), sealed.wrappedDEK.map { Data($0) },
                 sealed.kekID, sealed.fingerprint, baseURL, Timestamp.now(),
             ]
         )

@@ -13,6 +13,7 @@ enum Schema {
                         plan TEXT NOT NULL,
                         state TEXT NOT NULL CHECK (state IN ('active', 'suspended')),
                         agent TEXT NOT NULL,
+                        agent_notify INTEGER NOT NULL DEFAULT 0,
                         created_at TEXT NOT NULL,
                         updated_at TEXT NOT NULL
                     );
@@ -21,7 +22,7 @@ enum Schema {
                         tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
                         provider TEXT NOT NULL,
                         version INTEGER NOT NULL,
-                        state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked', 'failed')),
+                        state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'retired', 'revoked', 'failed')),
                         ciphertext BLOB NOT NULL,
                         nonce BLOB NOT NULL,
                         tag BLOB NOT NULL,
@@ -96,6 +97,21 @@ enum Schema {
                         hash TEXT NOT NULL
                     );
                     CREATE INDEX audit_tenant ON audit(tenant, seq);
+                    CREATE TABLE rotations (
+                        id INTEGER PRIMARY KEY,
+                        tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                        provider TEXT NOT NULL,
+                        from_version INTEGER,
+                        to_version INTEGER,
+                        step TEXT NOT NULL,
+                        state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+                        old_units TEXT NOT NULL DEFAULT '',
+                        new_units TEXT NOT NULL DEFAULT '',
+                        error TEXT,
+                        started_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL
+                    );
+                    CREATE UNIQUE INDEX rotations_one_running ON rotations(tenant_id) WHERE state = 'running';
                     """
             )
         }

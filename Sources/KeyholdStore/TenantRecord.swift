@@ -11,6 +11,8 @@ public struct TenantRecord: Sendable, Equatable {
     public var state: String
     /// The agent's argv inside the sandbox.
     public var agent: [String]
+    /// Whether the agent sends `READY=1` through sd_notify (its unit is then `Type=notify`).
+    public var agentNotify: Bool
     public var createdAt: String
 
     init(row: Row) {
@@ -21,11 +23,14 @@ public struct TenantRecord: Sendable, Equatable {
         let agentJSON: String = row["agent"]
         agent = (try? JSONDecoder().decode([String].self, from: Data(agentJSON.utf8))) ?? []
         createdAt = row["created_at"]
+        agentNotify = row["agent_notify"]
     }
 
     /// The admin API's view of this tenant.
     public func api(keys: [KeyVersionRecord]? = nil) -> AdminAPI.Tenant {
-        AdminAPI.Tenant(name: name, plan: plan, state: state, agent: agent, createdAt: createdAt, keys: keys?.map { $0.api })
+        AdminAPI.Tenant(
+            name: name, plan: plan, state: state, agent: agent, agentNotify: agentNotify, createdAt: createdAt, keys: keys?.map { $0.api }
+        )
     }
 }
 
@@ -41,17 +46,21 @@ extension Store {
 
     /// Inserts a tenant inside a transaction.
     /// - Throws: `KeyholdError.conflict` when the name is taken.
-    public static func insertTenant(name: TenantName, plan: String, agent: [String], in db: Database) throws -> TenantRecord {
+    public static func insertTenant(name: TenantName, plan: String, agent: [String], agentNotify: Bool = false, in db: Database) throws -> TenantRecord {
         if try Row.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ?", arguments: [name.value]) != nil {
             throw KeyholdError.conflict("a tenant named '\(name)' already exists: pick another name or `keyhold tenant show \(name)`")
         }
         let now = Timestamp.now()
         let agentJSON = String(decoding: try JSONEncoder().encode(agent), as: UTF8.self)
         try db.execute(
-            sql: "INSERT INTO tenants (name, plan, state, agent, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?)",
-            arguments: [name.value, plan, agentJSON, now, now]
+            sql: "INSERT INTO tenants (name, plan, state, agent, agent_notify, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
+            arguments: [name.value, plan, agentJSON, agentNotify, now, now]
         )
         return try tenant(named: name.value, in: db)
+    }
+
+    public static func tenant(id: Int64, in db: Database) throws -> TenantRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(TenantRecord.init(row:))
     }
 
     public static func allTenants(in db: Database) throws -> [TenantRecord] {

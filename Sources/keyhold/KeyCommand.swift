@@ -7,7 +7,7 @@ import KeyholdVault
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key", abstract: "Set, list, validate and revoke tenants' provider keys (read from stdin or a prompt, never argv).",
-        subcommands: [Set.self, List.self, Validate.self, Revoke.self]
+        subcommands: [Set.self, List.self, Validate.self, Rotate.self, Revoke.self]
     )
 
     struct Set: AsyncParsableCommand {
@@ -74,6 +74,48 @@ struct KeyCommand: AsyncParsableCommand {
             )
             print("\(result.provider) key version \(result.version) (\(result.fingerprint)): \(result.message)")
             if !result.valid { throw ExitCode(1) }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace a provider key without downtime: new agents start with the new key before the old ones stop.",
+            discussion: "The new key is read from stdin or a prompt. For a managed tenant, `keyhold key rotate TENANT proxy-token` rotates its proxy tokens."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument var tenant: String
+        @Argument(help: "anthropic, openai, google, openai-compatible, or proxy-token (managed plans).") var provider: String
+        @Option(help: "A new base URL for the key (default: the current key's).") var baseURL: String?
+        @Flag(help: "Rotate without asking the provider whether the new key works.") var noValidate = false
+        @Flag(help: "Accept a key whose prefix is not the provider's usual one.") var skipShapeCheck = false
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let client = AdminClient(socketPath: global.socket)
+            let path = "/v1/tenants/\(tenant.pathSegment)/keys/\(provider.pathSegment)/rotate"
+            let rotation: AdminAPI.Rotation
+            if provider == "proxy-token" {
+                rotation = try await client.call("POST", path, as: AdminAPI.Rotation.self)
+            } else {
+                let parsedProvider = try Provider.named(provider)
+                var raw = try KeyInput.read(prompt: "new \(parsedProvider) key for \(tenant): ")
+                defer { SecretBytes.wipe(&raw) }
+                var key = try SecretKeyInput.normalize(raw, provider: parsedProvider, skipShapeCheck: skipShapeCheck)
+                defer { SecretBytes.wipe(&key) }
+                let body = AdminAPI.SetKey(
+                    key: String(decoding: key, as: UTF8.self), baseURL: baseURL, validate: !noValidate, skipShapeCheck: skipShapeCheck
+                )
+                rotation = try await client.call("POST", path, body: body, as: AdminAPI.Rotation.self)
+            }
+            if output.json { return try Output.json(rotation) }
+            let from = rotation.fromVersion.map { "version \($0) (\(rotation.fromFingerprint ?? "?"))" } ?? "the old credential"
+            let to = rotation.toVersion.map { "version \($0) (\(rotation.toFingerprint ?? "?"))" } ?? "a new credential"
+            print("rotated \(tenant)'s \(rotation.provider) from \(from) to \(to) in \(String(format: "%.2f", rotation.seconds)) s")
+            if rotation.newUnits.isEmpty {
+                print("no sandbox was running: the new key is used from the next start")
+            } else {
+                print("started \(rotation.newUnits.joined(separator: ", ")) (ready after \(String(format: "%.2f", rotation.readinessSeconds)) s), then stopped \(rotation.oldUnits.joined(separator: ", "))")
+            }
         }
     }
 

@@ -61,6 +61,9 @@ struct DaemonFlags: ParsableArguments {
     )
     var providerBaseURL: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("How long a new agent without sd_notify must stay up to be ready, in ms.", valueName: "ms"))
+    var readinessWindowMs = 2000
+
     @Option(name: .long, help: ArgumentHelp("Crashes in a row before a sandbox is reported failed.", visibility: .hidden))
     var maxRestarts = 5
 
@@ -77,7 +80,8 @@ struct DaemonFlags: ParsableArguments {
         let sandbox = SandboxConfiguration(
             systemdBus: systemdBus ?? ProcessInfo.processInfo.environment["KEYHOLD_SYSTEMD_BUS"], systemdEnabled: !noSystemd,
             journalDirectory: journalDirectory, profilesDirectory: profiles,
-            execPath: execPath, proxyBaseURL: proxyURL, maximumRestarts: maxRestarts, restartBackoff: .milliseconds(restartBackoffMs)
+            execPath: execPath, proxyBaseURL: proxyURL, maximumRestarts: maxRestarts, restartBackoff: .milliseconds(restartBackoffMs),
+            readinessWindow: .milliseconds(readinessWindowMs)
         )
         return DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,

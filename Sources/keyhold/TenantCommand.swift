@@ -14,12 +14,13 @@ struct TenantCommand: AsyncParsableCommand {
         @Argument(help: "The tenant's name (lowercase letters, digits, hyphens).") var name: String
         @Option(help: "The plan (see `keyhold plan list`).") var plan: String
         @Option(help: ArgumentHelp("The agent's command line in the sandbox (absolute path first).", valueName: "cmd args")) var agent: String?
+        @Flag(help: "The agent sends READY=1 through sd_notify when ready (rotations wait for it).") var agentNotify = false
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
             let agentArgv = try agent.map { try ShellWords.split($0) }
             let tenant = try await AdminClient(socketPath: global.socket).call(
-                "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: agentArgv), as: AdminAPI.Tenant.self
+                "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: agentArgv, agentNotify: agentNotify), as: AdminAPI.Tenant.self
             )
             if output.json { return try Output.json(tenant) }
             print("created tenant \(tenant.name) on plan \(tenant.plan)")

@@ -1,0 +1,105 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+
+extension ControlPlane {
+    /// How many data keys each KEK wraps, and which KEKs are present.
+    public func kekStatus() async throws -> [AdminAPI.KEKStatus] {
+        let vault = self.vault
+        let counts = try await store.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT kek_id, COUNT(*) AS n FROM key_versions WHERE wrapped_dek IS NOT NULL GROUP BY kek_id")
+                .map { ($0["kek_id"] as String, $0["n"] as Int) }
+        }
+        var result = [AdminAPI.KEKStatus(id: vault.kek.id, current: true, wrappedKeys: counts.first { $0.0 == vault.kek.id }?.1 ?? 0, present: true)]
+        for kek in vault.previous {
+            result.append(.init(id: kek.id, current: false, wrappedKeys: counts.first { $0.0 == kek.id }?.1 ?? 0, present: true))
+        }
+        for (id, count) in counts where !result.contains(where: { $0.id == id }) {
+            result.append(.init(id: id, current: false, wrappedKeys: count, present: false))
+        }
+        return result
+    }
+
+    /// Creates a new KEK and rewraps every data key under it, in batches, while the daemon serves.
+    /// When data keys still depend on an older KEK (an interrupted rotation), it resumes rewrapping instead.
+    public func rotateKEK(actor: String) async throws -> AdminAPI.KEKRotation {
+        try await kekLock.withLock("kek") {
+            let pending = try await self.store.database.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ?", arguments: [self.vault.kek.id]) ?? 0
+            }
+            var resumed = true
+            if pending == 0 {
+                resumed = false
+                let old = self.vault.kek.id
+                let newVault = try state.installNewKEK(replacing: self.vault)
+                self.vaults.replace(with: newVault)
+                try await self.recordAttempt(
+                    AuditEvent(actor: actor, action: "kek.rotate", outcome: "started", details: ["from": old, "to": newVault.kek.id])
+                )
+            }
+            let started = ContinuousClock.now
+            let count = try await self.rewrapAll()
+            let seconds = (ContinuousClock.now - started) / .seconds(1)
+            try await self.recordAttempt(
+                AuditEvent(
+                    actor: actor, action: "kek.rotate", details: [
+                        "to": self.vault.kek.id, "rewrapped": String(count), "resumed": String(resumed), "seconds": String(format: "%.3f", seconds),
+                    ]
+                )
+            )
+            return AdminAPI.KEKRotation(kekID: self.vault.kek.id, rewrapped: count, resumed: resumed, seconds: seconds)
+        }
+    }
+
+    /// Rewraps, batch by batch, every data key not under the current KEK. Each batch is one transaction, so an
+    /// interrupted run leaves every key readable and the next run continues where it stopped.
+    func rewrapAll(batchSize: Int = 2000) async throws -> Int {
+        var total = 0
+        while true {
+            let vault = self.vault
+            let done = try await store.database.write { db -> Int in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT ?",
+                    arguments: [vault.kek.id, batchSize]
+                )
+                for row in rows {
+                    let key = KeyVersionRecord(row: row)
+                    let rewrapped = try vault.rewrap(key.sealed, binding: key.binding)
+                    try db.execute(
+                        sql: "UPDATE key_versions SET wrapped_dek = ?, kek_id = ? WHERE id = ?",
+                        arguments: [Data(rewrapped.wrappedDEK!), rewrapped.kekID, key.id]
+                    )
+                }
+                return rows.count
+            }
+            total += done
+            if done == 0 { return total }
+            FaultInjection.point("kek.rewrap-batch")
+        }
+    }
+
+    /// Destroys every previous KEK that no data key needs any more.
+    public func retireKEKs(actor: String) async throws -> [String] {
+        try await kekLock.withLock("kek") {
+            let status = try await self.kekStatus()
+            let busy = status.filter { !$0.current && $0.wrappedKeys > 0 }
+            if let first = busy.first {
+                throw KeyholdError.conflict(
+                    "KEK \(first.id) still wraps \(first.wrappedKeys) data key(s): run `keyhold kek rotate` to finish rewrapping first"
+                )
+            }
+            var retired: [String] = []
+            for kek in self.vault.previous {
+                try await self.recordAttempt(AuditEvent(actor: actor, action: "kek.retire", details: ["kek": kek.id]))
+                try state.destroyPreviousKEK(id: kek.id)
+                retired.append(kek.id)
+            }
+            self.vaults.replace(with: Vault(kek: self.vault.kek))
+            try self.store.checkpointWAL()
+            return retired
+        }
+    }
+}

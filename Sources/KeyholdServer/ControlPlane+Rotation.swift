@@ -1,0 +1,73 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+
+extension ControlPlane {
+    /// The pseudo-provider whose rotation replaces a managed sandbox's proxy token.
+    static let proxyTokenProvider = "proxy-token"
+
+    /// Rotates a tenant's provider key without downtime: stores the new key as a pending version, rolls every
+    /// running sandbox onto it blue/green, then activates it and retires the old one.
+    ///
+    /// For a managed tenant, `proxy-token` rotates the sandboxes' proxy tokens the same way.
+    /// - Throws: when the new agent fails; the old one then keeps running and the new version is marked failed.
+    public func rotateKey(tenant name: String, provider providerName: String, _ request: AdminAPI.SetKey?, actor: String) async throws
+        -> AdminAPI.Rotation
+    {
+        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        let plan = try plans.plan(tenant.plan)
+        if providerName == Self.proxyTokenProvider {
+            guard plan.kind == .managed else {
+                throw KeyholdError.invalidInput("tenant '\(name)' is on a BYOK plan: it has provider keys, not a proxy token, to rotate")
+            }
+            let rotation = try await audited { db in
+                let rotation = try Store.insertRotation(tenantID: tenant.id, tenantName: name, provider: Self.proxyTokenProvider, from: nil, to: nil, in: db)
+                return (rotation, [AuditEvent(actor: actor, action: "key.rotate", tenant: name, provider: Self.proxyTokenProvider, outcome: "started")])
+            }
+            return try await sandboxes.rollOut(rotation, tenant: tenant, pendingKey: nil, previousKey: nil, actor: actor)
+        }
+        let provider = try Provider.named(providerName)
+        guard let request else { throw KeyholdError.invalidInput("the new \(provider) key is missing: pipe it on stdin") }
+        var raw = Array(request.key.utf8)
+        defer { SecretBytes.wipe(&raw) }
+        var normalized = try SecretKeyInput.normalize(raw, provider: provider, skipShapeCheck: request.skipShapeCheck)
+        let secret = SecretBytes(normalized)
+        SecretBytes.wipe(&normalized)
+        guard plan.allows(provider) else {
+            throw KeyholdError.invalidInput("tenant '\(name)' is on plan '\(plan.id)', which has no \(provider) keys to rotate")
+        }
+        let current = try await activeKey(tenant: name, provider: provider)
+        let baseURL = try Self.checkBaseURL(request.baseURL ?? current.baseURL, provider: provider)
+        if request.validate {
+            let result = await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL)
+            guard result.valid else {
+                try await recordAttempt(
+                    AuditEvent(
+                        actor: actor, action: "key.rotate", tenant: name, provider: provider.rawValue, keyVersion: current.version,
+                        fingerprint: vault.fingerprint(of: secret), outcome: "refused", details: ["reason": result.message]
+                    )
+                )
+                throw KeyholdError.invalidInput("the key was not rotated: \(result.message)")
+            }
+        }
+        let vault = self.vault
+        let (rotation, pending) = try await audited { db in
+            let version = try Store.nextKeyVersion(tenantID: tenant.id, provider: provider.rawValue, in: db)
+            let sealed = try vault.seal(secret, binding: KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version))
+            let pending = try Store.insertKeyVersion(
+                tenantID: tenant.id, provider: provider.rawValue, version: version, sealed: sealed, baseURL: baseURL, state: "pending", in: db
+            )
+            let rotation = try Store.insertRotation(
+                tenantID: tenant.id, tenantName: name, provider: provider.rawValue, from: current.version, to: version, in: db
+            )
+            let event = AuditEvent(
+                actor: actor, action: "key.rotate", tenant: name, provider: provider.rawValue, keyVersion: version, fingerprint: sealed.fingerprint,
+                outcome: "started", details: ["from_version": String(current.version), "from_fingerprint": current.sealed.fingerprint]
+            )
+            return ((rotation, pending), [event])
+        }
+        return try await sandboxes.rollOut(rotation, tenant: tenant, pendingKey: pending, previousKey: current, actor: actor)
+    }
+}

@@ -1,0 +1,19 @@
+import Foundation
+
+/// Crash points for the crash-safety tests: when `KEYHOLD_FAULT` names a point, the daemon kills itself
+/// there with SIGKILL, exactly as an operator's `kill -9` or a power cut at that step would.
+/// Unset in production; the variable is read once at start.
+enum FaultInjection {
+    private static let armed = ProcessInfo.processInfo.environment["KEYHOLD_FAULT"]
+
+    /// The named points, in the order a rotation reaches them.
+    static let points = [
+        "rotation.before-new-unit", "rotation.new-unit-starting", "rotation.after-new-ready", "rotation.stopping-old", "kek.rewrap-batch",
+    ]
+
+    static func point(_ name: String) {
+        guard let armed, armed == name else { return }
+        FileHandle.standardError.write(Data("keyhold: fault injection: SIGKILL at \(name)\n".utf8))
+        kill(getpid(), SIGKILL)
+    }
+}

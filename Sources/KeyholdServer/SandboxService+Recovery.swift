@@ -1,0 +1,79 @@
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdStore
+
+extension SandboxService {
+    static let recoveryActor = "keyhold-recovery"
+
+    /// Converges after a daemon was killed: finishes or undoes interrupted rotations, settles sandboxes caught
+    /// half-started or half-stopped, and stops units of this installation's tenants that no record owns.
+    /// Runs once, before the reconciler's first pass.
+    public func recoverAfterRestart() async throws {
+        let systemd = try requireSystemd()
+        for rotation in try await store.database.read({ db in try Store.runningRotations(in: db) }) {
+            guard let tenant = try await store.database.read({ db in try Store.tenant(id: rotation.tenantID, in: db) }) else { continue }
+            try await locks.withLock(tenant.name) {
+                if ["new-ready", "stopping-old"].contains(rotation.step) {
+                    // The new agents were ready: finish the rotation.
+                    let old = Set(rotation.oldUnits)
+                    _ = try await self.stopLocked(tenant: tenant, actor: Self.recoveryActor, reason: "rotation completed after a restart") {
+                        old.contains($0.unit)
+                    }
+                    for unit in rotation.oldUnits { try await Blocking.run { try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout) } }
+                    try await self.finish(rotation, tenant: tenant, actor: Self.recoveryActor, outcome: "completed-after-restart")
+                } else {
+                    try await self.rollBack(
+                        rotation, tenant: tenant, newUnits: rotation.newUnits, actor: Self.recoveryActor,
+                        reason: "the daemon stopped during the rotation (step \(rotation.step)); rolled back"
+                    )
+                }
+            }
+        }
+        try await settleInterruptedSandboxes(systemd: systemd)
+        try await stopOrphanedUnits(systemd: systemd)
+    }
+
+    /// A sandbox left `starting` never got its key (the pipe's writer died): its unit is stopped and the row marked
+    /// `running`, so the reconciler sees it down and restarts it with a fresh injection. One left `stopping` is stopped.
+    private func settleInterruptedSandboxes(systemd: SystemdManager) async throws {
+        let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        for (_, sandbox) in all where ["starting", "stopping"].contains(sandbox.state) {
+            let unit = sandbox.unit
+            try await Blocking.run {
+                try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
+                try? systemd.resetFailedUnit(name: unit)
+            }
+            try await store.database.write { db in
+                let next = sandbox.state == "starting" && sandbox.desired == "running" ? "running" : "stopped"
+                try Store.updateSandbox(sandbox.id, state: next, lastError: "interrupted by a daemon restart", in: db)
+                if next == "stopped" { try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db) }
+            }
+        }
+    }
+
+    /// Stops `keyhold-TENANT-N.service` units of our tenants that no live sandbox record names.
+    private func stopOrphanedUnits(systemd: SystemdManager) async throws {
+        let (tenants, live) = try await store.database.read { db in
+            (try Store.allTenants(in: db).map(\.name), Set(try Store.allLiveSandboxes(in: db).map(\.sandbox.unit)))
+        }
+        for tenant in tenants {
+            let units = try await Blocking.run { try systemd.listUnits(matching: "keyhold-\(tenant)-*.service") }
+            for unit in units where !live.contains(unit) && unit.range(of: "^keyhold-\(tenant)-[0-9]+\\.service$", options: .regularExpression) != nil {
+                let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
+                guard let status, status.activeState != "inactive" else { continue }
+                try await Blocking.run {
+                    try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
+                    try? systemd.resetFailedUnit(name: unit)
+                }
+                try await store.database.write { db in
+                    _ = try AuditLog.append(
+                        AuditEvent(actor: Self.recoveryActor, action: "sandbox.stop", tenant: tenant, unit: unit, details: ["reason": "orphaned unit"]),
+                        in: db
+                    )
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdStore
+import KeyholdVault
+
+extension SandboxService {
+    /// Rolls every running sandbox of the tenant onto the pending credential, blue/green.
+    ///
+    /// Each step is recorded before it is taken (`rotations.step`), so that `recoverAfterRestart` can finish or
+    /// undo a rotation interrupted by a crash. At every instant at least one of the tenant's agents runs.
+    func rollOut(_ rotation: RotationRecord, tenant: TenantRecord, pendingKey: KeyVersionRecord?, previousKey: KeyVersionRecord?, actor: String)
+        async throws -> AdminAPI.Rotation
+    {
+        try await locks.withLock(tenant.name) {
+            let started = ContinuousClock.now
+            let old = try await self.store.database.read { db in
+                try Store.liveSandboxes(tenantID: tenant.id, in: db).filter { $0.state == "running" }
+            }
+            if !old.isEmpty { _ = try self.requireSystemd() }
+            try await self.store.database.write { db in
+                try Store.updateRotation(rotation.id, step: "starting-new", oldUnits: old.map(\.unit), in: db)
+            }
+            let newUnits = UnitList()
+            var readiness = Duration.zero
+            do {
+                for _ in old {
+                    let rollout = RolloutStart(pendingKey: pendingKey) { sandbox in
+                        let units = newUnits.append(sandbox.unit)
+                        try await self.store.database.write { db in try Store.updateRotation(rotation.id, step: "starting-new", newUnits: units, in: db) }
+                    }
+                    let new = try await self.startLocked(tenant: tenant.name, actor: actor, restarts: 0, rollout: rollout)
+                    FaultInjection.point("rotation.new-unit-starting")
+                    let waitStarted = ContinuousClock.now
+                    try await self.waitUntilReady(unit: new.unit, notify: tenant.agentNotify)
+                    readiness += ContinuousClock.now - waitStarted
+                }
+                try await self.store.database.write { db in try Store.updateRotation(rotation.id, step: "new-ready", in: db) }
+                FaultInjection.point("rotation.after-new-ready")
+            } catch {
+                try await self.rollBack(rotation, tenant: tenant, newUnits: newUnits.units, actor: actor, reason: "\(error)")
+                let kept = old.map(\.unit).joined(separator: ", ")
+                throw KeyholdError.failed(
+                    "rotation of \(tenant.name)'s \(rotation.provider) failed: \(error)"
+                        + (old.isEmpty ? "" : "; the old agent keeps running (\(kept))") + (pendingKey == nil ? "" : "; the new key version is marked failed")
+                )
+            }
+            try await self.store.database.write { db in try Store.updateRotation(rotation.id, step: "stopping-old", in: db) }
+            FaultInjection.point("rotation.stopping-old")
+            let oldIDs = Set(old.map(\.id))
+            _ = try await self.stopLocked(tenant: tenant, actor: actor, reason: "rotated to a new credential") { oldIDs.contains($0.id) }
+            try await self.finish(rotation, tenant: tenant, actor: actor, outcome: "ok")
+            let seconds = (ContinuousClock.now - started) / .seconds(1)
+            return AdminAPI.Rotation(
+                provider: rotation.provider, fromVersion: previousKey?.version, toVersion: pendingKey?.version,
+                fromFingerprint: previousKey?.sealed.fingerprint, toFingerprint: pendingKey?.sealed.fingerprint, oldUnits: old.map(\.unit),
+                newUnits: newUnits.units, seconds: seconds, readinessSeconds: readiness / .seconds(1)
+            )
+        }
+    }
+
+    /// Ready means: the start job finished after READY=1 (notify agents), or the unit stayed up for the readiness window.
+    func waitUntilReady(unit: String, notify: Bool) async throws {
+        let systemd = try requireSystemd()
+        let deadline = ContinuousClock.now + (notify ? .zero : configuration.readinessWindow)
+        repeat {
+            let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
+            guard let status, status.activeState == "active" else {
+                let exit = status.map { "\($0.activeState), result=\($0.result ?? "?"), status=\($0.execMainStatus.map(String.init) ?? "?")" } ?? "gone"
+                throw KeyholdError.failed("the new agent \(unit) did not stay up (\(exit)): see `keyhold sandbox logs`")
+            }
+            if ContinuousClock.now >= deadline { return }
+            try await Task.sleep(for: .milliseconds(50))  // poll systemd; the readiness window bounds the wait
+        } while true
+    }
+
+    /// Activates the new version, retires the older ones, and records the rotation as finished.
+    func finish(_ rotation: RotationRecord, tenant: TenantRecord, actor: String, outcome: String) async throws {
+        try await store.database.write { db in
+            var events: [AuditEvent] = []
+            let keys = try Store.keyVersions(tenantID: tenant.id, provider: rotation.provider, in: db)
+            if let to = rotation.toVersion, let new = keys.first(where: { $0.version == to }) {
+                try Store.setKeyVersionState(new.id, state: "active", in: db)
+                let previous = keys.first { $0.version == rotation.fromVersion }
+                for old in keys where old.state == "active" && old.version < to {
+                    try Store.setKeyVersionState(old.id, state: "retired", in: db)
+                    events.append(
+                        AuditEvent(
+                            actor: actor, action: "key.retire", tenant: tenant.name, provider: rotation.provider, keyVersion: old.version,
+                            fingerprint: old.sealed.fingerprint, details: ["replaced_by": String(to), "replaced_by_fingerprint": new.sealed.fingerprint]
+                        )
+                    )
+                }
+                events.insert(
+                    AuditEvent(
+                        actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, keyVersion: to,
+                        fingerprint: new.sealed.fingerprint, outcome: outcome,
+                        details: [
+                            "from_version": rotation.fromVersion.map(String.init) ?? "-", "from_fingerprint": previous?.sealed.fingerprint ?? "-",
+                            "new_units": rotation.newUnits.joined(separator: ","),
+                        ]
+                    ),
+                    at: 0
+                )
+            } else {
+                events.append(AuditEvent(actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, outcome: outcome))
+            }
+            try Store.updateRotation(rotation.id, step: "finished", state: "done", in: db)
+            for event in events { try AuditLog.append(event, in: db) }
+        }
+    }
+
+    /// Stops the new units, marks the new version failed and the rotation failed; the old units are untouched.
+    func rollBack(_ rotation: RotationRecord, tenant: TenantRecord, newUnits: [String], actor: String, reason: String) async throws {
+        let names = Set(newUnits)
+        _ = try? await stopLocked(tenant: tenant, actor: actor, reason: "rotation rolled back") { names.contains($0.unit) }
+        if let systemd {
+            for unit in newUnits { _ = try? await Blocking.run { try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout) } }
+        }
+        try await store.database.write { db in
+            if let to = rotation.toVersion,
+                let new = try Store.keyVersions(tenantID: tenant.id, provider: rotation.provider, in: db).first(where: { $0.version == to })
+            {
+                try Store.setKeyVersionState(new.id, state: "failed", in: db)
+            }
+            try Store.updateRotation(rotation.id, step: "rolled-back", state: "failed", error: String(reason.prefix(500)), in: db)
+            try AuditLog.append(
+                AuditEvent(
+                    actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, keyVersion: rotation.toVersion,
+                    outcome: "failed", details: ["reason": String(reason.prefix(300)), "kept_version": rotation.fromVersion.map(String.init) ?? "-"]
+                ),
+                in: db
+            )
+        }
+    }
+}
+
+/// The units a rollout has started so far, shared with the callback that records them.
+final class UnitList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+
+    var units: [String] { lock.withLock { list } }
+
+    /// Appends and returns the whole list.
+    func append(_ unit: String) -> [String] {
+        lock.withLock {
+            list.append(unit)
+            return list
+        }
+    }
+}
