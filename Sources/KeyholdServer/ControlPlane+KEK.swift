@@ -27,7 +27,8 @@ extension ControlPlane {
     public func rotateKEK(actor: String) async throws -> AdminAPI.KEKRotation {
         try await kekLock.withLock("kek") {
             let pending = try await self.store.database.read { db in
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ?", arguments: [self.vault.kek.id]) ?? 0
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ?", arguments: [self.vault.kek.id]) ?? 0
             }
             var resumed = true
             if pending == 0 {
@@ -44,7 +45,8 @@ extension ControlPlane {
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             try await self.recordAttempt(
                 AuditEvent(
-                    actor: actor, action: "kek.rotate", details: [
+                    actor: actor, action: "kek.rotate",
+                    details: [
                         "to": self.vault.kek.id, "rewrapped": String(count), "resumed": String(resumed), "seconds": String(format: "%.3f", seconds),
                     ]
                 )

@@ -13,7 +13,9 @@ extension ControlPlane {
     ///
     /// For a managed tenant, `proxy-token` rotates the sandboxes' proxy tokens the same way.
     /// - Throws: when the new agent fails; the old one then keeps running and the new version is marked failed.
-    public func rotateKey(tenant name: String, provider providerName: String, _ request: AdminAPI.SetKey?, actor: String) async throws
+    public func rotateKey(
+        tenant name: String, provider providerName: String, _ request: AdminAPI.SetKey?, actor: String
+    ) async throws
         -> AdminAPI.Rotation
     {
         let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
@@ -23,8 +25,11 @@ extension ControlPlane {
                 throw KeyholdError.invalidInput("tenant '\(name)' is on a BYOK plan: it has provider keys, not a proxy token, to rotate")
             }
             let rotation = try await audited { db in
-                let rotation = try Store.insertRotation(tenantID: tenant.id, tenantName: name, provider: Self.proxyTokenProvider, from: nil, to: nil, in: db)
-                return (rotation, [AuditEvent(actor: actor, action: "key.rotate", tenant: name, provider: Self.proxyTokenProvider, outcome: "started")])
+                let rotation = try Store.insertRotation(
+                    tenantID: tenant.id, tenantName: name, provider: Self.proxyTokenProvider, from: nil, to: nil, in: db)
+                return (
+                    rotation, [AuditEvent(actor: actor, action: "key.rotate", tenant: name, provider: Self.proxyTokenProvider, outcome: "started")]
+                )
             }
             return try await sandboxes.rollOut(rotation, tenant: tenant, pendingKey: nil, previousKey: nil, actor: actor)
         }

@@ -7,6 +7,7 @@ import KeyholdSandbox
 import KeyholdStore
 import KeyholdVault
 import Logging
+import NIOCore
 
 /// Renders every error as `{"error": {"code", "message"}}` with a status that matches its class.
 struct ErrorMiddleware: RouterMiddleware {
@@ -55,8 +56,15 @@ struct ErrorMiddleware: RouterMiddleware {
         case let error as HTTPError:
             let status = error.status
             let code: KeyholdError.Code = status == .notFound ? .notFound : .invalidInput
-            let message = error.body ?? (status == .contentTooLarge ? "the request body is too large" : "bad request: \(status.reasonPhrase)")
+            let message =
+                error.body
+                ?? (status == .contentTooLarge
+                    ? "the request body is too large"
+                    : status == .notFound
+                        ? "no such route: the admin API is described in deploy/openapi.yaml" : "bad request: \(status.reasonPhrase)")
             return (status, code, Self.friendlyDecodingMessage(message))
+        case is NIOTooManyBytesError:
+            return (.contentTooLarge, .invalidInput, "the request body is larger than 64 KiB: admin requests are small JSON documents")
         case let error as DecodingError:
             return (.badRequest, .invalidInput, "the request body is not valid JSON for this call: \(Self.describe(error))")
         default:

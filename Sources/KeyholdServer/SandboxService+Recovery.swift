@@ -21,7 +21,9 @@ extension SandboxService {
                     _ = try await self.stopLocked(tenant: tenant, actor: Self.recoveryActor, reason: "rotation completed after a restart") {
                         old.contains($0.unit)
                     }
-                    for unit in rotation.oldUnits { try await Blocking.run { try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout) } }
+                    for unit in rotation.oldUnits {
+                        try await Blocking.run { try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout) }
+                    }
                     try await self.finish(rotation, tenant: tenant, actor: Self.recoveryActor, outcome: "completed-after-restart")
                 } else {
                     try await self.rollBack(
@@ -60,7 +62,8 @@ extension SandboxService {
         }
         for tenant in tenants {
             let units = try await Blocking.run { try systemd.listUnits(matching: "keyhold-\(tenant)-*.service") }
-            for unit in units where !live.contains(unit) && unit.range(of: "^keyhold-\(tenant)-[0-9]+\\.service$", options: .regularExpression) != nil {
+            for unit in units where !live.contains(unit) && unit.range(of: "^keyhold-\(tenant)-[0-9]+\\.service$", options: .regularExpression) != nil
+            {
                 let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
                 guard let status, status.activeState != "inactive" else { continue }
                 try await Blocking.run {
@@ -69,7 +72,8 @@ extension SandboxService {
                 }
                 try await store.database.write { db in
                     _ = try AuditLog.append(
-                        AuditEvent(actor: Self.recoveryActor, action: "sandbox.stop", tenant: tenant, unit: unit, details: ["reason": "orphaned unit"]),
+                        AuditEvent(
+                            actor: Self.recoveryActor, action: "sandbox.stop", tenant: tenant, unit: unit, details: ["reason": "orphaned unit"]),
                         in: db
                     )
                 }

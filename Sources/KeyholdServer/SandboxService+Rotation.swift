@@ -10,7 +10,9 @@ extension SandboxService {
     ///
     /// Each step is recorded before it is taken (`rotations.step`), so that `recoverAfterRestart` can finish or
     /// undo a rotation interrupted by a crash. At every instant at least one of the tenant's agents runs.
-    func rollOut(_ rotation: RotationRecord, tenant: TenantRecord, pendingKey: KeyVersionRecord?, previousKey: KeyVersionRecord?, actor: String)
+    func rollOut(
+        _ rotation: RotationRecord, tenant: TenantRecord, pendingKey: KeyVersionRecord?, previousKey: KeyVersionRecord?, actor: String
+    )
         async throws -> AdminAPI.Rotation
     {
         try await locks.withLock(tenant.name) {
@@ -28,7 +30,9 @@ extension SandboxService {
                 for _ in old {
                     let rollout = RolloutStart(pendingKey: pendingKey) { sandbox in
                         let units = newUnits.append(sandbox.unit)
-                        try await self.store.database.write { db in try Store.updateRotation(rotation.id, step: "starting-new", newUnits: units, in: db) }
+                        try await self.store.database.write { db in
+                            try Store.updateRotation(rotation.id, step: "starting-new", newUnits: units, in: db)
+                        }
                     }
                     let new = try await self.startLocked(tenant: tenant.name, actor: actor, restarts: 0, rollout: rollout)
                     FaultInjection.point("rotation.new-unit-starting")
@@ -43,7 +47,8 @@ extension SandboxService {
                 let kept = old.map(\.unit).joined(separator: ", ")
                 throw KeyholdError.failed(
                     "rotation of \(tenant.name)'s \(rotation.provider) failed: \(error)"
-                        + (old.isEmpty ? "" : "; the old agent keeps running (\(kept))") + (pendingKey == nil ? "" : "; the new key version is marked failed")
+                        + (old.isEmpty ? "" : "; the old agent keeps running (\(kept))")
+                        + (pendingKey == nil ? "" : "; the new key version is marked failed")
                 )
             }
             try await self.store.database.write { db in try Store.updateRotation(rotation.id, step: "stopping-old", in: db) }
@@ -67,7 +72,8 @@ extension SandboxService {
         repeat {
             let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
             guard let status, status.activeState == "active" else {
-                let exit = status.map { "\($0.activeState), result=\($0.result ?? "?"), status=\($0.execMainStatus.map(String.init) ?? "?")" } ?? "gone"
+                let exit =
+                    status.map { "\($0.activeState), result=\($0.result ?? "?"), status=\($0.execMainStatus.map(String.init) ?? "?")" } ?? "gone"
                 throw KeyholdError.failed("the new agent \(unit) did not stay up (\(exit)): see `keyhold sandbox logs`")
             }
             if ContinuousClock.now >= deadline { return }
@@ -88,7 +94,8 @@ extension SandboxService {
                     events.append(
                         AuditEvent(
                             actor: actor, action: "key.retire", tenant: tenant.name, provider: rotation.provider, keyVersion: old.version,
-                            fingerprint: old.sealed.fingerprint, details: ["replaced_by": String(to), "replaced_by_fingerprint": new.sealed.fingerprint]
+                            fingerprint: old.sealed.fingerprint,
+                            details: ["replaced_by": String(to), "replaced_by_fingerprint": new.sealed.fingerprint]
                         )
                     )
                 }

@@ -58,7 +58,8 @@ public struct StateDirectory: Sendable {
                 "the KEK comes from a systemd credential (\(kekPath)): rotate it by creating a new credential and restarting, not in place"
             )
         }
-        try FileManager.default.createDirectory(atPath: previousKEKDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: previousKEKDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let kept = (previousKEKDirectory as NSString).appendingPathComponent(vault.kek.id)
         if !FileManager.default.fileExists(atPath: kept) { try vault.kek.write(to: kept) }
         let new = KeyEncryptionKey.generate()

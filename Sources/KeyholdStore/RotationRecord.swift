@@ -30,10 +30,14 @@ public struct RotationRecord: Sendable, Equatable {
 
 extension Store {
     /// Records a new rotation; a second running rotation of the same tenant is refused.
-    public static func insertRotation(tenantID: Int64, tenantName: String, provider: String, from: Int?, to: Int?, in db: Database) throws
+    public static func insertRotation(
+        tenantID: Int64, tenantName: String, provider: String, from: Int?, to: Int?, in db: Database
+    ) throws
         -> RotationRecord
     {
-        if let running = try Row.fetchOne(db, sql: "SELECT started_at FROM rotations WHERE tenant_id = ? AND state = 'running'", arguments: [tenantID]) {
+        if let running = try Row.fetchOne(
+            db, sql: "SELECT started_at FROM rotations WHERE tenant_id = ? AND state = 'running'", arguments: [tenantID])
+        {
             throw KeyholdError.conflict(
                 "a rotation of tenant '\(tenantName)' is already running (started \(running["started_at"] as String)): wait for it to finish, then retry"
             )

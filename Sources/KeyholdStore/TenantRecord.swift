@@ -46,7 +46,9 @@ extension Store {
 
     /// Inserts a tenant inside a transaction.
     /// - Throws: `KeyholdError.conflict` when the name is taken.
-    public static func insertTenant(name: TenantName, plan: String, agent: [String], agentNotify: Bool = false, in db: Database) throws -> TenantRecord {
+    public static func insertTenant(
+        name: TenantName, plan: String, agent: [String], agentNotify: Bool = false, in db: Database
+    ) throws -> TenantRecord {
         if try Row.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ?", arguments: [name.value]) != nil {
             throw KeyholdError.conflict("a tenant named '\(name)' already exists: pick another name or `keyhold tenant show \(name)`")
         }

@@ -47,7 +47,8 @@ public final class KeyholdHarness: @unchecked Sendable {
     /// Starts `keyhold serve` and waits until its socket accepts connections (bounded: 30 s).
     /// - Parameters:
     ///   - systemdBus: the systemd to use; nil runs the daemon with `--no-systemd`.
-    public func startDaemon(systemdBus: String?? = .some(nil), extraArguments: [String] = []) throws {
+    ///   - environment: extra environment variables for the daemon (e.g. `KEYHOLD_FAULT`).
+    public func startDaemon(systemdBus: String?? = .some(nil), extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         var arguments = ["serve"] + globalArguments + ["--plans", BuildProducts.plansDirectory, "--exec-path", BuildProducts.keyholdExec]
         arguments += ["--profiles", BuildProducts.profilesDirectory]
         switch systemdBus {
@@ -63,6 +64,7 @@ public final class KeyholdHarness: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = log
         process.standardError = log
         try process.run()
@@ -74,6 +76,17 @@ public final class KeyholdHarness: @unchecked Sendable {
             usleep(20_000)
         }
         throw HarnessError("keyhold serve did not listen on \(socketPath) within 30 s: \(daemonLog)")
+    }
+
+    /// Waits until the daemon exits by itself (a crash-injection test), bounded by `timeout` seconds.
+    /// - Returns: whether it exited.
+    public func waitForDaemonExit(timeout: Double = 30) -> Bool {
+        guard let daemon else { return true }
+        let deadline = Date().addingTimeInterval(timeout)
+        while daemon.isRunning && Date() < deadline { usleep(20_000) }
+        if daemon.isRunning { return false }
+        self.daemon = nil
+        return true
     }
 
     /// The daemon's pid, while it runs.

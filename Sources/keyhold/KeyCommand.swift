@@ -80,7 +80,8 @@ struct KeyCommand: AsyncParsableCommand {
     struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Replace a provider key without downtime: new agents start with the new key before the old ones stop.",
-            discussion: "The new key is read from stdin or a prompt. For a managed tenant, `keyhold key rotate TENANT proxy-token` rotates its proxy tokens."
+            discussion:
+                "The new key is read from stdin or a prompt. For a managed tenant, `keyhold key rotate TENANT proxy-token` rotates its proxy tokens."
         )
         @OptionGroup var global: GlobalOptions
         @Argument var tenant: String
@@ -114,7 +115,9 @@ struct KeyCommand: AsyncParsableCommand {
             if rotation.newUnits.isEmpty {
                 print("no sandbox was running: the new key is used from the next start")
             } else {
-                print("started \(rotation.newUnits.joined(separator: ", ")) (ready after \(String(format: "%.2f", rotation.readinessSeconds)) s), then stopped \(rotation.oldUnits.joined(separator: ", "))")
+                print(
+                    "started \(rotation.newUnits.joined(separator: ", ")) (ready after \(String(format: "%.2f", rotation.readinessSeconds)) s), then stopped \(rotation.oldUnits.joined(separator: ", "))"
+                )
             }
         }
     }

@@ -20,7 +20,8 @@ struct TenantCommand: AsyncParsableCommand {
         func run() async throws {
             let agentArgv = try agent.map { try ShellWords.split($0) }
             let tenant = try await AdminClient(socketPath: global.socket).call(
-                "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: agentArgv, agentNotify: agentNotify), as: AdminAPI.Tenant.self
+                "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: agentArgv, agentNotify: agentNotify),
+                as: AdminAPI.Tenant.self
             )
             if output.json { return try Output.json(tenant) }
             print("created tenant \(tenant.name) on plan \(tenant.plan)")

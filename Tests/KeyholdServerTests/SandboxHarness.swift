@@ -9,13 +9,32 @@ struct SandboxHarness {
     let systemd: SystemdInstance
     let manager: SystemdManager
 
+    let daemonArguments: [String]
+    let systemdBus: String?
+
     init(profilesDirectory: String = BuildProducts.profilesDirectory, systemdBus: String? = nil, extraArguments: [String] = []) throws {
         systemd = try TestSystemd.instance()
         manager = try TestSystemd.manager()
         keyhold = try KeyholdHarness()
         var arguments = ["--profiles", profilesDirectory, "--max-restarts", "2", "--restart-backoff-ms", "100"] + extraArguments
         if let journal = systemd.journalDirectory { arguments += ["--journal-directory", journal] }
-        try keyhold.startDaemon(systemdBus: .some(systemdBus ?? systemd.busAddress), extraArguments: arguments)
+        daemonArguments = arguments
+        self.systemdBus = systemdBus ?? systemd.busAddress
+        try keyhold.startDaemon(systemdBus: .some(self.systemdBus), extraArguments: arguments)
+    }
+
+    /// Starts the daemon again with the same arguments (after a stop or a crash).
+    func restartDaemon(environment: [String: String] = [:]) throws {
+        try keyhold.startDaemon(systemdBus: .some(systemdBus), extraArguments: daemonArguments, environment: environment)
+    }
+
+    /// The active units of a tenant right now, with their invocation ids.
+    func activeUnits(tenant: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for unit in try manager.listUnits(matching: "keyhold-\(tenant)-*.service") {
+            if let status = try manager.unitStatus(name: unit), status.activeState == "active" { result[unit] = status.invocationID }
+        }
+        return result
     }
 
     /// Creates a tenant with an agent command line (one string, shell-quoted).
