@@ -156,7 +156,9 @@ let package = Package(
             name: "KeyholdServerTests",
             dependencies: [
                 "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox", "KeyholdTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,235 @@
+import Foundation
+import KeyholdTesting
+import Testing
+
+/// The admin API over loopback TCP (bearer admin tokens) and its answers to bad requests, against the real daemon.
+@Suite struct AdminAPITests {
+    /// The real daemon serving on its socket and on `127.0.0.1:port`.
+    struct Served {
+        let keyhold: KeyholdHarness
+        let port: Int
+
+        /// A client of the TCP listener, with `token` if given.
+        func tcp(token: String? = nil) -> AdminHTTP { AdminHTTP(.tcp(port: port), token: token) }
+
+        /// Creates an admin token over the socket with the CLI, as an operator on the host would.
+        func createToken(_ name: String) throws -> String {
+            let created = try keyhold.cli(["token", "create", name])
+            guard created.status == 0 else { throw HarnessError("keyhold token create failed: \(created.stderr)") }
+            let token = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard token.hasPrefix("kh_admin_") else { throw HarnessError("keyhold token create printed no token: \(created.stdout)") }
+            return token
+        }
+    }
+
+    /// Starts `keyhold serve --tcp 127.0.0.1:PORT` and returns once both listeners are bound.
+    ///
+    /// The harness returns once the Unix socket accepts; the daemon reports READY=1 through sd_notify only once every
+    /// listener is bound, so the test listens on its own notify socket for that message instead of probing the port.
+    static func serve() throws -> Served {
+        let keyhold = try KeyholdHarness()
+        let port = try Self.freePort()
+        let notify = try NotifySocket(path: keyhold.root + "/notify.sock")
+        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--tcp", "127.0.0.1:\(port)"], environment: ["NOTIFY_SOCKET": notify.path])
+        try notify.waitFor("READY=1", daemonLog: { keyhold.daemonLog })
+        return Served(keyhold: keyhold, port: port)
+    }
+
+    /// A loopback port that was free a moment ago (bound to port 0, then released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw HarnessError("could not bind 127.0.0.1:0: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test func withoutATokenTheAnswerIs401AndWithAWrongOneItIs403() async throws {
+        let served = try Self.serve()
+        let anonymous = try await served.tcp().send("GET", "/v1/tenants")
+        #expect(anonymous.status == 401)
+        #expect(anonymous.error?.code == "forbidden")
+        #expect(anonymous.error?.message.contains("missing admin token") == true, "\(anonymous.text)")
+
+        let notBearer = try await served.tcp().send("GET", "/v1/tenants", headers: [("authorization", "Basic YWRtaW46YWRtaW4=")])
+        #expect(notBearer.status == 401)
+
+        let wrong = try await served.tcp(token: "kh_admin_" + String(repeating: "0", count: 43)).send("GET", "/v1/tenants")
+        #expect(wrong.status == 403)
+        #expect(wrong.error?.code == "forbidden")
+        #expect(wrong.error?.message.contains("unknown or revoked") == true, "\(wrong.text)")
+
+        // Refused before anything happens: the request changed nothing.
+        let create = try await served.tcp().send("POST", "/v1/tenants", body: #"{"name":"acme","plan":"byok"}"#)
+        #expect(create.status == 401)
+        let tenants = try await AdminHTTP(.socket(served.keyhold.socketPath)).send("GET", "/v1/tenants")
+        #expect(tenants.text == "[]")
+    }
+
+    @Test func aTokenCreatedOnTheHostWorksOverTCPUntilItIsRevoked() async throws {
+        let served = try Self.serve()
+        let token = try served.createToken("ci")
+        let client = served.tcp(token: token)
+
+        let created = try await client.send("POST", "/v1/tenants", body: #"{"name":"acme","plan":"byok"}"#)
+        #expect(created.status == 201, "\(created.text)")
+        #expect(try await client.send("GET", "/v1/tenants/acme").status == 200)
+
+        // The audit log names the token as the actor.
+        let audit = try await client.send("GET", "/v1/audit?action=tenant.create&tenant=acme")
+        let events = (audit.json as? [[String: Any]] ?? []).compactMap { $0["event"] as? [String: Any] }
+        #expect(events.count == 1)
+        #expect(events.first?["actor"] as? String == "token:ci", "\(audit.text)")
+        let cliAudit = try served.keyhold.cli(["audit", "list", "--action", "tenant.create"])
+        #expect(cliAudit.stdout.contains("token:ci"), "\(cliAudit.output)")
+
+        let revoked = try served.keyhold.cli(["token", "revoke", "ci"])
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        let after = try await client.send("GET", "/v1/tenants")
+        #expect(after.status == 403)
+        #expect(after.error?.message.contains("unknown or revoked") == true)
+        // The revocation is audited too.
+        let tokenEvents = try served.keyhold.cli(["audit", "list", "--action", "token"])
+        #expect(tokenEvents.stdout.contains("token.create") && tokenEvents.stdout.contains("token.revoke"), "\(tokenEvents.output)")
+    }
+
+    @Test func adminTokensAreNotCreatedOverTCP() async throws {
+        let served = try Self.serve()
+        let client = served.tcp(token: try served.createToken("onboarding"))
+        let attempt = try await client.send("POST", "/v1/admin-tokens", body: #"{"name":"escalated"}"#)
+        #expect(attempt.status == 403)
+        #expect(attempt.error?.code == "forbidden")
+        #expect(attempt.error?.message.contains("over the admin socket") == true, "\(attempt.text)")
+        #expect(!attempt.text.contains("kh_admin_"))
+        let list = try served.keyhold.cli(["token", "list"])
+        #expect(list.stdout.contains("onboarding") && !list.stdout.contains("escalated"), "\(list.output)")
+    }
+
+    @Test func badRequestsGetAClearErrorAndChangeNothing() async throws {
+        let served = try Self.serve()
+        let client = served.tcp(token: try served.createToken("ci"))
+
+        let malformed = try await client.send("POST", "/v1/tenants", body: #"{"name":"acme","plan":"#)
+        #expect(malformed.status == 400)
+        #expect(malformed.error?.code == "invalidInput")
+        #expect(malformed.error?.message.contains("not valid JSON") == true, "\(malformed.text)")
+
+        let missing = try await client.send("POST", "/v1/tenants", body: #"{"name":"acme"}"#)
+        #expect(missing.status == 400)
+        #expect(missing.error?.message.contains("missing field 'plan'") == true, "\(missing.text)")
+
+        let wrongType = try await client.send("PUT", "/v1/tenants/acme/plan", body: #"{"plan":42}"#)
+        #expect(wrongType.status == 400)
+        #expect(wrongType.error?.message.contains("'plan'") == true, "\(wrongType.text)")
+
+        let unknownRoute = try await client.send("GET", "/v1/nothing-here")
+        #expect(unknownRoute.status == 404)
+        #expect(unknownRoute.error?.code == "notFound", "\(unknownRoute.text)")
+        let unknownMethod = try await client.send("PATCH", "/v1/tenants")
+        #expect(unknownMethod.status == 404 || unknownMethod.status == 405, "\(unknownMethod.text)")
+
+        let huge = #"{"name":"acme","plan":"byok","agent":["/bin/true",""# + String(repeating: "a", count: 70 * 1024) + #""]}"#
+        let tooLarge = try await client.send("POST", "/v1/tenants", body: huge)
+        #expect(tooLarge.status == 413, "\(tooLarge.text)")
+        #expect(tooLarge.error?.message.contains("64 KiB") == true, "\(tooLarge.text)")
+
+        let badVersion = try await client.send("DELETE", "/v1/tenants/acme/keys/anthropic?version=-1")
+        #expect(badVersion.status == 400)
+        #expect(badVersion.error?.message.contains("version") == true)
+
+        // None of it created anything or reached the audit log beyond the token's creation.
+        #expect(try await client.send("GET", "/v1/tenants").text == "[]")
+        let audit = try await client.send("GET", "/v1/audit")
+        let actions = (audit.json as? [[String: Any]] ?? []).compactMap { ($0["event"] as? [String: Any])?["action"] as? String }
+        #expect(actions == ["token.create"], "\(audit.text)")
+    }
+
+    @Test func aKeyNeverAppearsInAnyAnswer() async throws {
+        let served = try Self.serve()
+        let client = served.tcp(token: try served.createToken("ci"))
+        let key = "sk-ant-test-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        var answers: [AdminAnswer] = []
+
+        answers.append(try await client.send("POST", "/v1/tenants", body: #"{"name":"acme","plan":"byok"}"#))
+        let set = try await client.send(
+            "PUT", "/v1/tenants/acme/keys/anthropic", body: #"{"key":"\#(key)","validate":false,"skip_shape_check":false}"#)
+        #expect(set.status == 201, "\(set.text)")
+        #expect(((set.json as? [String: Any])?["fingerprint"] as? String)?.count == 16)
+        answers.append(set)
+        // Refused keys are not echoed in the error either.
+        let wrongShape = "sk-proj-" + key.dropFirst(7)
+        let refused = try await client.send(
+            "PUT", "/v1/tenants/acme/keys/anthropic", body: #"{"key":"\#(wrongShape)","validate":false,"skip_shape_check":false}"#)
+        #expect(refused.status == 400, "\(refused.text)")
+        #expect(!refused.text.contains(wrongShape))
+        let withNewline = try await client.send(
+            "PUT", "/v1/tenants/acme/keys/anthropic", body: #"{"key":"\#(key)\nx","validate":false,"skip_shape_check":false}"#)
+        #expect(withNewline.status == 400, "\(withNewline.text)")
+        answers += [refused, withNewline]
+        let managed = try await client.send("POST", "/v1/tenants", body: #"{"name":"globex","plan":"managed"}"#)
+        let onManaged = try await client.send(
+            "PUT", "/v1/tenants/globex/keys/anthropic", body: #"{"key":"\#(key)","validate":false,"skip_shape_check":false}"#)
+        #expect(onManaged.status == 409, "\(onManaged.text)")
+        answers += [managed, onManaged]
+
+        for path in ["/v1/tenants", "/v1/tenants/acme", "/v1/tenants/acme/keys", "/v1/audit", "/v1/sandboxes", "/v1/kek"] {
+            let answer = try await client.send("GET", path)
+            #expect(answer.status == 200, "\(path): \(answer.text)")
+            answers.append(answer)
+        }
+        answers.append(try await client.send("DELETE", "/v1/tenants/acme/keys/anthropic"))
+        answers.append(try await client.send("GET", "/v1/tenants/acme/keys"))
+
+        for answer in answers { #expect(!answer.text.contains(key), "an answer (HTTP \(answer.status)) contains the key") }
+        #expect(!served.keyhold.daemonLog.contains(key))
+    }
+}
+
+/// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`, to learn when the daemon is ready.
+final class NotifySocket {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket(AF_UNIX, SOCK_DGRAM) failed: errno \(errno)") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw HarnessError("socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: bytes) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw HarnessError("bind \(path) failed: errno \(errno)") }
+        // A bound on the wait, not a sleep: recv returns as soon as a message arrives.
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// Blocks until a notification containing the line `state` arrives (at most 30 s).
+    func waitFor(_ state: String, daemonLog: () -> String) throws {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw HarnessError("the daemon sent no \(state) within 30 s (errno \(errno)): \(daemonLog())") }
+            let message = String(decoding: buffer[..<count], as: UTF8.self)
+            if message.split(separator: "\n").contains(Substring(state)) { return }
+        }
+    }
+}
