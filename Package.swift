@@ -72,8 +72,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KeyholdProxy",
+            dependencies: [
+                "KeyholdCore",
+                "KeyholdVault",
+                "KeyholdStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KeyholdServer",
             dependencies: [
+                "KeyholdProxy",
                 "KeyholdCore",
                 "KeyholdVault",
                 "KeyholdStore",
@@ -100,6 +119,7 @@ let package = Package(
                 "KeyholdStore",
                 "KeyholdSandbox",
                 "KeyholdServer",
+                "KeyholdProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

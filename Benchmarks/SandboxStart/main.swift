@@ -1,1 +1,45 @@
-print("bench")
+import Foundation
+import Glibc
+
+/// Measures how long Keyhold takes to start a sandbox compared with systemd alone, how many idle sandboxes a host
+/// holds, and the units' `systemd-analyze security` scores. See `Options.usage`.
+let options: Options
+do {
+    options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+} catch {
+    print(error)
+    exit(2)
+}
+
+Machine.printHeader(options)
+let bench: Bench
+do {
+    bench = try Bench(options: options)
+} catch {
+    FileHandle.standardError.write(Data("keyhold-bench-sandbox: \(error)\n".utf8))
+    exit(1)
+}
+
+// Ctrl-C or SIGTERM: the daemon, the units and the private systemd go too.
+signal(SIGINT, SIG_IGN)
+signal(SIGTERM, SIG_IGN)
+let signalSources = [SIGINT, SIGTERM].map { [bench] number in
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+    source.setEventHandler {
+        FileHandle.standardError.write(Data("keyhold-bench-sandbox: signal \(number), cleaning up\n".utf8))
+        bench.tearDown()
+        exit(128 + number)
+    }
+    source.resume()
+    return source
+}
+
+do {
+    try await bench.run()
+} catch {
+    FileHandle.standardError.write(Data("keyhold-bench-sandbox: \(error)\nlast lines of the daemon's log:\n\(bench.daemonLogTail)\n".utf8))
+    bench.tearDown()
+    exit(1)
+}
+bench.tearDown()
+print("\ncleaned up: daemon stopped, units stopped, private systemd stopped")

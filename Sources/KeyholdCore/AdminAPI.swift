@@ -247,6 +247,46 @@ extension AdminAPI {
         }
     }
 
+    /// Usage against caps.
+    public struct UsageReport: Codable, Sendable {
+        public struct CapUsage: Codable, Sendable {
+            public var cap: String
+            public var used: Double
+            public var limit: Double
+            public var percent: Double
+            public init(cap: String, used: Double, limit: Double, percent: Double) {
+                self.cap = cap
+                self.used = used
+                self.limit = limit
+                self.percent = percent
+            }
+        }
+        public struct Line: Codable, Sendable {
+            public var key: String
+            public var requests: Int
+            public var tokens: Int
+            public var usd: Double
+            public init(key: String, requests: Int, tokens: Int, usd: Double) {
+                self.key = key
+                self.requests = requests
+                self.tokens = tokens
+                self.usd = usd
+            }
+        }
+        public var tenant: String
+        public var plan: String
+        public var requestsThisMonth: Int
+        public var caps: [CapUsage]
+        public var breakdown: [Line]
+        public init(tenant: String, plan: String, requestsThisMonth: Int, caps: [CapUsage], breakdown: [Line]) {
+            self.tenant = tenant
+            self.plan = plan
+            self.requestsThisMonth = requestsThisMonth
+            self.caps = caps
+            self.breakdown = breakdown
+        }
+    }
+
     /// The body of every error answer.
     public struct ErrorBody: Codable, Sendable {
         public struct Detail: Codable, Sendable {

@@ -18,6 +18,20 @@ enum AdminRoutes {
         registerAudit(on: table, plane: plane)
         registerTokens(on: table, plane: plane)
         registerKEK(on: table, plane: plane)
+        registerUsage(on: table, plane: plane)
+    }
+
+    static func registerUsage(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/usage") { _, _ in JSONResponse.make(try await plane.usageOfAllTenants()) }
+        table.on(.get, "/v1/tenants/{tenant}/usage") { request, context in
+            let group: String? = request.uri.queryParameters.get("by").map { String($0) }
+            return JSONResponse.make(try await plane.usage(tenant: try context.parameter("tenant"), by: group))
+        }
+        table.on(.put, "/v1/platform/keys/{provider}") { request, context in
+            let body = try await request.decodeAdmin(AdminAPI.SetKey.self, context: context)
+            let key = try await plane.setPlatformKey(provider: try context.parameter("provider"), body, actor: context.actor)
+            return JSONResponse.make(key, status: .created)
+        }
     }
 
     static func registerKEK(on table: RouteTable, plane: ControlPlane) {

@@ -7,6 +7,9 @@ extension ControlPlane {
     /// Onboards a tenant onto a plan.
     public func createTenant(_ request: AdminAPI.CreateTenant, actor: String) async throws -> AdminAPI.Tenant {
         let name = try TenantName(request.name)
+        guard name.value != Self.platformTenant else {
+            throw KeyholdError.invalidInput("'\(Self.platformTenant)' is reserved for the platform's own keys: pick another tenant name")
+        }
         let plan = try plans.plan(request.plan)
         let agent = try Self.checkAgent(request.agent ?? SandboxService.defaultAgent)
         let tenant = try await audited { db in
@@ -18,7 +21,9 @@ extension ControlPlane {
 
     public func listTenants() async throws -> [AdminAPI.Tenant] {
         try await store.database.read { db in
-            try Store.allTenants(in: db).map { $0.api(keys: try Store.keyVersions(tenantID: $0.id, in: db)) }
+            try Store.allTenants(in: db).filter { $0.name != Self.platformTenant }.map {
+                $0.api(keys: try Store.keyVersions(tenantID: $0.id, in: db))
+            }
         }
     }
 

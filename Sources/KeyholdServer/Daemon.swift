@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import KeyholdCore
+import KeyholdProxy
 import KeyholdStore
 import KeyholdVault
 public import Logging
@@ -15,6 +16,8 @@ import UnixSignals
 /// reconciler, and systemd readiness and watchdog.
 public final class Daemon: Sendable {
     public let plane: ControlPlane
+    /// The managed plan's metering proxy, when configured.
+    public let proxy: MeteringProxy?
     let options: DaemonOptions
     let httpClient: HTTPClient
     let logger: Logger
@@ -33,6 +36,11 @@ public final class Daemon: Sendable {
             store: store, vaults: vaults, plans: plans, validator: KeyValidator(httpClient: httpClient, baseURLOverrides: options.providerBaseURLs),
             sandboxes: sandboxes, state: state
         )
+        self.proxy = try options.proxy.map {
+            try MeteringProxy(
+                store: store, vaults: vaults, plans: plans, configuration: $0, journalDirectory: state.file("usage-journal"), logger: logger
+            )
+        }
         self.options = options
         self.httpClient = httpClient
         self.logger = logger
@@ -49,7 +57,7 @@ public final class Daemon: Sendable {
     /// - Parameter onReady: called once every listener is bound.
     public func run(handleSignals: Bool = true, onReady: @escaping @Sendable () -> Void = {}) async throws {
         try prepareSocketPath()
-        let listeners = options.tcpAddress == nil ? 1 : 2
+        let listeners = (options.tcpAddress == nil ? 1 : 2) + (proxy?.listenerCount ?? 0)
         let ready = ReadyCounter(expected: listeners) { [socketPath = options.socketPath, logger] in
             chmod(socketPath, 0o660)
             SystemdNotifier.notify("READY=1")
@@ -65,6 +73,10 @@ public final class Daemon: Sendable {
         if let tcp = options.tcpAddress {
             let (host, port) = try Self.parseLoopback(tcp)
             services.append(.init(service: makeApplication(address: .hostname(host, port: port), transport: .tcp, ready: ready)))
+        }
+        if let proxy {
+            services += proxy.listeners { ready.arrive() }.map { .init(service: $0) }
+            services.append(.init(service: proxy.usageFlusher))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
@@ -83,6 +95,7 @@ public final class Daemon: Sendable {
         }
         defer { SystemdNotifier.notify("STOPPING=1") }
         try await group.run()
+        await proxy?.shutdown()
         unlink(options.socketPath)
     }
 

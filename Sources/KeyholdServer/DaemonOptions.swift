@@ -1,4 +1,5 @@
-import KeyholdCore
+public import KeyholdCore
+public import KeyholdProxy
 
 /// Everything `keyhold serve` needs to know.
 public struct DaemonOptions: Sendable {
@@ -12,11 +13,14 @@ public struct DaemonOptions: Sendable {
     /// Base URLs replacing the providers' public ones (for validation), e.g. a local fake provider in tests.
     public var providerBaseURLs: [Provider: String]
     public var version: String
+    /// The metering proxy's listeners, or nil to run without it.
+    public var proxy: ProxyConfiguration?
 
     public init(
         stateDirectory: String, socketPath: String, tcpAddress: String?, plansDirectory: String, sandbox: SandboxConfiguration,
-        providerBaseURLs: [Provider: String], version: String
+        providerBaseURLs: [Provider: String], version: String, proxy: ProxyConfiguration? = nil
     ) {
+        self.proxy = proxy
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath
         self.tcpAddress = tcpAddress

@@ -16,7 +16,7 @@ public struct StateDirectory: Sendable {
     /// The KEK to use: `$CREDENTIALS_DIRECTORY/kek` under systemd, else the state directory's `kek`.
     public var kekPath: String { KEKLocation.path(stateDirectory: path) }
 
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
     /// Creates the directory (mode 0700), a KEK, an audit signing key and the database. Never overwrites a key.
     /// - Returns: the new KEK's id.

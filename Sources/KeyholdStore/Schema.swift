@@ -67,17 +67,28 @@ enum Schema {
                     );
                     CREATE TABLE usage_requests (
                         id INTEGER PRIMARY KEY,
+                        request_id TEXT NOT NULL UNIQUE,
                         tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
                         sandbox_id INTEGER,
                         model TEXT NOT NULL,
                         input_tokens INTEGER NOT NULL,
                         output_tokens INTEGER NOT NULL,
                         cached_tokens INTEGER NOT NULL DEFAULT 0,
+                        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
                         reasoning_tokens INTEGER NOT NULL DEFAULT 0,
                         cost_picousd INTEGER NOT NULL,
                         status INTEGER NOT NULL,
+                        charged TEXT NOT NULL,
                         latency_ms REAL NOT NULL,
                         created_at TEXT NOT NULL
+                    );
+                    CREATE TABLE usage_alerts (
+                        tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                        cap TEXT NOT NULL,
+                        window TEXT NOT NULL,
+                        threshold INTEGER NOT NULL,
+                        fired_at TEXT NOT NULL,
+                        PRIMARY KEY (tenant_id, cap, window, threshold)
                     );
                     CREATE INDEX usage_requests_tenant_time ON usage_requests(tenant_id, created_at);
                     CREATE TABLE audit (

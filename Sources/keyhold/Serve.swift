@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdProxy
 import KeyholdServer
 import Logging
 
@@ -52,8 +53,14 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The in-sandbox launcher.", valueName: "path"))
     var execPath: String = ResourceLocator.execPath
 
-    @Option(name: .long, help: ArgumentHelp("The metering proxy's URL given to managed-plan agents.", valueName: "url"))
-    var proxyURL: String = "http://127.0.0.1:8787"
+    @Option(name: .long, help: ArgumentHelp("Serve the managed plan's metering proxy on loopback.", valueName: "host:port"))
+    var proxy: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also serve the metering proxy on a Unix socket.", valueName: "path"))
+    var proxySocket: String?
+
+    @Option(name: .long, help: ArgumentHelp("The proxy URL given to managed-plan agents (default: http://<--proxy>).", valueName: "url"))
+    var proxyURL: String?
 
     @Option(
         name: .long, parsing: .singleValue,
@@ -80,12 +87,15 @@ struct DaemonFlags: ParsableArguments {
         let sandbox = SandboxConfiguration(
             systemdBus: systemdBus ?? ProcessInfo.processInfo.environment["KEYHOLD_SYSTEMD_BUS"], systemdEnabled: !noSystemd,
             journalDirectory: journalDirectory, profilesDirectory: profiles,
-            execPath: execPath, proxyBaseURL: proxyURL, maximumRestarts: maxRestarts, restartBackoff: .milliseconds(restartBackoffMs),
+            execPath: execPath, proxyBaseURL: proxyURL ?? "http://\(proxy ?? "127.0.0.1:8787")", maximumRestarts: maxRestarts,
+            restartBackoff: .milliseconds(restartBackoffMs),
             readinessWindow: .milliseconds(readinessWindowMs)
         )
         return DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
-            providerBaseURLs: overrides, version: Keyhold.version
+            providerBaseURLs: overrides, version: Keyhold.version,
+            proxy: proxy == nil && proxySocket == nil
+                ? nil : ProxyConfiguration(tcpAddress: proxy, socketPath: proxySocket, upstreamBaseURLs: overrides)
         )
     }
 }

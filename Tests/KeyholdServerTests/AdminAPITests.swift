@@ -28,28 +28,11 @@ import Testing
     /// listener is bound, so the test listens on its own notify socket for that message instead of probing the port.
     static func serve() throws -> Served {
         let keyhold = try KeyholdHarness()
-        let port = try Self.freePort()
+        let port = try LoopbackPort.free()
         let notify = try NotifySocket(path: keyhold.root + "/notify.sock")
         try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--tcp", "127.0.0.1:\(port)"], environment: ["NOTIFY_SOCKET": notify.path])
         try notify.waitFor("READY=1", daemonLog: { keyhold.daemonLog })
         return Served(keyhold: keyhold, port: port)
-    }
-
-    /// A loopback port that was free a moment ago (bound to port 0, then released).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket() failed: errno \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw HarnessError("could not bind 127.0.0.1:0: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     @Test func withoutATokenTheAnswerIs401AndWithAWrongOneItIs403() async throws {

@@ -101,7 +101,7 @@ import Yams
 
         let audit = try await api.call("GET", "/v1/audit", query: "?tenant=acme&action=key&since=1h&limit=50", expect: 200)
         let actions = (audit as? [[String: Any]] ?? []).compactMap { ($0["event"] as? [String: Any])?["action"] as? String }
-        #expect(Set(actions) == ["key.set", "key.validate", "key.rotate", "key.revoke"], "\(actions)")
+        #expect(Set(actions) == ["key.set", "key.validate", "key.rotate", "key.retire", "key.revoke"], "\(actions)")
         try await api.call("GET", "/v1/audit", query: "?since=yesterday", expect: 400)
 
         try await api.call("POST", "/v1/admin-tokens", body: #"{"name":"ci"}"#, expect: 201)

@@ -1,0 +1,67 @@
+import Foundation
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdServer
+import KeyholdTesting
+
+extension Bench {
+    /// (c) `options.density` idle sandboxes, one tenant each, started one after another through the API; then all stopped.
+    func measureDensity() async throws {
+        let count = options.density
+        let tenants = (0..<count).map { "bench-d\($0)" }
+        print("\n(c) density: \(count) idle sandboxes (agent \(Self.agent.joined(separator: " "))), one BYOK tenant each, started in sequence")
+        var begin = ContinuousClock.now
+        for tenant in tenants { try await createTenant(tenant, plan: "byok") }
+        print("  \(count) tenants created with a key each in \(seconds(since: begin)) (untimed set-up)")
+
+        let before = memory()
+        begin = ContinuousClock.now
+        var sandboxes: [AdminAPI.Sandbox] = []
+        for tenant in tenants { sandboxes.append(try await startSandbox(tenant)) }
+        let startTime = ContinuousClock.now - begin
+        for sandbox in sandboxes { try waitForAgent(sandbox) }
+        let allRunning = ContinuousClock.now - begin
+        print("  started \(count) in \(seconds(startTime)) (API calls, sequential); all agents exec'd after \(seconds(allRunning))")
+
+        let listed = try await client.call("GET", "/v1/sandboxes", as: [AdminAPI.Sandbox].self).filter { $0.tenant.hasPrefix("bench-d") }
+        let active = listed.filter { $0.systemdState == "active/running" }.count
+        let agents = sandboxes.filter { ProcFiles.command(of: Int32($0.mainPID ?? 0), root: procRoot) == "sleep" }.count
+        print("  active/running per systemd: \(active)/\(count); agents running (comm = sleep): \(agents)/\(count)")
+        let after = memory()
+        print("  memory before -> with \(count) sandboxes:")
+        print("    keyhold serve RSS  \(mebibytes(before.daemon)) -> \(mebibytes(after.daemon))")
+        print("    systemd RSS        \(mebibytes(before.systemd)) -> \(mebibytes(after.systemd))")
+        print("    dbus-daemon RSS    \(mebibytes(before.dbus)) -> \(mebibytes(after.dbus))")
+        if let used = before.available.flatMap({ b in after.available.map { b - $0 } }) {
+            let perSandbox = String(format: "%.2f", Double(used) / 1024 / Double(count))
+            print("    host MemAvailable  \(mebibytes(used)) less (\(perSandbox) MiB per sandbox, all processes and kernel included)")
+        }
+
+        begin = ContinuousClock.now
+        for tenant in tenants { try await stopSandbox(tenant) }
+        let left = try manager.listUnits(matching: "keyhold-bench-d*.service").count
+        print("  stopped all in \(seconds(since: begin)) (\(left) units left); keyhold serve RSS after: \(mebibytes(memory().daemon))")
+    }
+
+    /// Resident sizes in KiB, and the host's MemAvailable.
+    private func memory() -> (daemon: Int?, systemd: Int?, dbus: Int?, available: Int?) {
+        let systemd = systemdPID ?? 1
+        let dbus = ProcFiles.children(of: systemd).first { ProcFiles.command(of: $0) == "dbus-daemon" }
+        let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
+        let available = meminfo.split(separator: "\n").first { $0.hasPrefix("MemAvailable:") }?
+            .split(separator: " ").dropFirst().first.flatMap { Int($0) }
+        return (
+            harness.daemonPID.flatMap(ProcFiles.residentKiB(of:)), ProcFiles.residentKiB(of: systemd),
+            dbus.flatMap(ProcFiles.residentKiB(of:)), available
+        )
+    }
+
+    private func seconds(since begin: ContinuousClock.Instant) -> String {
+        seconds(ContinuousClock.now - begin)
+    }
+
+    private func seconds(_ duration: Duration) -> String {
+        let (whole, fraction) = duration.components
+        return String(format: "%.2f s", Double(whole) + Double(fraction) / 1e18)
+    }
+}

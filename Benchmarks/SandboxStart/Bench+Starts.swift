@@ -1,0 +1,102 @@
+import Glibc
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdServer
+
+extension Bench {
+    /// One kind of timed start.
+    enum Kind: CaseIterable {
+        case floorBus, floorRun, keyhold
+    }
+
+    /// The figures of (a) and (b).
+    struct StartFigures {
+        var floorBus = Series(name: "(a1) floor: D-Bus StartTransientUnit")
+        var floorRun = Series(name: "(a2) floor: nsenter systemd-run (+ spawn)")
+        var keyhold = Series(name: "(b)  keyhold: API start -> agent exec'd")
+        var keyholdAPI = Series(name: "     of which: API call returned")
+        var keyholdExecLag = Series(name: "     of which: API return -> agent exec'd")
+        var statusRead = Series(name: "(i)  one unit status read (7 bus calls)")
+    }
+
+    /// (a) and (b): `options.starts` timed starts of each kind, alternating (the order rotates every round), each unit
+    /// stopped (untimed) before the next start.
+    func measureStarts() async throws {
+        print("\n(a)/(b) start latency: \(options.warmup) untimed + \(options.starts) timed starts of each kind, interleaved")
+        var figures = StartFigures()
+        var warm = StartFigures()
+        for round in 0..<(options.warmup + options.starts) {
+            let kinds = Kind.allCases
+            let shift = round % kinds.count
+            for kind in kinds[shift...] + kinds[..<shift] {
+                if round < options.warmup {
+                    try await start(kind, round: round, into: &warm)
+                } else {
+                    try await start(kind, round: round, into: &figures)
+                }
+            }
+        }
+        print(Series.header)
+        for series in [figures.floorBus, figures.floorRun, figures.keyhold, figures.keyholdAPI, figures.keyholdExecLag, figures.statusRead] {
+            print(series.row)
+        }
+        let overBus = figures.keyhold.median - figures.floorBus.median
+        let overRun = figures.keyhold.median - figures.floorRun.median
+        print("Keyhold minus floor, medians: \(milliseconds(overBus)) ms over (a1), \(milliseconds(overRun)) ms over (a2)")
+        let p99 = figures.keyhold.percentile(99)
+        print(
+            "Target (issue 3): at most 5 ms median over the floor -> \(overBus <= 5 ? "met" : "NOT met") against (a1); "
+                + "p99 under 150 ms -> \(p99 < 150 ? "met" : "NOT met") (\(milliseconds(p99)) ms)")
+    }
+
+    private func start(_ kind: Kind, round: Int, into figures: inout StartFigures) async throws {
+        switch kind {
+        case .floorBus:
+            let unit = "bench-floor-bus-\(round).service"
+            let begin = ContinuousClock.now
+            _ = try manager.startTransientUnit(name: unit, properties: floorProperties, timeout: Self.jobTimeout)
+            figures.floorBus.record(ContinuousClock.now - begin)
+            let statusBegin = ContinuousClock.now
+            let status = try manager.unitStatus(name: unit)
+            figures.statusRead.record(ContinuousClock.now - statusBegin)
+            guard status?.isActive == true else { throw BenchError("floor unit \(unit) is not active: \(String(describing: status))") }
+            try stopUnit(unit)
+        case .floorRun:
+            let unit = "bench-floor-run-\(round).service"
+            let argv = Spawn.inNamespace(
+                of: systemdPID, ["/usr/bin/systemd-run"] + FloorUnit.systemdRunArguments(unit: unit, properties: floorProperties))
+            let begin = ContinuousClock.now
+            let result = try Spawn.run(argv)
+            figures.floorRun.record(ContinuousClock.now - begin)
+            guard result.status == 0, try manager.unitStatus(name: unit)?.isActive == true else {
+                throw BenchError("systemd-run exited \(result.status): \(result.output.suffix(800))")
+            }
+            try stopUnit(unit)
+        case .keyhold:
+            let begin = ContinuousClock.now
+            let sandbox = try await startSandbox("bench")
+            let returned = ContinuousClock.now
+            try waitForAgent(sandbox)
+            let end = ContinuousClock.now
+            figures.keyhold.record(end - begin)
+            figures.keyholdAPI.record(returned - begin)
+            figures.keyholdExecLag.record(end - returned)
+            try await stopSandbox("bench")
+        }
+    }
+
+    /// Polls (every 50 µs) until the unit's main process is no longer `keyhold-exec`: it read its key, loaded seccomp
+    /// and exec'd the agent.
+    func waitForAgent(_ sandbox: AdminAPI.Sandbox) throws {
+        guard let pid = sandbox.mainPID, pid > 0 else { throw BenchError("the start of \(sandbox.unit) reported no main pid") }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            guard let command = ProcFiles.command(of: Int32(pid), root: procRoot) else {
+                throw BenchError("the main process \(pid) of \(sandbox.unit) is gone: see `keyhold sandbox logs \(sandbox.tenant)`")
+            }
+            if command != "keyhold-exec" { return }
+            guard ContinuousClock.now < deadline else { throw BenchError("\(sandbox.unit) still runs keyhold-exec after 10 s") }
+            usleep(50)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdServer
+import KeyholdTesting
+
+/// One benchmark run: a systemd (the host's or a private one), the real `keyhold serve` against it, and the figures.
+final class Bench: @unchecked Sendable {
+    /// The idle agent of every unit started here.
+    static let agent = ["/bin/sleep", "infinity"]
+    static let jobTimeout: Duration = .seconds(30)
+
+    let options: Options
+    let systemd: SystemdInstance
+    let manager: SystemdManager
+    let harness: KeyholdHarness
+    let client: AdminClient
+    /// The floor unit's properties (plan byok, its profile), built as the daemon builds them.
+    let floorProperties: [UnitProperty]
+    /// The private systemd's pid (for `nsenter`), nil on a host run by systemd.
+    let systemdPID: Int32?
+    /// Prefix of /proc paths of processes in systemd's pid namespace.
+    let procRoot: String
+
+    private let lock = NSLock()
+    private var tornDown = false
+
+    /// Boots or finds systemd, starts the real daemon on it, and prepares the floor's unit.
+    init(options: Options) throws {
+        self.options = options
+        let booted = ContinuousClock.now
+        let systemd = try PrivateSystemd.hostOrPrivate(diesWithThisProcess: true, timeout: .seconds(120))
+        do {
+            self.systemd = systemd
+            if case .privateInstance(let instance) = systemd {
+                systemdPID = instance.systemdPID
+                procRoot = instance.rootDirectory
+                print("private systemd: pid \(instance.systemdPID), booted in \(ContinuousClock.now - booted), bus \(instance.busAddress)")
+            } else {
+                systemdPID = nil
+                procRoot = ""
+                print("systemd: the host's (PID 1)")
+            }
+            manager = SystemdManager(address: systemd.busAddress)
+            let plan = try PlanLoader.load(path: BuildProducts.plansDirectory + "/byok.yaml")
+            let profile = try SandboxProfile.load(name: plan.sandbox.profile, from: BuildProducts.profilesDirectory)
+            floorProperties = FloorUnit.properties(tenant: "bench-floor", plan: plan, profile: profile, agent: Self.agent)
+            let harness = try KeyholdHarness()
+            try harness.startDaemon(systemdBus: .some(systemd.busAddress))
+            print("keyhold serve: pid \(harness.daemonPID ?? 0) (\(BuildProducts.keyhold)), state in \(harness.root)")
+            self.harness = harness
+            client = AdminClient(socketPath: harness.socketPath)
+        } catch {
+            try? systemd.stop()
+            throw error
+        }
+    }
+
+    /// Every measurement in order.
+    func run() async throws {
+        try await createTenant("bench", plan: "byok")
+        if !options.skipSecurity { try await printSecurityScores() }
+        try await measureStarts()
+        if options.density > 0 { try await measureDensity() }
+    }
+
+    /// Creates a tenant running `agent`, with an (unvalidated, random) Anthropic key on the BYOK plan.
+    func createTenant(_ name: String, plan: String) async throws {
+        _ = try await client.call(
+            "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: Self.agent), as: AdminAPI.Tenant.self)
+        guard plan == "byok" else { return }
+        let key = "sk-ant-bench-" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        _ = try await client.call(
+            "PUT", "/v1/tenants/\(name)/keys/anthropic", body: AdminAPI.SetKey(key: key, baseURL: nil, validate: false, skipShapeCheck: true),
+            as: AdminAPI.Key.self)
+    }
+
+    /// Starts tenant `name`'s sandbox through the admin API.
+    func startSandbox(_ name: String) async throws -> AdminAPI.Sandbox {
+        try await client.call("POST", "/v1/tenants/\(name)/sandbox/start", as: AdminAPI.Sandbox.self)
+    }
+
+    /// Stops tenant `name`'s sandbox through the admin API.
+    func stopSandbox(_ name: String) async throws {
+        _ = try await client.call("POST", "/v1/tenants/\(name)/sandbox/stop", as: [AdminAPI.Sandbox].self)
+    }
+
+    /// Stops a unit started here directly, and makes systemd forget it.
+    func stopUnit(_ name: String) throws {
+        try manager.stopUnit(name: name, timeout: Self.jobTimeout)
+        try manager.resetFailedUnit(name: name)
+    }
+
+    /// Stops the daemon, every unit left by this run, and the private systemd. Safe to call twice, and from a signal handler.
+    func tearDown() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !tornDown else { return }
+        tornDown = true
+        harness.stopDaemon()
+        if case .host = systemd {
+            // On the host, units outlive us; a private systemd takes its units with it.
+            let units = ["keyhold-bench*.service", "bench-floor-*.service"].flatMap { (try? manager.listUnits(matching: $0)) ?? [] }
+            for unit in units { try? stopUnit(unit) }
+        }
+        do {
+            try systemd.stop()
+        } catch {
+            FileHandle.standardError.write(Data("keyhold-bench-sandbox: stopping systemd: \(error)\n".utf8))
+        }
+        try? FileManager.default.removeItem(atPath: harness.root)
+    }
+
+    /// The last lines of the daemon's log, for an error report.
+    var daemonLogTail: String {
+        harness.daemonLog.split(separator: "\n").suffix(15).joined(separator: "\n")
+    }
+}

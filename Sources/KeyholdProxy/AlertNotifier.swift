@@ -1,0 +1,88 @@
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdStore
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Fires each threshold of each cap once per window: an audit record, and a webhook POST (retried with
+/// back-off) when the plan configures one.
+final class AlertNotifier: Sendable {
+    let store: Store
+    let httpClient: HTTPClient
+    let logger: Logger
+    /// Alerts already fired in this process (the database is the durable record).
+    private let fired = Mutex<Set<String>>([])
+
+    init(store: Store, httpClient: HTTPClient, logger: Logger) {
+        self.store = store
+        self.httpClient = httpClient
+        self.logger = logger
+    }
+
+    /// Checks a tenant's settled usage against its plan's thresholds.
+    func check(caller: ProxyCaller, window: UsageWindow?) {
+        guard let window, let caps = caller.plan.caps else { return }
+        let measures: [(cap: String, window: String, used: Double, limit: Double)] = [
+            ("tokens_per_day", window.day, Double(window.tokensToday), Double(caps.tokensPerDay)),
+            ("tokens_per_month", window.month, Double(window.tokensThisMonth), Double(caps.tokensPerMonth)),
+            ("usd_per_month", window.month, Double(window.picoUSDThisMonth) / 1e12, caps.usdPerMonth),
+        ]
+        for measure in measures where measure.limit > 0 {
+            let percent = measure.used * 100 / measure.limit
+            for threshold in caller.plan.alertThresholds where percent >= Double(threshold) {
+                let key = "\(caller.tenantID)|\(measure.cap)|\(measure.window)|\(threshold)"
+                let isNew = fired.withLock { $0.insert(key).inserted }
+                guard isNew else { continue }
+                Task {
+                    await self.fire(
+                        caller: caller, cap: measure.cap, window: measure.window, threshold: threshold, used: measure.used, limit: measure.limit)
+                }
+            }
+        }
+    }
+
+    private func fire(caller: ProxyCaller, cap: String, window: String, threshold: Int, used: Double, limit: Double) async {
+        do {
+            let first = try await store.database.write { db -> Bool in
+                guard try Store.recordAlert(tenantID: caller.tenantID, cap: cap, window: window, threshold: threshold, in: db) else { return false }
+                try AuditLog.append(
+                    AuditEvent(
+                        actor: "keyhold-proxy", action: "usage.alert", tenant: caller.tenantName,
+                        details: ["cap": cap, "window": window, "threshold": "\(threshold)%", "used": Self.format(used), "limit": Self.format(limit)]
+                    ),
+                    in: db
+                )
+                return true
+            }
+            guard first, let webhook = caller.plan.alertWebhook else { return }
+            let payload: [String: Any] = [
+                "tenant": caller.tenantName, "cap": cap, "window": window, "threshold_percent": threshold, "used": used, "limit": limit,
+                "time": Timestamp.now(),
+            ]
+            let body = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])
+            var delay = Duration.milliseconds(500)
+            for attempt in 1...6 {
+                var request = HTTPClientRequest(url: webhook)
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+                if let response = try? await httpClient.execute(request, timeout: .seconds(10)), (200..<300).contains(Int(response.status.code)) {
+                    return
+                }
+                logger.warning("alert webhook for \(caller.tenantName) failed (attempt \(attempt)); retrying")
+                try await Task.sleep(for: delay)
+                delay *= 2
+            }
+        } catch {
+            logger.error("could not record the \(cap) alert of \(caller.tenantName): \(error)")
+        }
+    }
+
+    private static func format(_ value: Double) -> String {
+        value.rounded() == value ? String(Int(value)) : String(format: "%.4f", value)
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import KeyholdCore
+import Synchronization
+
+/// A tenant's usage in the current windows: settled amounts plus what in-flight requests have reserved.
+struct UsageWindow: Sendable {
+    var day: String
+    var month: String
+    var tokensToday = 0
+    var tokensThisMonth = 0
+    var picoUSDThisMonth: Int64 = 0
+    var reservedTokens = 0
+    var reservedPicoUSD: Int64 = 0
+    /// Start times of the requests of the last minute.
+    var recentRequests: [Date] = []
+}
+
+/// What one request holds against its tenant's caps until it settles.
+struct Reservation: Sendable {
+    var tenantID: Int64
+    var tokens: Int
+    var picoUSD: Int64
+    var day: String
+    var month: String
+}
+
+/// A request that would pass a cap: refused before it reaches the provider.
+struct CapRefusal: Error, Sendable {
+    var message: String
+    var retryAfterSeconds: Int
+}
+
+/// Enforces caps in memory, atomically: a request reserves before it is forwarded and settles after, so N
+/// concurrent requests together pass a cap by at most what they reserved.
+final class CapLedger: Sendable {
+    private let windows = Mutex<[Int64: UsageWindow]>([:])
+
+    static func day(_ date: Date) -> String { String(Timestamp.format(date).prefix(10)) }
+    static func month(_ date: Date) -> String { String(Timestamp.format(date).prefix(7)) }
+
+    /// Whether the tenant's windows are loaded.
+    func isLoaded(_ tenantID: Int64) -> Bool { windows.withLock { $0[tenantID] != nil } }
+
+    /// Installs a tenant's settled usage, read from the database.
+    func load(_ tenantID: Int64, window: UsageWindow) {
+        windows.withLock { all in
+            if all[tenantID] == nil { all[tenantID] = window }
+        }
+    }
+
+    /// Reserves `tokens` and `picoUSD` if every cap allows it.
+    func reserve(tenantID: Int64, caps: Caps, tokens: Int, picoUSD: Int64, now: Date = Date()) -> Result<Reservation, CapRefusal> {
+        let day = Self.day(now)
+        let month = Self.month(now)
+        return windows.withLock { all in
+            var window = all[tenantID] ?? UsageWindow(day: day, month: month)
+            Self.roll(&window, day: day, month: month)
+            window.recentRequests.removeAll { now.timeIntervalSince($0) >= 60 }
+            if window.recentRequests.count >= caps.requestsPerMinute {
+                let retry = max(1, Int((60 - now.timeIntervalSince(window.recentRequests[0])).rounded(.up)))
+                all[tenantID] = window
+                return .failure(
+                    CapRefusal(
+                        message:
+                            "requests_per_minute cap reached: \(window.recentRequests.count) of \(caps.requestsPerMinute) requests in the last minute; retry in \(retry) s",
+                        retryAfterSeconds: retry
+                    )
+                )
+            }
+            let capUSD = Int64(caps.usdPerMonth * 1e12)
+            let checks: [(String, Int64, Int64, Int64, String)] = [
+                ("tokens_per_day", Int64(window.tokensToday), Int64(caps.tokensPerDay), Int64(tokens), Self.nextDay(now)),
+                ("tokens_per_month", Int64(window.tokensThisMonth), Int64(caps.tokensPerMonth), Int64(tokens), Self.nextMonth(now)),
+                ("usd_per_month", window.picoUSDThisMonth, capUSD, picoUSD, Self.nextMonth(now)),
+            ]
+            let reservedTokens = Int64(window.reservedTokens)
+            for (name, used, cap, asked, reset) in checks {
+                let inFlight = name == "usd_per_month" ? window.reservedPicoUSD : reservedTokens
+                if used + inFlight + asked > cap {
+                    let retry = max(1, Int((Timestamp.parse(reset)?.timeIntervalSince(now) ?? 60).rounded(.up)))
+                    all[tenantID] = window
+                    let amounts =
+                        name == "usd_per_month"
+                        ? String(format: "USD %.4f used of USD %.2f", Double(used) / 1e12, caps.usdPerMonth)
+                            + (inFlight > 0 ? String(format: " (USD %.4f in flight)", Double(inFlight) / 1e12) : "")
+                        : "\(used) tokens used of \(cap)" + (inFlight > 0 ? " (\(inFlight) in flight)" : "")
+                    return .failure(
+                        CapRefusal(
+                            message:
+                                "\(name) cap reached: \(amounts); this request reserves \(name == "usd_per_month" ? String(format: "USD %.4f", Double(asked) / 1e12) : "\(asked) tokens"); resets at \(reset)",
+                            retryAfterSeconds: retry
+                        )
+                    )
+                }
+            }
+            window.recentRequests.append(now)
+            window.reservedTokens += tokens
+            window.reservedPicoUSD += picoUSD
+            all[tenantID] = window
+            return .success(Reservation(tenantID: tenantID, tokens: tokens, picoUSD: picoUSD, day: day, month: month))
+        }
+    }
+
+    /// Replaces a reservation by what the request actually used (or keeps the reservation's amounts when unknown).
+    func settle(_ reservation: Reservation, tokens: Int, picoUSD: Int64) {
+        windows.withLock { all in
+            guard var window = all[reservation.tenantID] else { return }
+            window.reservedTokens -= reservation.tokens
+            window.reservedPicoUSD -= reservation.picoUSD
+            if window.day == reservation.day { window.tokensToday += tokens }
+            if window.month == reservation.month {
+                window.tokensThisMonth += tokens
+                window.picoUSDThisMonth += picoUSD
+            }
+            all[reservation.tenantID] = window
+        }
+    }
+
+    /// The tenant's settled usage now (for alerts).
+    func snapshot(_ tenantID: Int64) -> UsageWindow? { windows.withLock { $0[tenantID] } }
+
+    private static func roll(_ window: inout UsageWindow, day: String, month: String) {
+        if window.day != day {
+            window.day = day
+            window.tokensToday = 0
+        }
+        if window.month != month {
+            window.month = month
+            window.tokensThisMonth = 0
+            window.picoUSDThisMonth = 0
+        }
+    }
+
+    static func nextDay(_ now: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return Timestamp.format(calendar.startOfDay(for: now).addingTimeInterval(86_400))
+    }
+
+    static func nextMonth(_ now: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let start = calendar.date(from: calendar.dateComponents([.year, .month], from: now))!
+        return Timestamp.format(calendar.date(byAdding: .month, value: 1, to: start)!)
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdStore
+
+/// The tenant and sandbox behind a proxy token, with the plan that governs them.
+struct ProxyCaller: Sendable {
+    var tenantID: Int64
+    var tenantName: String
+    var sandboxID: Int64?
+    var plan: Plan
+
+    /// Resolves a token: unknown, revoked (its sandbox stopped) or suspended → nil with the reason.
+    /// A resolved caller, or why the token is refused.
+    enum Resolution {
+        case caller(ProxyCaller)
+        case refused(String)
+    }
+
+    static func resolve(token: String, store: Store, plans: PlanCatalog) async throws -> Resolution {
+        let found = try await store.database.read { db -> (TokenOwner?, TenantRecord?) in
+            guard let owner = try TokenStore.proxyTokenOwner(token, in: db) else { return (nil, nil) }
+            return (TokenOwner(tenantID: owner.tenantID, sandboxID: owner.sandboxID), try Store.tenant(id: owner.tenantID, in: db))
+        }
+        guard let owner = found.0, let tenant = found.1 else {
+            return .refused("invalid proxy token: it is unknown or was revoked when its sandbox stopped")
+        }
+        guard tenant.state == "active" else { return .refused("tenant '\(tenant.name)' is suspended") }
+        guard let plan = try? plans.plan(tenant.plan), plan.kind == .managed, plan.caps != nil else {
+            return .refused("tenant '\(tenant.name)' is not on a managed plan")
+        }
+        return .caller(ProxyCaller(tenantID: tenant.id, tenantName: tenant.name, sandboxID: owner.sandboxID, plan: plan))
+    }
+
+    private struct TokenOwner {
+        var tenantID: Int64
+        var sandboxID: Int64?
+    }
+}

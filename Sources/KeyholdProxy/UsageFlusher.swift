@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdStore
+import Logging
+import ServiceLifecycle
+
+/// Moves journaled usage into SQLite in batches (one transaction per closed segment) and, at start, charges
+/// the reservations a killed proxy left without settlement.
+///
+/// While the database cannot be written, closed segments wait on disk: memory stays flat, and they are
+/// written once the database is writable again.
+struct UsageFlusher: Service {
+    let proxy: MeteringProxy
+
+    func run() async throws {
+        try await proxy.recoverJournal()
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: proxy.configuration.flushInterval)
+            await flushOnce()
+        }
+        await flushOnce()
+    }
+
+    func flushOnce() async {
+        do {
+            for name in try proxy.journal.rotate() {
+                let path = (proxy.journal.directory as NSString).appendingPathComponent(name)
+                let rows = UsageJournal.read(path).filter { $0.kind == "s" }.map(MeteringProxy.row(from:))
+                try await proxy.store.database.write { db in try Store.insertUsage(rows, in: db) }
+                unlink(path)
+            }
+        } catch {
+            proxy.logger.warning("usage is waiting in the journal: the database cannot be written (\(error)); retrying")
+        }
+    }
+}
+
+extension MeteringProxy {
+    /// Replays every journal segment: settlements are stored, reservations never settled are charged in full.
+    func recoverJournal() async throws {
+        let names = UsageJournal.segments(in: journal.directory)
+        let current = try journal.rotate()
+        _ = current
+        var settled: [String: JournalEntry] = [:]
+        var reserved: [String: JournalEntry] = [:]
+        for name in names {
+            for entry in UsageJournal.read((journal.directory as NSString).appendingPathComponent(name)) {
+                if entry.kind == "s" { settled[entry.id] = entry } else { reserved[entry.id] = entry }
+            }
+        }
+        var collected = settled.values.map(Self.row(from:))
+        for (id, entry) in reserved where settled[id] == nil {
+            var charged = entry
+            charged.kind = "s"
+            charged.charged = "reservation"
+            charged.status = 0
+            charged.picoUSD = entry.reservedPicoUSD
+            charged.input = entry.reservedTokens
+            collected.append(Self.row(from: charged))
+        }
+        let rows = collected
+        if !rows.isEmpty {
+            try await store.database.write { db in try Store.insertUsage(rows, in: db) }
+            logger.info(
+                "usage journal replayed: \(settled.count) settled, \(rows.count - settled.count) interrupted requests charged their reservation")
+        }
+        for name in names { unlink((journal.directory as NSString).appendingPathComponent(name)) }
+    }
+
+    static func row(from entry: JournalEntry) -> UsageRow {
+        UsageRow(
+            requestID: entry.id, tenantID: entry.tenantID, sandboxID: entry.sandboxID, model: entry.model, inputTokens: entry.input,
+            outputTokens: entry.output, cachedTokens: entry.cachedInput, cacheWriteTokens: entry.cacheWrite, reasoningTokens: entry.reasoning,
+            costPicoUSD: entry.picoUSD, status: entry.status, charged: entry.charged, latencyMs: entry.latencyMs, createdAt: entry.time
+        )
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+
+extension ControlPlane {
+    /// The reserved tenant that owns the platform's provider keys (used by the metering proxy only).
+    public static let platformTenant = "platform"
+
+    /// Stores a new version of one of the platform's own provider keys, for the managed plan's proxy.
+    public func setPlatformKey(provider providerName: String, _ request: AdminAPI.SetKey, actor: String) async throws -> AdminAPI.Key {
+        let provider = try Provider.named(providerName)
+        guard provider == .openai || provider == .anthropic else {
+            throw KeyholdError.invalidInput("the metering proxy speaks OpenAI's and Anthropic's APIs: platform keys are for openai or anthropic")
+        }
+        var raw = Array(request.key.utf8)
+        defer { SecretBytes.wipe(&raw) }
+        var normalized = try SecretKeyInput.normalize(raw, provider: provider, skipShapeCheck: request.skipShapeCheck)
+        let secret = SecretBytes(normalized)
+        SecretBytes.wipe(&normalized)
+        if request.validate {
+            let result = await validator.validate(provider: provider, key: secret, keyBaseURL: nil)
+            guard result.valid else { throw KeyholdError.invalidInput("the platform key was not stored: \(result.message)") }
+        }
+        let vault = self.vault
+        let platform = try TenantName(Self.platformTenant)
+        return try await audited { db in
+            let tenant =
+                try Store.allTenants(in: db).first { $0.name == Self.platformTenant }
+                ?? Store.insertTenant(name: platform, plan: "-", agent: ["/bin/false"], in: db)
+            let version = try Store.nextKeyVersion(tenantID: tenant.id, provider: provider.rawValue, in: db)
+            let sealed = try vault.seal(secret, binding: KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version))
+            let record = try Store.insertKeyVersion(
+                tenantID: tenant.id, provider: provider.rawValue, version: version, sealed: sealed, baseURL: nil, in: db)
+            _ = try Store.retireKeyVersions(tenantID: tenant.id, provider: provider.rawValue, olderThan: version, in: db)
+            let event = AuditEvent(
+                actor: actor, action: "platform.key.set", tenant: Self.platformTenant, provider: provider.rawValue, keyVersion: version,
+                fingerprint: sealed.fingerprint, details: ["validated": request.validate ? "ok" : "skipped"]
+            )
+            return (record.api, [event])
+        }
+    }
+}

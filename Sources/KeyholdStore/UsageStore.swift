@@ -1,0 +1,105 @@
+public import GRDB
+import KeyholdCore
+
+/// One metered request, as stored.
+public struct UsageRow: Sendable {
+    public var requestID: String
+    public var tenantID: Int64
+    public var sandboxID: Int64?
+    public var model: String
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var cachedTokens: Int
+    public var cacheWriteTokens: Int
+    public var reasoningTokens: Int
+    public var costPicoUSD: Int64
+    public var status: Int
+    /// `usage` or `reservation`.
+    public var charged: String
+    public var latencyMs: Double
+    public var createdAt: String
+
+    public init(
+        requestID: String, tenantID: Int64, sandboxID: Int64?, model: String, inputTokens: Int, outputTokens: Int, cachedTokens: Int,
+        cacheWriteTokens: Int, reasoningTokens: Int, costPicoUSD: Int64, status: Int, charged: String, latencyMs: Double, createdAt: String
+    ) {
+        self.requestID = requestID
+        self.tenantID = tenantID
+        self.sandboxID = sandboxID
+        self.model = model
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.cachedTokens = cachedTokens
+        self.cacheWriteTokens = cacheWriteTokens
+        self.reasoningTokens = reasoningTokens
+        self.costPicoUSD = costPicoUSD
+        self.status = status
+        self.charged = charged
+        self.latencyMs = latencyMs
+        self.createdAt = createdAt
+    }
+
+    /// Every token the caps count.
+    public var totalTokens: Int { inputTokens + cachedTokens + cacheWriteTokens + outputTokens }
+}
+
+/// Totals over a period.
+public struct UsageTotals: Sendable, Equatable, Codable {
+    public var requests: Int
+    public var tokens: Int
+    public var picoUSD: Int64
+}
+
+extension Store {
+    /// Inserts metered requests; a request already stored (same id) is skipped, so a replay is harmless.
+    public static func insertUsage(_ rows: [UsageRow], in db: Database) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO usage_requests (request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens,
+                cache_write_tokens, reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at)
+                SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tenants WHERE id = ?)
+                """
+        )
+        for row in rows {
+            try statement.execute(arguments: [
+                row.requestID, row.tenantID, row.sandboxID, row.model, row.inputTokens, row.outputTokens, row.cachedTokens, row.cacheWriteTokens,
+                row.reasoningTokens, row.costPicoUSD, row.status, row.charged, row.latencyMs, row.createdAt, row.tenantID,
+            ])
+        }
+    }
+
+    /// A tenant's totals since a time (`created_at >= since`).
+    public static func usageTotals(tenantID: Int64, since: String, in db: Database) throws -> UsageTotals {
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT COUNT(*) AS n, COALESCE(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens), 0) AS tokens,
+                COALESCE(SUM(cost_picousd), 0) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ?
+                """,
+            arguments: [tenantID, since]
+        )!
+        return UsageTotals(requests: row["n"], tokens: row["tokens"], picoUSD: row["cost"])
+    }
+
+    /// A tenant's usage grouped by model or by day (`yyyy-mm-dd`) since a time.
+    public static func usageBreakdown(tenantID: Int64, by group: String, since: String, in db: Database) throws -> [(String, UsageTotals)] {
+        let key = group == "day" ? "substr(created_at, 1, 10)" : "model"
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT \(key) AS k, COUNT(*) AS n, SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens) AS tokens,
+                SUM(cost_picousd) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ? GROUP BY k ORDER BY k
+                """,
+            arguments: [tenantID, since]
+        ).map { ($0["k"], UsageTotals(requests: $0["n"], tokens: $0["tokens"], picoUSD: $0["cost"])) }
+    }
+
+    /// Records that an alert fired; false when it already had in this window.
+    public static func recordAlert(tenantID: Int64, cap: String, window: String, threshold: Int, in db: Database) throws -> Bool {
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO usage_alerts (tenant_id, cap, window, threshold, fired_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [tenantID, cap, window, threshold, Timestamp.now()]
+        )
+        return db.changesCount > 0
+    }
+}

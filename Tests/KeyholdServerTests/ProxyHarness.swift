@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import KeyholdStore
+import KeyholdTesting
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Testing
+
+/// The real daemon with its metering proxy on loopback, a fake provider upstream, and one managed tenant
+/// with a proxy token (as a sandbox start would create it).
+final class ProxyHarness: @unchecked Sendable {
+    let keyhold: KeyholdHarness
+    let provider: FakeProvider
+    let port: Int
+    let plansDirectory: String
+    var token = ""
+    var tenantID: Int64 = 0
+
+    /// - Parameter caps: the managed plan's caps in the test plans (small, so tests can reach them).
+    init(tokensPerDay: Int = 2_000_000, requestsPerMinute: Int = 100_000, defaultMaxTokens: Int = 64) async throws {
+        provider = try await FakeProvider.start()
+        keyhold = try KeyholdHarness()
+        port = try LoopbackPort.free()
+        plansDirectory = keyhold.root + "/plans"
+        try FileManager.default.createDirectory(atPath: plansDirectory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: BuildProducts.plansDirectory + "/byok.yaml", toPath: plansDirectory + "/byok.yaml")
+        let managed = try String(contentsOfFile: BuildProducts.plansDirectory + "/managed.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "tokens_per_day: 2000000", with: "tokens_per_day: \(tokensPerDay)")
+            .replacingOccurrences(of: "requests_per_minute: 60", with: "requests_per_minute: \(requestsPerMinute)")
+            .replacingOccurrences(of: "default_max_tokens: 4096", with: "default_max_tokens: \(defaultMaxTokens)")
+        try managed.write(toFile: plansDirectory + "/managed.yaml", atomically: true, encoding: .utf8)
+        try startDaemon()
+        for (name, key) in [("openai", FakeProvider.Configuration.defaultOpenAIKey), ("anthropic", FakeProvider.Configuration.defaultAnthropicKey)] {
+            let set = try keyhold.cli(["platform", "set-key", name, "--no-validate", "--skip-shape-check"], input: Array(key.utf8))
+            try #require(set.status == 0, "\(set.stderr)")
+        }
+        try #require(try keyhold.cli(["tenant", "create", "globex", "--plan", "managed"]).status == 0)
+        let store = try Store.open(path: keyhold.stateDirectory + "/keyhold.db")
+        (token, tenantID) = try await store.database.write { db in
+            let tenant = try Store.tenant(named: "globex", in: db)
+            let sandbox = try Store.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, in: db)
+            return (try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db), tenant.id)
+        }
+    }
+
+    func startDaemon(environment: [String: String] = [:]) throws {
+        try keyhold.startDaemon(
+            systemdBus: nil,
+            extraArguments: [
+                "--plans", plansDirectory, "--proxy", "127.0.0.1:\(port)", "--provider-base-url", "openai=\(provider.baseURL)",
+                "--provider-base-url", "anthropic=\(provider.baseURL)",
+            ],
+            environment: environment
+        )
+        try #require(LoopbackPort.waitUntilListening(port))
+    }
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    struct Answer {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: Data
+        var text: String { String(decoding: body, as: UTF8.self) }
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
+    }
+
+    /// Sends a request to the proxy as an SDK would (OpenAI: Bearer; Anthropic: x-api-key).
+    func send(_ path: String, body: String, anthropic: Bool = false, token: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        if anthropic {
+            request.headers.add(name: "x-api-key", value: token ?? self.token)
+            request.headers.add(name: "anthropic-version", value: "2023-06-01")
+        } else {
+            request.headers.add(name: "authorization", value: "Bearer \(token ?? self.token)")
+        }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let collected = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: Int(response.status.code), headers: response.headers, body: Data(buffer: collected))
+    }
+
+    /// The usage rows stored so far.
+    func usageRows() throws -> [Row] {
+        let queue = try DatabaseQueue(path: keyhold.stateDirectory + "/keyhold.db")
+        return try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM usage_requests ORDER BY id") }
+    }
+
+    /// Waits (bounded: 10 s) until `count` usage rows are stored (the journal is flushed every 200 ms).
+    func waitForUsageRows(_ count: Int) throws -> [Row] {
+        let deadline = Date().addingTimeInterval(10)
+        var rows: [Row] = []
+        while Date() < deadline {
+            rows = try usageRows()
+            if rows.count >= count { return rows }
+            usleep(50_000)
+        }
+        Issue.record("expected \(count) usage rows, found \(rows.count)")
+        return rows
+    }
+
+    func stop() async throws {
+        keyhold.stopDaemon()
+        try await provider.stop()
+    }
+}

@@ -1,0 +1,163 @@
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import KeyholdStore
+import KeyholdTesting
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The metering proxy against a fake provider on 127.0.0.1: wire formats, exact metering, caps, crash safety.
+@Suite(.serialized)
+struct ProxyMeteringTests {
+    static let chat = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":50}"#
+    static let chatStream = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":50,"stream":true}"#
+    static let message = #"{"model":"claude-3-5-haiku-latest","max_tokens":50,"messages":[{"role":"user","content":"Say hi"}]}"#
+    static let messageStream = #"{"model":"claude-3-5-haiku-latest","max_tokens":50,"messages":[{"role":"user","content":"Say hi"}],"stream":true}"#
+
+    @Test func aRequestPassesThroughByteForByteWithThePlatformKeyAndIsMeteredExactly() async throws {
+        let proxy = try await ProxyHarness()
+        let answer = try await proxy.send("/v1/chat/completions", body: Self.chat)
+        #expect(answer.status == 200)
+        let upstream = try #require(proxy.provider.requests.last)
+        #expect(upstream.bodyString == Self.chat, "the body reached the provider unchanged")
+        #expect(upstream.header("authorization") == "Bearer \(FakeProvider.Configuration.defaultOpenAIKey)")
+        #expect(!upstream.headers.contains { $0.value.contains(proxy.token) }, "the proxy token never reaches the provider")
+        let usage = try #require(answer.json["usage"] as? [String: Any])
+        #expect(usage["prompt_tokens"] as? Int == 11)
+
+        let row = try #require(try proxy.waitForUsageRows(1).first)
+        // OpenAI: 11 prompt tokens of which 3 cached, 7 completion tokens (2 of them reasoning).
+        #expect(row["input_tokens"] as Int == 8 && row["cached_tokens"] as Int == 3)
+        #expect(row["output_tokens"] as Int == 7 && row["reasoning_tokens"] as Int == 2)
+        #expect(row["charged"] as String == "usage")
+        // gpt-4o-mini: 0.15 $/M input, 0.075 cached, 0.60 output → in pico-USD.
+        #expect(row["cost_picousd"] as Int64 == 8 * 150_000 + 3 * 75_000 + 7 * 600_000)
+        try await proxy.stop()
+    }
+
+    @Test func aStreamedCallIsMeteredExactlyLikeTheSameCallUnstreamed() async throws {
+        let proxy = try await ProxyHarness()
+        proxy.provider.update { $0.interChunkLatency = .milliseconds(2) }
+        _ = try await proxy.send("/v1/chat/completions", body: Self.chat)
+        let streamed = try await proxy.send("/v1/chat/completions", body: Self.chatStream)
+        #expect(streamed.status == 200)
+        #expect(streamed.text.contains("data: [DONE]"))
+        #expect(!streamed.text.contains("\"usage\":{"), "the usage chunk the client did not ask for is stripped")
+        #expect(proxy.provider.requests.last?.bodyString.contains("include_usage") == true, "but it was asked for upstream")
+        _ = try await proxy.send("/v1/messages", body: Self.message, anthropic: true)
+        let anthropicStream = try await proxy.send("/v1/messages", body: Self.messageStream, anthropic: true)
+        #expect(anthropicStream.text.contains("event: message_stop"))
+        #expect(proxy.provider.requests.last?.bodyString == Self.messageStream)
+
+        let rows = try proxy.waitForUsageRows(4)
+        func metered(_ row: Row) -> [Int64] {
+            [
+                row["input_tokens"], row["cached_tokens"], row["cache_write_tokens"], row["output_tokens"], row["reasoning_tokens"],
+                row["cost_picousd"],
+            ]
+        }
+        #expect(metered(rows[0]) == metered(rows[1]), "OpenAI streamed = unstreamed")
+        #expect(metered(rows[2]) == metered(rows[3]), "Anthropic streamed = unstreamed")
+        // Anthropic: 11 input, 5 written to the cache, 4 read from it, 7 output.
+        let anthropicCost: Int64 = 11 * 800_000 + 4 * 80_000 + 5 * 1_000_000 + 7 * 4_000_000
+        let expected: [Int64] = [11, 4, 5, 7, 0, anthropicCost]
+        #expect(metered(rows[2]) == expected)
+        #expect(rows.allSatisfy { $0["charged"] as String == "usage" })
+        try await proxy.stop()
+    }
+
+    @Test func refusedRequestsNeverReachTheProvider() async throws {
+        let proxy = try await ProxyHarness()
+        let before = proxy.provider.requestCount
+        let disallowed = try await proxy.send("/v1/chat/completions", body: #"{"model":"gpt-5-pro","messages":[]}"#)
+        #expect(disallowed.status == 403)
+        #expect((disallowed.json["error"] as? [String: Any])?["message"] as? String == nil ? false : disallowed.text.contains("not in plan"))
+        let anthropicDisallowed = try await proxy.send(
+            "/v1/messages", body: #"{"model":"claude-opus-4","max_tokens":5,"messages":[]}"#, anthropic: true)
+        #expect(anthropicDisallowed.status == 403 && anthropicDisallowed.json["type"] as? String == "error")
+        let malformed = try await proxy.send("/v1/chat/completions", body: "{not json")
+        #expect(malformed.status == 400 && malformed.text.contains("not a JSON object"))
+        let oversized = try await proxy.send("/v1/chat/completions", body: String(repeating: "x", count: 2 << 20))
+        #expect(oversized.status == 413)
+        let unknown = try await proxy.send("/v1/chat/completions", body: Self.chat, token: "kh_proxy_forged")
+        #expect(unknown.status == 401 && unknown.text.contains("invalid_api_key"))
+        #expect(proxy.provider.requestCount == before, "no upstream call for a refused request")
+
+        // A revoked token (its sandbox stopped) is refused too.
+        let queue = try DatabaseQueue(path: proxy.keyhold.stateDirectory + "/keyhold.db")
+        try await queue.write { db in try db.execute(sql: "UPDATE proxy_tokens SET revoked_at = '2026-01-01T00:00:00.000Z'") }
+        let revoked = try await proxy.send("/v1/messages", body: Self.message, anthropic: true)
+        #expect(revoked.status == 401 && revoked.json["type"] as? String == "error")
+        #expect(proxy.provider.requestCount == before)
+        try await proxy.stop()
+    }
+
+    @Test func twoHundredConcurrentRequestsOvershootANearlySpentCapByAtMostTheirReservations() async throws {
+        // 1,500 tokens a day; each request reserves its body/3 (~40) plus max_tokens 50, and uses 18.
+        let proxy = try await ProxyHarness(tokensPerDay: 1_500)
+        let answers = try await withThrowingTaskGroup(of: ProxyHarness.Answer.self) { group in
+            for _ in 0..<200 { group.addTask { try await proxy.send("/v1/chat/completions", body: Self.chat) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let served = answers.filter { $0.status == 200 }.count
+        let refused = answers.filter { $0.status == 429 }
+        #expect(served + refused.count == 200)
+        #expect(served > 0 && !refused.isEmpty)
+        let refusal = try #require(refused.first)
+        #expect(refusal.text.contains("tokens_per_day cap reached") && refusal.text.contains("resets at"), "\(refusal.text)")
+        #expect(refusal.headers.first(name: "retry-after").flatMap(Int.init) ?? 0 > 0)
+        let rows = try proxy.waitForUsageRows(served)
+        let total = rows.reduce(0) { $0 + ($1["input_tokens"] as Int) + ($1["cached_tokens"] as Int) + ($1["output_tokens"] as Int) }
+        let reservation = (Self.chat.utf8.count + 2) / 3 + 50
+        #expect(total <= 1_500 + reservation, "spent \(total) of 1,500: overshoot bounded by one reservation")
+        #expect(proxy.provider.requestCount == served, "refused requests never reached the provider")
+        try await proxy.stop()
+    }
+
+    @Test func aKilledProxyLosesNoSettledUsageAndChargesWhatWasInFlight() async throws {
+        let proxy = try await ProxyHarness()
+        for _ in 0..<20 { #expect(try await proxy.send("/v1/chat/completions", body: Self.chat).status == 200) }
+        // One request hangs upstream while the daemon is killed.
+        proxy.provider.update { $0.firstByteLatency = .seconds(30) }
+        let hanging = Task { try? await proxy.send("/v1/chat/completions", body: Self.chat) }
+        let deadline = Date().addingTimeInterval(10)
+        while proxy.provider.requestCount < 21 && Date() < deadline { usleep(10_000) }
+        #expect(proxy.keyhold.stopDaemon(signal: SIGKILL) != 0)
+        _ = await hanging.value
+        proxy.provider.update { $0.firstByteLatency = .zero }
+
+        try proxy.startDaemon()
+        let rows = try proxy.waitForUsageRows(21)
+        #expect(rows.count == 21, "20 settled requests and the one in flight, none lost, none twice")
+        #expect(rows.filter { $0["charged"] as String == "usage" }.count == 20)
+        let inFlight = try #require(rows.first { $0["charged"] as String == "reservation" })
+        #expect(inFlight["input_tokens"] as Int > 0, "a request that died is charged its reservation, never zero")
+        try await proxy.stop()
+    }
+
+    @Test func aClientThatDisconnectsMidStreamIsChargedAndReleasesItsReservation() async throws {
+        let proxy = try await ProxyHarness(tokensPerDay: 400)
+        proxy.provider.update {
+            $0.streamChunkCount = 50
+            $0.interChunkLatency = .milliseconds(20)
+        }
+        // Read the first bytes of a stream, then hang up.
+        var request = HTTPClientRequest(url: proxy.baseURL + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(proxy.token)")
+        request.body = .bytes(ByteBuffer(string: Self.chatStream))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let response = try await client.execute(request, timeout: .seconds(30))
+        var iterator = response.body.makeAsyncIterator()
+        _ = try await iterator.next()
+        try await client.shutdown()
+
+        let row = try #require(try proxy.waitForUsageRows(1).first)
+        #expect(row["charged"] as String == "reservation" || row["charged"] as String == "usage")
+        // The reservation was released: the cap still admits requests up to what was actually charged.
+        proxy.provider.update { $0.interChunkLatency = .zero }
+        #expect(try await proxy.send("/v1/chat/completions", body: Self.chat).status == 200)
+        try await proxy.stop()
+    }
+}
