@@ -39,8 +39,8 @@ extension Bench {
 
         begin = ContinuousClock.now
         for tenant in tenants { try await stopSandbox(tenant) }
-        let left = try manager.listUnits(matching: "keyhold-bench-d*.service").count
-        print("  stopped all in \(seconds(since: begin)) (\(left) units left); keyhold serve RSS after: \(mebibytes(memory().daemon))")
+        let left = try manager.listUnits(matching: "keyhold-bench-d*.service").filter { (try? manager.unitStatus(name: $0))??.isActive == true }.count
+        print("  stopped all in \(seconds(since: begin)) (\(left) still active); keyhold serve RSS after: \(mebibytes(memory().daemon))")
     }
 
     /// Resident sizes in KiB, and the host's MemAvailable.

@@ -2,6 +2,7 @@ import Glibc
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdServer
+import KeyholdTesting
 
 extension Bench {
     /// One kind of timed start.
@@ -17,6 +18,9 @@ extension Bench {
         var keyholdAPI = Series(name: "     of which: API call returned")
         var keyholdExecLag = Series(name: "     of which: API return -> agent exec'd")
         var statusRead = Series(name: "(i)  one unit status read (7 bus calls)")
+        var stops = Series(name: "(s)  stop through the API (untimed above)")
+        /// The API call's duration of each timed start, by unit.
+        var apiTimes: [String: Duration] = [:]
     }
 
     /// (a) and (b): `options.starts` timed starts of each kind, alternating (the order rotates every round), each unit
@@ -43,6 +47,8 @@ extension Bench {
         let overBus = figures.keyhold.median - figures.floorBus.median
         let overRun = figures.keyhold.median - figures.floorRun.median
         print("Keyhold minus floor, medians: \(milliseconds(overBus)) ms over (a1), \(milliseconds(overRun)) ms over (a2)")
+        StepBreakdown(log: harness.daemonLog, apiTimes: figures.apiTimes).print()
+        print(figures.stops.row)
         let p99 = figures.keyhold.percentile(99)
         print(
             "Target (issue 3): at most 5 ms median over the floor -> \(overBus <= 5 ? "met" : "NOT met") against (a1); "
@@ -81,7 +87,9 @@ extension Bench {
             figures.keyhold.record(end - begin)
             figures.keyholdAPI.record(returned - begin)
             figures.keyholdExecLag.record(end - returned)
+            figures.apiTimes[sandbox.unit] = returned - begin
             try await stopSandbox("bench")
+            figures.stops.record(ContinuousClock.now - end)
         }
     }
 

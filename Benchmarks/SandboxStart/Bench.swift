@@ -46,7 +46,7 @@ final class Bench: @unchecked Sendable {
             let profile = try SandboxProfile.load(name: plan.sandbox.profile, from: BuildProducts.profilesDirectory)
             floorProperties = FloorUnit.properties(tenant: "bench-floor", plan: plan, profile: profile, agent: Self.agent)
             let harness = try KeyholdHarness()
-            try harness.startDaemon(systemdBus: .some(systemd.busAddress))
+            try harness.startDaemon(systemdBus: .some(systemd.busAddress), environment: ["KEYHOLD_TIMING": "1"])
             print("keyhold serve: pid \(harness.daemonPID ?? 0) (\(BuildProducts.keyhold)), state in \(harness.root)")
             self.harness = harness
             client = AdminClient(socketPath: harness.socketPath)

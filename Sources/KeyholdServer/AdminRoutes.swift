@@ -138,15 +138,21 @@ enum AdminRoutes {
         }
     }
 
+    /// Token management is for the host's admins: a token holder over TCP can neither mint, list nor revoke tokens.
+    static func requireSocket(_ context: AdminContext) throws {
+        guard !context.actor.hasPrefix("token:") else {
+            throw KeyholdError.forbidden("admin tokens are managed on the host, over the admin socket")
+        }
+    }
+
     static func registerTokens(on table: RouteTable, plane: ControlPlane) {
-        table.on(.get, "/v1/admin-tokens") { _, _ in
-            JSONResponse.make(try await plane.store.database.read { db in try TokenStore.adminTokens(in: db) })
+        table.on(.get, "/v1/admin-tokens") { _, context in
+            try Self.requireSocket(context)
+            return JSONResponse.make(try await plane.store.database.read { db in try TokenStore.adminTokens(in: db) })
         }
         table.on(.post, "/v1/admin-tokens") { request, context in
+            try Self.requireSocket(context)
             let body = try await request.decodeAdmin(AdminAPI.CreateAdminToken.self, context: context)
-            guard !context.actor.hasPrefix("token:") else {
-                throw KeyholdError.forbidden("admin tokens are created on the host, over the admin socket")
-            }
             let created = try await plane.audited { db in
                 let created = try TokenStore.createAdminToken(name: body.name, in: db)
                 return (created, [AuditEvent(actor: context.actor, action: "token.create", details: ["name": body.name])])
@@ -154,6 +160,7 @@ enum AdminRoutes {
             return JSONResponse.make(AdminAPI.AdminToken(name: body.name, token: created.token, createdAt: created.createdAt), status: .created)
         }
         table.on(.delete, "/v1/admin-tokens/{name}") { _, context in
+            try Self.requireSocket(context)
             let name = try context.parameter("name")
             try await plane.audited { db in
                 try TokenStore.revokeAdminToken(name: name, in: db)

@@ -8,7 +8,7 @@ extension ControlPlane {
     public func auditRecords(tenant: String?, action: String?, since: String?, limit: Int?) async throws -> [AuditRecord] {
         let sinceTime = try since.map { try Self.parseSince($0) }
         return try await store.database.read { db in
-            try AuditLog.records(tenant: tenant, action: action, since: sinceTime, limit: limit, in: db)
+            try AuditLog.records(tenant: tenant, action: action, since: sinceTime, limit: limit, newest: true, in: db)
         }
     }
 

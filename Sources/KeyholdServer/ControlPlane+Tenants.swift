@@ -44,7 +44,7 @@ extension ControlPlane {
             }
             try Store.updateTenant(tenant.id, plan: plan.id, in: db)
             let event = AuditEvent(actor: actor, action: "tenant.plan", tenant: name, details: ["from": tenant.plan, "to": plan.id])
-            return (try Store.tenant(named: name, in: db).api(), [event])
+            return (try Store.tenant(named: name, in: db).api(keys: try Store.keyVersions(tenantID: tenant.id, in: db)), [event])
         }
     }
 
@@ -66,7 +66,8 @@ extension ControlPlane {
             let tenant = try Store.tenant(named: name, in: db)
             guard tenant.state == "suspended" else { throw KeyholdError.conflict("tenant '\(name)' is not suspended") }
             try Store.updateTenant(tenant.id, state: "active", in: db)
-            return (try Store.tenant(named: name, in: db).api(), [AuditEvent(actor: actor, action: "tenant.resume", tenant: name)])
+            let keys = try Store.keyVersions(tenantID: tenant.id, in: db)
+            return (try Store.tenant(named: name, in: db).api(keys: keys), [AuditEvent(actor: actor, action: "tenant.resume", tenant: name)])
         }
     }
 

@@ -24,6 +24,7 @@ extension SandboxService {
 
     func startLocked(tenant name: String, actor: String, restarts: Int, rollout: RolloutStart? = nil) async throws -> AdminAPI.Sandbox {
         let systemd = try requireSystemd()
+        var timing = StartTiming()
         let (tenant, plan, keys) = try await store.database.read { db in
             let tenant = try Store.tenant(named: name, in: db)
             let plan = try self.plans.plan(tenant.plan)
@@ -34,6 +35,7 @@ extension SandboxService {
             }
             return (tenant, plan, keys)
         }
+        timing.mark("db-read")
         guard tenant.state == "active" else {
             throw KeyholdError.conflict("tenant '\(name)' is suspended: `keyhold tenant resume \(name)` first")
         }
@@ -41,6 +43,7 @@ extension SandboxService {
             throw KeyholdError.conflict("tenant '\(name)' has no active key on its BYOK plan: set one with `keyhold key set \(name) PROVIDER`")
         }
         let profile = try SandboxProfile.load(name: plan.sandbox.profile, from: configuration.profilesDirectory)
+        timing.mark("profile-load")
         guard FileManager.default.isExecutableFile(atPath: configuration.execPath) else {
             throw KeyholdError.unavailable("keyhold-exec is missing at \(configuration.execPath): build it or pass --exec-path")
         }
@@ -49,6 +52,7 @@ extension SandboxService {
                 "the agent of tenant '\(name)' (\(tenant.agent.first ?? "none")) is not an executable file on this host: fix it and recreate the tenant"
             )
         }
+        timing.mark("file-checks")
         // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
         let (sandbox, proxyToken) = try await store.database.write { db in
             try db.execute(
@@ -62,13 +66,15 @@ extension SandboxService {
             let token = plan.kind == .managed ? try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db) : nil
             return (sandbox, token)
         }
+        timing.mark("db-insert")
         let injection = Injection(keys: keys, proxyToken: proxyToken)
         do {
             if let rollout {
                 try await rollout.recordUnit(sandbox)
                 FaultInjection.point("rotation.before-new-unit")
             }
-            return try await inject(injection, into: sandbox, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor)
+            return try await inject(
+                injection, into: sandbox, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor, timing: &timing)
         } catch {
             await markFailed(sandbox, tenant: tenant, actor: actor, error: error)
             throw error
@@ -77,7 +83,7 @@ extension SandboxService {
 
     private func inject(
         _ injection: Injection, into sandbox: SandboxRecord, tenant: TenantRecord, plan: Plan, profile: SandboxProfile, systemd: SystemdManager,
-        actor: String
+        actor: String, timing: inout StartTiming
     ) async throws -> AdminAPI.Sandbox {
         let pipe = try InjectionPipe()
         defer { pipe.closeWriteEnd() }
@@ -86,6 +92,7 @@ extension SandboxService {
             stdinDescriptor: pipe.readEnd
         )
         let timeout = configuration.jobTimeout
+        timing.mark("pipe-properties")
         let started: StartedUnit
         do {
             started = try await Blocking.run { try systemd.startTransientUnit(name: sandbox.unit, properties: properties, timeout: timeout) }
@@ -94,6 +101,7 @@ extension SandboxService {
             throw error
         }
         pipe.closeReadEnd()
+        timing.mark("systemd-start")
         // Audit first, synced: if this fails, the pipe closes empty and keyhold-exec exits without a key.
         do {
             try await store.database.write { db in
@@ -111,8 +119,12 @@ extension SandboxService {
             throw KeyholdError.unavailable(
                 "the key.inject audit record could not be written (\(error)): no key was injected and the unit was stopped")
         }
+        timing.mark("audit-write")
         try writePayload(injection, profile: profile, plan: plan, to: pipe)
+        timing.mark("payload")
         let record = try await store.database.read { db in try Store.sandbox(id: sandbox.id, in: db)! }
+        timing.mark("db-reread")
+        timing.log(unit: sandbox.unit, logger: logger)
         return record.api(tenant: tenant.name, systemdState: "active/running")
     }
 

@@ -38,7 +38,8 @@ public enum AuditLog {
 
     /// Reads records in sequence order, optionally filtered.
     public static func records(
-        tenant: String? = nil, action: String? = nil, since: String? = nil, afterSeq: Int64 = 0, limit: Int? = nil, in db: Database
+        tenant: String? = nil, action: String? = nil, since: String? = nil, afterSeq: Int64 = 0, limit: Int? = nil, newest: Bool = false,
+        in db: Database
     ) throws -> [AuditRecord] {
         var conditions = ["seq > ?"]
         var arguments: [any DatabaseValueConvertible] = [afterSeq]
@@ -60,7 +61,13 @@ public enum AuditLog {
             arguments.append(since)
         }
         var sql = "SELECT * FROM audit WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq"
-        if let limit { sql += " LIMIT \(limit)" }
+        if let limit, limit >= 0 {
+            // The first `limit` records after `afterSeq`, or the newest `limit` ones; in sequence order either way.
+            sql =
+                newest
+                ? "SELECT * FROM (SELECT * FROM audit WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq DESC LIMIT \(limit)) ORDER BY seq"
+                : sql + " LIMIT \(limit)"
+        }
         return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(record(from:))
     }
 

@@ -89,6 +89,17 @@ import Yams
         try await api.call("DELETE", "/v1/tenants/{tenant}/keys/{provider}", anthropic, query: "?version=x", expect: 400)
         try await api.call("DELETE", "/v1/tenants/{tenant}/keys/{provider}", anthropic, query: "?version=2", expect: 200)
         try await api.call("PUT", "/v1/tenants/{tenant}/plan", acme, body: #"{"plan":"managed"}"#, expect: 200)
+        try await api.call("GET", "/v1/tenants/{tenant}/usage", acme, query: "?by=model", expect: 200)
+        try await api.call("GET", "/v1/tenants/{tenant}/usage", acme, query: "?by=week", expect: 400)
+        try await api.call("GET", "/v1/usage", expect: 200)
+        try await api.call(
+            "PUT", "/v1/platform/keys/{provider}", ["provider": "openai"],
+            body: #"{"key":"sk-platform-test","validate":false,"skip_shape_check":false}"#,
+            expect: 201
+        )
+        try await api.call(
+            "PUT", "/v1/platform/keys/{provider}", ["provider": "google"], body: #"{"key":"AIza-x","validate":false,"skip_shape_check":false}"#,
+            expect: 400)
         try await api.call("POST", "/v1/tenants/{tenant}/suspend", acme, expect: 200)
         try await api.call("POST", "/v1/tenants/{tenant}/resume", acme, expect: 200)
 
