@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 packages=(
   pkg-config libsqlite3-dev libssl-dev libseccomp-dev libsystemd-dev  # linked by Keyhold
   systemd dbus util-linux coreutils                                   # sandboxes; a private systemd when PID 1 is not systemd
+  curl python3                                                        # used by test agents inside sandboxes (curl, ptrace probe)
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -57,6 +57,16 @@ public final class Daemon: Sendable {
     /// - Parameter onReady: called once every listener is bound.
     public func run(handleSignals: Bool = true, onReady: @escaping @Sendable () -> Void = {}) async throws {
         try prepareSocketPath()
+        if let proxySocket = options.proxy?.socketPath {
+            // Managed sandboxes get the proxy socket's whole directory: it must hold nothing else, the admin socket least of all.
+            let directory = (proxySocket as NSString).deletingLastPathComponent
+            guard directory != (options.socketPath as NSString).deletingLastPathComponent else {
+                throw KeyholdError.invalidInput(
+                    "--proxy-socket must be in a directory of its own (e.g. /run/keyhold/proxy/proxy.sock): sandboxes see that whole directory"
+                )
+            }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        }
         let listeners = (options.tcpAddress == nil ? 1 : 2) + (proxy?.listenerCount ?? 0)
         let ready = ReadyCounter(expected: listeners) { [socketPath = options.socketPath, logger] in
             chmod(socketPath, 0o660)

@@ -12,6 +12,9 @@ public struct SandboxConfiguration: Sendable {
     public var execPath: String
     /// The metering proxy's base URL, given to managed-plan agents.
     public var proxyBaseURL: String
+    /// The metering proxy's Unix socket, bind-mounted into managed sandboxes at `SandboxUnit.proxySocketInSandbox`
+    /// (their profile has no network), or nil.
+    public var proxySocketPath: String?
     /// Crashes tolerated in a row before the sandbox is reported failed.
     public var maximumRestarts: Int
     /// The first restart delay; it doubles with each crash in a row, up to 30 s.
@@ -34,6 +37,7 @@ public struct SandboxConfiguration: Sendable {
         self.profilesDirectory = profilesDirectory
         self.execPath = execPath
         self.proxyBaseURL = proxyBaseURL
+        self.proxySocketPath = nil
         self.maximumRestarts = maximumRestarts
         self.restartBackoff = restartBackoff
         self.reconcileInterval = reconcileInterval

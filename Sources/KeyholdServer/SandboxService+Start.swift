@@ -89,7 +89,7 @@ extension SandboxService {
         defer { pipe.closeWriteEnd() }
         let properties = SandboxUnit.properties(
             tenant: tenant.name, plan: plan, profile: profile, agent: tenant.agent, agentNotify: tenant.agentNotify, execPath: configuration.execPath,
-            stdinDescriptor: pipe.readEnd
+            stdinDescriptor: pipe.readEnd, proxySocketPath: configuration.proxySocketPath
         )
         let timeout = configuration.jobTimeout
         timing.mark("pipe-properties")
@@ -157,6 +157,9 @@ extension SandboxService {
                 .init(name: "ANTHROPIC_API_KEY", value: token), .init(name: "OPENAI_BASE_URL", value: base + "/v1"),
                 .init(name: "ANTHROPIC_BASE_URL", value: base),
             ]
+            if let socket = configuration.proxySocketPath {
+                environment.append(.init(name: "KEYHOLD_PROXY_SOCKET", value: SandboxUnit.proxySocketInSandbox(socket)))
+            }
         }
         for key in injection.keys {
             let secret = try vaults.current.open(key.sealed, binding: key.binding)

@@ -84,13 +84,14 @@ struct DaemonFlags: ParsableArguments {
             guard parts.count == 2 else { throw KeyholdError.invalidInput("--provider-base-url '\(entry)' must be PROVIDER=URL") }
             overrides[try Provider.named(parts[0])] = parts[1]
         }
-        let sandbox = SandboxConfiguration(
+        var sandbox = SandboxConfiguration(
             systemdBus: systemdBus ?? ProcessInfo.processInfo.environment["KEYHOLD_SYSTEMD_BUS"], systemdEnabled: !noSystemd,
             journalDirectory: journalDirectory, profilesDirectory: profiles,
             execPath: execPath, proxyBaseURL: proxyURL ?? "http://\(proxy ?? "127.0.0.1:8787")", maximumRestarts: maxRestarts,
             restartBackoff: .milliseconds(restartBackoffMs),
             readinessWindow: .milliseconds(readinessWindowMs)
         )
+        sandbox.proxySocketPath = proxySocket
         return DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
             providerBaseURLs: overrides, version: Keyhold.version,
