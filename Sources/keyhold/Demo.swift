@@ -94,8 +94,8 @@ extension Keyhold {
             }
 
             step("8. the agents prove they hold their credentials (a hash of each, never the value)")
-            for tenant in ["acme", "globex"] {
-                let lines = try await waitForAgentLines(client: client, tenant: tenant)
+            for (tenant, last) in [("acme", "ANTHROPIC_API_KEY"), ("globex", "KEYHOLD_PROXY_TOKEN")] {
+                let lines = try await waitForAgentLines(client: client, tenant: tenant, last: last)
                 for line in lines { print("\(tenant): \(line)") }
             }
             print("expected for acme's ANTHROPIC_API_KEY: sha256:\(expected)")
@@ -114,13 +114,13 @@ extension Keyhold {
             try await Self.run(AuditCommand.Verify.self, g)
         }
 
-        /// Polls the unit's journal until the example agent has reported (bounded: 15 s).
-        private func waitForAgentLines(client: AdminClient, tenant: String) async throws -> [String] {
+        /// Polls the unit's journal until the example agent has reported its `last` variable (bounded: 15 s).
+        private func waitForAgentLines(client: AdminClient, tenant: String, last: String) async throws -> [String] {
             let deadline = ContinuousClock.now + .seconds(15)
             while ContinuousClock.now < deadline {
                 let logs = try await client.call("GET", "/v1/tenants/\(tenant)/sandbox/logs?lines=50", as: AdminAPI.Logs.self)
                 let lines = logs.lines.filter { $0.contains("agent holds") }
-                if !lines.isEmpty { return lines }
+                if lines.contains(where: { $0.contains(last) }) { return lines }
                 try await Task.sleep(for: .milliseconds(100))
             }
             return ["(no report from the agent in its journal within 15 s; see `keyhold sandbox logs \(tenant)`)"]
