@@ -139,6 +139,15 @@ let package = Package(
             path: "Benchmarks/SandboxStart",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "keyhold-bench-rotation",
+            dependencies: [
+                "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Benchmarks/Rotation",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KeyholdTesting",
             dependencies: [

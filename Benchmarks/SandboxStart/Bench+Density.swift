@@ -39,8 +39,10 @@ extension Bench {
 
         begin = ContinuousClock.now
         for tenant in tenants { try await stopSandbox(tenant) }
-        let left = try manager.listUnits(matching: "keyhold-bench-d*.service").filter { (try? manager.unitStatus(name: $0))??.isActive == true }.count
-        print("  stopped all in \(seconds(since: begin)) (\(left) still active); keyhold serve RSS after: \(mebibytes(memory().daemon))")
+        let left = try manager.listUnits(matching: "keyhold-bench-d*.service").compactMap { try? manager.unitStatus(name: $0) }
+            .filter { $0.activeState != "inactive" }
+        for status in left.prefix(3) { print("  still loaded: \(status.name) \(status.activeState)/\(status.subState) pid \(status.mainPID)") }
+        print("  stopped all in \(seconds(since: begin)) (\(left.count) not yet inactive); keyhold serve RSS after: \(mebibytes(memory().daemon))")
     }
 
     /// Resident sizes in KiB, and the host's MemAvailable.

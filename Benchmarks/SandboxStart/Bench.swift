@@ -59,9 +59,17 @@ final class Bench: @unchecked Sendable {
     /// Every measurement in order.
     func run() async throws {
         try await createTenant("bench", plan: "byok")
-        if !options.skipSecurity { try await printSecurityScores() }
-        try await measureStarts()
-        if options.density > 0 { try await measureDensity() }
+        if !options.skipSecurity { try await timed("(d)") { try await self.printSecurityScores() } }
+        try await timed("(a)/(b)") { try await self.measureStarts() }
+        if options.density > 0 { try await timed("(c)") { try await self.measureDensity() } }
+    }
+
+    /// Runs one section and prints its wall-clock time.
+    private func timed(_ section: String, _ body: () async throws -> Void) async throws {
+        let begin = ContinuousClock.now
+        try await body()
+        let (seconds, _) = (ContinuousClock.now - begin).components
+        print("  [section \(section) took \(seconds) s]")
     }
 
     /// Creates a tenant running `agent`, with an (unvalidated, random) Anthropic key on the BYOK plan.
@@ -97,7 +105,9 @@ final class Bench: @unchecked Sendable {
         defer { lock.unlock() }
         guard !tornDown else { return }
         tornDown = true
-        harness.stopDaemon()
+        // SIGTERM, then SIGKILL after 5 s: a graceful stop waits for the reconciler's pending restarts.
+        if let pid = harness.daemonPID { kill(pid, SIGTERM) }
+        if !harness.waitForDaemonExit(timeout: 5) { harness.stopDaemon(signal: SIGKILL) }
         if case .host = systemd {
             // On the host, units outlive us; a private systemd takes its units with it.
             let units = ["keyhold-bench*.service", "bench-floor-*.service"].flatMap { (try? manager.listUnits(matching: $0)) ?? [] }
@@ -108,8 +118,14 @@ final class Bench: @unchecked Sendable {
         } catch {
             FileHandle.standardError.write(Data("keyhold-bench-sandbox: stopping systemd: \(error)\n".utf8))
         }
+        // The daemon's log outlives the state directory, for a look after the run.
+        try? FileManager.default.removeItem(atPath: Self.keptLog)
+        try? FileManager.default.copyItem(atPath: harness.daemonLogPath, toPath: Self.keptLog)
         try? FileManager.default.removeItem(atPath: harness.root)
     }
+
+    /// Where the daemon's log is kept after the run.
+    static let keptLog = FileManager.default.temporaryDirectory.path + "/keyhold-bench-sandbox-daemon.log"
 
     /// The last lines of the daemon's log, for an error report.
     var daemonLogTail: String {

@@ -42,4 +42,4 @@ do {
     exit(1)
 }
 bench.tearDown()
-print("\ncleaned up: daemon stopped, units stopped, private systemd stopped")
+print("\ncleaned up: daemon stopped, units stopped, private systemd stopped; the daemon's log is in \(Bench.keptLog)")

@@ -59,6 +59,14 @@ extension SandboxService {
     private func handleCrash(of sandbox: SandboxRecord, tenant name: String, status: UnitStatus?) async throws {
         let exit = status.map { "result=\($0.result ?? "?") status=\($0.execMainStatus.map(String.init) ?? "?")" } ?? "unit gone"
         try await locks.withLock(name) {
+            // The pass read its rows before taking the lock: a stop, restart or rotation may have happened since.
+            let current = try await self.store.database.read { db in try Store.sandbox(id: sandbox.id, in: db) }
+            guard let current, current.state == "running", current.desired == "running" else { return }
+            if let systemd = self.systemd {
+                let unit = sandbox.unit
+                let now = try await Blocking.run { try systemd.unitStatus(name: unit) }
+                if let now, ["active", "activating", "reloading", "deactivating"].contains(now.activeState) { return }
+            }
             let tenant = try await self.store.database.read { db in try Store.tenant(named: name, in: db) }
             // A sandbox that ran long enough counts as healthy: its crash starts a new series.
             let ranFor = Timestamp.parse(sandbox.updatedAt).map { Date().timeIntervalSince($0) } ?? 0

@@ -42,7 +42,7 @@ extension SandboxService {
         if plan.kind == .byok && keys.isEmpty {
             throw KeyholdError.conflict("tenant '\(name)' has no active key on its BYOK plan: set one with `keyhold key set \(name) PROVIDER`")
         }
-        let profile = try SandboxProfile.load(name: plan.sandbox.profile, from: configuration.profilesDirectory)
+        let profile = try profiles.profile(named: plan.sandbox.profile, in: configuration.profilesDirectory)
         timing.mark("profile-load")
         guard FileManager.default.isExecutableFile(atPath: configuration.execPath) else {
             throw KeyholdError.unavailable("keyhold-exec is missing at \(configuration.execPath): build it or pass --exec-path")
@@ -122,9 +122,12 @@ extension SandboxService {
         timing.mark("audit-write")
         try writePayload(injection, profile: profile, plan: plan, to: pipe)
         timing.mark("payload")
-        let record = try await store.database.read { db in try Store.sandbox(id: sandbox.id, in: db)! }
-        timing.mark("db-reread")
         timing.log(unit: sandbox.unit, logger: logger)
+        var record = sandbox
+        record.state = "running"
+        record.invocationID = started.invocationID
+        record.mainPID = Int(started.mainPID)
+        record.keyVersions = injection.versions
         return record.api(tenant: tenant.name, systemdState: "active/running")
     }
 

@@ -19,6 +19,7 @@ public final class SandboxService: Sendable {
     let configuration: SandboxConfiguration
     let systemd: SystemdManager?
     let locks = TenantLocks()
+    let profiles = ProfileCache()
     let logger: Logger
 
     /// The agent used when a tenant names none: it reports a hash of each key it holds, never the key, then waits.

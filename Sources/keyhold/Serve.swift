@@ -71,6 +71,9 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("How long a new agent without sd_notify must stay up to be ready, in ms.", valueName: "ms"))
     var readinessWindowMs = 2000
 
+    @Option(name: .long, help: ArgumentHelp("How often the reconciler compares units with the database, in ms.", visibility: .hidden))
+    var reconcileIntervalMs = 500
+
     @Option(name: .long, help: ArgumentHelp("Crashes in a row before a sandbox is reported failed.", visibility: .hidden))
     var maxRestarts = 5
 
@@ -89,7 +92,7 @@ struct DaemonFlags: ParsableArguments {
             journalDirectory: journalDirectory, profilesDirectory: profiles,
             execPath: execPath, proxyBaseURL: proxyURL ?? "http://\(proxy ?? "127.0.0.1:8787")", maximumRestarts: maxRestarts,
             restartBackoff: .milliseconds(restartBackoffMs),
-            readinessWindow: .milliseconds(readinessWindowMs)
+            reconcileInterval: .milliseconds(reconcileIntervalMs), readinessWindow: .milliseconds(readinessWindowMs)
         )
         sandbox.proxySocketPath = proxySocket
         return DaemonOptions(

@@ -164,4 +164,23 @@ struct SandboxInjectionTests {
         #expect(line.contains("net=000"), "and has no network otherwise: \(line)")
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
     }
+
+    @Test func sandboxesStoppedDuringAReconcilerPassStayStopped() throws {
+        // A reconciler passing every 5 ms: the stops below land in the middle of its passes.
+        let sandboxes = try SandboxHarness(extraArguments: ["--reconcile-interval-ms", "5"])
+        let tenants = (0..<12).map { _ in SandboxHarness.tenantName("stay") }
+        for tenant in tenants {
+            try sandboxes.tenant(tenant, agent: "/bin/sleep infinity")
+            try sandboxes.setKey(tenant, SandboxHarness.canary())
+            try #require(try sandboxes.start(tenant).status == 0)
+        }
+        for tenant in tenants { #expect(try sandboxes.keyhold.cli(["sandbox", "stop", tenant]).status == 0) }
+        // Watch many reconciler passes: a stopped sandbox must not be mistaken for a crash and restarted.
+        let until = Date().addingTimeInterval(1.5)
+        while Date() < until {
+            for tenant in tenants { #expect(try sandboxes.activeUnits(tenant: tenant).isEmpty, "\(tenant) was restarted") }
+        }
+        let audit = try sandboxes.keyhold.cli(["audit", "export"]).stdout
+        #expect(!audit.contains("sandbox.crash"), "no stop was recorded as a crash")
+    }
 }
