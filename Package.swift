@@ -140,6 +140,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "keyhold-bench-proxy",
+            dependencies: [
+                "KeyholdCore", "KeyholdStore", "KeyholdServer", "KeyholdTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ProxyThroughput",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "keyhold-bench-rotation",
             dependencies: [
                 "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",

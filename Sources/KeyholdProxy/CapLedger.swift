@@ -11,8 +11,21 @@ struct UsageWindow: Sendable {
     var picoUSDThisMonth: Int64 = 0
     var reservedTokens = 0
     var reservedPicoUSD: Int64 = 0
-    /// Start times of the requests of the last minute.
+    /// Start times of recent requests, oldest first; those before `recentStart` are older than a minute.
     var recentRequests: [Date] = []
+    var recentStart = 0
+
+    /// How many requests started in the last minute.
+    var requestsInLastMinute: Int { recentRequests.count - recentStart }
+
+    /// Forgets the requests older than a minute: amortised O(1) per request (the array is compacted rarely).
+    mutating func expireRequests(before now: Date) {
+        while recentStart < recentRequests.count, now.timeIntervalSince(recentRequests[recentStart]) >= 60 { recentStart += 1 }
+        if recentStart >= 1024 && recentStart * 2 >= recentRequests.count {
+            recentRequests.removeFirst(recentStart)
+            recentStart = 0
+        }
+    }
 }
 
 /// What one request holds against its tenant's caps until it settles.
@@ -53,32 +66,34 @@ final class CapLedger: Sendable {
         let day = Self.day(now)
         let month = Self.month(now)
         return windows.withLock { all in
-            var window = all[tenantID] ?? UsageWindow(day: day, month: month)
+            // Moved out of the dictionary so that appending to its arrays does not copy them.
+            var window = all.removeValue(forKey: tenantID) ?? UsageWindow(day: day, month: month)
+            defer { all[tenantID] = window }
             Self.roll(&window, day: day, month: month)
-            window.recentRequests.removeAll { now.timeIntervalSince($0) >= 60 }
-            if window.recentRequests.count >= caps.requestsPerMinute {
-                let retry = max(1, Int((60 - now.timeIntervalSince(window.recentRequests[0])).rounded(.up)))
-                all[tenantID] = window
+            window.expireRequests(before: now)
+            if window.requestsInLastMinute >= caps.requestsPerMinute {
+                let retry = max(1, Int((60 - now.timeIntervalSince(window.recentRequests[window.recentStart])).rounded(.up)))
                 return .failure(
                     CapRefusal(
                         message:
-                            "requests_per_minute cap reached: \(window.recentRequests.count) of \(caps.requestsPerMinute) requests in the last minute; retry in \(retry) s",
+                            "requests_per_minute cap reached: \(window.requestsInLastMinute) of \(caps.requestsPerMinute) requests in the last minute; retry in \(retry) s",
                         retryAfterSeconds: retry
                     )
                 )
             }
             let capUSD = Int64(caps.usdPerMonth * 1e12)
-            let checks: [(String, Int64, Int64, Int64, String)] = [
-                ("tokens_per_day", Int64(window.tokensToday), Int64(caps.tokensPerDay), Int64(tokens), Self.nextDay(now)),
-                ("tokens_per_month", Int64(window.tokensThisMonth), Int64(caps.tokensPerMonth), Int64(tokens), Self.nextMonth(now)),
-                ("usd_per_month", window.picoUSDThisMonth, capUSD, picoUSD, Self.nextMonth(now)),
+            let checks: [(String, Int64, Int64, Int64)] = [
+                ("tokens_per_day", Int64(window.tokensToday), Int64(caps.tokensPerDay), Int64(tokens)),
+                ("tokens_per_month", Int64(window.tokensThisMonth), Int64(caps.tokensPerMonth), Int64(tokens)),
+                ("usd_per_month", window.picoUSDThisMonth, capUSD, picoUSD),
             ]
             let reservedTokens = Int64(window.reservedTokens)
-            for (name, used, cap, asked, reset) in checks {
+            for (name, used, cap, asked) in checks {
                 let inFlight = name == "usd_per_month" ? window.reservedPicoUSD : reservedTokens
                 if used + inFlight + asked > cap {
+                    // When the window resets: worked out only for a refusal (calendar arithmetic and formatting are not free).
+                    let reset = name == "tokens_per_day" ? Self.nextDay(now) : Self.nextMonth(now)
                     let retry = max(1, Int((Timestamp.parse(reset)?.timeIntervalSince(now) ?? 60).rounded(.up)))
-                    all[tenantID] = window
                     let amounts =
                         name == "usd_per_month"
                         ? String(format: "USD %.4f used of USD %.2f", Double(used) / 1e12, caps.usdPerMonth)
@@ -96,7 +111,6 @@ final class CapLedger: Sendable {
             window.recentRequests.append(now)
             window.reservedTokens += tokens
             window.reservedPicoUSD += picoUSD
-            all[tenantID] = window
             return .success(Reservation(tenantID: tenantID, tokens: tokens, picoUSD: picoUSD, day: day, month: month))
         }
     }

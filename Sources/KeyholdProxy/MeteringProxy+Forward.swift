@@ -28,8 +28,9 @@ extension MeteringProxy {
         guard let token = format.token(in: request.headers) else {
             return format.error(.unauthorized, type: format.authenticationError, message: "missing proxy token: send it as your API key")
         }
+        let dataVersion = lookups.currentVersion()
         let caller: ProxyCaller
-        switch try await ProxyCaller.resolve(token: token, store: store, plans: plans) {
+        switch try await ProxyCaller.resolve(token: token, store: store, plans: plans, cache: lookups, version: dataVersion) {
         case .refused(let reason): return format.error(.unauthorized, type: format.authenticationError, message: reason)
         case .caller(let resolved): caller = resolved
         }
@@ -56,7 +57,7 @@ extension MeteringProxy {
         case .success(let held): reservation = held
         }
         let provider: Provider = format == .anthropic ? .anthropic : .openai
-        guard let key = try await platformKeys.key(for: provider) else {
+        guard let key = try await platformKeys.key(for: provider, dataVersion: dataVersion) else {
             settle(reservation, caller: caller, ask: ask, usage: TokenUsage(), status: 503, charged: "none", started: started, id: nil)
             return format.error(
                 .serviceUnavailable, type: format.upstreamError, message: "the platform has no \(provider) key: an operator must set one"
@@ -158,8 +159,21 @@ extension MeteringProxy {
         let stream = object["stream"] as? Bool ?? false
         let clientWantsUsage = (object["stream_options"] as? [String: Any])?["include_usage"] as? Bool ?? false
         var forwarded = body
-        if stream && format == .openAI && !clientWantsUsage {
+        if stream && format == .openAI && !clientWantsUsage && object["stream_options"] == nil,
+            let brace = body.readableBytesView.firstIndex(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }),
+            body.readableBytesView[brace] == UInt8(ascii: "{")
+        {
             // Ask for the final usage chunk (stripped again before the client sees it): streamed calls are metered exactly.
+            // The key is inserted after the opening brace, leaving the client's bytes as they were (no re-serialisation).
+            let split = brace - body.readableBytesView.startIndex + 1
+            var spliced = ByteBuffer()
+            spliced.reserveCapacity(body.readableBytes + 40)
+            spliced.writeBytes(body.readableBytesView.prefix(split))
+            spliced.writeString(#""stream_options":{"include_usage":true},"#)
+            spliced.writeBytes(body.readableBytesView.dropFirst(split))
+            forwarded = spliced
+        } else if stream && format == .openAI && !clientWantsUsage {
+            // stream_options without include_usage: rewrite the object.
             var rewritten = object
             var options = object["stream_options"] as? [String: Any] ?? [:]
             options["include_usage"] = true

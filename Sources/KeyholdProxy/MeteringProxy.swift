@@ -22,6 +22,8 @@ public final class MeteringProxy: Sendable {
     let httpClient: HTTPClient
     let logger: Logger
     let alerts: AlertNotifier
+    /// Token lookups cached while the database is unchanged.
+    let lookups: LookupCache
 
     /// - Parameter journalDirectory: where reservations and settlements are journaled until flushed to SQLite.
     public init(
@@ -31,6 +33,7 @@ public final class MeteringProxy: Sendable {
         self.plans = plans
         self.configuration = configuration
         self.platformKeys = PlatformKeys(store: store, vaults: vaults)
+        self.lookups = LookupCache(databasePath: store.path)
         self.journal = try UsageJournal(directory: journalDirectory)
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
@@ -98,7 +101,7 @@ public final class MeteringProxy: Sendable {
             return format.error(.unauthorized, type: format.authenticationError, message: "missing proxy token")
         }
         let caller: ProxyCaller
-        switch try await ProxyCaller.resolve(token: token, store: store, plans: plans) {
+        switch try await ProxyCaller.resolve(token: token, store: store, plans: plans, cache: lookups, version: lookups.currentVersion()) {
         case .refused(let reason): return format.error(.unauthorized, type: format.authenticationError, message: reason)
         case .caller(let resolved): caller = resolved
         }

@@ -13,7 +13,8 @@ final class PlatformKeys: Sendable {
 
     private let store: Store
     private let vaults: VaultRing
-    private let cache = Mutex<[Provider: (version: Int, key: SecretBytes)]>([:])
+    /// Each provider's key, with its version and the database's data version at which it was last read.
+    private let cache = Mutex<[Provider: (version: Int, key: SecretBytes, dataVersion: Int?)]>([:])
 
     init(store: Store, vaults: VaultRing) {
         self.store = store
@@ -21,15 +22,21 @@ final class PlatformKeys: Sendable {
     }
 
     /// The platform key for a provider, decrypted once per key version.
-    func key(for provider: Provider) async throws -> SecretBytes? {
+    /// - Parameter dataVersion: the database's data version now (`LookupCache`); while it is the one the key was read
+    ///   at, the database is not read again. Nil: always read.
+    func key(for provider: Provider, dataVersion: Int? = nil) async throws -> SecretBytes? {
+        if let dataVersion, let cached = cache.withLock({ $0[provider] }), cached.dataVersion == dataVersion { return cached.key }
         let record = try await store.database.read { db -> KeyVersionRecord? in
             guard let tenant = try? Store.tenant(named: Self.tenantName, in: db) else { return nil }
             return try Store.activeKeys(tenantID: tenant.id, in: db).first { $0.provider == provider.rawValue }
         }
         guard let record else { return nil }
-        if let cached = cache.withLock({ $0[provider] }), cached.version == record.version { return cached.key }
+        if let cached = cache.withLock({ $0[provider] }), cached.version == record.version {
+            cache.withLock { $0[provider] = (record.version, cached.key, dataVersion) }
+            return cached.key
+        }
         let key = try vaults.current.open(record.sealed, binding: record.binding)
-        cache.withLock { $0[provider] = (record.version, key) }
+        cache.withLock { $0[provider] = (record.version, key, dataVersion) }
         return key
     }
 }

@@ -17,7 +17,12 @@ struct ProxyCaller: Sendable {
         case refused(String)
     }
 
-    static func resolve(token: String, store: Store, plans: PlanCatalog) async throws -> Resolution {
+    /// - Parameters:
+    ///   - cache: answers for tokens already resolved while the database is unchanged.
+    ///   - version: the database's data version read by `cache` for this request (nil: do not cache).
+    static func resolve(token: String, store: Store, plans: PlanCatalog, cache: LookupCache? = nil, version: Int? = nil) async throws -> Resolution {
+        let tokenHash = TokenStore.hash(token)
+        if let cache, let version, let cached = cache.caller(tokenHash, version: version) { return .caller(cached) }
         let found = try await store.database.read { db -> (TokenOwner?, TenantRecord?) in
             guard let owner = try TokenStore.proxyTokenOwner(token, in: db) else { return (nil, nil) }
             return (TokenOwner(tenantID: owner.tenantID, sandboxID: owner.sandboxID), try Store.tenant(id: owner.tenantID, in: db))
@@ -29,7 +34,9 @@ struct ProxyCaller: Sendable {
         guard let plan = try? plans.plan(tenant.plan), plan.kind == .managed, plan.caps != nil else {
             return .refused("tenant '\(tenant.name)' is not on a managed plan")
         }
-        return .caller(ProxyCaller(tenantID: tenant.id, tenantName: tenant.name, sandboxID: owner.sandboxID, plan: plan))
+        let caller = ProxyCaller(tenantID: tenant.id, tenantName: tenant.name, sandboxID: owner.sandboxID, plan: plan)
+        if let cache, let version { cache.remember(caller, for: tokenHash, version: version) }
+        return .caller(caller)
     }
 
     private struct TokenOwner {

@@ -1,0 +1,155 @@
+import Foundation
+import KeyholdTesting
+import NIOCore
+import NIOPosix
+
+/// Figures of one kind of call: one client at a time and many connections, direct to the fake and through a proxy.
+struct KindFigures: Codable, Sendable {
+    var kind: CallKind
+    var directOne: LoadResult
+    var proxyOne: LoadResult
+    var directMany: LoadResult
+    var proxyMany: LoadResult
+}
+
+/// Keyhold's memory over the sustained run and the run with the database unwritable.
+struct MemoryFigures: Sendable {
+    var atStartKiB: Int?
+    var beforeKiB: Int?
+    var sustained: [Int] = []
+    var sustainedRequests = 0
+    var sustainedRate = 0.0
+    var afterKiB: Int?
+    var unwritable: [Int] = []
+    var unwritableRequests = 0
+    var rowsBefore = 0
+    var rowsWhileUnwritable = 0
+    var backlog = (files: 0, bytes: 0)
+    var rowsAfter = 0
+    var rowsExpected = 0
+    var drainSeconds = 0.0
+    var afterUnwritableKiB: Int?
+}
+
+/// The whole run.
+final class Bench: @unchecked Sendable {
+    let options: Options
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    var provider: FakeProvider?
+    var keyhold: KeyholdSide?
+
+    init(options: Options) { self.options = options }
+
+    func run() async throws {
+        let provider = try await FakeProvider.start()
+        self.provider = provider
+        let keyhold = try KeyholdSide(provider: provider)
+        self.keyhold = keyhold
+        var memory = MemoryFigures()
+        memory.atStartKiB = keyhold.residentKiB
+        let direct = Target(name: "fake", port: provider.port, key: FakeProvider.Configuration.defaultOpenAIKey)
+
+        // 1. The fake provider alone: if it is slow (Nagle, a small backlog), every other figure is meaningless.
+        say("\n1. the fake provider alone (127.0.0.1:\(provider.port))")
+        var saneFake = true
+        for kind in CallKind.allCases {
+            let one = try await Load.interleaved([direct], kind: kind, count: min(options.requests, 1000), warmup: options.warmup, group: group)[0]
+            let many = try await Load.concurrent(
+                direct, kind: kind, connections: options.connections, count: min(options.concurrentRequests, 10_000), duration: nil, warmup: 5,
+                group: group)
+            provider.resetRequests()
+            say(
+                "   \(pad(kind.rawValue, 14)) 1 client: median \(ms(one.median)) ms, p99 \(ms(one.p99)) ms; \(options.connections) connections: "
+                    + "\(Int(many.requestsPerSecond)) req/s, median \(ms(many.median)) ms, p99 \(ms(many.p99)) ms; errors \(one.errors + many.errors)"
+            )
+            if !(one.median < 1) || one.errors + many.errors > 0 { saneFake = false }
+        }
+        say(saneFake ? "   sane: median under 1 ms, no errors" : "   WARNING: the fake provider is slow or failing; the figures below are suspect")
+
+        // 2. One client at a time, direct and through Keyhold alternately.
+        var figures: [KindFigures] = []
+        for kind in CallKind.allCases {
+            progress("Keyhold: \(kind.rawValue), one client, \(options.requests) requests each to the fake and through the proxy, interleaved")
+            let one = try await Load.interleaved([direct, keyhold.target], kind: kind, count: options.requests, warmup: options.warmup, group: group)
+            provider.resetRequests()
+            progress("Keyhold: \(kind.rawValue), \(options.connections) connections, \(options.concurrentRequests) requests each")
+            let directMany = try await Load.concurrent(
+                direct, kind: kind, connections: options.connections, count: options.concurrentRequests, duration: nil, warmup: 5, group: group)
+            provider.resetRequests()
+            let proxyMany = try await Load.concurrent(
+                keyhold.target, kind: kind, connections: options.connections, count: options.concurrentRequests, duration: nil, warmup: 5,
+                group: group)
+            provider.resetRequests()
+            figures.append(KindFigures(kind: kind, directOne: one[0], proxyOne: one[1], directMany: directMany, proxyMany: proxyMany))
+        }
+        Report.printKeyhold(figures, options: options)
+
+        // 4. Memory over a sustained run, then with the database unwritable.
+        try await measureMemory(keyhold, into: &memory)
+        Report.printMemory(memory, options: options)
+
+        // 5. LiteLLM in a network namespace with only loopback.
+        var litellm: LiteLLMOutcome?
+        var litellmNote: String?
+        if options.skipLiteLLM {
+            litellmNote = "skipped (--skip-litellm)"
+        } else if let reason = LiteLLMSide.ensureVenv(options) {
+            litellmNote = "not run: \(reason)"
+        } else {
+            progress("LiteLLM: running in a network namespace (unshare --net, loopback only)")
+            do {
+                let outcome = try LiteLLMSide.runInNamespace(options)
+                if let failure = outcome.failure { litellmNote = "failed: \(failure)" } else { litellm = outcome }
+            } catch {
+                litellmNote = "failed: \(error)"
+            }
+        }
+        Report.printSideBySide(keyhold: figures, memory: memory, litellm: litellm, litellmNote: litellmNote, options: options)
+    }
+
+    private func measureMemory(_ keyhold: KeyholdSide, into memory: inout MemoryFigures) async throws {
+        guard let provider else { return }
+        memory.beforeKiB = keyhold.residentKiB
+        progress("Keyhold: sustained run, \(options.sustainSeconds) s at \(options.connections) connections (half streaming), RSS every 5 s")
+        var sampler = MemorySampler { keyhold.pid }
+        let sustained = try await Load.concurrent(
+            keyhold.target, kind: .plain, connections: options.connections, count: nil, duration: .seconds(options.sustainSeconds), warmup: 0,
+            group: group, alternateKinds: true)
+        memory.sustained = await sampler.stop()
+        memory.sustainedRequests = sustained.completed
+        memory.sustainedRate = sustained.requestsPerSecond
+        memory.afterKiB = keyhold.residentKiB
+        provider.resetRequests()
+
+        progress("Keyhold: the database made unwritable for usage (a trigger aborts every insert) for \(options.unwritableSeconds) s under load")
+        memory.rowsBefore = try keyhold.settledUsageRows()
+        try keyhold.blockUsageWrites(true)
+        sampler = MemorySampler { keyhold.pid }
+        let blocked = try await Load.concurrent(
+            keyhold.target, kind: .plain, connections: options.connections, count: nil, duration: .seconds(options.unwritableSeconds), warmup: 0,
+            group: group, alternateKinds: true)
+        memory.unwritable = await sampler.stop()
+        memory.unwritableRequests = blocked.completed + blocked.errors
+        try? await Task.sleep(for: .seconds(1))
+        memory.rowsWhileUnwritable = try keyhold.usageRows()
+        memory.backlog = keyhold.journalBacklog()
+        provider.resetRequests()
+        try keyhold.blockUsageWrites(false)
+        memory.rowsExpected = memory.rowsBefore + memory.unwritableRequests
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < .seconds(60) {
+            memory.rowsAfter = try keyhold.usageRows()
+            if memory.rowsAfter >= memory.rowsExpected { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        memory.drainSeconds = Load.milliseconds(clock.now - start) / 1000
+        memory.afterUnwritableKiB = keyhold.residentKiB
+    }
+
+    var daemonLogTail: String { String((keyhold?.harness.daemonLog ?? "").suffix(2000)) }
+
+    func tearDown() {
+        keyhold?.tearDown()
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// One answer: status and body size, with a sample of the body when it was not a 200.
+struct Reply: Sendable {
+    var status: Int
+    var bytes: Int
+    var sample: String
+}
+
+/// A request handed to a connection's pipeline, with the promise its answer completes.
+struct Job: Sendable {
+    var head: HTTPRequestHead
+    var body: ByteBuffer
+    var promise: EventLoopPromise<Reply>
+}
+
+/// A connection is closed or broke while a request was waiting.
+struct ConnectionLost: Error, CustomStringConvertible {
+    var description: String { "the connection closed before the answer ended" }
+}
+
+/// Keeps one request in flight on a keep-alive HTTP/1.1 connection and completes its promise at the last byte.
+final class ClientHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = Job
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private var pending: EventLoopPromise<Reply>?
+    private var status = 0
+    private var bytes = 0
+    private var sample: [UInt8] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let job = unwrapOutboundIn(data)
+        pending = job.promise
+        status = 0
+        bytes = 0
+        sample.removeAll(keepingCapacity: true)
+        context.write(wrapOutboundOut(.head(job.head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(job.body))), promise: nil)
+        context.write(wrapOutboundOut(.end(nil)), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            status = Int(head.status.code)
+        case .body(let buffer):
+            bytes += buffer.readableBytes
+            if status != 200 && sample.count < 400 { sample += buffer.readableBytesView.prefix(400 - sample.count) }
+        case .end:
+            let promise = pending
+            pending = nil
+            promise?.succeed(Reply(status: status, bytes: bytes, sample: String(decoding: sample, as: UTF8.self)))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        pending?.fail(error)
+        pending = nil
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pending?.fail(ConnectionLost())
+        pending = nil
+        context.fireChannelInactive()
+    }
+}
+
+/// Where requests go: a loopback port, and the request bodies and auth for each kind of call.
+struct Target: Sendable {
+    var name: String
+    var port: Int
+    /// `Authorization: Bearer` value.
+    var key: String
+    var path = "/v1/chat/completions"
+
+    func head(bodyLength: Int) -> HTTPRequestHead {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
+        head.headers.add(name: "host", value: "127.0.0.1:\(port)")
+        head.headers.add(name: "content-type", value: "application/json")
+        head.headers.add(name: "content-length", value: String(bodyLength))
+        head.headers.add(name: "authorization", value: "Bearer " + key)
+        head.headers.add(name: "user-agent", value: "keyhold-bench-proxy")
+        return head
+    }
+}
+
+/// The chat completion every measurement sends, streamed or not.
+enum CallKind: String, Sendable, CaseIterable, Codable {
+    case plain = "non-streaming"
+    case stream = "streaming"
+
+    var body: String {
+        let stream = self == .stream ? #","stream":true"# : ""
+        return
+            #"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello."}],"max_tokens":64"#
+            + stream + "}"
+    }
+}
+
+/// A keep-alive client connection with a raw NIO pipeline (no client library in the measured path).
+struct Connection: Sendable {
+    let channel: any Channel
+    let target: Target
+    let kind: CallKind
+    let head: HTTPRequestHead
+    let body: ByteBuffer
+
+    static func open(_ target: Target, kind: CallKind, group: any EventLoopGroup) async throws -> Connection {
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(ClientHandler())
+                }
+            }
+            .connect(host: "127.0.0.1", port: target.port).get()
+        let body = ByteBuffer(string: kind.body)
+        return Connection(channel: channel, target: target, kind: kind, head: target.head(bodyLength: body.readableBytes), body: body)
+    }
+
+    /// Sends the request and waits for the last byte of the answer.
+    func send() async throws -> Reply {
+        let promise = channel.eventLoop.makePromise(of: Reply.self)
+        channel.writeAndFlush(Job(head: head, body: body, promise: promise), promise: nil)
+        return try await promise.futureResult.get()
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+/// What a run of requests measured.
+struct LoadResult: Sendable, Codable {
+    var latenciesMs: [Double] = []
+    var errors = 0
+    var firstError: String?
+    var seconds = 0.0
+
+    var completed: Int { latenciesMs.count }
+    var requestsPerSecond: Double { seconds > 0 ? Double(completed) / seconds : .nan }
+    var median: Double { Stats.percentile(latenciesMs, 50) }
+    var p99: Double { Stats.percentile(latenciesMs, 99) }
+
+    mutating func merge(_ other: LoadResult) {
+        latenciesMs += other.latenciesMs
+        errors += other.errors
+        if firstError == nil { firstError = other.firstError }
+    }
+}
+
+/// Drives targets: one client at a time (interleaved with the baseline) or many connections at once.
+enum Load {
+    static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+
+    /// One request on `connection`, recorded in `result`; a broken connection is reopened.
+    static func timed(_ connection: inout Connection, group: any EventLoopGroup, into result: inout LoadResult) async {
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let reply = try await connection.send()
+            let elapsed = clock.now - start
+            if reply.status == 200 && reply.bytes > 0 {
+                result.latenciesMs.append(milliseconds(elapsed))
+            } else {
+                result.errors += 1
+                if result.firstError == nil { result.firstError = "HTTP \(reply.status): \(reply.sample)" }
+            }
+        } catch {
+            result.errors += 1
+            if result.firstError == nil { result.firstError = "\(error)" }
+            await connection.close()
+            if let reopened = try? await Connection.open(connection.target, kind: connection.kind, group: group) { connection = reopened }
+        }
+    }
+
+    /// `count` requests one at a time to each target in turn (A, B, A, B, ...) after `warmup` untimed rounds, so both
+    /// see the same conditions; returns one result per target.
+    static func interleaved(_ targets: [Target], kind: CallKind, count: Int, warmup: Int, group: any EventLoopGroup) async throws -> [LoadResult] {
+        var connections: [Connection] = []
+        for target in targets { connections.append(try await Connection.open(target, kind: kind, group: group)) }
+        var results = [LoadResult](repeating: LoadResult(), count: targets.count)
+        var discard = LoadResult()
+        for _ in 0..<warmup {
+            for index in connections.indices { await timed(&connections[index], group: group, into: &discard) }
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        for round in 0..<count {
+            for step in connections.indices {
+                // Rotate which target goes first each round.
+                let index = (step + round) % connections.count
+                await timed(&connections[index], group: group, into: &results[index])
+            }
+        }
+        let seconds = milliseconds(clock.now - start) / 1000
+        for index in results.indices { results[index].seconds = seconds }
+        for connection in connections { await connection.close() }
+        return results
+    }
+
+    /// `connections` keep-alive connections, each sending requests back to back, until `count` requests have been
+    /// sent or `duration` has passed (whichever is given).
+    static func concurrent(
+        _ target: Target, kind: CallKind, connections: Int, count: Int?, duration: Duration?, warmup: Int, group: any EventLoopGroup,
+        alternateKinds: Bool = false
+    ) async throws -> LoadResult {
+        var opened: [Connection] = []
+        for index in 0..<connections {
+            let connectionKind = alternateKinds && index % 2 == 1 ? (kind == .plain ? CallKind.stream : .plain) : kind
+            opened.append(try await Connection.open(target, kind: connectionKind, group: group))
+        }
+        // Warm-up: every connection sends a few requests, untimed.
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for connection in opened {
+                tasks.addTask {
+                    var connection = connection
+                    var discard = LoadResult()
+                    for _ in 0..<warmup { await timed(&connection, group: group, into: &discard) }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        let issued = Counter()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = duration.map { start + $0 }
+        var total = LoadResult()
+        await withTaskGroup(of: LoadResult.self) { tasks in
+            for connection in opened {
+                tasks.addTask {
+                    var connection = connection
+                    var result = LoadResult()
+                    while true {
+                        if let count, issued.value.add(1, ordering: .relaxed).newValue > count { break }
+                        if let deadline, clock.now >= deadline { break }
+                        await timed(&connection, group: group, into: &result)
+                    }
+                    await connection.close()
+                    return result
+                }
+            }
+            for await result in tasks { total.merge(result) }
+        }
+        total.seconds = milliseconds(clock.now - start) / 1000
+        return total
+    }
+}
+
+/// A shared request counter.
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+/// Percentiles of samples.
+enum Stats {
+    /// The nearest-rank percentile `p` (0...100); the median is p50 (the mean of the middle two for an even count).
+    static func percentile(_ samples: [Double], _ p: Double) -> Double {
+        let sorted = samples.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        if p == 50 {
+            let middle = sorted.count / 2
+            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+}

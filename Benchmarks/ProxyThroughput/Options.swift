@@ -1,0 +1,89 @@
+import Foundation
+
+/// The benchmark's command-line options.
+struct Options: Sendable, Codable {
+    /// Timed requests of each kind, one client at a time (each to the fake and through the proxy, interleaved).
+    var requests = 2000
+    /// Untimed requests first (per connection for the concurrent runs).
+    var warmup = 200
+    /// Concurrent connections.
+    var connections = 64
+    /// Requests of each kind at `connections` connections, to each target.
+    var concurrentRequests = 20_000
+    /// The sustained run whose memory is sampled.
+    var sustainSeconds = 60
+    /// The run with the database unwritable.
+    var unwritableSeconds = 30
+    /// Timed requests of each kind through LiteLLM, one client at a time.
+    var litellmRequests = 500
+    /// Requests of each kind through LiteLLM at `connections` connections.
+    var litellmConcurrentRequests = 2000
+    var skipLiteLLM = false
+    /// Where the throwaway virtual environment and LiteLLM's files go.
+    var scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("keyhold-bench-proxy")
+    /// The LiteLLM virtual environment (default: under `scratch`).
+    var litellmVenv: String?
+
+    /// The exact LiteLLM release installed (1.82.7, 1.82.8 and 1.107.0 were reported compromised).
+    static let litellmVersion = "1.106.2"
+    static let compromisedLiteLLM: Set<String> = ["1.82.7", "1.82.8", "1.107.0"]
+
+    var venv: String { litellmVenv ?? (scratch as NSString).appendingPathComponent("litellm-\(Self.litellmVersion)-venv") }
+
+    static let usage = """
+        usage: keyhold-bench-proxy [options]
+          --requests N                    timed requests of each kind at one client, to the fake and through Keyhold (default 2000)
+          --warmup N                      untimed requests first (per connection when concurrent; default 200)
+          --connections N                 concurrent connections (default 64)
+          --concurrent-requests N         requests of each kind at N connections, per target (default 20000)
+          --sustain-seconds N             sustained run with memory sampled every 5 s (default 60; the issue asks for 600)
+          --unwritable-seconds N          run with the database unwritable (default 30)
+          --litellm-requests N            timed requests of each kind at one client through LiteLLM (default 500)
+          --litellm-concurrent-requests N requests of each kind at N connections through LiteLLM (default 2000)
+          --skip-litellm                  do not install or run LiteLLM
+          --scratch DIR                   scratch directory (default $TMPDIR/keyhold-bench-proxy)
+          --litellm-venv DIR              LiteLLM's throwaway virtual environment (default SCRATCH/litellm-\(litellmVersion)-venv)
+        """
+
+    /// Parses `arguments` (without the program name).
+    static func parse(_ arguments: [String]) throws(BenchError) -> Options {
+        var options = Options()
+        var rest = arguments[...]
+        while let flag = rest.popFirst() {
+            switch flag {
+            case "--requests": options.requests = try number(after: flag, in: &rest, minimum: 1)
+            case "--warmup": options.warmup = try number(after: flag, in: &rest, minimum: 0)
+            case "--connections": options.connections = try number(after: flag, in: &rest, minimum: 1)
+            case "--concurrent-requests": options.concurrentRequests = try number(after: flag, in: &rest, minimum: 1)
+            case "--sustain-seconds": options.sustainSeconds = try number(after: flag, in: &rest, minimum: 5)
+            case "--unwritable-seconds": options.unwritableSeconds = try number(after: flag, in: &rest, minimum: 1)
+            case "--litellm-requests": options.litellmRequests = try number(after: flag, in: &rest, minimum: 1)
+            case "--litellm-concurrent-requests": options.litellmConcurrentRequests = try number(after: flag, in: &rest, minimum: 1)
+            case "--skip-litellm": options.skipLiteLLM = true
+            case "--scratch": options.scratch = try text(after: flag, in: &rest)
+            case "--litellm-venv": options.litellmVenv = try text(after: flag, in: &rest)
+            case "-h", "--help": throw BenchError(usage)
+            default: throw BenchError("unknown option \(flag)\n\(usage)")
+            }
+        }
+        return options
+    }
+
+    private static func number(after flag: String, in rest: inout ArraySlice<String>, minimum: Int) throws(BenchError) -> Int {
+        guard let text = rest.popFirst(), let value = Int(text), value >= minimum else {
+            throw BenchError("\(flag) needs a whole number of at least \(minimum)\n\(usage)")
+        }
+        return value
+    }
+
+    private static func text(after flag: String, in rest: inout ArraySlice<String>) throws(BenchError) -> String {
+        guard let text = rest.popFirst(), !text.isEmpty else { throw BenchError("\(flag) needs a value\n\(usage)") }
+        return text
+    }
+}
+
+/// A benchmark failure, printed as one line.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,119 @@
+import Foundation
+
+/// The printed figures.
+enum Report {
+    static func printKeyhold(_ figures: [KindFigures], options: Options) {
+        say("\n2. added latency, one client at a time (\(options.requests) requests of each kind, interleaved with direct calls)")
+        for figure in figures {
+            say(
+                "   \(pad(figure.kind.rawValue, 14)) direct median \(ms(figure.directOne.median)) p99 \(ms(figure.directOne.p99)) ms | Keyhold median "
+                    + "\(ms(figure.proxyOne.median)) p99 \(ms(figure.proxyOne.p99)) ms | added median \(ms(figure.proxyOne.median - figure.directOne.median)) "
+                    + "p99 \(ms(figure.proxyOne.p99 - figure.directOne.p99)) ms; errors \(figure.proxyOne.errors)" + firstError(figure.proxyOne))
+        }
+        say("\n3. \(options.connections) concurrent connections, caps on (\(options.concurrentRequests) requests of each kind per target)")
+        for figure in figures {
+            say(
+                "   \(pad(figure.kind.rawValue, 14)) direct \(Int(figure.directMany.requestsPerSecond)) req/s, median \(ms(figure.directMany.median)) "
+                    + "p99 \(ms(figure.directMany.p99)) ms | Keyhold \(Int(figure.proxyMany.requestsPerSecond)) req/s, median "
+                    + "\(ms(figure.proxyMany.median)) p99 \(ms(figure.proxyMany.p99)) ms | added p99 "
+                    + "\(ms(figure.proxyMany.p99 - figure.directMany.p99)) ms; errors \(figure.proxyMany.errors)" + firstError(figure.proxyMany))
+        }
+    }
+
+    static func firstError(_ result: LoadResult) -> String {
+        result.firstError.map { " (first: \($0.prefix(200)))" } ?? ""
+    }
+
+    static func printMemory(_ memory: MemoryFigures, options: Options) {
+        let list = { (samples: [Int]) in samples.map { String(format: "%.1f", Double($0) / 1024) }.joined(separator: " ") }
+        say("\n4. the daemon's memory (VmRSS of `keyhold serve`, sampled every 5 s)")
+        say("   at start (idle, fresh): \(mebibytes(memory.atStartKiB)); before the sustained run: \(mebibytes(memory.beforeKiB))")
+        say(
+            "   sustained \(options.sustainSeconds) s at \(options.connections) connections, half streaming: \(memory.sustainedRequests) requests, "
+                + "\(Int(memory.sustainedRate)) req/s")
+        say("     samples (MiB): \(list(memory.sustained))")
+        say("     after: \(mebibytes(memory.afterKiB)); growth first→last sample \(growth(memory.sustained))")
+        say("   database unwritable for \(options.unwritableSeconds) s under the same load: \(memory.unwritableRequests) requests")
+        say("     samples (MiB): \(list(memory.unwritable)); growth first→last sample \(growth(memory.unwritable))")
+        say(
+            "     usage rows: \(memory.rowsBefore) before, \(memory.rowsWhileUnwritable) while unwritable, journal backlog \(memory.backlog.files) "
+                + "segments / \(memory.backlog.bytes / 1024) KiB on disk")
+        say(
+            "     writable again: \(memory.rowsAfter) rows (expected \(memory.rowsExpected): \(memory.rowsAfter - memory.rowsBefore) of "
+                + "\(memory.unwritableRequests) written) after \(String(format: "%.1f", memory.drainSeconds)) s; RSS \(mebibytes(memory.afterUnwritableKiB))"
+        )
+    }
+
+    static func growth(_ samples: [Int]) -> String {
+        guard let first = samples.first, let last = samples.last else { return "?" }
+        return String(format: "%+.1f MiB (max %.1f MiB)", Double(last - first) / 1024, Double(samples.max() ?? 0) / 1024)
+    }
+
+    static func printSideBySide(keyhold: [KindFigures], memory: MemoryFigures, litellm: LiteLLMOutcome?, litellmNote: String?, options: Options) {
+        say("\n5. side by side (ms; \"+\" = added over the fake provider measured alongside; load average now \(Machine.loadAverage))")
+        let columns = ["fake", "Keyhold", "+Keyhold", "fake(ns)", "LiteLLM", "+LiteLLM"]
+        say(pad("", 40) + columns.map { pad($0, 11, left: true) }.joined())
+        for (index, figure) in keyhold.enumerated() {
+            let other = litellm?.kinds.indices.contains(index) == true ? litellm?.kinds[index] : nil
+            let rows: [(String, (KindFigures) -> Double, (KindFigures) -> Double, Int)] = [
+                ("1 client median", { $0.directOne.median }, { $0.proxyOne.median }, 3),
+                ("1 client p99", { $0.directOne.p99 }, { $0.proxyOne.p99 }, 3),
+                ("\(options.connections) conns req/s", { $0.directMany.requestsPerSecond }, { $0.proxyMany.requestsPerSecond }, 0),
+                ("\(options.connections) conns median", { $0.directMany.median }, { $0.proxyMany.median }, 2),
+                ("\(options.connections) conns p99", { $0.directMany.p99 }, { $0.proxyMany.p99 }, 2),
+            ]
+            for (label, directValue, proxyValue, digits) in rows {
+                let isRate = label.hasSuffix("req/s")
+                var cells = [directValue(figure), proxyValue(figure), isRate ? .nan : proxyValue(figure) - directValue(figure)]
+                if let other {
+                    cells += [directValue(other), proxyValue(other), isRate ? .nan : proxyValue(other) - directValue(other)]
+                } else {
+                    cells += [.nan, .nan, .nan]
+                }
+                say(pad("\(figure.kind.rawValue) \(label)", 40) + cells.map { pad(ms($0, digits), 11, left: true) }.joined())
+            }
+            let errors = "errors (1 client / conns)"
+            let counts = [
+                "\(figure.directOne.errors)/\(figure.directMany.errors)", "\(figure.proxyOne.errors)/\(figure.proxyMany.errors)", "",
+                other.map { "\($0.directOne.errors)/\($0.directMany.errors)" } ?? "-",
+                other.map { "\($0.proxyOne.errors)/\($0.proxyMany.errors)" } ?? "-",
+                "",
+            ]
+            say(pad("\(figure.kind.rawValue) \(errors)", 40) + counts.map { pad($0, 11, left: true) }.joined())
+        }
+        say(
+            pad("memory", 40) + pad("", 11)
+                + pad(mebibytes(memory.sustained.max() ?? memory.afterKiB), 11, left: true) + pad("", 22)
+                + pad(mebibytes(litellm?.rssPeakKiB), 11, left: true))
+        say("   memory: Keyhold = peak VmRSS of `keyhold serve` over the sustained run; LiteLLM = peak VmRSS of its process tree under load")
+        if let litellm {
+            say(
+                "   LiteLLM \(litellm.version): ready after \(String(format: "%.1f", litellm.startupSeconds)) s, \(mebibytes(litellm.rssReadyKiB)) "
+                    + "idle, \(mebibytes(litellm.rssAfterKiB)) after the run; \(options.litellmRequests) requests of each kind at 1 client, "
+                    + "\(options.litellmConcurrentRequests) at \(options.connections) connections")
+        }
+        if let litellmNote { say("   LiteLLM: \(litellmNote)") }
+        say("\n   on for Keyhold: " + KeyholdSide.features.joined(separator: "; "))
+        say("   LiteLLM: " + LiteLLMOutcome.features.joined(separator: "; "))
+
+        let plain = keyhold.first { $0.kind == .plain }
+        let addedMedian = keyhold.map { $0.proxyOne.median - $0.directOne.median }.max() ?? .nan
+        let addedP99 = keyhold.map { $0.proxyMany.p99 - $0.directMany.p99 }.max() ?? .nan
+        let rate = keyhold.map(\.proxyMany.requestsPerSecond).min() ?? .nan
+        let peak = Double(max(memory.sustained.max() ?? 0, memory.unwritable.max() ?? 0)) / 1024
+        let flat = [memory.sustained, memory.unwritable].allSatisfy { samples in
+            guard let first = samples.first, let last = samples.last else { return false }
+            return Double(last - first) / 1024 < 4
+        }
+        _ = plain
+        say("\n   targets (issue 4), worst of the two kinds:")
+        say("     added median at 1 client <= 0.3 ms:        \(ms(addedMedian)) ms  \(addedMedian <= 0.3 ? "met" : "MISSED")")
+        say("     added p99 at \(options.connections) connections <= 5 ms:    \(ms(addedP99, 2)) ms  \(addedP99 <= 5 ? "met" : "MISSED")")
+        say("     req/s at \(options.connections) connections, caps on >= 2000: \(Int(rate))  \(rate >= 2000 ? "met" : "MISSED")")
+        say(
+            "     memory < 64 MiB and flat (<4 MiB growth):  peak \(String(format: "%.1f", peak)) MiB  \(peak < 64 && flat ? "met" : "MISSED")"
+                + " (over \(options.sustainSeconds) s; the issue asks for 600)")
+        let written = memory.rowsAfter >= memory.rowsExpected
+        say("     usage written once writable again:        \(written ? "met" : "MISSED") (\(memory.rowsAfter)/\(memory.rowsExpected) rows)")
+    }
+}
