@@ -63,7 +63,7 @@ do {
     _ = try keyhold.cli(["key", "set", "bench", "anthropic", "--no-validate"], input: Array("sk-ant-bench-0".utf8))
     _ = try keyhold.cli(["sandbox", "start", "bench"])
     var beyond: [Double] = []
-    for index in 1...rotations {
+    for index in stride(from: 1, through: rotations, by: 1) {
         let result = try keyhold.cli(["key", "rotate", "bench", "anthropic", "--no-validate", "--json"], input: Array("sk-ant-bench-\(index)".utf8))
         guard result.status == 0, let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
             let seconds = object["seconds"] as? Double

@@ -62,18 +62,22 @@ extension ControlPlane {
         while true {
             let vault = self.vault
             let done = try await store.database.write { db -> Int in
+                // Only what a rewrap touches: the ciphertext itself never changes.
                 let rows = try Row.fetchAll(
-                    db,
-                    sql: "SELECT * FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT ?",
+                    db.cachedStatement(
+                        sql:
+                            "SELECT id, tenant_id, provider, version, wrapped_dek, kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT ?"
+                    ),
                     arguments: [vault.kek.id, batchSize]
                 )
+                let update = try db.cachedStatement(sql: "UPDATE key_versions SET wrapped_dek = ?, kek_id = ? WHERE id = ?")
                 for row in rows {
-                    let key = KeyVersionRecord(row: row)
-                    let rewrapped = try vault.rewrap(key.sealed, binding: key.binding)
-                    try db.execute(
-                        sql: "UPDATE key_versions SET wrapped_dek = ?, kek_id = ? WHERE id = ?",
-                        arguments: [Data(rewrapped.wrappedDEK!), rewrapped.kekID, key.id]
+                    let binding = KeyBinding(tenantID: row["tenant_id"], provider: row["provider"], version: row["version"])
+                    let sealed = SealedKey(
+                        ciphertext: [], nonce: [], tag: [], wrappedDEK: [UInt8](row["wrapped_dek"] as Data), kekID: row["kek_id"], fingerprint: ""
                     )
+                    let rewrapped = try vault.rewrap(sealed, binding: binding)
+                    try update.execute(arguments: [Data(rewrapped.wrappedDEK!), rewrapped.kekID, row["id"] as Int64])
                 }
                 return rows.count
             }
