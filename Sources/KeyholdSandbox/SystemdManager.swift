@@ -38,7 +38,12 @@ public final class SystemdManager: @unchecked Sendable {
     /// Starts transient unit `name` with `properties` (mode `fail`) and waits for its start job.
     /// Returns once the job is `done` (for `Type=exec`, once the main program was executed); throws
     /// `jobFailed` naming the unit and systemd's result otherwise, or `timeout`.
-    public func startTransientUnit(name: String, properties: [UnitProperty], timeout: Duration) throws -> StartedUnit {
+    /// - Parameter whenForked: called once the unit's main process exists, before waiting for the job (a `Type=notify`
+    ///   unit's job ends only when the process reports READY=1, which it may do only after receiving something from the
+    ///   caller). It runs with the connection locked and must not call this manager. If it throws, that is thrown.
+    public func startTransientUnit(
+        name: String, properties: [UnitProperty], timeout: Duration, whenForked: (@Sendable (StartedUnit) throws -> Void)? = nil
+    ) throws -> StartedUnit {
         let deadline = ContinuousClock.now + timeout
         return try withBus(
             "start unit \(name)",
@@ -57,6 +62,16 @@ public final class SystemdManager: @unchecked Sendable {
                 try message.close()
             }
             let job = try bus.call(call, timeout: timeout).readObjectPath()
+            if let whenForked {
+                // Poll (bounded by the deadline) until the main process exists or the job ended early.
+                while ContinuousClock.now < deadline {
+                    if try bus.waitForJob(job, until: ContinuousClock.now + .milliseconds(1)) != nil { break }
+                    if let status = try self.status(on: bus, name: name), status.mainPID > 0 {
+                        try whenForked(StartedUnit(name: name, invocationID: status.invocationID, mainPID: status.mainPID))
+                        break
+                    }
+                }
+            }
             guard let result = try bus.waitForJob(job, until: deadline) else {
                 throw SystemdError(
                     code: .timeout,

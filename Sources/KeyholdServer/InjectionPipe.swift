@@ -5,8 +5,9 @@ import KeyholdCore
 ///
 /// Both ends are close-on-exec so no other child inherits them. The read end is closed by the
 /// daemon once systemd has its duplicate; the write end once the payload is written (or never
-/// written, when the injection is refused, so `keyhold-exec` reads EOF and exits without a key).
-final class InjectionPipe {
+/// written, when the injection is refused, so `keyhold-exec` reads EOF and exits without a key). One start uses it,
+/// step after step (possibly from the thread that waits on systemd), never concurrently.
+final class InjectionPipe: @unchecked Sendable {
     private(set) var readEnd: Int32
     private(set) var writeEnd: Int32
 

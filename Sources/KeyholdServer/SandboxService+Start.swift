@@ -93,35 +93,44 @@ extension SandboxService {
         )
         let timeout = configuration.jobTimeout
         timing.mark("pipe-properties")
+        // Audit first, synced, then the key: if the record cannot be written, the pipe closes empty and keyhold-exec
+        // exits without a key. A notify agent's start job ends only at READY=1, which it can only send once it has its
+        // key: for it this happens as soon as its process exists, inside the start call.
+        let audit: @Sendable (StartedUnit) throws -> Void = { started in
+            do {
+                try self.store.database.write { db in
+                    try Store.updateSandbox(
+                        sandbox.id, state: "running", invocationID: started.invocationID, mainPID: Int(started.mainPID),
+                        keyVersions: injection.versions, in: db
+                    )
+                    for event in self.injectEvents(injection, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor) {
+                        try AuditLog.append(event, in: db)
+                    }
+                }
+            } catch {
+                pipe.closeWriteEnd()
+                throw KeyholdError.unavailable(
+                    "the key.inject audit record could not be written (\(error)): no key was injected and the unit was stopped")
+            }
+            try self.writePayload(injection, profile: profile, plan: plan, to: pipe)
+        }
         let started: StartedUnit
         do {
-            started = try await Blocking.run { try systemd.startTransientUnit(name: sandbox.unit, properties: properties, timeout: timeout) }
+            let notify = tenant.agentNotify
+            let hook: (@Sendable (StartedUnit) throws -> Void)? = notify ? audit : nil
+            started = try await Blocking.run {
+                try systemd.startTransientUnit(name: sandbox.unit, properties: properties, timeout: timeout, whenForked: hook)
+            }
+            pipe.closeReadEnd()
+            timing.mark("systemd-start")
+            if !notify { try audit(started) }
+            timing.mark("audit-payload")
         } catch {
             pipe.closeReadEnd()
-            throw error
-        }
-        pipe.closeReadEnd()
-        timing.mark("systemd-start")
-        // Audit first, synced: if this fails, the pipe closes empty and keyhold-exec exits without a key.
-        do {
-            try await store.database.write { db in
-                try Store.updateSandbox(
-                    sandbox.id, state: "running", invocationID: started.invocationID, mainPID: Int(started.mainPID), keyVersions: injection.versions,
-                    in: db
-                )
-                for event in self.injectEvents(injection, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor) {
-                    try AuditLog.append(event, in: db)
-                }
-            }
-        } catch {
             pipe.closeWriteEnd()
             _ = try? await Blocking.run { try systemd.stopUnit(name: sandbox.unit, timeout: timeout) }
-            throw KeyholdError.unavailable(
-                "the key.inject audit record could not be written (\(error)): no key was injected and the unit was stopped")
+            throw error
         }
-        timing.mark("audit-write")
-        try writePayload(injection, profile: profile, plan: plan, to: pipe)
-        timing.mark("payload")
         timing.log(unit: sandbox.unit, logger: logger)
         var record = sandbox
         record.state = "running"

@@ -21,7 +21,7 @@ enum SandboxUnit {
     ) -> [UnitProperty] {
         var properties: [UnitProperty] = [
             .string("Description", "Keyhold sandbox of tenant \(tenant) (plan \(plan.id), profile \(profile.name))"),
-            // notify: the start job completes when the agent (keyhold-exec's exec'd main process) sends READY=1.
+            // notify: the start job completes when the agent (keyhold-exec exec()s it: it is the main process) sends READY=1.
             .string("Type", agentNotify ? "notify" : "exec"),
             .string("NotifyAccess", agentNotify ? "main" : "none"),
             .string("User", "kh-\(tenant)"),

@@ -151,4 +151,43 @@ struct RotationTests {
         #expect(first != second, "the new agent has a new token")
         #expect(try sandboxes.activeUnits(tenant: tenant).count == 1)
     }
+
+    /// An agent whose own process reports a hash of its key, then sends READY=1 on $NOTIFY_SOCKET (as sd_notify does).
+    static let notifyAgent = """
+        import hashlib, os, socket, time
+        print("hash=" + hashlib.sha256(os.environ["ANTHROPIC_API_KEY"].encode()).hexdigest(), flush=True)
+        address = os.environ["NOTIFY_SOCKET"]
+        if address.startswith("@"):
+            address = "\\0" + address[1:]
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", address)
+        time.sleep(10**6)
+        """
+
+    @Test func aNotifyAgentIsReadyWhenItSaysSo() throws {
+        // A long readiness window that a notify agent does not wait for: READY=1 is its readiness.
+        let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "20000"])
+        let tenant = SandboxHarness.tenantName("ntf")
+        // Outside /tmp: a private systemd has its own.
+        let script = "/var/lib/keyhold-tests/notify-agent-\(tenant).py"
+        try FileManager.default.createDirectory(atPath: "/var/lib/keyhold-tests", withIntermediateDirectories: true)
+        try Self.notifyAgent.write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        let created = try sandboxes.keyhold.cli([
+            "tenant", "create", tenant, "--plan", "byok", "--agent-notify", "--agent",
+            "/usr/bin/python3 \(script)",
+        ])
+        try #require(created.status == 0, "\(created.stderr)")
+        try sandboxes.setKey(tenant, SandboxHarness.canary())
+        let start = try sandboxes.start(tenant)
+        let logs = start.status == 0 ? "" : try sandboxes.keyhold.cli(["sandbox", "logs", tenant]).output
+        try #require(start.status == 0, "the start job completed once the agent sent READY=1: \(start.stderr) \(logs)")
+        let newKey = SandboxHarness.canary()
+        let began = Date()
+        let rotate = try sandboxes.keyhold.cli(["key", "rotate", tenant, "anthropic", "--no-validate"], input: Array(newKey.utf8))
+        #expect(rotate.status == 0, "\(rotate.stderr)")
+        #expect(Date().timeIntervalSince(began) < 15, "the rotation did not wait out the 20 s window")
+        let line = try sandboxes.waitForLog(tenant, containing: "hash=")
+        #expect(line.hasSuffix("hash=" + (try SandboxHarness.sha256(newKey))))
+        #expect(try sandboxes.activeUnits(tenant: tenant).count == 1)
+    }
 }
