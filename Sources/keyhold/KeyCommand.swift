@@ -24,13 +24,9 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let parsedProvider = try Provider.named(provider)
-            var raw = try KeyInput.read(prompt: "\(parsedProvider) key for \(tenant): ")
-            defer { SecretBytes.wipe(&raw) }
-            // Checked here too, so a bad key is refused before it leaves this process.
-            var key = try SecretKeyInput.normalize(raw, provider: parsedProvider, skipShapeCheck: skipShapeCheck)
-            defer { SecretBytes.wipe(&key) }
-            let request = AdminAPI.SetKey(
-                key: String(decoding: key, as: UTF8.self), baseURL: baseURL, validate: !noValidate, skipShapeCheck: skipShapeCheck
+            let request = try KeyInput.request(
+                provider: parsedProvider, prompt: "\(parsedProvider) key for \(tenant): ", baseURL: baseURL, validate: !noValidate,
+                skipShapeCheck: skipShapeCheck
             )
             let stored = try await AdminClient(socketPath: global.socket).call(
                 "PUT", "/v1/tenants/\(tenant.pathSegment)/keys/\(parsedProvider.rawValue)", body: request, as: AdminAPI.Key.self
@@ -99,12 +95,9 @@ struct KeyCommand: AsyncParsableCommand {
                 rotation = try await client.call("POST", path, as: AdminAPI.Rotation.self)
             } else {
                 let parsedProvider = try Provider.named(provider)
-                var raw = try KeyInput.read(prompt: "new \(parsedProvider) key for \(tenant): ")
-                defer { SecretBytes.wipe(&raw) }
-                var key = try SecretKeyInput.normalize(raw, provider: parsedProvider, skipShapeCheck: skipShapeCheck)
-                defer { SecretBytes.wipe(&key) }
-                let body = AdminAPI.SetKey(
-                    key: String(decoding: key, as: UTF8.self), baseURL: baseURL, validate: !noValidate, skipShapeCheck: skipShapeCheck
+                let body = try KeyInput.request(
+                    provider: parsedProvider, prompt: "new \(parsedProvider) key for \(tenant): ", baseURL: baseURL, validate: !noValidate,
+                    skipShapeCheck: skipShapeCheck
                 )
                 rotation = try await client.call("POST", path, body: body, as: AdminAPI.Rotation.self)
             }

@@ -1,8 +1,21 @@
 import Foundation
 import KeyholdCore
+import KeyholdVault
 
 /// Reads a provider key from stdin, or from the terminal without echo. Never from argv.
 enum KeyInput {
+    /// Reads a key for `provider`, checks its shape here too (a bad key is refused before it leaves this process),
+    /// and wraps it in the admin API's body. The raw bytes are wiped.
+    static func request(
+        provider: Provider, prompt: String, baseURL: String?, validate: Bool, skipShapeCheck: Bool
+    ) throws -> AdminAPI.SetKey {
+        var raw = try read(prompt: prompt)
+        defer { SecretBytes.wipe(&raw) }
+        var key = try SecretKeyInput.normalize(raw, provider: provider, skipShapeCheck: skipShapeCheck)
+        defer { SecretBytes.wipe(&key) }
+        return AdminAPI.SetKey(key: String(decoding: key, as: UTF8.self), baseURL: baseURL, validate: validate, skipShapeCheck: skipShapeCheck)
+    }
+
     /// The raw bytes typed or piped. The caller wipes them.
     static func read(prompt: String) throws -> [UInt8] {
         if isatty(STDIN_FILENO) == 1 {

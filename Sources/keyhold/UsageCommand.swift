@@ -83,11 +83,9 @@ struct PlatformCommand: AsyncParsableCommand {
 
         func run() async throws {
             let parsed = try Provider.named(provider)
-            var raw = try KeyInput.read(prompt: "platform \(parsed) key: ")
-            defer { raw.withUnsafeMutableBytes { explicit_bzero($0.baseAddress!, $0.count) } }
-            var key = try SecretKeyInput.normalize(raw, provider: parsed, skipShapeCheck: skipShapeCheck)
-            defer { key.withUnsafeMutableBytes { explicit_bzero($0.baseAddress!, $0.count) } }
-            let body = AdminAPI.SetKey(key: String(decoding: key, as: UTF8.self), baseURL: nil, validate: !noValidate, skipShapeCheck: skipShapeCheck)
+            let body = try KeyInput.request(
+                provider: parsed, prompt: "platform \(parsed) key: ", baseURL: nil, validate: !noValidate, skipShapeCheck: skipShapeCheck
+            )
             let stored = try await AdminClient(socketPath: global.socket).call(
                 "PUT", "/v1/platform/keys/\(parsed.rawValue)", body: body, as: AdminAPI.Key.self)
             print("stored the platform's \(stored.provider) key version \(stored.version): fingerprint \(stored.fingerprint)")
