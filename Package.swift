@@ -196,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "KeyholdServerTests",
             dependencies: [
-                "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox", "KeyholdTesting",
+                "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox", "KeyholdTesting", "KeyholdProxy",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),

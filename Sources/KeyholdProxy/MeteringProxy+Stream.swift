@@ -27,16 +27,19 @@ extension MeteringProxy {
             do {
                 upstream: for try await chunk in response.body {
                     for event in events.feed(chunk.readableBytesView) {
-                        let json = SSEEvents.dataJSON(event)
+                        let data = SSEEvents.data(event)
                         var forward = true
-                        if let json {
+                        // Only events that can carry usage are parsed; output is estimated by a byte scan.
+                        if data.first == UInt8(ascii: "{") {
+                            outputCharacters += SSEEvents.stringCharacters(ofKey: format == .openAI ? "content" : "text", in: data)
+                        }
+                        if SSEEvents.mayCarryUsage(data), let json = SSEEvents.json(data) {
                             switch format {
                             case .openAI:
                                 if let reported = json["usage"] as? [String: Any] {
                                     usage = TokenUsage.openAI(reported)
                                     if (json["choices"] as? [Any])?.isEmpty == true && !ask.clientWantsUsage { forward = false }
                                 }
-                                outputCharacters += Self.deltaCharacters(openAI: json)
                             case .anthropic:
                                 if let message = json["message"] as? [String: Any], let reported = message["usage"] as? [String: Any] {
                                     anthropic.mergeAnthropic(reported)
@@ -45,7 +48,6 @@ extension MeteringProxy {
                                     anthropic.mergeAnthropic(reported)
                                     if json["type"] as? String == "message_delta" { usage = anthropic }
                                 }
-                                outputCharacters += Self.deltaCharacters(anthropic: json)
                             }
                         }
                         if forward { try await writer.write(ByteBuffer(bytes: event)) }
@@ -74,16 +76,5 @@ extension MeteringProxy {
             try? await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
-    }
-
-    static func deltaCharacters(openAI json: [String: Any]) -> Int {
-        guard let choices = json["choices"] as? [[String: Any]] else { return 0 }
-        return choices.reduce(0) { total, choice in
-            total + (((choice["delta"] as? [String: Any])?["content"] as? String)?.count ?? 0)
-        }
-    }
-
-    static func deltaCharacters(anthropic json: [String: Any]) -> Int {
-        ((json["delta"] as? [String: Any])?["text"] as? String)?.count ?? 0
     }
 }

@@ -36,18 +36,109 @@ struct SSEEvents {
     var remainder: [UInt8] { pending }
 
     /// The JSON of an event's `data:` lines, when it is JSON (not `[DONE]`).
-    static func dataJSON(_ event: [UInt8]) -> [String: Any]? {
+    static func dataJSON(_ event: [UInt8]) -> [String: Any]? { json(data(event)) }
+
+    /// An event's `data:` lines joined with newlines (the `data:` prefix and one following space removed).
+    static func data(_ event: [UInt8]) -> [UInt8] {
         var data: [UInt8] = []
+        data.reserveCapacity(event.count)
         for line in event.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            var line = Array(line)
-            if line.last == 0x0D { line.removeLast() }
-            guard line.starts(with: Array("data:".utf8)) else { continue }
+            var line = line[...]
+            if line.last == 0x0D { line = line.dropLast() }
+            guard line.starts(with: "data:".utf8) else { continue }
             var value = line.dropFirst(5)
             if value.first == 0x20 { value = value.dropFirst() }
             if !data.isEmpty { data.append(0x0A) }
             data.append(contentsOf: value)
         }
+        return data
+    }
+
+    /// The JSON object of an event's data, when it is one.
+    static func json(_ data: [UInt8]) -> [String: Any]? {
         guard data.first == UInt8(ascii: "{") else { return nil }
         return (try? JSONSerialization.jsonObject(with: Data(data))) as? [String: Any]
+    }
+
+    /// Whether the data may hold a `usage` object: it has a `"usage"` key whose value is not `null`.
+    ///
+    /// A byte scan, so that only the events that can carry usage are parsed. It errs on the side of parsing:
+    /// any `"usage"` not followed by `: null` counts, wherever it is.
+    static func mayCarryUsage(_ data: [UInt8]) -> Bool {
+        let key = Array(#""usage""#.utf8)
+        return data.withUnsafeBufferPointer { bytes in
+            guard bytes.count >= key.count else { return false }
+            var index = 0
+            while index <= bytes.count - key.count {
+                guard bytes[index] == 0x22, bytes[index + 1] == key[1], (0..<key.count).allSatisfy({ bytes[index + $0] == key[$0] }) else {
+                    index += 1
+                    continue
+                }
+                var next = index + key.count
+                skipSpace(bytes, &next)
+                guard next < bytes.count, bytes[next] == UInt8(ascii: ":") else {
+                    index = next
+                    continue
+                }
+                next += 1
+                skipSpace(bytes, &next)
+                let isNull =
+                    next + 4 <= bytes.count && bytes[next] == UInt8(ascii: "n") && bytes[next + 1] == UInt8(ascii: "u")
+                    && bytes[next + 2] == UInt8(ascii: "l") && bytes[next + 3] == UInt8(ascii: "l")
+                if !isNull { return true }
+                index = next + 4
+            }
+            return false
+        }
+    }
+
+    /// Characters in the string values of every `key` in a JSON text, at any depth (a byte scan, not a parse).
+    ///
+    /// Counts Unicode scalars (each escape sequence as one), so never fewer than the strings' `count` of
+    /// characters: an estimate that only ever errs high, enough to bound a runaway stream.
+    static func stringCharacters(ofKey key: String, in data: [UInt8]) -> Int {
+        let key = Array(key.utf8)
+        return data.withUnsafeBufferPointer { bytes in
+            var total = 0
+            var index = 0
+            while index < bytes.count {
+                guard bytes[index] == 0x22 else {
+                    index += 1
+                    continue
+                }
+                // A string starts here: find its end, noting whether it is `key`.
+                let start = index + 1
+                var end = start
+                while end < bytes.count && bytes[end] != 0x22 { end += bytes[end] == 0x5C ? 2 : 1 }
+                guard end < bytes.count else { return total }
+                let isKey = end - start == key.count && (0..<key.count).allSatisfy { bytes[start + $0] == key[$0] }
+                index = end + 1
+                guard isKey else { continue }
+                var next = index
+                skipSpace(bytes, &next)
+                guard next < bytes.count, bytes[next] == UInt8(ascii: ":") else { continue }
+                next += 1
+                skipSpace(bytes, &next)
+                guard next < bytes.count, bytes[next] == 0x22 else { continue }
+                // The value: count scalars up to its closing quote, and carry on after it.
+                var position = next + 1
+                while position < bytes.count && bytes[position] != 0x22 {
+                    if bytes[position] == 0x5C {
+                        let escape = position + 1 < bytes.count ? bytes[position + 1] : 0
+                        position += escape == UInt8(ascii: "u") ? 6 : 2
+                        total += 1
+                    } else {
+                        if bytes[position] & 0xC0 != 0x80 { total += 1 }
+                        position += 1
+                    }
+                }
+                index = position + 1
+            }
+            return total
+        }
+    }
+
+    private static func skipSpace(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) {
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D { index += 1 }
     }
 }

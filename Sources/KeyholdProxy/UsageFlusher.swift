@@ -23,12 +23,17 @@ struct UsageFlusher: Service {
     }
 
     func flushOnce() async {
+        let journal = proxy.journal
+        let database = proxy.store.database
         do {
-            for name in try proxy.journal.rotate() {
-                let path = (proxy.journal.directory as NSString).appendingPathComponent(name)
-                let rows = UsageJournal.read(path).filter { $0.kind == "s" }.map(MeteringProxy.row(from:))
-                try await proxy.store.database.write { db in try Store.insertUsage(rows, in: db) }
-                unlink(path)
+            // Reading, decoding and inserting run on the flusher's own thread, not the cooperative pool.
+            try await OffPool.run {
+                for name in try journal.rotate() {
+                    let path = (journal.directory as NSString).appendingPathComponent(name)
+                    let rows = UsageJournal.read(path).filter { $0.kind == "s" }.map(MeteringProxy.row(from:))
+                    try database.write { db in try Store.insertUsage(rows, in: db) }
+                    unlink(path)
+                }
             }
         } catch {
             proxy.logger.warning("usage is waiting in the journal: the database cannot be written (\(error)); retrying")

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+@testable import KeyholdProxy
+
+/// The proxy's hand-written formats: usage journal lines and the byte scans of server-sent events.
+struct ProxyWireFormatTests {
+    static func entry(model: String = "gpt-4o-mini", sandbox: Int64? = 7) -> JournalEntry {
+        JournalEntry(
+            kind: "s", id: UUID().uuidString, tenantID: 42, sandboxID: sandbox, model: model, reservedTokens: 1234, reservedPicoUSD: Int64.max,
+            input: 10, cachedInput: 2, cacheWrite: 3, output: 4, reasoning: 1, picoUSD: -5, status: 200, charged: "usage", latencyMs: 0.1234,
+            time: "2026-11-23T21:00:00.123Z")
+    }
+
+    static func roundTrip(_ entries: [JournalEntry], tail: [UInt8] = []) throws -> [JournalEntry] {
+        var bytes: [UInt8] = []
+        for entry in entries { JournalLine.encode(entry, into: &bytes) }
+        bytes += tail
+        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("keyhold-journal-\(UUID().uuidString).jsonl")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        return UsageJournal.read(path)
+    }
+
+    static func same(_ a: JournalEntry, _ b: JournalEntry) -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(a)) == (try? encoder.encode(b))
+    }
+
+    @Test func journalLinesRoundTripEveryField() throws {
+        let entries = [
+            Self.entry(), Self.entry(sandbox: nil), Self.entry(model: "we\tird\\model\nname\r\u{e9}"),
+            JournalEntry(kind: "r", id: "x", tenantID: Int64.min, sandboxID: 0, model: "", reservedTokens: 0, reservedPicoUSD: 0, time: ""),
+        ]
+        let read = try Self.roundTrip(entries)
+        #expect(read.count == entries.count)
+        for (a, b) in zip(entries, read) { #expect(Self.same(a, b)) }
+    }
+
+    @Test func aTornLastLineAndMalformedLinesAreSkippedAndJSONLinesStillRead() throws {
+        let legacy = Self.entry()
+        var json = try JSONEncoder().encode(legacy)
+        json.append(0x0A)
+        let entries = [Self.entry(), Self.entry()]
+        var torn: [UInt8] = []
+        JournalLine.encode(Self.entry(), into: &torn)
+        torn.removeLast(5)
+        let read = try Self.roundTrip(entries, tail: Array(json) + Array("s\tjunk\n".utf8) + torn)
+        #expect(read.count == 3)
+        #expect(Self.same(read[2], legacy))
+    }
+
+    @Test func usageIsParsedOnlyWhenItCanBeThere() {
+        #expect(SSEEvents.mayCarryUsage(Array(#"{"choices":[],"usage":{"prompt_tokens":1}}"#.utf8)))
+        #expect(SSEEvents.mayCarryUsage(Array(#"{"type":"message_delta","usage" : {"output_tokens":1}}"#.utf8)))
+        #expect(!SSEEvents.mayCarryUsage(Array(#"{"choices":[{"delta":{"content":"hi"}}],"usage":null}"#.utf8)))
+        #expect(!SSEEvents.mayCarryUsage(Array(#"{"choices":[{"delta":{"content":"the \"usage\" key"}}]}"#.utf8)))
+    }
+
+    @Test func outputCharactersAreCountedNeverBelowTheStringsCount() {
+        let openAI = #"{"choices":[{"delta":{"content":"h\u00e9\"llo\n"}},{"delta":{"content":"\"content\":\"x"}}],"x":{"content":null}}"#
+        #expect(SSEEvents.stringCharacters(ofKey: "content", in: Array(openAI.utf8)) == 7 + 12)
+        let anthropic = #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"été 🙂"}}"#
+        #expect(SSEEvents.stringCharacters(ofKey: "text", in: Array(anthropic.utf8)) == 5)
+        #expect(SSEEvents.stringCharacters(ofKey: "text", in: Array(#"{"text":"unterminated"#.utf8)) >= 0)
+    }
+}
