@@ -165,6 +165,7 @@ let package = Package(
             dependencies: [
                 "KeyholdCore",
                 "KeyholdSandbox",
+                "KeyholdServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

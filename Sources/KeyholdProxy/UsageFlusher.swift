@@ -45,8 +45,7 @@ extension MeteringProxy {
     /// Replays every journal segment: settlements are stored, reservations never settled are charged in full.
     func recoverJournal() async throws {
         let names = UsageJournal.segments(in: journal.directory)
-        let current = try journal.rotate()
-        _ = current
+        _ = try journal.rotate()  // appends go to a fresh segment while the old ones are replayed
         var settled: [String: JournalEntry] = [:]
         var reserved: [String: JournalEntry] = [:]
         for name in names {

@@ -10,11 +10,7 @@ extension ControlPlane {
     /// Older active versions are retired. The key is never echoed back; the answer carries its fingerprint.
     public func setKey(tenant name: String, provider providerName: String, _ request: AdminAPI.SetKey, actor: String) async throws -> AdminAPI.Key {
         let provider = try Provider.named(providerName)
-        var raw = Array(request.key.utf8)
-        defer { SecretBytes.wipe(&raw) }
-        var normalized = try SecretKeyInput.normalize(raw, provider: provider, skipShapeCheck: request.skipShapeCheck)
-        let secret = SecretBytes(normalized)
-        SecretBytes.wipe(&normalized)
+        let secret = try Self.secret(from: request, provider: provider)
         let baseURL = try Self.checkBaseURL(request.baseURL, provider: provider)
         let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
         let plan = try plans.plan(tenant.plan)
@@ -132,6 +128,15 @@ extension ControlPlane {
             }
             return key
         }
+    }
+
+    /// The key of a request, checked for its provider and moved into a wiped-on-release buffer.
+    static func secret(from request: AdminAPI.SetKey, provider: Provider) throws -> SecretBytes {
+        var raw = Array(request.key.utf8)
+        defer { SecretBytes.wipe(&raw) }
+        var normalized = try SecretKeyInput.normalize(raw, provider: provider, skipShapeCheck: request.skipShapeCheck)
+        defer { SecretBytes.wipe(&normalized) }
+        return SecretBytes(normalized)
     }
 
     static func checkBaseURL(_ url: String?, provider: Provider) throws -> String? {

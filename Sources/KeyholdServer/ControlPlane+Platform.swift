@@ -14,11 +14,7 @@ extension ControlPlane {
         guard provider == .openai || provider == .anthropic else {
             throw KeyholdError.invalidInput("the metering proxy speaks OpenAI's and Anthropic's APIs: platform keys are for openai or anthropic")
         }
-        var raw = Array(request.key.utf8)
-        defer { SecretBytes.wipe(&raw) }
-        var normalized = try SecretKeyInput.normalize(raw, provider: provider, skipShapeCheck: request.skipShapeCheck)
-        let secret = SecretBytes(normalized)
-        SecretBytes.wipe(&normalized)
+        let secret = try Self.secret(from: request, provider: provider)
         if request.validate {
             let result = await validator.validate(provider: provider, key: secret, keyBaseURL: nil)
             guard result.valid else { throw KeyholdError.invalidInput("the platform key was not stored: \(result.message)") }

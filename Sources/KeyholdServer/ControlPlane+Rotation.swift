@@ -35,11 +35,7 @@ extension ControlPlane {
         }
         let provider = try Provider.named(providerName)
         guard let request else { throw KeyholdError.invalidInput("the new \(provider) key is missing: pipe it on stdin") }
-        var raw = Array(request.key.utf8)
-        defer { SecretBytes.wipe(&raw) }
-        var normalized = try SecretKeyInput.normalize(raw, provider: provider, skipShapeCheck: request.skipShapeCheck)
-        let secret = SecretBytes(normalized)
-        SecretBytes.wipe(&normalized)
+        let secret = try Self.secret(from: request, provider: provider)
         guard plan.allows(provider) else {
             throw KeyholdError.invalidInput("tenant '\(name)' is on plan '\(plan.id)', which has no \(provider) keys to rotate")
         }

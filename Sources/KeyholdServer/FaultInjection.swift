@@ -2,14 +2,11 @@ import Foundation
 
 /// Crash points for the crash-safety tests: when `KEYHOLD_FAULT` names a point, the daemon kills itself
 /// there with SIGKILL, exactly as an operator's `kill -9` or a power cut at that step would.
-/// Unset in production; the variable is read once at start.
+/// Unset in production; the variable is read once at start. The points, in the order a rotation reaches them:
+/// `rotation.before-new-unit`, `rotation.new-unit-starting`, `rotation.after-new-ready`, `rotation.stopping-old`,
+/// and `kek.rewrap-batch` (after each committed rewrap batch).
 enum FaultInjection {
     private static let armed = ProcessInfo.processInfo.environment["KEYHOLD_FAULT"]
-
-    /// The named points, in the order a rotation reaches them.
-    static let points = [
-        "rotation.before-new-unit", "rotation.new-unit-starting", "rotation.after-new-ready", "rotation.stopping-old", "kek.rewrap-batch",
-    ]
 
     static func point(_ name: String) {
         guard let armed, armed == name else { return }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// Checks whether something listens on a Unix socket path.
-enum UnixSocketProbe {
-    static func isListening(_ path: String) -> Bool {
+public enum UnixSocketProbe {
+    /// Whether a `connect` to the socket at `path` succeeds now.
+    public static func isListening(_ path: String) -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdServer
 
 /// A real Keyhold installation for one test: a temporary state directory made by `keyhold init`, the real
 /// daemon (`keyhold serve`) on a temporary Unix socket, and the real CLI run against it.
@@ -72,7 +73,7 @@ public final class KeyholdHarness: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if !process.isRunning { throw HarnessError("keyhold serve exited with \(process.terminationStatus): \(daemonLog)") }
-            if Self.socketAccepts(socketPath) { return }
+            if UnixSocketProbe.isListening(socketPath) { return }
             usleep(20_000)
         }
         throw HarnessError("keyhold serve did not listen on \(socketPath) within 30 s: \(daemonLog)")
@@ -119,21 +120,6 @@ public final class KeyholdHarness: @unchecked Sendable {
             if let data = FileManager.default.contents(atPath: path), data.range(of: bytes) != nil { hits.append(path) }
         }
         return hits
-    }
-
-    static func socketAccepts(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes.prefix(raw.count - 1))
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
     }
 }
 
