@@ -21,11 +21,17 @@ final class PlatformKeys: Sendable {
         self.vaults = vaults
     }
 
+    /// The key for a provider if it was read at `dataVersion` (the database has not changed since), else nil.
+    func cached(for provider: Provider, dataVersion: Int?) -> SecretBytes? {
+        guard let dataVersion, let cached = cache.withLock({ $0[provider] }), cached.dataVersion == dataVersion else { return nil }
+        return cached.key
+    }
+
     /// The platform key for a provider, decrypted once per key version.
     /// - Parameter dataVersion: the database's data version now (`LookupCache`); while it is the one the key was read
     ///   at, the database is not read again. Nil: always read.
     func key(for provider: Provider, dataVersion: Int? = nil) async throws -> SecretBytes? {
-        if let dataVersion, let cached = cache.withLock({ $0[provider] }), cached.dataVersion == dataVersion { return cached.key }
+        if let key = cached(for: provider, dataVersion: dataVersion) { return key }
         let record = try await store.database.read { db -> KeyVersionRecord? in
             guard let tenant = try? Store.tenant(named: Self.tenantName, in: db) else { return nil }
             return try Store.activeKeys(tenantID: tenant.id, in: db).first { $0.provider == provider.rawValue }

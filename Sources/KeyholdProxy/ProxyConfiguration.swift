@@ -1,4 +1,5 @@
 public import KeyholdCore
+import NIOCore
 
 /// How the metering proxy is reached and where it sends requests.
 public struct ProxyConfiguration: Sendable {
@@ -14,10 +15,15 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamTimeoutSeconds: Int64
     /// How often usage moves from the journal into SQLite.
     public var flushInterval: Duration
+    /// How long an agent may take to send a whole request (then 408 and the connection is closed).
+    public var requestReadTimeout: Duration
+    /// How long a keep-alive connection may stay idle between requests.
+    public var idleTimeout: Duration
 
     public init(
         tcpAddress: String?, socketPath: String?, upstreamBaseURLs: [Provider: String], maximumBodyBytes: Int = 1 << 20,
-        upstreamTimeoutSeconds: Int64 = 300, flushInterval: Duration = .milliseconds(200)
+        upstreamTimeoutSeconds: Int64 = 300, flushInterval: Duration = .milliseconds(200),
+        requestReadTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120)
     ) {
         self.tcpAddress = tcpAddress
         self.socketPath = socketPath
@@ -25,5 +31,24 @@ public struct ProxyConfiguration: Sendable {
         self.maximumBodyBytes = maximumBodyBytes
         self.upstreamTimeoutSeconds = upstreamTimeoutSeconds
         self.flushInterval = flushInterval
+        self.requestReadTimeout = requestReadTimeout
+        self.idleTimeout = idleTimeout
+    }
+}
+
+extension ProxyConfiguration {
+    var requestReadTimeAmount: TimeAmount { TimeAmount(requestReadTimeout) }
+    var idleTimeAmount: TimeAmount { TimeAmount(idleTimeout) }
+}
+
+/// A proxy configuration that cannot work.
+public enum ProxyConfigurationError: Error, CustomStringConvertible {
+    case invalidBaseURL(provider: Provider, url: String)
+
+    public var description: String {
+        switch self {
+        case .invalidBaseURL(let provider, let url):
+            "the \(provider) base URL '\(url)' is not an http:// or https:// URL with a host; fix --provider-base-url"
+        }
     }
 }

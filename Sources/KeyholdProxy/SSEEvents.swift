@@ -35,9 +35,6 @@ struct SSEEvents {
     /// Whatever is left of an unfinished event.
     var remainder: [UInt8] { pending }
 
-    /// The JSON of an event's `data:` lines, when it is JSON (not `[DONE]`).
-    static func dataJSON(_ event: [UInt8]) -> [String: Any]? { json(data(event)) }
-
     /// An event's `data:` lines joined with newlines (the `data:` prefix and one following space removed).
     static func data(_ event: [UInt8]) -> [UInt8] {
         var data: [UInt8] = []
@@ -52,12 +49,6 @@ struct SSEEvents {
             data.append(contentsOf: value)
         }
         return data
-    }
-
-    /// The JSON object of an event's data, when it is one.
-    static func json(_ data: [UInt8]) -> [String: Any]? {
-        guard data.first == UInt8(ascii: "{") else { return nil }
-        return (try? JSONSerialization.jsonObject(with: Data(data))) as? [String: Any]
     }
 
     /// Whether the data may hold a `usage` object: it has a `"usage"` key whose value is not `null`.

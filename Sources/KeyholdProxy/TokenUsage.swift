@@ -25,19 +25,27 @@ struct TokenUsage: Sendable, Equatable {
     }
 
     /// From an OpenAI `usage` object (chat completions or embeddings).
-    static func openAI(_ usage: [String: Any]) -> TokenUsage {
-        let prompt = usage["prompt_tokens"] as? Int ?? 0
-        let cached = (usage["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int ?? 0
-        let completion = usage["completion_tokens"] as? Int ?? 0
-        let reasoning = (usage["completion_tokens_details"] as? [String: Any])?["reasoning_tokens"] as? Int ?? 0
-        return TokenUsage(input: max(0, prompt - cached), cachedInput: cached, cacheWrite: 0, output: completion, reasoning: reasoning)
+    init(openAI usage: OpenAIUsage) {
+        let cached = usage.promptTokensDetails?.cachedTokens ?? 0
+        self.init(
+            input: max(0, (usage.promptTokens ?? 0) - cached), cachedInput: cached, cacheWrite: 0, output: usage.completionTokens ?? 0,
+            reasoning: usage.completionTokensDetails?.reasoningTokens ?? 0
+        )
+    }
+
+    init(input: Int = 0, cachedInput: Int = 0, cacheWrite: Int = 0, output: Int = 0, reasoning: Int = 0) {
+        self.input = input
+        self.cachedInput = cachedInput
+        self.cacheWrite = cacheWrite
+        self.output = output
+        self.reasoning = reasoning
     }
 
     /// Merges an Anthropic `usage` object (a message, `message_start` or `message_delta`): later counts replace earlier ones.
-    mutating func mergeAnthropic(_ usage: [String: Any]) {
-        if let value = usage["input_tokens"] as? Int { input = value }
-        if let value = usage["cache_read_input_tokens"] as? Int { cachedInput = value }
-        if let value = usage["cache_creation_input_tokens"] as? Int { cacheWrite = value }
-        if let value = usage["output_tokens"] as? Int { output = value }
+    mutating func merge(anthropic usage: AnthropicUsage) {
+        if let value = usage.inputTokens { input = value }
+        if let value = usage.cacheReadInputTokens { cachedInput = value }
+        if let value = usage.cacheCreationInputTokens { cacheWrite = value }
+        if let value = usage.outputTokens { output = value }
     }
 }

@@ -1,7 +1,20 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
 import NIOCore
+import NIOHTTP1
+
+/// A whole answer, written at once.
+struct ProxyAnswer {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: ByteBuffer
+
+    /// A JSON answer.
+    static func json(_ status: HTTPResponseStatus, _ body: [UInt8], headers extra: [(String, String)] = []) -> ProxyAnswer {
+        var headers = HTTPHeaders([("content-type", "application/json")])
+        headers.add(contentsOf: extra)
+        return ProxyAnswer(status: status, headers: headers, body: ByteBuffer(bytes: body))
+    }
+}
 
 /// Which provider API a request speaks: it decides how the agent authenticates and how errors look.
 enum WireFormat: Sendable {
@@ -9,18 +22,17 @@ enum WireFormat: Sendable {
     case anthropic
 
     /// The proxy token, sent the way the provider's SDK sends a key.
-    func token(in headers: HTTPFields) -> String? {
-        if let key = headers[HTTPField.Name("x-api-key")!], !key.isEmpty { return key }
-        if let authorization = headers[.authorization], authorization.hasPrefix("Bearer ") { return String(authorization.dropFirst(7)) }
+    func token(in headers: HTTPHeaders) -> String? {
+        if let key = headers.first(name: "x-api-key"), !key.isEmpty { return key }
+        if let authorization = headers.first(name: "authorization"), authorization.hasPrefix("Bearer ") {
+            return String(authorization.dropFirst(7))
+        }
         return nil
     }
 
     /// An error answer in the provider's own shape.
-    func error(_ status: HTTPResponse.Status, type: String, message: String, retryAfter: Int? = nil) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        if let retryAfter { headers[HTTPField.Name("retry-after")!] = String(retryAfter) }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: errorBody(type: type, message: message))))
+    func error(_ status: HTTPResponseStatus, type: String, message: String, retryAfter: Int? = nil) -> ProxyAnswer {
+        .json(status, errorBody(type: type, message: message), headers: retryAfter.map { [("retry-after", String($0))] } ?? [])
     }
 
     /// The error body alone (also used as the final event of a cut stream).
@@ -35,10 +47,22 @@ enum WireFormat: Sendable {
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }
 
+    /// The final event of a stream that was cut, in the provider's event format.
+    func errorEvent(message: String) -> ByteBuffer {
+        switch self {
+        case .anthropic:
+            ByteBuffer(bytes: Array("event: error\ndata: ".utf8) + errorBody(type: "api_error", message: message) + Array("\n\n".utf8))
+        case .openAI:
+            ByteBuffer(bytes: Array("data: ".utf8) + errorBody(type: upstreamError, message: message) + Array("\n\n".utf8))
+        }
+    }
+
     /// The error types each provider uses for the same situations.
     var authenticationError: String { self == .openAI ? "invalid_api_key" : "authentication_error" }
     var rateLimitError: String { self == .openAI ? "rate_limit_exceeded" : "rate_limit_error" }
     var invalidRequestError: String { "invalid_request_error" }
     var permissionError: String { self == .openAI ? "model_not_allowed" : "permission_error" }
     var upstreamError: String { self == .openAI ? "upstream_error" : "api_error" }
+    var notFoundError: String { self == .openAI ? "not_found" : "not_found_error" }
+    var timeoutError: String { self == .openAI ? "timeout" : "timeout_error" }
 }

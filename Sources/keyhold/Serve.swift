@@ -68,6 +68,12 @@ struct DaemonFlags: ParsableArguments {
     )
     var providerBaseURL: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("How long an agent may take to send a whole request to the proxy (then 408).", valueName: "seconds"))
+    var proxyRequestTimeout = 30
+
+    @Option(name: .long, help: ArgumentHelp("How long a provider may stay silent during a proxied call (then 504).", valueName: "seconds"))
+    var proxyUpstreamTimeout = 300
+
     @Option(name: .long, help: ArgumentHelp("How long a new agent without sd_notify must stay up to be ready, in ms.", valueName: "ms"))
     var readinessWindowMs = 2000
 
@@ -81,6 +87,9 @@ struct DaemonFlags: ParsableArguments {
     var restartBackoffMs = 500
 
     func options(global: GlobalOptions, tcp: String?) throws -> DaemonOptions {
+        guard proxyRequestTimeout > 0, proxyUpstreamTimeout > 0 else {
+            throw KeyholdError.invalidInput("--proxy-request-timeout and --proxy-upstream-timeout must be at least 1 second")
+        }
         var overrides: [Provider: String] = [:]
         for entry in providerBaseURL {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
@@ -99,7 +108,11 @@ struct DaemonFlags: ParsableArguments {
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
             providerBaseURLs: overrides, version: Keyhold.version,
             proxy: proxy == nil && proxySocket == nil
-                ? nil : ProxyConfiguration(tcpAddress: proxy, socketPath: proxySocket, upstreamBaseURLs: overrides)
+                ? nil
+                : ProxyConfiguration(
+                    tcpAddress: proxy, socketPath: proxySocket, upstreamBaseURLs: overrides, upstreamTimeoutSeconds: Int64(proxyUpstreamTimeout),
+                    requestReadTimeout: .seconds(proxyRequestTimeout)
+                )
         )
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import KeyholdCore
 import Testing
 
@@ -50,5 +51,15 @@ import Testing
         #expect(text.hasSuffix("Z"))
         #expect(text.count == 24)
         #expect(Timestamp.parse(text) != nil)
+    }
+
+    @Test func timestampsMatchFoundationsISO8601Style() {
+        let style = Date.ISO8601FormatStyle().year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+        // Epoch, leap day, the last millisecond of a year, an instant just before the epoch, now.
+        let seconds: [Double] = [0, 951_782_400.5, 1_798_761_599.999, -0.25, 1_700_000_000.0429, Date().timeIntervalSince1970]
+        for value in seconds {
+            let date = Date(timeIntervalSince1970: value)
+            #expect(Timestamp.format(date) == date.formatted(style), "\(value)")
+        }
     }
 }

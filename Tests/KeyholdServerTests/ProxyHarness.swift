@@ -15,15 +15,18 @@ final class ProxyHarness: @unchecked Sendable {
     let provider: FakeProvider
     let port: Int
     let plansDirectory: String
+    let daemonArguments: [String]
     var token = ""
     var tenantID: Int64 = 0
 
     /// - Parameter caps: the managed plan's caps in the test plans (small, so tests can reach them).
-    init(tokensPerDay: Int = 2_000_000, requestsPerMinute: Int = 100_000, defaultMaxTokens: Int = 64) async throws {
+    /// - Parameter daemonArguments: more `keyhold serve` options.
+    init(tokensPerDay: Int = 2_000_000, requestsPerMinute: Int = 100_000, defaultMaxTokens: Int = 64, daemonArguments: [String] = []) async throws {
         provider = try await FakeProvider.start()
         keyhold = try KeyholdHarness()
         port = try LoopbackPort.free()
         plansDirectory = keyhold.root + "/plans"
+        self.daemonArguments = daemonArguments
         try FileManager.default.createDirectory(atPath: plansDirectory, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: BuildProducts.plansDirectory + "/byok.yaml", toPath: plansDirectory + "/byok.yaml")
         let managed = try String(contentsOfFile: BuildProducts.plansDirectory + "/managed.yaml", encoding: .utf8)
@@ -51,7 +54,7 @@ final class ProxyHarness: @unchecked Sendable {
             extraArguments: [
                 "--plans", plansDirectory, "--proxy", "127.0.0.1:\(port)", "--provider-base-url", "openai=\(provider.baseURL)",
                 "--provider-base-url", "anthropic=\(provider.baseURL)",
-            ],
+            ] + daemonArguments,
             environment: environment
         )
         try #require(LoopbackPort.waitUntilListening(port))

@@ -1,0 +1,111 @@
+import Foundation
+
+/// OpenAI's `usage` object (chat completions, their final stream chunk, embeddings).
+struct OpenAIUsage: Decodable, Sendable {
+    struct PromptDetails: Decodable, Sendable {
+        var cachedTokens: Int?
+        enum CodingKeys: String, CodingKey { case cachedTokens = "cached_tokens" }
+    }
+    struct CompletionDetails: Decodable, Sendable {
+        var reasoningTokens: Int?
+        enum CodingKeys: String, CodingKey { case reasoningTokens = "reasoning_tokens" }
+    }
+    var promptTokens: Int?
+    var completionTokens: Int?
+    var promptTokensDetails: PromptDetails?
+    var completionTokensDetails: CompletionDetails?
+    enum CodingKeys: String, CodingKey {
+        case promptTokens = "prompt_tokens"
+        case completionTokens = "completion_tokens"
+        case promptTokensDetails = "prompt_tokens_details"
+        case completionTokensDetails = "completion_tokens_details"
+    }
+}
+
+/// Anthropic's `usage` object (a message, `message_start`'s message, `message_delta`).
+struct AnthropicUsage: Decodable, Sendable {
+    var inputTokens: Int?
+    var outputTokens: Int?
+    var cacheCreationInputTokens: Int?
+    var cacheReadInputTokens: Int?
+    enum CodingKeys: String, CodingKey {
+        case inputTokens = "input_tokens"
+        case outputTokens = "output_tokens"
+        case cacheCreationInputTokens = "cache_creation_input_tokens"
+        case cacheReadInputTokens = "cache_read_input_tokens"
+    }
+}
+
+/// A JSON value whose content does not matter (only whether it is there).
+struct IgnoredJSON: Decodable, Sendable {
+    init(from decoder: any Decoder) throws {}
+}
+
+/// The parts of a provider's answer (or of one stream event) that carry usage; every other field is skipped.
+struct UsageCarrier: Decodable, Sendable {
+    struct Message: Decodable, Sendable {
+        var usage: AnthropicUsage?
+    }
+    /// Anthropic's event type (`message_start`, `message_delta`, …).
+    var type: String?
+    /// OpenAI: an empty list marks the usage-only final chunk of a stream.
+    var choices: [IgnoredJSON]?
+    /// Anthropic `message_start`: the message with its first usage.
+    var message: Message?
+    var openAIUsage: OpenAIUsage?
+    var anthropicUsage: AnthropicUsage?
+
+    enum CodingKeys: String, CodingKey {
+        case type, choices, message, usage
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try? container.decodeIfPresent(String.self, forKey: .type)
+        choices = try? container.decodeIfPresent([IgnoredJSON].self, forKey: .choices)
+        message = try? container.decodeIfPresent(Message.self, forKey: .message)
+        openAIUsage = try? container.decodeIfPresent(OpenAIUsage.self, forKey: .usage)
+        anthropicUsage = try? container.decodeIfPresent(AnthropicUsage.self, forKey: .usage)
+    }
+
+    /// Decodes `bytes`, or nil when they are not a JSON object.
+    static func decode(_ bytes: some Collection<UInt8>) -> UsageCarrier? {
+        try? JSONDecoder().decode(UsageCarrier.self, from: Data(bytes))
+    }
+}
+
+/// The fields of a request body the proxy acts on; every other field passes through untouched.
+struct RequestFields: Decodable, Sendable {
+    struct StreamOptions: Decodable, Sendable {
+        var includeUsage: Bool?
+        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+    }
+    var model: String?
+    var maxTokens: Int?
+    var maxCompletionTokens: Int?
+    var stream: Bool?
+    var streamOptions: StreamOptions?
+
+    enum CodingKeys: String, CodingKey {
+        case model
+        case maxTokens = "max_tokens"
+        case maxCompletionTokens = "max_completion_tokens"
+        case stream
+        case streamOptions = "stream_options"
+    }
+
+    /// A body that is not a JSON object, or whose fields have the wrong type, with a message saying which.
+    struct Invalid: Error {
+        var message: String
+    }
+
+    static func decode(_ bytes: some Collection<UInt8>) throws(Invalid) -> RequestFields {
+        do {
+            return try JSONDecoder().decode(RequestFields.self, from: Data(bytes))
+        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
+            throw Invalid(message: "'\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+        } catch {
+            throw Invalid(message: "the request body is not a JSON object")
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One request through the proxy, on its connection's event loop: authenticate, check the model and the caps,
+/// reserve, forward with the platform's key, meter from the provider's answer, settle.
+///
+/// Cached answers (token → caller, the platform key, the tenant's ledger) keep the whole path synchronous; a miss
+/// reads the database off the loop and the exchange continues on the loop when the read is done.
+final class ProxyExchange {
+    let proxy: MeteringProxy
+    let head: HTTPRequestHead
+    let body: ByteBuffer
+    let format: WireFormat
+    let path: String
+    let eventLoop: any EventLoop
+    let started = ContinuousClock.now
+    /// The connection the answer goes to (released when the exchange ends).
+    var connection: ProxyConnectionHandler?
+
+    var caller: ProxyCaller?
+    var ask: Ask?
+    var reservation: Reservation?
+    /// The journal id, once the reservation is journaled (then the request is recorded whatever happens).
+    var journalID: String?
+    var upstream: UpstreamCall?
+    /// Whether the request went out in full (a failure after that may have cost the platform).
+    var requestSent = false
+    var isSettled = false
+    var clientIsGone = false
+    var response = UpstreamResponse()
+
+    /// What the provider has answered so far.
+    struct UpstreamResponse {
+        var status = 0
+        var headers = HTTPHeaders()
+        /// Non-streamed answers are collected, then metered.
+        var collected = ByteBuffer()
+        var isStream = false
+        var events = SSEEvents()
+        var usage: TokenUsage?
+        /// Anthropic reports usage in two events.
+        var anthropic = TokenUsage()
+        var outputCharacters = 0
+    }
+
+    init(proxy: MeteringProxy, head: HTTPRequestHead, body: ByteBuffer, connection: ProxyConnectionHandler, eventLoop: any EventLoop) {
+        self.proxy = proxy
+        self.head = head
+        self.body = body
+        self.connection = connection
+        self.eventLoop = eventLoop
+        self.path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
+        self.format = Self.format(path: path, headers: head.headers)
+    }
+
+    /// Anthropic's API for `/v1/messages`, or for a models list asked the Anthropic way; OpenAI's otherwise.
+    static func format(path: String, headers: HTTPHeaders) -> WireFormat {
+        if path.hasPrefix("/v1/messages") { return .anthropic }
+        if path.hasPrefix("/v1/models") && (headers.contains(name: "anthropic-version") || headers.contains(name: "x-api-key")) {
+            return .anthropic
+        }
+        return .openAI
+    }
+
+    /// The routes: `GET /v1/models` and the three `POST` calls.
+    private static let postPaths: Set<String> = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages"]
+
+    func start() {
+        let isModels = path == "/v1/models"
+        guard isModels || Self.postPaths.contains(path) else {
+            return finish(format.error(.notFound, type: format.notFoundError, message: "unknown path \(path): the proxy serves \(Self.routes)"))
+        }
+        guard head.method == (isModels ? .GET : .POST) else {
+            var answer = format.error(.methodNotAllowed, type: format.invalidRequestError, message: "\(path) takes \(isModels ? "GET" : "POST")")
+            answer.headers.add(name: "allow", value: isModels ? "GET" : "POST")
+            return finish(answer)
+        }
+        guard let token = format.token(in: head.headers) else {
+            return finish(format.error(.unauthorized, type: format.authenticationError, message: "missing proxy token: send it as your API key"))
+        }
+        let version = proxy.lookups.currentVersion()
+        let tokenHash = TokenStore.hash(token)
+        if let version, let cached = proxy.lookups.caller(tokenHash, version: version) {
+            return authorized(cached, dataVersion: version, isModels: isModels)
+        }
+        let (store, plans, lookups) = (proxy.store, proxy.plans, proxy.lookups)
+        proxy.callerReads.run(CallerKey(tokenHash: tokenHash, dataVersion: version), on: eventLoop) {
+            try await ProxyCaller.resolve(token: token, store: store, plans: plans, cache: lookups, version: version)
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(.caller(let caller)): self.authorized(caller, dataVersion: version, isModels: isModels)
+            case .success(.refused(let reason)): self.finish(self.format.error(.unauthorized, type: self.format.authenticationError, message: reason))
+            case .failure(let error): self.finish(self.databaseUnavailable(error))
+            }
+        }
+    }
+
+    static let routes = "POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, GET /v1/models"
+
+    private func authorized(_ caller: ProxyCaller, dataVersion: Int?, isModels: Bool) {
+        guard !clientIsGone else { return }
+        self.caller = caller
+        if isModels { return finish(proxy.models(for: caller.plan, format: format)) }
+        switch proxy.read(body, path: path, plan: caller.plan, format: format) {
+        case .refused(let refusal): return finish(refusal)
+        case .ask(let parsed): ask = parsed
+        }
+        if proxy.ledger.isLoaded(caller.tenantID) { return reserve(dataVersion: dataVersion) }
+        let proxy = self.proxy
+        proxy.ledgerLoads.run(caller.tenantID, on: eventLoop) { try await proxy.loadLedger(caller) }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success: self.reserve(dataVersion: dataVersion)
+            case .failure(let error): self.finish(self.databaseUnavailable(error))
+            }
+        }
+    }
+
+    private func reserve(dataVersion: Int?) {
+        guard !clientIsGone, let caller, let ask, let caps = caller.plan.caps else { return }
+        let reservedPico = TokenUsage(input: ask.reservedTokens - ask.reservedOutputTokens, output: ask.reservedOutputTokens).cost(ask.price)
+        switch proxy.ledger.reserve(tenantID: caller.tenantID, caps: caps, tokens: ask.reservedTokens, picoUSD: reservedPico) {
+        case .failure(let refusal):
+            return finish(
+                format.error(.tooManyRequests, type: format.rateLimitError, message: refusal.message, retryAfter: refusal.retryAfterSeconds))
+        case .success(let held): reservation = held
+        }
+        let provider = ask.provider
+        if let key = proxy.platformKeys.cached(for: provider, dataVersion: dataVersion) { return forward(with: key) }
+        let platformKeys = proxy.platformKeys
+        proxy.keyReads.run(ProviderKey(provider: provider, dataVersion: dataVersion), on: eventLoop) {
+            try await platformKeys.key(for: provider, dataVersion: dataVersion)
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let key?): self.forward(with: key)
+            case .success(nil):
+                self.settle(usage: TokenUsage(), status: 503, charged: "none")
+                self.finish(
+                    self.format.error(
+                        .serviceUnavailable, type: self.format.upstreamError, message: "the platform has no \(provider) key: an operator must set one"
+                    )
+                )
+            case .failure(let error):
+                self.settle(usage: TokenUsage(), status: 503, charged: "none")
+                self.finish(self.databaseUnavailable(error))
+            }
+        }
+    }
+
+    /// Journals the reservation and sends the request upstream on this event loop.
+    private func forward(with key: SecretBytes) {
+        guard let caller, let ask, let reservation else { return }
+        guard !clientIsGone else { return settle(usage: TokenUsage(), status: 499, charged: "none") }
+        let id = UUID().uuidString
+        journalID = id
+        proxy.journal.reserve(
+            JournalEntry(
+                kind: "r", id: id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model, reservedTokens: reservation.tokens,
+                reservedPicoUSD: reservation.picoUSD, time: Timestamp.now()
+            )
+        )
+        guard let origin = proxy.origins[ask.provider] else {
+            settle(usage: TokenUsage(), status: 502, charged: "none")
+            return finish(format.error(.badGateway, type: format.upstreamError, message: "the proxy has no valid URL for \(ask.provider)"))
+        }
+        upstream = proxy.upstreams.post(
+            to: origin, path: path, headers: proxy.upstreamHeaders(for: ask, clientHeaders: head.headers, key: key), body: ask.body, on: eventLoop,
+            receiver: self
+        )
+    }
+
+    /// The agent hung up: the upstream call stops, and the request is settled with what is known (499, the status
+    /// nginx uses): its usage if it arrived, its reservation if it was sent, nothing if it never left.
+    func clientGone() {
+        clientIsGone = true
+        connection = nil
+        upstream?.cancel()
+        if let usage = response.usage {
+            settle(usage: usage, status: 499, charged: "usage")
+        } else if upstream != nil {
+            settle(usage: nil, status: 499, charged: "reservation")
+        } else {
+            settle(usage: TokenUsage(), status: 499, charged: "none")
+        }
+    }
+
+    /// Settles the reservation once: the provider's usage when known, else the whole reservation (never zero).
+    func settle(usage: TokenUsage?, status: Int, charged: String) {
+        guard !isSettled, let reservation, let caller, let ask else { return }
+        isSettled = true
+        proxy.settle(reservation, caller: caller, ask: ask, usage: usage, status: status, charged: charged, started: started, id: journalID)
+    }
+
+    /// Answers and ends the exchange.
+    func finish(_ answer: ProxyAnswer) {
+        connection?.answer(answer)
+        connection = nil
+    }
+
+    private func databaseUnavailable(_ error: any Error) -> ProxyAnswer {
+        proxy.logger.error("proxy: database read failed: \(error)")
+        return format.error(
+            .serviceUnavailable, type: format.upstreamError,
+            message: "the proxy could not read its database; retry shortly (the operator sees why in its log)"
+        )
+    }
+}
+
+/// Keys of the lookups run once for all requests waiting on them.
+struct CallerKey: Hashable, Sendable {
+    var tokenHash: Data
+    var dataVersion: Int?
+}
+
+struct ProviderKey: Hashable, Sendable {
+    var provider: Provider
+    var dataVersion: Int?
+}

@@ -1,0 +1,60 @@
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// One listener of the metering proxy (loopback TCP or a Unix socket): an HTTP/1.1 server on SwiftNIO whose
+/// requests are answered on the event loop that accepted their connection.
+///
+/// On shutdown it stops accepting, lets every connection finish the request it is answering (idle keep-alive
+/// connections close at once) and waits up to `drainTimeout` for them.
+struct ProxyListener: Service {
+    enum Address: Sendable {
+        case tcp(host: String, port: Int)
+        case unixSocket(path: String)
+    }
+
+    let proxy: MeteringProxy
+    let address: Address
+    let onListening: @Sendable () -> Void
+    var drainTimeout: TimeAmount = .seconds(10)
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let quiescing = ServerQuiescingHelper(group: group)
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelInitializer { [proxy] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: proxy))
+                }
+            }
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+        let channel: any Channel
+        switch address {
+        case .tcp(let host, let port):
+            // Small answers written in two parts must not wait for a delayed ACK.
+            bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        case .unixSocket(let path):
+            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        }
+        onListening()
+        await withTaskCancellationOrGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            let drained = group.next().makePromise(of: Void.self)
+            quiescing.initiateShutdown(promise: drained)
+            group.next().scheduleTask(in: drainTimeout) { drained.succeed(()) }
+        }
+    }
+}

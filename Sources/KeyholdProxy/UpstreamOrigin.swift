@@ -1,0 +1,26 @@
+import Foundation
+
+/// Where a provider's API lives: scheme, host, port and the path its routes hang under.
+struct UpstreamOrigin: Hashable, Sendable, CustomStringConvertible {
+    var isTLS: Bool
+    var host: String
+    var port: Int
+    /// Prefixed to the request's path (`""` for `https://api.openai.com`).
+    var basePath: String
+
+    /// Parses a base URL such as `https://api.anthropic.com` or `http://127.0.0.1:8080/prefix`.
+    init?(baseURL: String) {
+        guard let components = URLComponents(string: baseURL), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = components.host, !host.isEmpty
+        else { return nil }
+        isTLS = scheme == "https"
+        self.host = host
+        port = components.port ?? (isTLS ? 443 : 80)
+        basePath = components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path
+    }
+
+    /// The `Host` header: the port only when it is not the scheme's default.
+    var hostHeader: String { port == (isTLS ? 443 : 80) ? host : "\(host):\(port)" }
+
+    var description: String { "\(isTLS ? "https" : "http")://\(hostHeader)\(basePath)" }
+}
