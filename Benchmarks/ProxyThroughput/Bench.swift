@@ -10,6 +10,9 @@ struct KindFigures: Codable, Sendable {
     var proxyOne: LoadResult
     var directMany: LoadResult
     var proxyMany: LoadResult
+    /// At `pacedRate` requests a second over the same connections (below saturation).
+    var directPaced: LoadResult? = nil
+    var proxyPaced: LoadResult? = nil
 }
 
 /// Keyhold's memory over the sustained run and the run with the database unwritable.
@@ -80,9 +83,23 @@ final class Bench: @unchecked Sendable {
                 keyhold.target, kind: kind, connections: options.connections, count: options.concurrentRequests, duration: nil, warmup: 5,
                 group: group)
             provider.resetRequests()
-            figures.append(KindFigures(kind: kind, directOne: one[0], proxyOne: one[1], directMany: directMany, proxyMany: proxyMany))
+            progress(
+                "Keyhold: \(kind.rawValue), \(options.connections) connections paced at \(options.pacedRate) req/s for \(options.pacedSeconds) s each"
+            )
+            let directPaced = try await Load.paced(
+                direct, kind: kind, connections: options.connections, rate: Double(options.pacedRate), duration: .seconds(options.pacedSeconds),
+                group: group)
+            let proxyPaced = try await Load.paced(
+                keyhold.target, kind: kind, connections: options.connections, rate: Double(options.pacedRate),
+                duration: .seconds(options.pacedSeconds), group: group)
+            provider.resetRequests()
+            figures.append(
+                KindFigures(
+                    kind: kind, directOne: one[0], proxyOne: one[1], directMany: directMany, proxyMany: proxyMany, directPaced: directPaced,
+                    proxyPaced: proxyPaced))
         }
         Report.printKeyhold(figures, options: options)
+        Report.printPaced(figures, options: options)
 
         // 4. Memory over a sustained run, then with the database unwritable.
         try await measureMemory(keyhold, into: &memory)

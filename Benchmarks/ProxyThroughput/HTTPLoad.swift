@@ -165,9 +165,12 @@ enum Load {
     }
 
     /// One request on `connection`, recorded in `result`; a broken connection is reopened.
-    static func timed(_ connection: inout Connection, group: any EventLoopGroup, into result: inout LoadResult) async {
+    /// - Parameter from: when the request counts as started (default: now).
+    static func timed(
+        _ connection: inout Connection, group: any EventLoopGroup, into result: inout LoadResult, from: ContinuousClock.Instant? = nil
+    ) async {
         let clock = ContinuousClock()
-        let start = clock.now
+        let start = from ?? clock.now
         do {
             let reply = try await connection.send()
             let elapsed = clock.now - start
@@ -254,6 +257,51 @@ enum Load {
             for await result in tasks { total.merge(result) }
         }
         total.seconds = milliseconds(clock.now - start) / 1000
+        return total
+    }
+}
+
+extension Load {
+    /// `connections` keep-alive connections sending `rate` requests a second in all, each on its own fixed schedule,
+    /// for `duration`: the latency at that load, below saturation (an open loop, as wrk2 measures).
+    ///
+    /// A request whose connection was still busy at its scheduled time is timed from that time, so a slow answer
+    /// counts against the requests it delayed too (no coordinated omission).
+    static func paced(
+        _ target: Target, kind: CallKind, connections: Int, rate: Double, duration: Duration, group: any EventLoopGroup
+    ) async throws -> LoadResult {
+        var opened: [Connection] = []
+        for _ in 0..<connections { opened.append(try await Connection.open(target, kind: kind, group: group)) }
+        let interval = Duration.nanoseconds(Int64(Double(connections) / rate * 1e9))
+        let clock = ContinuousClock()
+        let start = clock.now + .milliseconds(50)
+        let end = start + duration
+        var total = LoadResult()
+        await withTaskGroup(of: LoadResult.self) { tasks in
+            for (index, connection) in opened.enumerated() {
+                tasks.addTask {
+                    var connection = connection
+                    var result = LoadResult()
+                    // Connections are spread evenly over one interval.
+                    var scheduled = start + interval * Double(index) / Double(connections)
+                    while scheduled < end {
+                        let begin: ContinuousClock.Instant
+                        if clock.now >= scheduled {
+                            begin = scheduled
+                        } else {
+                            try? await Task.sleep(until: scheduled, clock: clock)
+                            begin = clock.now
+                        }
+                        await timed(&connection, group: group, into: &result, from: begin)
+                        scheduled += interval
+                    }
+                    await connection.close()
+                    return result
+                }
+            }
+            for await result in tasks { total.merge(result) }
+        }
+        total.seconds = milliseconds(duration)
         return total
     }
 }

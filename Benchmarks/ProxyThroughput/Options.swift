@@ -10,6 +10,9 @@ struct Options: Sendable, Codable {
     var connections = 64
     /// Requests of each kind at `connections` connections, to each target.
     var concurrentRequests = 20_000
+    /// The paced run: requests a second in all over `connections` connections, and how long.
+    var pacedRate = 2000
+    var pacedSeconds = 5
     /// The sustained run whose memory is sampled.
     var sustainSeconds = 60
     /// The run with the database unwritable.
@@ -36,6 +39,8 @@ struct Options: Sendable, Codable {
           --warmup N                      untimed requests first (per connection when concurrent; default 200)
           --connections N                 concurrent connections (default 64)
           --concurrent-requests N         requests of each kind at N connections, per target (default 20000)
+          --paced-rate N                  requests/s in all for the paced run at N connections (default 2000, the issue's throughput target)
+          --paced-seconds N               length of each paced run (default 5)
           --sustain-seconds N             sustained run with memory sampled every 5 s (default 60; the issue asks for 600)
           --unwritable-seconds N          run with the database unwritable (default 30)
           --litellm-requests N            timed requests of each kind at one client through LiteLLM (default 500)
@@ -55,6 +60,8 @@ struct Options: Sendable, Codable {
             case "--warmup": options.warmup = try number(after: flag, in: &rest, minimum: 0)
             case "--connections": options.connections = try number(after: flag, in: &rest, minimum: 1)
             case "--concurrent-requests": options.concurrentRequests = try number(after: flag, in: &rest, minimum: 1)
+            case "--paced-rate": options.pacedRate = try number(after: flag, in: &rest, minimum: 1)
+            case "--paced-seconds": options.pacedSeconds = try number(after: flag, in: &rest, minimum: 1)
             case "--sustain-seconds": options.sustainSeconds = try number(after: flag, in: &rest, minimum: 5)
             case "--unwritable-seconds": options.unwritableSeconds = try number(after: flag, in: &rest, minimum: 1)
             case "--litellm-requests": options.litellmRequests = try number(after: flag, in: &rest, minimum: 1)

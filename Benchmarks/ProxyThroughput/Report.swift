@@ -20,6 +20,19 @@ enum Report {
         }
     }
 
+    static func printPaced(_ figures: [KindFigures], options: Options) {
+        say(
+            "\n3b. \(options.connections) connections paced at \(options.pacedRate) req/s in all, \(options.pacedSeconds) s per target (below saturation)"
+        )
+        for figure in figures {
+            guard let direct = figure.directPaced, let proxy = figure.proxyPaced else { continue }
+            say(
+                "   \(pad(figure.kind.rawValue, 14)) direct median \(ms(direct.median)) p99 \(ms(direct.p99)) ms | Keyhold median \(ms(proxy.median)) "
+                    + "p99 \(ms(proxy.p99)) ms | added median \(ms(proxy.median - direct.median)) p99 \(ms(proxy.p99 - direct.p99)) ms; "
+                    + "\(proxy.completed) answered, errors \(proxy.errors)" + firstError(proxy))
+        }
+    }
+
     static func firstError(_ result: LoadResult) -> String {
         result.firstError.map { " (first: \($0.prefix(200)))" } ?? ""
     }
@@ -61,6 +74,11 @@ enum Report {
                 ("\(options.connections) conns req/s", { $0.directMany.requestsPerSecond }, { $0.proxyMany.requestsPerSecond }, 0),
                 ("\(options.connections) conns median", { $0.directMany.median }, { $0.proxyMany.median }, 2),
                 ("\(options.connections) conns p99", { $0.directMany.p99 }, { $0.proxyMany.p99 }, 2),
+                (
+                    "\(options.connections) conns @\(options.pacedRate)/s median", { $0.directPaced?.median ?? .nan },
+                    { $0.proxyPaced?.median ?? .nan }, 2
+                ),
+                ("\(options.connections) conns @\(options.pacedRate)/s p99", { $0.directPaced?.p99 ?? .nan }, { $0.proxyPaced?.p99 ?? .nan }, 2),
             ]
             for (label, directValue, proxyValue, digits) in rows {
                 let isRate = label.hasSuffix("req/s")
@@ -99,6 +117,7 @@ enum Report {
         let plain = keyhold.first { $0.kind == .plain }
         let addedMedian = keyhold.map { $0.proxyOne.median - $0.directOne.median }.max() ?? .nan
         let addedP99 = keyhold.map { $0.proxyMany.p99 - $0.directMany.p99 }.max() ?? .nan
+        let addedPacedP99 = keyhold.map { ($0.proxyPaced?.p99 ?? .nan) - ($0.directPaced?.p99 ?? .nan) }.max() ?? .nan
         let rate = keyhold.map(\.proxyMany.requestsPerSecond).min() ?? .nan
         let peak = Double(max(memory.sustained.max() ?? 0, memory.unwritable.max() ?? 0)) / 1024
         let flat = [memory.sustained, memory.unwritable].allSatisfy { samples in
@@ -108,7 +127,12 @@ enum Report {
         _ = plain
         say("\n   targets (issue 4), worst of the two kinds:")
         say("     added median at 1 client <= 0.3 ms:        \(ms(addedMedian)) ms  \(addedMedian <= 0.3 ? "met" : "MISSED")")
-        say("     added p99 at \(options.connections) connections <= 5 ms:    \(ms(addedP99, 2)) ms  \(addedP99 <= 5 ? "met" : "MISSED")")
+        say(
+            "     added p99 at \(options.connections) connections <= 5 ms, paced at \(options.pacedRate) req/s: \(ms(addedPacedP99, 2)) ms  "
+                + (addedPacedP99 <= 5 ? "met" : "MISSED"))
+        say(
+            "       and saturated (as fast as each side answers): \(ms(addedP99, 2)) ms  \(addedP99 <= 5 ? "met" : "MISSED")"
+                + " (closed loop: latency = connections / throughput, so this one also measures the 2 shared cores)")
         say("     req/s at \(options.connections) connections, caps on >= 2000: \(Int(rate))  \(rate >= 2000 ? "met" : "MISSED")")
         say(
             "     memory < 64 MiB and flat (<4 MiB growth):  peak \(String(format: "%.1f", peak)) MiB  \(peak < 64 && flat ? "met" : "MISSED")"

@@ -49,12 +49,18 @@ struct ProxyListener: Service {
             channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         }
         onListening()
+        let drained = group.next().makePromise(of: Void.self)
+        let drainTimeout = self.drainTimeout
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onCancelOrGracefulShutdown: {
-            let drained = group.next().makePromise(of: Void.self)
             quiescing.initiateShutdown(promise: drained)
+            // A stream may last minutes: after the timeout the remaining connections are left to the process's exit
+            // (their reservations are in the journal and are charged at the next start).
             group.next().scheduleTask(in: drainTimeout) { drained.succeed(()) }
         }
+        // The server channel closed: on shutdown this waits for the drain; otherwise it completes at once.
+        quiescing.initiateShutdown(promise: drained)
+        try? await drained.futureResult.get()
     }
 }

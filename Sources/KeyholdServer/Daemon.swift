@@ -85,8 +85,9 @@ public final class Daemon: Sendable {
             services.append(.init(service: makeApplication(address: .hostname(host, port: port), transport: .tcp, ready: ready)))
         }
         if let proxy {
-            services += proxy.listeners { ready.arrive() }.map { .init(service: $0) }
+            // Shut down in reverse order: the listeners finish their requests first, then the flusher writes the last usage.
             services.append(.init(service: proxy.usageFlusher))
+            services += proxy.listeners { ready.arrive() }.map { .init(service: $0) }
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
