@@ -23,20 +23,32 @@ extension AdminAPI {
         public init(plan: String) { self.plan = plan }
     }
 
+    /// `PUT /v1/tenants/{tenant}/alert-webhook`: an http(s) URL, or null to fall back to the plan's webhook.
+    public struct SetAlertWebhook: Codable, Sendable {
+        public var url: String?
+        public init(url: String?) { self.url = url }
+    }
+
     public struct Tenant: Codable, Sendable {
         public var name: String
         public var plan: String
         public var state: String
         public var agent: [String]
         public var agentNotify: Bool
+        /// Where usage alerts are POSTed for this tenant (replacing the plan's webhook), when set.
+        public var alertWebhook: String?
         public var createdAt: String
         public var keys: [Key]?
-        public init(name: String, plan: String, state: String, agent: [String], agentNotify: Bool, createdAt: String, keys: [Key]?) {
+        public init(
+            name: String, plan: String, state: String, agent: [String], agentNotify: Bool, alertWebhook: String? = nil, createdAt: String,
+            keys: [Key]?
+        ) {
             self.name = name
             self.plan = plan
             self.state = state
             self.agent = agent
             self.agentNotify = agentNotify
+            self.alertWebhook = alertWebhook
             self.createdAt = createdAt
             self.keys = keys
         }

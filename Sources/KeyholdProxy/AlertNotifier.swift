@@ -58,7 +58,7 @@ final class AlertNotifier: Sendable {
                 )
                 return true
             }
-            guard first, let webhook = caller.plan.alertWebhook else { return }
+            guard first, let webhook = caller.alertWebhook else { return }
             let payload: [String: Any] = [
                 "tenant": caller.tenantName, "cap": cap, "window": window, "threshold_percent": threshold, "used": used, "limit": limit,
                 "time": Timestamp.now(),

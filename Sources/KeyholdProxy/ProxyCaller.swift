@@ -9,6 +9,8 @@ struct ProxyCaller: Sendable {
     var tenantName: String
     var sandboxID: Int64?
     var plan: Plan
+    /// Where usage alerts go: the tenant's webhook, else the plan's.
+    var alertWebhook: String?
 
     /// Resolves a token: unknown, revoked (its sandbox stopped) or suspended → nil with the reason.
     /// A resolved caller, or why the token is refused.
@@ -34,7 +36,10 @@ struct ProxyCaller: Sendable {
         guard let plan = try? plans.plan(tenant.plan), plan.kind == .managed, plan.caps != nil else {
             return .refused("tenant '\(tenant.name)' is not on a managed plan")
         }
-        let caller = ProxyCaller(tenantID: tenant.id, tenantName: tenant.name, sandboxID: owner.sandboxID, plan: plan)
+        let caller = ProxyCaller(
+            tenantID: tenant.id, tenantName: tenant.name, sandboxID: owner.sandboxID, plan: plan,
+            alertWebhook: tenant.alertWebhook ?? plan.alertWebhook
+        )
         if let cache, let version { cache.remember(caller, for: tokenHash, version: version) }
         return .caller(caller)
     }

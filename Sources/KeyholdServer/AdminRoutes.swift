@@ -62,6 +62,10 @@ enum AdminRoutes {
             let body = try await request.decodeAdmin(AdminAPI.SetPlan.self, context: context)
             return JSONResponse.make(try await plane.setPlan(try context.parameter("tenant"), plan: body.plan, actor: context.actor))
         }
+        table.on(.put, "/v1/tenants/{tenant}/alert-webhook") { request, context in
+            let body = try await request.decodeAdmin(AdminAPI.SetAlertWebhook.self, context: context)
+            return JSONResponse.make(try await plane.setAlertWebhook(try context.parameter("tenant"), url: body.url, actor: context.actor))
+        }
         table.on(.post, "/v1/tenants/{tenant}/suspend") { _, context in
             JSONResponse.make(try await plane.suspendTenant(try context.parameter("tenant"), actor: context.actor))
         }

@@ -48,6 +48,28 @@ extension ControlPlane {
         }
     }
 
+    /// Sets the URL the tenant's usage alerts are POSTed to (nil: the plan's webhook, if any).
+    /// The audit record names the host only: a webhook URL often carries a secret in its path.
+    public func setAlertWebhook(_ name: String, url: String?, actor: String) async throws -> AdminAPI.Tenant {
+        let host: String?
+        if let url {
+            guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+                let found = components.host, !found.isEmpty
+            else {
+                throw KeyholdError.invalidInput("the alert webhook must be an http:// or https:// URL with a host")
+            }
+            host = found
+        } else {
+            host = nil
+        }
+        return try await audited { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            try Store.updateTenant(tenant.id, alertWebhook: url, in: db)
+            let event = AuditEvent(actor: actor, action: "tenant.alert_webhook", tenant: name, details: ["host": host ?? "none (the plan's)"])
+            return (try Store.tenant(named: name, in: db).api(keys: try Store.keyVersions(tenantID: tenant.id, in: db)), [event])
+        }
+    }
+
     /// Suspends a tenant: its sandboxes are stopped and stay stopped until resumed.
     public func suspendTenant(_ name: String, actor: String) async throws -> AdminAPI.Tenant {
         let tenant = try await audited { db in

@@ -126,6 +126,9 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v2: tenant alert webhooks") { db in
+            try db.execute(sql: "ALTER TABLE tenants ADD COLUMN alert_webhook TEXT")
+        }
         return migrator
     }
 }

@@ -13,6 +13,8 @@ public struct TenantRecord: Sendable, Equatable {
     public var agent: [String]
     /// Whether the agent sends `READY=1` through sd_notify (its unit is then `Type=notify`).
     public var agentNotify: Bool
+    /// Where this tenant's usage alerts are POSTed (replaces the plan's), or nil.
+    public var alertWebhook: String?
     public var createdAt: String
 
     init(row: Row) {
@@ -24,12 +26,14 @@ public struct TenantRecord: Sendable, Equatable {
         agent = (try? JSONDecoder().decode([String].self, from: Data(agentJSON.utf8))) ?? []
         createdAt = row["created_at"]
         agentNotify = row["agent_notify"]
+        alertWebhook = row["alert_webhook"]
     }
 
     /// The admin API's view of this tenant.
     public func api(keys: [KeyVersionRecord]? = nil) -> AdminAPI.Tenant {
         AdminAPI.Tenant(
-            name: name, plan: plan, state: state, agent: agent, agentNotify: agentNotify, createdAt: createdAt, keys: keys?.map { $0.api }
+            name: name, plan: plan, state: state, agent: agent, agentNotify: agentNotify, alertWebhook: alertWebhook, createdAt: createdAt,
+            keys: keys?.map { $0.api }
         )
     }
 }
@@ -73,6 +77,11 @@ extension Store {
         let now = Timestamp.now()
         if let plan { try db.execute(sql: "UPDATE tenants SET plan = ?, updated_at = ? WHERE id = ?", arguments: [plan, now, id]) }
         if let state { try db.execute(sql: "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ?", arguments: [state, now, id]) }
+    }
+
+    /// Sets (or with nil clears) the tenant's alert webhook.
+    public static func updateTenant(_ id: Int64, alertWebhook: String?, in db: Database) throws {
+        try db.execute(sql: "UPDATE tenants SET alert_webhook = ?, updated_at = ? WHERE id = ?", arguments: [alertWebhook, Timestamp.now(), id])
     }
 
     /// Deletes a tenant; its key versions (ciphertexts and wrapped data keys), sandboxes and tokens go with it.

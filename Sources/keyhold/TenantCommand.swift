@@ -5,7 +5,7 @@ import KeyholdServer
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant", abstract: "Onboard tenants onto plans, move, suspend and delete them.",
-        subcommands: [Create.self, List.self, Show.self, SetPlan.self, Suspend.self, Resume.self, Delete.self]
+        subcommands: [Create.self, List.self, Show.self, SetPlan.self, SetAlertWebhook.self, Suspend.self, Resume.self, Delete.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -57,6 +57,7 @@ struct TenantCommand: AsyncParsableCommand {
             let tenant = try await client.call("GET", "/v1/tenants/\(name.pathSegment)", as: AdminAPI.Tenant.self)
             if output.json { return try Output.json(tenant) }
             print("tenant   \(tenant.name)\nplan     \(tenant.plan)\nstate    \(tenant.state)\nagent    \(tenant.agent.joined(separator: " "))")
+            if let webhook = tenant.alertWebhook { print("alerts   POST \(webhook)") }
             print("created  \(tenant.createdAt)\n")
             KeyCommand.List.printKeys(tenant.keys ?? [])
         }
@@ -73,6 +74,29 @@ struct TenantCommand: AsyncParsableCommand {
                 "PUT", "/v1/tenants/\(name.pathSegment)/plan", body: AdminAPI.SetPlan(plan: plan), as: AdminAPI.Tenant.self
             )
             print("tenant \(tenant.name) is now on plan \(tenant.plan) (a running sandbox gets the new limits at its next start)")
+        }
+    }
+
+    struct SetAlertWebhook: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-alert-webhook",
+            abstract: "POST this tenant's usage alerts (50/80/100% of a cap) to a URL, instead of the plan's webhook.",
+            discussion: "`--clear` goes back to the plan's webhook. Each alert is also an audit record (`usage.alert`)."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        @Argument(help: "An http:// or https:// URL.") var url: String?
+        @Flag(help: "Remove the tenant's webhook.") var clear = false
+
+        func validate() throws {
+            guard (url == nil) == clear else { throw ValidationError("give either a URL or --clear") }
+        }
+
+        func run() async throws {
+            let tenant = try await AdminClient(socketPath: global.socket).call(
+                "PUT", "/v1/tenants/\(name.pathSegment)/alert-webhook", body: AdminAPI.SetAlertWebhook(url: url), as: AdminAPI.Tenant.self
+            )
+            print(tenant.alertWebhook.map { "tenant \(tenant.name) alerts are POSTed to \($0)" } ?? "tenant \(tenant.name) alerts follow its plan")
         }
     }
 
