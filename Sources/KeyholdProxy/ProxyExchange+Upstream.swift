@@ -37,13 +37,16 @@ extension ProxyExchange: UpstreamReceiver {
             return nil
         }
         guard let ask else { return nil }
-        var forwarded: [ByteBuffer] = []
+        // The events forwarded from this part, in one buffer (one write).
+        var forwarded = ByteBuffer()
+        forwarded.reserveCapacity(buffer.readableBytes)
         for event in response.events.feed(buffer.readableBytesView) {
             let data = SSEEvents.data(event)
             var forward = true
             // Only events that can carry usage are parsed; output is estimated by a byte scan.
             if data.first == UInt8(ascii: "{") {
-                response.outputCharacters += SSEEvents.stringCharacters(ofKey: format == .openAI ? "content" : "text", in: data)
+                response.outputCharacters += SSEEvents.stringCharacters(
+                    ofKey: format == .openAI ? SSEEvents.contentKey : SSEEvents.textKey, in: data)
             }
             if SSEEvents.mayCarryUsage(data), let carrier = UsageCarrier.decode(data) {
                 switch format {
@@ -60,16 +63,16 @@ extension ProxyExchange: UpstreamReceiver {
                     }
                 }
             }
-            if forward { forwarded.append(ByteBuffer(bytes: event)) }
+            if forward { forwarded.writeBytes(event) }
             // About 4 characters a token: past the reservation by a clear margin, the provider ignored max_tokens.
             if response.usage == nil && response.outputCharacters / 4 > ask.reservedOutputTokens + 16 {
-                _ = connection?.send(forwarded)
+                if forwarded.readableBytes > 0 { _ = connection?.send([forwarded]) }
                 endStream(failure: "the stream reached its reservation of \(ask.reservedOutputTokens) output tokens and was cut")
                 upstream?.cancel()
                 return nil
             }
         }
-        return connection?.send(forwarded)
+        return forwarded.readableBytes > 0 ? connection?.send([forwarded]) : nil
     }
 
     func upstreamReadComplete() {

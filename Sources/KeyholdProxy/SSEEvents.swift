@@ -37,6 +37,13 @@ struct SSEEvents {
 
     /// An event's `data:` lines joined with newlines (the `data:` prefix and one following space removed).
     static func data(_ event: [UInt8]) -> [UInt8] {
+        // The common event, one `data:` line: its value without splitting.
+        if event.starts(with: "data: ".utf8), let newline = event.firstIndex(of: 0x0A),
+            event[(newline + 1)...].allSatisfy({ $0 == 0x0A || $0 == 0x0D })
+        {
+            let end = newline > 6 && event[newline - 1] == 0x0D ? newline - 1 : newline
+            return Array(event[6..<end])
+        }
         var data: [UInt8] = []
         data.reserveCapacity(event.count)
         for line in event.split(separator: 0x0A, omittingEmptySubsequences: true) {
@@ -56,7 +63,7 @@ struct SSEEvents {
     /// A byte scan, so that only the events that can carry usage are parsed. It errs on the side of parsing:
     /// any `"usage"` not followed by `: null` counts, wherever it is.
     static func mayCarryUsage(_ data: [UInt8]) -> Bool {
-        let key = Array(#""usage""#.utf8)
+        let key = Self.usageKey
         return data.withUnsafeBufferPointer { bytes in
             guard bytes.count >= key.count else { return false }
             var index = 0
@@ -88,7 +95,15 @@ struct SSEEvents {
     /// Counts Unicode scalars (each escape sequence as one), so never fewer than the strings' `count` of
     /// characters: an estimate that only ever errs high, enough to bound a runaway stream.
     static func stringCharacters(ofKey key: String, in data: [UInt8]) -> Int {
-        let key = Array(key.utf8)
+        stringCharacters(ofKey: Array(key.utf8), in: data)
+    }
+
+    static let usageKey = Array(#""usage""#.utf8)
+    /// The keys whose strings are a stream's output text: OpenAI's `content`, Anthropic's `text`.
+    static let contentKey = Array("content".utf8)
+    static let textKey = Array("text".utf8)
+
+    static func stringCharacters(ofKey key: [UInt8], in data: [UInt8]) -> Int {
         return data.withUnsafeBufferPointer { bytes in
             var total = 0
             var index = 0

@@ -51,6 +51,16 @@ struct ProxyWireFormatTests {
         #expect(Self.same(read[2], legacy))
     }
 
+    @Test func anEventsDataIsItsDataLinesJoined() {
+        func data(_ text: String) -> String { String(decoding: SSEEvents.data(Array(text.utf8)), as: UTF8.self) }
+        #expect(data("data: {\"a\":1}\n\n") == #"{"a":1}"#)
+        #expect(data("data: {\"a\":1}\r\n\r\n") == #"{"a":1}"#)
+        #expect(data("data:[DONE]\n\n") == "[DONE]")
+        #expect(data("event: message_delta\ndata: {\"b\":2}\n\n") == #"{"b":2}"#)
+        #expect(data("data: first\ndata: second\n\n") == "first\nsecond")
+        #expect(data(": a comment\n\n").isEmpty)
+    }
+
     @Test func usageIsParsedOnlyWhenItCanBeThere() {
         #expect(SSEEvents.mayCarryUsage(Array(#"{"choices":[],"usage":{"prompt_tokens":1}}"#.utf8)))
         #expect(SSEEvents.mayCarryUsage(Array(#"{"type":"message_delta","usage" : {"output_tokens":1}}"#.utf8)))
