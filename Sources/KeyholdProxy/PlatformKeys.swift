@@ -21,14 +21,14 @@ final class PlatformKeys: Sendable {
         self.vaults = vaults
     }
 
-    /// The key for a provider if it was read at `dataVersion` (the database has not changed since), else nil.
+    /// The key for a provider if it was read at `dataVersion` (the `LookupCache` version: keys unchanged since), else nil.
     func cached(for provider: Provider, dataVersion: Int?) -> SecretBytes? {
         guard let dataVersion, let cached = cache.withLock({ $0[provider] }), cached.dataVersion == dataVersion else { return nil }
         return cached.key
     }
 
     /// The platform key for a provider, decrypted once per key version.
-    /// - Parameter dataVersion: the database's data version now (`LookupCache`); while it is the one the key was read
+    /// - Parameter dataVersion: the lookups' version now (`LookupCache`); while it is the one the key was read
     ///   at, the database is not read again. Nil: always read.
     func key(for provider: Provider, dataVersion: Int? = nil) async throws -> SecretBytes? {
         if let key = cached(for: provider, dataVersion: dataVersion) { return key }

@@ -126,8 +126,22 @@ enum Schema {
                     """
             )
         }
-        migrator.registerMigration("v2: tenant alert webhooks") { db in
+        migrator.registerMigration("v2: tenant alert webhooks, proxy lookup generation") { db in
             try db.execute(sql: "ALTER TABLE tenants ADD COLUMN alert_webhook TEXT")
+            // Counts every change to what the metering proxy caches (tokens, tenants, keys), so that its caches
+            // survive the commits that do not touch them, such as its own usage rows five times a second.
+            try db.execute(sql: "CREATE TABLE proxy_generation (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
+            try db.execute(sql: "INSERT INTO proxy_generation (id, n) VALUES (1, 0)")
+            for table in ["proxy_tokens", "tenants", "key_versions"] {
+                for event in ["INSERT", "UPDATE", "DELETE"] {
+                    try db.execute(
+                        sql: """
+                            CREATE TRIGGER \(table)_\(event.lowercased())_proxy_generation AFTER \(event) ON \(table)
+                            BEGIN UPDATE proxy_generation SET n = n + 1; END
+                            """
+                    )
+                }
+            }
         }
         return migrator
     }

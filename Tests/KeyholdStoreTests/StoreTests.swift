@@ -79,3 +79,42 @@ import Testing
         #expect(try temporary.store.database.read { db in try TokenStore.adminTokenName(for: token, in: db) } == nil)
     }
 }
+
+@Suite struct ProxyGenerationTests {
+    /// The metering proxy keeps its caches while `proxy_generation` is unchanged: every change to tokens, tenants and
+    /// keys must move it, and its own usage rows must not.
+    @Test func tokenTenantAndKeyChangesMoveTheGenerationAndUsageRowsDoNot() throws {
+        let temporary = try TemporaryStore()
+        let queue = temporary.store.database
+        func generation() throws -> Int { try queue.read { db in try Int.fetchOne(db, sql: "SELECT n FROM proxy_generation")! } }
+        var last = try generation()
+        func expectMoved(_ what: Comment) throws {
+            let now = try generation()
+            #expect(now > last, what)
+            last = now
+        }
+
+        let (tenant, sandbox) = try queue.write { db in
+            let tenant = try Store.insertTenant(name: try TenantName("globex"), plan: "managed", agent: ["/bin/true"], in: db)
+            return (tenant, try Store.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, in: db))
+        }
+        try expectMoved("a new tenant")
+        _ = try queue.write { db in try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db) }
+        try expectMoved("a new proxy token")
+        let row = UsageRow(
+            requestID: "r1", tenantID: tenant.id, sandboxID: sandbox.id, model: "gpt-4o-mini", inputTokens: 1, outputTokens: 1, cachedTokens: 0,
+            cacheWriteTokens: 0, reasoningTokens: 0, costPicoUSD: 1, status: 200, charged: "usage", latencyMs: 1, createdAt: Timestamp.now())
+        try queue.write { db in try Store.insertUsage([row], in: db) }
+        #expect(try generation() == last, "usage rows leave the proxy's caches alone")
+        try queue.write { db in try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db) }
+        try expectMoved("a revoked token")
+        try queue.write { db in try Store.updateTenant(tenant.id, state: "suspended", in: db) }
+        try expectMoved("a suspended tenant")
+        let vault = Vault(kek: .generate())
+        try queue.write { db in
+            let sealed = try vault.seal(SecretBytes(Array("sk-x".utf8)), binding: KeyBinding(tenantID: tenant.id, provider: "openai", version: 1))
+            _ = try Store.insertKeyVersion(tenantID: tenant.id, provider: "openai", version: 1, sealed: sealed, baseURL: nil, in: db)
+        }
+        try expectMoved("a new key")
+    }
+}
