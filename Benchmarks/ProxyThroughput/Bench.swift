@@ -23,6 +23,9 @@ struct MemoryFigures: Sendable {
     var sustainedRequests = 0
     var sustainedRate = 0.0
     var afterKiB: Int?
+    /// The anonymous part (RssAnon) at the same two points: the rest of VmRSS is code mapped from files.
+    var anonymousBeforeKiB: Int?
+    var anonymousAfterKiB: Int?
     var unwritable: [Int] = []
     var unwritableRequests = 0
     var rowsBefore = 0
@@ -127,6 +130,7 @@ final class Bench: @unchecked Sendable {
     private func measureMemory(_ keyhold: KeyholdSide, into memory: inout MemoryFigures) async throws {
         guard let provider else { return }
         memory.beforeKiB = keyhold.residentKiB
+        memory.anonymousBeforeKiB = keyhold.anonymousKiB
         progress("Keyhold: sustained run, \(options.sustainSeconds) s at \(options.connections) connections (half streaming), RSS every 5 s")
         var sampler = MemorySampler { keyhold.pid }
         let sustained = try await Load.concurrent(
@@ -136,6 +140,7 @@ final class Bench: @unchecked Sendable {
         memory.sustainedRequests = sustained.completed
         memory.sustainedRate = sustained.requestsPerSecond
         memory.afterKiB = keyhold.residentKiB
+        memory.anonymousAfterKiB = keyhold.anonymousKiB
         provider.resetRequests()
 
         progress("Keyhold: the database made unwritable for usage (a trigger aborts every insert) for \(options.unwritableSeconds) s under load")

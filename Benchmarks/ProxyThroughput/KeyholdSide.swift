@@ -13,7 +13,7 @@ final class KeyholdSide: @unchecked Sendable {
     let databasePath: String
 
     static let features = [
-        "proxy token auth (SHA-256 hash looked up in SQLite, cached while its data_version is unchanged)", "model allow-list",
+        "proxy token auth (SHA-256 hash looked up in SQLite, cached until a token, tenant or key changes)", "model allow-list",
         "caps on: requests/minute, tokens/day, tokens/month, USD/month",
         "reservation before forwarding + settlement", "usage journal (one write(2) per reservation and settlement)",
         "batched usage rows in SQLite every 200 ms", "alerts at 50/80/100% (armed, never reached)", "cost per model",
@@ -58,6 +58,7 @@ final class KeyholdSide: @unchecked Sendable {
     var target: Target { Target(name: "keyhold", port: port, key: token) }
     var pid: Int32? { harness.daemonPID }
     var residentKiB: Int? { pid.flatMap(Machine.residentKiB(of:)) }
+    var anonymousKiB: Int? { pid.flatMap(Machine.anonymousKiB(of:)) }
 
     private func queue() throws -> DatabaseQueue {
         var configuration = Configuration()

@@ -41,9 +41,14 @@ enum Machine {
     }
 
     /// `VmRSS` of `pid` in KiB.
-    static func residentKiB(of pid: Int32) -> Int? {
+    static func residentKiB(of pid: Int32) -> Int? { statusKiB("VmRSS:", of: pid) }
+
+    /// The anonymous part of the resident set (heap, stacks): without the code and libraries mapped from files.
+    static func anonymousKiB(of pid: Int32) -> Int? { statusKiB("RssAnon:", of: pid) }
+
+    private static func statusKiB(_ field: String, of pid: Int32) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) })
         else { return nil }
         return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
     }

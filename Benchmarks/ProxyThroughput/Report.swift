@@ -46,6 +46,9 @@ enum Report {
                 + "\(Int(memory.sustainedRate)) req/s")
         say("     samples (MiB): \(list(memory.sustained))")
         say("     after: \(mebibytes(memory.afterKiB)); growth first→last sample \(growth(memory.sustained))")
+        say(
+            "     of which anonymous (RssAnon: heap, stacks; the rest is code mapped from the binary and libraries): "
+                + "\(mebibytes(memory.anonymousBeforeKiB)) before, \(mebibytes(memory.anonymousAfterKiB)) after")
         say("   database unwritable for \(options.unwritableSeconds) s under the same load: \(memory.unwritableRequests) requests")
         say("     samples (MiB): \(list(memory.unwritable)); growth first→last sample \(growth(memory.unwritable))")
         say(

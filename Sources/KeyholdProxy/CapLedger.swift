@@ -11,20 +11,43 @@ struct UsageWindow: Sendable {
     var picoUSDThisMonth: Int64 = 0
     var reservedTokens = 0
     var reservedPicoUSD: Int64 = 0
-    /// Start times of recent requests, oldest first; those before `recentStart` are older than a minute.
-    var recentRequests: [Date] = []
-    var recentStart = 0
+    /// Requests started in each of the last 60 seconds (a ring indexed by the Unix second mod 60): the minute's
+    /// window in constant memory, whatever the request rate.
+    var requestsPerSecond = [Int](repeating: 0, count: 60)
+    /// The Unix second of the newest slot.
+    var newestSecond: Int64 = 0
+    /// How many requests started in the last minute (this second and the 59 before it).
+    private(set) var requestsInLastMinute = 0
 
-    /// How many requests started in the last minute.
-    var requestsInLastMinute: Int { recentRequests.count - recentStart }
-
-    /// Forgets the requests older than a minute: amortised O(1) per request (the array is compacted rarely).
-    mutating func expireRequests(before now: Date) {
-        while recentStart < recentRequests.count, now.timeIntervalSince(recentRequests[recentStart]) >= 60 { recentStart += 1 }
-        if recentStart >= 1024 && recentStart * 2 >= recentRequests.count {
-            recentRequests.removeFirst(recentStart)
-            recentStart = 0
+    /// Moves the window to `now`, emptying the slots of the seconds that left it.
+    mutating func advance(to now: Date) {
+        let second = Int64(now.timeIntervalSince1970.rounded(.down))
+        guard second > newestSecond else { return }
+        if second - newestSecond >= 60 {
+            requestsPerSecond = [Int](repeating: 0, count: 60)
+            requestsInLastMinute = 0
+        } else {
+            for gone in (newestSecond + 1)...second {
+                let slot = Int(gone % 60)
+                requestsInLastMinute -= requestsPerSecond[slot]
+                requestsPerSecond[slot] = 0
+            }
         }
+        newestSecond = second
+    }
+
+    /// Counts a request started now (after `advance(to:)`).
+    mutating func countRequest() {
+        requestsPerSecond[Int(newestSecond % 60)] += 1
+        requestsInLastMinute += 1
+    }
+
+    /// Seconds until the oldest request of the window leaves it (at least 1).
+    var secondsUntilASlotFrees: Int {
+        for age in stride(from: 59, through: 0, by: -1) where requestsPerSecond[Int((newestSecond - Int64(age) + 60) % 60)] > 0 {
+            return 60 - age
+        }
+        return 1
     }
 }
 
@@ -70,9 +93,9 @@ final class CapLedger: Sendable {
             var window = all.removeValue(forKey: tenantID) ?? UsageWindow(day: day, month: month)
             defer { all[tenantID] = window }
             Self.roll(&window, day: day, month: month)
-            window.expireRequests(before: now)
+            window.advance(to: now)
             if window.requestsInLastMinute >= caps.requestsPerMinute {
-                let retry = max(1, Int((60 - now.timeIntervalSince(window.recentRequests[window.recentStart])).rounded(.up)))
+                let retry = window.secondsUntilASlotFrees
                 return .failure(
                     CapRefusal(
                         message:
@@ -108,7 +131,7 @@ final class CapLedger: Sendable {
                     )
                 }
             }
-            window.recentRequests.append(now)
+            window.countRequest()
             window.reservedTokens += tokens
             window.reservedPicoUSD += picoUSD
             return .success(Reservation(tenantID: tenantID, tokens: tokens, picoUSD: picoUSD, day: day, month: month))

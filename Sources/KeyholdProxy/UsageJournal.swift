@@ -37,7 +37,12 @@ final class UsageJournal: Sendable {
         var inFlight: [String: JournalEntry]
         /// The line being written, reused from one append to the next.
         var line: [UInt8] = []
+        /// Bytes in the current segment.
+        var bytes = 0
     }
+    /// A segment past this size is closed at once, flush or not: the flusher reads a segment whole, and a flusher
+    /// held back (a slow disk, a busy machine) must not find one of hundreds of megabytes.
+    static let segmentLimit = 1 << 20
     private let state: Mutex<State>
 
     init(directory: String) throws {
@@ -67,42 +72,53 @@ final class UsageJournal: Sendable {
     func reserve(_ entry: JournalEntry) {
         state.withLock { state in
             state.inFlight[entry.id] = entry
-            Self.append(entry, to: state.descriptor, buffer: &state.line)
+            append(entry, to: &state)
         }
     }
 
     func settle(_ entry: JournalEntry) {
         state.withLock { state in
             state.inFlight[entry.id] = nil
-            Self.append(entry, to: state.descriptor, buffer: &state.line)
+            append(entry, to: &state)
         }
     }
 
     /// Starts a new segment (re-logging the reservations still in flight) and returns the closed ones' names.
     func rotate() throws -> [String] {
-        try state.withLock { state in
-            let next = state.segment + 1
-            let descriptor = try Self.open(directory, next)
-            for entry in state.inFlight.values { Self.append(entry, to: descriptor, buffer: &state.line) }
-            close(state.descriptor)
-            state.descriptor = descriptor
-            state.segment = next
-        }
+        try state.withLock { state in try startSegment(&state) }
         let current = state.withLock { Self.name($0.segment) }
         return Self.segments(in: directory).filter { $0 != current }
     }
 
-    private static func append(_ entry: JournalEntry, to descriptor: Int32, buffer: inout [UInt8]) {
+    private func startSegment(_ state: inout State) throws {
+        let next = state.segment + 1
+        let descriptor = try Self.open(directory, next)
+        close(state.descriptor)
+        state.descriptor = descriptor
+        state.segment = next
+        state.bytes = 0
+        for entry in state.inFlight.values { append(entry, to: &state, mayRotate: false) }
+    }
+
+    private func append(_ entry: JournalEntry, to state: inout State, mayRotate: Bool = true) {
+        state.bytes += Self.append(entry, to: state.descriptor, buffer: &state.line)
+        // When the new segment cannot be opened, appending to the current one goes on (nothing is lost).
+        if mayRotate && state.bytes >= Self.segmentLimit { try? startSegment(&state) }
+    }
+
+    /// Appends one line with one write(2); returns its length.
+    private static func append(_ entry: JournalEntry, to descriptor: Int32, buffer: inout [UInt8]) -> Int {
         buffer.removeAll(keepingCapacity: true)
         JournalLine.encode(entry, into: &buffer)
-        buffer.withUnsafeBytes { raw in
+        return buffer.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }
+                if written <= 0 { return offset }
                 offset += written
             }
+            return offset
         }
     }
 

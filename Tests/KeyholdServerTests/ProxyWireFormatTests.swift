@@ -28,6 +28,30 @@ struct ProxyWireFormatTests {
         return (try? encoder.encode(a)) == (try? encoder.encode(b))
     }
 
+    @Test func aFullSegmentIsClosedAndCarriesTheReservationsStillInFlight() throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("keyhold-journal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try UsageJournal(directory: directory)
+        var pending = Self.entry()
+        pending.kind = "r"
+        journal.reserve(pending)
+        // Each settlement line is about 130 bytes: 3 MiB of them fill at least three segments.
+        let settled = (0..<(3 * UsageJournal.segmentLimit / 130)).map { _ in Self.entry() }
+        for entry in settled { journal.settle(entry) }
+        let segments = UsageJournal.segments(in: directory)
+        #expect(segments.count >= 3, "\(segments)")
+        var seen: [String: Int] = [:]
+        for segment in segments {
+            let path = (directory as NSString).appendingPathComponent(segment)
+            let entries = UsageJournal.read(path)
+            #expect(entries.contains { $0.id == pending.id && $0.kind == "r" }, "every segment holds the reservation still in flight")
+            for entry in entries where entry.kind == "s" { seen[entry.id, default: 0] += 1 }
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            #expect(size < UsageJournal.segmentLimit + 4096, "\(segment): \(size) bytes")
+        }
+        #expect(seen.count == settled.count && seen.values.allSatisfy { $0 == 1 }, "every settlement exactly once")
+    }
+
     @Test func journalLinesRoundTripEveryField() throws {
         let entries = [
             Self.entry(), Self.entry(sandbox: nil), Self.entry(model: "we\tird\\model\nname\r\u{e9}"),
