@@ -85,6 +85,40 @@ import Glibc
     }
 }
 
+extension ProxyConnectionTests {
+    @Test func aStreamTheProviderCutsEndsWithAnErrorEventAndIsChargedItsReservation() async throws {
+        let proxy = try await ProxyHarness()
+        proxy.provider.update { $0.cutStreamAfterEvents = 3 }
+        let openAI = try await proxy.send("/v1/chat/completions", body: ProxyMeteringTests.chatStream)
+        #expect(openAI.status == 200)
+        #expect(openAI.text.hasPrefix("data: "), "the events before the cut were forwarded: \(openAI.text)")
+        #expect(openAI.text.contains(#""type":"upstream_error""#), "a final error event in OpenAI's shape")
+        let anthropic = try await proxy.send("/v1/messages", body: ProxyMeteringTests.messageStream, anthropic: true)
+        #expect(anthropic.text.contains("event: message_start"))
+        #expect(anthropic.text.contains("event: error") && anthropic.text.contains(#""type":"api_error""#), "\(anthropic.text)")
+        let rows = try proxy.waitForUsageRows(2)
+        #expect(rows.allSatisfy { $0["charged"] as String == "reservation" }, "a stream whose usage never came is charged its reservation")
+        #expect(rows.allSatisfy { $0["input_tokens"] as Int + ($0["output_tokens"] as Int) > 0 }, "never zero")
+        try await proxy.stop()
+    }
+
+    @Test func aStreamThatRunsPastItsReservationIsCut() async throws {
+        let proxy = try await ProxyHarness()
+        // 2,000 characters (about 500 tokens) for a request that allows 5.
+        proxy.provider.update {
+            $0.responseText = String(repeating: "lorem ipsum ", count: 170)
+            $0.streamChunkCount = 100
+        }
+        let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":5,"stream":true}"#
+        let answer = try await proxy.send("/v1/chat/completions", body: body)
+        #expect(answer.text.contains("reached its reservation of 5 output tokens"), "\(answer.text.suffix(300))")
+        #expect(!answer.text.contains("[DONE]"), "the rest of the stream was not forwarded")
+        let row = try #require(try proxy.waitForUsageRows(1).first)
+        #expect(row["charged"] as String == "reservation" && row["output_tokens"] as Int == 5)
+        try await proxy.stop()
+    }
+}
+
 /// A plain TCP connection on loopback, for requests no HTTP client library would send.
 enum RawConnection {
     /// Sends `text` and returns everything the server sends until it closes the connection (or the timeout).

@@ -6,9 +6,9 @@ import Testing
 /// Key rotation against a real systemd: blue/green with no downtime, failure keeps the old agent, crash safety.
 @Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
 struct RotationTests {
-    /// Reports a hash of its key, refuses keys containing "bad" by exiting at start.
+    /// Reports a hash of its key, refuses keys containing "-bad-" (never in a canary: hex after its prefix) by exiting at start.
     static let agent =
-        #"/bin/sh -c 'case "$ANTHROPIC_API_KEY" in *bad*) echo "refusing this key"; exit 2;; esac; echo "hash=$(printf %s "$ANTHROPIC_API_KEY" | sha256sum | cut -c1-64)"; exec sleep infinity'"#
+        #"/bin/sh -c 'case "$ANTHROPIC_API_KEY" in *-bad-*) echo "refusing this key"; exit 2;; esac; echo "hash=$(printf %s "$ANTHROPIC_API_KEY" | sha256sum | cut -c1-64)"; exec sleep infinity'"#
 
     static func runningTenant(_ sandboxes: SandboxHarness, prefix: String) throws -> (tenant: String, key: String) {
         let tenant = SandboxHarness.tenantName(prefix)
