@@ -86,6 +86,12 @@ public final class SystemdManager: @unchecked Sendable {
                     if let unitResult = status.result { detail += ", Result=\(unitResult)" }
                     if let code = status.execMainStatus { detail += ", ExecMainStatus=\(code)" }
                     detail += ")"
+                    if status.execMainStatus == 203 {
+                        // systemd's EXIT_EXEC: the program could not be executed at all.
+                        detail +=
+                            "; status 203 means systemd could not execute the unit's program: check that keyhold-exec exists and is "
+                            + "visible in systemd's mount namespace (a private systemd has its own /tmp)"
+                    }
                 }
                 detail +=
                     ". Read the unit's log (`journalctl -u \(name)`) to see why; reset the unit "
