@@ -7,6 +7,7 @@ packages=(
   pkg-config libsqlite3-dev libssl-dev libseccomp-dev libsystemd-dev  # linked by Keyhold
   systemd dbus util-linux coreutils                                   # sandboxes; a private systemd when PID 1 is not systemd
   curl python3                                                        # used by test agents inside sandboxes (curl, ptrace probe)
+  openssl ca-certificates                                             # the proxy's TLS roots; a test's self-signed provider
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -44,7 +44,8 @@ public final class MeteringProxy: Sendable {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(30))
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        self.upstreams = UpstreamPool(connectTimeout: .seconds(10), readTimeout: .seconds(configuration.upstreamTimeoutSeconds))
+        self.upstreams = try UpstreamPool(
+            connectTimeout: .seconds(10), readTimeout: .seconds(configuration.upstreamTimeoutSeconds), additionalCAFile: configuration.upstreamCAFile)
         var origins: [Provider: UpstreamOrigin] = [:]
         for provider in [Provider.openai, .anthropic] {
             let base = configuration.upstreamBaseURLs[provider] ?? provider.defaultBaseURL ?? ""

@@ -19,11 +19,13 @@ public struct ProxyConfiguration: Sendable {
     public var requestReadTimeout: Duration
     /// How long a keep-alive connection may stay idle between requests.
     public var idleTimeout: Duration
+    /// PEM CA certificates trusted for provider connections besides the system's, or nil.
+    public var upstreamCAFile: String?
 
     public init(
         tcpAddress: String?, socketPath: String?, upstreamBaseURLs: [Provider: String], maximumBodyBytes: Int = 1 << 20,
         upstreamTimeoutSeconds: Int64 = 300, flushInterval: Duration = .milliseconds(200),
-        requestReadTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120)
+        requestReadTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120), upstreamCAFile: String? = nil
     ) {
         self.tcpAddress = tcpAddress
         self.socketPath = socketPath
@@ -33,6 +35,7 @@ public struct ProxyConfiguration: Sendable {
         self.flushInterval = flushInterval
         self.requestReadTimeout = requestReadTimeout
         self.idleTimeout = idleTimeout
+        self.upstreamCAFile = upstreamCAFile
     }
 }
 
@@ -44,11 +47,16 @@ extension ProxyConfiguration {
 /// A proxy configuration that cannot work.
 public enum ProxyConfigurationError: Error, CustomStringConvertible {
     case invalidBaseURL(provider: Provider, url: String)
+    case tls(reason: String, caFile: String?)
 
     public var description: String {
         switch self {
         case .invalidBaseURL(let provider, let url):
             "the \(provider) base URL '\(url)' is not an http:// or https:// URL with a host; fix --provider-base-url"
+        case .tls(let reason, let caFile?):
+            "the proxy cannot set up TLS with the CA certificates in \(caFile) (\(reason)); give a readable PEM file to --provider-ca-file"
+        case .tls(let reason, nil):
+            "the proxy cannot set up TLS (\(reason)); check the system's CA certificates (Debian: ca-certificates)"
         }
     }
 }

@@ -21,12 +21,15 @@ enum UpstreamFailure: Error, CustomStringConvertible {
     case connectionLost(answered: Bool)
     /// The provider stayed silent longer than the read timeout.
     case timeout(seconds: Int64)
+    /// The connection failed (a TLS handshake refused, a reset): what went wrong.
+    case failed(String)
 
     var description: String {
         switch self {
         case .connect(let reason): "could not connect: \(reason)"
         case .connectionLost(let answered): answered ? "the connection closed before the answer ended" : "the connection closed before any answer"
         case .timeout(let seconds): "no answer for \(seconds) s"
+        case .failed(let reason): reason
         }
     }
 }
@@ -144,6 +147,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !answered { fail(.failed(String(describing: error).prefix(200).description)) }
         context.close(promise: nil)
     }
 

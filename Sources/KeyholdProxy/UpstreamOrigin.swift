@@ -19,6 +19,14 @@ struct UpstreamOrigin: Hashable, Sendable, CustomStringConvertible {
         basePath = components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path
     }
 
+    /// Whether the host is an IPv4 or IPv6 address rather than a name.
+    var isAddress: Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return inet_pton(AF_INET, bare, &v4) == 1 || inet_pton(AF_INET6, bare, &v6) == 1
+    }
+
     /// The `Host` header: the port only when it is not the scheme's default.
     var hostHeader: String { port == (isTLS ? 443 : 80) ? host : "\(host):\(port)" }
 

@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -21,18 +22,26 @@ final class UpstreamPool: Sendable {
     }
 
     private let idle = Mutex<[Key: [Idle]]>([:])
-    private let tls: NIOSSLContext?
+    private let tls: NIOSSLContext
     let connectTimeout: TimeAmount
     let readTimeout: TimeAmount
     /// How long a connection may stay idle in the pool, and how many idle ones are kept per loop and origin.
     let idleTimeout: TimeAmount = .seconds(50)
     let maximumIdlePerLoop = 256
 
-    init(connectTimeout: TimeAmount, readTimeout: TimeAmount) {
+    /// - Parameter additionalCAFile: PEM certificates trusted besides the system's roots (a self-hosted endpoint, a
+    ///   TLS-inspecting egress proxy).
+    init(connectTimeout: TimeAmount, readTimeout: TimeAmount, additionalCAFile: String? = nil) throws {
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
-        // Certificates verified against the system's roots, as every provider's SDK does.
-        tls = try? NIOSSLContext(configuration: .makeClientConfiguration())
+        // Certificates and host names verified, against the system's roots, as every provider's SDK does.
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let additionalCAFile { configuration.additionalTrustRoots = [.file(additionalCAFile)] }
+        do {
+            tls = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ProxyConfigurationError.tls(reason: "\(error)", caFile: additionalCAFile)
+        }
     }
 
     /// Starts a call: `POST origin.basePath + path` with `headers` and `body`, answered to `receiver` on `eventLoop`.
@@ -68,8 +77,10 @@ final class UpstreamPool: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if isTLS {
-                        guard let tls else { throw UpstreamFailure.connect("TLS is not available on this machine") }
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: origin.host))
+                        // SNI takes a name, not an address; with none, the certificate is checked against the address.
+                        let isAddress = origin.isAddress
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : origin.host))
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler(readTimeout: readTimeout, idleTimeout: idleTimeout))

@@ -1,6 +1,8 @@
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
+public import NIOSSL
 
 /// A stand-in LLM provider on `127.0.0.1` speaking the OpenAI, Anthropic and Gemini wire formats.
 ///
@@ -14,7 +16,11 @@ public final class FakeProvider: Sendable {
     private let state: FakeProviderState
     private let serverTask: Task<Void, Never>
 
-    private init(port: Int, state: FakeProviderState, serverTask: Task<Void, Never>) {
+    /// Whether it serves HTTPS (`start(tls:)`).
+    public let isTLS: Bool
+
+    private init(port: Int, state: FakeProviderState, serverTask: Task<Void, Never>, isTLS: Bool) {
+        self.isTLS = isTLS
         self.port = port
         self.state = state
         self.serverTask = serverTask
@@ -28,7 +34,8 @@ public final class FakeProvider: Sendable {
     ///
     /// - Parameter configuration: Initial behaviour; change it later with ``update(_:)``.
     /// - Throws: The bind error if the server cannot start.
-    public static func start(configuration: Configuration = Configuration()) async throws -> FakeProvider {
+    /// - Parameter tls: serve HTTPS with this configuration (its certificate for 127.0.0.1), as real providers do.
+    public static func start(configuration: Configuration = Configuration(), tls: TLSConfiguration? = nil) async throws -> FakeProvider {
         let state = FakeProviderState(configuration: configuration)
         let bound = FakeProviderOneShot<Int>()
         let handler = FakeProviderHandler(state: state)
@@ -38,6 +45,7 @@ public final class FakeProvider: Sendable {
             responder: CallbackResponder<FakeProviderContext> { request, context in
                 try await handler.respond(to: request, context: context)
             },
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: ApplicationConfiguration(
                 address: .hostname("127.0.0.1", port: 0),
                 backlog: 1024
@@ -61,7 +69,7 @@ public final class FakeProvider: Sendable {
         }
         do {
             let port = try await bound.value
-            return FakeProvider(port: port, state: state, serverTask: serverTask)
+            return FakeProvider(port: port, state: state, serverTask: serverTask, isTLS: tls != nil)
         } catch {
             serverTask.cancel()
             await serverTask.value
@@ -69,8 +77,8 @@ public final class FakeProvider: Sendable {
         }
     }
 
-    /// `http://127.0.0.1:PORT`, with no trailing slash.
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), with no trailing slash.
+    public var baseURL: String { "\(isTLS ? "https" : "http")://127.0.0.1:\(port)" }
 
     /// A snapshot of the current configuration.
     public var configuration: Configuration { state.configuration }

@@ -71,6 +71,13 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("How long an agent may take to send a whole request to the proxy (then 408).", valueName: "seconds"))
     var proxyRequestTimeout = 30
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "PEM CA certificates the proxy trusts for providers besides the system's (a self-hosted endpoint, a TLS-inspecting egress proxy).",
+            valueName: "path"))
+    var providerCAFile: String?
+
     @Option(name: .long, help: ArgumentHelp("How long a provider may stay silent during a proxied call (then 504).", valueName: "seconds"))
     var proxyUpstreamTimeout = 300
 
@@ -111,7 +118,7 @@ struct DaemonFlags: ParsableArguments {
                 ? nil
                 : ProxyConfiguration(
                     tcpAddress: proxy, socketPath: proxySocket, upstreamBaseURLs: overrides, upstreamTimeoutSeconds: Int64(proxyUpstreamTimeout),
-                    requestReadTimeout: .seconds(proxyRequestTimeout)
+                    requestReadTimeout: .seconds(proxyRequestTimeout), upstreamCAFile: providerCAFile
                 )
         )
     }

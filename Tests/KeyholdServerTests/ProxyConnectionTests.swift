@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import KeyholdTesting
 import NIOHTTP1
+import NIOSSL
 import Testing
 
 #if canImport(Glibc)
@@ -117,6 +118,59 @@ extension ProxyConnectionTests {
         #expect(row["charged"] as String == "reservation" && row["output_tokens"] as Int == 5)
         try await proxy.stop()
     }
+}
+
+extension ProxyConnectionTests {
+    @Test func aProviderOverTLSIsReachedOnlyWhenItsCertificateIsTrusted() async throws {
+        let certificate = try SelfSignedCertificate(address: "127.0.0.1")
+        defer { certificate.remove() }
+        let proxy = try await ProxyHarness(providerTLS: try certificate.serverConfiguration())
+        #expect(proxy.provider.baseURL.hasPrefix("https://127.0.0.1:"))
+
+        // The system's roots do not vouch for it: refused during the handshake, nothing sent, nothing charged.
+        let untrusted = try await proxy.send("/v1/chat/completions", body: ProxyMeteringTests.chat)
+        #expect(untrusted.status == 502, "\(untrusted.text)")
+        #expect(untrusted.text.lowercased().contains("certificate"), "the answer says why: \(untrusted.text)")
+        #expect(proxy.provider.requestCount == 0)
+
+        _ = proxy.keyhold.stopDaemon()
+        proxy.daemonArguments = ["--provider-ca-file", certificate.certificatePath]
+        try proxy.startDaemon()
+        let trusted = try await proxy.send("/v1/chat/completions", body: ProxyMeteringTests.chat)
+        #expect(trusted.status == 200, "\(trusted.text)")
+        let streamed = try await proxy.send("/v1/messages", body: ProxyMeteringTests.messageStream, anthropic: true)
+        #expect(streamed.status == 200 && streamed.text.contains("event: message_stop"), "\(streamed.text)")
+        let rows = try proxy.waitForUsageRows(3)
+        #expect(rows.map { $0["charged"] as String } == ["none", "usage", "usage"])
+        try await proxy.stop()
+    }
+}
+
+/// A throwaway self-signed certificate for an address, made with the openssl command.
+struct SelfSignedCertificate {
+    let directory: String
+    var certificatePath: String { directory + "/cert.pem" }
+    var keyPath: String { directory + "/key.pem" }
+
+    init(address: String) throws {
+        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("keyhold-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let made = try ProcessRunner.run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=\(address)",
+                "-addext", "subjectAltName=IP:\(address)", "-keyout", keyPath, "-out", certificatePath,
+            ])
+        try #require(made.status == 0, "openssl: \(made.stderr)")
+    }
+
+    func serverConfiguration() throws -> TLSConfiguration {
+        TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
 }
 
 /// A plain TCP connection on loopback, for requests no HTTP client library would send.

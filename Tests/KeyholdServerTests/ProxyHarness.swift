@@ -6,6 +6,7 @@ import KeyholdTesting
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 import Testing
 
 /// The real daemon with its metering proxy on loopback, a fake provider upstream, and one managed tenant
@@ -15,14 +16,19 @@ final class ProxyHarness: @unchecked Sendable {
     let provider: FakeProvider
     let port: Int
     let plansDirectory: String
-    let daemonArguments: [String]
+    /// More `keyhold serve` options (used by the next `startDaemon`).
+    var daemonArguments: [String]
     var token = ""
     var tenantID: Int64 = 0
 
     /// - Parameter caps: the managed plan's caps in the test plans (small, so tests can reach them).
     /// - Parameter daemonArguments: more `keyhold serve` options.
-    init(tokensPerDay: Int = 2_000_000, requestsPerMinute: Int = 100_000, defaultMaxTokens: Int = 64, daemonArguments: [String] = []) async throws {
-        provider = try await FakeProvider.start()
+    /// - Parameter providerTLS: the fake provider serves HTTPS with this configuration.
+    init(
+        tokensPerDay: Int = 2_000_000, requestsPerMinute: Int = 100_000, defaultMaxTokens: Int = 64, daemonArguments: [String] = [],
+        providerTLS: TLSConfiguration? = nil
+    ) async throws {
+        provider = try await FakeProvider.start(tls: providerTLS)
         keyhold = try KeyholdHarness()
         port = try LoopbackPort.free()
         plansDirectory = keyhold.root + "/plans"
