@@ -137,6 +137,7 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-sandbox",
             dependencies: [
+                "BenchmarkSupport",
                 "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdTesting",
             ],
             path: "Benchmarks/SandboxStart",
@@ -145,6 +146,7 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-proxy",
             dependencies: [
+                "BenchmarkSupport",
                 "KeyholdCore", "KeyholdStore", "KeyholdServer", "KeyholdTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -157,10 +159,16 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-rotation",
             dependencies: [
+                "BenchmarkSupport",
                 "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/Rotation",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BenchmarkSupport",
+            path: "Benchmarks/Support",
             swiftSettings: swiftSettings
         ),
         .target(

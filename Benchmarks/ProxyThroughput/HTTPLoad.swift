@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -147,8 +148,8 @@ struct LoadResult: Sendable, Codable {
 
     var completed: Int { latenciesMs.count }
     var requestsPerSecond: Double { seconds > 0 ? Double(completed) / seconds : .nan }
-    var median: Double { Stats.percentile(latenciesMs, 50) }
-    var p99: Double { Stats.percentile(latenciesMs, 99) }
+    var median: Double { Percentiles.percentile(latenciesMs, 50) }
+    var p99: Double { Percentiles.percentile(latenciesMs, 99) }
 
     mutating func merge(_ other: LoadResult) {
         latenciesMs += other.latenciesMs
@@ -309,19 +310,4 @@ extension Load {
 /// A shared request counter.
 final class Counter: Sendable {
     let value = Atomic<Int>(0)
-}
-
-/// Percentiles of samples.
-enum Stats {
-    /// The nearest-rank percentile `p` (0...100); the median is p50 (the mean of the middle two for an even count).
-    static func percentile(_ samples: [Double], _ p: Double) -> Double {
-        let sorted = samples.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        if p == 50 {
-            let middle = sorted.count / 2
-            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-        }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-        return sorted[min(max(rank, 1), sorted.count) - 1]
-    }
 }

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import GRDB
 import KeyholdStore
@@ -57,8 +58,8 @@ final class KeyholdSide: @unchecked Sendable {
 
     var target: Target { Target(name: "keyhold", port: port, key: token) }
     var pid: Int32? { harness.daemonPID }
-    var residentKiB: Int? { pid.flatMap(Machine.residentKiB(of:)) }
-    var anonymousKiB: Int? { pid.flatMap(Machine.anonymousKiB(of:)) }
+    var residentKiB: Int? { pid.flatMap(MachineFacts.residentKiB(of:)) }
+    var anonymousKiB: Int? { pid.flatMap(MachineFacts.anonymousKiB(of:)) }
 
     private func queue() throws -> DatabaseQueue {
         var configuration = Configuration()
@@ -131,7 +132,7 @@ final class MemorySampler: Sendable {
         let samples = self.samples
         task = Task {
             while !Task.isCancelled {
-                if let pid = pid(), let kib = tree ? Machine.treeResidentKiB(of: pid) : Machine.residentKiB(of: pid) {
+                if let pid = pid(), let kib = tree ? Machine.treeResidentKiB(of: pid) : MachineFacts.residentKiB(of: pid) {
                     samples.list.withLock { $0.append(kib) }
                 }
                 try? await Task.sleep(for: interval)

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Glibc
 import KeyholdTesting
@@ -194,5 +195,5 @@ enum LiteLLMSide {
 
 /// A progress line on stderr (stdout carries the report).
 func progress(_ line: String) {
-    FileHandle.standardError.write(Data("[\(Machine.loadAverage)] \(line)\n".utf8))
+    FileHandle.standardError.write(Data("[\(MachineFacts.loadAverage)] \(line)\n".utf8))
 }

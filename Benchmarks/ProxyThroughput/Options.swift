@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 
 /// The benchmark's command-line options.
@@ -54,43 +55,26 @@ struct Options: Sendable, Codable {
     static func parse(_ arguments: [String]) throws(BenchError) -> Options {
         var options = Options()
         var rest = arguments[...]
+        let reader = OptionReader(usage: usage)
         while let flag = rest.popFirst() {
             switch flag {
-            case "--requests": options.requests = try number(after: flag, in: &rest, minimum: 1)
-            case "--warmup": options.warmup = try number(after: flag, in: &rest, minimum: 0)
-            case "--connections": options.connections = try number(after: flag, in: &rest, minimum: 1)
-            case "--concurrent-requests": options.concurrentRequests = try number(after: flag, in: &rest, minimum: 1)
-            case "--paced-rate": options.pacedRate = try number(after: flag, in: &rest, minimum: 1)
-            case "--paced-seconds": options.pacedSeconds = try number(after: flag, in: &rest, minimum: 1)
-            case "--sustain-seconds": options.sustainSeconds = try number(after: flag, in: &rest, minimum: 5)
-            case "--unwritable-seconds": options.unwritableSeconds = try number(after: flag, in: &rest, minimum: 1)
-            case "--litellm-requests": options.litellmRequests = try number(after: flag, in: &rest, minimum: 1)
-            case "--litellm-concurrent-requests": options.litellmConcurrentRequests = try number(after: flag, in: &rest, minimum: 1)
+            case "--requests": options.requests = try reader.number(after: flag, in: &rest, minimum: 1)
+            case "--warmup": options.warmup = try reader.number(after: flag, in: &rest, minimum: 0)
+            case "--connections": options.connections = try reader.number(after: flag, in: &rest, minimum: 1)
+            case "--concurrent-requests": options.concurrentRequests = try reader.number(after: flag, in: &rest, minimum: 1)
+            case "--paced-rate": options.pacedRate = try reader.number(after: flag, in: &rest, minimum: 1)
+            case "--paced-seconds": options.pacedSeconds = try reader.number(after: flag, in: &rest, minimum: 1)
+            case "--sustain-seconds": options.sustainSeconds = try reader.number(after: flag, in: &rest, minimum: 5)
+            case "--unwritable-seconds": options.unwritableSeconds = try reader.number(after: flag, in: &rest, minimum: 1)
+            case "--litellm-requests": options.litellmRequests = try reader.number(after: flag, in: &rest, minimum: 1)
+            case "--litellm-concurrent-requests": options.litellmConcurrentRequests = try reader.number(after: flag, in: &rest, minimum: 1)
             case "--skip-litellm": options.skipLiteLLM = true
-            case "--scratch": options.scratch = try text(after: flag, in: &rest)
-            case "--litellm-venv": options.litellmVenv = try text(after: flag, in: &rest)
+            case "--scratch": options.scratch = try reader.text(after: flag, in: &rest)
+            case "--litellm-venv": options.litellmVenv = try reader.text(after: flag, in: &rest)
             case "-h", "--help": throw BenchError(usage)
             default: throw BenchError("unknown option \(flag)\n\(usage)")
             }
         }
         return options
     }
-
-    private static func number(after flag: String, in rest: inout ArraySlice<String>, minimum: Int) throws(BenchError) -> Int {
-        guard let text = rest.popFirst(), let value = Int(text), value >= minimum else {
-            throw BenchError("\(flag) needs a whole number of at least \(minimum)\n\(usage)")
-        }
-        return value
-    }
-
-    private static func text(after flag: String, in rest: inout ArraySlice<String>) throws(BenchError) -> String {
-        guard let text = rest.popFirst(), !text.isEmpty else { throw BenchError("\(flag) needs a value\n\(usage)") }
-        return text
-    }
-}
-
-/// A benchmark failure, printed as one line.
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 
 /// The printed figures.
@@ -66,7 +67,7 @@ enum Report {
     }
 
     static func printSideBySide(keyhold: [KindFigures], memory: MemoryFigures, litellm: LiteLLMOutcome?, litellmNote: String?, options: Options) {
-        say("\n5. side by side (ms; \"+\" = added over the fake provider measured alongside; load average now \(Machine.loadAverage))")
+        say("\n5. side by side (ms; \"+\" = added over the fake provider measured alongside; load average now \(MachineFacts.loadAverage))")
         let columns = ["fake", "Keyhold", "+Keyhold", "fake(ns)", "LiteLLM", "+LiteLLM"]
         say(pad("", 40) + columns.map { pad($0, 11, left: true) }.joined())
         for (index, figure) in keyhold.enumerated() {

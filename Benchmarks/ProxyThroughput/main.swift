@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Glibc
 
@@ -25,18 +26,7 @@ Machine.printHeader(options)
 let bench = Bench(options: options)
 
 // Ctrl-C or SIGTERM: the daemon goes too.
-signal(SIGINT, SIG_IGN)
-signal(SIGTERM, SIG_IGN)
-let signalSources = [SIGINT, SIGTERM].map { [bench] number in
-    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-    source.setEventHandler {
-        FileHandle.standardError.write(Data("keyhold-bench-proxy: signal \(number), cleaning up\n".utf8))
-        bench.tearDown()
-        exit(128 + number)
-    }
-    source.resume()
-    return source
-}
+let signalSources = CleanupOnSignal.install(program: "keyhold-bench-proxy") { [bench] in bench.tearDown() }
 
 do {
     try await bench.run()

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import GRDB
 import KeyholdCore
@@ -20,8 +21,6 @@ func option(_ name: String, _ fallback: Int) -> Int {
 let keyCount = option("--keys", 100_000)
 let rotations = option("--rotations", 10)
 let readinessMs = option("--readiness-ms", 500)
-
-func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 print("keyhold-bench-rotation: \(ProcessInfo.processInfo.activeProcessorCount) CPUs, \(keyCount) keys, \(rotations) rotations")
 
@@ -79,7 +78,7 @@ do {
         print(
             String(
                 format: "key rotation beyond the %d ms readiness window: median %.1f ms, min %.1f ms, max %.1f ms (%d rotations)", readinessMs,
-                median(beyond), beyond.min()!, beyond.max()!, beyond.count
+                Percentiles.median(beyond), beyond.min()!, beyond.max()!, beyond.count
             )
         )
     }

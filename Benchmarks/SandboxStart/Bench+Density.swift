@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import KeyholdCore
 import KeyholdSandbox
@@ -53,8 +54,8 @@ extension Bench {
         let available = meminfo.split(separator: "\n").first { $0.hasPrefix("MemAvailable:") }?
             .split(separator: " ").dropFirst().first.flatMap { Int($0) }
         return (
-            harness.daemonPID.flatMap(ProcFiles.residentKiB(of:)), ProcFiles.residentKiB(of: systemd),
-            dbus.flatMap(ProcFiles.residentKiB(of:)), available
+            harness.daemonPID.flatMap(MachineFacts.residentKiB(of:)), MachineFacts.residentKiB(of: systemd),
+            dbus.flatMap(MachineFacts.residentKiB(of:)), available
         )
     }
 

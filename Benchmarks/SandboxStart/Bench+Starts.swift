@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Glibc
 import KeyholdCore
 import KeyholdSandbox

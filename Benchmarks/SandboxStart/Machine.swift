@@ -1,26 +1,17 @@
+import BenchmarkSupport
 import Foundation
 import Glibc
 
 /// The header: this machine and the method.
 enum Machine {
     static func printHeader(_ options: Options) {
-        var name = utsname()
-        uname(&name)
-        let kernel = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last ?? "?"
         let systemd = (try? Spawn.run(["/lib/systemd/systemd", "--version"]))?.output.split(separator: "\n").first ?? "?"
-        #if DEBUG
-        let build = "debug"
-        #else
-        let build = "release"
-        #endif
         print(
             """
             keyhold-bench-sandbox: sandbox start latency and density (issue 3, "Benchmark")
-            machine: \(ProcessInfo.processInfo.activeProcessorCount) CPUs (\(model.trimmingCharacters(in: .whitespaces))), \
-            \(ProcessInfo.processInfo.physicalMemory >> 20) MiB, kernel \(kernel), \(systemd)
-            build: \(build) (this program, keyhold and keyhold-exec from the same build directory)
+            machine: \(ProcessInfo.processInfo.activeProcessorCount) CPUs (\(MachineFacts.cpuModel)), \
+            \(ProcessInfo.processInfo.physicalMemory >> 20) MiB, kernel \(MachineFacts.kernel), \(systemd)
+            build: \(MachineFacts.build) (this program, keyhold and keyhold-exec from the same build directory)
             method: one run; (a) the floor starts the byok plan's hardened unit (SandboxUnit's properties, profile
               default) with ExecStart the agent itself, Type=exec, no keyhold-exec, no pipe: (a1) through D-Bus
               (SystemdManager.startTransientUnit: the call, its JobRemoved, then 7 bus calls reading the unit's status),

@@ -1,3 +1,5 @@
+import BenchmarkSupport
+
 /// The benchmark's command-line options.
 struct Options: Sendable {
     /// Timed starts of each kind.
@@ -21,11 +23,12 @@ struct Options: Sendable {
     static func parse(_ arguments: [String]) throws(BenchError) -> Options {
         var options = Options()
         var rest = arguments[...]
+        let reader = OptionReader(usage: usage)
         while let flag = rest.popFirst() {
             switch flag {
-            case "--starts": options.starts = try number(after: flag, in: &rest, minimum: 1)
-            case "--warmup": options.warmup = try number(after: flag, in: &rest, minimum: 0)
-            case "--density": options.density = try number(after: flag, in: &rest, minimum: 0)
+            case "--starts": options.starts = try reader.number(after: flag, in: &rest, minimum: 1)
+            case "--warmup": options.warmup = try reader.number(after: flag, in: &rest, minimum: 0)
+            case "--density": options.density = try reader.number(after: flag, in: &rest, minimum: 0)
             case "--skip-security": options.skipSecurity = true
             case "-h", "--help": throw BenchError(usage)
             default: throw BenchError("unknown option \(flag)\n\(usage)")
@@ -33,17 +36,4 @@ struct Options: Sendable {
         }
         return options
     }
-
-    private static func number(after flag: String, in rest: inout ArraySlice<String>, minimum: Int) throws(BenchError) -> Int {
-        guard let text = rest.popFirst(), let value = Int(text), value >= minimum else {
-            throw BenchError("\(flag) needs a whole number of at least \(minimum)\n\(usage)")
-        }
-        return value
-    }
-}
-
-/// A benchmark failure, printed as one line.
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -19,14 +19,6 @@ enum ProcFiles {
         return String(decoding: buffer[0..<filled], as: UTF8.self)
     }
 
-    /// `VmRSS` of `pid` in KiB.
-    static func residentKiB(of pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
-        else { return nil }
-        return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-    }
-
     /// The direct children of `pid`.
     static func children(of pid: Int32) -> [Int32] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
@@ -39,9 +31,4 @@ enum ProcFiles {
     static func command(of pid: Int32, root: String = "") -> String? {
         read("\(root)/proc/\(pid)/comm").map { $0.trimmingCharacters(in: .newlines) }
     }
-}
-
-/// A size in KiB as MiB with one decimal.
-func mebibytes(_ kib: Int?) -> String {
-    kib.map { String(format: "%.1f MiB", Double($0) / 1024) } ?? "?"
 }

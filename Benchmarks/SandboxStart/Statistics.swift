@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 
 /// Durations of one kind of start, summarised in milliseconds.
@@ -13,20 +14,10 @@ struct Series: Sendable {
     }
 
     /// The median (mean of the two middle samples when the count is even).
-    var median: Double {
-        let sorted = samples.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
+    var median: Double { Percentiles.median(samples) }
 
     /// The nearest-rank percentile `p` (0...100).
-    func percentile(_ p: Double) -> Double {
-        let sorted = samples.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-        return sorted[min(max(rank, 1), sorted.count) - 1]
-    }
+    func percentile(_ p: Double) -> Double { Percentiles.percentile(samples, p) }
 
     /// One table row: name, count, median, p90, p99, min, max.
     var row: String {
@@ -40,10 +31,4 @@ struct Series: Sendable {
 /// `value` in ms with one decimal.
 func milliseconds(_ value: Double) -> String {
     value.isFinite ? String(format: "%.1f", value) : "-"
-}
-
-/// `text` padded with spaces to `width` (on the left when `left`).
-func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-    let fill = String(repeating: " ", count: max(0, width - text.count))
-    return left ? fill + text : text + fill
 }

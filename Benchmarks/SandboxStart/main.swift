@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Glibc
 
@@ -21,18 +22,7 @@ do {
 }
 
 // Ctrl-C or SIGTERM: the daemon, the units and the private systemd go too.
-signal(SIGINT, SIG_IGN)
-signal(SIGTERM, SIG_IGN)
-let signalSources = [SIGINT, SIGTERM].map { [bench] number in
-    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-    source.setEventHandler {
-        FileHandle.standardError.write(Data("keyhold-bench-sandbox: signal \(number), cleaning up\n".utf8))
-        bench.tearDown()
-        exit(128 + number)
-    }
-    source.resume()
-    return source
-}
+let signalSources = CleanupOnSignal.install(program: "keyhold-bench-sandbox") { [bench] in bench.tearDown() }
 
 do {
     try await bench.run()
