@@ -30,7 +30,7 @@ final class PlatformKeys: Sendable {
     /// The platform key for a provider, decrypted once per key version.
     /// - Parameter dataVersion: the lookups' version now (`LookupCache`); while it is the one the key was read
     ///   at, the database is not read again. Nil: always read.
-    func key(for provider: Provider, dataVersion: Int? = nil) async throws -> SecretBytes? {
+    func key(for provider: Provider, dataVersion: Int?) async throws -> SecretBytes? {
         if let key = cached(for: provider, dataVersion: dataVersion) { return key }
         let record = try await store.database.read { db -> KeyVersionRecord? in
             guard let tenant = try? Store.tenant(named: Self.tenantName, in: db) else { return nil }

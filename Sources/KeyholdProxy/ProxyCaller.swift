@@ -12,19 +12,19 @@ struct ProxyCaller: Sendable {
     /// Where usage alerts go: the tenant's webhook, else the plan's.
     var alertWebhook: String?
 
-    /// Resolves a token: unknown, revoked (its sandbox stopped) or suspended → nil with the reason.
     /// A resolved caller, or why the token is refused.
     enum Resolution {
         case caller(ProxyCaller)
         case refused(String)
     }
 
+    /// Reads a token's caller from the database (the exchange has already missed `cache`): unknown, revoked (its
+    /// sandbox stopped), suspended or not on a managed plan is refused with the reason.
     /// - Parameters:
-    ///   - cache: answers for tokens already resolved while the database is unchanged.
-    ///   - version: the database's data version read by `cache` for this request (nil: do not cache).
-    static func resolve(token: String, store: Store, plans: PlanCatalog, cache: LookupCache? = nil, version: Int? = nil) async throws -> Resolution {
+    ///   - cache: where the caller is remembered for the next requests.
+    ///   - version: the lookups' version seen before this read (`LookupCache.currentVersion`; nil: not remembered).
+    static func resolve(token: String, store: Store, plans: PlanCatalog, cache: LookupCache, version: Int?) async throws -> Resolution {
         let tokenHash = TokenStore.hash(token)
-        if let cache, let version, let cached = cache.caller(tokenHash, version: version) { return .caller(cached) }
         let found = try await store.database.read { db -> (TokenOwner?, TenantRecord?) in
             guard let owner = try TokenStore.proxyTokenOwner(token, in: db) else { return (nil, nil) }
             return (TokenOwner(tenantID: owner.tenantID, sandboxID: owner.sandboxID), try Store.tenant(id: owner.tenantID, in: db))
@@ -40,7 +40,7 @@ struct ProxyCaller: Sendable {
             tenantID: tenant.id, tenantName: tenant.name, sandboxID: owner.sandboxID, plan: plan,
             alertWebhook: tenant.alertWebhook ?? plan.alertWebhook
         )
-        if let cache, let version { cache.remember(caller, for: tokenHash, version: version) }
+        if let version { cache.remember(caller, for: tokenHash, version: version) }
         return .caller(caller)
     }
 

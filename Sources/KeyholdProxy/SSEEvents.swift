@@ -32,9 +32,6 @@ struct SSEEvents {
         return events
     }
 
-    /// Whatever is left of an unfinished event.
-    var remainder: [UInt8] { pending }
-
     /// An event's `data:` lines joined with newlines (the `data:` prefix and one following space removed).
     static func data(_ event: [UInt8]) -> [UInt8] {
         // The common event, one `data:` line: its value without splitting.
@@ -90,19 +87,15 @@ struct SSEEvents {
         }
     }
 
-    /// Characters in the string values of every `key` in a JSON text, at any depth (a byte scan, not a parse).
-    ///
-    /// Counts Unicode scalars (each escape sequence as one), so never fewer than the strings' `count` of
-    /// characters: an estimate that only ever errs high, enough to bound a runaway stream.
-    static func stringCharacters(ofKey key: String, in data: [UInt8]) -> Int {
-        stringCharacters(ofKey: Array(key.utf8), in: data)
-    }
-
     static let usageKey = Array(#""usage""#.utf8)
     /// The keys whose strings are a stream's output text: OpenAI's `content`, Anthropic's `text`.
     static let contentKey = Array("content".utf8)
     static let textKey = Array("text".utf8)
 
+    /// Characters in the string values of every `key` in a JSON text, at any depth (a byte scan, not a parse).
+    ///
+    /// Counts Unicode scalars (each escape sequence as one), so never fewer than the strings' `count` of
+    /// characters: an estimate that only ever errs high, enough to bound a runaway stream.
     static func stringCharacters(ofKey key: [UInt8], in data: [UInt8]) -> Int {
         return data.withUnsafeBufferPointer { bytes in
             var total = 0

@@ -94,9 +94,9 @@ struct ProxyWireFormatTests {
 
     @Test func outputCharactersAreCountedNeverBelowTheStringsCount() {
         let openAI = #"{"choices":[{"delta":{"content":"h\u00e9\"llo\n"}},{"delta":{"content":"\"content\":\"x"}}],"x":{"content":null}}"#
-        #expect(SSEEvents.stringCharacters(ofKey: "content", in: Array(openAI.utf8)) == 7 + 12)
+        #expect(SSEEvents.stringCharacters(ofKey: SSEEvents.contentKey, in: Array(openAI.utf8)) == 7 + 12)
         let anthropic = #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"été 🙂"}}"#
-        #expect(SSEEvents.stringCharacters(ofKey: "text", in: Array(anthropic.utf8)) == 5)
-        #expect(SSEEvents.stringCharacters(ofKey: "text", in: Array(#"{"text":"unterminated"#.utf8)) >= 0)
+        #expect(SSEEvents.stringCharacters(ofKey: SSEEvents.textKey, in: Array(anthropic.utf8)) == 5)
+        #expect(SSEEvents.stringCharacters(ofKey: SSEEvents.textKey, in: Array(#"{"text":"unterminated"#.utf8)) >= 0)
     }
 }
