@@ -5,11 +5,15 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// One answer: status and body size, with a sample of the body when it was not a 200.
+/// One answer: status and body size, with a sample of the body when it was not a 200, and when the request was
+/// written and the answer's last byte read, both taken on the connection's event loop (so the latency measured
+/// leaves out the hops between the loop and the task that waits for the answer).
 struct Reply: Sendable {
     var status: Int
     var bytes: Int
     var sample: String
+    var written: ContinuousClock.Instant
+    var ended: ContinuousClock.Instant
 }
 
 /// A request handed to a connection's pipeline, with the promise its answer completes.
@@ -31,6 +35,7 @@ final class ClientHandler: ChannelDuplexHandler {
     typealias OutboundOut = HTTPClientRequestPart
 
     private var pending: EventLoopPromise<Reply>?
+    private var written = ContinuousClock.now
     private var status = 0
     private var bytes = 0
     private var sample: [UInt8] = []
@@ -41,6 +46,7 @@ final class ClientHandler: ChannelDuplexHandler {
         status = 0
         bytes = 0
         sample.removeAll(keepingCapacity: true)
+        written = .now
         context.write(wrapOutboundOut(.head(job.head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(job.body))), promise: nil)
         context.write(wrapOutboundOut(.end(nil)), promise: promise)
@@ -56,7 +62,8 @@ final class ClientHandler: ChannelDuplexHandler {
         case .end:
             let promise = pending
             pending = nil
-            promise?.succeed(Reply(status: status, bytes: bytes, sample: String(decoding: sample, as: UTF8.self)))
+            promise?.succeed(
+                Reply(status: status, bytes: bytes, sample: String(decoding: sample, as: UTF8.self), written: written, ended: .now))
         }
     }
 
@@ -166,15 +173,13 @@ enum Load {
     }
 
     /// One request on `connection`, recorded in `result`; a broken connection is reopened.
-    /// - Parameter from: when the request counts as started (default: now).
+    /// - Parameter from: when the request counts as started (default: when it was written).
     static func timed(
         _ connection: inout Connection, group: any EventLoopGroup, into result: inout LoadResult, from: ContinuousClock.Instant? = nil
     ) async {
-        let clock = ContinuousClock()
-        let start = from ?? clock.now
         do {
             let reply = try await connection.send()
-            let elapsed = clock.now - start
+            let elapsed = reply.ended - (from ?? reply.written)
             if reply.status == 200 && reply.bytes > 0 {
                 result.latenciesMs.append(milliseconds(elapsed))
             } else {
@@ -286,14 +291,10 @@ extension Load {
                     // Connections are spread evenly over one interval.
                     var scheduled = start + interval * Double(index) / Double(connections)
                     while scheduled < end {
-                        let begin: ContinuousClock.Instant
-                        if clock.now >= scheduled {
-                            begin = scheduled
-                        } else {
-                            try? await Task.sleep(until: scheduled, clock: clock)
-                            begin = clock.now
-                        }
-                        await timed(&connection, group: group, into: &result, from: begin)
+                        // Late (the previous answer took past this slot): timed from the slot. On time: from the write.
+                        let late = clock.now >= scheduled
+                        if !late { try? await Task.sleep(until: scheduled, clock: clock) }
+                        await timed(&connection, group: group, into: &result, from: late ? scheduled : nil)
                         scheduled += interval
                     }
                     await connection.close()

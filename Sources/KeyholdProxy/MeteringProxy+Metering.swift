@@ -8,10 +8,12 @@ import NIOHTTP1
 
 extension MeteringProxy {
     /// Settles a reservation: the provider's usage when known, else the whole reservation (never zero).
-    /// - Parameter id: the journal id of the reservation; nil when the request never reached the journal.
+    /// - Parameters:
+    ///   - id: the journal id of the reservation; nil when the request never reached the journal.
+    ///   - journal: the shard of the event loop the request is on (where its reservation was journaled).
     func settle(
         _ reservation: Reservation, caller: ProxyCaller, ask: Ask, usage: TokenUsage?, status: Int, charged: String, started: ContinuousClock.Instant,
-        id: String?
+        id: String?, journal: JournalShard
     ) {
         let tokens = usage?.total ?? reservation.tokens
         let cost = usage?.cost(ask.price) ?? reservation.picoUSD

@@ -6,6 +6,7 @@ public import KeyholdStore
 public import KeyholdVault
 public import Logging
 import NIOCore
+import NIOPosix
 public import ServiceLifecycle
 
 /// The managed plan's metering proxy: speaks OpenAI's and Anthropic's APIs to agents, calls the provider with
@@ -39,8 +40,11 @@ public final class MeteringProxy: Sendable {
         self.plans = plans
         self.configuration = configuration
         self.platformKeys = PlatformKeys(store: store, vaults: vaults)
-        self.lookups = LookupCache(databasePath: store.path)
-        self.journal = try UsageJournal(directory: journalDirectory)
+        // Requests are served on the singleton group's loops (`ProxyListener`); each gets its own journal shard
+        // and lookup connection.
+        let eventLoops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        self.lookups = LookupCache(databasePath: store.path, eventLoops: eventLoops)
+        self.journal = try UsageJournal(directory: journalDirectory, eventLoops: eventLoops)
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(30))
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)

@@ -83,7 +83,7 @@ final class ProxyExchange {
         guard let token = format.token(in: head.headers) else {
             return finish(format.error(.unauthorized, type: format.authenticationError, message: "missing proxy token: send it as your API key"))
         }
-        let version = proxy.lookups.currentVersion()
+        let version = proxy.lookups.currentVersion(on: eventLoop)
         let tokenHash = TokenStore.hash(token)
         if let version, let cached = proxy.lookups.caller(tokenHash, version: version) {
             return authorized(cached, dataVersion: version, isModels: isModels)
@@ -155,9 +155,9 @@ final class ProxyExchange {
     private func forward(with key: SecretBytes) {
         guard let caller, let ask, let reservation else { return }
         guard !clientIsGone else { return settle(usage: TokenUsage(), status: 499, charged: "none") }
-        let id = UUID().uuidString
+        let id = RequestID.next()
         journalID = id
-        proxy.journal.reserve(
+        proxy.journal.shard(for: eventLoop).reserve(
             JournalEntry(
                 kind: "r", id: id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model, reservedTokens: reservation.tokens,
                 reservedPicoUSD: reservation.picoUSD, time: Timestamp.now()
@@ -192,7 +192,9 @@ final class ProxyExchange {
     func settle(usage: TokenUsage?, status: Int, charged: String) {
         guard !isSettled, let reservation, let caller, let ask else { return }
         isSettled = true
-        proxy.settle(reservation, caller: caller, ask: ask, usage: usage, status: status, charged: charged, started: started, id: journalID)
+        proxy.settle(
+            reservation, caller: caller, ask: ask, usage: usage, status: status, charged: charged, started: started, id: journalID,
+            journal: proxy.journal.shard(for: eventLoop))
     }
 
     /// Answers and ends the exchange.

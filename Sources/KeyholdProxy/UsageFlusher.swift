@@ -29,7 +29,7 @@ struct UsageFlusher: Service {
             // Reading, decoding and inserting run on the flusher's own thread, not the cooperative pool.
             try await OffPool.run {
                 for name in try journal.rotate() {
-                    let path = (journal.directory as NSString).appendingPathComponent(name)
+                    let path = journal.segments.path(name)
                     let rows = UsageJournal.read(path).filter { $0.kind == "s" }.map(MeteringProxy.row(from:))
                     try database.write { db in try Store.insertUsage(rows, in: db) }
                     unlink(path)
@@ -44,12 +44,12 @@ struct UsageFlusher: Service {
 extension MeteringProxy {
     /// Replays every journal segment: settlements are stored, reservations never settled are charged in full.
     func recoverJournal() async throws {
-        let names = UsageJournal.segments(in: journal.directory)
-        _ = try journal.rotate()  // appends go to a fresh segment while the old ones are replayed
+        // Only what an earlier process left: this one's own segments are flushed as usual.
+        let names = journal.leftBehind
         var settled: [String: JournalEntry] = [:]
         var reserved: [String: JournalEntry] = [:]
         for name in names {
-            for entry in UsageJournal.read((journal.directory as NSString).appendingPathComponent(name)) {
+            for entry in UsageJournal.read(journal.segments.path(name)) {
                 if entry.kind == "s" { settled[entry.id] = entry } else { reserved[entry.id] = entry }
             }
         }
@@ -69,7 +69,7 @@ extension MeteringProxy {
             logger.info(
                 "usage journal replayed: \(settled.count) settled, \(rows.count - settled.count) interrupted requests charged their reservation")
         }
-        for name in names { unlink((journal.directory as NSString).appendingPathComponent(name)) }
+        for name in names { unlink(journal.segments.path(name)) }
     }
 
     static func row(from entry: JournalEntry) -> UsageRow {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import KeyholdCore
 import KeyholdServer
 
@@ -81,11 +82,15 @@ struct TenantCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-alert-webhook",
             abstract: "POST this tenant's usage alerts (50/80/100% of a cap) to a URL, instead of the plan's webhook.",
-            discussion: "`--clear` goes back to the plan's webhook. Each alert is also an audit record (`usage.alert`)."
+            discussion: """
+                `--clear` goes back to the plan's webhook. Each alert is also an audit record (`usage.alert`). A URL that \
+                carries a secret (a token in its path or query) is better given as `-` and piped on stdin: arguments \
+                are visible to every user in the process list.
+                """
         )
         @OptionGroup var global: GlobalOptions
         @Argument var name: String
-        @Argument(help: "An http:// or https:// URL.") var url: String?
+        @Argument(help: "An http:// or https:// URL, or - to read it from stdin.") var url: String?
         @Flag(help: "Remove the tenant's webhook.") var clear = false
 
         func validate() throws {
@@ -93,8 +98,14 @@ struct TenantCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            var webhook = url
+            if url == "-" {
+                let raw = try KeyInput.read(prompt: "webhook URL for \(name): ")
+                webhook = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard webhook?.isEmpty == false else { throw ValidationError("no URL on stdin: pipe one line with the webhook's URL") }
+            }
             let tenant = try await AdminClient(socketPath: global.socket).call(
-                "PUT", "/v1/tenants/\(name.pathSegment)/alert-webhook", body: AdminAPI.SetAlertWebhook(url: url), as: AdminAPI.Tenant.self
+                "PUT", "/v1/tenants/\(name.pathSegment)/alert-webhook", body: AdminAPI.SetAlertWebhook(url: webhook), as: AdminAPI.Tenant.self
             )
             print(tenant.alertWebhook.map { "tenant \(tenant.name) alerts are POSTed to \($0)" } ?? "tenant \(tenant.name) alerts follow its plan")
         }

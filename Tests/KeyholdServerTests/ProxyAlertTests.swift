@@ -12,8 +12,11 @@ import Testing
         // 1,000 tokens a day; each call uses 250 (240 in, 10 out): 50% after 2 calls, 100% after 4, then refused.
         let proxy = try await ProxyHarness(tokensPerDay: 1_000)
         proxy.provider.update { $0.usage = .init(inputTokens: 240, outputTokens: 10, cachedInputTokens: 0, reasoningTokens: 0) }
-        let set = try proxy.keyhold.cli(["tenant", "set-alert-webhook", "globex", receiver.url])
+        // The URL is piped on stdin (`-`): webhook URLs often carry a secret, and argv is public.
+        let set = try proxy.keyhold.cli(["tenant", "set-alert-webhook", "globex", "-"], input: Array((receiver.url + "\n").utf8))
         try #require(set.status == 0, "\(set.stderr)")
+        let empty = try proxy.keyhold.cli(["tenant", "set-alert-webhook", "globex", "-"], input: [])
+        #expect(empty.status != 0 && empty.stderr.contains("no URL on stdin"), "\(empty.stderr)")
         let bad = try proxy.keyhold.cli(["tenant", "set-alert-webhook", "globex", "ftp://example"])
         #expect(bad.status != 0 && bad.stderr.contains("http:// or https://"))
 

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 @testable import KeyholdProxy
@@ -31,25 +33,59 @@ struct ProxyWireFormatTests {
     @Test func aFullSegmentIsClosedAndCarriesTheReservationsStillInFlight() throws {
         let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("keyhold-journal-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let journal = try UsageJournal(directory: directory)
+        let journal = try UsageJournal(directory: directory, eventLoops: [])
+        let shard = journal.shards[0]
         var pending = Self.entry()
         pending.kind = "r"
-        journal.reserve(pending)
+        shard.reserve(pending)
         // Each settlement line is about 130 bytes: 3 MiB of them fill at least three segments.
-        let settled = (0..<(3 * UsageJournal.segmentLimit / 130)).map { _ in Self.entry() }
-        for entry in settled { journal.settle(entry) }
-        let segments = UsageJournal.segments(in: directory)
+        let settled = (0..<(3 * JournalShard.segmentLimit / 130)).map { _ in Self.entry() }
+        for entry in settled { shard.settle(entry) }
+        let segments = JournalSegments.names(in: directory)
         #expect(segments.count >= 3, "\(segments)")
         var seen: [String: Int] = [:]
         for segment in segments {
-            let path = (directory as NSString).appendingPathComponent(segment)
+            let path = journal.segments.path(segment)
             let entries = UsageJournal.read(path)
             #expect(entries.contains { $0.id == pending.id && $0.kind == "r" }, "every segment holds the reservation still in flight")
             for entry in entries where entry.kind == "s" { seen[entry.id, default: 0] += 1 }
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-            #expect(size < UsageJournal.segmentLimit + 4096, "\(segment): \(size) bytes")
+            #expect(size < JournalShard.segmentLimit + 4096, "\(segment): \(size) bytes")
         }
         #expect(seen.count == settled.count && seen.values.allSatisfy { $0 == 1 }, "every settlement exactly once")
+    }
+
+    /// Each event loop appends to its own segment; a flush takes exactly the segments no loop writes to any more,
+    /// and the next process replays only what this one left behind.
+    @Test func rotationHandsOverClosedSegmentsOfEveryShardAndNoOpenOne() throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("keyhold-journal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? loops.syncShutdownGracefully() }
+        let eventLoops = Array(loops.makeIterator())
+        let journal = try UsageJournal(directory: directory, eventLoops: eventLoops)
+        #expect(journal.shards.count == 2)
+        #expect(journal.shard(for: eventLoops[0]) !== journal.shard(for: eventLoops[1]), "one shard per loop")
+        var firstIDs: Set<String> = []
+        for loop in eventLoops {
+            let entry = Self.entry()
+            firstIDs.insert(entry.id)
+            journal.shard(for: loop).settle(entry)
+        }
+        #expect(JournalSegments.names(in: directory).count == 2)
+        let closed = try journal.rotate()
+        #expect(closed.count == 2, "both loops' segments are closed: \(closed)")
+        #expect(Set(closed.flatMap { UsageJournal.read(journal.segments.path($0)) }.map(\.id)) == firstIDs)
+        let open = Set(journal.shards.map { JournalSegments.name($0.segment) })
+        #expect(open.isDisjoint(with: closed), "a segment still written to is never handed over")
+        for name in closed { unlink(journal.segments.path(name)) }
+        #expect(try journal.rotate().count == 2, "empty segments are closed too")
+        #expect(journal.leftBehind.isEmpty, "this process's own segments are not replayed at start")
+
+        let stillOpen = journal.shards.map { JournalSegments.name($0.segment) }
+        let next = try UsageJournal(directory: directory, eventLoops: eventLoops)
+        #expect(Set(next.leftBehind).isSuperset(of: stillOpen), "a killed process's open segments are replayed by the next")
+        #expect(next.leftBehind.count == 4, "the earlier process's open segments are left behind for replay")
     }
 
     @Test func journalLinesRoundTripEveryField() throws {
