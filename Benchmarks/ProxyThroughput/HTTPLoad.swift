@@ -245,24 +245,17 @@ enum Load {
         let clock = ContinuousClock()
         let start = clock.now
         let deadline = duration.map { start + $0 }
-        var total = LoadResult()
-        await withTaskGroup(of: LoadResult.self) { tasks in
-            for connection in opened {
-                tasks.addTask {
-                    var connection = connection
-                    var result = LoadResult()
-                    while true {
-                        if let count, issued.value.add(1, ordering: .relaxed).newValue > count { break }
-                        if let deadline, clock.now >= deadline { break }
-                        await timed(&connection, group: group, into: &result)
-                    }
-                    await connection.close()
-                    return result
-                }
-            }
-            for await result in tasks { total.merge(result) }
-        }
+        let pace = LoopDriver.Pace.closed(issued: issued, count: count, deadline: deadline)
+        var total = try await merged(opened.map { LoopDriver.run($0, pace: pace) })
+        for connection in opened { await connection.close() }
         total.seconds = milliseconds(clock.now - start) / 1000
+        return total
+    }
+
+    /// The results of every connection, merged.
+    private static func merged(_ futures: [EventLoopFuture<LoadResult>]) async throws -> LoadResult {
+        var total = LoadResult()
+        for future in futures { total.merge(try await future.get()) }
         return total
     }
 }
@@ -282,27 +275,12 @@ extension Load {
         let clock = ContinuousClock()
         let start = clock.now + .milliseconds(50)
         let end = start + duration
-        var total = LoadResult()
-        await withTaskGroup(of: LoadResult.self) { tasks in
-            for (index, connection) in opened.enumerated() {
-                tasks.addTask {
-                    var connection = connection
-                    var result = LoadResult()
-                    // Connections are spread evenly over one interval.
-                    var scheduled = start + interval * Double(index) / Double(connections)
-                    while scheduled < end {
-                        // Late (the previous answer took past this slot): timed from the slot. On time: from the write.
-                        let late = clock.now >= scheduled
-                        if !late { try? await Task.sleep(until: scheduled, clock: clock) }
-                        await timed(&connection, group: group, into: &result, from: late ? scheduled : nil)
-                        scheduled += interval
-                    }
-                    await connection.close()
-                    return result
-                }
-            }
-            for await result in tasks { total.merge(result) }
-        }
+        // Connections are spread evenly over one interval.
+        var total = try await merged(
+            opened.enumerated().map { index, connection in
+                LoopDriver.run(connection, pace: .paced(first: start + interval * Double(index) / Double(connections), interval: interval, end: end))
+            })
+        for connection in opened { await connection.close() }
         total.seconds = milliseconds(duration)
         return total
     }
