@@ -129,8 +129,9 @@ final class UpstreamCall: UpstreamReceiver {
         self.receiver = receiver
     }
 
-    fileprivate func start() {
-        if let connection = pool.takeIdle(origin, on: eventLoop) {
+    /// - Parameter fresh: on a new connection, not an idle one.
+    fileprivate func start(fresh: Bool = false) {
+        if !fresh, let connection = pool.takeIdle(origin, on: eventLoop) {
             reused = true
             return send(on: connection)
         }
@@ -173,8 +174,9 @@ final class UpstreamCall: UpstreamReceiver {
     func upstreamFailed(_ failure: UpstreamFailure) {
         connection = nil
         if case .connectionLost(answered: false) = failure, reused {
-            // The provider had closed this idle connection: the request was not read; send it on a new one.
-            return start()
+            // The provider had closed this idle connection: the request was not read; send it on a new one (not on
+            // another idle one: after a provider restart they are all closed).
+            return start(fresh: true)
         }
         guard let receiver else { return }
         self.receiver = nil
