@@ -52,7 +52,11 @@ final class Bench: @unchecked Sendable {
     func run() async throws {
         let provider = try await FakeProvider.start()
         self.provider = provider
+        // Pinned: this thread takes the daemon's CPUs while it starts the daemon (which inherits them and sizes its
+        // event loops to them), then every thread of this process moves to the load's CPUs.
+        if let cpus = options.pinDaemon { try Pinning.pin(thread: 0, to: cpus) }
         let keyhold = try KeyholdSide(provider: provider)
+        if let cpus = options.pinLoad { try Pinning.pinThisProcess(to: cpus) }
         self.keyhold = keyhold
         var memory = MemoryFigures()
         memory.atStartKiB = keyhold.residentKiB

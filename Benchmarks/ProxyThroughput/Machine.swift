@@ -24,7 +24,16 @@ enum Machine {
               (LiteLLM: 2).
               Chat completion: gpt-4o-mini, 2 messages, max_tokens 64; streaming = "stream": true (4 content deltas + role,
               finish, [DONE]; Keyhold adds stream_options.include_usage upstream and strips the usage chunk).
+            cpus: \(pinning(options))
             """)
+    }
+
+    static func pinning(_ options: Options) -> String {
+        guard let daemon = options.pinDaemon, let load = options.pinLoad else {
+            return "shared: load generator, fake provider and daemon all run on every CPU"
+        }
+        let list = { (cpus: [Int32]) in cpus.map(String.init).joined(separator: ",") }
+        return "pinned: keyhold serve on CPU \(list(daemon)), load generator and fake provider on CPU \(list(load)) (LiteLLM's side not pinned)"
     }
 
     /// `pid` and all its descendants.

@@ -23,6 +23,9 @@ struct Options: Sendable, Codable {
     /// Requests of each kind through LiteLLM at `connections` connections.
     var litellmConcurrentRequests = 2000
     var skipLiteLLM = false
+    /// CPUs for `keyhold serve`, and for this process (load generator and fake provider); both or neither.
+    var pinDaemon: [Int32]?
+    var pinLoad: [Int32]?
     /// Where the throwaway virtual environment and LiteLLM's files go.
     var scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("keyhold-bench-proxy")
     /// The LiteLLM virtual environment (default: under `scratch`).
@@ -47,6 +50,9 @@ struct Options: Sendable, Codable {
           --litellm-requests N            timed requests of each kind at one client through LiteLLM (default 500)
           --litellm-concurrent-requests N requests of each kind at N connections through LiteLLM (default 2000)
           --skip-litellm                  do not install or run LiteLLM
+          --pin-daemon CPUS --pin-load CPUS
+                                          run keyhold serve on CPUS and the load generator and fake provider on others
+                                          (taskset -c lists: 1, 0-1, 2,3); LiteLLM's side is not pinned
           --scratch DIR                   scratch directory (default $TMPDIR/keyhold-bench-proxy)
           --litellm-venv DIR              LiteLLM's throwaway virtual environment (default SCRATCH/litellm-\(litellmVersion)-venv)
         """
@@ -69,12 +75,15 @@ struct Options: Sendable, Codable {
             case "--litellm-requests": options.litellmRequests = try reader.number(after: flag, in: &rest, minimum: 1)
             case "--litellm-concurrent-requests": options.litellmConcurrentRequests = try reader.number(after: flag, in: &rest, minimum: 1)
             case "--skip-litellm": options.skipLiteLLM = true
+            case "--pin-daemon": options.pinDaemon = try Pinning.cpus(try reader.text(after: flag, in: &rest), flag: flag)
+            case "--pin-load": options.pinLoad = try Pinning.cpus(try reader.text(after: flag, in: &rest), flag: flag)
             case "--scratch": options.scratch = try reader.text(after: flag, in: &rest)
             case "--litellm-venv": options.litellmVenv = try reader.text(after: flag, in: &rest)
             case "-h", "--help": throw BenchError(usage)
             default: throw BenchError("unknown option \(flag)\n\(usage)")
             }
         }
+        guard (options.pinDaemon == nil) == (options.pinLoad == nil) else { throw BenchError("give --pin-daemon and --pin-load together") }
         return options
     }
 }

@@ -136,7 +136,9 @@ enum Report {
                 + (addedPacedP99 <= 5 ? "met" : "MISSED"))
         say(
             "       and saturated (as fast as each side answers): \(ms(addedP99, 2)) ms  \(addedP99 <= 5 ? "met" : "MISSED")"
-                + " (closed loop: latency = connections / throughput, so this one also measures the 2 shared cores)")
+                + (options.pinDaemon == nil
+                    ? " (closed loop on shared CPUs: the added latency is about connections / CPUs x the proxy's CPU time per request)"
+                    : " (closed loop, the proxy on its own CPUs)"))
         say("     req/s at \(options.connections) connections, caps on >= 2000: \(Int(rate))  \(rate >= 2000 ? "met" : "MISSED")")
         say(
             "     memory < 64 MiB and flat (<4 MiB growth):  peak \(String(format: "%.1f", peak)) MiB  \(peak < 64 && flat ? "met" : "MISSED")"

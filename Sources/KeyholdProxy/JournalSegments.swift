@@ -19,9 +19,10 @@ final class JournalSegments: Sendable {
         last = Atomic(highest)
     }
 
-    /// Segment files, oldest first.
+    /// Segment files, oldest first (by number: past 99,999,999 the names no longer sort as text).
     static func names(in directory: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { number(of: $0) != nil }.sorted()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { name in number(of: name).map { (name, $0) } }.sorted { $0.1 < $1.1 }.map(\.0)
     }
 
     static func name(_ number: Int) -> String { String(format: "segment-%08d.jsonl", number) }
