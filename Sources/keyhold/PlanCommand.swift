@@ -40,7 +40,9 @@ struct PlanCommand: AsyncParsableCommand {
             print(
                 "sandbox    profile \(plan.sandbox.profile), memory \(plan.sandbox.memoryMaxBytes >> 20)M, CPU \(plan.sandbox.cpuQuotaPercent)%, \(plan.sandbox.tasksMax) tasks"
             )
-            print("alerts     at \(plan.alertThresholds.map { "\($0)%" }.joined(separator: ", "))\(plan.alertWebhook.map { " → \($0)" } ?? "")")
+            print(
+                "alerts     at \(plan.alertThresholds.map { "\($0)%" }.joined(separator: ", "))\(plan.alertWebhook.map { " → \(WebhookDisplay.origin(of: $0))" } ?? "")"
+            )
             if plan.kind == .byok { print("providers  \(plan.providers.map(\.rawValue).joined(separator: ", "))") }
             if let caps = plan.caps {
                 print(

@@ -58,7 +58,7 @@ struct TenantCommand: AsyncParsableCommand {
             let tenant = try await client.call("GET", "/v1/tenants/\(name.pathSegment)", as: AdminAPI.Tenant.self)
             if output.json { return try Output.json(tenant) }
             print("tenant   \(tenant.name)\nplan     \(tenant.plan)\nstate    \(tenant.state)\nagent    \(tenant.agent.joined(separator: " "))")
-            if let webhook = tenant.alertWebhook { print("alerts   POST \(webhook)") }
+            if let webhook = tenant.alertWebhook { print("alerts   POST \(WebhookDisplay.origin(of: webhook))") }
             print("created  \(tenant.createdAt)\n")
             KeyCommand.List.printKeys(tenant.keys ?? [])
         }
@@ -107,7 +107,9 @@ struct TenantCommand: AsyncParsableCommand {
             let tenant = try await AdminClient(socketPath: global.socket).call(
                 "PUT", "/v1/tenants/\(name.pathSegment)/alert-webhook", body: AdminAPI.SetAlertWebhook(url: webhook), as: AdminAPI.Tenant.self
             )
-            print(tenant.alertWebhook.map { "tenant \(tenant.name) alerts are POSTed to \($0)" } ?? "tenant \(tenant.name) alerts follow its plan")
+            print(
+                tenant.alertWebhook.map { "tenant \(tenant.name) alerts are POSTed to \(WebhookDisplay.origin(of: $0))" }
+                    ?? "tenant \(tenant.name) alerts follow its plan")
         }
     }
 

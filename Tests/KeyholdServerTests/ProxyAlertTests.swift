@@ -15,6 +15,9 @@ import Testing
         // The URL is piped on stdin (`-`): webhook URLs often carry a secret, and argv is public.
         let set = try proxy.keyhold.cli(["tenant", "set-alert-webhook", "globex", "-"], input: Array((receiver.url + "\n").utf8))
         try #require(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("127.0.0.1") && !set.stdout.contains("/hook"), "the CLI prints the host, not the path: \(set.stdout)")
+        let shown = try proxy.keyhold.cli(["tenant", "show", "globex"])
+        #expect(shown.stdout.contains("alerts   POST http://127.0.0.1") && !shown.stdout.contains("/hook"), "\(shown.stdout)")
         let empty = try proxy.keyhold.cli(["tenant", "set-alert-webhook", "globex", "-"], input: [])
         #expect(empty.status != 0 && empty.stderr.contains("no URL on stdin"), "\(empty.stderr)")
         let bad = try proxy.keyhold.cli(["tenant", "set-alert-webhook", "globex", "ftp://example"])
