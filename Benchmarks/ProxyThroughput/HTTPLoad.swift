@@ -158,6 +158,23 @@ struct LoadResult: Sendable, Codable {
     var median: Double { Percentiles.percentile(latenciesMs, 50) }
     var p99: Double { Percentiles.percentile(latenciesMs, 99) }
 
+    /// An answer: its latency when it is a 200 with a body (timed from `from`, or from when the request was
+    /// written), else an error.
+    mutating func record(_ reply: Reply, from: ContinuousClock.Instant?) {
+        if reply.status == 200 && reply.bytes > 0 {
+            latenciesMs.append(Load.milliseconds(reply.ended - (from ?? reply.written)))
+        } else {
+            errors += 1
+            if firstError == nil { firstError = "HTTP \(reply.status): \(reply.sample)" }
+        }
+    }
+
+    /// A request that got no answer.
+    mutating func record(failure: any Error) {
+        errors += 1
+        if firstError == nil { firstError = "\(failure)" }
+    }
+
     mutating func merge(_ other: LoadResult) {
         latenciesMs += other.latenciesMs
         errors += other.errors
@@ -173,22 +190,11 @@ enum Load {
     }
 
     /// One request on `connection`, recorded in `result`; a broken connection is reopened.
-    /// - Parameter from: when the request counts as started (default: when it was written).
-    static func timed(
-        _ connection: inout Connection, group: any EventLoopGroup, into result: inout LoadResult, from: ContinuousClock.Instant? = nil
-    ) async {
+    static func timed(_ connection: inout Connection, group: any EventLoopGroup, into result: inout LoadResult) async {
         do {
-            let reply = try await connection.send()
-            let elapsed = reply.ended - (from ?? reply.written)
-            if reply.status == 200 && reply.bytes > 0 {
-                result.latenciesMs.append(milliseconds(elapsed))
-            } else {
-                result.errors += 1
-                if result.firstError == nil { result.firstError = "HTTP \(reply.status): \(reply.sample)" }
-            }
+            result.record(try await connection.send(), from: nil)
         } catch {
-            result.errors += 1
-            if result.firstError == nil { result.firstError = "\(error)" }
+            result.record(failure: error)
             await connection.close()
             if let reopened = try? await Connection.open(connection.target, kind: connection.kind, group: group) { connection = reopened }
         }

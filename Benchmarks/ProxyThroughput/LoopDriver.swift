@@ -63,17 +63,12 @@ final class LoopDriver {
         connection.channel.writeAndFlush(Job(head: connection.head, body: connection.body, promise: promise), promise: nil)
         promise.futureResult.assumeIsolated().whenComplete { outcome in
             switch outcome {
-            case .success(let reply) where reply.status == 200 && reply.bytes > 0:
-                self.result.latenciesMs.append(Load.milliseconds(reply.ended - (from ?? reply.written)))
-                self.next()
             case .success(let reply):
-                self.result.errors += 1
-                if self.result.firstError == nil { self.result.firstError = "HTTP \(reply.status): \(reply.sample)" }
+                self.result.record(reply, from: from)
                 self.next()
             case .failure(let error):
                 // A broken connection ends this driver; the others go on.
-                self.result.errors += 1
-                if self.result.firstError == nil { self.result.firstError = "\(error)" }
+                self.result.record(failure: error)
                 self.done.succeed(self.result)
             }
         }

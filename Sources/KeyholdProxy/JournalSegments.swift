@@ -34,9 +34,9 @@ final class JournalSegments: Sendable {
 
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
-    /// Segments numbered below `number`, oldest first.
-    func names(below number: Int) -> [String] {
-        Self.names(in: directory).filter { (Self.number(of: $0) ?? .max) < number }
+    /// Segments whose numbers are in `numbers`, oldest first.
+    func names(numbered numbers: Range<Int>) -> [String] {
+        Self.names(in: directory).filter { Self.number(of: $0).map(numbers.contains) ?? false }
     }
 
     /// Creates the next segment, open for appending.

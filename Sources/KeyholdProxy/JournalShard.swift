@@ -91,3 +91,10 @@ final class JournalShard: Sendable {
         }
     }
 }
+
+/// A request's reservation in the journal: its id and the shard of the event loop it was made on, where its
+/// settlement goes too.
+struct Journaled: Sendable {
+    var id: String
+    var shard: JournalShard
+}

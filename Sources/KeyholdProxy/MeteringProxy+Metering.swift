@@ -8,23 +8,21 @@ import NIOHTTP1
 
 extension MeteringProxy {
     /// Settles a reservation: the provider's usage when known, else the whole reservation (never zero).
-    /// - Parameters:
-    ///   - id: the journal id of the reservation; nil when the request never reached the journal.
-    ///   - journal: the shard of the event loop the request is on (where its reservation was journaled).
+    /// - Parameter journaled: where the reservation was journaled; nil when the request never reached the journal.
     func settle(
         _ reservation: Reservation, caller: ProxyCaller, ask: Ask, usage: TokenUsage?, status: Int, charged: String, started: ContinuousClock.Instant,
-        id: String?, journal: JournalShard
+        journaled: Journaled?
     ) {
         let tokens = usage?.total ?? reservation.tokens
         let cost = usage?.cost(ask.price) ?? reservation.picoUSD
         ledger.settle(reservation, tokens: tokens, picoUSD: cost)
-        guard let id else { return }
+        guard let journaled else { return }
         let used = usage ?? TokenUsage(input: reservation.tokens - ask.reservedOutputTokens, output: ask.reservedOutputTokens)
-        journal.settle(
+        journaled.shard.settle(
             JournalEntry(
-                kind: "s", id: id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model, reservedTokens: reservation.tokens,
-                reservedPicoUSD: reservation.picoUSD, input: used.input, cachedInput: used.cachedInput, cacheWrite: used.cacheWrite,
-                output: used.output, reasoning: used.reasoning, picoUSD: cost, status: status, charged: charged,
+                kind: "s", id: journaled.id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model,
+                reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, input: used.input, cachedInput: used.cachedInput,
+                cacheWrite: used.cacheWrite, output: used.output, reasoning: used.reasoning, picoUSD: cost, status: status, charged: charged,
                 latencyMs: Double((ContinuousClock.now - started) / .microseconds(1)) / 1000, time: Timestamp.now()
             )
         )

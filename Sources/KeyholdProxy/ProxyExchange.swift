@@ -25,8 +25,9 @@ final class ProxyExchange {
     var caller: ProxyCaller?
     var ask: Ask?
     var reservation: Reservation?
-    /// The journal id, once the reservation is journaled (then the request is recorded whatever happens).
-    var journalID: String?
+    /// The reservation's journal id and the shard it went to, once journaled (then the request is recorded
+    /// whatever happens).
+    var journaled: Journaled?
     var upstream: UpstreamCall?
     /// Whether the request went out in full (a failure after that may have cost the platform).
     var requestSent = false
@@ -155,12 +156,12 @@ final class ProxyExchange {
     private func forward(with key: SecretBytes) {
         guard let caller, let ask, let reservation else { return }
         guard !clientIsGone else { return settle(usage: TokenUsage(), status: 499, charged: "none") }
-        let id = RequestID.next()
-        journalID = id
-        proxy.journal.shard(for: eventLoop).reserve(
+        let journaled = Journaled(id: RequestID.next(), shard: proxy.journal.shard(for: eventLoop))
+        self.journaled = journaled
+        journaled.shard.reserve(
             JournalEntry(
-                kind: "r", id: id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model, reservedTokens: reservation.tokens,
-                reservedPicoUSD: reservation.picoUSD, time: Timestamp.now()
+                kind: "r", id: journaled.id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model,
+                reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, time: Timestamp.now()
             )
         )
         guard let origin = proxy.origins[ask.provider] else {
@@ -193,8 +194,8 @@ final class ProxyExchange {
         guard !isSettled, let reservation, let caller, let ask else { return }
         isSettled = true
         proxy.settle(
-            reservation, caller: caller, ask: ask, usage: usage, status: status, charged: charged, started: started, id: journalID,
-            journal: proxy.journal.shard(for: eventLoop))
+            reservation, caller: caller, ask: ask, usage: usage, status: status, charged: charged, started: started,
+            journaled: journaled)
     }
 
     /// Answers and ends the exchange.

@@ -32,11 +32,11 @@ final class UsageJournal: Sendable {
     func rotate() throws -> [String] {
         for shard in shards { try shard.rotate() }
         let oldestOpen = shards.map(\.segment).min() ?? .max
-        return segments.names(below: oldestOpen).filter { (JournalSegments.number(of: $0) ?? 0) >= segments.firstOwn }
+        return segments.names(numbered: segments.firstOwn..<oldestOpen)
     }
 
     /// The segments an earlier process left, oldest first.
-    var leftBehind: [String] { segments.names(below: segments.firstOwn) }
+    var leftBehind: [String] { segments.names(numbered: 0..<segments.firstOwn) }
 
     /// The entries of a segment file. A torn last line (a crash mid-write: no final newline) is skipped, and so is
     /// any line that does not decode whole. Lines of the earlier JSON format are still read.
