@@ -74,6 +74,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KeyholdEgress",
+            dependencies: [
+                "KeyholdCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KeyholdProxy",
             dependencies: [
                 "KeyholdCore",
@@ -96,6 +106,7 @@ let package = Package(
             name: "KeyholdServer",
             dependencies: [
                 "KeyholdProxy",
+                "KeyholdEgress",
                 "KeyholdCore",
                 "KeyholdVault",
                 "KeyholdStore",
@@ -118,6 +129,7 @@ let package = Package(
             name: "keyhold",
             dependencies: [
                 "KeyholdCore",
+                "KeyholdEgress",
                 "KeyholdVault",
                 "KeyholdStore",
                 "KeyholdSandbox",
@@ -166,6 +178,12 @@ let package = Package(
             path: "Benchmarks/Rotation",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "keyhold-fake-provider",
+            dependencies: ["KeyholdTesting", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            path: "Tests/FakeProviderServer",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "BenchmarkSupport",
             path: "Benchmarks/Support",
@@ -187,6 +205,11 @@ let package = Package(
         .testTarget(
             name: "KeyholdCoreTests",
             dependencies: ["KeyholdCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KeyholdEgressTests",
+            dependencies: ["KeyholdEgress", "KeyholdCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -218,6 +241,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            exclude: ["Agents"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
+
+# Unmodified clients for the sandbox-boundary tests: the official OpenAI and Anthropic Python SDKs in a virtual
+# environment outside /root (sandboxes cannot see /root), Node's built-in fetch, and iproute2 for test networks.
+test_packages=(python3-venv python3-pip nodejs iproute2)
+missing=()
+for package in "${test_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "test: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+venv=/opt/keyhold-test-venv
+if ! "$venv/bin/python" -c 'import openai, anthropic' 2>/dev/null; then
+  echo "test: installing the openai and anthropic SDKs into $venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check openai anthropic
+fi
+
 swift format lint --strict --recursive Sources Tests Benchmarks Package.swift
 # Sandbox tests fail (instead of skipping) when no systemd can be reached.
 export KEYHOLD_REQUIRE_SYSTEMD=1

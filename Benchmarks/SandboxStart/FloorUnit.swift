@@ -43,9 +43,23 @@ enum FloorUnit {
             case .bindPaths(let name, let paths):
                 let text = paths.map { "\($0.ignoreMissing ? "-" : "")\($0.source):\($0.destination)" }.joined(separator: " ")
                 arguments += ["-p", "\(name)=\(text)"]
+            case .ipAddresses(let name, let prefixes):
+                arguments += ["-p", "\(name)=" + prefixes.map(prefixText).joined(separator: " ")]
+            case .temporaryFileSystems(let name, let entries):
+                arguments += ["-p", "\(name)=" + entries.map { $0.options.isEmpty ? $0.path : "\($0.path):\($0.options)" }.joined(separator: " ")]
             }
         }
         return arguments + ["--"] + command
+    }
+
+    /// An address prefix as systemd-run reads it (IPv6 in full, uncompressed form).
+    private static func prefixText(_ prefix: IPAddressPrefix) -> String {
+        let address =
+            prefix.address.count == 4
+            ? prefix.address.map(String.init).joined(separator: ".")
+            : stride(from: 0, to: 16, by: 2).map { String(UInt16(prefix.address[$0]) << 8 | UInt16(prefix.address[$0 + 1]), radix: 16) }
+                .joined(separator: ":")
+        return "\(address)/\(prefix.prefixLength)"
     }
 
     /// A `t` property in systemd-run's syntax; nil when another assignment already covers it.

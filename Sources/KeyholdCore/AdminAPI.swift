@@ -39,10 +39,13 @@ extension AdminAPI {
         public var alertWebhook: String?
         public var createdAt: String
         public var keys: [Key]?
+        /// Every destination the tenant's BYOK sandbox may reach, with where each comes from (absent on managed plans).
+        public var egress: [EgressEntry]?
         public init(
             name: String, plan: String, state: String, agent: [String], agentNotify: Bool, alertWebhook: String? = nil, createdAt: String,
-            keys: [Key]?
+            keys: [Key]?, egress: [EgressEntry]? = nil
         ) {
+            self.egress = egress
             self.name = name
             self.plan = plan
             self.state = state
@@ -51,6 +54,33 @@ extension AdminAPI {
             self.alertWebhook = alertWebhook
             self.createdAt = createdAt
             self.keys = keys
+        }
+    }
+
+    /// One destination a BYOK sandbox may reach.
+    public struct EgressEntry: Codable, Sendable, Equatable {
+        /// `host:port` for HTTPS, `http://host:port` for plain HTTP.
+        public var destination: String
+        /// Whether it may be a loopback or private address (an explicit choice).
+        public var allowPrivate: Bool
+        /// `key PROVIDER`, `plan PLAN` or `tenant`.
+        public var source: String
+        public init(destination: String, allowPrivate: Bool, source: String) {
+            self.destination = destination
+            self.allowPrivate = allowPrivate
+            self.source = source
+        }
+    }
+
+    /// `POST /v1/tenants/{tenant}/egress`.
+    public struct AllowEgress: Codable, Sendable {
+        /// `HOST[:PORT]` or `http://HOST[:PORT]`.
+        public var destination: String
+        /// Required for a loopback or private destination.
+        public var allowPrivate: Bool?
+        public init(destination: String, allowPrivate: Bool? = nil) {
+            self.destination = destination
+            self.allowPrivate = allowPrivate
         }
     }
 
@@ -160,7 +190,8 @@ extension AdminAPI {
     public struct Sandbox: Codable, Sendable {
         // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
         enum CodingKeys: String, CodingKey {
-            case tenant, unit, state, systemdState, invocationID = "invocationId", mainPID = "mainPid", keyVersions, restarts, lastError, updatedAt
+            case tenant, unit, state, systemdState, invocationID = "invocationId", mainPID = "mainPid", keyVersions, restarts, lastError, updatedAt,
+                network, egress, egressRefused, stateDirectory, stateBytes, stateMaxBytes
         }
 
         public var tenant: String
@@ -175,6 +206,17 @@ extension AdminAPI {
         public var restarts: Int
         public var lastError: String?
         public var updatedAt: String
+        /// The sandbox's network: its own namespace, and its way out (while it runs).
+        public var network: String?
+        /// The destinations a BYOK sandbox may reach, with their sources.
+        public var egress: [String]?
+        /// Connections the egress gateway refused since the sandbox started.
+        public var egressRefused: Int?
+        /// The agent's persistent state directory inside the sandbox (`$STATE_DIRECTORY`).
+        public var stateDirectory: String?
+        /// What the state directory holds, and the plan's limit.
+        public var stateBytes: UInt64?
+        public var stateMaxBytes: UInt64?
         public init(
             tenant: String, unit: String, state: String, systemdState: String?, invocationID: String?, mainPID: Int?,
             keyVersions: [String], restarts: Int, lastError: String?, updatedAt: String

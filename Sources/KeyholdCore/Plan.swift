@@ -107,11 +107,23 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
     /// CPU time per wall-clock second, in percent of one CPU (`CPUQuota=`).
     public var cpuQuotaPercent: Int
     public var tasksMax: Int
+    /// Destinations every BYOK sandbox of the plan may reach besides its keys' providers (`egress_allow:`).
+    public var egressAllow: [EgressRule]
+    /// The most the agent's persistent state directory may hold (`state_max:`, default 1G).
+    public var stateMaxBytes: UInt64
 
-    public init(profile: String, memoryMaxBytes: UInt64, cpuQuotaPercent: Int, tasksMax: Int) {
+    /// The state limit when a plan states none.
+    public static let defaultStateMaxBytes: UInt64 = 1 << 30
+
+    public init(
+        profile: String, memoryMaxBytes: UInt64, cpuQuotaPercent: Int, tasksMax: Int, egressAllow: [EgressRule] = [],
+        stateMaxBytes: UInt64 = SandboxLimits.defaultStateMaxBytes
+    ) {
         self.profile = profile
         self.memoryMaxBytes = memoryMaxBytes
         self.cpuQuotaPercent = cpuQuotaPercent
         self.tasksMax = tasksMax
+        self.egressAllow = egressAllow
+        self.stateMaxBytes = stateMaxBytes
     }
 }

@@ -150,8 +150,46 @@ public enum PlanLoader {
         }
         let cpu = try fields.int("cpu_quota_percent", minimum: 1)
         let tasks = try fields.int("tasks_max", minimum: 1)
+        var stateMax = SandboxLimits.defaultStateMaxBytes
+        if let stateNode = fields.node("state_max") {
+            guard let text = YAMLFields.string(stateNode), let size = ByteSize.parse(text), size >= 1 << 20 else {
+                throw fields.error("state_max", stateNode, "expected a size of at least 1M such as 256M or 1G, found '\(YAMLFields.text(stateNode))'")
+            }
+            stateMax = size
+        }
+        var egress: [EgressRule] = []
+        for (index, node) in (try fields.optionalSequence("egress_allow") ?? []).enumerated() {
+            egress.append(try egressRule(node, index: index, fields: fields))
+        }
         try fields.finish()
-        return SandboxLimits(profile: profile, memoryMaxBytes: memory, cpuQuotaPercent: cpu, tasksMax: tasks)
+        return SandboxLimits(
+            profile: profile, memoryMaxBytes: memory, cpuQuotaPercent: cpu, tasksMax: tasks, egressAllow: egress, stateMaxBytes: stateMax)
+    }
+
+    /// An `egress_allow:` entry: `HOST[:PORT]`, `http://HOST[:PORT]`, or `{destination: ..., allow_private: true}`.
+    private static func egressRule(_ node: Node, index: Int, fields: YAMLFields) throws(PlanError) -> EgressRule {
+        let field = "egress_allow[\(index)]"
+        var text = YAMLFields.string(node)
+        var allowPrivate = false
+        if text == nil, case .mapping = node {
+            var entry = try YAMLFields(node, file: fields.file, path: fields.fieldPath(field))
+            text = try entry.string("destination")
+            if let flag = entry.node("allow_private") {
+                guard case .scalar(let scalar) = flag, ["true", "false"].contains(scalar.string) else {
+                    throw entry.error("allow_private", flag, "expected true or false")
+                }
+                allowPrivate = scalar.string == "true"
+            }
+            try entry.finish()
+        }
+        guard let text else { throw fields.error(field, node, "expected HOST[:PORT], http://HOST[:PORT] or {destination: ..., allow_private: true}") }
+        do {
+            return try EgressRule.parse(text, allowPrivate: allowPrivate, field: "destination")
+        } catch let error as KeyholdError {
+            throw fields.error(field, node, error.message)
+        } catch {
+            throw fields.error(field, node, "\(error)")
+        }
     }
 
     private static func line(of error: YamlError) -> Int? {

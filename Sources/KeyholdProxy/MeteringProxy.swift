@@ -5,7 +5,7 @@ public import KeyholdCore
 public import KeyholdStore
 public import KeyholdVault
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 
@@ -82,6 +82,14 @@ public final class MeteringProxy: Sendable {
             )
         }
         return services
+    }
+
+    /// Serves a listening socket made inside a managed sandbox's network namespace (its `http://127.0.0.1:PORT`);
+    /// takes ownership of it. Close the returned channel when the sandbox stops.
+    public func serve(sandboxListener socket: Int32) -> EventLoopFuture<any Channel> {
+        ProxyListener.bootstrap(proxy: self)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .withBoundSocket(socket)
     }
 
     /// The service that moves usage from the journal into SQLite (and replays it at start).

@@ -21,17 +21,9 @@ struct ProxyListener: Service {
     let onListening: @Sendable () -> Void
     var drainTimeout: TimeAmount = .seconds(10)
 
-    func run() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let quiescing = ServerQuiescingHelper(group: group)
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                }
-            }
+    /// A server whose connections speak HTTP/1.1 to the proxy.
+    static func bootstrap(proxy: MeteringProxy) -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { [proxy] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -39,6 +31,19 @@ struct ProxyListener: Service {
                 }
             }
             .childChannelOption(.maxMessagesPerRead, value: 16)
+    }
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let quiescing = ServerQuiescingHelper(group: group)
+        var bootstrap = Self.bootstrap(proxy: proxy)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
         let channel: any Channel
         switch address {
         case .tcp(let host, let port):

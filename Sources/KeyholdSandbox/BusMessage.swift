@@ -58,6 +58,13 @@ final class BusMessage {
         try withUnsafePointer(to: &fd) { try appendRaw("h", $0, what: "file descriptor") }
     }
 
+    /// Appends a byte array (`ay`).
+    func append(bytes values: [UInt8]) throws {
+        try values.withUnsafeBytes { buffer in
+            try BusMessage.check(sd_bus_message_append_array(pointer, Character("y").cChar, buffer.baseAddress, buffer.count), "append bytes")
+        }
+    }
+
     func append(strings values: [String]) throws {
         try open("a", "s")
         for value in values { try append(string: value) }

@@ -14,6 +14,8 @@ public struct SystemdError: Error, CustomStringConvertible, Sendable, Equatable 
         case protocolError
         /// Booting or stopping a private systemd failed.
         case bootFailed
+        /// A sandbox's namespace could not be entered or set up (its network boundary).
+        case namespace
     }
 
     /// The kind of failure.

@@ -43,6 +43,8 @@ extension UnitProperty {
         case .fileDescriptor(_, let fd):
             try message.open("v", "h")
             try message.append(fileDescriptor: fd)  // sd-bus dups fd; the caller still owns it
+        case .ipAddresses, .temporaryFileSystems:
+            _ = try appendCompound(to: message)
         case .bindPaths(_, let paths):
             try message.open("v", "a(ssbt)")
             try message.open("a", "(ssbt)")
@@ -58,5 +60,34 @@ extension UnitProperty {
         }
         try message.close()  // v
         try message.close()  // r
+    }
+
+    private func appendCompound(to message: BusMessage) throws -> Bool {
+        switch self {
+        case .ipAddresses(_, let prefixes):
+            try message.open("v", "a(iayu)")
+            try message.open("a", "(iayu)")
+            for prefix in prefixes {
+                try message.open("r", "iayu")
+                try message.append(int32: prefix.family)
+                try message.append(bytes: prefix.address)
+                try message.append(uint32: prefix.prefixLength)
+                try message.close()
+            }
+            try message.close()
+        case .temporaryFileSystems(_, let entries):
+            try message.open("v", "a(ss)")
+            try message.open("a", "(ss)")
+            for entry in entries {
+                try message.open("r", "ss")
+                try message.append(string: entry.path)
+                try message.append(string: entry.options)
+                try message.close()
+            }
+            try message.close()
+        default:
+            return false
+        }
+        return true
     }
 }

@@ -77,6 +77,32 @@ extension UnitPropertyTable {
             return [.uint64(busName, try parser.microseconds())]
         case .cpuQuota:
             return [.uint64("CPUQuotaPerSecUSec", try parser.cpuQuotaPerSecond())]
+        case .ipAddresses:
+            var prefixes: [IPAddressPrefix] = []
+            for (index, text) in try parser.strings().enumerated() {
+                guard let parsed = IPAddressPrefix.parse(text) else {
+                    throw ProfileError(
+                        .invalidValue, field: "\(field)[\(index)]", "expected any, localhost, link-local, multicast or ADDRESS[/PREFIX]")
+                }
+                prefixes += parsed
+            }
+            return [.ipAddresses(name, prefixes)]
+        case .temporaryFileSystems:
+            var entries: [TemporaryFileSystem] = []
+            for (index, text) in try parser.strings().enumerated() {
+                let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                guard let path = parts.first, path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+                    throw ProfileError(.invalidValue, field: "\(field)[\(index)]", "expected an absolute path with optional :OPTIONS, e.g. /run:ro")
+                }
+                entries.append(TemporaryFileSystem(path: path, options: parts.count == 2 ? parts[1] : ""))
+            }
+            return [.temporaryFileSystems(name, entries)]
+        case .absolutePaths:
+            let paths = try parser.strings()
+            if let index = paths.firstIndex(where: { !$0.trimmingPrefix("-").hasPrefix("/") || $0.split(separator: "/").contains("..") }) {
+                throw ProfileError(.invalidValue, field: "\(field)[\(index)]", "expected an absolute path (a leading '-' ignores a missing one)")
+            }
+            return [.strings(name, paths)]
         }
     }
 }

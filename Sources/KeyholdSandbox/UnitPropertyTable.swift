@@ -37,6 +37,12 @@ enum UnitPropertyTable {
         case seconds(busName: String)
         /// JSON string percentage (`"50%"`) → `CPUQuotaPerSecUSec` `t`.
         case cpuQuota
+        /// JSON array of `any`, `localhost`, `ADDRESS/PREFIX` → `a(iayu)`.
+        case ipAddresses
+        /// JSON array of `PATH[:OPTIONS]` → `a(ss)`.
+        case temporaryFileSystems
+        /// JSON array of absolute paths → `as`.
+        case absolutePaths
     }
 
     /// Supported properties in the order they are sent.
@@ -52,6 +58,11 @@ enum UnitPropertyTable {
         ("PrivateDevices", .bool),
         ("DevicePolicy", .choice(["auto", "closed", "strict"])),
         ("PrivateNetwork", .bool),
+        ("IPAddressAllow", .ipAddresses),
+        ("IPAddressDeny", .ipAddresses),
+        ("TemporaryFileSystem", .temporaryFileSystems),
+        ("InaccessiblePaths", .absolutePaths),
+        ("ReadOnlyPaths", .absolutePaths),
         ("PrivateUsers", .bool),
         ("PrivateIPC", .bool),
         ("PrivateMounts", .bool),

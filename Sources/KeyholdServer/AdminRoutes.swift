@@ -66,6 +66,16 @@ enum AdminRoutes {
             let body = try await request.decodeAdmin(AdminAPI.SetAlertWebhook.self, context: context)
             return JSONResponse.make(try await plane.setAlertWebhook(try context.parameter("tenant"), url: body.url, actor: context.actor))
         }
+        table.on(.post, "/v1/tenants/{tenant}/egress") { request, context in
+            let body = try await request.decodeAdmin(AdminAPI.AllowEgress.self, context: context)
+            return JSONResponse.make(try await plane.allowEgress(try context.parameter("tenant"), body, actor: context.actor))
+        }
+        table.on(.delete, "/v1/tenants/{tenant}/egress") { request, context in
+            guard let destination = request.uri.queryParameters.get("destination"), !destination.isEmpty else {
+                throw KeyholdError.invalidInput("name the destination to remove: ?destination=HOST[:PORT]")
+            }
+            return JSONResponse.make(try await plane.denyEgress(try context.parameter("tenant"), destination: destination, actor: context.actor))
+        }
         table.on(.post, "/v1/tenants/{tenant}/suspend") { _, context in
             JSONResponse.make(try await plane.suspendTenant(try context.parameter("tenant"), actor: context.actor))
         }

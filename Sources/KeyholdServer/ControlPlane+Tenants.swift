@@ -30,7 +30,9 @@ extension ControlPlane {
     public func showTenant(_ name: String) async throws -> AdminAPI.Tenant {
         try await store.database.read { db in
             let tenant = try Store.tenant(named: name, in: db)
-            return tenant.api(keys: try Store.keyVersions(tenantID: tenant.id, in: db))
+            var api = tenant.api(keys: try Store.keyVersions(tenantID: tenant.id, in: db))
+            api.egress = try self.egressEntries(tenant: tenant, in: db)
+            return api
         }
     }
 
@@ -97,11 +99,14 @@ extension ControlPlane {
     public func deleteTenant(_ name: String, actor: String) async throws {
         let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
         _ = try await sandboxes.stopAll(tenant: tenant, actor: actor, reason: "tenant deleted")
+        // The agent's state goes with the tenant; the audit record says how much.
+        let stateBytes = try await sandboxes.removeAgentState(tenant: name)
         try await audited { db in
             let tenant = try Store.tenant(named: name, in: db)
             let keys = try Store.keyVersions(tenantID: tenant.id, in: db).count
             try Store.deleteTenant(tenant.id, in: db)
-            return ((), [AuditEvent(actor: actor, action: "tenant.delete", tenant: name, details: ["destroyed_key_versions": String(keys)])])
+            let details = ["destroyed_key_versions": String(keys), "deleted_state_bytes": String(stateBytes)]
+            return ((), [AuditEvent(actor: actor, action: "tenant.delete", tenant: name, details: details)])
         }
         try store.checkpointWAL()
     }

@@ -41,6 +41,7 @@ public final class Daemon: Sendable {
                 store: store, vaults: vaults, plans: plans, configuration: $0, journalDirectory: state.file("usage-journal"), logger: logger
             )
         }
+        if let proxy { sandboxes.attach(proxy: proxy) }
         self.options = options
         self.httpClient = httpClient
         self.logger = logger
@@ -58,13 +59,7 @@ public final class Daemon: Sendable {
     public func run(handleSignals: Bool = true, onReady: @escaping @Sendable () -> Void = {}) async throws {
         try prepareSocketPath()
         if let proxySocket = options.proxy?.socketPath {
-            // Managed sandboxes get the proxy socket's whole directory: it must hold nothing else, the admin socket least of all.
             let directory = (proxySocket as NSString).deletingLastPathComponent
-            guard directory != (options.socketPath as NSString).deletingLastPathComponent else {
-                throw KeyholdError.invalidInput(
-                    "--proxy-socket must be in a directory of its own (e.g. /run/keyhold/proxy/proxy.sock): sandboxes see that whole directory"
-                )
-            }
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         }
         let listeners = (options.tcpAddress == nil ? 1 : 2) + (proxy?.listenerCount ?? 0)

@@ -1,3 +1,6 @@
+import Foundation
+import KeyholdEgress
+
 /// How the daemon runs sandboxes on this host.
 public struct SandboxConfiguration: Sendable {
     /// The systemd to talk to: nil for the host's, or an sd-bus address (`unix:path=...`).
@@ -12,9 +15,6 @@ public struct SandboxConfiguration: Sendable {
     public var execPath: String
     /// The metering proxy's base URL, given to managed-plan agents.
     public var proxyBaseURL: String
-    /// The metering proxy's Unix socket, bind-mounted into managed sandboxes at `SandboxUnit.proxySocketInSandbox`
-    /// (their profile has no network), or nil.
-    public var proxySocketPath: String?
     /// Crashes tolerated in a row before the sandbox is reported failed.
     public var maximumRestarts: Int
     /// The first restart delay; it doubles with each crash in a row, up to 30 s.
@@ -25,6 +25,17 @@ public struct SandboxConfiguration: Sendable {
     public var jobTimeout: Duration
     /// How long a new agent without sd_notify support must stay up to count as ready in a rotation.
     public var readinessWindow: Duration
+    /// How the egress gateway resolves destination names (static entries from `--egress-hosts`, then DNS).
+    public var egressResolver = EgressResolver()
+
+    /// The root of systemd's view of the file system from this daemon: `/` for the host's systemd, `/proc/PID/root`
+    /// for a private one reached through `unix:path=/proc/PID/root/...` (its own /run, /tmp and pid numbers).
+    public var systemdRoot: String {
+        guard let address = systemdBus, let range = address.range(of: "^unix:path=/proc/[0-9]+/root/", options: .regularExpression) else {
+            return "/"
+        }
+        return String(address[range].dropFirst("unix:path=".count).dropLast())
+    }
 
     public init(
         systemdBus: String?, systemdEnabled: Bool = true, journalDirectory: String?, profilesDirectory: String, execPath: String,
@@ -37,7 +48,6 @@ public struct SandboxConfiguration: Sendable {
         self.profilesDirectory = profilesDirectory
         self.execPath = execPath
         self.proxyBaseURL = proxyBaseURL
-        self.proxySocketPath = nil
         self.maximumRestarts = maximumRestarts
         self.restartBackoff = restartBackoff
         self.reconcileInterval = reconcileInterval

@@ -54,6 +54,9 @@ extension SandboxService {
             guard !alive else { continue }
             try await handleCrash(of: sandbox, tenant: tenantName, status: status)
         }
+        // Listeners of sandboxes that are gone (stopped elsewhere, crashed, rolled back) are closed.
+        let stillLive = try await store.database.read { db in Set(try Store.allLiveSandboxes(in: db).map(\.sandbox.unit)) }
+        boundary.sweep(keeping: stillLive)
     }
 
     private func handleCrash(of sandbox: SandboxRecord, tenant name: String, status: UnitStatus?) async throws {
@@ -84,6 +87,7 @@ extension SandboxService {
                     in: db
                 )
             }
+            self.boundary.close(unit: sandbox.unit)
             if let systemd = self.systemd {
                 let unit = sandbox.unit
                 _ = try? await Blocking.run { try systemd.resetFailedUnit(name: unit) }

@@ -11,6 +11,10 @@ extension SandboxService {
     struct Injection: Sendable {
         var keys: [KeyVersionRecord]
         var proxyToken: String?
+        /// Where the sandbox may connect (BYOK; empty for managed, whose only way out is the proxy).
+        var policy: EgressPolicy
+        /// Whether the agent's state is over the plan's limit (it is then mounted read-only).
+        var stateReadOnly: Bool
         var versions: [String] { proxyToken == nil ? keys.map { "\($0.provider):\($0.version)" } : ["proxy-token"] }
     }
 
@@ -25,7 +29,7 @@ extension SandboxService {
     func startLocked(tenant name: String, actor: String, restarts: Int, rollout: RolloutStart? = nil) async throws -> AdminAPI.Sandbox {
         let systemd = try requireSystemd()
         var timing = StartTiming()
-        let (tenant, plan, keys) = try await store.database.read { db in
+        let (tenant, plan, keys, tenantEgress) = try await store.database.read { db in
             let tenant = try Store.tenant(named: name, in: db)
             let plan = try self.plans.plan(tenant.plan)
             let allowed = Set(plan.kind == .byok ? plan.providers.map(\.rawValue) : [])
@@ -33,7 +37,7 @@ extension SandboxService {
             if let pending = rollout?.pendingKey {
                 keys = keys.filter { $0.provider != pending.provider } + [pending]
             }
-            return (tenant, plan, keys)
+            return (tenant, plan, keys, try Store.egressRules(tenantID: tenant.id, in: db))
         }
         timing.mark("db-read")
         guard tenant.state == "active" else {
@@ -67,7 +71,8 @@ extension SandboxService {
             return (sandbox, token)
         }
         timing.mark("db-insert")
-        let injection = Injection(keys: keys, proxyToken: proxyToken)
+        let injection = Injection(
+            keys: keys, proxyToken: proxyToken, policy: Self.egressPolicy(plan: plan, keys: keys, tenantEgress: tenantEgress), stateReadOnly: false)
         do {
             if let rollout {
                 try await rollout.recordUnit(sandbox)
@@ -87,16 +92,30 @@ extension SandboxService {
     ) async throws -> AdminAPI.Sandbox {
         let pipe = try InjectionPipe()
         defer { pipe.closeWriteEnd() }
+        let state = agentState(tenant: tenant.name)
+        var injection = injection
+        injection.stateReadOnly = try await checkStateLimit(state, tenant: tenant, plan: plan, unit: sandbox.unit, actor: actor)
+        let files = try boundary.writeNameFiles(unit: sandbox.unit, policy: injection.policy)
         let properties = SandboxUnit.properties(
             tenant: tenant.name, plan: plan, profile: profile, agent: tenant.agent, agentNotify: tenant.agentNotify, execPath: configuration.execPath,
-            stdinDescriptor: pipe.readEnd, proxySocketPath: configuration.proxySocketPath
+            stdinDescriptor: pipe.readEnd,
+            boundary: .init(hostsFile: files.hosts, resolvConfFile: files.resolvConf, state: state, stateReadOnly: injection.stateReadOnly)
         )
         let timeout = configuration.jobTimeout
+        let deadline = ContinuousClock.now + timeout
         timing.mark("pipe-properties")
         // Audit first, synced, then the key: if the record cannot be written, the pipe closes empty and keyhold-exec
         // exits without a key. A notify agent's start job ends only at READY=1, which it can only send once it has its
         // key: for it this happens as soon as its process exists, inside the start call.
-        let audit: @Sendable (StartedUnit) throws -> Void = { started in
+        let audit: @Sendable (StartedUnit) throws -> Void = { [injection] started in
+            do {
+                // The way out first: the agent must find its proxy or gateway listening when it starts.
+                try self.boundary.open(
+                    unit: sandbox.unit, tenant: tenant.name, plan: plan, policy: injection.policy, mainPID: started.mainPID, deadline: deadline)
+            } catch {
+                pipe.closeWriteEnd()
+                throw error
+            }
             do {
                 try self.store.database.write { db in
                     try Store.updateSandbox(
@@ -112,7 +131,7 @@ extension SandboxService {
                 throw KeyholdError.unavailable(
                     "the key.inject audit record could not be written (\(error)): no key was injected and the unit was stopped")
             }
-            try self.writePayload(injection, profile: profile, plan: plan, to: pipe)
+            try self.writePayload(injection, tenant: tenant.name, profile: profile, to: pipe)
         }
         let started: StartedUnit
         do {
@@ -123,11 +142,12 @@ extension SandboxService {
             }
             pipe.closeReadEnd()
             timing.mark("systemd-start")
-            if !notify { try audit(started) }
+            if !notify { try await Blocking.run { try audit(started) } }
             timing.mark("audit-payload")
         } catch {
             pipe.closeReadEnd()
             pipe.closeWriteEnd()
+            boundary.close(unit: sandbox.unit)
             _ = try? await Blocking.run { try systemd.stopUnit(name: sandbox.unit, timeout: timeout) }
             throw error
         }
@@ -160,18 +180,28 @@ extension SandboxService {
     }
 
     /// Decrypts the keys, writes them with the seccomp policy into the pipe, closes it; the plaintext is wiped on return.
-    private func writePayload(_ injection: Injection, profile: SandboxProfile, plan: Plan, to pipe: InjectionPipe) throws {
+    private func writePayload(_ injection: Injection, tenant: String, profile: SandboxProfile, to pipe: InjectionPipe) throws {
         var environment: [ExecPayload.EnvironmentEntry] = []
+        let user = "kh-\(tenant)"
+        environment = [
+            // Names a DynamicUser cannot look up (its user database is hidden with /run): what most programs read instead.
+            .init(name: "USER", value: user), .init(name: "LOGNAME", value: user),
+            .init(name: "HOME", value: agentState(tenant: tenant).pathInSandbox),
+        ]
         if let token = injection.proxyToken {
-            let base = configuration.proxyBaseURL
-            environment = [
+            let base = "http://127.0.0.1:\(SandboxBoundary.proxyPort)"
+            environment += [
                 .init(name: "KEYHOLD_PROXY_TOKEN", value: token), .init(name: "OPENAI_API_KEY", value: token),
                 .init(name: "ANTHROPIC_API_KEY", value: token), .init(name: "OPENAI_BASE_URL", value: base + "/v1"),
                 .init(name: "ANTHROPIC_BASE_URL", value: base),
             ]
-            if let socket = configuration.proxySocketPath {
-                environment.append(.init(name: "KEYHOLD_PROXY_SOCKET", value: SandboxUnit.proxySocketInSandbox(socket)))
-            }
+        } else {
+            let gateway = "http://127.0.0.1:\(SandboxBoundary.egressProxyPort)"
+            let direct = "localhost,127.0.0.1,::1"
+            environment += [
+                .init(name: "HTTPS_PROXY", value: gateway), .init(name: "https_proxy", value: gateway),
+                .init(name: "NO_PROXY", value: direct), .init(name: "no_proxy", value: direct),
+            ]
         }
         for key in injection.keys {
             let secret = try vaults.current.open(key.sealed, binding: key.binding)

@@ -25,6 +25,7 @@ extension SandboxService {
             } else if sandbox.state == "running" {
                 _ = try requireSystemd()
             }
+            boundary.close(unit: sandbox.unit)
             try await store.database.write { db in
                 try Store.updateSandbox(sandbox.id, state: "stopped", lastError: sandbox.lastError, in: db)
                 try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db)

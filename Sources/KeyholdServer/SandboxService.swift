@@ -1,6 +1,8 @@
 import Foundation
 import GRDB
 public import KeyholdCore
+import KeyholdEgress
+import KeyholdProxy
 import KeyholdSandbox
 public import KeyholdStore
 public import KeyholdVault
@@ -21,6 +23,8 @@ public final class SandboxService: Sendable {
     let locks = TenantLocks()
     let profiles = ProfileCache()
     let logger: Logger
+    /// The sandboxes' ways out: listeners inside their network namespaces.
+    let boundary: SandboxBoundary
 
     /// The agent used when a tenant names none: it reports a hash of each key it holds, never the key, then waits.
     public static let defaultAgent = [
@@ -39,9 +43,14 @@ public final class SandboxService: Sendable {
         self.configuration = configuration
         self.systemd = configuration.systemdEnabled ? SystemdManager(address: configuration.systemdBus) : nil
         self.logger = logger
+        self.boundary = SandboxBoundary(
+            gateway: EgressGateway(resolver: configuration.egressResolver, logger: logger), systemdRoot: configuration.systemdRoot, logger: logger)
         // A unit that dies before reading its pipe must not kill the daemon with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
     }
+
+    /// Managed sandboxes reach this proxy at `http://127.0.0.1:8787` inside their namespace.
+    public func attach(proxy: MeteringProxy) { boundary.attach(proxy: proxy) }
 
     /// A one-word description of the systemd in use, for `/v1/health`.
     public var systemdDescription: String {
@@ -89,7 +98,10 @@ public final class SandboxService: Sendable {
             return (tenant, try Store.liveSandboxes(tenantID: tenant.id, in: db))
         }
         var result: [AdminAPI.Sandbox] = []
-        for sandbox in sandboxes { result.append(sandbox.api(tenant: tenant.name, systemdState: await systemdState(of: sandbox.unit))) }
+        let plan = try? plans.plan(tenant.plan)
+        for sandbox in sandboxes {
+            result.append(withBoundary(sandbox.api(tenant: tenant.name, systemdState: await systemdState(of: sandbox.unit)), plan: plan))
+        }
         return result
     }
 
@@ -97,7 +109,9 @@ public final class SandboxService: Sendable {
     public func list() async throws -> [AdminAPI.Sandbox] {
         let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
         var result: [AdminAPI.Sandbox] = []
-        for (tenant, sandbox) in all { result.append(sandbox.api(tenant: tenant, systemdState: await systemdState(of: sandbox.unit))) }
+        for (tenant, sandbox) in all {
+            result.append(withBoundary(sandbox.api(tenant: tenant, systemdState: await systemdState(of: sandbox.unit)), plan: nil))
+        }
         return result
     }
 

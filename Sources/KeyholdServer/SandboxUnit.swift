@@ -2,22 +2,25 @@ import Foundation
 import KeyholdCore
 import KeyholdSandbox
 
-/// The transient unit of a tenant's sandbox: the profile's hardening plus the plan's limits and the launcher.
+/// The transient unit of a tenant's sandbox: the profile's hardening plus the plan's limits, the launcher, and the
+/// boundary Keyhold owns whatever the profile says (a network of its own, /run hidden, the agent's state).
 enum SandboxUnit {
-    /// Where a managed sandbox finds the directory of the metering proxy's Unix socket (bound read-only: a
-    /// socket on a read-only mount still accepts connections).
-    static let proxyDirectoryInSandbox = "/run/keyhold-proxy"
-
-    /// The proxy socket's path inside a sandbox.
-    static func proxySocketInSandbox(_ hostPath: String) -> String {
-        proxyDirectoryInSandbox + "/" + (hostPath as NSString).lastPathComponent
+    /// What the boundary adds to a unit.
+    struct Boundary {
+        /// The sandbox's `/etc/hosts` and `/etc/resolv.conf`, as systemd sees them.
+        var hostsFile: String
+        var resolvConfFile: String
+        /// The tenant's persistent state.
+        var state: AgentStateDirectory
+        /// Whether the state is over the plan's limit: it is then mounted read-only.
+        var stateReadOnly: Bool
     }
 
     /// The unit's properties. The key is not among them: it travels through `stdinDescriptor`.
     /// - Parameter stdinDescriptor: the read end of the injection pipe; sd-bus duplicates it, the caller closes it.
     static func properties(
         tenant: String, plan: Plan, profile: SandboxProfile, agent: [String], agentNotify: Bool, execPath: String, stdinDescriptor: Int32,
-        proxySocketPath: String? = nil
+        boundary: Boundary
     ) -> [UnitProperty] {
         var properties: [UnitProperty] = [
             .string("Description", "Keyhold sandbox of tenant \(tenant) (plan \(plan.id), profile \(profile.name))"),
@@ -33,11 +36,22 @@ enum SandboxUnit {
             .uint64("MemoryHigh", plan.sandbox.memoryMaxBytes / 10 * 9),
             .uint64("CPUQuotaPerSecUSec", UInt64(plan.sandbox.cpuQuotaPercent) * 10_000),
             .uint64("TasksMax", UInt64(plan.sandbox.tasksMax)),
+            // A network namespace of its own, loopback only: its ways out are the listeners the daemon puts there.
+            .bool("PrivateNetwork", true),
+            // systemd's runtime state (other tenants' unit files, its sockets) and the host's state (other tenants'
+            // state directories among it) stay out of sight; the agent's own state is mounted back in.
+            .temporaryFileSystems(
+                "TemporaryFileSystem",
+                [TemporaryFileSystem(path: "/run", options: "ro,mode=0755"), TemporaryFileSystem(path: "/var/lib", options: "ro,mode=0755")]),
+            .bindPaths(
+                "BindReadOnlyPaths",
+                [
+                    BindPath(source: boundary.hostsFile, destination: "/etc/hosts"),
+                    BindPath(source: boundary.resolvConfFile, destination: "/etc/resolv.conf"),
+                ]),
+            .strings("StateDirectory", [boundary.state.systemdName]),
         ]
-        if plan.kind == .managed, let proxySocketPath {
-            let directory = (proxySocketPath as NSString).deletingLastPathComponent
-            properties.append(.bindPaths("BindReadOnlyPaths", [BindPath(source: directory, destination: proxyDirectoryInSandbox)]))
-        }
+        if boundary.stateReadOnly { properties.append(.strings("ReadOnlyPaths", [boundary.state.privatePath])) }
         let ours = Set(properties.map(\.name))
         properties += profile.unitProperties.filter { !ours.contains($0.name) }
         return properties

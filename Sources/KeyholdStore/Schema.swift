@@ -143,6 +143,19 @@ enum Schema {
                 }
             }
         }
+        migrator.registerMigration("v3: tenant egress destinations") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE tenant_egress (
+                        tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                        destination TEXT NOT NULL,
+                        allow_private INTEGER NOT NULL DEFAULT 0,
+                        created_at TEXT NOT NULL,
+                        PRIMARY KEY (tenant_id, destination)
+                    )
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -18,6 +18,8 @@ public enum BuildProducts {
 
     public static var keyhold: String { binDirectory + "/keyhold" }
     public static var keyholdExec: String { binDirectory + "/keyhold-exec" }
+    /// The fake provider as a program, for a test network namespace (`ip netns exec`).
+    public static var fakeProvider: String { binDirectory + "/keyhold-fake-provider" }
     public static var plansDirectory: String { packageRoot + "/plans" }
     public static var profilesDirectory: String { packageRoot + "/sandbox-profiles" }
 }

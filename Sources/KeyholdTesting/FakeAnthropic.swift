@@ -18,9 +18,11 @@ enum FakeAnthropic {
         }
     }
 
-    /// `nil` when `x-api-key` is accepted and `anthropic-version` is present, else Anthropic's error.
+    /// `nil` when the key is accepted and `anthropic-version` is present, else Anthropic's error. The key comes as
+    /// `x-api-key` or, as the official Python SDK sends it since 2.x, `Authorization: Bearer`.
     static func authenticate(_ call: FakeProviderCall) -> Response? {
-        guard let key = call.request.headers[FakeHeader.xAPIKey] else {
+        let bearer = call.request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        guard let key = call.request.headers[FakeHeader.xAPIKey] ?? bearer else {
             return error(status: 401, message: "x-api-key header is required")
         }
         guard call.configuration.anthropicKeys.contains(key) else {

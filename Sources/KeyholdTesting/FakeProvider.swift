@@ -35,7 +35,10 @@ public final class FakeProvider: Sendable {
     /// - Parameter configuration: Initial behaviour; change it later with ``update(_:)``.
     /// - Throws: The bind error if the server cannot start.
     /// - Parameter tls: serve HTTPS with this configuration (its certificate for 127.0.0.1), as real providers do.
-    public static func start(configuration: Configuration = Configuration(), tls: TLSConfiguration? = nil) async throws -> FakeProvider {
+    /// - Parameters host/port: where to listen (a test network namespace's address, for the executable form).
+    public static func start(
+        configuration: Configuration = Configuration(), tls: TLSConfiguration? = nil, host: String = "127.0.0.1", port requestedPort: Int = 0
+    ) async throws -> FakeProvider {
         let state = FakeProviderState(configuration: configuration)
         let bound = FakeProviderOneShot<Int>()
         let handler = FakeProviderHandler(state: state)
@@ -47,7 +50,7 @@ public final class FakeProvider: Sendable {
             },
             server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: ApplicationConfiguration(
-                address: .hostname("127.0.0.1", port: 0),
+                address: .hostname(host, port: requestedPort),
                 backlog: 1024
             ),
             onServerRunning: { channel in

@@ -32,7 +32,15 @@ public final class KeyholdHarness: @unchecked Sendable {
             daemon.waitUntilExit()
         }
         try? FileManager.default.removeItem(atPath: root)
+        // The agent state systemd made for this test's tenants (StateDirectory=keyhold-agents/TENANT).
+        for tenant in tenantsCreated {
+            try? FileManager.default.removeItem(atPath: "/var/lib/private/keyhold-agents/\(tenant)")
+            unlink("/var/lib/keyhold-agents/\(tenant)")
+        }
     }
+
+    /// Tenants created through `cli`, whose agent state is removed with the harness.
+    private var tenantsCreated: [String] = []
 
     /// The arguments that point a command at this installation.
     public var globalArguments: [String] { ["--state-dir", stateDirectory, "--socket", socketPath] }
@@ -42,6 +50,7 @@ public final class KeyholdHarness: @unchecked Sendable {
     public func cli(_ arguments: [String], input: [UInt8]? = nil) throws -> ProcessResult {
         let result = try ProcessRunner.run(BuildProducts.keyhold, arguments + globalArguments, input: input)
         cliOutputs.append(result.output)
+        if arguments.starts(with: ["tenant", "create"]), arguments.count > 2 { tenantsCreated.append(arguments[2]) }
         return result
     }
 

@@ -75,7 +75,17 @@ struct SandboxCommand: AsyncParsableCommand {
             if output.json { return try Output.json(sandboxes) }
             if sandboxes.isEmpty { return print("\(tenant) has no sandbox running") }
             SandboxCommand.printSandboxes(sandboxes)
-            for sandbox in sandboxes { if let error = sandbox.lastError { print("last error of \(sandbox.unit): \(error)") } }
+            for sandbox in sandboxes {
+                print("\n\(sandbox.unit)")
+                if let network = sandbox.network { print("  network  \(network)") }
+                for (index, entry) in (sandbox.egress ?? []).enumerated() { print("  \(index == 0 ? "egress " : "       ")  \(entry)") }
+                if let refused = sandbox.egressRefused { print("  refused  \(refused) connection\(refused == 1 ? "" : "s") since start") }
+                if let directory = sandbox.stateDirectory {
+                    let limit = sandbox.stateMaxBytes.map { " of \(Output.bytes($0))" } ?? ""
+                    print("  state    \(directory): \(Output.bytes(sandbox.stateBytes ?? 0))\(limit)")
+                }
+                if let error = sandbox.lastError { print("  last error: \(error)") }
+            }
         }
     }
 

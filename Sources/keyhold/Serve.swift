@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdEgress
 import KeyholdProxy
 import KeyholdServer
 import Logging
@@ -68,6 +69,13 @@ struct DaemonFlags: ParsableArguments {
     )
     var providerBaseURL: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Names the BYOK egress gateway resolves itself, in /etc/hosts format, before DNS (destinations on a private network).",
+            valueName: "file"))
+    var egressHosts: String?
+
     @Option(name: .long, help: ArgumentHelp("How long an agent may take to send a whole request to the proxy (then 408).", valueName: "seconds"))
     var proxyRequestTimeout = 30
 
@@ -110,7 +118,7 @@ struct DaemonFlags: ParsableArguments {
             restartBackoff: .milliseconds(restartBackoffMs),
             reconcileInterval: .milliseconds(reconcileIntervalMs), readinessWindow: .milliseconds(readinessWindowMs)
         )
-        sandbox.proxySocketPath = proxySocket
+        if let egressHosts { sandbox.egressResolver = try EgressResolver.loading(hostsFile: egressHosts) }
         return DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
             providerBaseURLs: overrides, version: Keyhold.version,

@@ -6,7 +6,10 @@ import KeyholdServer
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant", abstract: "Onboard tenants onto plans, move, suspend and delete them.",
-        subcommands: [Create.self, List.self, Show.self, SetPlan.self, SetAlertWebhook.self, Suspend.self, Resume.self, Delete.self]
+        subcommands: [
+            Create.self, List.self, Show.self, SetPlan.self, SetAlertWebhook.self, AllowEgress.self, DenyEgress.self, Suspend.self, Resume.self,
+            Delete.self,
+        ]
     )
 
     struct Create: AsyncParsableCommand {
@@ -59,7 +62,9 @@ struct TenantCommand: AsyncParsableCommand {
             if output.json { return try Output.json(tenant) }
             print("tenant   \(tenant.name)\nplan     \(tenant.plan)\nstate    \(tenant.state)\nagent    \(tenant.agent.joined(separator: " "))")
             if let webhook = tenant.alertWebhook { print("alerts   POST \(WebhookDisplay.origin(of: webhook))") }
-            print("created  \(tenant.createdAt)\n")
+            print("created  \(tenant.createdAt)")
+            if let egress = tenant.egress { print(TenantCommand.egressLines(egress)) }
+            print("")
             KeyCommand.List.printKeys(tenant.keys ?? [])
         }
     }

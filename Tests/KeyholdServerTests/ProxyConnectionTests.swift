@@ -152,16 +152,20 @@ struct SelfSignedCertificate {
     var certificatePath: String { directory + "/cert.pem" }
     var keyPath: String { directory + "/key.pem" }
 
-    init(address: String) throws {
-        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("keyhold-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    /// - Parameters:
+    ///   - address: an IP address, or with `dnsName` a host name, that the certificate names.
+    ///   - parent: where its directory goes (sandboxes see /opt, not the test's /tmp).
+    init(address: String, dnsName: Bool = false, parent: String = NSTemporaryDirectory()) throws {
+        directory = (parent as NSString).appendingPathComponent("keyhold-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let made = try ProcessRunner.run(
             "/usr/bin/openssl",
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=\(address)",
-                "-addext", "subjectAltName=IP:\(address)", "-keyout", keyPath, "-out", certificatePath,
+                "-addext", "subjectAltName=\(dnsName ? "DNS" : "IP"):\(address)", "-keyout", keyPath, "-out", certificatePath,
             ])
         try #require(made.status == 0, "openssl: \(made.stderr)")
+        chmod(certificatePath, 0o644)
     }
 
     func serverConfiguration() throws -> TLSConfiguration {

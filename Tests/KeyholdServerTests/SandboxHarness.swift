@@ -51,15 +51,15 @@ struct SandboxHarness {
     func start(_ tenant: String) throws -> ProcessResult { try keyhold.cli(["sandbox", "start", tenant, "--json"]) }
 
     /// Polls the tenant's journal until a line contains `marker` (bounded: 20 s): the agent reports asynchronously.
-    func waitForLog(_ tenant: String, containing marker: String) throws -> String {
-        let deadline = Date().addingTimeInterval(20)
+    func waitForLog(_ tenant: String, containing marker: String, timeout: Double = 20) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
         var last = ""
         while Date() < deadline {
             last = try keyhold.cli(["sandbox", "logs", tenant, "--lines", "200"]).stdout
             if let line = last.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
             usleep(50_000)
         }
-        Issue.record("no '\(marker)' in the journal of \(tenant) within 20 s; last logs: \(last)")
+        Issue.record("no '\(marker)' in the journal of \(tenant) within \(Int(timeout)) s; last logs: \(last)")
         return ""
     }
 
@@ -97,6 +97,23 @@ struct SandboxHarness {
     static func sha256(_ text: String) throws -> String {
         let result = try ProcessRunner.run("/usr/bin/sha256sum", [], input: Array(text.utf8))
         return String(result.stdout.prefix(64))
+    }
+
+    /// The `check NAME RESULT` lines an agent printed (the last result of each name wins).
+    func checks(_ tenant: String) throws -> [String: String] {
+        var results: [String: String] = [:]
+        for line in try keyhold.cli(["sandbox", "logs", tenant, "--lines", "500"]).stdout.split(separator: "\n") {
+            guard let range = line.range(of: "check ") else { continue }
+            let parts = line[range.upperBound...].split(separator: " ", maxSplits: 1).map(String.init)
+            if parts.count == 2 { results[parts[0]] = parts[1] }
+        }
+        return results
+    }
+
+    /// The objects of a JSON array (or the one object) a CLI printed.
+    static func jsonObjects(_ text: String) -> [[String: Any]] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) else { return [] }
+        return (object as? [[String: Any]]) ?? ((object as? [String: Any]).map { [$0] } ?? [])
     }
 
     static func canary() -> String { "sk-ant-canary-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }

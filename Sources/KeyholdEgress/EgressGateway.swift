@@ -1,0 +1,73 @@
+public import KeyholdCore
+public import Logging
+public import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The way out of BYOK sandboxes: listeners inside each sandbox's network namespace (made by the daemon, served
+/// here) that forward only to the destinations the sandbox's `EgressRoute` allows. HTTPS stays end to end: the
+/// gateway sees a destination's name (CONNECT target or SNI), never a key or a body.
+public final class EgressGateway: Sendable {
+    let resolver: EgressResolver
+    let logger: Logger
+    private let refusedTotal = Atomic<Int>(0)
+
+    /// - Parameters:
+    ///   - resolver: how destination names are resolved (static entries first).
+    ///   - logger: where refusals are logged (tenant, destination, reason; never a payload).
+    public init(resolver: EgressResolver, logger: Logger) {
+        self.resolver = resolver
+        self.logger = logger
+    }
+
+    /// Connections refused on this host since the daemon started.
+    public var refusedConnections: Int { refusedTotal.load(ordering: .relaxed) }
+
+    /// Serves a listening socket made inside a sandbox's namespace (`NetworkNamespace.listeners`); takes ownership
+    /// of it. Close the returned channel when the sandbox stops.
+    public func serve(listeningSocket: Int32, route: EgressRoute) -> EventLoopFuture<any Channel> {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(EgressRouter(gateway: self, route: route))
+                }
+            }
+            .withBoundSocket(listeningSocket)
+    }
+
+    /// Resolves `host`, keeps only the addresses the rule may reach, and connects to the first that answers, on
+    /// `eventLoop` (the client's, so that both sides are joined without a hop).
+    func connect(host: String, port: Int, allowPrivate: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
+        let resolver = self.resolver
+        return eventLoop.makeFutureWithTask {
+            let addresses = try await resolver.resolve(host, port: port)
+            let reachable = addresses.filter { address in
+                let kind = address.addressClass
+                return !kind.isNeverReachable && (allowPrivate || !kind.needsPrivateFlag)
+            }
+            guard let first = reachable.first else {
+                let kinds = Set(addresses.map(\.addressClass.rawValue)).sorted().joined(separator: ", ")
+                throw EgressRefusal(
+                    "resolves to a \(kinds) address, on the host's own network: allowed only for an entry made with --private for exactly this host")
+            }
+            return first
+        }.flatMap { address in
+            ClientBootstrap(group: eventLoop)
+                .channelOption(.allowRemoteHalfClosure, value: true)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(10))
+                .connect(to: address)
+        }
+    }
+
+    func logRefusal(route: EgressRoute, destination: String, reason: String) {
+        refusedTotal.add(1, ordering: .relaxed)
+        logger.warning(
+            "egress refused",
+            metadata: ["tenant": .string(route.tenant), "unit": .string(route.unit), "destination": .string(destination), "reason": .string(reason)]
+        )
+    }
+}

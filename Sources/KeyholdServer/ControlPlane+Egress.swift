@@ -1,0 +1,53 @@
+import Foundation
+import GRDB
+public import KeyholdCore
+import KeyholdStore
+
+extension ControlPlane {
+    /// Lets the tenant's BYOK sandboxes reach one more destination (audited). Running sandboxes may connect to it at
+    /// once through their `HTTPS_PROXY`; its name resolves inside them from their next start.
+    public func allowEgress(_ name: String, _ request: AdminAPI.AllowEgress, actor: String) async throws -> AdminAPI.Tenant {
+        let rule = try EgressRule.parse(request.destination, allowPrivate: request.allowPrivate ?? false)
+        let tenant = try await audited { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            guard try self.plans.plan(tenant.plan).kind == .byok else {
+                throw KeyholdError.conflict(
+                    "tenant '\(name)' is on a managed plan: its agent's only way out is the metering proxy; egress entries apply to BYOK plans")
+            }
+            let changed = try Store.allowEgress(tenantID: tenant.id, rule: rule, in: db)
+            guard changed else { throw KeyholdError.conflict("tenant '\(name)' may already reach \(rule)") }
+            let event = AuditEvent(
+                actor: actor, action: "egress.allow", tenant: name,
+                details: ["destination": rule.description, "allow_private": String(rule.allowPrivate)])
+            return (tenant, [event])
+        }
+        try await sandboxes.refreshEgress(tenant: tenant.name)
+        return try await showTenant(name)
+    }
+
+    /// Removes one of the tenant's own destinations (audited); running sandboxes' new connections are refused at once.
+    public func denyEgress(_ name: String, destination: String, actor: String) async throws -> AdminAPI.Tenant {
+        let rule = try EgressRule.parse(destination, allowPrivate: true)
+        try await audited { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            guard try Store.denyEgress(tenantID: tenant.id, destination: rule.description, in: db) else {
+                throw KeyholdError.notFound(
+                    "tenant '\(name)' has no egress entry \(rule): `keyhold tenant show \(name)` lists them (those from keys and plans cannot be removed here)"
+                )
+            }
+            return ((), [AuditEvent(actor: actor, action: "egress.deny", tenant: name, details: ["destination": rule.description])])
+        }
+        try await sandboxes.refreshEgress(tenant: name)
+        return try await showTenant(name)
+    }
+
+    /// The tenant's destinations with their sources (nil on managed plans).
+    func egressEntries(tenant: TenantRecord, in db: Database) throws -> [AdminAPI.EgressEntry]? {
+        let plan = try plans.plan(tenant.plan)
+        guard plan.kind == .byok else { return nil }
+        let allowed = Set(plan.providers.map(\.rawValue))
+        let keys = try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) }
+        let policy = SandboxService.egressPolicy(plan: plan, keys: keys, tenantEgress: try Store.egressRules(tenantID: tenant.id, in: db))
+        return policy.entries.map { .init(destination: $0.rule.description, allowPrivate: $0.rule.allowPrivate, source: $0.source) }
+    }
+}

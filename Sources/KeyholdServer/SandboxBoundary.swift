@@ -1,0 +1,148 @@
+import Foundation
+import KeyholdCore
+import KeyholdEgress
+import KeyholdProxy
+import KeyholdSandbox
+import Logging
+import NIOCore
+import Synchronization
+
+/// The network boundary of running sandboxes. Every sandbox runs in a network namespace of its own (the profile's
+/// `PrivateNetwork=yes`) with loopback only; its ways out are listeners that the daemon makes inside that namespace
+/// and serves itself: the metering proxy at `http://127.0.0.1:8787` for managed plans, the egress gateway for BYOK
+/// (an `HTTPS_PROXY` at `127.0.0.1:3128`, and each allowed destination's port, to which its `/etc/hosts` resolves
+/// the allowed names).
+final class SandboxBoundary: Sendable {
+    /// Where a managed agent finds the metering proxy inside its sandbox.
+    static let proxyPort = 8787
+    /// Where a BYOK agent finds its `HTTPS_PROXY` inside its sandbox.
+    static let egressProxyPort = 3128
+
+    /// What one sandbox has open: its listeners, and for BYOK the route they serve.
+    struct Open: Sendable {
+        var channels: [any Channel]
+        var route: EgressRoute?
+        var network: String
+    }
+
+    let gateway: EgressGateway
+    let systemdRoot: String
+    private let proxy = Mutex<MeteringProxy?>(nil)
+    private let open = Mutex<[String: Open]>([:])
+    private let logger: Logger
+
+    init(gateway: EgressGateway, systemdRoot: String, logger: Logger) {
+        self.gateway = gateway
+        self.systemdRoot = systemdRoot
+        self.logger = logger
+    }
+
+    /// Managed sandboxes' listeners are served by this proxy (none: they have no way out).
+    func attach(proxy: MeteringProxy) { self.proxy.withLock { $0 = proxy } }
+
+    /// A path as systemd (and the sandboxes) see it, from this daemon: `/proc/PID/root/...` for a private systemd.
+    func hostPath(_ path: String) -> String { systemdRoot == "/" ? path : systemdRoot + path }
+
+    /// Opens the sandbox's way out, once its main process runs in its namespace and before it has its key.
+    /// - Parameter mainPID: the unit's main process as systemd numbers it.
+    /// - Throws: `KeyholdError.unavailable` when the namespace cannot be reached (the start is then refused).
+    func open(unit: String, tenant: String, plan: Plan, policy: EgressPolicy, mainPID: Int32, deadline: ContinuousClock.Instant) throws {
+        let namespace = hostPath("/proc/\(mainPID)/ns/net")
+        try waitForOwnNamespace(namespace, deadline: deadline)
+        var channels: [any Channel] = []
+        var route: EgressRoute?
+        let network: String
+        do {
+            switch plan.kind {
+            case .managed:
+                network = "private; metering proxy at http://127.0.0.1:\(Self.proxyPort)"
+                if let proxy = proxy.withLock({ $0 }) {
+                    let sockets = try NetworkNamespace.listeners(in: namespace, on: [LoopbackAddress(ip: "127.0.0.1", port: Self.proxyPort)])
+                    for socket in sockets { channels.append(try proxy.serve(sandboxListener: socket).wait()) }
+                } else {
+                    logger.warning("\(unit): no metering proxy runs on this daemon (--proxy): the managed agent has no way out")
+                }
+            case .byok:
+                let addresses = policy.listenAddresses(proxyPort: Self.egressProxyPort)
+                network = "private; egress gateway (HTTPS_PROXY http://127.0.0.1:\(Self.egressProxyPort)) to \(policy.entries.count) destinations"
+                let newRoute = EgressRoute(tenant: tenant, unit: unit, policy: policy)
+                let sockets = try NetworkNamespace.listeners(in: namespace, on: addresses)
+                for (index, socket) in sockets.enumerated() {
+                    do {
+                        channels.append(try gateway.serve(listeningSocket: socket, route: newRoute).wait())
+                    } catch {
+                        for rest in sockets[(index + 1)...] { Foundation.close(rest) }
+                        throw error
+                    }
+                }
+                route = newRoute
+            }
+        } catch {
+            for channel in channels { channel.close(promise: nil) }
+            throw KeyholdError.unavailable("cannot open the network boundary of \(unit) (\(error)): no key was injected")
+        }
+        let previous = open.withLock { $0.updateValue(Open(channels: channels, route: route, network: network), forKey: unit) }
+        previous?.channels.forEach { $0.close(promise: nil) }
+    }
+
+    /// Closes the sandbox's listeners (its namespace then goes with its last process).
+    func close(unit: String) {
+        let closed = open.withLock { $0.removeValue(forKey: unit) }
+        closed?.channels.forEach { $0.close(promise: nil) }
+        try? FileManager.default.removeItem(atPath: hostPath(Self.filesDirectory(unit: unit)))
+    }
+
+    /// Closes every boundary whose unit is not in `live`.
+    func sweep(keeping live: Set<String>) {
+        let units = open.withLock { Array($0.keys) }
+        for unit in units where !live.contains(unit) { close(unit: unit) }
+    }
+
+    /// Replaces the policy of the tenant's open routes (allow-egress and deny-egress apply to new connections at once).
+    func update(tenant: String, policy: EgressPolicy) {
+        let routes = open.withLock { $0.values.compactMap(\.route).filter { $0.tenant == tenant } }
+        for route in routes { route.policy = policy }
+    }
+
+    /// What `sandbox status` shows of a unit's boundary.
+    func describe(unit: String) -> (network: String, egress: [String]?, refused: Int?)? {
+        guard let entry = open.withLock({ $0[unit] }) else { return nil }
+        return (entry.network, entry.route?.policy.descriptions, entry.route?.refused)
+    }
+
+    /// A unit's generated `/etc/hosts` and `/etc/resolv.conf` live here, in systemd's view (a tmpfs).
+    static func filesDirectory(unit: String) -> String { "/run/keyhold/sandboxes/\(unit)" }
+
+    /// Writes the sandbox's `/etc/hosts` (its allowed names resolve to its gateway) and an empty resolver
+    /// configuration (there is no DNS inside; a name not allowed does not resolve).
+    /// - Returns: the files' paths as systemd sees them, for `BindReadOnlyPaths=`.
+    func writeNameFiles(unit: String, policy: EgressPolicy) throws -> (hosts: String, resolvConf: String) {
+        let directory = Self.filesDirectory(unit: unit)
+        try FileManager.default.createDirectory(
+            atPath: hostPath(directory), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        var hosts = "# Written by Keyhold: the names this sandbox may reach resolve to its egress gateway.\n127.0.0.1 localhost\n::1 localhost\n"
+        for name in policy.hostNames { hosts += "127.0.0.1 \(name)\n" }
+        let resolv = "# Written by Keyhold: no DNS inside a sandbox; allowed names are in /etc/hosts.\noptions attempts:1 timeout:1\n"
+        for (name, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
+            let path = hostPath(directory + "/" + name)
+            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) else {
+                throw KeyholdError.unavailable("cannot write \(path) for the sandbox's name resolution")
+            }
+        }
+        return (directory + "/hosts", directory + "/resolv.conf")
+    }
+
+    /// Waits until the process is in a network namespace of its own: a notify agent's main process is reported
+    /// as soon as systemd forked it, possibly before its namespaces are set up.
+    private func waitForOwnNamespace(_ namespace: String, deadline: ContinuousClock.Instant) throws {
+        let systemdNamespace = NetworkNamespace.inode(of: hostPath("/proc/1/ns/net"))
+        while true {
+            if let inode = NetworkNamespace.inode(of: namespace), inode != systemdNamespace, inode != NetworkNamespace.ownInode { return }
+            guard ContinuousClock.now < deadline else {
+                throw KeyholdError.unavailable(
+                    "the sandbox's process has no network namespace of its own (\(namespace)): its profile must set PrivateNetwork=yes")
+            }
+            usleep(200)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdStore
+import Logging
+
+extension SandboxService {
+    /// The tenant's persistent agent state.
+    func agentState(tenant: String) -> AgentStateDirectory {
+        AgentStateDirectory(tenant: tenant, hostPath: { [boundary] in boundary.hostPath($0) })
+    }
+
+    /// Deletes the tenant's agent state (`keyhold tenant delete`), once its sandboxes are stopped.
+    /// - Returns: the bytes it held.
+    func removeAgentState(tenant: String) async throws -> UInt64 {
+        let state = agentState(tenant: tenant)
+        do {
+            return try await Blocking.run { try state.remove() }
+        } catch {
+            throw KeyholdError.unavailable(
+                "cannot delete the agent state of '\(tenant)' at \(state.privatePath) (\(error)); nothing else was deleted")
+        }
+    }
+
+    /// Where a BYOK sandbox may connect: its keys' API hosts, its plan's `egress_allow:`, its tenant's own entries.
+    /// A managed sandbox's only way out is the metering proxy: its policy is empty.
+    static func egressPolicy(plan: Plan, keys: [KeyVersionRecord], tenantEgress: [EgressRule]) -> EgressPolicy {
+        guard plan.kind == .byok else { return EgressPolicy(entries: []) }
+        let bases = keys.compactMap { key -> (provider: String, baseURL: String)? in
+            guard let url = key.baseURL ?? Provider(rawValue: key.provider)?.defaultBaseURL else { return nil }
+            return (key.provider, url)
+        }
+        return EgressPolicy.of(keyBaseURLs: bases, plan: plan, tenant: tenantEgress)
+    }
+
+    /// The tenant's current policy, from the database (after `allow-egress`, `deny-egress` or a key change).
+    func currentEgressPolicy(tenant name: String) async throws -> EgressPolicy {
+        try await store.database.read { db in
+            let tenant = try Store.tenant(named: name, in: db)
+            let plan = try self.plans.plan(tenant.plan)
+            let allowed = Set(plan.providers.map(\.rawValue))
+            let keys = try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) }
+            return Self.egressPolicy(plan: plan, keys: keys, tenantEgress: try Store.egressRules(tenantID: tenant.id, in: db))
+        }
+    }
+
+    /// Applies the tenant's current policy to its running sandboxes' gateways at once.
+    func refreshEgress(tenant name: String) async throws {
+        boundary.update(tenant: name, policy: try await currentEgressPolicy(tenant: name))
+    }
+
+    /// Measures the agent's state against the plan's `state_max:`. Over it, the sandbox starts with its state
+    /// read-only (writes fail with EROFS, as on a full disk) and the audit log says so.
+    /// - Returns: whether the state must be read-only.
+    func checkStateLimit(_ state: AgentStateDirectory, tenant: TenantRecord, plan: Plan, unit: String, actor: String) async throws -> Bool {
+        let used = (try? await Blocking.run { state.usedBytes() }) ?? 0
+        guard used > plan.sandbox.stateMaxBytes else { return false }
+        logger.warning("\(unit): the agent's state holds \(used) bytes, over the plan's state_max (\(plan.sandbox.stateMaxBytes)): mounted read-only")
+        _ = try await store.database.write { db in
+            try AuditLog.append(
+                AuditEvent(
+                    actor: actor, action: "sandbox.state-limit", tenant: tenant.name, outcome: "read-only", unit: unit,
+                    details: ["bytes": String(used), "state_max": String(plan.sandbox.stateMaxBytes)]
+                ),
+                in: db
+            )
+        }
+        return true
+    }
+
+    /// Adds what only this daemon knows to a sandbox's API view: its network, its destinations, its state's size.
+    func withBoundary(_ sandbox: AdminAPI.Sandbox, plan: Plan?) -> AdminAPI.Sandbox {
+        var sandbox = sandbox
+        if let open = boundary.describe(unit: sandbox.unit) {
+            sandbox.network = open.network
+            sandbox.egress = open.egress
+            sandbox.egressRefused = open.refused
+        } else if ["running", "starting"].contains(sandbox.state) {
+            sandbox.network = "private; no way out open on this daemon (it restarts it on its next pass)"
+        }
+        let state = agentState(tenant: sandbox.tenant)
+        sandbox.stateDirectory = state.pathInSandbox
+        sandbox.stateBytes = state.usedBytes()
+        sandbox.stateMaxBytes = plan?.sandbox.stateMaxBytes
+        return sandbox
+    }
+
+    /// After a daemon restart, reopens the way out of each sandbox still running (its listeners died with the old
+    /// daemon; the agent finds them again within one pass).
+    func reopenBoundaries(systemd: SystemdManager) async throws {
+        let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        for (tenantName, sandbox) in all where sandbox.state == "running" && boundary.describe(unit: sandbox.unit) == nil {
+            let unit = sandbox.unit
+            guard let status = try await Blocking.run({ try systemd.unitStatus(name: unit) }), status.isActive, status.mainPID > 0 else { continue }
+            let plan = try await store.database.read { db in try self.plans.plan(try Store.tenant(named: tenantName, in: db).plan) }
+            let policy = try await currentEgressPolicy(tenant: tenantName)
+            let deadline = ContinuousClock.now + configuration.jobTimeout
+            do {
+                try await Blocking.run {
+                    try self.boundary.open(unit: unit, tenant: tenantName, plan: plan, policy: policy, mainPID: status.mainPID, deadline: deadline)
+                }
+                logger.info("\(unit): network boundary reopened after a daemon restart")
+            } catch {
+                logger.error("\(unit): cannot reopen its network boundary: \(error)")
+            }
+        }
+    }
+}

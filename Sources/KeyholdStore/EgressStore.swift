@@ -1,0 +1,36 @@
+import GRDB
+public import KeyholdCore
+
+extension Store {
+    /// The tenant's own egress destinations (`keyhold tenant allow-egress`), in the order they were added.
+    public static func egressRules(tenantID: Int64, in db: Database) throws -> [EgressRule] {
+        try Row.fetchAll(
+            db, sql: "SELECT destination, allow_private FROM tenant_egress WHERE tenant_id = ? ORDER BY created_at, destination",
+            arguments: [tenantID]
+        ).compactMap { row in try? EgressRule.parse(row["destination"], allowPrivate: row["allow_private"]) }
+    }
+
+    /// Adds (or replaces the private flag of) a destination.
+    /// - Returns: false when exactly this entry was already there.
+    @discardableResult
+    public static func allowEgress(tenantID: Int64, rule: EgressRule, in db: Database) throws -> Bool {
+        let existing = try Bool.fetchOne(
+            db, sql: "SELECT allow_private FROM tenant_egress WHERE tenant_id = ? AND destination = ?", arguments: [tenantID, rule.description])
+        if existing == rule.allowPrivate { return false }
+        try db.execute(
+            sql: """
+                INSERT INTO tenant_egress (tenant_id, destination, allow_private, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (tenant_id, destination) DO UPDATE SET allow_private = excluded.allow_private
+                """,
+            arguments: [tenantID, rule.description, rule.allowPrivate, Timestamp.now()]
+        )
+        return true
+    }
+
+    /// Removes a destination.
+    /// - Returns: whether it was there.
+    public static func denyEgress(tenantID: Int64, destination: String, in db: Database) throws -> Bool {
+        try db.execute(sql: "DELETE FROM tenant_egress WHERE tenant_id = ? AND destination = ?", arguments: [tenantID, destination])
+        return db.changesCount > 0
+    }
+}

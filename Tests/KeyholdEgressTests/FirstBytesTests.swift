@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+@testable import KeyholdEgress
+
+/// The gateway routes on what a client says first: a real OpenSSL ClientHello's SNI, a CONNECT line, a Host header.
+struct FirstBytesTests {
+    /// A ClientHello made by Python's ssl module (OpenSSL) for `serverName`, written to memory, never sent.
+    static func clientHello(serverName: String?) throws -> [UInt8] {
+        let script = """
+            import ssl, sys
+            ctx = ssl.create_default_context()
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            name = sys.argv[1] if len(sys.argv) > 1 else None
+            if name is None:
+                ctx.check_hostname = False
+            conn = ctx.wrap_bio(incoming, outgoing, server_hostname=name)
+            try:
+                conn.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            sys.stdout.buffer.write(outgoing.read())
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script] + (serverName.map { [$0] } ?? [])
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0 && !data.isEmpty)
+        return Array(data)
+    }
+
+    @Test func theServerNameOfARealClientHelloIsRead() throws {
+        let hello = try Self.clientHello(serverName: "api.anthropic.com")
+        #expect(ClientHello.parse(hello) == .complete(serverName: "api.anthropic.com"))
+        // Byte by byte, it is incomplete until the last byte arrives.
+        for cut in [1, 5, 6, hello.count / 2, hello.count - 1] {
+            #expect(ClientHello.parse(Array(hello.prefix(cut))) == .incomplete, "cut at \(cut)")
+        }
+    }
+
+    @Test func aClientHelloWithoutServerNameHasNone() throws {
+        #expect(ClientHello.parse(try Self.clientHello(serverName: nil)) == .complete(serverName: nil))
+    }
+
+    @Test func aClientHelloSplitAcrossRecordsIsReassembled() throws {
+        let hello = try Self.clientHello(serverName: "gen.example.org")
+        let body = Array(hello[5...])
+        let half = body.count / 2
+        func record(_ part: ArraySlice<UInt8>) -> [UInt8] { [0x16, 3, 1, UInt8(part.count >> 8), UInt8(part.count & 0xff)] + part }
+        let split = record(body[..<half]) + record(body[half...])
+        #expect(ClientHello.parse(split) == .complete(serverName: "gen.example.org"))
+        #expect(ClientHello.parse(Array(split.prefix(5 + half + 3))) == .incomplete)
+    }
+
+    @Test func bytesThatAreNotAClientHelloAreRefused() {
+        if case .malformed = ClientHello.parse([0x16, 3, 1, 0, 4, 2, 0, 0, 0]) {} else { Issue.record("a ServerHello is not a ClientHello") }
+        if case .malformed = ClientHello.parse([0x17, 3, 3, 0, 1, 0]) {} else { Issue.record("application data is not a handshake") }
+    }
+
+    @Test func connectAndHostHeadsNameTheirDestination() {
+        let connect = Array("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\nTLS".utf8)
+        guard case .complete(let head) = RequestHead.parse(connect) else {
+            Issue.record("CONNECT not parsed")
+            return
+        }
+        #expect(head.isConnect && head.authority == "api.openai.com:443" && head.length == connect.count - 3)
+
+        let get = Array("GET /v1/models HTTP/1.1\r\nUser-Agent: x\r\nhost:  127.0.0.1:8080 \r\n\r\n".utf8)
+        #expect(RequestHead.parse(get) == .complete(RequestHead(method: "GET", authority: "127.0.0.1:8080", length: get.count)))
+        #expect(RequestHead.parse(Array("GET / HTTP/1.1\r\nHost: a".utf8)) == .incomplete)
+        if case .malformed = RequestHead.parse(Array("\u{1}\u{2}garbage\r\n\r\n".utf8)) {} else { Issue.record("garbage accepted") }
+        if case .malformed = RequestHead.parse(Array(repeating: UInt8(ascii: "A"), count: 20_000)) {} else { Issue.record("huge head accepted") }
+    }
+
+    @Test func authoritiesSplitIntoHostAndPort() {
+        #expect(RequestHead.split(authority: "example.com", defaultPort: 80)! == ("example.com", 80))
+        #expect(RequestHead.split(authority: "example.com:8443", defaultPort: 80)! == ("example.com", 8443))
+        #expect(RequestHead.split(authority: "[2001:db8::1]:443", defaultPort: 80)! == ("2001:db8::1", 443))
+        #expect(RequestHead.split(authority: "example.com:0", defaultPort: 80) == nil)
+        #expect(RequestHead.split(authority: "a:b:c", defaultPort: 80) == nil)
+    }
+}
