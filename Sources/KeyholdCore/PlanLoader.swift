@@ -102,7 +102,13 @@ public enum PlanLoader {
             }
             try alerts.finish()
         }
-        let sandbox = try sandboxLimits(try fields.required("sandbox"), file: file)
+        let sandboxNode = try fields.required("sandbox")
+        let sandbox = try sandboxLimits(sandboxNode, file: file)
+        if kind == .managed && !sandbox.egressAllow.isEmpty {
+            throw PlanError(
+                file: file, line: sandboxNode.mark?.line, field: "sandbox.egress_allow",
+                problem: "applies to BYOK plans only: a managed agent's one way out is the metering proxy")
+        }
         try fields.finish()
         return Plan(
             id: id, displayName: displayName, monthlyPriceUSD: price, kind: kind, providers: providers, models: models, caps: caps,

@@ -48,7 +48,10 @@ enum SandboxUnit {
                 [
                     BindPath(source: boundary.hostsFile, destination: "/etc/hosts"),
                     BindPath(source: boundary.resolvConfFile, destination: "/etc/resolv.conf"),
-                ]),
+                ]
+                    // A notify agent's $NOTIFY_SOCKET, back inside the hidden /run (systemd takes READY=1 only from the
+                    // unit's main process, for its own unit).
+                    + (agentNotify ? [BindPath(source: "/run/systemd/notify", destination: "/run/systemd/notify")] : [])),
             .strings("StateDirectory", [boundary.state.systemdName]),
         ]
         if boundary.stateReadOnly { properties.append(.strings("ReadOnlyPaths", [boundary.state.privatePath])) }

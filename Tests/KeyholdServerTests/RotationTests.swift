@@ -167,9 +167,9 @@ struct RotationTests {
         // A long readiness window that a notify agent does not wait for: READY=1 is its readiness.
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "20000"])
         let tenant = SandboxHarness.tenantName("ntf")
-        // Outside /tmp: a private systemd has its own.
-        let script = "/var/lib/keyhold-tests/notify-agent-\(tenant).py"
-        try FileManager.default.createDirectory(atPath: "/var/lib/keyhold-tests", withIntermediateDirectories: true)
+        // Under /opt: a private systemd has its own /tmp, and sandboxes see neither /root nor /var/lib.
+        let script = "/opt/keyhold-tests/notify-agent-\(tenant).py"
+        try FileManager.default.createDirectory(atPath: "/opt/keyhold-tests", withIntermediateDirectories: true)
         try Self.notifyAgent.write(toFile: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: script) }
         let created = try sandboxes.keyhold.cli([
