@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import KeyholdCore
 import KeyholdSandbox
@@ -15,8 +16,10 @@ final class Bench: @unchecked Sendable {
     let manager: SystemdManager
     let harness: KeyholdHarness
     let client: AdminClient
-    /// The floor unit's properties (plan byok, its profile), built as the daemon builds them.
+    /// The floor unit's properties (plan byok, its profile), built as the daemon builds them, with its network boundary.
     let floorProperties: [UnitProperty]
+    /// The same unit without the boundary (the host's network, /run and /var/lib; no state directory).
+    let floorPropertiesWithoutBoundary: [UnitProperty]
     /// The private systemd's pid (for `nsenter`), nil on a host run by systemd.
     let systemdPID: Int32?
     /// Prefix of /proc paths of processes in systemd's pid namespace.
@@ -44,9 +47,15 @@ final class Bench: @unchecked Sendable {
             manager = SystemdManager(address: systemd.busAddress)
             let plan = try PlanLoader.load(path: BuildProducts.plansDirectory + "/byok.yaml")
             let profile = try SandboxProfile.load(name: plan.sandbox.profile, from: BuildProducts.profilesDirectory)
-            floorProperties = FloorUnit.properties(tenant: "bench-floor", plan: plan, profile: profile, agent: Self.agent)
+            let files = try Self.writeBoundaryFiles(systemdRoot: procRoot.isEmpty ? "" : procRoot)
+            floorProperties = FloorUnit.properties(tenant: "bench-floor", plan: plan, profile: profile, agent: Self.agent, boundary: files)
+            floorPropertiesWithoutBoundary = FloorUnit.properties(
+                tenant: "bench-floor", plan: plan, profile: profile, agent: Self.agent, boundary: nil)
             let harness = try KeyholdHarness()
-            try harness.startDaemon(systemdBus: .some(systemd.busAddress), environment: ["KEYHOLD_TIMING": "1"])
+            // A metering proxy, so that managed sandboxes get their listener as in production.
+            try harness.startDaemon(
+                systemdBus: .some(systemd.busAddress), extraArguments: ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"],
+                environment: ["KEYHOLD_TIMING": "1"])
             print("keyhold serve: pid \(harness.daemonPID ?? 0) (\(BuildProducts.keyhold)), state in \(harness.root)")
             self.harness = harness
             client = AdminClient(socketPath: harness.socketPath)
@@ -56,9 +65,22 @@ final class Bench: @unchecked Sendable {
         }
     }
 
+    /// The floor's `/etc/hosts` and `/etc/resolv.conf`, where the daemon writes a sandbox's (systemd's tmpfs /run).
+    private static func writeBoundaryFiles(systemdRoot: String) throws -> (hosts: String, resolvConf: String) {
+        let directory = "/run/keyhold/sandboxes/bench-floor"
+        try FileManager.default.createDirectory(atPath: systemdRoot + directory, withIntermediateDirectories: true)
+        for name in ["hosts", "resolv.conf"] {
+            guard FileManager.default.createFile(atPath: systemdRoot + directory + "/" + name, contents: Data("127.0.0.1 localhost\n".utf8)) else {
+                throw BenchError("cannot write \(systemdRoot + directory)/\(name)")
+            }
+        }
+        return (directory + "/hosts", directory + "/resolv.conf")
+    }
+
     /// Every measurement in order.
     func run() async throws {
         try await createTenant("bench", plan: "byok")
+        try await createTenant("bench-m", plan: "managed")
         if !options.skipSecurity { try await timed("(d)") { try await self.printSecurityScores() } }
         try await timed("(a)/(b)") { try await self.measureStarts() }
         if options.density > 0 { try await timed("(c)") { try await self.measureDensity() } }

@@ -5,7 +5,11 @@ import KeyholdSandbox
 enum FloorUnit {
     /// `SandboxUnit.properties` (KeyholdServer, internal) for a `Type=exec` agent, with `ExecStart` the agent itself
     /// and no `StandardInputFileDescriptor`. Keep in step with Sources/KeyholdServer/SandboxUnit.swift.
-    static func properties(tenant: String, plan: Plan, profile: SandboxProfile, agent: [String]) -> [UnitProperty] {
+    /// - Parameter boundary: the files (`/etc/hosts`, `/etc/resolv.conf`) of the network boundary in systemd's view;
+    ///   nil gives the same unit without any of the boundary: the host's network, /run and /var/lib, no state directory.
+    static func properties(
+        tenant: String, plan: Plan, profile: SandboxProfile, agent: [String], boundary: (hosts: String, resolvConf: String)?
+    ) -> [UnitProperty] {
         var properties: [UnitProperty] = [
             .string("Description", "Keyhold sandbox of tenant \(tenant) (plan \(plan.id), profile \(profile.name))"),
             .string("Type", "exec"),
@@ -19,7 +23,22 @@ enum FloorUnit {
             .uint64("CPUQuotaPerSecUSec", UInt64(plan.sandbox.cpuQuotaPercent) * 10_000),
             .uint64("TasksMax", UInt64(plan.sandbox.tasksMax)),
         ]
-        let ours = Set(properties.map(\.name))
+        if let boundary {
+            properties += [
+                .bool("PrivateNetwork", true),
+                .temporaryFileSystems(
+                    "TemporaryFileSystem",
+                    [TemporaryFileSystem(path: "/run", options: "ro,mode=0755"), TemporaryFileSystem(path: "/var/lib", options: "ro,mode=0755")]),
+                .bindPaths(
+                    "BindReadOnlyPaths",
+                    [BindPath(source: boundary.hosts, destination: "/etc/hosts"), BindPath(source: boundary.resolvConf, destination: "/etc/resolv.conf")]
+                ),
+                .strings("StateDirectory", ["keyhold-agents/\(tenant)"]),
+            ]
+        } else {
+            properties.append(.bool("PrivateNetwork", false))
+        }
+        let ours = Set(properties.map(\.name)).union(boundary == nil ? ["IPAddressAllow", "IPAddressDeny"] : [])
         properties += profile.unitProperties.filter { !ours.contains($0.name) }
         return properties
     }

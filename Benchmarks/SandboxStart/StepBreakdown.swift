@@ -33,6 +33,9 @@ struct StepBreakdown {
         }
     }
 
+    /// The median of one step, if it was logged.
+    func median(of step: String) -> Double? { steps.first { $0.name == "  " + step }?.median }
+
     func print() {
         guard !steps.isEmpty else {
             Swift.print("no `start timing` lines in the daemon's log (is KEYHOLD_TIMING=1 honoured by this keyhold build?)")

@@ -107,15 +107,17 @@ extension SandboxService {
         // Audit first, synced, then the key: if the record cannot be written, the pipe closes empty and keyhold-exec
         // exits without a key. A notify agent's start job ends only at READY=1, which it can only send once it has its
         // key: for it this happens as soon as its process exists, inside the start call.
-        let audit: @Sendable (StartedUnit) throws -> Void = { [injection] started in
+        // The way out first: the agent must find its proxy or gateway listening when it starts.
+        let openBoundary: @Sendable (StartedUnit) throws -> Void = { [injection] started in
             do {
-                // The way out first: the agent must find its proxy or gateway listening when it starts.
                 try self.boundary.open(
                     unit: sandbox.unit, tenant: tenant.name, plan: plan, policy: injection.policy, mainPID: started.mainPID, deadline: deadline)
             } catch {
                 pipe.closeWriteEnd()
                 throw error
             }
+        }
+        let audit: @Sendable (StartedUnit) throws -> Void = { [injection] started in
             do {
                 try self.store.database.write { db in
                     try Store.updateSandbox(
@@ -136,13 +138,21 @@ extension SandboxService {
         let started: StartedUnit
         do {
             let notify = tenant.agentNotify
-            let hook: (@Sendable (StartedUnit) throws -> Void)? = notify ? audit : nil
+            let openThenAudit: @Sendable (StartedUnit) throws -> Void = { started in
+                try openBoundary(started)
+                try audit(started)
+            }
+            let hook: (@Sendable (StartedUnit) throws -> Void)? = notify ? openThenAudit : nil
             started = try await Blocking.run {
                 try systemd.startTransientUnit(name: sandbox.unit, properties: properties, timeout: timeout, whenForked: hook)
             }
             pipe.closeReadEnd()
             timing.mark("systemd-start")
-            if !notify { try await Blocking.run { try audit(started) } }
+            if !notify {
+                try await Blocking.run { try openBoundary(started) }
+                timing.mark("boundary")
+                try await Blocking.run { try audit(started) }
+            }
             timing.mark("audit-payload")
         } catch {
             pipe.closeReadEnd()
