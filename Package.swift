@@ -184,6 +184,17 @@ let package = Package(
             path: "Tests/FakeProviderServer",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "keyhold-bench-boundary",
+            dependencies: [
+                "BenchmarkSupport", "KeyholdSandbox", "KeyholdStore", "KeyholdTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Benchmarks/Boundary",
+            exclude: ["client.py"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "BenchmarkSupport",
             path: "Benchmarks/Support",

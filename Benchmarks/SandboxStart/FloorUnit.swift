@@ -31,7 +31,10 @@ enum FloorUnit {
                     [TemporaryFileSystem(path: "/run", options: "ro,mode=0755"), TemporaryFileSystem(path: "/var/lib", options: "ro,mode=0755")]),
                 .bindPaths(
                     "BindReadOnlyPaths",
-                    [BindPath(source: boundary.hosts, destination: "/etc/hosts"), BindPath(source: boundary.resolvConf, destination: "/etc/resolv.conf")]
+                    [
+                        BindPath(source: boundary.hosts, destination: "/etc/hosts"),
+                        BindPath(source: boundary.resolvConf, destination: "/etc/resolv.conf"),
+                    ]
                 ),
                 .strings("StateDirectory", ["keyhold-agents/\(tenant)"]),
             ]

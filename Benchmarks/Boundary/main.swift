@@ -1,0 +1,97 @@
+import BenchmarkSupport
+import Foundation
+import Glibc
+import KeyholdSandbox
+import KeyholdTesting
+
+// What the sandbox boundary adds to an agent's requests. One program (client.py: keep-alive, sequential 1 KB POSTs,
+// each timed) runs inside real sandboxes, through Keyhold's paths, and on the host, direct; rounds alternate.
+//   BYOK: HTTPS to a TLS provider through the egress gateway, by name (SNI route) and through HTTPS_PROXY (CONNECT),
+//         against the same requests straight to the provider.
+//   managed: the metering proxy at the sandbox's http://127.0.0.1:8787 against the proxy's loopback TCP port.
+// Usage: keyhold-bench-boundary [--requests N] [--rounds N]
+
+let usage = "usage: keyhold-bench-boundary [--requests N] [--rounds N]"
+var requests = 2000
+var rounds = 5
+do {
+    var rest = CommandLine.arguments.dropFirst()
+    let reader = OptionReader(usage: usage)
+    while let flag = rest.popFirst() {
+        switch flag {
+        case "--requests": requests = try reader.number(after: flag, in: &rest, minimum: 100)
+        case "--rounds": rounds = try reader.number(after: flag, in: &rest, minimum: 1)
+        default: throw BenchError("unknown option \(flag)\n\(usage)")
+        }
+    }
+} catch {
+    print(error)
+    exit(2)
+}
+
+print(
+    """
+    keyhold-bench-boundary
+    machine: nproc \(ProcessInfo.processInfo.activeProcessorCount) (\(MachineFacts.cpuModel)), kernel \(MachineFacts.kernel)
+    build: \(MachineFacts.build); keyhold binary: \(BuildProducts.keyhold); load average at start: \(MachineFacts.loadAverage)
+    """)
+print(
+    """
+    method: \(rounds) rounds; in each, the sandboxes restart and client.py (Python's http.client, one keep-alive connection,
+      \(requests) timed requests after 50 untimed, 1 KB JSON bodies) runs in a BYOK sandbox (modes sni, connect), in a
+      managed sandbox (mode managed), then on the host (direct to the TLS provider; managed to the proxy's loopback port).
+      Plans' cpu_quota raised to 200% so that the sandbox's CPU quota does not throttle the client. Latencies in µs;
+      figures are the medians of the rounds' medians (p99: median of the rounds' p99).
+    """)
+
+let setup: BoundarySetup
+do {
+    setup = try await BoundarySetup(requests: requests)
+} catch {
+    FileHandle.standardError.write(Data("keyhold-bench-boundary: \(error)\n".utf8))
+    exit(1)
+}
+let signalSources = CleanupOnSignal.install(program: "keyhold-bench-boundary") { [setup] in setup.tearDown() }
+
+var samples: [String: [(median: Double, p99: Double)]] = [:]
+do {
+    for round in 1...rounds {
+        var results = try setup.sandboxRound()
+        results += try setup.hostRound(requests: requests)
+        for (mode, median, p99) in results { samples[mode, default: []].append((median, p99)) }
+        print("round \(round): " + results.map { "\($0.0) \(String(format: "%.0f", $0.1))" }.joined(separator: ", "))
+    }
+} catch {
+    FileHandle.standardError.write(Data("keyhold-bench-boundary: \(error)\n\(setup.daemonLogTail)\n".utf8))
+    setup.tearDown()
+    exit(1)
+}
+setup.tearDown()
+
+@MainActor func figure(_ mode: String) -> (median: Double, p99: Double) {
+    let rows = samples[mode] ?? []
+    return (Percentiles.median(rows.map(\.median)), Percentiles.median(rows.map(\.p99)))
+}
+print("\n" + pad("path", 58) + pad("median", 10, left: true) + pad("p99", 10, left: true))
+let labels = [
+    ("direct", "BYOK: host -> TLS provider, direct"),
+    ("sni", "BYOK: sandbox -> gateway by name (SNI) -> provider"),
+    ("connect", "BYOK: sandbox -> gateway by HTTPS_PROXY (CONNECT)"),
+    ("managed-loopback", "managed: host -> proxy's loopback TCP port"),
+    ("managed", "managed: sandbox -> proxy at its 127.0.0.1:8787"),
+]
+for (mode, label) in labels {
+    let value = figure(mode)
+    print(pad(label, 58) + pad(String(format: "%.1f", value.median), 10, left: true) + pad(String(format: "%.1f", value.p99), 10, left: true))
+}
+let direct = figure("direct").median
+for (mode, name) in [("sni", "by name"), ("connect", "through HTTPS_PROXY")] {
+    let added = (figure(mode).median - direct) / 1000
+    print(String(format: "BYOK egress %@: %+.3f ms median added; target at most 0.3 ms -> %@", name, added, added <= 0.3 ? "met" : "NOT met"))
+}
+let managedAdded = (figure("managed").median - figure("managed-loopback").median) / 1000
+print(
+    String(
+        format: "managed in-sandbox path: %+.3f ms median added; target at most 0.1 ms -> %@", managedAdded, managedAdded <= 0.1 ? "met" : "NOT met"))
+print("cleaned up: daemon, units and private systemd stopped")
+_ = signalSources
