@@ -64,7 +64,9 @@ final class SandboxBoundary: Sendable {
                 }
             case .byok:
                 let addresses = policy.listenAddresses(proxyPort: Self.egressProxyPort)
-                network = "private; egress gateway (HTTPS_PROXY http://127.0.0.1:\(Self.egressProxyPort)) to \(policy.entries.count) destinations"
+                let count = policy.entries.count
+                network =
+                    "private; egress gateway (HTTPS_PROXY http://127.0.0.1:\(Self.egressProxyPort)) to \(count) destination\(count == 1 ? "" : "s")"
                 let newRoute = EgressRoute(tenant: tenant, unit: unit, policy: policy)
                 let sockets = try NetworkNamespace.listeners(in: namespace, on: addresses)
                 for (index, socket) in sockets.enumerated() {

@@ -100,8 +100,16 @@ extension Keyhold {
             }
             print("expected for acme's ANTHROPIC_API_KEY: sha256:\(expected)")
 
-            step("9. keyhold sandbox list")
+            step("9. keyhold sandbox list, and each sandbox's boundary: a network of its own, one way out, its own state")
             try await Self.run(SandboxCommand.List.self, g)
+            for tenant in ["acme", "globex"] {
+                let sandboxes = try await client.call("GET", "/v1/tenants/\(tenant)/sandbox", as: [AdminAPI.Sandbox].self)
+                for sandbox in sandboxes {
+                    print("\(tenant): network \(sandbox.network ?? "?")")
+                    for entry in sandbox.egress ?? [] { print("\(tenant): may reach \(entry)") }
+                    print("\(tenant): state in \(sandbox.stateDirectory ?? "?")")
+                }
+            }
 
             step("10. keyhold audit list --action key.inject")
             try await Self.run(AuditCommand.List.self, g + ["--action", "key.inject"])
@@ -109,8 +117,11 @@ extension Keyhold {
             step("11. keyhold audit list")
             try await Self.run(AuditCommand.List.self, g)
 
-            step("12. keyhold sandbox stop, then keyhold audit verify")
+            step("12. keyhold sandbox stop, keyhold tenant delete (keys destroyed, agent state deleted), keyhold audit verify")
             for tenant in ["acme", "globex"] { try await Self.run(SandboxCommand.Stop.self, g + [tenant]) }
+            if !keep {
+                for tenant in ["acme", "globex"] { try await Self.run(TenantCommand.Delete.self, g + [tenant, "--yes"]) }
+            }
             try await Self.run(AuditCommand.Verify.self, g)
         }
 

@@ -149,7 +149,7 @@ struct TenantCommand: AsyncParsableCommand {
         func run() async throws {
             guard yes else { throw KeyholdError.invalidInput("deleting tenant '\(name)' destroys its keys: add --yes to confirm") }
             _ = try await AdminClient(socketPath: global.socket).send("DELETE", "/v1/tenants/\(name.pathSegment)")
-            print("deleted tenant \(name) and destroyed its keys")
+            print("deleted tenant \(name): its keys destroyed, its agent state deleted")
         }
     }
 }
