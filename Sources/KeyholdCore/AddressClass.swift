@@ -44,7 +44,17 @@ public enum AddressClass: String, Sendable, Equatable {
             return of(ipv4: Array(bytes[12..<16]))
         }
         if bytes[0..<15].allSatisfy({ $0 == 0 }) { return bytes[15] == 1 ? .loopback : .special }
+        // Addresses that carry an IPv4 address are what that address is: IPv4-compatible (::a.b.c.d), SIIT
+        // (::ffff:0:a.b.c.d), NAT64 (64:ff9b::/96, which a NAT64 host translates), 6to4 (2002:AABB:CCDD::/48).
+        if bytes[0..<12].allSatisfy({ $0 == 0 }) { return of(ipv4: Array(bytes[12..<16])) }
+        if bytes[0..<8].allSatisfy({ $0 == 0 }) && bytes[8] == 0xff && bytes[9] == 0xff && bytes[10] == 0 && bytes[11] == 0 {
+            return of(ipv4: Array(bytes[12..<16]))
+        }
+        if bytes[0..<12] == [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] { return of(ipv4: Array(bytes[12..<16])) }
+        if bytes[0] == 0 && bytes[1] == 0x64 && bytes[2] == 0xff && bytes[3] == 0x9b { return .special }  // local-use NAT64 64:ff9b:1::/48
+        if bytes[0] == 0x20 && bytes[1] == 0x02 { return of(ipv4: Array(bytes[2..<6])) }
         if bytes[0] & 0xfe == 0xfc { return .private }
+        if bytes[0] == 0xfe && bytes[1] & 0xc0 == 0xc0 { return .private }  // deprecated site-local fec0::/10
         if bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80 { return .linkLocal }
         if bytes[0] == 0xff { return .special }
         if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0d && bytes[3] == 0xb8 { return .special }

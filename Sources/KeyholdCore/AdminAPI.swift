@@ -264,10 +264,13 @@ extension AdminAPI {
         public var status: String
         public var version: String
         public var systemd: String
-        public init(status: String, version: String, systemd: String) {
+        /// Connections the BYOK egress gateway refused since the daemon started.
+        public var egressRefused: Int?
+        public init(status: String, version: String, systemd: String, egressRefused: Int? = nil) {
             self.status = status
             self.version = version
             self.systemd = systemd
+            self.egressRefused = egressRefused
         }
     }
 

@@ -45,6 +45,24 @@ public struct EgressRule: Sendable, Hashable, Codable, CustomStringConvertible {
         return name == host
     }
 
+    /// The name a connection asks for, as the gateway checks and resolves it: lowercase ASCII letters, digits, hyphens and
+    /// dots (no trailing dot), or an IP address (IPv6 without brackets); nil for anything else. What is checked is
+    /// exactly what is resolved: no NUL byte that a C resolver would stop at, no Unicode that lowercases into ASCII.
+    public static func canonicalDestination(_ raw: String) -> String? {
+        var name = raw
+        if name.hasPrefix("[") && name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        if AddressClass.of(literal: name) != nil { return name.lowercased() }
+        guard name.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
+        name = name.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        guard (1...253).contains(name.count),
+            name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x2e })
+        else { return nil }
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.allSatisfy({ (1...63).contains($0.count) }) else { return nil }
+        return name
+    }
+
     static func normalized(_ host: String) -> String {
         var name = host.lowercased()
         if name.hasSuffix(".") { name.removeLast() }
@@ -105,6 +123,10 @@ public struct EgressRule: Sendable, Hashable, Codable, CustomStringConvertible {
             return rule
         }
         try checkName(host, bad: bad)
+        if rule.isWildcard && allowPrivate {
+            throw bad(
+                "a wildcard cannot reach private addresses: name exactly the host that may (any subdomain could be pointed at the host's network)")
+        }
         return rule
     }
 

@@ -16,7 +16,11 @@ enum ClientHello {
     static func parse(_ bytes: [UInt8]) -> Parse {
         var handshake: [UInt8] = []
         var offset = 0
+        var records = 0
         while true {
+            // A ClientHello takes one record, a few with large key shares: many tiny records are an attack on the parser.
+            records += 1
+            guard records <= 16 else { return .malformed("a ClientHello split into more than 16 records") }
             guard bytes.count >= offset + 5 else { return .incomplete }
             guard bytes[offset] == 0x16, bytes[offset + 1] == 3 else { return .malformed("not a TLS handshake record") }
             let length = Int(bytes[offset + 3]) << 8 | Int(bytes[offset + 4])

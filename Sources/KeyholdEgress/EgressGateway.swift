@@ -11,6 +11,8 @@ public final class EgressGateway: Sendable {
     let resolver: EgressResolver
     let logger: Logger
     private let refusedTotal = Atomic<Int>(0)
+    /// Threads of its own for getaddrinfo(3), so that slow or flooded resolutions never hold anyone else's work.
+    private let pool: NIOThreadPool
 
     /// - Parameters:
     ///   - resolver: how destination names are resolved (static entries first).
@@ -18,6 +20,8 @@ public final class EgressGateway: Sendable {
     public init(resolver: EgressResolver, logger: Logger) {
         self.resolver = resolver
         self.logger = logger
+        self.pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
     }
 
     /// Connections refused on this host since the daemon started.
@@ -41,9 +45,9 @@ public final class EgressGateway: Sendable {
     /// Resolves `host`, keeps only the addresses the rule may reach, and connects to the first that answers, on
     /// `eventLoop` (the client's, so that both sides are joined without a hop).
     func connect(host: String, port: Int, allowPrivate: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
-        let resolver = self.resolver
+        let (resolver, pool) = (self.resolver, self.pool)
         return eventLoop.makeFutureWithTask {
-            let addresses = try await resolver.resolve(host, port: port)
+            let addresses = try await resolver.resolve(host, port: port, on: pool)
             let reachable = addresses.filter { address in
                 let kind = address.addressClass
                 return !kind.isNeverReachable && (allowPrivate || !kind.needsPrivateFlag)
@@ -57,6 +61,8 @@ public final class EgressGateway: Sendable {
         }.flatMap { address in
             ClientBootstrap(group: eventLoop)
                 .channelOption(.allowRemoteHalfClosure, value: true)
+                // Nothing is read from the destination until the client is joined to it (EgressRouter.glue).
+                .channelOption(.autoRead, value: false)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connectTimeout(.seconds(10))
                 .connect(to: address)

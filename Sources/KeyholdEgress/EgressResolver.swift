@@ -32,10 +32,10 @@ public struct EgressResolver: Sendable {
     }
 
     /// The addresses of `host` (an IP address resolves to itself).
-    func resolve(_ host: String, port: Int) async throws -> [SocketAddress] {
+    func resolve(_ host: String, port: Int, on pool: NIOThreadPool) async throws -> [SocketAddress] {
         if AddressClass.of(literal: host) != nil { return [try SocketAddress(ipAddress: host, port: port)] }
         if let fixed = staticEntries[host.lowercased()] { return try fixed.map { try SocketAddress(ipAddress: $0, port: port) } }
-        return try await NIOThreadPool.singleton.runIfActive { try Self.getaddrinfo(host, port: port) }
+        return try await pool.runIfActive { try Self.getaddrinfo(host, port: port) }
     }
 
     private static func getaddrinfo(_ host: String, port: Int) throws -> [SocketAddress] {

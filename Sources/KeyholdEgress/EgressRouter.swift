@@ -6,9 +6,15 @@ import NIOPosix
 /// that honour `HTTPS_PROXY`), a TLS ClientHello's server name (clients that resolved an allowed name to the
 /// gateway), or a plain request's `Host`. Then it connects and steps aside: the bytes flow end to end through a
 /// `GlueHandler` pair, never read again. What it refuses it logs with tenant and destination, and counts.
+///
+/// Bounded: at most `sniffLimit` bytes are held before the destination is known, none are read while connecting
+/// (the channel stops reading), and a connection that has not reached its destination within 10 s is closed.
 final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    /// The most a client may send before its destination is known (a ClientHello's records, or a request head).
+    static let sniffLimit = 70_000
 
     private enum State {
         case sniffing
@@ -22,7 +28,10 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     private let route: EgressRoute
     private var state = State.sniffing
     private var bytes: [UInt8] = []
+    /// How far a plain request head was searched for its end already.
+    private var headScanned = 0
     private var connectHeadLength = 0
+    private var counted = false
 
     init(gateway: EgressGateway, route: EgressRoute) {
         self.gateway = gateway
@@ -30,11 +39,21 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        guard route.open() else {
+            refuse(context, destination: "(any)", reason: "more than \(EgressRoute.connectionLimit) connections open at once", http: false)
+            return
+        }
+        counted = true
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        // A client that never says where it goes does not hold a socket for ever.
+        // A client that never says where it goes, or a tunnel that never starts, does not hold sockets for ever.
         context.eventLoop.scheduleTask(in: .seconds(10)) {
             let (router, context) = bound.value
-            if case .sniffing = router.state { router.refuse(context, destination: "(unknown)", reason: "no request within 10 s", http: false) }
+            switch router.state {
+            case .sniffing, .connecting, .tunnel:
+                router.closeUpstream()
+                router.refuse(context, destination: "(unknown)", reason: "no destination reached within 10 s", http: false)
+            case .done: break
+            }
         }
         context.fireChannelActive()
     }
@@ -43,27 +62,47 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         let buffer = unwrapInboundIn(data)
         bytes += buffer.readableBytesView
         switch state {
-        case .sniffing: evaluate(context)
-        case .connecting, .done: break
-        case .tunnel(let upstream, let requireTLS):
-            if requireTLS && bytes.first != 0x16 {
-                upstream.close(promise: nil)
-                refuse(context, destination: "(tunnel)", reason: "plain HTTP through a tunnel needs an http:// entry", http: false)
-            } else {
-                glue(context, to: upstream)
+        case .sniffing:
+            guard bytes.count <= Self.sniffLimit else {
+                refuse(context, destination: "(unknown)", reason: "more than \(Self.sniffLimit) bytes without a destination", http: false)
+                return
             }
+            evaluate(context)
+        case .connecting, .done: break
+        case .tunnel: startTunnel(context)
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client closed its side before its bytes could flow: nothing will follow.
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            closeUpstream()
+            state = .done
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        if case .tunnel(let upstream, _) = state { upstream.close(promise: nil) }
+        closeUpstream()
         state = .done
         context.fireChannelInactive()
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if counted { route.close() }
+        counted = false
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        closeUpstream()
         state = .done
         context.close(promise: nil)
+    }
+
+    private func closeUpstream() {
+        if case .tunnel(let upstream, _) = state { upstream.close(promise: nil) }
     }
 
     private func evaluate(_ context: ChannelHandlerContext) {
@@ -80,8 +119,9 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
-        switch RequestHead.parse(bytes) {
-        case .incomplete: return
+        switch RequestHead.parse(bytes, scanFrom: headScanned) {
+        case .incomplete:
+            headScanned = max(0, bytes.count - 3)
         case .malformed(let why): refuse(context, destination: "(unknown)", reason: why, http: true)
         case .complete(let head):
             guard let authority = head.authority else {
@@ -89,7 +129,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             guard let (host, port) = RequestHead.split(authority: authority, defaultPort: head.isConnect ? 443 : localPort) else {
-                refuse(context, destination: String(authority.prefix(80)), reason: "a malformed destination", http: true)
+                refuse(context, destination: authority, reason: "a malformed destination", http: true)
                 return
             }
             if head.isConnect { connectHeadLength = head.length }
@@ -97,7 +137,12 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func decide(_ context: ChannelHandlerContext, host: String, port: Int, tls: Bool, connect: Bool) {
+    private func decide(_ context: ChannelHandlerContext, host rawHost: String, port: Int, tls: Bool, connect: Bool) {
+        // What is checked is exactly what is resolved: a name with a NUL byte or Unicode never reaches the resolver.
+        guard let host = EgressRule.canonicalDestination(rawHost) else {
+            refuse(context, destination: rawHost, reason: "not a valid host name or address", http: !tls || connect)
+            return
+        }
         let destination = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let policy = route.policy
         switch policy.decide(host: host, port: port, tls: tls) {
@@ -107,6 +152,8 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             let requireTLS: Bool
             if case .refuse = policy.decide(host: host, port: port, tls: false) { requireTLS = true } else { requireTLS = false }
             state = .connecting
+            // Nothing more is read from the client until both sides are joined.
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             gateway.connect(host: host, port: port, allowPrivate: allowPrivate, on: context.eventLoop).whenComplete { result in
                 let (router, context) = bound.value
@@ -123,7 +170,8 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
                         router.bytes.removeFirst(min(router.connectHeadLength, router.bytes.count))
                         router.state = .tunnel(upstream: upstream, requireTLS: requireTLS)
                         context.writeAndFlush(router.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
-                        if !router.bytes.isEmpty { router.channelReadAgain(context) }
+                        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                        if !router.bytes.isEmpty { router.startTunnel(context) }
                     } else {
                         router.glue(context, to: upstream)
                     }
@@ -132,11 +180,12 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Re-checks bytes that arrived with the CONNECT head.
-    private func channelReadAgain(_ context: ChannelHandlerContext) {
+    /// The first bytes through a CONNECT tunnel: TLS, unless an http:// entry allows plain HTTP there.
+    private func startTunnel(_ context: ChannelHandlerContext) {
         guard case .tunnel(let upstream, let requireTLS) = state else { return }
         if requireTLS && bytes.first != 0x16 {
             upstream.close(promise: nil)
+            state = .done
             refuse(context, destination: "(tunnel)", reason: "plain HTTP through a tunnel needs an http:// entry", http: false)
         } else {
             glue(context, to: upstream)
@@ -147,16 +196,10 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     private func glue(_ context: ChannelHandlerContext, to upstream: any Channel) {
         state = .done
         let (clientSide, upstreamSide) = GlueHandler.pair()
-        do {
-            try context.pipeline.syncOperations.addHandler(clientSide)
-        } catch {
-            upstream.close(promise: nil)
-            context.close(promise: nil)
-            return
-        }
         // The upstream was connected on this event loop (EgressGateway.connect), so both sides are joined at once.
         upstream.eventLoop.preconditionInEventLoop()
         do {
+            try context.pipeline.syncOperations.addHandler(clientSide)
             try upstream.pipeline.syncOperations.addHandler(upstreamSide)
         } catch {
             upstream.close(promise: nil)
@@ -165,6 +208,9 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         }
         if !bytes.isEmpty { upstream.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
         bytes = []
+        // Both sides read from now on (the upstream was connected with reading off, so nothing it sent was lost).
+        upstream.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
@@ -172,14 +218,30 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         state = .done
         bytes = []
         route.countRefused()
-        gateway.logRefusal(route: route, destination: destination, reason: reason)
+        let shown = Self.printable(destination)
+        gateway.logRefusal(route: route, destination: shown, reason: reason)
         guard http, context.channel.isActive else {
             context.close(promise: nil)
             return
         }
-        let body = "keyhold: egress to \(destination) refused for tenant \(route.tenant): \(reason)\n"
+        let body = "keyhold: egress to \(shown) refused for tenant \(route.tenant): \(reason)\n"
         let head = "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n"
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + body))).whenComplete { _ in bound.value.close(promise: nil) }
+    }
+
+    /// A destination as a log line and an answer may carry it: at most 255 characters, control bytes escaped.
+    static func printable(_ text: String) -> String {
+        let limited = text.unicodeScalars.prefix(255)
+        var result = ""
+        for scalar in limited {
+            if scalar.value < 0x20 || scalar.value == 0x7f || scalar.value > 0x7e {
+                let code = String(min(scalar.value, 0xff), radix: 16)
+                result += "\\x" + (code.count == 1 ? "0" + code : code)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return text.unicodeScalars.count > 255 ? result + "..." : result
     }
 }

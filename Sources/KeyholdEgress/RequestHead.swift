@@ -18,8 +18,9 @@ struct RequestHead: Equatable {
 
     var isConnect: Bool { method == "CONNECT" }
 
-    static func parse(_ bytes: [UInt8]) -> Parse {
-        guard let end = headEnd(bytes) else {
+    /// - Parameter scanFrom: where the search for the blank line may start (bytes before it were searched already).
+    static func parse(_ bytes: [UInt8], scanFrom: Int = 0) -> Parse {
+        guard let end = headEnd(bytes, from: scanFrom) else {
             return bytes.count > maximumLength ? .malformed("a request head larger than 16 KiB") : .incomplete
         }
         let text = String(decoding: bytes[0..<end], as: UTF8.self)
@@ -54,9 +55,9 @@ struct RequestHead: Equatable {
         }
     }
 
-    private static func headEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for index in 0...(bytes.count - 4)
+    private static func headEnd(_ bytes: [UInt8], from start: Int) -> Int? {
+        guard bytes.count >= 4, start <= bytes.count - 4 else { return nil }
+        for index in max(0, start)...(bytes.count - 4)
         where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
             return index
         }

@@ -23,13 +23,14 @@ public enum NetworkNamespace {
     /// Creates a listening TCP socket on each address inside the namespace at `namespacePath`.
     /// - Returns: the sockets (non-blocking, close-on-exec), in the order of `addresses`; the caller owns them.
     /// - Throws: `SystemdError(.namespace)` when the namespace cannot be entered or is the daemon's own, or a bind fails.
-    public static func listeners(in namespacePath: String, on addresses: [LoopbackAddress]) throws -> [Int32] {
+    /// - Parameter foreign: namespaces that are not a sandbox's (systemd's own): refused like the daemon's.
+    public static func listeners(in namespacePath: String, on addresses: [LoopbackAddress], notIn foreign: [UInt64] = []) throws -> [Int32] {
         let namespace = open(namespacePath, O_RDONLY | O_CLOEXEC)
         guard namespace >= 0 else { throw failure("cannot open \(namespacePath): \(String(cString: strerror(errno)))") }
         defer { close(namespace) }
         var info = stat()
-        guard fstat(namespace, &info) == 0, UInt64(info.st_ino) != ownInode else {
-            throw failure("\(namespacePath) is the daemon's own network namespace, not a sandbox's: refusing to listen there")
+        guard let own = ownInode, fstat(namespace, &info) == 0, UInt64(info.st_ino) != own, !foreign.contains(UInt64(info.st_ino)) else {
+            throw failure("\(namespacePath) is not a sandbox's own network namespace (it is the daemon's or systemd's): refusing to listen there")
         }
         let result = Mutex<Result<[Int32], SystemdError>>(.failure(failure("the namespace thread did not run")))
         let done = DispatchSemaphore(value: 0)
@@ -81,9 +82,11 @@ public enum NetworkNamespace {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard bound == 0, listen(fd, 256) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let code = errno
             close(fd)
-            return .failure(failure("cannot listen on \(address) inside the sandbox: \(reason)"))
+            var error = failure("cannot listen on \(address) inside the sandbox: \(String(cString: strerror(code)))")
+            error.errno = code
+            return .failure(error)
         }
         return .success(fd)
     }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Hummingbird
 import KeyholdCore
+import KeyholdEgress
 import KeyholdStore
 
 /// The admin API's routes (documented in `deploy/openapi.yaml`).
@@ -9,7 +10,10 @@ enum AdminRoutes {
     /// Registers every route on `table`.
     static func register(on table: RouteTable, plane: ControlPlane, version: String) {
         table.on(.get, "/v1/health") { _, _ in
-            JSONResponse.make(AdminAPI.Health(status: "ok", version: version, systemd: plane.sandboxes.systemdDescription))
+            JSONResponse.make(
+                AdminAPI.Health(
+                    status: "ok", version: version, systemd: plane.sandboxes.systemdDescription,
+                    egressRefused: plane.sandboxes.boundary.gateway.refusedConnections))
         }
         registerPlans(on: table, plane: plane)
         registerTenants(on: table, plane: plane)

@@ -8,6 +8,14 @@ extension ControlPlane {
     /// once through their `HTTPS_PROXY`; its name resolves inside them from their next start.
     public func allowEgress(_ name: String, _ request: AdminAPI.AllowEgress, actor: String) async throws -> AdminAPI.Tenant {
         let rule = try EgressRule.parse(request.destination, allowPrivate: request.allowPrivate ?? false)
+        // Under the tenant's lock: a start in progress gets the policy before or after this change, never loses it.
+        try await sandboxes.locks.withLock(name) {
+            try await self.allowEgressLocked(name, rule: rule, actor: actor)
+        }
+        return try await showTenant(name)
+    }
+
+    private func allowEgressLocked(_ name: String, rule: EgressRule, actor: String) async throws {
         let tenant = try await audited { db in
             let tenant = try Store.tenant(named: name, in: db)
             guard try self.plans.plan(tenant.plan).kind == .byok else {
@@ -22,12 +30,18 @@ extension ControlPlane {
             return (tenant, [event])
         }
         try await sandboxes.refreshEgress(tenant: tenant.name)
-        return try await showTenant(name)
     }
 
     /// Removes one of the tenant's own destinations (audited); running sandboxes' new connections are refused at once.
     public func denyEgress(_ name: String, destination: String, actor: String) async throws -> AdminAPI.Tenant {
         let rule = try EgressRule.parse(destination, allowPrivate: true)
+        try await sandboxes.locks.withLock(name) {
+            try await self.denyEgressLocked(name, rule: rule, actor: actor)
+        }
+        return try await showTenant(name)
+    }
+
+    private func denyEgressLocked(_ name: String, rule: EgressRule, actor: String) async throws {
         try await audited { db in
             let tenant = try Store.tenant(named: name, in: db)
             guard try Store.denyEgress(tenantID: tenant.id, destination: rule.description, in: db) else {
@@ -38,7 +52,6 @@ extension ControlPlane {
             return ((), [AuditEvent(actor: actor, action: "egress.deny", tenant: name, details: ["destination": rule.description])])
         }
         try await sandboxes.refreshEgress(tenant: name)
-        return try await showTenant(name)
     }
 
     /// The tenant's destinations with their sources (nil on managed plans).

@@ -97,16 +97,19 @@ extension ControlPlane {
 
     /// Deletes a tenant: stops its sandboxes, then destroys its keys with it.
     public func deleteTenant(_ name: String, actor: String) async throws {
-        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
-        _ = try await sandboxes.stopAll(tenant: tenant, actor: actor, reason: "tenant deleted")
-        // The agent's state goes with the tenant; the audit record says how much.
-        let stateBytes = try await sandboxes.removeAgentState(tenant: name)
-        try await audited { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            let keys = try Store.keyVersions(tenantID: tenant.id, in: db).count
-            try Store.deleteTenant(tenant.id, in: db)
-            let details = ["destroyed_key_versions": String(keys), "deleted_state_bytes": String(stateBytes)]
-            return ((), [AuditEvent(actor: actor, action: "tenant.delete", tenant: name, details: details)])
+        // Under the tenant's lock from the stop to the deletion: no start can run an agent on the state being deleted.
+        try await sandboxes.locks.withLock(name) {
+            let tenant = try await self.store.database.read { db in try Store.tenant(named: name, in: db) }
+            _ = try await self.sandboxes.stopLocked(tenant: tenant, actor: actor, reason: "tenant deleted", only: nil)
+            // The agent's state goes with the tenant; the audit record says how much.
+            let stateBytes = try await self.sandboxes.removeAgentState(tenant: name)
+            try await self.audited { db in
+                let tenant = try Store.tenant(named: name, in: db)
+                let keys = try Store.keyVersions(tenantID: tenant.id, in: db).count
+                try Store.deleteTenant(tenant.id, in: db)
+                let details = ["destroyed_key_versions": String(keys), "deleted_state_bytes": String(stateBytes)]
+                return ((), [AuditEvent(actor: actor, action: "tenant.delete", tenant: name, details: details)])
+            }
         }
         try store.checkpointWAL()
     }

@@ -23,6 +23,10 @@ final class SandboxBoundary: Sendable {
         var channels: [any Channel]
         var route: EgressRoute?
         var network: String
+        /// Whether the agent's state is mounted read-only (it was over the plan's limit at start).
+        var stateReadOnly: Bool
+        /// When its state was last measured.
+        var stateCheckedAt: ContinuousClock.Instant
     }
 
     let gateway: EgressGateway
@@ -46,9 +50,22 @@ final class SandboxBoundary: Sendable {
     /// Opens the sandbox's way out, once its main process runs in its namespace and before it has its key.
     /// - Parameter mainPID: the unit's main process as systemd numbers it.
     /// - Throws: `KeyholdError.unavailable` when the namespace cannot be reached (the start is then refused).
-    func open(unit: String, tenant: String, plan: Plan, policy: EgressPolicy, mainPID: Int32, deadline: ContinuousClock.Instant) throws {
+    func open(
+        unit: String, tenant: String, plan: Plan, policy: EgressPolicy, mainPID: Int32, stateReadOnly: Bool, deadline: ContinuousClock.Instant
+    ) throws {
         let namespace = hostPath("/proc/\(mainPID)/ns/net")
         try waitForOwnNamespace(namespace, deadline: deadline)
+        let foreign = NetworkNamespace.inode(of: hostPath("/proc/1/ns/net")).map { [$0] } ?? []
+        // Right after systemd made the namespace its loopback may not be up yet (EADDRNOTAVAIL): try again shortly.
+        func listeners(_ addresses: [LoopbackAddress]) throws -> [Int32] {
+            while true {
+                do {
+                    return try NetworkNamespace.listeners(in: namespace, on: addresses, notIn: foreign)
+                } catch let error as SystemdError where error.errno == EADDRNOTAVAIL && ContinuousClock.now < deadline {
+                    usleep(200)
+                }
+            }
+        }
         var channels: [any Channel] = []
         var route: EgressRoute?
         let network: String
@@ -57,7 +74,7 @@ final class SandboxBoundary: Sendable {
             case .managed:
                 network = "private; metering proxy at http://127.0.0.1:\(Self.proxyPort)"
                 if let proxy = proxy.withLock({ $0 }) {
-                    let sockets = try NetworkNamespace.listeners(in: namespace, on: [LoopbackAddress(ip: "127.0.0.1", port: Self.proxyPort)])
+                    let sockets = try listeners([LoopbackAddress(ip: "127.0.0.1", port: Self.proxyPort)])
                     for socket in sockets { channels.append(try proxy.serve(sandboxListener: socket).wait()) }
                 } else {
                     logger.warning("\(unit): no metering proxy runs on this daemon (--proxy): the managed agent has no way out")
@@ -68,7 +85,7 @@ final class SandboxBoundary: Sendable {
                 network =
                     "private; egress gateway (HTTPS_PROXY http://127.0.0.1:\(Self.egressProxyPort)) to \(count) destination\(count == 1 ? "" : "s")"
                 let newRoute = EgressRoute(tenant: tenant, unit: unit, policy: policy)
-                let sockets = try NetworkNamespace.listeners(in: namespace, on: addresses)
+                let sockets = try listeners(addresses)
                 for (index, socket) in sockets.enumerated() {
                     do {
                         channels.append(try gateway.serve(listeningSocket: socket, route: newRoute).wait())
@@ -83,7 +100,8 @@ final class SandboxBoundary: Sendable {
             for channel in channels { channel.close(promise: nil) }
             throw KeyholdError.unavailable("cannot open the network boundary of \(unit) (\(error)): no key was injected")
         }
-        let previous = open.withLock { $0.updateValue(Open(channels: channels, route: route, network: network), forKey: unit) }
+        let entry = Open(channels: channels, route: route, network: network, stateReadOnly: stateReadOnly, stateCheckedAt: .now)
+        let previous = open.withLock { $0.updateValue(entry, forKey: unit) }
         previous?.channels.forEach { $0.close(promise: nil) }
     }
 
@@ -104,6 +122,20 @@ final class SandboxBoundary: Sendable {
     func update(tenant: String, policy: EgressPolicy) {
         let routes = open.withLock { $0.values.compactMap(\.route).filter { $0.tenant == tenant } }
         for route in routes { route.policy = policy }
+    }
+
+    /// Whether `unit` has its way out open on this daemon.
+    func isOpen(unit: String) -> Bool { open.withLock { $0[unit] != nil } }
+
+    /// Whether the unit's state is due for a measurement (not read-only, last measured `interval` ago or more);
+    /// marks it measured now.
+    func stateCheckDue(unit: String, interval: Duration) -> Bool {
+        open.withLock { entries in
+            guard var entry = entries[unit], !entry.stateReadOnly, ContinuousClock.now - entry.stateCheckedAt >= interval else { return false }
+            entry.stateCheckedAt = .now
+            entries[unit] = entry
+            return true
+        }
     }
 
     /// What `sandbox status` shows of a unit's boundary.
@@ -139,7 +171,10 @@ final class SandboxBoundary: Sendable {
     private func waitForOwnNamespace(_ namespace: String, deadline: ContinuousClock.Instant) throws {
         let systemdNamespace = NetworkNamespace.inode(of: hostPath("/proc/1/ns/net"))
         while true {
-            if let inode = NetworkNamespace.inode(of: namespace), inode != systemdNamespace, inode != NetworkNamespace.ownInode { return }
+            guard let inode = NetworkNamespace.inode(of: namespace) else {
+                throw KeyholdError.unavailable("the sandbox's process exited before its network boundary could be opened: see its log")
+            }
+            if inode != systemdNamespace, inode != NetworkNamespace.ownInode { return }
             guard ContinuousClock.now < deadline else {
                 throw KeyholdError.unavailable(
                     "the sandbox's process has no network namespace of its own (\(namespace)): its profile must set PrivateNetwork=yes")

@@ -27,6 +27,8 @@ public struct SandboxConfiguration: Sendable {
     public var readinessWindow: Duration
     /// How the egress gateway resolves destination names (static entries from `--egress-hosts`, then DNS).
     public var egressResolver = EgressResolver()
+    /// How often the state directories of running sandboxes are measured against their plans' `state_max:`.
+    public var stateCheckInterval: Duration = .seconds(30)
 
     /// The root of systemd's view of the file system from this daemon: `/` for the host's systemd, `/proc/PID/root`
     /// for a private one reached through `unix:path=/proc/PID/root/...` (its own /run, /tmp and pid numbers).

@@ -57,6 +57,8 @@ extension SandboxService {
         // Listeners of sandboxes that are gone (stopped elsewhere, crashed, rolled back) are closed.
         let stillLive = try await store.database.read { db in Set(try Store.allLiveSandboxes(in: db).map(\.sandbox.unit)) }
         boundary.sweep(keeping: stillLive)
+        try await reopenBoundaries(systemd: systemd)
+        try await enforceStateLimits()
     }
 
     private func handleCrash(of sandbox: SandboxRecord, tenant name: String, status: UnitStatus?) async throws {

@@ -70,7 +70,7 @@ extension SandboxService {
     }
 
     /// Adds what only this daemon knows to a sandbox's API view: its network, its destinations, its state's size.
-    func withBoundary(_ sandbox: AdminAPI.Sandbox, plan: Plan?) -> AdminAPI.Sandbox {
+    func withBoundary(_ sandbox: AdminAPI.Sandbox, plan: Plan?) async -> AdminAPI.Sandbox {
         var sandbox = sandbox
         if let open = boundary.describe(unit: sandbox.unit) {
             sandbox.network = open.network
@@ -81,28 +81,60 @@ extension SandboxService {
         }
         let state = agentState(tenant: sandbox.tenant)
         sandbox.stateDirectory = state.pathInSandbox
-        sandbox.stateBytes = state.usedBytes()
+        sandbox.stateBytes = try? await Blocking.run { state.usedBytes() }
         sandbox.stateMaxBytes = plan?.sandbox.stateMaxBytes
         return sandbox
     }
 
-    /// After a daemon restart, reopens the way out of each sandbox still running (its listeners died with the old
-    /// daemon; the agent finds them again within one pass).
+    /// After a daemon restart (and at each reconciler pass), reopens the way out of each sandbox still running
+    /// without one: its listeners died with the old daemon; the agent finds them again within one pass.
     func reopenBoundaries(systemd: SystemdManager) async throws {
         let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
-        for (tenantName, sandbox) in all where sandbox.state == "running" && boundary.describe(unit: sandbox.unit) == nil {
-            let unit = sandbox.unit
-            guard let status = try await Blocking.run({ try systemd.unitStatus(name: unit) }), status.isActive, status.mainPID > 0 else { continue }
-            let plan = try await store.database.read { db in try self.plans.plan(try Store.tenant(named: tenantName, in: db).plan) }
-            let policy = try await currentEgressPolicy(tenant: tenantName)
-            let deadline = ContinuousClock.now + configuration.jobTimeout
-            do {
-                try await Blocking.run {
-                    try self.boundary.open(unit: unit, tenant: tenantName, plan: plan, policy: policy, mainPID: status.mainPID, deadline: deadline)
+        for (tenantName, sandbox) in all where sandbox.state == "running" && !boundary.isOpen(unit: sandbox.unit) {
+            try await locks.withLock(tenantName) {
+                // Under the tenant's lock, as it is now: a stop or a restart may have happened since the read.
+                guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }),
+                    current.state == "running", !self.boundary.isOpen(unit: sandbox.unit)
+                else { return }
+                let unit = sandbox.unit
+                guard let status = try await Blocking.run({ try systemd.unitStatus(name: unit) }), status.isActive, status.mainPID > 0 else { return }
+                let plan = try await self.store.database.read { db in try self.plans.plan(try Store.tenant(named: tenantName, in: db).plan) }
+                let policy = try await self.currentEgressPolicy(tenant: tenantName)
+                let deadline = ContinuousClock.now + self.configuration.jobTimeout
+                do {
+                    try await Blocking.run {
+                        try self.boundary.open(
+                            unit: unit, tenant: tenantName, plan: plan, policy: policy, mainPID: status.mainPID, stateReadOnly: false,
+                            deadline: deadline)
+                    }
+                    self.logger.info("\(unit): network boundary reopened")
+                } catch {
+                    self.logger.error("\(unit): cannot reopen its network boundary: \(error)")
                 }
-                logger.info("\(unit): network boundary reopened after a daemon restart")
-            } catch {
-                logger.error("\(unit): cannot reopen its network boundary: \(error)")
+            }
+        }
+    }
+
+    /// Measures the state of running sandboxes every `stateCheckInterval`: one over its plan's `state_max:` is restarted
+    /// with its state read-only (audited), so that an agent cannot fill the host's disk for longer than one interval.
+    func enforceStateLimits() async throws {
+        let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        for (tenantName, sandbox) in all where sandbox.state == "running" {
+            guard boundary.stateCheckDue(unit: sandbox.unit, interval: configuration.stateCheckInterval) else { continue }
+            let state = agentState(tenant: tenantName)
+            let used = try await Blocking.run { state.usedBytes() }
+            let tenant = try await store.database.read { db in try Store.tenant(named: tenantName, in: db) }
+            let plan = try plans.plan(tenant.plan)
+            guard used > plan.sandbox.stateMaxBytes else { continue }
+            logger.warning("\(sandbox.unit): its state holds \(used) bytes, over state_max (\(plan.sandbox.stateMaxBytes)): restarting it read-only")
+            try await locks.withLock(tenantName) {
+                guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }),
+                    current.state == "running"
+                else { return }
+                _ = try await self.stopLocked(tenant: tenant, actor: Self.reconcilerActor, reason: "state over the plan's state_max") {
+                    $0.id == sandbox.id
+                }
+                _ = try await self.startLocked(tenant: tenantName, actor: Self.reconcilerActor, restarts: 0)
             }
         }
     }

@@ -111,7 +111,8 @@ extension SandboxService {
         let openBoundary: @Sendable (StartedUnit) throws -> Void = { [injection] started in
             do {
                 try self.boundary.open(
-                    unit: sandbox.unit, tenant: tenant.name, plan: plan, policy: injection.policy, mainPID: started.mainPID, deadline: deadline)
+                    unit: sandbox.unit, tenant: tenant.name, plan: plan, policy: injection.policy, mainPID: started.mainPID,
+                    stateReadOnly: injection.stateReadOnly, deadline: deadline)
             } catch {
                 pipe.closeWriteEnd()
                 throw error

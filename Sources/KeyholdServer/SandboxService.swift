@@ -100,7 +100,7 @@ public final class SandboxService: Sendable {
         var result: [AdminAPI.Sandbox] = []
         let plan = try? plans.plan(tenant.plan)
         for sandbox in sandboxes {
-            result.append(withBoundary(sandbox.api(tenant: tenant.name, systemdState: await systemdState(of: sandbox.unit)), plan: plan))
+            result.append(await withBoundary(sandbox.api(tenant: tenant.name, systemdState: await systemdState(of: sandbox.unit)), plan: plan))
         }
         return result
     }
@@ -110,7 +110,7 @@ public final class SandboxService: Sendable {
         let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
         var result: [AdminAPI.Sandbox] = []
         for (tenant, sandbox) in all {
-            result.append(withBoundary(sandbox.api(tenant: tenant, systemdState: await systemdState(of: sandbox.unit)), plan: nil))
+            result.append(await withBoundary(sandbox.api(tenant: tenant, systemdState: await systemdState(of: sandbox.unit)), plan: nil))
         }
         return result
     }

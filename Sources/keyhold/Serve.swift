@@ -95,6 +95,10 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("How often the reconciler compares units with the database, in ms.", visibility: .hidden))
     var reconcileIntervalMs = 500
 
+    @Option(
+        name: .long, help: ArgumentHelp("How often running agents' state is measured against the plan's state_max, in ms.", visibility: .hidden))
+    var stateCheckIntervalMs = 30_000
+
     @Option(name: .long, help: ArgumentHelp("Crashes in a row before a sandbox is reported failed.", visibility: .hidden))
     var maxRestarts = 5
 
@@ -119,6 +123,8 @@ struct DaemonFlags: ParsableArguments {
             reconcileInterval: .milliseconds(reconcileIntervalMs), readinessWindow: .milliseconds(readinessWindowMs)
         )
         if let egressHosts { sandbox.egressResolver = try EgressResolver.loading(hostsFile: egressHosts) }
+        guard stateCheckIntervalMs > 0 else { throw KeyholdError.invalidInput("--state-check-interval-ms must be at least 1") }
+        sandbox.stateCheckInterval = .milliseconds(stateCheckIntervalMs)
         return DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
             providerBaseURLs: overrides, version: Keyhold.version,

@@ -34,6 +34,23 @@ import Testing
         }
     }
 
+    @Test func whatIsCheckedIsExactlyWhatIsResolved() {
+        #expect(EgressRule.canonicalDestination("API.Example.COM.") == "api.example.com")
+        #expect(EgressRule.canonicalDestination("[2001:DB8::1]") == "2001:db8::1")
+        #expect(EgressRule.canonicalDestination("10.0.0.1") == "10.0.0.1")
+        // A NUL byte would end the name a C resolver sees; a Kelvin sign lowercases into an ASCII k.
+        #expect(EgressRule.canonicalDestination("evil.com\u{0}.example.com") == nil)
+        #expect(EgressRule.canonicalDestination("\u{212A}eyhold.example.com") == nil)
+        #expect(EgressRule.canonicalDestination("a b.example.com") == nil)
+        #expect(EgressRule.canonicalDestination("") == nil)
+        #expect(EgressRule.canonicalDestination(String(repeating: "a", count: 64) + ".com") == nil)
+    }
+
+    @Test func aWildcardNeverReachesPrivateAddresses() {
+        #expect(throws: KeyholdError.self) { try EgressRule.parse("*.corp.example.com", allowPrivate: true) }
+        #expect(throws: Never.self) { try EgressRule.parse("*.corp.example.com", allowPrivate: false) }
+    }
+
     @Test func privateAddressesNeedTheExplicitFlagAndLinkLocalNeverPasses() throws {
         #expect(try EgressRule.parse("10.0.0.5:8080", allowPrivate: true).allowPrivate)
         #expect(try EgressRule.parse("http://127.0.0.1:9000", allowPrivate: true).literalClass == .loopback)
@@ -47,6 +64,10 @@ import Testing
             ("fd00::1", .private), ("169.254.169.254", .linkLocal), ("fe80::1", .linkLocal), ("::ffff:127.0.0.1", .loopback),
             ("::ffff:169.254.169.254", .linkLocal), ("0.0.0.0", .special), ("224.0.0.1", .special), ("::", .special),
             ("93.184.216.34", .global), ("2606:4700::1111", .global),
+            // IPv6 forms that carry an IPv4 address are what that address is.
+            ("64:ff9b::10.0.0.1", .private), ("64:ff9b::169.254.169.254", .linkLocal), ("64:ff9b:1::1", .special),
+            ("::127.0.0.1", .loopback), ("::ffff:0:10.1.1.1", .private), ("2002:7f00:1::1", .loopback), ("2002:a9fe:a9fe::1", .linkLocal),
+            ("fec0::1", .private),
         ]
         for (text, expected) in cases { #expect(AddressClass.of(literal: text) == expected, "\(text)") }
         #expect(AddressClass.of(literal: "example.com") == nil)

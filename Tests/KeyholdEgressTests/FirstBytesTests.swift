@@ -76,6 +76,20 @@ struct FirstBytesTests {
         if case .malformed = RequestHead.parse(Array(repeating: UInt8(ascii: "A"), count: 20_000)) {} else { Issue.record("huge head accepted") }
     }
 
+    @Test func destinationsAreLoggedPrintableAndShort() {
+        #expect(EgressRouter.printable("api.example.com:443") == "api.example.com:443")
+        #expect(EgressRouter.printable("evil\n2026 fake log line\u{0}") == "evil\\x0a2026 fake log line\\x00")
+        #expect(EgressRouter.printable(String(repeating: "a", count: 1000)).count == 258)
+    }
+
+    @Test func aClientHelloInTooManyRecordsIsRefused() throws {
+        let hello = try Self.clientHello(serverName: "api.example.com")
+        let body = Array(hello[5...])
+        var tiny: [UInt8] = []
+        for byte in body { tiny += [0x16, 3, 1, 0, 1, byte] }
+        if case .malformed = ClientHello.parse(tiny) {} else { Issue.record("a ClientHello in one-byte records was accepted") }
+    }
+
     @Test func authoritiesSplitIntoHostAndPort() {
         #expect(RequestHead.split(authority: "example.com", defaultPort: 80)! == ("example.com", 80))
         #expect(RequestHead.split(authority: "example.com:8443", defaultPort: 80)! == ("example.com", 8443))

@@ -87,12 +87,16 @@ struct SandboxEgressTests {
         #expect(results["rebinding_proxy"] == "HTTP/1.1_403_Forbidden", "\(results)")
         #expect(results["rebinding_name"]?.hasPrefix("error:") == true, "\(results)")
         #expect(results["unlisted_proxy"] == "HTTP/1.1_403_Forbidden", "\(results)")
+        #expect(results["plain_http_to_https_entry"] == "HTTP/1.1_403_Forbidden", "\(results)")
         #expect(results["unlisted_name"]?.hasPrefix("error:gaierror") == true, "\(results)")
         #expect(results["run_transient"] == "error:No_such_file_or_directory", "\(results)")
         #expect(results["agent_states"] == tenant, "only its own state directory is there: \(results)")
 
         // Each refusal is logged with tenant and destination (never a payload) and counted.
         let log = sandboxes.keyhold.daemonLog
+        let health = try await AdminHTTP(.socket(sandboxes.keyhold.socketPath)).send("GET", "/v1/health")
+        let refusedOnHost = (health.json as? [String: Any])?["egress_refused"] as? Int ?? 0
+        #expect(refusedOnHost >= 5, "the daemon counts refusals: \(health.text)")
         for destination in ["169.254.169.254:80", "rebind.test:443", "unlisted.example.com:443"] {
             #expect(log.contains("destination=\(destination)") && log.contains("tenant=\(tenant)"), "refusal of \(destination) logged")
         }

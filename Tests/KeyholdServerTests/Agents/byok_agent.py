@@ -60,6 +60,13 @@ def through_proxy(target):
         return conn.recv(200).decode(errors="replace").split("\r\n")[0].replace(" ", "_")
 
 
+def plain_http(name, port):
+    # The name resolves to the gateway, but its entries allow HTTPS only: plain HTTP is refused.
+    with socket.create_connection((name, port), timeout=5) as conn:
+        conn.sendall(("GET / HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (name, port)).encode())
+        return conn.recv(200).decode(errors="replace").split("\r\n")[0].replace(" ", "_")
+
+
 def tls_by_name(name):
     with socket.create_connection((name, 443), timeout=5) as raw:
         with tls_context().wrap_socket(raw, server_hostname=name):
@@ -84,6 +91,7 @@ report("metadata_proxy", lambda: through_proxy("169.254.169.254:80"))
 report("rebinding_proxy", lambda: through_proxy("rebind.test:443"))
 report("rebinding_name", lambda: tls_by_name("rebind.test"))
 report("unlisted_proxy", lambda: through_proxy("unlisted.example.com:443"))
+report("plain_http_to_https_entry", lambda: plain_http("fake-provider.test", 443))
 report("unlisted_name", lambda: socket.getaddrinfo("unlisted.example.com", 443)[0][4][0])
 report("run_transient", lambda: listing("/run/systemd/transient"))
 report("agent_states", lambda: listing("/var/lib/keyhold-agents"))
