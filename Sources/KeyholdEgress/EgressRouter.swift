@@ -31,7 +31,6 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     /// How far a plain request head was searched for its end already.
     private var headScanned = 0
     private var connectHeadLength = 0
-    private var counted = false
 
     init(gateway: EgressGateway, route: EgressRoute) {
         self.gateway = gateway
@@ -43,7 +42,8 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             refuse(context, destination: "(any)", reason: "more than \(EgressRoute.connectionLimit) connections open at once", http: false)
             return
         }
-        counted = true
+        // Counted for the connection's whole life, glued or not.
+        context.channel.closeFuture.whenComplete { [route] _ in route.close() }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         // A client that never says where it goes, or a tunnel that never starts, does not hold sockets for ever.
         context.eventLoop.scheduleTask(in: .seconds(10)) {
@@ -88,11 +88,6 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         closeUpstream()
         state = .done
         context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        if counted { route.close() }
-        counted = false
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
