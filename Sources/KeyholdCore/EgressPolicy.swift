@@ -50,6 +50,12 @@ public struct EgressPolicy: Sendable, Equatable {
         return .allow(allowPrivate: usable.contains { $0.rule.allowPrivate })
     }
 
+    /// Whether some entry names `host` (exactly or through a wildcard), whatever its port: the sandbox's resolver then
+    /// answers with the gateway's address.
+    public func allowsName(_ host: String) -> Bool {
+        entries.contains { $0.rule.literalClass == nil && $0.rule.covers(host: host, port: $0.rule.port) }
+    }
+
     /// The exact names an agent resolves to its local gateway (its `/etc/hosts`): names, not wildcards or addresses.
     public var hostNames: [String] {
         var seen = Set<String>()
@@ -57,7 +63,8 @@ public struct EgressPolicy: Sendable, Equatable {
     }
 
     /// The loopback addresses and ports the gateway listens on inside the sandbox: 127.0.0.1 on each named entry's
-    /// port, and each loopback-address entry on its own address.
+    /// port (wildcards included: the sandbox's resolver answers their names), and each loopback-address entry on
+    /// its own address.
     public func listenAddresses(proxyPort: Int) -> [LoopbackAddress] {
         var result = [LoopbackAddress(ip: "127.0.0.1", port: proxyPort)]
         for rule in entries.map(\.rule) {
@@ -65,8 +72,6 @@ public struct EgressPolicy: Sendable, Equatable {
             if let literal = rule.literalClass {
                 guard literal == .loopback, IPLiteral.ipv4(rule.host) != nil else { continue }
                 address = LoopbackAddress(ip: rule.host, port: rule.port)
-            } else if rule.isWildcard {
-                continue
             } else {
                 address = LoopbackAddress(ip: "127.0.0.1", port: rule.port)
             }
@@ -85,13 +90,16 @@ public struct EgressPolicy: Sendable, Equatable {
 public struct LoopbackAddress: Sendable, Hashable, CustomStringConvertible {
     public var ip: String
     public var port: Int
+    /// UDP (the sandbox's resolver) rather than TCP.
+    public var datagram: Bool
 
-    public init(ip: String, port: Int) {
+    public init(ip: String, port: Int, datagram: Bool = false) {
         self.ip = ip
         self.port = port
+        self.datagram = datagram
     }
 
-    public var description: String { "\(ip):\(port)" }
+    public var description: String { "\(ip):\(port)\(datagram ? "/udp" : "")" }
 }
 
 extension EgressRule {

@@ -1,4 +1,4 @@
-public import KeyholdCore
+import KeyholdCore
 public import Logging
 public import NIOCore
 import NIOPosix
@@ -40,6 +40,17 @@ public final class EgressGateway: Sendable {
                 }
             }
             .withBoundSocket(listeningSocket)
+    }
+
+    /// Serves a datagram socket made inside a sandbox's namespace (127.0.0.1:53) as its resolver; takes ownership of it.
+    public func serveDNS(datagramSocket: Int32, route: EgressRoute) -> EventLoopFuture<any Channel> {
+        DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DNSResponder(gateway: self, route: route))
+                }
+            }
+            .withBoundSocket(datagramSocket)
     }
 
     /// Resolves `host`, keeps only the addresses the rule may reach, and connects to the first that answers, on

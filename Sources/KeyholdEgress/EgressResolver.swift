@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-public import KeyholdCore
+import KeyholdCore
 import NIOCore
 import NIOPosix
 

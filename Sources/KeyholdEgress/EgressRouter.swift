@@ -19,8 +19,9 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     private enum State {
         case sniffing
         case connecting
-        /// A CONNECT tunnel is open; the first bytes through it are checked (TLS unless plain HTTP is allowed).
-        case tunnel(upstream: any Channel, requireTLS: Bool)
+        /// A CONNECT tunnel to `host` is open; the first bytes through it are checked: TLS unless plain HTTP is allowed,
+        /// and a TLS server name must be the CONNECT target's (no fronting another name through an allowed host).
+        case tunnel(upstream: any Channel, host: String, requireTLS: Bool)
         case done
     }
 
@@ -97,7 +98,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func closeUpstream() {
-        if case .tunnel(let upstream, _) = state { upstream.close(promise: nil) }
+        if case .tunnel(let upstream, _, _) = state { upstream.close(promise: nil) }
     }
 
     private func evaluate(_ context: ChannelHandlerContext) {
@@ -163,7 +164,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
                     router.route.countAllowed()
                     if connect {
                         router.bytes.removeFirst(min(router.connectHeadLength, router.bytes.count))
-                        router.state = .tunnel(upstream: upstream, requireTLS: requireTLS)
+                        router.state = .tunnel(upstream: upstream, host: host, requireTLS: requireTLS)
                         context.writeAndFlush(router.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
                         context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
                         if !router.bytes.isEmpty { router.startTunnel(context) }
@@ -175,15 +176,29 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// The first bytes through a CONNECT tunnel: TLS, unless an http:// entry allows plain HTTP there.
+    /// The first bytes through a CONNECT tunnel: TLS, unless an http:// entry allows plain HTTP there; a TLS
+    /// ClientHello must name the CONNECT target (or no name at all).
     private func startTunnel(_ context: ChannelHandlerContext) {
-        guard case .tunnel(let upstream, let requireTLS) = state else { return }
-        if requireTLS && bytes.first != 0x16 {
+        guard case .tunnel(let upstream, let host, let requireTLS) = state else { return }
+        func refuseTunnel(_ reason: String) {
             upstream.close(promise: nil)
             state = .done
-            refuse(context, destination: "(tunnel)", reason: "plain HTTP through a tunnel needs an http:// entry", http: false)
-        } else {
-            glue(context, to: upstream)
+            refuse(context, destination: host, reason: reason, http: false)
+        }
+        guard bytes.first == 0x16 else {
+            if requireTLS { refuseTunnel("plain HTTP through a tunnel needs an http:// entry") } else { glue(context, to: upstream) }
+            return
+        }
+        guard bytes.count <= Self.sniffLimit else { return refuseTunnel("more than \(Self.sniffLimit) bytes without a ClientHello") }
+        switch ClientHello.parse(bytes) {
+        case .incomplete: return
+        case .malformed(let why): refuseTunnel(why)
+        case .complete(let serverName):
+            if let serverName, EgressRule.canonicalDestination(serverName) != host {
+                refuseTunnel("the TLS server name \(EgressRouter.printable(serverName)) is not the tunnel's destination")
+            } else {
+                glue(context, to: upstream)
+            }
         }
     }
 

@@ -20,7 +20,7 @@ public enum NetworkNamespace {
     /// The daemon's own network namespace.
     public static var ownInode: UInt64? { inode(of: "/proc/self/ns/net") }
 
-    /// Creates a listening TCP socket on each address inside the namespace at `namespacePath`.
+    /// Creates a listening TCP socket (or a bound UDP one) on each address inside the namespace at `namespacePath`.
     /// - Returns: the sockets (non-blocking, close-on-exec), in the order of `addresses`; the caller owns them.
     /// - Throws: `SystemdError(.namespace)` when the namespace cannot be entered or is the daemon's own, or a bind fails.
     /// - Parameter foreign: namespaces that are not a sandbox's (systemd's own): refused like the daemon's.
@@ -70,7 +70,8 @@ public enum NetworkNamespace {
 
     private static func makeListener(_ address: LoopbackAddress) -> Result<Int32, SystemdError> {
         guard let bytes = IPLiteral.ipv4(address.ip) else { return .failure(failure("\(address.ip) is not an IPv4 address")) }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let type = address.datagram ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)
+        let fd = socket(AF_INET, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(failure("socket: \(String(cString: strerror(errno)))")) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -81,7 +82,7 @@ public enum NetworkNamespace {
         let bound = withUnsafePointer(to: &socketAddress) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, listen(fd, 256) == 0 else {
+        guard bound == 0, address.datagram || listen(fd, 256) == 0 else {
             let code = errno
             close(fd)
             var error = failure("cannot listen on \(address) inside the sandbox: \(String(cString: strerror(code)))")

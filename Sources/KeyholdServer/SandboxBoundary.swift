@@ -80,7 +80,8 @@ final class SandboxBoundary: Sendable {
                     logger.warning("\(unit): no metering proxy runs on this daemon (--proxy): the managed agent has no way out")
                 }
             case .byok:
-                let addresses = policy.listenAddresses(proxyPort: Self.egressProxyPort)
+                // The gateway's listeners, and the sandbox's resolver last.
+                let addresses = policy.listenAddresses(proxyPort: Self.egressProxyPort) + [LoopbackAddress(ip: "127.0.0.1", port: 53, datagram: true)]
                 let count = policy.entries.count
                 network =
                     "private; egress gateway (HTTPS_PROXY http://127.0.0.1:\(Self.egressProxyPort)) to \(count) destination\(count == 1 ? "" : "s")"
@@ -88,7 +89,10 @@ final class SandboxBoundary: Sendable {
                 let sockets = try listeners(addresses)
                 for (index, socket) in sockets.enumerated() {
                     do {
-                        channels.append(try gateway.serve(listeningSocket: socket, route: newRoute).wait())
+                        let served =
+                            index == sockets.count - 1
+                            ? gateway.serveDNS(datagramSocket: socket, route: newRoute) : gateway.serve(listeningSocket: socket, route: newRoute)
+                        channels.append(try served.wait())
                     } catch {
                         for rest in sockets[(index + 1)...] { Foundation.close(rest) }
                         throw error
@@ -147,8 +151,8 @@ final class SandboxBoundary: Sendable {
     /// A unit's generated `/etc/hosts` and `/etc/resolv.conf` live here, in systemd's view (a tmpfs).
     static func filesDirectory(unit: String) -> String { "/run/keyhold/sandboxes/\(unit)" }
 
-    /// Writes the sandbox's `/etc/hosts` (its allowed names resolve to its gateway) and an empty resolver
-    /// configuration (there is no DNS inside; a name not allowed does not resolve).
+    /// Writes the sandbox's `/etc/hosts` (its allowed names resolve to its gateway) and its resolver configuration
+    /// (127.0.0.1: the gateway answers a BYOK sandbox's lookups; a managed sandbox has no resolver, names do not resolve).
     /// - Returns: the files' paths as systemd sees them, for `BindReadOnlyPaths=`.
     func writeNameFiles(unit: String, policy: EgressPolicy) throws -> (hosts: String, resolvConf: String) {
         let directory = Self.filesDirectory(unit: unit)
@@ -156,7 +160,8 @@ final class SandboxBoundary: Sendable {
             atPath: hostPath(directory), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         var hosts = "# Written by Keyhold: the names this sandbox may reach resolve to its egress gateway.\n127.0.0.1 localhost\n::1 localhost\n"
         for name in policy.hostNames { hosts += "127.0.0.1 \(name)\n" }
-        let resolv = "# Written by Keyhold: no DNS inside a sandbox; allowed names are in /etc/hosts.\noptions attempts:1 timeout:1\n"
+        // The gateway answers at 127.0.0.1:53 (BYOK): allowed names, wildcards included, resolve to it; others do not exist.
+        let resolv = "# Written by Keyhold: the sandbox's resolver is its egress gateway.\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n"
         for (name, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
             let path = hostPath(directory + "/" + name)
             guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) else {

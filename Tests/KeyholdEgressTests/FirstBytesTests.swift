@@ -90,6 +90,33 @@ struct FirstBytesTests {
         if case .malformed = ClientHello.parse(tiny) {} else { Issue.record("a ClientHello in one-byte records was accepted") }
     }
 
+    /// A stub resolver's query for `name` (RFC 1035 section 4.1), as glibc sends it: recursion desired, one question.
+    static func query(_ name: String, type: UInt16, id: UInt16 = 0x1234) -> [UInt8] {
+        var bytes: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xff), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+        for label in name.split(separator: ".") { bytes += [UInt8(label.utf8.count)] + Array(label.utf8) }
+        return bytes + [0, UInt8(type >> 8), UInt8(type & 0xff), 0, 1]
+    }
+
+    @Test func dnsQuestionsAreAnsweredWithTheGatewayOrNoSuchName() throws {
+        let query = try #require(DNSQuery.parse(Self.query("API.Example.com", type: DNSQuery.typeA)))
+        #expect(query.name == "api.example.com" && query.type == 1 && query.recursionDesired)
+        let answer = query.answer(exists: true, address: [127, 0, 0, 1])
+        #expect(Array(answer[0..<2]) == [0x12, 0x34] && answer[3] & 0x0f == 0 && answer[7] == 1, "one answer, no error")
+        #expect(Array(answer.suffix(4)) == [127, 0, 0, 1])
+        let missing = query.answer(exists: false, address: [127, 0, 0, 1])
+        #expect(missing[3] & 0x0f == 3 && missing[7] == 0, "NXDOMAIN, no answer")
+        let aaaa = try #require(DNSQuery.parse(Self.query("api.example.com", type: DNSQuery.typeAAAA)))
+        #expect(aaaa.answer(exists: true, address: [127, 0, 0, 1])[7] == 0, "an allowed name has no IPv6 address")
+        // A label with a NUL byte or a dot inside is not a host name's.
+        var odd = Self.query("evil.example.com", type: 1)
+        odd[13] = 0
+        #expect(try #require(DNSQuery.parse(odd)).name == nil)
+        #expect(DNSQuery.parse(Array(Self.query("a.example.com", type: 1).prefix(20))) == nil, "truncated")
+        var response = Self.query("a.example.com", type: 1)
+        response[2] |= 0x80
+        #expect(DNSQuery.parse(response) == nil, "an answer is not a question")
+    }
+
     @Test func authoritiesSplitIntoHostAndPort() {
         #expect(RequestHead.split(authority: "example.com", defaultPort: 80)! == ("example.com", 80))
         #expect(RequestHead.split(authority: "example.com:8443", defaultPort: 80)! == ("example.com", 8443))

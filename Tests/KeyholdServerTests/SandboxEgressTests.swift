@@ -60,7 +60,9 @@ struct SandboxEgressTests {
         try #require(setAnthropic.status == 0, "\(setAnthropic.stderr)")
         // Both providers sit on private addresses: only an admin's explicit entry opens them. rebind.test is allowed
         // as a name, without --private, so its loopback address must still be refused.
-        for (destination, isPrivate) in [("http://127.0.0.1:\(loopbackProvider.port)", true), ("fake-provider.test", true), ("rebind.test", false)] {
+        for (destination, isPrivate) in [
+            ("http://127.0.0.1:\(loopbackProvider.port)", true), ("fake-provider.test", true), ("rebind.test", false), ("*.wild.test", false),
+        ] {
             let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, destination] + (isPrivate ? ["--private"] : []))
             try #require(allowed.status == 0, "\(allowed.stderr)")
         }
@@ -86,9 +88,12 @@ struct SandboxEgressTests {
         #expect(results["metadata_proxy"] == "HTTP/1.1_403_Forbidden", "\(results)")
         #expect(results["rebinding_proxy"] == "HTTP/1.1_403_Forbidden", "\(results)")
         #expect(results["rebinding_name"]?.hasPrefix("error:") == true, "\(results)")
+        #expect(results["fronting"]?.hasPrefix("error:") == true, "a tunnel's TLS must name its target: \(results)")
         #expect(results["unlisted_proxy"] == "HTTP/1.1_403_Forbidden", "\(results)")
         #expect(results["plain_http_to_https_entry"] == "HTTP/1.1_403_Forbidden", "\(results)")
         #expect(results["unlisted_name"]?.hasPrefix("error:gaierror") == true, "\(results)")
+        // The sandbox's resolver answers a wildcard's names with the gateway's address.
+        #expect(results["wildcard_name"] == "127.0.0.1", "\(results)")
         #expect(results["run_transient"] == "error:No_such_file_or_directory", "\(results)")
         #expect(results["agent_states"] == tenant, "only its own state directory is there: \(results)")
 
@@ -97,7 +102,7 @@ struct SandboxEgressTests {
         let health = try await AdminHTTP(.socket(sandboxes.keyhold.socketPath)).send("GET", "/v1/health")
         let refusedOnHost = (health.json as? [String: Any])?["egress_refused"] as? Int ?? 0
         #expect(refusedOnHost >= 5, "the daemon counts refusals: \(health.text)")
-        for destination in ["169.254.169.254:80", "rebind.test:443", "unlisted.example.com:443"] {
+        for destination in ["169.254.169.254:80", "rebind.test:443", "unlisted.example.com:443", "unlisted.example.com (DNS lookup)"] {
             #expect(log.contains("destination=\(destination)") && log.contains("tenant=\(tenant)"), "refusal of \(destination) logged")
         }
         let status = try sandboxes.keyhold.cli(["sandbox", "status", tenant, "--json"]).stdout
@@ -110,7 +115,7 @@ struct SandboxEgressTests {
         // deny-egress applies to the running gateway at once.
         let denied = try sandboxes.keyhold.cli(["tenant", "deny-egress", tenant, "fake-provider.test"])
         #expect(denied.status == 0, "\(denied.stderr)")
-        FileManager.default.createFile(atPath: phase2, contents: Data())
+        _ = FileManager.default.createFile(atPath: phase2, contents: Data())
         _ = try sandboxes.waitForLog(tenant, containing: "done phase2")
         // The key's own entry still allows it (not private): the name resolves to a private address and is refused.
         #expect(try sandboxes.checks(tenant)["after_deny_proxy"] == "HTTP/1.1_403_Forbidden")

@@ -67,6 +67,19 @@ def plain_http(name, port):
         return conn.recv(200).decode(errors="replace").split("\r\n")[0].replace(" ", "_")
 
 
+def fronting(target, server_name):
+    # A tunnel to an allowed host whose TLS names another: the gateway closes it before any byte reaches the host.
+    conn = socket.create_connection(("127.0.0.1", 3128), timeout=5)
+    conn.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+    if not conn.recv(200).startswith(b"HTTP/1.1 200"):
+        return "no-tunnel"
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with context.wrap_socket(conn, server_hostname=server_name):
+        return "handshake"
+
+
 def tls_by_name(name):
     with socket.create_connection((name, 443), timeout=5) as raw:
         with tls_context().wrap_socket(raw, server_hostname=name):
@@ -89,10 +102,12 @@ report("neighbour_sandbox", lambda: connect("127.0.0.1", NEIGHBOUR))
 report("metadata_direct", lambda: connect("169.254.169.254", 80))
 report("metadata_proxy", lambda: through_proxy("169.254.169.254:80"))
 report("rebinding_proxy", lambda: through_proxy("rebind.test:443"))
+report("fronting", lambda: fronting("fake-provider.test:443", "other.example.com"))
 report("rebinding_name", lambda: tls_by_name("rebind.test"))
 report("unlisted_proxy", lambda: through_proxy("unlisted.example.com:443"))
 report("plain_http_to_https_entry", lambda: plain_http("fake-provider.test", 443))
 report("unlisted_name", lambda: socket.getaddrinfo("unlisted.example.com", 443)[0][4][0])
+report("wildcard_name", lambda: socket.getaddrinfo("api.wild.test", 443, socket.AF_INET)[0][4][0])
 report("run_transient", lambda: listing("/run/systemd/transient"))
 report("agent_states", lambda: listing("/var/lib/keyhold-agents"))
 print("done phase1", flush=True)
