@@ -44,7 +44,7 @@ struct SandboxEgressTests {
         let phase2 = assets.directory + "/phase2"
         let environment = [
             "TEST_CA_FILE=\(certificate.certificatePath)", "TEST_HOST_SERVICE_PORT=\(hostService.port)", "TEST_NEIGHBOUR_PORT=7777",
-            "TEST_PHASE2_FILE=\(phase2)", "NODE_EXTRA_CA_CERTS=\(certificate.certificatePath)",
+            "TEST_PHASE2_FILE=\(phase2)", "TEST_PRIVATE_ADDRESS=\(network.address)", "NODE_EXTRA_CA_CERTS=\(certificate.certificatePath)",
         ].map { "export \($0);" }.joined(separator: " ")
         try sandboxes.tenant(
             tenant,
@@ -85,6 +85,8 @@ struct SandboxEgressTests {
         #expect(results["host_loopback_service"]?.contains("ConnectionRefused") == true, "\(results)")
         #expect(results["neighbour_sandbox"]?.contains("ConnectionRefused") == true, "\(results)")
         #expect(results["metadata_direct"]?.hasPrefix("error:") == true, "\(results)")
+        // The provider's own private address, straight: only the gateway may go there, for an allowed name.
+        #expect(results["private_direct"]?.hasPrefix("error:") == true, "\(results)")
         #expect(results["metadata_proxy"] == "HTTP/1.1_403_Forbidden", "\(results)")
         #expect(results["rebinding_proxy"] == "HTTP/1.1_403_Forbidden", "\(results)")
         #expect(results["rebinding_name"]?.hasPrefix("error:") == true, "\(results)")

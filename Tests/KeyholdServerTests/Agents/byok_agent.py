@@ -9,6 +9,7 @@ from openai import OpenAI
 CERT = os.environ["TEST_CA_FILE"]
 HOST_SERVICE = int(os.environ["TEST_HOST_SERVICE_PORT"])
 NEIGHBOUR = int(os.environ["TEST_NEIGHBOUR_PORT"])
+PRIVATE_ADDRESS = os.environ["TEST_PRIVATE_ADDRESS"]
 PHASE2 = os.environ["TEST_PHASE2_FILE"]
 
 
@@ -100,6 +101,7 @@ report("anthropic_stream_by_name", anthropic_stream_by_name)
 report("host_loopback_service", lambda: connect("127.0.0.1", HOST_SERVICE))
 report("neighbour_sandbox", lambda: connect("127.0.0.1", NEIGHBOUR))
 report("metadata_direct", lambda: connect("169.254.169.254", 80))
+report("private_direct", lambda: connect(PRIVATE_ADDRESS, 443))
 report("metadata_proxy", lambda: through_proxy("169.254.169.254:80"))
 report("rebinding_proxy", lambda: through_proxy("rebind.test:443"))
 report("fronting", lambda: fronting("fake-provider.test:443", "other.example.com"))
