@@ -22,7 +22,11 @@ struct AgentStateDirectory: Sendable {
     /// Where it lives, in systemd's view.
     var privatePath: String { "/var/lib/private/keyhold-agents/\(tenant)" }
 
-    /// Bytes on disk (allocated blocks) under the directory, or 0 when it does not exist yet.
+    /// How deep the daemon descends while holding a descriptor per level: a tenant can make trees far deeper.
+    static let depthLimit = 128
+
+    /// Bytes on disk (allocated blocks) under the directory, or 0 when it does not exist yet; `UInt64.max` (over any
+    /// limit) for a tree deeper than `depthLimit` levels, which no agent's state needs.
     func usedBytes() -> UInt64 {
         let root = open(hostPath(privatePath), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard root >= 0 else { return 0 }
@@ -31,7 +35,9 @@ struct AgentStateDirectory: Sendable {
             close(root)
             return 0
         }
-        return Self.walk(root, device: info.st_dev, remove: false)
+        var walk = Walk(root: -1, device: info.st_dev, remove: false)
+        let total = walk.visit(root, depth: 0)
+        return walk.tooDeep ? UInt64.max : total
     }
 
     /// Removes the directory and systemd's symlink to it.
@@ -44,38 +50,65 @@ struct AgentStateDirectory: Sendable {
             if errno == ENOENT { return 0 }
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
+        defer { close(root) }
         var info = stat()
         fstat(root, &info)
-        let bytes = Self.walk(root, device: info.st_dev, remove: true)
+        var total: UInt64 = 0
+        // A subtree deeper than the limit is moved up under the root and removed by the next pass.
+        while true {
+            // A description of its own (a dup would share the directory's read position with the previous pass).
+            let pass = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard pass >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EMFILE) }
+            var walk = Walk(root: root, device: info.st_dev, remove: true)
+            total += walk.visit(pass, depth: 0)
+            if walk.hoisted == 0 { break }
+        }
         guard rmdir(path) == 0 || errno == ENOENT else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         unlink(hostPath("/var/lib/keyhold-agents/\(tenant)"))
-        return bytes
+        return total
     }
 
-    /// Sums (and with `remove`, deletes) what is under the open directory `directory`, which it closes. Entries are
-    /// opened relative to their directory without following symlinks; other file systems (mounts) are skipped.
-    private static func walk(_ directory: Int32, device: dev_t, remove: Bool) -> UInt64 {
-        guard let stream = fdopendir(directory) else {
-            close(directory)
-            return 0
-        }
-        defer { closedir(stream) }
-        var total: UInt64 = 0
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name == "." || name == ".." { continue }
-            var info = stat()
-            guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            total += UInt64(info.st_blocks) * 512
-            if info.st_mode & S_IFMT == S_IFDIR {
-                guard info.st_dev == device else { continue }
-                let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                if child >= 0 { total += walk(child, device: device, remove: remove) }
-                if remove { unlinkat(directory, name, AT_REMOVEDIR) }
-            } else if remove {
-                unlinkat(directory, name, 0)
+    /// One traversal: entries are opened relative to their directory without following symlinks; other file systems
+    /// (mounts) are skipped; at most `depthLimit` directories are open at once.
+    private struct Walk {
+        /// Where a too-deep subtree is moved when removing (-1: measuring).
+        let root: Int32
+        let device: dev_t
+        let remove: Bool
+        var tooDeep = false
+        var hoisted = 0
+
+        /// Sums (and with `remove`, deletes) what is under the open directory `directory`, which it closes.
+        mutating func visit(_ directory: Int32, depth: Int) -> UInt64 {
+            guard let stream = fdopendir(directory) else {
+                close(directory)
+                return 0
             }
+            defer { closedir(stream) }
+            var total: UInt64 = 0
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name == "." || name == ".." { continue }
+                var info = stat()
+                guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                total += UInt64(info.st_blocks) * 512
+                guard info.st_mode & S_IFMT == S_IFDIR else {
+                    if remove { unlinkat(directory, name, 0) }
+                    continue
+                }
+                guard info.st_dev == device else { continue }
+                if depth + 1 >= AgentStateDirectory.depthLimit {
+                    tooDeep = true
+                    if remove, renameat(directory, name, root, ".keyhold-deep-\(hoisted)-\(UInt32.random(in: 0...UInt32.max))") == 0 {
+                        hoisted += 1
+                    }
+                    continue
+                }
+                let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if child >= 0 { total += visit(child, depth: depth + 1) }
+                if remove { unlinkat(directory, name, AT_REMOVEDIR) }
+            }
+            return total
         }
-        return total
     }
 }

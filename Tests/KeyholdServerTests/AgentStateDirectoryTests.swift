@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+@testable import KeyholdServer
+
+/// The daemon (root) measures and deletes a directory its tenant controls: planted symlinks are not followed and
+/// trees deeper than any state needs neither exhaust its descriptors nor escape the limit or the deletion.
+struct AgentStateDirectoryTests {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("kh-state-\(UUID().uuidString.prefix(8))").path
+
+    func state(_ tenant: String) -> AgentStateDirectory {
+        AgentStateDirectory(tenant: tenant, hostPath: { [root] in root + $0 })
+    }
+
+    @Test func symlinksAreNeitherMeasuredThroughNorFollowedWhenDeleting() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let outside = root + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try Data(repeating: 1, count: 1 << 20).write(to: URL(fileURLWithPath: outside + "/precious"))
+        let directory = root + state("acme").privatePath
+        try FileManager.default.createDirectory(atPath: directory + "/notes", withIntermediateDirectories: true)
+        try Data(repeating: 2, count: 64 << 10).write(to: URL(fileURLWithPath: directory + "/notes/memory.db"))
+        try FileManager.default.createSymbolicLink(atPath: directory + "/escape", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/notes/escape-file", withDestinationPath: outside + "/precious")
+
+        let used = state("acme").usedBytes()
+        #expect(used >= 64 << 10 && used < 1 << 20, "the 64 KiB file, not the 1 MiB behind the symlink: \(used)")
+        #expect(try state("acme").remove() == used)
+        #expect(!FileManager.default.fileExists(atPath: directory))
+        #expect(FileManager.default.fileExists(atPath: outside + "/precious"), "a symlink's target is never deleted")
+        #expect(try state("acme").remove() == 0, "removing what is gone is fine")
+    }
+
+    @Test func aTreeDeeperThanTheLimitCountsAsOverAndIsDeletedWhole() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = root + state("deep").privatePath
+        var path = directory
+        for level in 0..<(AgentStateDirectory.depthLimit * 2 + 7) { path += "/\(level % 10)" }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try Data("bottom".utf8).write(to: URL(fileURLWithPath: path + "/file"))
+        #expect(state("deep").usedBytes() == UInt64.max)
+        try state("deep").remove()
+        #expect(!FileManager.default.fileExists(atPath: directory))
+    }
+}
