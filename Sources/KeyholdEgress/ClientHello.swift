@@ -2,8 +2,8 @@
 /// anything (the ClientHello is sent in the clear).
 enum ClientHello {
     enum Parse: Equatable {
-        /// More bytes are needed.
-        case incomplete
+        /// More bytes are needed: at least `needed` in all before the next parse can say more.
+        case incomplete(needed: Int)
         /// A complete ClientHello; `serverName` is nil when the client sent none (a connection to an IP address).
         case complete(serverName: String?)
         case malformed(String)
@@ -21,11 +21,11 @@ enum ClientHello {
             // A ClientHello takes one record, a few with large key shares: many tiny records are an attack on the parser.
             records += 1
             guard records <= 16 else { return .malformed("a ClientHello split into more than 16 records") }
-            guard bytes.count >= offset + 5 else { return .incomplete }
+            guard bytes.count >= offset + 5 else { return .incomplete(needed: offset + 5) }
             guard bytes[offset] == 0x16, bytes[offset + 1] == 3 else { return .malformed("not a TLS handshake record") }
             let length = Int(bytes[offset + 3]) << 8 | Int(bytes[offset + 4])
             guard length > 0 else { return .malformed("an empty TLS record") }
-            guard bytes.count >= offset + 5 + length else { return .incomplete }
+            guard bytes.count >= offset + 5 + length else { return .incomplete(needed: offset + 5 + length) }
             handshake += bytes[(offset + 5)..<(offset + 5 + length)]
             offset += 5 + length
             guard handshake.count >= 4 else { continue }

@@ -11,6 +11,8 @@ public final class EgressGateway: Sendable {
     let resolver: EgressResolver
     let logger: Logger
     private let refusedTotal = Atomic<Int>(0)
+    /// The origin of the per-second log budgets.
+    private let started = ContinuousClock.now
     /// Threads of its own for getaddrinfo(3), so that slow or flooded resolutions never hold anyone else's work.
     private let pool: NIOThreadPool
 
@@ -55,9 +57,13 @@ public final class EgressGateway: Sendable {
 
     /// Resolves `host`, keeps only the addresses the rule may reach, and connects to the first that answers, on
     /// `eventLoop` (the client's, so that both sides are joined without a hop).
-    func connect(host: String, port: Int, allowPrivate: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
+    func connect(host: String, port: Int, allowPrivate: Bool, route: EgressRoute, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
         let (resolver, pool) = (self.resolver, self.pool)
         return eventLoop.makeFutureWithTask {
+            guard route.beginLookup() else {
+                throw EgressRefusal("more than \(EgressRoute.lookupLimit) name resolutions in flight for this sandbox")
+            }
+            defer { route.endLookup() }
             let addresses = try await resolver.resolve(host, port: port, on: pool)
             let reachable = addresses.filter { address in
                 let kind = address.addressClass
@@ -82,9 +88,13 @@ public final class EgressGateway: Sendable {
 
     func logRefusal(route: EgressRoute, destination: String, reason: String) {
         refusedTotal.add(1, ordering: .relaxed)
-        logger.warning(
-            "egress refused",
-            metadata: ["tenant": .string(route.tenant), "unit": .string(route.unit), "destination": .string(destination), "reason": .string(reason)]
-        )
+        // Every refusal is counted; a flood of them is logged at 10 lines a second per sandbox, with the count left out.
+        let permit = route.logPermit(atSecond: (ContinuousClock.now - started).components.seconds)
+        guard permit.allowed else { return }
+        var metadata: Logger.Metadata = [
+            "tenant": .string(route.tenant), "unit": .string(route.unit), "destination": .string(destination), "reason": .string(reason),
+        ]
+        if permit.suppressed > 0 { metadata["suppressed_before"] = .stringConvertible(permit.suppressed) }
+        logger.warning("egress refused", metadata: metadata)
     }
 }

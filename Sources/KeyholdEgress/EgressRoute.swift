@@ -9,6 +9,13 @@ public final class EgressRoute: Sendable {
     private let current: Mutex<EgressPolicy>
     private let refusedCount = Atomic<Int>(0)
     private let openCount = Atomic<Int>(0)
+    private let lookupCount = Atomic<Int>(0)
+    /// Refusal log lines: at most `logBurst` per second per sandbox; the rest are counted and summarised.
+    private let logBudget = Mutex<(second: Int64, used: Int, suppressed: Int)>((0, 0, 0))
+
+    /// The most name resolutions one sandbox may have in flight at once (the gateway's resolver threads are shared).
+    public static let lookupLimit = 8
+    static let logBurst = 10
 
     /// The most connections one sandbox may have open through the gateway at once.
     public static let connectionLimit = 512
@@ -41,5 +48,30 @@ public final class EgressRoute: Sendable {
     }
 
     func close() { openCount.subtract(1, ordering: .relaxed) }
+
+    /// Counts a resolution in flight; false when the sandbox is at its limit.
+    func beginLookup() -> Bool {
+        let (now, _) = lookupCount.add(1, ordering: .relaxed)
+        guard now > Self.lookupLimit else { return true }
+        lookupCount.subtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func endLookup() { lookupCount.subtract(1, ordering: .relaxed) }
+
+    /// Whether a refusal may be logged now, and how many were left out since the last one logged.
+    func logPermit(atSecond second: Int64) -> (allowed: Bool, suppressed: Int) {
+        logBudget.withLock { budget in
+            if budget.second != second { budget = (second, 0, budget.suppressed) }
+            guard budget.used < Self.logBurst else {
+                budget.suppressed += 1
+                return (false, 0)
+            }
+            budget.used += 1
+            let suppressed = budget.suppressed
+            budget.suppressed = 0
+            return (true, suppressed)
+        }
+    }
     func countAllowed() { allowedCount.add(1, ordering: .relaxed) }
 }

@@ -32,6 +32,10 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     /// How far a plain request head was searched for its end already.
     private var headScanned = 0
     private var connectHeadLength = 0
+    /// The 10 s deadline to reach a destination; cancelled once the connection is joined, refused or closed.
+    private var deadline: Scheduled<Void>?
+    /// A ClientHello is parsed again only once this many bytes are in (the end of the record it waits for).
+    private var helloNeeds = 0
 
     init(gateway: EgressGateway, route: EgressRoute) {
         self.gateway = gateway
@@ -47,7 +51,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         context.channel.closeFuture.whenComplete { [route] _ in route.close() }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         // A client that never says where it goes, or a tunnel that never starts, does not hold sockets for ever.
-        context.eventLoop.scheduleTask(in: .seconds(10)) {
+        deadline = context.eventLoop.scheduleTask(in: .seconds(10)) {
             let (router, context) = bound.value
             switch router.state {
             case .sniffing, .connecting, .tunnel:
@@ -87,8 +91,16 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closeUpstream()
-        state = .done
+        finish()
         context.fireChannelInactive()
+    }
+
+    /// Nothing more to decide: the deadline is cancelled and the buffer released.
+    private func finish() {
+        state = .done
+        bytes = []
+        deadline?.cancel()
+        deadline = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -105,8 +117,11 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         let local = context.channel.localAddress
         let localPort = local?.port ?? 443
         if bytes.first == 0x16 {
+            guard bytes.count >= helloNeeds else { return }
             switch ClientHello.parse(bytes) {
-            case .incomplete: return
+            case .incomplete(let needed):
+                helloNeeds = needed
+                return
             case .malformed(let why): refuse(context, destination: "(tls)", reason: why, http: false)
             case .complete(let serverName):
                 // Without SNI (a connection to an address), the destination is the address the client dialled.
@@ -151,7 +166,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             // Nothing more is read from the client until both sides are joined.
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            gateway.connect(host: host, port: port, allowPrivate: allowPrivate, on: context.eventLoop).whenComplete { result in
+            gateway.connect(host: host, port: port, allowPrivate: allowPrivate, route: route, on: context.eventLoop).whenComplete { result in
                 let (router, context) = bound.value
                 guard case .connecting = router.state else {
                     if case .success(let upstream) = result { upstream.close(promise: nil) }
@@ -190,8 +205,9 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard bytes.count <= Self.sniffLimit else { return refuseTunnel("more than \(Self.sniffLimit) bytes without a ClientHello") }
+        guard bytes.count >= helloNeeds else { return }
         switch ClientHello.parse(bytes) {
-        case .incomplete: return
+        case .incomplete(let needed): helloNeeds = needed
         case .malformed(let why): refuseTunnel(why)
         case .complete(let serverName):
             if let serverName, EgressRule.canonicalDestination(serverName) != host {
@@ -204,7 +220,8 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Joins the client and the upstream and leaves the pipeline; what was read so far goes first.
     private func glue(_ context: ChannelHandlerContext, to upstream: any Channel) {
-        state = .done
+        let pending = bytes
+        finish()
         let (clientSide, upstreamSide) = GlueHandler.pair()
         // The upstream was connected on this event loop (EgressGateway.connect), so both sides are joined at once.
         upstream.eventLoop.preconditionInEventLoop()
@@ -216,8 +233,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        if !bytes.isEmpty { upstream.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
-        bytes = []
+        if !pending.isEmpty { upstream.writeAndFlush(ByteBuffer(bytes: pending), promise: nil) }
         // Both sides read from now on (the upstream was connected with reading off, so nothing it sent was lost).
         upstream.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
@@ -225,8 +241,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func refuse(_ context: ChannelHandlerContext, destination: String, reason: String, http: Bool) {
-        state = .done
-        bytes = []
+        finish()
         route.countRefused()
         let shown = Self.printable(destination)
         gateway.logRefusal(route: route, destination: shown, reason: reason)

@@ -24,6 +24,8 @@ struct AgentStateDirectory: Sendable {
 
     /// How deep the daemon descends while holding a descriptor per level: a tenant can make trees far deeper.
     static let depthLimit = 128
+    /// The least an entry counts for, however small: empty files still use an inode of the host's file system.
+    static let minimumCharge: UInt64 = 4096
 
     /// Bytes on disk (allocated blocks) under the directory, or 0 when it does not exist yet; `UInt64.max` (over any
     /// limit) for a tree deeper than `depthLimit` levels, which no agent's state needs.
@@ -87,27 +89,37 @@ struct AgentStateDirectory: Sendable {
             defer { closedir(stream) }
             var total: UInt64 = 0
             while let entry = readdir(stream) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name == "." || name == ".." { continue }
-                var info = stat()
-                guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-                total += UInt64(info.st_blocks) * 512
-                guard info.st_mode & S_IFMT == S_IFDIR else {
-                    if remove { unlinkat(directory, name, 0) }
-                    continue
+                // The name's own bytes, as the kernel gave them: a name that is not UTF-8 must still be found again.
+                var raw = entry.pointee.d_name
+                let capacity = MemoryLayout.size(ofValue: raw)
+                total += withUnsafePointer(to: &raw) { pointer in
+                    pointer.withMemoryRebound(to: CChar.self, capacity: capacity) { visitEntry(directory, $0, depth: depth) }
                 }
-                guard info.st_dev == device else { continue }
-                if depth + 1 >= AgentStateDirectory.depthLimit {
-                    tooDeep = true
-                    if remove, renameat(directory, name, root, ".keyhold-deep-\(hoisted)-\(UInt32.random(in: 0...UInt32.max))") == 0 {
-                        hoisted += 1
-                    }
-                    continue
-                }
-                let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                if child >= 0 { total += visit(child, depth: depth + 1) }
-                if remove { unlinkat(directory, name, AT_REMOVEDIR) }
             }
+            return total
+        }
+
+        /// One entry of `directory`; charges at least `minimumCharge` bytes for it (an inode costs the host that much).
+        private mutating func visitEntry(_ directory: Int32, _ name: UnsafePointer<CChar>, depth: Int) -> UInt64 {
+            if name[0] == 0x2e && (name[1] == 0 || (name[1] == 0x2e && name[2] == 0)) { return 0 }  // . and ..
+            var info = stat()
+            guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return 0 }
+            var total = max(UInt64(info.st_blocks) * 512, AgentStateDirectory.minimumCharge)
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                if remove { unlinkat(directory, name, 0) }
+                return total
+            }
+            guard info.st_dev == device else { return total }
+            if depth + 1 >= AgentStateDirectory.depthLimit {
+                tooDeep = true
+                if remove, renameat(directory, name, root, ".keyhold-deep-\(hoisted)-\(UInt32.random(in: 0...UInt32.max))") == 0 {
+                    hoisted += 1
+                }
+                return total
+            }
+            let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if child >= 0 { total += visit(child, depth: depth + 1) }
+            if remove { unlinkat(directory, name, AT_REMOVEDIR) }
             return total
         }
     }

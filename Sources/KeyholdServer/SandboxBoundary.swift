@@ -54,6 +54,9 @@ final class SandboxBoundary: Sendable {
         unit: String, tenant: String, plan: Plan, policy: EgressPolicy, mainPID: Int32, stateReadOnly: Bool, deadline: ContinuousClock.Instant
     ) throws {
         let namespace = hostPath("/proc/\(mainPID)/ns/net")
+        // Setting up a namespace takes systemd milliseconds: waiting longer means something is wrong, and a notify
+        // agent's wait holds the bus for everyone.
+        let deadline = min(deadline, ContinuousClock.now + .seconds(2))
         try waitForOwnNamespace(namespace, deadline: deadline)
         let foreign = NetworkNamespace.inode(of: hostPath("/proc/1/ns/net")).map { [$0] } ?? []
         // Right after systemd made the namespace its loopback may not be up yet (EADDRNOTAVAIL): try again shortly.
@@ -62,7 +65,7 @@ final class SandboxBoundary: Sendable {
                 do {
                     return try NetworkNamespace.listeners(in: namespace, on: addresses, notIn: foreign)
                 } catch let error as SystemdError where error.errno == EADDRNOTAVAIL && ContinuousClock.now < deadline {
-                    usleep(200)
+                    usleep(5_000)
                 }
             }
         }
@@ -184,7 +187,7 @@ final class SandboxBoundary: Sendable {
                 throw KeyholdError.unavailable(
                     "the sandbox's process has no network namespace of its own (\(namespace)): its profile must set PrivateNetwork=yes")
             }
-            usleep(200)
+            usleep(1_000)
         }
     }
 }

@@ -101,10 +101,13 @@ extension SandboxService {
                 let plan = try await self.store.database.read { db in try self.plans.plan(try Store.tenant(named: tenantName, in: db).plan) }
                 let policy = try await self.currentEgressPolicy(tenant: tenantName)
                 let deadline = ContinuousClock.now + self.configuration.jobTimeout
+                // Whether it was started read-only is not recorded: over the limit now means it was (or will be restarted so).
+                let state = self.agentState(tenant: tenantName)
+                let readOnly = try await Blocking.run { state.usedBytes() } > plan.sandbox.stateMaxBytes
                 do {
                     try await Blocking.run {
                         try self.boundary.open(
-                            unit: unit, tenant: tenantName, plan: plan, policy: policy, mainPID: status.mainPID, stateReadOnly: false,
+                            unit: unit, tenant: tenantName, plan: plan, policy: policy, mainPID: status.mainPID, stateReadOnly: readOnly,
                             deadline: deadline)
                     }
                     self.logger.info("\(unit): network boundary reopened")
@@ -121,21 +124,29 @@ extension SandboxService {
         let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
         for (tenantName, sandbox) in all where sandbox.state == "running" {
             guard boundary.stateCheckDue(unit: sandbox.unit, interval: configuration.stateCheckInterval) else { continue }
-            let state = agentState(tenant: tenantName)
-            let used = try await Blocking.run { state.usedBytes() }
-            let tenant = try await store.database.read { db in try Store.tenant(named: tenantName, in: db) }
-            let plan = try plans.plan(tenant.plan)
-            guard used > plan.sandbox.stateMaxBytes else { continue }
-            logger.warning("\(sandbox.unit): its state holds \(used) bytes, over state_max (\(plan.sandbox.stateMaxBytes)): restarting it read-only")
-            try await locks.withLock(tenantName) {
-                guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }),
-                    current.state == "running"
-                else { return }
-                _ = try await self.stopLocked(tenant: tenant, actor: Self.reconcilerActor, reason: "state over the plan's state_max") {
-                    $0.id == sandbox.id
-                }
-                _ = try await self.startLocked(tenant: tenantName, actor: Self.reconcilerActor, restarts: 0)
+            do {
+                try await enforceStateLimit(of: sandbox, tenant: tenantName)
+            } catch {
+                // One tenant's failure (deleted meanwhile, a restart that failed and was audited) does not stop the others'.
+                logger.error("\(sandbox.unit): enforcing its state limit: \(error)")
             }
+        }
+    }
+
+    private func enforceStateLimit(of sandbox: SandboxRecord, tenant tenantName: String) async throws {
+        let state = agentState(tenant: tenantName)
+        let used = try await Blocking.run { state.usedBytes() }
+        let tenant = try await store.database.read { db in try Store.tenant(named: tenantName, in: db) }
+        let plan = try plans.plan(tenant.plan)
+        guard used > plan.sandbox.stateMaxBytes else { return }
+        logger.warning("\(sandbox.unit): its state holds \(used) bytes, over state_max (\(plan.sandbox.stateMaxBytes)): restarting it read-only")
+        try await locks.withLock(tenantName) {
+            guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }), current.state == "running"
+            else { return }
+            _ = try await self.stopLocked(tenant: tenant, actor: Self.reconcilerActor, reason: "state over the plan's state_max") {
+                $0.id == sandbox.id
+            }
+            _ = try await self.startLocked(tenant: tenantName, actor: Self.reconcilerActor, restarts: 0)
         }
     }
 }

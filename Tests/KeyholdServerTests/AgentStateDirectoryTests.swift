@@ -22,9 +22,17 @@ struct AgentStateDirectoryTests {
         try Data(repeating: 2, count: 64 << 10).write(to: URL(fileURLWithPath: directory + "/notes/memory.db"))
         try FileManager.default.createSymbolicLink(atPath: directory + "/escape", withDestinationPath: outside)
         try FileManager.default.createSymbolicLink(atPath: directory + "/notes/escape-file", withDestinationPath: outside + "/precious")
+        // A directory whose name is not UTF-8, holding 256 KiB: measured and deleted like any other.
+        let hidden = Array(directory.utf8) + [UInt8(ascii: "/"), 0xff]
+        #expect(hidden.map { CChar(bitPattern: $0) }.withUnsafeBufferPointer { mkdir(Array($0) + [0], 0o700) } == 0)
+        let blob = (hidden + Array("/blob".utf8)).map { CChar(bitPattern: $0) } + [0]
+        let fd = open(blob, O_WRONLY | O_CREAT, 0o600)
+        #expect(fd >= 0)
+        #expect(write(fd, [UInt8](repeating: 3, count: 256 << 10), 256 << 10) == 256 << 10)
+        close(fd)
 
         let used = state("acme").usedBytes()
-        #expect(used >= 64 << 10 && used < 1 << 20, "the 64 KiB file, not the 1 MiB behind the symlink: \(used)")
+        #expect(used >= 320 << 10 && used < 1 << 20, "the 64 and 256 KiB files, not the 1 MiB behind the symlink: \(used)")
         #expect(try state("acme").remove() == used)
         #expect(!FileManager.default.fileExists(atPath: directory))
         #expect(FileManager.default.fileExists(atPath: outside + "/precious"), "a symlink's target is never deleted")
