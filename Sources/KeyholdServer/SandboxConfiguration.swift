@@ -13,8 +13,6 @@ public struct SandboxConfiguration: Sendable {
     public var profilesDirectory: String
     /// The absolute path of `keyhold-exec`, the units' `ExecStart`.
     public var execPath: String
-    /// The metering proxy's base URL, given to managed-plan agents.
-    public var proxyBaseURL: String
     /// Crashes tolerated in a row before the sandbox is reported failed.
     public var maximumRestarts: Int
     /// The first restart delay; it doubles with each crash in a row, up to 30 s.
@@ -41,7 +39,7 @@ public struct SandboxConfiguration: Sendable {
 
     public init(
         systemdBus: String?, systemdEnabled: Bool = true, journalDirectory: String?, profilesDirectory: String, execPath: String,
-        proxyBaseURL: String = "http://127.0.0.1:8787", maximumRestarts: Int = 5, restartBackoff: Duration = .milliseconds(500),
+        maximumRestarts: Int = 5, restartBackoff: Duration = .milliseconds(500),
         reconcileInterval: Duration = .milliseconds(500), jobTimeout: Duration = .seconds(30), readinessWindow: Duration = .seconds(2)
     ) {
         self.systemdBus = systemdBus
@@ -49,7 +47,6 @@ public struct SandboxConfiguration: Sendable {
         self.journalDirectory = journalDirectory
         self.profilesDirectory = profilesDirectory
         self.execPath = execPath
-        self.proxyBaseURL = proxyBaseURL
         self.maximumRestarts = maximumRestarts
         self.restartBackoff = restartBackoff
         self.reconcileInterval = reconcileInterval

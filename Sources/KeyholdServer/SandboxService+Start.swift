@@ -192,9 +192,8 @@ extension SandboxService {
 
     /// Decrypts the keys, writes them with the seccomp policy into the pipe, closes it; the plaintext is wiped on return.
     private func writePayload(_ injection: Injection, tenant: String, profile: SandboxProfile, to pipe: InjectionPipe) throws {
-        var environment: [ExecPayload.EnvironmentEntry] = []
         let user = "kh-\(tenant)"
-        environment = [
+        var environment: [ExecPayload.EnvironmentEntry] = [
             // Names a DynamicUser cannot look up (its user database is hidden with /run): what most programs read instead.
             .init(name: "USER", value: user), .init(name: "LOGNAME", value: user),
             .init(name: "HOME", value: agentState(tenant: tenant).pathInSandbox),
@@ -228,6 +227,7 @@ extension SandboxService {
     }
 
     func markFailed(_ sandbox: SandboxRecord, tenant: TenantRecord, actor: String, error: any Error) async {
+        boundary.close(unit: sandbox.unit)
         let message = String("\(error)".prefix(500))
         do {
             try await store.database.write { db in

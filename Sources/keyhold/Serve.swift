@@ -60,9 +60,6 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Also serve the metering proxy on a Unix socket.", valueName: "path"))
     var proxySocket: String?
 
-    @Option(name: .long, help: ArgumentHelp("The proxy URL given to managed-plan agents (default: http://<--proxy>).", valueName: "url"))
-    var proxyURL: String?
-
     @Option(
         name: .long, parsing: .singleValue,
         help: ArgumentHelp("Replace a provider's API base URL, e.g. anthropic=http://127.0.0.1:9000 (repeatable).", valueName: "provider=url")
@@ -118,7 +115,7 @@ struct DaemonFlags: ParsableArguments {
         var sandbox = SandboxConfiguration(
             systemdBus: systemdBus ?? ProcessInfo.processInfo.environment["KEYHOLD_SYSTEMD_BUS"], systemdEnabled: !noSystemd,
             journalDirectory: journalDirectory, profilesDirectory: profiles,
-            execPath: execPath, proxyBaseURL: proxyURL ?? "http://\(proxy ?? "127.0.0.1:8787")", maximumRestarts: maxRestarts,
+            execPath: execPath, maximumRestarts: maxRestarts,
             restartBackoff: .milliseconds(restartBackoffMs),
             reconcileInterval: .milliseconds(reconcileIntervalMs), readinessWindow: .milliseconds(readinessWindowMs)
         )
