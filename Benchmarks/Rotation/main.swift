@@ -37,7 +37,7 @@ do {
             let binding = KeyBinding(tenantID: tenant.id, provider: "openai", version: version)
             let sealed = try vault.seal(SecretBytes(Array("sk-bench-\(version)".utf8)), binding: binding)
             _ = try Store.insertKeyVersion(
-                tenantID: tenant.id, provider: "openai", version: version, sealed: sealed, baseURL: nil, state: "retired", in: db)
+                tenantID: tenant.id, provider: "openai", version: version, sealed: sealed, baseURL: nil, state: .retired, in: db)
         }
     }
     print("seeded \(keyCount) sealed keys in \(ContinuousClock.now - seeded)")

@@ -32,7 +32,7 @@ struct ProxyCaller: Sendable {
         guard let owner = found.0, let tenant = found.1 else {
             return .refused("invalid proxy token: it is unknown or was revoked when its sandbox stopped")
         }
-        guard tenant.state == "active" else { return .refused("tenant '\(tenant.name)' is suspended") }
+        guard tenant.state == .active else { return .refused("tenant '\(tenant.name)' is suspended") }
         guard let plan = try? plans.plan(tenant.plan), plan.kind == .managed, plan.caps != nil else {
             return .refused("tenant '\(tenant.name)' is not on a managed plan")
         }

@@ -92,7 +92,7 @@ extension ControlPlane {
         let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
         let targets = try await store.database.read { db in
             try Store.keyVersions(tenantID: tenant.id, provider: provider.rawValue, in: db).filter { key in
-                key.state != "revoked" && (version == nil || key.version == version)
+                key.state != .revoked && (version == nil || key.version == version)
             }
         }
         guard !targets.isEmpty else {

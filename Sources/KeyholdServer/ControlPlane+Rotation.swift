@@ -58,7 +58,7 @@ extension ControlPlane {
             let version = try Store.nextKeyVersion(tenantID: tenant.id, provider: provider.rawValue, in: db)
             let sealed = try vault.seal(secret, binding: KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version))
             let pending = try Store.insertKeyVersion(
-                tenantID: tenant.id, provider: provider.rawValue, version: version, sealed: sealed, baseURL: baseURL, state: "pending", in: db
+                tenantID: tenant.id, provider: provider.rawValue, version: version, sealed: sealed, baseURL: baseURL, state: .pending, in: db
             )
             let rotation = try Store.insertRotation(
                 tenantID: tenant.id, tenantName: name, provider: provider.rawValue, from: current.version, to: version, in: db

@@ -76,9 +76,9 @@ extension ControlPlane {
     public func suspendTenant(_ name: String, actor: String) async throws -> AdminAPI.Tenant {
         let tenant = try await audited { db in
             let tenant = try Store.tenant(named: name, in: db)
-            guard tenant.state != "suspended" else { throw KeyholdError.conflict("tenant '\(name)' is already suspended") }
-            try Store.updateTenant(tenant.id, state: "suspended", in: db)
-            try Store.setDesiredState(tenantID: tenant.id, desired: "stopped", in: db)
+            guard tenant.state != .suspended else { throw KeyholdError.conflict("tenant '\(name)' is already suspended") }
+            try Store.updateTenant(tenant.id, state: .suspended, in: db)
+            try Store.setDesiredState(tenantID: tenant.id, desired: .stopped, in: db)
             return (tenant, [AuditEvent(actor: actor, action: "tenant.suspend", tenant: name)])
         }
         _ = try await sandboxes.stopAll(tenant: tenant, actor: actor, reason: "tenant suspended")
@@ -88,8 +88,8 @@ extension ControlPlane {
     public func resumeTenant(_ name: String, actor: String) async throws -> AdminAPI.Tenant {
         try await audited { db in
             let tenant = try Store.tenant(named: name, in: db)
-            guard tenant.state == "suspended" else { throw KeyholdError.conflict("tenant '\(name)' is not suspended") }
-            try Store.updateTenant(tenant.id, state: "active", in: db)
+            guard tenant.state == .suspended else { throw KeyholdError.conflict("tenant '\(name)' is not suspended") }
+            try Store.updateTenant(tenant.id, state: .active, in: db)
             let keys = try Store.keyVersions(tenantID: tenant.id, in: db)
             return (try Store.tenant(named: name, in: db).api(keys: keys), [AuditEvent(actor: actor, action: "tenant.resume", tenant: name)])
         }

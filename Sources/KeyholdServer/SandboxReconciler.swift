@@ -40,11 +40,11 @@ extension SandboxService {
     public func reconcileOnce() async throws {
         let systemd = try requireSystemd()
         let live = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
-        for (tenantName, sandbox) in live where sandbox.state == "running" {
+        for (tenantName, sandbox) in live where sandbox.state == .running {
             let unit = sandbox.unit
             let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
             let alive = status.map { ["active", "activating", "reloading", "deactivating"].contains($0.activeState) } ?? false
-            if sandbox.desired == "stopped" {
+            if sandbox.desired == .stopped {
                 if alive {
                     let tenant = try await store.database.read { db in try Store.tenant(named: tenantName, in: db) }
                     _ = try await stopAll(tenant: tenant, actor: Self.reconcilerActor, reason: "not desired")
@@ -66,7 +66,7 @@ extension SandboxService {
         try await locks.withLock(name) {
             // The pass read its rows before taking the lock: a stop, restart or rotation may have happened since.
             let current = try await self.store.database.read { db in try Store.sandbox(id: sandbox.id, in: db) }
-            guard let current, current.state == "running", current.desired == "running" else { return }
+            guard let current, current.state == .running, current.desired == .running else { return }
             if let systemd = self.systemd {
                 let unit = sandbox.unit
                 let now = try await Blocking.run { try systemd.unitStatus(name: unit) }
@@ -78,7 +78,7 @@ extension SandboxService {
             let restarts = ranFor > 300 ? 0 : sandbox.restarts
             let giveUp = restarts >= self.configuration.maximumRestarts
             try await self.store.database.write { db in
-                try Store.updateSandbox(sandbox.id, state: giveUp ? "failed" : "stopped", lastError: "agent exited: \(exit)", in: db)
+                try Store.updateSandbox(sandbox.id, state: giveUp ? .failed : .stopped, lastError: "agent exited: \(exit)", in: db)
                 try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db)
                 try AuditLog.append(
                     AuditEvent(
@@ -94,7 +94,7 @@ extension SandboxService {
                 let unit = sandbox.unit
                 _ = try? await Blocking.run { try systemd.resetFailedUnit(name: unit) }
             }
-            guard !giveUp, tenant.state == "active" else { return }
+            guard !giveUp, tenant.state == .active else { return }
             let delay = self.configuration.restartBackoff * (1 << min(restarts, 6))
             try await Task.sleep(for: min(delay, .seconds(30)))
             _ = try await self.startLocked(tenant: name, actor: Self.reconcilerActor, restarts: restarts + 1)

@@ -90,11 +90,11 @@ extension SandboxService {
     /// without one: its listeners died with the old daemon; the agent finds them again within one pass.
     func reopenBoundaries(systemd: SystemdManager) async throws {
         let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
-        for (tenantName, sandbox) in all where sandbox.state == "running" && !boundary.isOpen(unit: sandbox.unit) {
+        for (tenantName, sandbox) in all where sandbox.state == .running && !boundary.isOpen(unit: sandbox.unit) {
             try await locks.withLock(tenantName) {
                 // Under the tenant's lock, as it is now: a stop or a restart may have happened since the read.
                 guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }),
-                    current.state == "running", !self.boundary.isOpen(unit: sandbox.unit)
+                    current.state == .running, !self.boundary.isOpen(unit: sandbox.unit)
                 else { return }
                 let unit = sandbox.unit
                 guard let status = try await Blocking.run({ try systemd.unitStatus(name: unit) }), status.isActive, status.mainPID > 0 else { return }
@@ -122,7 +122,7 @@ extension SandboxService {
     /// with its state read-only (audited), so that an agent cannot fill the host's disk for longer than one interval.
     func enforceStateLimits() async throws {
         let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
-        for (tenantName, sandbox) in all where sandbox.state == "running" {
+        for (tenantName, sandbox) in all where sandbox.state == .running {
             guard boundary.stateCheckDue(unit: sandbox.unit, interval: configuration.stateCheckInterval) else { continue }
             do {
                 try await enforceStateLimit(of: sandbox, tenant: tenantName)
@@ -141,7 +141,7 @@ extension SandboxService {
         guard used > plan.sandbox.stateMaxBytes else { return }
         logger.warning("\(sandbox.unit): its state holds \(used) bytes, over state_max (\(plan.sandbox.stateMaxBytes)): restarting it read-only")
         try await locks.withLock(tenantName) {
-            guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }), current.state == "running"
+            guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }), current.state == .running
             else { return }
             _ = try await self.stopLocked(tenant: tenant, actor: Self.reconcilerActor, reason: "state over the plan's state_max") {
                 $0.id == sandbox.id

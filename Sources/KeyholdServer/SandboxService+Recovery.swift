@@ -42,16 +42,16 @@ extension SandboxService {
     /// `running`, so the reconciler sees it down and restarts it with a fresh injection. One left `stopping` is stopped.
     private func settleInterruptedSandboxes(systemd: SystemdManager) async throws {
         let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
-        for (_, sandbox) in all where ["starting", "stopping"].contains(sandbox.state) {
+        for (_, sandbox) in all where [.starting, .stopping].contains(sandbox.state) {
             let unit = sandbox.unit
             try await Blocking.run {
                 try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
                 try? systemd.resetFailedUnit(name: unit)
             }
             try await store.database.write { db in
-                let next = sandbox.state == "starting" && sandbox.desired == "running" ? "running" : "stopped"
+                let next: SandboxState = sandbox.state == .starting && sandbox.desired == .running ? .running : .stopped
                 try Store.updateSandbox(sandbox.id, state: next, lastError: "interrupted by a daemon restart", in: db)
-                if next == "stopped" { try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db) }
+                if next == .stopped { try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db) }
             }
         }
     }

@@ -18,7 +18,7 @@ extension SandboxService {
         try await locks.withLock(tenant.name) {
             let started = ContinuousClock.now
             let old = try await self.store.database.read { db in
-                try Store.liveSandboxes(tenantID: tenant.id, in: db).filter { $0.state == "running" }
+                try Store.liveSandboxes(tenantID: tenant.id, in: db).filter { $0.state == .running }
             }
             if !old.isEmpty { _ = try self.requireSystemd() }
             try await self.store.database.write { db in
@@ -87,10 +87,10 @@ extension SandboxService {
             var events: [AuditEvent] = []
             let keys = try Store.keyVersions(tenantID: tenant.id, provider: rotation.provider, in: db)
             if let to = rotation.toVersion, let new = keys.first(where: { $0.version == to }) {
-                try Store.setKeyVersionState(new.id, state: "active", in: db)
+                try Store.setKeyVersionState(new.id, state: .active, in: db)
                 let previous = keys.first { $0.version == rotation.fromVersion }
-                for old in keys where old.state == "active" && old.version < to {
-                    try Store.setKeyVersionState(old.id, state: "retired", in: db)
+                for old in keys where old.state == .active && old.version < to {
+                    try Store.setKeyVersionState(old.id, state: .retired, in: db)
                     events.append(
                         AuditEvent(
                             actor: actor, action: "key.retire", tenant: tenant.name, provider: rotation.provider, keyVersion: old.version,
@@ -113,7 +113,7 @@ extension SandboxService {
             } else {
                 events.append(AuditEvent(actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, outcome: outcome))
             }
-            try Store.updateRotation(rotation.id, step: "finished", state: "done", in: db)
+            try Store.updateRotation(rotation.id, step: "finished", state: .done, in: db)
             for event in events { try AuditLog.append(event, in: db) }
         }
     }
@@ -129,9 +129,9 @@ extension SandboxService {
             if let to = rotation.toVersion,
                 let new = try Store.keyVersions(tenantID: tenant.id, provider: rotation.provider, in: db).first(where: { $0.version == to })
             {
-                try Store.setKeyVersionState(new.id, state: "failed", in: db)
+                try Store.setKeyVersionState(new.id, state: .failed, in: db)
             }
-            try Store.updateRotation(rotation.id, step: "rolled-back", state: "failed", error: String(reason.prefix(500)), in: db)
+            try Store.updateRotation(rotation.id, step: "rolled-back", state: .failed, error: String(reason.prefix(500)), in: db)
             try AuditLog.append(
                 AuditEvent(
                     actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, keyVersion: rotation.toVersion,

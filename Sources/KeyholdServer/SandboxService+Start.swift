@@ -40,7 +40,7 @@ extension SandboxService {
             return (tenant, plan, keys, try Store.egressRules(tenantID: tenant.id, in: db))
         }
         timing.mark("db-read")
-        guard tenant.state == "active" else {
+        guard tenant.state == .active else {
             throw KeyholdError.conflict("tenant '\(name)' is suspended: `keyhold tenant resume \(name)` first")
         }
         if plan.kind == .byok && keys.isEmpty {
@@ -59,9 +59,7 @@ extension SandboxService {
         timing.mark("file-checks")
         // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
         let (sandbox, proxyToken) = try await store.database.write { db in
-            try db.execute(
-                sql: "UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
-                arguments: [Timestamp.now(), tenant.id])
+            try Store.clearFailedSandboxes(tenantID: tenant.id, in: db)
             if rollout == nil, let live = try Store.liveSandboxes(tenantID: tenant.id, in: db).first {
                 throw KeyholdError.conflict(
                     "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
@@ -122,7 +120,7 @@ extension SandboxService {
             do {
                 try self.store.database.write { db in
                     try Store.updateSandbox(
-                        sandbox.id, state: "running", invocationID: started.invocationID, mainPID: Int(started.mainPID),
+                        sandbox.id, state: .running, invocationID: started.invocationID, mainPID: Int(started.mainPID),
                         keyVersions: injection.versions, in: db
                     )
                     for event in self.injectEvents(injection, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor) {
@@ -164,7 +162,7 @@ extension SandboxService {
         }
         timing.log(unit: sandbox.unit, logger: logger)
         var record = sandbox
-        record.state = "running"
+        record.state = .running
         record.invocationID = started.invocationID
         record.mainPID = Int(started.mainPID)
         record.keyVersions = injection.versions
@@ -231,7 +229,7 @@ extension SandboxService {
         let message = String("\(error)".prefix(500))
         do {
             try await store.database.write { db in
-                try Store.updateSandbox(sandbox.id, state: "stopped", lastError: message, in: db)
+                try Store.updateSandbox(sandbox.id, state: .stopped, lastError: message, in: db)
                 try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db)
                 try AuditLog.append(
                     AuditEvent(

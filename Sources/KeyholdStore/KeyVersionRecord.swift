@@ -10,7 +10,7 @@ public struct KeyVersionRecord: Sendable, Equatable {
     public var provider: String
     public var version: Int
     /// `active`, `retired`, `revoked` or `failed`.
-    public var state: String
+    public var state: KeyState
     public var sealed: SealedKey
     public var baseURL: String?
     public var createdAt: String
@@ -20,7 +20,7 @@ public struct KeyVersionRecord: Sendable, Equatable {
         tenantID = row["tenant_id"]
         provider = row["provider"]
         version = row["version"]
-        state = row["state"]
+        state = KeyState(rawValue: row["state"]) ?? .revoked  // never injected
         sealed = SealedKey(
             ciphertext: [UInt8](row["ciphertext"] as Data), nonce: [UInt8](row["nonce"] as Data), tag: [UInt8](row["tag"] as Data),
             wrappedDEK: (row["wrapped_dek"] as Data?).map { [UInt8]($0) }, kekID: row["kek_id"], fingerprint: row["fingerprint"]
@@ -35,7 +35,7 @@ public struct KeyVersionRecord: Sendable, Equatable {
     /// The admin API's view of this key version: never the key.
     public var api: AdminAPI.Key {
         AdminAPI.Key(
-            provider: provider, version: version, state: state, fingerprint: sealed.fingerprint, kekID: sealed.kekID, baseURL: baseURL,
+            provider: provider, version: version, state: state.rawValue, fingerprint: sealed.fingerprint, kekID: sealed.kekID, baseURL: baseURL,
             createdAt: createdAt
         )
     }
@@ -52,7 +52,7 @@ extension Store {
 
     /// Inserts a sealed key version, `active` unless a rotation stages it as `pending`.
     public static func insertKeyVersion(
-        tenantID: Int64, provider: String, version: Int, sealed: SealedKey, baseURL: String?, state: String = "active", in db: Database
+        tenantID: Int64, provider: String, version: Int, sealed: SealedKey, baseURL: String?, state: KeyState = .active, in db: Database
     ) throws -> KeyVersionRecord {
         try db.execute(
             sql: """
@@ -60,7 +60,8 @@ extension Store {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                tenantID, provider, version, state, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag), sealed.wrappedDEK.map { Data($0) },
+                tenantID, provider, version, state.rawValue, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag),
+                sealed.wrappedDEK.map { Data($0) },
                 sealed.kekID, sealed.fingerprint, baseURL, Timestamp.now(),
             ]
         )
@@ -82,7 +83,7 @@ extension Store {
     /// The newest active version of each provider's key for a tenant.
     public static func activeKeys(tenantID: Int64, in db: Database) throws -> [KeyVersionRecord] {
         var newest: [String: KeyVersionRecord] = [:]
-        for key in try keyVersions(tenantID: tenantID, in: db) where key.state == "active" && newest[key.provider] == nil {
+        for key in try keyVersions(tenantID: tenantID, in: db) where key.state == .active && newest[key.provider] == nil {
             newest[key.provider] = key
         }
         return newest.values.sorted { $0.provider < $1.provider }

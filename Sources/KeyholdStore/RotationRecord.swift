@@ -11,7 +11,7 @@ public struct RotationRecord: Sendable, Equatable {
     /// prepared → starting-new → new-ready → stopping-old → finished.
     public var step: String
     /// running, done, failed.
-    public var state: String
+    public var state: RotationState
     public var oldUnits: [String]
     public var newUnits: [String]
 
@@ -22,7 +22,7 @@ public struct RotationRecord: Sendable, Equatable {
         fromVersion = row["from_version"]
         toVersion = row["to_version"]
         step = row["step"]
-        state = row["state"]
+        state = RotationState(rawValue: row["state"]) ?? .failed
         oldUnits = (row["old_units"] as String).split(separator: " ").map(String.init)
         newUnits = (row["new_units"] as String).split(separator: " ").map(String.init)
     }
@@ -63,7 +63,7 @@ extension Store {
 
     /// Records the step a rotation is about to take (and the units it involves).
     public static func updateRotation(
-        _ id: Int64, step: String, state: String = "running", oldUnits: [String]? = nil, newUnits: [String]? = nil, error: String? = nil,
+        _ id: Int64, step: String, state: RotationState = .running, oldUnits: [String]? = nil, newUnits: [String]? = nil, error: String? = nil,
         in db: Database
     ) throws {
         try db.execute(
@@ -71,14 +71,14 @@ extension Store {
                 UPDATE rotations SET step = ?, state = ?, old_units = COALESCE(?, old_units), new_units = COALESCE(?, new_units),
                 error = COALESCE(?, error), updated_at = ? WHERE id = ?
                 """,
-            arguments: [step, state, oldUnits?.joined(separator: " "), newUnits?.joined(separator: " "), error, Timestamp.now(), id]
+            arguments: [step, state.rawValue, oldUnits?.joined(separator: " "), newUnits?.joined(separator: " "), error, Timestamp.now(), id]
         )
     }
 
-    public static func setKeyVersionState(_ id: Int64, state: String, in db: Database) throws {
-        let column = state == "retired" ? ", retired_at = ?" : ""
-        var arguments: [any DatabaseValueConvertible] = [state]
-        if state == "retired" { arguments.append(Timestamp.now()) }
+    public static func setKeyVersionState(_ id: Int64, state: KeyState, in db: Database) throws {
+        let column = state == .retired ? ", retired_at = ?" : ""
+        var arguments: [any DatabaseValueConvertible] = [state.rawValue]
+        if state == .retired { arguments.append(Timestamp.now()) }
         arguments.append(id)
         try db.execute(sql: "UPDATE key_versions SET state = ?\(column) WHERE id = ?", arguments: StatementArguments(arguments))
     }

@@ -7,9 +7,9 @@ public struct SandboxRecord: Sendable, Equatable {
     public var tenantID: Int64
     public var unit: String
     /// starting, running, stopping, stopped, failed.
-    public var state: String
+    public var state: SandboxState
     /// running or stopped: what the reconciler converges on.
-    public var desired: String
+    public var desired: DesiredState
     public var invocationID: String?
     public var mainPID: Int?
     /// `provider:version` of each injected key (or `proxy-token` on managed plans).
@@ -22,8 +22,9 @@ public struct SandboxRecord: Sendable, Equatable {
         id = row["id"]
         tenantID = row["tenant_id"]
         unit = row["unit"]
-        state = row["state"]
-        desired = row["desired"]
+        // The schema's CHECK constraints allow nothing else; an unknown value reads as the state that runs nothing.
+        state = SandboxState(rawValue: row["state"]) ?? .failed
+        desired = DesiredState(rawValue: row["desired"]) ?? .stopped
         invocationID = row["invocation_id"]
         mainPID = row["main_pid"]
         let versions: String = row["key_versions"]
@@ -36,7 +37,7 @@ public struct SandboxRecord: Sendable, Equatable {
     /// The admin API's view, with systemd's state when known.
     public func api(tenant: String, systemdState: String?) -> AdminAPI.Sandbox {
         AdminAPI.Sandbox(
-            tenant: tenant, unit: unit, state: state, systemdState: systemdState, invocationID: invocationID, mainPID: mainPID,
+            tenant: tenant, unit: unit, state: state.rawValue, systemdState: systemdState, invocationID: invocationID, mainPID: mainPID,
             keyVersions: keyVersions, restarts: restarts, lastError: lastError, updatedAt: updatedAt
         )
     }
@@ -76,9 +77,16 @@ extension Store {
         ).map { (tenant: $0["tenant_name"] as String, sandbox: SandboxRecord(row: $0)) }
     }
 
+    /// Marks the tenant's failed sandboxes stopped (a new start clears the failure the reconciler gave up on).
+    public static func clearFailedSandboxes(tenantID: Int64, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
+            arguments: [Timestamp.now(), tenantID])
+    }
+
     /// Updates a sandbox's observed state and the facts that came with it.
     public static func updateSandbox(
-        _ id: Int64, state: String, invocationID: String? = nil, mainPID: Int? = nil, keyVersions: [String]? = nil, lastError: String? = nil,
+        _ id: Int64, state: SandboxState, invocationID: String? = nil, mainPID: Int? = nil, keyVersions: [String]? = nil, lastError: String? = nil,
         in db: Database
     ) throws {
         try db.execute(
@@ -86,19 +94,20 @@ extension Store {
                 UPDATE sandboxes SET state = ?, invocation_id = COALESCE(?, invocation_id), main_pid = COALESCE(?, main_pid),
                 key_versions = COALESCE(?, key_versions), last_error = ?, updated_at = ? WHERE id = ?
                 """,
-            arguments: [state, invocationID, mainPID, keyVersions?.joined(separator: " "), lastError, Timestamp.now(), id]
+            arguments: [state.rawValue, invocationID, mainPID, keyVersions?.joined(separator: " "), lastError, Timestamp.now(), id]
         )
     }
 
     /// Sets what every live sandbox of a tenant should converge on.
-    public static func setDesiredState(tenantID: Int64, desired: String, in db: Database) throws {
+    public static func setDesiredState(tenantID: Int64, desired: DesiredState, in db: Database) throws {
         try db.execute(
             sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE tenant_id = ? AND state != 'stopped'",
-            arguments: [desired, Timestamp.now(), tenantID]
+            arguments: [desired.rawValue, Timestamp.now(), tenantID]
         )
     }
 
-    public static func setDesiredState(sandboxID: Int64, desired: String, in db: Database) throws {
-        try db.execute(sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE id = ?", arguments: [desired, Timestamp.now(), sandboxID])
+    public static func setDesiredState(sandboxID: Int64, desired: DesiredState, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE id = ?", arguments: [desired.rawValue, Timestamp.now(), sandboxID])
     }
 }

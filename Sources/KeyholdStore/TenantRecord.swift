@@ -8,7 +8,7 @@ public struct TenantRecord: Sendable, Equatable {
     public var name: String
     public var plan: String
     /// `active` or `suspended`.
-    public var state: String
+    public var state: TenantState
     /// The agent's argv inside the sandbox.
     public var agent: [String]
     /// Whether the agent sends `READY=1` through sd_notify (its unit is then `Type=notify`).
@@ -21,7 +21,7 @@ public struct TenantRecord: Sendable, Equatable {
         id = row["id"]
         name = row["name"]
         plan = row["plan"]
-        state = row["state"]
+        state = TenantState(rawValue: row["state"]) ?? .suspended  // runs nothing
         let agentJSON: String = row["agent"]
         agent = (try? JSONDecoder().decode([String].self, from: Data(agentJSON.utf8))) ?? []
         createdAt = row["created_at"]
@@ -32,7 +32,7 @@ public struct TenantRecord: Sendable, Equatable {
     /// The admin API's view of this tenant.
     public func api(keys: [KeyVersionRecord]? = nil) -> AdminAPI.Tenant {
         AdminAPI.Tenant(
-            name: name, plan: plan, state: state, agent: agent, agentNotify: agentNotify, alertWebhook: alertWebhook, createdAt: createdAt,
+            name: name, plan: plan, state: state.rawValue, agent: agent, agentNotify: agentNotify, alertWebhook: alertWebhook, createdAt: createdAt,
             keys: keys?.map { $0.api }
         )
     }
@@ -73,10 +73,10 @@ extension Store {
         try Row.fetchAll(db, sql: "SELECT * FROM tenants ORDER BY name").map(TenantRecord.init(row:))
     }
 
-    public static func updateTenant(_ id: Int64, plan: String? = nil, state: String? = nil, in db: Database) throws {
+    public static func updateTenant(_ id: Int64, plan: String? = nil, state: TenantState? = nil, in db: Database) throws {
         let now = Timestamp.now()
         if let plan { try db.execute(sql: "UPDATE tenants SET plan = ?, updated_at = ? WHERE id = ?", arguments: [plan, now, id]) }
-        if let state { try db.execute(sql: "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ?", arguments: [state, now, id]) }
+        if let state { try db.execute(sql: "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ?", arguments: [state.rawValue, now, id]) }
     }
 
     /// Sets (or with nil clears) the tenant's alert webhook.

@@ -25,7 +25,7 @@ struct KEKRotationTests {
                 )
                 _ = try Store.insertKeyVersion(
                     tenantID: tenant.id, provider: "openai", version: version, sealed: sealed, baseURL: nil,
-                    state: version == bulkKeys ? "active" : "retired", in: db
+                    state: version == bulkKeys ? .active : .retired, in: db
                 )
             }
         }

@@ -49,7 +49,7 @@ import Testing
             #expect(bytes.range(of: wrapped) == nil, "keyhold.db\(suffix) still holds the wrapped data key")
         }
         let revoked = try temporary.store.database.read { db in try Store.keyVersions(tenantID: record.tenantID, in: db).first! }
-        #expect(revoked.state == "revoked")
+        #expect(revoked.state == .revoked)
         #expect { try vault.open(revoked.sealed, binding: revoked.binding) } throws: { ($0 as? VaultError)?.code == .destroyed }
     }
 
@@ -108,7 +108,7 @@ import Testing
         #expect(try generation() == last, "usage rows leave the proxy's caches alone")
         try queue.write { db in try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db) }
         try expectMoved("a revoked token")
-        try queue.write { db in try Store.updateTenant(tenant.id, state: "suspended", in: db) }
+        try queue.write { db in try Store.updateTenant(tenant.id, state: .suspended, in: db) }
         try expectMoved("a suspended tenant")
         let vault = Vault(kek: .generate())
         try queue.write { db in
