@@ -5,7 +5,8 @@ import KeyholdStore
 
 extension ControlPlane {
     /// Lets the tenant's BYOK sandboxes reach one more destination (audited). Running sandboxes may connect to it at
-    /// once through their `HTTPS_PROXY`; its name resolves inside them from their next start.
+    /// once through their `HTTPS_PROXY`, and by name (their resolver answers it) when the gateway already listens on
+    /// its port there; on a port new to them, by name from their next start.
     public func allowEgress(_ name: String, _ request: AdminAPI.AllowEgress, actor: String) async throws -> AdminAPI.Tenant {
         let rule = try EgressRule.parse(request.destination, allowPrivate: request.allowPrivate ?? false)
         // Under the tenant's lock: a start in progress gets the policy before or after this change, never loses it.
