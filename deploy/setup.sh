@@ -9,6 +9,9 @@ packages=(
   curl python3                                                        # used by test agents inside sandboxes (curl, ptrace probe)
   openssl ca-certificates                                             # the proxy's TLS roots; a test's self-signed provider
 )
+# deploy/test.sh adds what only the tests use (space-separated).
+read -r -a extra <<<"${KEYHOLD_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

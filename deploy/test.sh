@@ -4,21 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
-
 # Unmodified clients for the sandbox-boundary tests: the official OpenAI and Anthropic Python SDKs in a virtual
 # environment outside /root (sandboxes cannot see /root), Node's built-in fetch, and iproute2 for test networks.
-test_packages=(python3-venv python3-pip nodejs iproute2)
-missing=()
-for package in "${test_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "test: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+KEYHOLD_EXTRA_PACKAGES="python3-venv python3-pip nodejs iproute2" KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
 venv=/opt/keyhold-test-venv
 if ! "$venv/bin/python" -c 'import openai, anthropic' 2>/dev/null; then
   echo "test: installing the openai and anthropic SDKs into $venv"

@@ -1,5 +1,6 @@
 import KeyholdCore
 import KeyholdSandbox
+import KeyholdServer
 
 /// The floor: the unit Keyhold would start for a tenant, minus Keyhold (no keyhold-exec, no pipe).
 enum FloorUnit {
@@ -24,20 +25,8 @@ enum FloorUnit {
             .uint64("TasksMax", UInt64(plan.sandbox.tasksMax)),
         ]
         if let boundary {
-            properties += [
-                .bool("PrivateNetwork", true),
-                .temporaryFileSystems(
-                    "TemporaryFileSystem",
-                    [TemporaryFileSystem(path: "/run", options: "ro,mode=0755"), TemporaryFileSystem(path: "/var/lib", options: "ro,mode=0755")]),
-                .bindPaths(
-                    "BindReadOnlyPaths",
-                    [
-                        BindPath(source: boundary.hosts, destination: "/etc/hosts"),
-                        BindPath(source: boundary.resolvConf, destination: "/etc/resolv.conf"),
-                    ]
-                ),
-                .strings("StateDirectory", ["keyhold-agents/\(tenant)"]),
-            ]
+            properties += BoundaryUnitProperties.make(
+                hostsFile: boundary.hosts, resolvConfFile: boundary.resolvConf, stateDirectory: "keyhold-agents/\(tenant)", notifySocket: false)
         } else {
             properties.append(.bool("PrivateNetwork", false))
         }

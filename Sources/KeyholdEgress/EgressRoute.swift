@@ -19,7 +19,6 @@ public final class EgressRoute: Sendable {
 
     /// The most connections one sandbox may have open through the gateway at once.
     public static let connectionLimit = 512
-    private let allowedCount = Atomic<Int>(0)
 
     public init(tenant: String, unit: String, policy: EgressPolicy) {
         self.tenant = tenant
@@ -34,8 +33,6 @@ public final class EgressRoute: Sendable {
 
     /// Connections refused since the sandbox started.
     public var refused: Int { refusedCount.load(ordering: .relaxed) }
-    /// Connections let through since the sandbox started.
-    public var allowed: Int { allowedCount.load(ordering: .relaxed) }
 
     func countRefused() { refusedCount.add(1, ordering: .relaxed) }
 
@@ -73,5 +70,4 @@ public final class EgressRoute: Sendable {
             return (true, suppressed)
         }
     }
-    func countAllowed() { allowedCount.add(1, ordering: .relaxed) }
 }

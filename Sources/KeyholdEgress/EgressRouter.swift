@@ -176,7 +176,6 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
                 case .failure(let error):
                     router.refuse(context, destination: destination, reason: "\(error)", http: !tls || connect)
                 case .success(let upstream):
-                    router.route.countAllowed()
                     if connect {
                         router.bytes.removeFirst(min(router.connectHeadLength, router.bytes.count))
                         router.state = .tunnel(upstream: upstream, host: host, requireTLS: requireTLS)

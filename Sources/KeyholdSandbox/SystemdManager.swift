@@ -336,6 +336,13 @@ public final class SystemdManager: @unchecked Sendable {
         return keys.first { $0.hasPrefix("path=") }.map { String($0.dropFirst(5)) }
     }
 
+    /// The root of the file system as the systemd at `address` sees it, from this process: `/proc/<pid>/root` for a
+    /// private systemd reached through its namespace (`unix:path=/proc/<pid>/root/...`), else `/`.
+    public static func rootDirectory(ofAddress address: String?) -> String {
+        guard let address, let path = socketPath(of: address), let pid = procPID(in: path) else { return "/" }
+        return "/proc/\(pid)/root"
+    }
+
     /// `<pid>` of a path `/proc/<pid>/root/...`.
     private static func procPID(in path: String) -> Int32? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)

@@ -43,51 +43,38 @@ extension UnitProperty {
         case .fileDescriptor(_, let fd):
             try message.open("v", "h")
             try message.append(fileDescriptor: fd)  // sd-bus dups fd; the caller still owns it
-        case .ipAddresses, .temporaryFileSystems:
-            _ = try appendCompound(to: message)
+        case .ipAddresses(_, let prefixes):
+            try appendStructs("iayu", prefixes, to: message) { prefix in
+                try message.append(int32: prefix.family)
+                try message.append(bytes: prefix.address)
+                try message.append(uint32: prefix.prefixLength)
+            }
+        case .temporaryFileSystems(_, let entries):
+            try appendStructs("ss", entries, to: message) { entry in
+                try message.append(string: entry.path)
+                try message.append(string: entry.options)
+            }
         case .bindPaths(_, let paths):
-            try message.open("v", "a(ssbt)")
-            try message.open("a", "(ssbt)")
-            for path in paths {
-                try message.open("r", "ssbt")
+            try appendStructs("ssbt", paths, to: message) { path in
                 try message.append(string: path.source)
                 try message.append(string: path.destination)
                 try message.append(bool: path.ignoreMissing)
                 try message.append(uint64: mountRecursiveFlag)
-                try message.close()
             }
-            try message.close()
         }
         try message.close()  // v
         try message.close()  // r
     }
 
-    private func appendCompound(to message: BusMessage) throws -> Bool {
-        switch self {
-        case .ipAddresses(_, let prefixes):
-            try message.open("v", "a(iayu)")
-            try message.open("a", "(iayu)")
-            for prefix in prefixes {
-                try message.open("r", "iayu")
-                try message.append(int32: prefix.family)
-                try message.append(bytes: prefix.address)
-                try message.append(uint32: prefix.prefixLength)
-                try message.close()
-            }
+    /// A variant holding an array of structs `(fields)`, each written by `body`.
+    private func appendStructs<Item>(_ fields: String, _ items: [Item], to message: BusMessage, body: (Item) throws -> Void) throws {
+        try message.open("v", "a(\(fields))")
+        try message.open("a", "(\(fields))")
+        for item in items {
+            try message.open("r", fields)
+            try body(item)
             try message.close()
-        case .temporaryFileSystems(_, let entries):
-            try message.open("v", "a(ss)")
-            try message.open("a", "(ss)")
-            for entry in entries {
-                try message.open("r", "ss")
-                try message.append(string: entry.path)
-                try message.append(string: entry.options)
-                try message.close()
-            }
-            try message.close()
-        default:
-            return false
         }
-        return true
+        try message.close()
     }
 }

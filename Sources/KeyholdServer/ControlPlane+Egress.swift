@@ -59,9 +59,8 @@ extension ControlPlane {
     func egressEntries(tenant: TenantRecord, in db: Database) throws -> [AdminAPI.EgressEntry]? {
         let plan = try plans.plan(tenant.plan)
         guard plan.kind == .byok else { return nil }
-        let allowed = Set(plan.providers.map(\.rawValue))
-        let keys = try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) }
-        let policy = SandboxService.egressPolicy(plan: plan, keys: keys, tenantEgress: try Store.egressRules(tenantID: tenant.id, in: db))
-        return policy.entries.map { .init(destination: $0.rule.description, allowPrivate: $0.rule.allowPrivate, source: $0.source) }
+        return try SandboxService.egressPolicy(of: tenant, plan: plan, in: db).entries.map {
+            .init(destination: $0.rule.description, allowPrivate: $0.rule.allowPrivate, source: $0.source)
+        }
     }
 }

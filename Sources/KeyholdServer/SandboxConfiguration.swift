@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdEgress
+import KeyholdSandbox
 
 /// How the daemon runs sandboxes on this host.
 public struct SandboxConfiguration: Sendable {
@@ -30,12 +31,7 @@ public struct SandboxConfiguration: Sendable {
 
     /// The root of systemd's view of the file system from this daemon: `/` for the host's systemd, `/proc/PID/root`
     /// for a private one reached through `unix:path=/proc/PID/root/...` (its own /run, /tmp and pid numbers).
-    public var systemdRoot: String {
-        guard let address = systemdBus, let range = address.range(of: "^unix:path=/proc/[0-9]+/root/", options: .regularExpression) else {
-            return "/"
-        }
-        return String(address[range].dropFirst("unix:path=".count).dropLast())
-    }
+    public var systemdRoot: String { SystemdManager.rootDirectory(ofAddress: systemdBus) }
 
     public init(
         systemdBus: String?, systemdEnabled: Bool = true, journalDirectory: String?, profilesDirectory: String, execPath: String,

@@ -55,10 +55,11 @@ extension SandboxService {
             try await handleCrash(of: sandbox, tenant: tenantName, status: status)
         }
         // Listeners of sandboxes that are gone (stopped elsewhere, crashed, rolled back) are closed.
-        let stillLive = try await store.database.read { db in Set(try Store.allLiveSandboxes(in: db).map(\.sandbox.unit)) }
-        boundary.sweep(keeping: stillLive)
-        try await reopenBoundaries(systemd: systemd)
-        try await enforceStateLimits()
+        // One read after the crashes were handled serves the boundaries' upkeep.
+        let stillLive = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        boundary.sweep(keeping: Set(stillLive.map(\.sandbox.unit)))
+        try await reopenBoundaries(systemd: systemd, live: stillLive)
+        try await enforceStateLimits(live: stillLive)
     }
 
     private func handleCrash(of sandbox: SandboxRecord, tenant name: String, status: UnitStatus?) async throws {

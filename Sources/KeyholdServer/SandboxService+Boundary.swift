@@ -38,11 +38,16 @@ extension SandboxService {
     func currentEgressPolicy(tenant name: String) async throws -> EgressPolicy {
         try await store.database.read { db in
             let tenant = try Store.tenant(named: name, in: db)
-            let plan = try self.plans.plan(tenant.plan)
-            let allowed = Set(plan.providers.map(\.rawValue))
-            let keys = try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) }
-            return Self.egressPolicy(plan: plan, keys: keys, tenantEgress: try Store.egressRules(tenantID: tenant.id, in: db))
+            return try Self.egressPolicy(of: tenant, plan: try self.plans.plan(tenant.plan), in: db)
         }
+    }
+
+    /// The policy of the tenant's sandbox as the database has it: its active keys of its plan's providers, the plan's
+    /// and the tenant's own entries.
+    static func egressPolicy(of tenant: TenantRecord, plan: Plan, in db: Database) throws -> EgressPolicy {
+        let allowed = Set(plan.providers.map(\.rawValue))
+        let keys = try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) }
+        return egressPolicy(plan: plan, keys: keys, tenantEgress: try Store.egressRules(tenantID: tenant.id, in: db))
     }
 
     /// Applies the tenant's current policy to its running sandboxes' gateways at once.
@@ -88,9 +93,9 @@ extension SandboxService {
 
     /// After a daemon restart (and at each reconciler pass), reopens the way out of each sandbox still running
     /// without one: its listeners died with the old daemon; the agent finds them again within one pass.
-    func reopenBoundaries(systemd: SystemdManager) async throws {
-        let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
-        for (tenantName, sandbox) in all where sandbox.state == .running && !boundary.isOpen(unit: sandbox.unit) {
+    /// - Parameter live: the live sandboxes, as just read.
+    func reopenBoundaries(systemd: SystemdManager, live: [(tenant: String, sandbox: SandboxRecord)]) async throws {
+        for (tenantName, sandbox) in live where sandbox.state == .running && !boundary.isOpen(unit: sandbox.unit) {
             try await locks.withLock(tenantName) {
                 // Under the tenant's lock, as it is now: a stop or a restart may have happened since the read.
                 guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }),
@@ -120,9 +125,8 @@ extension SandboxService {
 
     /// Measures the state of running sandboxes every `stateCheckInterval`: one over its plan's `state_max:` is restarted
     /// with its state read-only (audited), so that an agent cannot fill the host's disk for longer than one interval.
-    func enforceStateLimits() async throws {
-        let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
-        for (tenantName, sandbox) in all where sandbox.state == .running {
+    func enforceStateLimits(live: [(tenant: String, sandbox: SandboxRecord)]) async throws {
+        for (tenantName, sandbox) in live where sandbox.state == .running {
             guard boundary.stateCheckDue(unit: sandbox.unit, interval: configuration.stateCheckInterval) else { continue }
             do {
                 try await enforceStateLimit(of: sandbox, tenant: tenantName)

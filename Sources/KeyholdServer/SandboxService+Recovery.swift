@@ -35,7 +35,7 @@ extension SandboxService {
         }
         try await settleInterruptedSandboxes(systemd: systemd)
         try await stopOrphanedUnits(systemd: systemd)
-        try await reopenBoundaries(systemd: systemd)
+        try await reopenBoundaries(systemd: systemd, live: try await store.database.read { db in try Store.allLiveSandboxes(in: db) })
     }
 
     /// A sandbox left `starting` never got its key (the pipe's writer died): its unit is stopped and the row marked

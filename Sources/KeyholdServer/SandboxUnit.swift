@@ -36,24 +36,10 @@ enum SandboxUnit {
             .uint64("MemoryHigh", plan.sandbox.memoryMaxBytes / 10 * 9),
             .uint64("CPUQuotaPerSecUSec", UInt64(plan.sandbox.cpuQuotaPercent) * 10_000),
             .uint64("TasksMax", UInt64(plan.sandbox.tasksMax)),
-            // A network namespace of its own, loopback only: its ways out are the listeners the daemon puts there.
-            .bool("PrivateNetwork", true),
-            // systemd's runtime state (other tenants' unit files, its sockets) and the host's state (other tenants'
-            // state directories among it) stay out of sight; the agent's own state is mounted back in.
-            .temporaryFileSystems(
-                "TemporaryFileSystem",
-                [TemporaryFileSystem(path: "/run", options: "ro,mode=0755"), TemporaryFileSystem(path: "/var/lib", options: "ro,mode=0755")]),
-            .bindPaths(
-                "BindReadOnlyPaths",
-                [
-                    BindPath(source: boundary.hostsFile, destination: "/etc/hosts"),
-                    BindPath(source: boundary.resolvConfFile, destination: "/etc/resolv.conf"),
-                ]
-                    // A notify agent's $NOTIFY_SOCKET, back inside the hidden /run (systemd takes READY=1 only from the
-                    // unit's main process, for its own unit).
-                    + (agentNotify ? [BindPath(source: "/run/systemd/notify", destination: "/run/systemd/notify")] : [])),
-            .strings("StateDirectory", [boundary.state.systemdName]),
         ]
+        properties += BoundaryUnitProperties.make(
+            hostsFile: boundary.hostsFile, resolvConfFile: boundary.resolvConfFile, stateDirectory: boundary.state.systemdName,
+            notifySocket: agentNotify)
         if boundary.stateReadOnly { properties.append(.strings("ReadOnlyPaths", [boundary.state.privatePath])) }
         let ours = Set(properties.map(\.name))
         properties += profile.unitProperties.filter { !ours.contains($0.name) }
