@@ -92,7 +92,6 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -116,7 +115,6 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -173,7 +171,6 @@ let package = Package(
             dependencies: [
                 "BenchmarkSupport",
                 "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
-                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/Rotation",
             swiftSettings: swiftSettings
@@ -188,7 +185,6 @@ let package = Package(
             name: "keyhold-bench-boundary",
             dependencies: [
                 "BenchmarkSupport", "KeyholdSandbox", "KeyholdStore", "KeyholdTesting",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Benchmarks/Boundary",

@@ -1,6 +1,5 @@
 import BenchmarkSupport
 import Foundation
-import GRDB
 import Glibc
 import KeyholdSandbox
 import KeyholdStore
@@ -87,10 +86,10 @@ final class BoundarySetup: @unchecked Sendable {
         // on the same plan (the managed tenant's sandbox restarts, which revokes its tokens).
         try Self.check(keyhold.cli(["tenant", "create", "bench-host", "--plan", "managed"]))
         let store = try Store.open(path: keyhold.stateDirectory + "/keyhold.db")
-        hostToken = try await store.database.write { db in
-            let tenant = try Store.tenant(named: "bench-host", in: db)
-            let sandbox = try Store.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, in: db)
-            return try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db)
+        hostToken = try await store.write { tx in
+            let tenant = try tx.tenant(named: "bench-host")
+            let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name)
+            return try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id)
         }
         print("private systemd bus \(systemd.busAddress ?? "host"); keyhold serve pid \(keyhold.daemonPID ?? 0); proxy 127.0.0.1:\(proxyPort)")
     }

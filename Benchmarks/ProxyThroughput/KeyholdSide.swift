@@ -49,10 +49,10 @@ final class KeyholdSide: @unchecked Sendable {
         let created = try harness.cli(["tenant", "create", "bench", "--plan", "managed"])
         guard created.status == 0 else { throw BenchError("tenant create failed: \(created.stderr)") }
         let store = try Store.open(path: databasePath)
-        token = try store.database.write { db in
-            let tenant = try Store.tenant(named: "bench", in: db)
-            let sandbox = try Store.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, in: db)
-            return try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db)
+        token = try store.writeNow { tx in
+            let tenant = try tx.tenant(named: "bench")
+            let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name)
+            return try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id)
         }
     }
 

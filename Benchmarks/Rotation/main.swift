@@ -1,6 +1,5 @@
 import BenchmarkSupport
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdServer
@@ -31,13 +30,13 @@ do {
     let vault = try state.loadVault()
     let store = try Store.open(path: state.databasePath)
     let seeded = ContinuousClock.now
-    try store.database.write { db in
-        let tenant = try Store.insertTenant(name: try TenantName("bulk"), plan: "byok", agent: ["/bin/true"], in: db)
+    try store.writeNow { tx in
+        let tenant = try tx.insertTenant(name: try TenantName("bulk"), plan: "byok", agent: ["/bin/true"])
         for version in 1...keyCount {
             let binding = KeyBinding(tenantID: tenant.id, provider: "openai", version: version)
             let sealed = try vault.seal(SecretBytes(Array("sk-bench-\(version)".utf8)), binding: binding)
-            _ = try Store.insertKeyVersion(
-                tenantID: tenant.id, provider: "openai", version: version, sealed: sealed, baseURL: nil, state: .retired, in: db)
+            _ = try tx.insertKeyVersion(
+                tenantID: tenant.id, provider: .openai, version: version, sealed: sealed, baseURL: nil, state: .retired)
         }
     }
     print("seeded \(keyCount) sealed keys in \(ContinuousClock.now - seeded)")

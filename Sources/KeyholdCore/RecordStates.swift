@@ -22,3 +22,35 @@ public enum KeyState: String, Codable, Sendable, CaseIterable {
 public enum RotationState: String, Codable, Sendable, CaseIterable {
     case running, done, failed
 }
+
+/// The step a key rotation is about to take (prepared → starting-new → new-ready → stopping-old → finished), recorded before it is taken so that a killed daemon can finish or undo it.
+public enum RotationStep: String, Codable, Sendable, CaseIterable {
+    case prepared
+    case startingNew = "starting-new"
+    case newReady = "new-ready"
+    case stoppingOld = "stopping-old"
+    case finished
+    /// The rotation failed and was undone: the old version kept serving.
+    case rolledBack = "rolled-back"
+}
+
+/// How a usage report groups a tenant's metered requests.
+public enum UsageGrouping: String, Codable, Sendable, CaseIterable {
+    case model, day
+}
+
+/// What a stored usage row charged: the usage the provider reported, or the whole reservation of a request whose
+/// usage never came (a killed proxy, a cut stream).
+public enum UsageCharge: String, Codable, Sendable, CaseIterable {
+    case usage, reservation
+    /// A request refused before it was sent upstream.
+    case nothing = "none"
+}
+
+/// A usage cap of a plan, as alerts and refusals name it.
+public enum CapName: String, Codable, Sendable, CaseIterable {
+    case requestsPerMinute = "requests_per_minute"
+    case tokensPerDay = "tokens_per_day"
+    case tokensPerMonth = "tokens_per_month"
+    case usdPerMonth = "usd_per_month"
+}

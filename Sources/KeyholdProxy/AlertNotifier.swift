@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdStore
 import Logging
@@ -26,10 +25,10 @@ final class AlertNotifier: Sendable {
     /// Checks a tenant's settled usage against its plan's thresholds.
     func check(caller: ProxyCaller, window: UsageWindow?) {
         guard let window, let caps = caller.plan.caps else { return }
-        let measures: [(cap: String, window: String, used: Double, limit: Double)] = [
-            ("tokens_per_day", window.day, Double(window.tokensToday), Double(caps.tokensPerDay)),
-            ("tokens_per_month", window.month, Double(window.tokensThisMonth), Double(caps.tokensPerMonth)),
-            ("usd_per_month", window.month, Double(window.picoUSDThisMonth) / 1e12, caps.usdPerMonth),
+        let measures: [(cap: CapName, window: String, used: Double, limit: Double)] = [
+            (.tokensPerDay, window.day, Double(window.tokensToday), Double(caps.tokensPerDay)),
+            (.tokensPerMonth, window.month, Double(window.tokensThisMonth), Double(caps.tokensPerMonth)),
+            (.usdPerMonth, window.month, Double(window.picoUSDThisMonth) / 1e12, caps.usdPerMonth),
         ]
         for measure in measures where measure.limit > 0 {
             let percent = measure.used * 100 / measure.limit
@@ -45,22 +44,24 @@ final class AlertNotifier: Sendable {
         }
     }
 
-    private func fire(caller: ProxyCaller, cap: String, window: String, threshold: Int, used: Double, limit: Double) async {
+    private func fire(caller: ProxyCaller, cap: CapName, window: String, threshold: Int, used: Double, limit: Double) async {
         do {
-            let first = try await store.database.write { db -> Bool in
-                guard try Store.recordAlert(tenantID: caller.tenantID, cap: cap, window: window, threshold: threshold, in: db) else { return false }
-                try AuditLog.append(
+            let first = try await store.write { tx -> Bool in
+                guard try tx.recordAlert(tenantID: caller.tenantID, cap: cap, window: window, threshold: threshold) else { return false }
+                try tx.appendAudit(
                     AuditEvent(
                         actor: "keyhold-proxy", action: "usage.alert", tenant: caller.tenantName,
-                        details: ["cap": cap, "window": window, "threshold": "\(threshold)%", "used": Self.format(used), "limit": Self.format(limit)]
-                    ),
-                    in: db
+                        details: [
+                            "cap": cap.rawValue, "window": window, "threshold": "\(threshold)%", "used": Self.format(used),
+                            "limit": Self.format(limit),
+                        ]
+                    )
                 )
                 return true
             }
             guard first, let webhook = caller.alertWebhook else { return }
             let payload: [String: Any] = [
-                "tenant": caller.tenantName, "cap": cap, "window": window, "threshold_percent": threshold, "used": used, "limit": limit,
+                "tenant": caller.tenantName, "cap": cap.rawValue, "window": window, "threshold_percent": threshold, "used": used, "limit": limit,
                 "time": Timestamp.now(),
             ]
             let body = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdStore
 import KeyholdVault
@@ -35,10 +34,10 @@ extension MeteringProxy {
         let now = Date()
         let day = CapLedger.day(now)
         let month = CapLedger.month(now)
-        let (today, thisMonth) = try await store.database.read { db in
+        let (today, thisMonth) = try await store.read { tx in
             (
-                try Store.usageTotals(tenantID: caller.tenantID, since: day + "T00:00:00.000Z", in: db),
-                try Store.usageTotals(tenantID: caller.tenantID, since: month + "-01T00:00:00.000Z", in: db)
+                try tx.usageTotals(tenantID: caller.tenantID, since: day + "T00:00:00.000Z"),
+                try tx.usageTotals(tenantID: caller.tenantID, since: month + "-01T00:00:00.000Z")
             )
         }
         ledger.load(

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import GRDB
 public import KeyholdCore
 public import KeyholdStore
 public import KeyholdVault
@@ -43,7 +42,7 @@ public final class MeteringProxy: Sendable {
         // Requests are served on the singleton group's loops (`ProxyListener`); each gets its own journal shard
         // and lookup connection.
         let eventLoops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
-        self.lookups = LookupCache(databasePath: store.path, eventLoops: eventLoops)
+        self.lookups = LookupCache(store: store, eventLoops: eventLoops)
         self.journal = try UsageJournal(directory: journalDirectory, eventLoops: eventLoops)
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(30))

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdStore
 import KeyholdVault
@@ -32,9 +31,9 @@ final class PlatformKeys: Sendable {
     ///   at, the database is not read again. Nil: always read.
     func key(for provider: Provider, dataVersion: Int?) async throws -> SecretBytes? {
         if let key = cached(for: provider, dataVersion: dataVersion) { return key }
-        let record = try await store.database.read { db -> KeyVersionRecord? in
-            guard let tenant = try? Store.tenant(named: Self.tenantName, in: db) else { return nil }
-            return try Store.activeKeys(tenantID: tenant.id, in: db).first { $0.provider == provider.rawValue }
+        let record = try await store.read { tx -> KeyVersionRecord? in
+            guard let tenant = try? tx.tenant(named: Self.tenantName) else { return nil }
+            return try tx.activeKeys(tenantID: tenant.id).first { $0.provider == provider }
         }
         guard let record else { return nil }
         if let cached = cache.withLock({ $0[provider] }), cached.version == record.version {

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdStore
 
@@ -25,9 +24,9 @@ struct ProxyCaller: Sendable {
     ///   - version: the lookups' version seen before this read (`LookupCache.currentVersion(on:)`; nil: not remembered).
     static func resolve(token: String, store: Store, plans: PlanCatalog, cache: LookupCache, version: Int?) async throws -> Resolution {
         let tokenHash = TokenStore.hash(token)
-        let found = try await store.database.read { db -> (TokenOwner?, TenantRecord?) in
-            guard let owner = try TokenStore.proxyTokenOwner(token, in: db) else { return (nil, nil) }
-            return (TokenOwner(tenantID: owner.tenantID, sandboxID: owner.sandboxID), try Store.tenant(id: owner.tenantID, in: db))
+        let found = try await store.read { tx -> (TokenOwner?, TenantRecord?) in
+            guard let owner = try tx.proxyTokenOwner(token) else { return (nil, nil) }
+            return (TokenOwner(tenantID: owner.tenantID, sandboxID: owner.sandboxID), try tx.tenant(id: owner.tenantID))
         }
         guard let owner = found.0, let tenant = found.1 else {
             return .refused("invalid proxy token: it is unknown or was revoked when its sandbox stopped")

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdStore
 import Logging
@@ -24,14 +23,14 @@ struct UsageFlusher: Service {
 
     func flushOnce() async {
         let journal = proxy.journal
-        let database = proxy.store.database
+        let store = proxy.store
         do {
             // Reading, decoding and inserting run on the flusher's own thread, not the cooperative pool.
             try await OffPool.run {
                 for name in try journal.rotate() {
                     let path = journal.segments.path(name)
                     let rows = UsageJournal.read(path).filter { $0.kind == "s" }.map(MeteringProxy.row(from:))
-                    try database.write { db in try Store.insertUsage(rows, in: db) }
+                    try store.writeNow { tx in try tx.insertUsage(rows) }
                     unlink(path)
                 }
             }
@@ -65,7 +64,7 @@ extension MeteringProxy {
         }
         let rows = collected
         if !rows.isEmpty {
-            try await store.database.write { db in try Store.insertUsage(rows, in: db) }
+            try await store.write { tx in try tx.insertUsage(rows) }
             logger.info(
                 "usage journal replayed: \(settled.count) settled, \(rows.count - settled.count) interrupted requests charged their reservation")
         }
@@ -76,7 +75,8 @@ extension MeteringProxy {
         UsageRow(
             requestID: entry.id, tenantID: entry.tenantID, sandboxID: entry.sandboxID, model: entry.model, inputTokens: entry.input,
             outputTokens: entry.output, cachedTokens: entry.cachedInput, cacheWriteTokens: entry.cacheWrite, reasoningTokens: entry.reasoning,
-            costPicoUSD: entry.picoUSD, status: entry.status, charged: entry.charged, latencyMs: entry.latencyMs, createdAt: entry.time
+            costPicoUSD: entry.picoUSD, status: entry.status, charged: UsageCharge(rawValue: entry.charged) ?? .reservation,
+            latencyMs: entry.latencyMs, createdAt: entry.time
         )
     }
 }

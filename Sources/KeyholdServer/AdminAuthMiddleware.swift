@@ -1,4 +1,3 @@
-import GRDB
 import Hummingbird
 import KeyholdCore
 import KeyholdStore
@@ -24,7 +23,7 @@ struct AdminAuthMiddleware: RouterMiddleware {
                     "missing admin token: send `Authorization: Bearer kh_admin_...` (create one with `keyhold token create NAME`)")
             }
             let token = String(header.dropFirst(7))
-            guard let name = try await store.database.read({ db in try TokenStore.adminTokenName(for: token, in: db) }) else {
+            guard let name = try await store.read({ tx in try tx.adminTokenName(for: token) }) else {
                 throw KeyholdError.forbidden("the admin token is unknown or revoked")
             }
             context.actor = "token:\(name)"

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import KeyholdCore
 import KeyholdEgress
@@ -166,13 +165,16 @@ enum AdminRoutes {
     static func registerTokens(on table: RouteTable, plane: ControlPlane) {
         table.on(.get, "/v1/admin-tokens") { _, context in
             try Self.requireSocket(context)
-            return JSONResponse.make(try await plane.store.database.read { db in try TokenStore.adminTokens(in: db) })
+            return JSONResponse.make(
+                try await plane.store.read { tx in try tx.adminTokens() }.map {
+                    AdminAPI.AdminToken(name: $0.name, token: nil, createdAt: $0.createdAt)
+                })
         }
         table.on(.post, "/v1/admin-tokens") { request, context in
             try Self.requireSocket(context)
             let body = try await request.decodeAdmin(AdminAPI.CreateAdminToken.self, context: context)
-            let created = try await plane.audited { db in
-                let created = try TokenStore.createAdminToken(name: body.name, in: db)
+            let created = try await plane.audited { tx in
+                let created = try tx.createAdminToken(name: body.name)
                 return (created, [AuditEvent(actor: context.actor, action: "token.create", details: ["name": body.name])])
             }
             return JSONResponse.make(AdminAPI.AdminToken(name: body.name, token: created.token, createdAt: created.createdAt), status: .created)
@@ -180,8 +182,8 @@ enum AdminRoutes {
         table.on(.delete, "/v1/admin-tokens/{name}") { _, context in
             try Self.requireSocket(context)
             let name = try context.parameter("name")
-            try await plane.audited { db in
-                try TokenStore.revokeAdminToken(name: name, in: db)
+            try await plane.audited { tx in
+                try tx.revokeAdminToken(name: name)
                 return ((), [AuditEvent(actor: context.actor, action: "token.revoke", details: ["name": name])])
             }
             return Response(status: .noContent)

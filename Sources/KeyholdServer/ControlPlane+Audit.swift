@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdStore
 
@@ -7,8 +6,8 @@ extension ControlPlane {
     /// Audit records, filtered. `since` is a duration such as `24h`, `30m`, `7d`, or an RFC 3339 time.
     public func auditRecords(tenant: String?, action: String?, since: String?, limit: Int?) async throws -> [AuditRecord] {
         let sinceTime = try since.map { try Self.parseSince($0) }
-        return try await store.database.read { db in
-            try AuditLog.records(tenant: tenant, action: action, since: sinceTime, limit: limit, newest: true, in: db)
+        return try await store.read { tx in
+            try tx.auditRecords(tenant: tenant, action: action, since: sinceTime, limit: limit, newest: true)
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdStore
 
@@ -17,13 +16,13 @@ extension ControlPlane {
     }
 
     private func allowEgressLocked(_ name: String, rule: EgressRule, actor: String) async throws {
-        let tenant = try await audited { db in
-            let tenant = try Store.tenant(named: name, in: db)
+        let tenant = try await audited { tx in
+            let tenant = try tx.tenant(named: name)
             guard try self.plans.plan(tenant.plan).kind == .byok else {
                 throw KeyholdError.conflict(
                     "tenant '\(name)' is on a managed plan: its agent's only way out is the metering proxy; egress entries apply to BYOK plans")
             }
-            let changed = try Store.allowEgress(tenantID: tenant.id, rule: rule, in: db)
+            let changed = try tx.allowEgress(tenantID: tenant.id, rule: rule)
             guard changed else { throw KeyholdError.conflict("tenant '\(name)' may already reach \(rule)") }
             let event = AuditEvent(
                 actor: actor, action: "egress.allow", tenant: name,
@@ -43,9 +42,9 @@ extension ControlPlane {
     }
 
     private func denyEgressLocked(_ name: String, rule: EgressRule, actor: String) async throws {
-        try await audited { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            guard try Store.denyEgress(tenantID: tenant.id, destination: rule.description, in: db) else {
+        try await audited { tx in
+            let tenant = try tx.tenant(named: name)
+            guard try tx.denyEgress(tenantID: tenant.id, destination: rule.description) else {
                 throw KeyholdError.notFound(
                     "tenant '\(name)' has no egress entry \(rule): `keyhold tenant show \(name)` lists them (those from keys and plans cannot be removed here)"
                 )
@@ -56,10 +55,10 @@ extension ControlPlane {
     }
 
     /// The tenant's destinations with their sources (nil on managed plans).
-    func egressEntries(tenant: TenantRecord, in db: Database) throws -> [AdminAPI.EgressEntry]? {
+    func egressEntries(tenant: TenantRecord, in tx: StoreTransaction) throws -> [AdminAPI.EgressEntry]? {
         let plan = try plans.plan(tenant.plan)
         guard plan.kind == .byok else { return nil }
-        return try SandboxService.egressPolicy(of: tenant, plan: plan, in: db).entries.map {
+        return try SandboxService.egressPolicy(of: tenant, plan: plan, in: tx).entries.map {
             .init(destination: $0.rule.description, allowPrivate: $0.rule.allowPrivate, source: $0.source)
         }
     }

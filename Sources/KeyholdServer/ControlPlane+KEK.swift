@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdStore
 import KeyholdVault
@@ -8,10 +7,7 @@ extension ControlPlane {
     /// How many data keys each KEK wraps, and which KEKs are present.
     public func kekStatus() async throws -> [AdminAPI.KEKStatus] {
         let vault = self.vault
-        let counts = try await store.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT kek_id, COUNT(*) AS n FROM key_versions WHERE wrapped_dek IS NOT NULL GROUP BY kek_id")
-                .map { ($0["kek_id"] as String, $0["n"] as Int) }
-        }
+        let counts = try await store.read { tx in try tx.wrappedKeyCounts().map { ($0.kekID, $0.count) } }
         var result = [AdminAPI.KEKStatus(id: vault.kek.id, current: true, wrappedKeys: counts.first { $0.0 == vault.kek.id }?.1 ?? 0, present: true)]
         for kek in vault.previous {
             result.append(.init(id: kek.id, current: false, wrappedKeys: counts.first { $0.0 == kek.id }?.1 ?? 0, present: true))
@@ -26,10 +22,8 @@ extension ControlPlane {
     /// When data keys still depend on an older KEK (an interrupted rotation), it resumes rewrapping instead.
     public func rotateKEK(actor: String) async throws -> AdminAPI.KEKRotation {
         try await kekLock.withLock("kek") {
-            let pending = try await self.store.database.read { db in
-                try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ?", arguments: [self.vault.kek.id]) ?? 0
-            }
+            let current = self.vault.kek.id
+            let pending = try await self.store.read { tx in try tx.keysNotWrapped(by: current) }
             var resumed = true
             if pending == 0 {
                 resumed = false
@@ -61,25 +55,8 @@ extension ControlPlane {
         var total = 0
         while true {
             let vault = self.vault
-            let done = try await store.database.write { db -> Int in
-                // Only what a rewrap touches: the ciphertext itself never changes.
-                let rows = try Row.fetchAll(
-                    db.cachedStatement(
-                        sql:
-                            "SELECT id, tenant_id, provider, version, wrapped_dek, kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT ?"
-                    ),
-                    arguments: [vault.kek.id, batchSize]
-                )
-                let update = try db.cachedStatement(sql: "UPDATE key_versions SET wrapped_dek = ?, kek_id = ? WHERE id = ?")
-                for row in rows {
-                    let binding = KeyBinding(tenantID: row["tenant_id"], provider: row["provider"], version: row["version"])
-                    let sealed = SealedKey(
-                        ciphertext: [], nonce: [], tag: [], wrappedDEK: [UInt8](row["wrapped_dek"] as Data), kekID: row["kek_id"], fingerprint: ""
-                    )
-                    let rewrapped = try vault.rewrap(sealed, binding: binding)
-                    try update.execute(arguments: [Data(rewrapped.wrappedDEK!), rewrapped.kekID, row["id"] as Int64])
-                }
-                return rows.count
+            let done = try await store.write { tx in
+                try tx.rewrapBatch(notWrappedBy: vault.kek.id, limit: batchSize) { binding, sealed in try vault.rewrap(sealed, binding: binding) }
             }
             total += done
             if done == 0 { return total }

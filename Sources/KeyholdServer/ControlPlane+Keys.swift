@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdStore
 import KeyholdVault
@@ -12,7 +11,7 @@ extension ControlPlane {
         let provider = try Provider.named(providerName)
         let secret = try Self.secret(from: request, provider: provider)
         let baseURL = try Self.checkBaseURL(request.baseURL, provider: provider)
-        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        let tenant = try await store.read { tx in try tx.tenant(named: name) }
         let plan = try plans.plan(tenant.plan)
         guard plan.kind == .byok else {
             throw KeyholdError.conflict(
@@ -40,15 +39,15 @@ extension ControlPlane {
             validated = "skipped"
         }
         let vault = self.vault
-        return try await audited { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            let version = try Store.nextKeyVersion(tenantID: tenant.id, provider: provider.rawValue, in: db)
+        return try await audited { tx in
+            let tenant = try tx.tenant(named: name)
+            let version = try tx.nextKeyVersion(tenantID: tenant.id, provider: provider)
             let binding = KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version)
             let sealed = try vault.seal(secret, binding: binding)
-            let record = try Store.insertKeyVersion(
-                tenantID: tenant.id, provider: provider.rawValue, version: version, sealed: sealed, baseURL: baseURL, in: db
+            let record = try tx.insertKeyVersion(
+                tenantID: tenant.id, provider: provider, version: version, sealed: sealed, baseURL: baseURL
             )
-            let retired = try Store.retireKeyVersions(tenantID: tenant.id, provider: provider.rawValue, olderThan: version, in: db)
+            let retired = try tx.retireKeyVersions(tenantID: tenant.id, provider: provider, olderThan: version)
             var details = ["validated": validated]
             if let baseURL { details["base_url"] = baseURL }
             if !retired.isEmpty { details["retired_versions"] = retired.map(String.init).joined(separator: ",") }
@@ -61,9 +60,9 @@ extension ControlPlane {
     }
 
     public func listKeys(tenant name: String) async throws -> [AdminAPI.Key] {
-        try await store.database.read { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            return try Store.keyVersions(tenantID: tenant.id, in: db).map(\.api)
+        try await store.read { tx in
+            let tenant = try tx.tenant(named: name)
+            return try tx.keyVersions(tenantID: tenant.id).map(\.api)
         }
     }
 
@@ -89,9 +88,9 @@ extension ControlPlane {
     /// Revokes a provider key (every live version, or one): stops the sandboxes holding it and destroys the data keys.
     public func revokeKey(tenant name: String, provider providerName: String, version: Int?, actor: String) async throws -> AdminAPI.Revoked {
         let provider = try Provider.named(providerName)
-        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
-        let targets = try await store.database.read { db in
-            try Store.keyVersions(tenantID: tenant.id, provider: provider.rawValue, in: db).filter { key in
+        let tenant = try await store.read { tx in try tx.tenant(named: name) }
+        let targets = try await store.read { tx in
+            try tx.keyVersions(tenantID: tenant.id, provider: provider).filter { key in
                 key.state != .revoked && (version == nil || key.version == version)
             }
         }
@@ -103,10 +102,10 @@ extension ControlPlane {
         }
         let targetVersions = Set(targets.map { "\(provider.rawValue):\($0.version)" })
         let stopped = try await sandboxes.stopUsing(keyVersions: targetVersions, tenant: tenant, actor: actor, reason: "key revoked")
-        try await audited { db in
+        try await audited { tx in
             var events: [AuditEvent] = []
             for key in targets {
-                try Store.revokeKeyVersion(key.id, in: db)
+                try tx.revokeKeyVersion(key.id)
                 events.append(
                     AuditEvent(
                         actor: actor, action: "key.revoke", tenant: name, provider: provider.rawValue, keyVersion: key.version,
@@ -121,9 +120,9 @@ extension ControlPlane {
     }
 
     func activeKey(tenant name: String, provider: Provider) async throws -> KeyVersionRecord {
-        try await store.database.read { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            guard let key = try Store.activeKeys(tenantID: tenant.id, in: db).first(where: { $0.provider == provider.rawValue }) else {
+        try await store.read { tx in
+            let tenant = try tx.tenant(named: name)
+            guard let key = try tx.activeKeys(tenantID: tenant.id).first(where: { $0.provider == provider }) else {
                 throw KeyholdError.notFound("tenant '\(name)' has no active \(provider) key: set one with `keyhold key set \(name) \(provider)`")
             }
             return key

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdStore
 import KeyholdVault
@@ -21,15 +20,15 @@ extension ControlPlane {
         }
         let vault = self.vault
         let platform = try TenantName(Self.platformTenant)
-        return try await audited { db in
+        return try await audited { tx in
             let tenant =
-                try Store.allTenants(in: db).first { $0.name == Self.platformTenant }
-                ?? Store.insertTenant(name: platform, plan: "-", agent: ["/bin/false"], in: db)
-            let version = try Store.nextKeyVersion(tenantID: tenant.id, provider: provider.rawValue, in: db)
+                try tx.allTenants().first { $0.name == Self.platformTenant }
+                ?? tx.insertTenant(name: platform, plan: "-", agent: ["/bin/false"])
+            let version = try tx.nextKeyVersion(tenantID: tenant.id, provider: provider)
             let sealed = try vault.seal(secret, binding: KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version))
-            let record = try Store.insertKeyVersion(
-                tenantID: tenant.id, provider: provider.rawValue, version: version, sealed: sealed, baseURL: nil, in: db)
-            _ = try Store.retireKeyVersions(tenantID: tenant.id, provider: provider.rawValue, olderThan: version, in: db)
+            let record = try tx.insertKeyVersion(
+                tenantID: tenant.id, provider: provider, version: version, sealed: sealed, baseURL: nil)
+            _ = try tx.retireKeyVersions(tenantID: tenant.id, provider: provider, olderThan: version)
             let event = AuditEvent(
                 actor: actor, action: "platform.key.set", tenant: Self.platformTenant, provider: provider.rawValue, keyVersion: version,
                 fingerprint: sealed.fingerprint, details: ["validated": request.validate ? "ok" : "skipped"]

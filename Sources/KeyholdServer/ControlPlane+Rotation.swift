@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdStore
 import KeyholdVault
@@ -18,15 +17,15 @@ extension ControlPlane {
     ) async throws
         -> AdminAPI.Rotation
     {
-        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        let tenant = try await store.read { tx in try tx.tenant(named: name) }
         let plan = try plans.plan(tenant.plan)
         if providerName == Self.proxyTokenProvider {
             guard plan.kind == .managed else {
                 throw KeyholdError.invalidInput("tenant '\(name)' is on a BYOK plan: it has provider keys, not a proxy token, to rotate")
             }
-            let rotation = try await audited { db in
-                let rotation = try Store.insertRotation(
-                    tenantID: tenant.id, tenantName: name, provider: Self.proxyTokenProvider, from: nil, to: nil, in: db)
+            let rotation = try await audited { tx in
+                let rotation = try tx.insertRotation(
+                    tenantID: tenant.id, tenantName: name, provider: Self.proxyTokenProvider, from: nil, to: nil)
                 return (
                     rotation, [AuditEvent(actor: actor, action: "key.rotate", tenant: name, provider: Self.proxyTokenProvider, outcome: "started")]
                 )
@@ -54,14 +53,14 @@ extension ControlPlane {
             }
         }
         let vault = self.vault
-        let (rotation, pending) = try await audited { db in
-            let version = try Store.nextKeyVersion(tenantID: tenant.id, provider: provider.rawValue, in: db)
+        let (rotation, pending) = try await audited { tx in
+            let version = try tx.nextKeyVersion(tenantID: tenant.id, provider: provider)
             let sealed = try vault.seal(secret, binding: KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version))
-            let pending = try Store.insertKeyVersion(
-                tenantID: tenant.id, provider: provider.rawValue, version: version, sealed: sealed, baseURL: baseURL, state: .pending, in: db
+            let pending = try tx.insertKeyVersion(
+                tenantID: tenant.id, provider: provider, version: version, sealed: sealed, baseURL: baseURL, state: .pending
             )
-            let rotation = try Store.insertRotation(
-                tenantID: tenant.id, tenantName: name, provider: provider.rawValue, from: current.version, to: version, in: db
+            let rotation = try tx.insertRotation(
+                tenantID: tenant.id, tenantName: name, provider: provider.rawValue, from: current.version, to: version
             )
             let event = AuditEvent(
                 actor: actor, action: "key.rotate", tenant: name, provider: provider.rawValue, keyVersion: version, fingerprint: sealed.fingerprint,

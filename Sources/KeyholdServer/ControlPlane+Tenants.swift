@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdStore
 
@@ -12,26 +11,26 @@ extension ControlPlane {
         }
         let plan = try plans.plan(request.plan)
         let agent = try Self.checkAgent(request.agent ?? SandboxService.defaultAgent)
-        let tenant = try await audited { db in
-            let tenant = try Store.insertTenant(name: name, plan: plan.id, agent: agent, agentNotify: request.agentNotify ?? false, in: db)
+        let tenant = try await audited { tx in
+            let tenant = try tx.insertTenant(name: name, plan: plan.id, agent: agent, agentNotify: request.agentNotify ?? false)
             return (tenant, [AuditEvent(actor: actor, action: "tenant.create", tenant: name.value, details: ["plan": plan.id])])
         }
         return tenant.api(keys: [])
     }
 
     public func listTenants() async throws -> [AdminAPI.Tenant] {
-        try await store.database.read { db in
-            try Store.allTenants(in: db).filter { $0.name != Self.platformTenant }.map {
-                $0.api(keys: try Store.keyVersions(tenantID: $0.id, in: db))
+        try await store.read { tx in
+            try tx.allTenants().filter { $0.name != Self.platformTenant }.map {
+                $0.api(keys: try tx.keyVersions(tenantID: $0.id))
             }
         }
     }
 
     public func showTenant(_ name: String) async throws -> AdminAPI.Tenant {
-        try await store.database.read { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            var api = tenant.api(keys: try Store.keyVersions(tenantID: tenant.id, in: db))
-            api.egress = try self.egressEntries(tenant: tenant, in: db)
+        try await store.read { tx in
+            let tenant = try tx.tenant(named: name)
+            var api = tenant.api(keys: try tx.keyVersions(tenantID: tenant.id))
+            api.egress = try self.egressEntries(tenant: tenant, in: tx)
             return api
         }
     }
@@ -39,14 +38,14 @@ extension ControlPlane {
     /// Moves a tenant to another plan. Its running sandbox keeps its old limits until restarted.
     public func setPlan(_ name: String, plan planID: String, actor: String) async throws -> AdminAPI.Tenant {
         let plan = try plans.plan(planID)
-        return try await audited { db in
-            let tenant = try Store.tenant(named: name, in: db)
+        return try await audited { tx in
+            let tenant = try tx.tenant(named: name)
             guard tenant.plan != plan.id else {
                 throw KeyholdError.conflict("tenant '\(name)' is already on plan '\(plan.id)'")
             }
-            try Store.updateTenant(tenant.id, plan: plan.id, in: db)
+            try tx.updateTenant(tenant.id, plan: plan.id)
             let event = AuditEvent(actor: actor, action: "tenant.plan", tenant: name, details: ["from": tenant.plan, "to": plan.id])
-            return (try Store.tenant(named: name, in: db).api(keys: try Store.keyVersions(tenantID: tenant.id, in: db)), [event])
+            return (try tx.tenant(named: name).api(keys: try tx.keyVersions(tenantID: tenant.id)), [event])
         }
     }
 
@@ -64,21 +63,21 @@ extension ControlPlane {
         } else {
             host = nil
         }
-        return try await audited { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            try Store.updateTenant(tenant.id, alertWebhook: url, in: db)
+        return try await audited { tx in
+            let tenant = try tx.tenant(named: name)
+            try tx.updateTenant(tenant.id, alertWebhook: url)
             let event = AuditEvent(actor: actor, action: "tenant.alert_webhook", tenant: name, details: ["host": host ?? "none (the plan's)"])
-            return (try Store.tenant(named: name, in: db).api(keys: try Store.keyVersions(tenantID: tenant.id, in: db)), [event])
+            return (try tx.tenant(named: name).api(keys: try tx.keyVersions(tenantID: tenant.id)), [event])
         }
     }
 
     /// Suspends a tenant: its sandboxes are stopped and stay stopped until resumed.
     public func suspendTenant(_ name: String, actor: String) async throws -> AdminAPI.Tenant {
-        let tenant = try await audited { db in
-            let tenant = try Store.tenant(named: name, in: db)
+        let tenant = try await audited { tx in
+            let tenant = try tx.tenant(named: name)
             guard tenant.state != .suspended else { throw KeyholdError.conflict("tenant '\(name)' is already suspended") }
-            try Store.updateTenant(tenant.id, state: .suspended, in: db)
-            try Store.setDesiredState(tenantID: tenant.id, desired: .stopped, in: db)
+            try tx.updateTenant(tenant.id, state: .suspended)
+            try tx.setDesiredState(tenantID: tenant.id, desired: .stopped)
             return (tenant, [AuditEvent(actor: actor, action: "tenant.suspend", tenant: name)])
         }
         _ = try await sandboxes.stopAll(tenant: tenant, actor: actor, reason: "tenant suspended")
@@ -86,12 +85,12 @@ extension ControlPlane {
     }
 
     public func resumeTenant(_ name: String, actor: String) async throws -> AdminAPI.Tenant {
-        try await audited { db in
-            let tenant = try Store.tenant(named: name, in: db)
+        try await audited { tx in
+            let tenant = try tx.tenant(named: name)
             guard tenant.state == .suspended else { throw KeyholdError.conflict("tenant '\(name)' is not suspended") }
-            try Store.updateTenant(tenant.id, state: .active, in: db)
-            let keys = try Store.keyVersions(tenantID: tenant.id, in: db)
-            return (try Store.tenant(named: name, in: db).api(keys: keys), [AuditEvent(actor: actor, action: "tenant.resume", tenant: name)])
+            try tx.updateTenant(tenant.id, state: .active)
+            let keys = try tx.keyVersions(tenantID: tenant.id)
+            return (try tx.tenant(named: name).api(keys: keys), [AuditEvent(actor: actor, action: "tenant.resume", tenant: name)])
         }
     }
 
@@ -99,14 +98,14 @@ extension ControlPlane {
     public func deleteTenant(_ name: String, actor: String) async throws {
         // Under the tenant's lock from the stop to the deletion: no start can run an agent on the state being deleted.
         try await sandboxes.locks.withLock(name) {
-            let tenant = try await self.store.database.read { db in try Store.tenant(named: name, in: db) }
+            let tenant = try await self.store.read { tx in try tx.tenant(named: name) }
             _ = try await self.sandboxes.stopLocked(tenant: tenant, actor: actor, reason: "tenant deleted", only: nil)
             // The agent's state goes with the tenant; the audit record says how much.
             let stateBytes = try await self.sandboxes.removeAgentState(tenant: name)
-            try await self.audited { db in
-                let tenant = try Store.tenant(named: name, in: db)
-                let keys = try Store.keyVersions(tenantID: tenant.id, in: db).count
-                try Store.deleteTenant(tenant.id, in: db)
+            try await self.audited { tx in
+                let tenant = try tx.tenant(named: name)
+                let keys = try tx.keyVersions(tenantID: tenant.id).count
+                try tx.deleteTenant(tenant.id)
                 let details = ["destroyed_key_versions": String(keys), "deleted_state_bytes": String(stateBytes)]
                 return ((), [AuditEvent(actor: actor, action: "tenant.delete", tenant: name, details: details)])
             }

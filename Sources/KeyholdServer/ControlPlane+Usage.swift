@@ -1,33 +1,35 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdStore
 
 extension ControlPlane {
     /// A tenant's usage against every cap of its plan, with an optional breakdown by model or day.
     public func usage(tenant name: String, by group: String?) async throws -> AdminAPI.UsageReport {
-        if let group, !["model", "day"].contains(group) { throw KeyholdError.invalidInput("--by must be model or day") }
-        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        let grouping = try group.map { name in
+            guard let grouping = UsageGrouping(rawValue: name) else { throw KeyholdError.invalidInput("--by must be model or day") }
+            return grouping
+        }
+        let tenant = try await store.read { tx in try tx.tenant(named: name) }
         let plan = try plans.plan(tenant.plan)
         let now = Date()
         let day = String(Timestamp.format(now).prefix(10))
         let month = String(Timestamp.format(now).prefix(7))
-        let (today, thisMonth, breakdown) = try await store.database.read { db in
+        let (today, thisMonth, breakdown) = try await store.read { tx in
             (
-                try Store.usageTotals(tenantID: tenant.id, since: day + "T00:00:00.000Z", in: db),
-                try Store.usageTotals(tenantID: tenant.id, since: month + "-01T00:00:00.000Z", in: db),
-                try group.map { try Store.usageBreakdown(tenantID: tenant.id, by: $0, since: month + "-01T00:00:00.000Z", in: db) } ?? []
+                try tx.usageTotals(tenantID: tenant.id, since: day + "T00:00:00.000Z"),
+                try tx.usageTotals(tenantID: tenant.id, since: month + "-01T00:00:00.000Z"),
+                try grouping.map { try tx.usageBreakdown(tenantID: tenant.id, by: $0, since: month + "-01T00:00:00.000Z") } ?? []
             )
         }
         var caps: [AdminAPI.UsageReport.CapUsage] = []
         if let limits = plan.caps {
-            func line(_ cap: String, _ used: Double, _ limit: Double) -> AdminAPI.UsageReport.CapUsage {
-                .init(cap: cap, used: used, limit: limit, percent: limit > 0 ? (used * 1000 / limit).rounded() / 10 : 0)
+            func line(_ cap: CapName, _ used: Double, _ limit: Double) -> AdminAPI.UsageReport.CapUsage {
+                .init(cap: cap.rawValue, used: used, limit: limit, percent: limit > 0 ? (used * 1000 / limit).rounded() / 10 : 0)
             }
             caps = [
-                line("tokens_per_day", Double(today.tokens), Double(limits.tokensPerDay)),
-                line("tokens_per_month", Double(thisMonth.tokens), Double(limits.tokensPerMonth)),
-                line("usd_per_month", Double(thisMonth.picoUSD) / 1e12, limits.usdPerMonth),
+                line(.tokensPerDay, Double(today.tokens), Double(limits.tokensPerDay)),
+                line(.tokensPerMonth, Double(thisMonth.tokens), Double(limits.tokensPerMonth)),
+                line(.usdPerMonth, Double(thisMonth.picoUSD) / 1e12, limits.usdPerMonth),
             ]
         }
         return AdminAPI.UsageReport(

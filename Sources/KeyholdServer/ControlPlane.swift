@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 public import KeyholdStore
 public import KeyholdVault
@@ -31,16 +30,16 @@ public final class ControlPlane: Sendable {
     }
 
     /// Runs `body` in a write transaction and appends the audit event it returns in the same transaction.
-    func audited<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> (T, [AuditEvent])) async throws -> T {
-        try await store.database.write { db in
-            let (value, events) = try body(db)
-            for event in events { try AuditLog.append(event, in: db) }
+    func audited<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> (T, [AuditEvent])) async throws -> T {
+        try await store.write { tx in
+            let (value, events) = try body(tx)
+            for event in events { try tx.appendAudit(event) }
             return value
         }
     }
 
     /// Records a refused or failed attempt on its own (the attempt changed nothing else).
     func recordAttempt(_ event: AuditEvent) async throws {
-        try await store.database.write { db in _ = try AuditLog.append(event, in: db) }
+        try await store.write { tx in _ = try tx.appendAudit(event) }
     }
 }

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import GRDB
 import Hummingbird
 import KeyholdCore
 import KeyholdProxy
@@ -136,10 +135,8 @@ public final class Daemon: Sendable {
 
     /// Refuses to start with a KEK that cannot open the stored keys (a wrong or swapped KEK file).
     static func checkKEKMatches(vault: Vault, store: Store, path: String) throws {
-        let foreign = try store.database.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL")
-                .first { id in !([vault.kek] + vault.previous).contains { $0.id == id } }
-        }
+        let foreign = try store.readNow { tx in try tx.wrappedKeyCounts() }.map(\.kekID)
+            .first { id in !([vault.kek] + vault.previous).contains { $0.id == id } }
         if let foreign {
             throw VaultError(
                 .kekMismatch,

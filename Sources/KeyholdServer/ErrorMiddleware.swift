@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import KeyholdCore
@@ -42,11 +41,6 @@ struct ErrorMiddleware: RouterMiddleware {
             return (.internalServerError, .failed, error.message)
         case let error as StoreError:
             return (.serviceUnavailable, .unavailable, error.message)
-        case let error as DatabaseError:
-            return (
-                .serviceUnavailable, .unavailable,
-                "the state database or audit log could not be written (\(error.message ?? "\(error.resultCode)")): nothing was changed"
-            )
         case let error as SystemdError:
             return (.serviceUnavailable, .unavailable, error.description)
         case let error as ProfileError:

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
@@ -39,14 +38,14 @@ extension SandboxService {
     /// One pass of the reconciler.
     public func reconcileOnce() async throws {
         let systemd = try requireSystemd()
-        let live = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        let live = try await store.read { tx in try tx.allLiveSandboxes() }
         for (tenantName, sandbox) in live where sandbox.state == .running {
             let unit = sandbox.unit
             let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
             let alive = status.map { ["active", "activating", "reloading", "deactivating"].contains($0.activeState) } ?? false
             if sandbox.desired == .stopped {
                 if alive {
-                    let tenant = try await store.database.read { db in try Store.tenant(named: tenantName, in: db) }
+                    let tenant = try await store.read { tx in try tx.tenant(named: tenantName) }
                     _ = try await stopAll(tenant: tenant, actor: Self.reconcilerActor, reason: "not desired")
                 }
                 continue
@@ -56,7 +55,7 @@ extension SandboxService {
         }
         // Listeners of sandboxes that are gone (stopped elsewhere, crashed, rolled back) are closed.
         // One read after the crashes were handled serves the boundaries' upkeep.
-        let stillLive = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        let stillLive = try await store.read { tx in try tx.allLiveSandboxes() }
         boundary.sweep(keeping: Set(stillLive.map(\.sandbox.unit)))
         try await reopenBoundaries(systemd: systemd, live: stillLive)
         try await enforceStateLimits(live: stillLive)
@@ -66,28 +65,27 @@ extension SandboxService {
         let exit = status.map { "result=\($0.result ?? "?") status=\($0.execMainStatus.map(String.init) ?? "?")" } ?? "unit gone"
         try await locks.withLock(name) {
             // The pass read its rows before taking the lock: a stop, restart or rotation may have happened since.
-            let current = try await self.store.database.read { db in try Store.sandbox(id: sandbox.id, in: db) }
+            let current = try await self.store.read { tx in try tx.sandbox(id: sandbox.id) }
             guard let current, current.state == .running, current.desired == .running else { return }
             if let systemd = self.systemd {
                 let unit = sandbox.unit
                 let now = try await Blocking.run { try systemd.unitStatus(name: unit) }
                 if let now, ["active", "activating", "reloading", "deactivating"].contains(now.activeState) { return }
             }
-            let tenant = try await self.store.database.read { db in try Store.tenant(named: name, in: db) }
+            let tenant = try await self.store.read { tx in try tx.tenant(named: name) }
             // A sandbox that ran long enough counts as healthy: its crash starts a new series.
             let ranFor = Timestamp.parse(sandbox.updatedAt).map { Date().timeIntervalSince($0) } ?? 0
             let restarts = ranFor > 300 ? 0 : sandbox.restarts
             let giveUp = restarts >= self.configuration.maximumRestarts
-            try await self.store.database.write { db in
-                try Store.updateSandbox(sandbox.id, state: giveUp ? .failed : .stopped, lastError: "agent exited: \(exit)", in: db)
-                try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db)
-                try AuditLog.append(
+            try await self.store.write { tx in
+                try tx.updateSandbox(sandbox.id, state: giveUp ? .failed : .stopped, lastError: "agent exited: \(exit)")
+                try tx.revokeProxyTokens(sandboxID: sandbox.id)
+                try tx.appendAudit(
                     AuditEvent(
                         actor: Self.reconcilerActor, action: giveUp ? "sandbox.fail" : "sandbox.crash", tenant: name,
                         outcome: "failed", unit: sandbox.unit, invocationID: sandbox.invocationID,
                         details: ["exit": exit, "restarts": String(restarts)]
-                    ),
-                    in: db
+                    )
                 )
             }
             self.boundary.close(unit: sandbox.unit)

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
@@ -28,26 +27,26 @@ extension SandboxService {
     static func egressPolicy(plan: Plan, keys: [KeyVersionRecord], tenantEgress: [EgressRule]) -> EgressPolicy {
         guard plan.kind == .byok else { return EgressPolicy(entries: []) }
         let bases = keys.compactMap { key -> (provider: String, baseURL: String)? in
-            guard let url = key.baseURL ?? Provider(rawValue: key.provider)?.defaultBaseURL else { return nil }
-            return (key.provider, url)
+            guard let url = key.baseURL ?? key.provider.defaultBaseURL else { return nil }
+            return (key.provider.rawValue, url)
         }
         return EgressPolicy.of(keyBaseURLs: bases, plan: plan, tenant: tenantEgress)
     }
 
     /// The tenant's current policy, from the database (after `allow-egress`, `deny-egress` or a key change).
     func currentEgressPolicy(tenant name: String) async throws -> EgressPolicy {
-        try await store.database.read { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            return try Self.egressPolicy(of: tenant, plan: try self.plans.plan(tenant.plan), in: db)
+        try await store.read { tx in
+            let tenant = try tx.tenant(named: name)
+            return try Self.egressPolicy(of: tenant, plan: try self.plans.plan(tenant.plan), in: tx)
         }
     }
 
     /// The policy of the tenant's sandbox as the database has it: its active keys of its plan's providers, the plan's
     /// and the tenant's own entries.
-    static func egressPolicy(of tenant: TenantRecord, plan: Plan, in db: Database) throws -> EgressPolicy {
-        let allowed = Set(plan.providers.map(\.rawValue))
-        let keys = try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) }
-        return egressPolicy(plan: plan, keys: keys, tenantEgress: try Store.egressRules(tenantID: tenant.id, in: db))
+    static func egressPolicy(of tenant: TenantRecord, plan: Plan, in tx: StoreTransaction) throws -> EgressPolicy {
+        let allowed = Set(plan.providers)
+        let keys = try tx.activeKeys(tenantID: tenant.id).filter { allowed.contains($0.provider) }
+        return egressPolicy(plan: plan, keys: keys, tenantEgress: try tx.egressRules(tenantID: tenant.id))
     }
 
     /// Applies the tenant's current policy to its running sandboxes' gateways at once.
@@ -62,13 +61,12 @@ extension SandboxService {
         let used = (try? await Blocking.run { state.usedBytes() }) ?? 0
         guard used > plan.sandbox.stateMaxBytes else { return false }
         logger.warning("\(unit): the agent's state holds \(used) bytes, over the plan's state_max (\(plan.sandbox.stateMaxBytes)): mounted read-only")
-        _ = try await store.database.write { db in
-            try AuditLog.append(
+        _ = try await store.write { tx in
+            try tx.appendAudit(
                 AuditEvent(
                     actor: actor, action: "sandbox.state-limit", tenant: tenant.name, outcome: "read-only", unit: unit,
                     details: ["bytes": String(used), "state_max": String(plan.sandbox.stateMaxBytes)]
-                ),
-                in: db
+                )
             )
         }
         return true
@@ -98,12 +96,12 @@ extension SandboxService {
         for (tenantName, sandbox) in live where sandbox.state == .running && !boundary.isOpen(unit: sandbox.unit) {
             try await locks.withLock(tenantName) {
                 // Under the tenant's lock, as it is now: a stop or a restart may have happened since the read.
-                guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }),
+                guard let current = try await self.store.read({ tx in try tx.sandbox(id: sandbox.id) }),
                     current.state == .running, !self.boundary.isOpen(unit: sandbox.unit)
                 else { return }
                 let unit = sandbox.unit
                 guard let status = try await Blocking.run({ try systemd.unitStatus(name: unit) }), status.isActive, status.mainPID > 0 else { return }
-                let plan = try await self.store.database.read { db in try self.plans.plan(try Store.tenant(named: tenantName, in: db).plan) }
+                let plan = try await self.store.read { tx in try self.plans.plan(try tx.tenant(named: tenantName).plan) }
                 let policy = try await self.currentEgressPolicy(tenant: tenantName)
                 let deadline = ContinuousClock.now + self.configuration.jobTimeout
                 // Whether it was started read-only is not recorded: over the limit now means it was (or will be restarted so).
@@ -140,12 +138,12 @@ extension SandboxService {
     private func enforceStateLimit(of sandbox: SandboxRecord, tenant tenantName: String) async throws {
         let state = agentState(tenant: tenantName)
         let used = try await Blocking.run { state.usedBytes() }
-        let tenant = try await store.database.read { db in try Store.tenant(named: tenantName, in: db) }
+        let tenant = try await store.read { tx in try tx.tenant(named: tenantName) }
         let plan = try plans.plan(tenant.plan)
         guard used > plan.sandbox.stateMaxBytes else { return }
         logger.warning("\(sandbox.unit): its state holds \(used) bytes, over state_max (\(plan.sandbox.stateMaxBytes)): restarting it read-only")
         try await locks.withLock(tenantName) {
-            guard let current = try await self.store.database.read({ db in try Store.sandbox(id: sandbox.id, in: db) }), current.state == .running
+            guard let current = try await self.store.read({ tx in try tx.sandbox(id: sandbox.id) }), current.state == .running
             else { return }
             _ = try await self.stopLocked(tenant: tenant, actor: Self.reconcilerActor, reason: "state over the plan's state_max") {
                 $0.id == sandbox.id

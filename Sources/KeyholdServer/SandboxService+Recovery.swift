@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
@@ -12,10 +11,10 @@ extension SandboxService {
     /// Runs once, before the reconciler's first pass.
     public func recoverAfterRestart() async throws {
         let systemd = try requireSystemd()
-        for rotation in try await store.database.read({ db in try Store.runningRotations(in: db) }) {
-            guard let tenant = try await store.database.read({ db in try Store.tenant(id: rotation.tenantID, in: db) }) else { continue }
+        for rotation in try await store.read({ tx in try tx.runningRotations() }) {
+            guard let tenant = try await store.read({ tx in try tx.tenant(id: rotation.tenantID) }) else { continue }
             try await locks.withLock(tenant.name) {
-                if ["new-ready", "stopping-old"].contains(rotation.step) {
+                if [.newReady, .stoppingOld].contains(rotation.step) {
                     // The new agents were ready: finish the rotation.
                     let old = Set(rotation.oldUnits)
                     _ = try await self.stopLocked(tenant: tenant, actor: Self.recoveryActor, reason: "rotation completed after a restart") {
@@ -28,38 +27,38 @@ extension SandboxService {
                 } else {
                     try await self.rollBack(
                         rotation, tenant: tenant, newUnits: rotation.newUnits, actor: Self.recoveryActor,
-                        reason: "the daemon stopped during the rotation (step \(rotation.step)); rolled back"
+                        reason: "the daemon stopped during the rotation (step \(rotation.step.rawValue)); rolled back"
                     )
                 }
             }
         }
         try await settleInterruptedSandboxes(systemd: systemd)
         try await stopOrphanedUnits(systemd: systemd)
-        try await reopenBoundaries(systemd: systemd, live: try await store.database.read { db in try Store.allLiveSandboxes(in: db) })
+        try await reopenBoundaries(systemd: systemd, live: try await store.read { tx in try tx.allLiveSandboxes() })
     }
 
     /// A sandbox left `starting` never got its key (the pipe's writer died): its unit is stopped and the row marked
     /// `running`, so the reconciler sees it down and restarts it with a fresh injection. One left `stopping` is stopped.
     private func settleInterruptedSandboxes(systemd: SystemdManager) async throws {
-        let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        let all = try await store.read { tx in try tx.allLiveSandboxes() }
         for (_, sandbox) in all where [.starting, .stopping].contains(sandbox.state) {
             let unit = sandbox.unit
             try await Blocking.run {
                 try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
                 try? systemd.resetFailedUnit(name: unit)
             }
-            try await store.database.write { db in
+            try await store.write { tx in
                 let next: SandboxState = sandbox.state == .starting && sandbox.desired == .running ? .running : .stopped
-                try Store.updateSandbox(sandbox.id, state: next, lastError: "interrupted by a daemon restart", in: db)
-                if next == .stopped { try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db) }
+                try tx.updateSandbox(sandbox.id, state: next, lastError: "interrupted by a daemon restart")
+                if next == .stopped { try tx.revokeProxyTokens(sandboxID: sandbox.id) }
             }
         }
     }
 
     /// Stops `keyhold-TENANT-N.service` units of our tenants that no live sandbox record names.
     private func stopOrphanedUnits(systemd: SystemdManager) async throws {
-        let (tenants, live) = try await store.database.read { db in
-            (try Store.allTenants(in: db).map(\.name), Set(try Store.allLiveSandboxes(in: db).map(\.sandbox.unit)))
+        let (tenants, live) = try await store.read { tx in
+            (try tx.allTenants().map(\.name), Set(try tx.allLiveSandboxes().map(\.sandbox.unit)))
         }
         for tenant in tenants {
             let units = try await Blocking.run { try systemd.listUnits(matching: "keyhold-\(tenant)-*.service") }
@@ -71,11 +70,10 @@ extension SandboxService {
                     try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
                     try? systemd.resetFailedUnit(name: unit)
                 }
-                try await store.database.write { db in
-                    _ = try AuditLog.append(
+                try await store.write { tx in
+                    _ = try tx.appendAudit(
                         AuditEvent(
-                            actor: Self.recoveryActor, action: "sandbox.stop", tenant: tenant, unit: unit, details: ["reason": "orphaned unit"]),
-                        in: db
+                            actor: Self.recoveryActor, action: "sandbox.stop", tenant: tenant, unit: unit, details: ["reason": "orphaned unit"])
                     )
                 }
             }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
@@ -17,12 +16,12 @@ extension SandboxService {
     {
         try await locks.withLock(tenant.name) {
             let started = ContinuousClock.now
-            let old = try await self.store.database.read { db in
-                try Store.liveSandboxes(tenantID: tenant.id, in: db).filter { $0.state == .running }
+            let old = try await self.store.read { tx in
+                try tx.liveSandboxes(tenantID: tenant.id).filter { $0.state == .running }
             }
             if !old.isEmpty { _ = try self.requireSystemd() }
-            try await self.store.database.write { db in
-                try Store.updateRotation(rotation.id, step: "starting-new", oldUnits: old.map(\.unit), in: db)
+            try await self.store.write { tx in
+                try tx.updateRotation(rotation.id, step: .startingNew, oldUnits: old.map(\.unit))
             }
             let newUnits = UnitList()
             var readiness = Duration.zero
@@ -30,8 +29,8 @@ extension SandboxService {
                 for _ in old {
                     let rollout = RolloutStart(pendingKey: pendingKey) { sandbox in
                         let units = newUnits.append(sandbox.unit)
-                        try await self.store.database.write { db in
-                            try Store.updateRotation(rotation.id, step: "starting-new", newUnits: units, in: db)
+                        try await self.store.write { tx in
+                            try tx.updateRotation(rotation.id, step: .startingNew, newUnits: units)
                         }
                     }
                     let new = try await self.startLocked(tenant: tenant.name, actor: actor, restarts: 0, rollout: rollout)
@@ -40,7 +39,7 @@ extension SandboxService {
                     try await self.waitUntilReady(unit: new.unit, notify: tenant.agentNotify)
                     readiness += ContinuousClock.now - waitStarted
                 }
-                try await self.store.database.write { db in try Store.updateRotation(rotation.id, step: "new-ready", in: db) }
+                try await self.store.write { tx in try tx.updateRotation(rotation.id, step: .newReady) }
                 FaultInjection.point("rotation.after-new-ready")
             } catch {
                 try await self.rollBack(rotation, tenant: tenant, newUnits: newUnits.units, actor: actor, reason: "\(error)")
@@ -51,7 +50,7 @@ extension SandboxService {
                         + (pendingKey == nil ? "" : "; the new key version is marked failed")
                 )
             }
-            try await self.store.database.write { db in try Store.updateRotation(rotation.id, step: "stopping-old", in: db) }
+            try await self.store.write { tx in try tx.updateRotation(rotation.id, step: .stoppingOld) }
             FaultInjection.point("rotation.stopping-old")
             let oldIDs = Set(old.map(\.id))
             _ = try await self.stopLocked(tenant: tenant, actor: actor, reason: "rotated to a new credential") { oldIDs.contains($0.id) }
@@ -83,14 +82,14 @@ extension SandboxService {
 
     /// Activates the new version, retires the older ones, and records the rotation as finished.
     func finish(_ rotation: RotationRecord, tenant: TenantRecord, actor: String, outcome: String) async throws {
-        try await store.database.write { db in
+        try await store.write { tx in
             var events: [AuditEvent] = []
-            let keys = try Store.keyVersions(tenantID: tenant.id, provider: rotation.provider, in: db)
+            let keys = try rotation.keyProvider.map { try tx.keyVersions(tenantID: tenant.id, provider: $0) } ?? []
             if let to = rotation.toVersion, let new = keys.first(where: { $0.version == to }) {
-                try Store.setKeyVersionState(new.id, state: .active, in: db)
+                try tx.setKeyVersionState(new.id, state: .active)
                 let previous = keys.first { $0.version == rotation.fromVersion }
                 for old in keys where old.state == .active && old.version < to {
-                    try Store.setKeyVersionState(old.id, state: .retired, in: db)
+                    try tx.setKeyVersionState(old.id, state: .retired)
                     events.append(
                         AuditEvent(
                             actor: actor, action: "key.retire", tenant: tenant.name, provider: rotation.provider, keyVersion: old.version,
@@ -113,8 +112,8 @@ extension SandboxService {
             } else {
                 events.append(AuditEvent(actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, outcome: outcome))
             }
-            try Store.updateRotation(rotation.id, step: "finished", state: .done, in: db)
-            for event in events { try AuditLog.append(event, in: db) }
+            try tx.updateRotation(rotation.id, step: .finished, state: .done)
+            for event in events { try tx.appendAudit(event) }
         }
     }
 
@@ -125,19 +124,19 @@ extension SandboxService {
         if let systemd {
             for unit in newUnits { _ = try? await Blocking.run { try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout) } }
         }
-        try await store.database.write { db in
+        try await store.write { tx in
             if let to = rotation.toVersion,
-                let new = try Store.keyVersions(tenantID: tenant.id, provider: rotation.provider, in: db).first(where: { $0.version == to })
+                let provider = rotation.keyProvider,
+                let new = try tx.keyVersions(tenantID: tenant.id, provider: provider).first(where: { $0.version == to })
             {
-                try Store.setKeyVersionState(new.id, state: .failed, in: db)
+                try tx.setKeyVersionState(new.id, state: .failed)
             }
-            try Store.updateRotation(rotation.id, step: "rolled-back", state: .failed, error: String(reason.prefix(500)), in: db)
-            try AuditLog.append(
+            try tx.updateRotation(rotation.id, step: .rolledBack, state: .failed, error: String(reason.prefix(500)))
+            try tx.appendAudit(
                 AuditEvent(
                     actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, keyVersion: rotation.toVersion,
                     outcome: "failed", details: ["reason": String(reason.prefix(300)), "kept_version": rotation.fromVersion.map(String.init) ?? "-"]
-                ),
-                in: db
+                )
             )
         }
     }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
@@ -29,15 +28,15 @@ extension SandboxService {
     func startLocked(tenant name: String, actor: String, restarts: Int, rollout: RolloutStart? = nil) async throws -> AdminAPI.Sandbox {
         let systemd = try requireSystemd()
         var timing = StartTiming()
-        let (tenant, plan, keys, tenantEgress) = try await store.database.read { db in
-            let tenant = try Store.tenant(named: name, in: db)
+        let (tenant, plan, keys, tenantEgress) = try await store.read { tx in
+            let tenant = try tx.tenant(named: name)
             let plan = try self.plans.plan(tenant.plan)
-            let allowed = Set(plan.kind == .byok ? plan.providers.map(\.rawValue) : [])
-            var keys = try Store.activeKeys(tenantID: tenant.id, in: db).filter { allowed.contains($0.provider) }
+            let allowed = Set(plan.kind == .byok ? plan.providers : [])
+            var keys = try tx.activeKeys(tenantID: tenant.id).filter { allowed.contains($0.provider) }
             if let pending = rollout?.pendingKey {
                 keys = keys.filter { $0.provider != pending.provider } + [pending]
             }
-            return (tenant, plan, keys, try Store.egressRules(tenantID: tenant.id, in: db))
+            return (tenant, plan, keys, try tx.egressRules(tenantID: tenant.id))
         }
         timing.mark("db-read")
         guard tenant.state == .active else {
@@ -58,14 +57,14 @@ extension SandboxService {
         }
         timing.mark("file-checks")
         // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
-        let (sandbox, proxyToken) = try await store.database.write { db in
-            try Store.clearFailedSandboxes(tenantID: tenant.id, in: db)
-            if rollout == nil, let live = try Store.liveSandboxes(tenantID: tenant.id, in: db).first {
+        let (sandbox, proxyToken) = try await store.write { tx in
+            try tx.clearFailedSandboxes(tenantID: tenant.id)
+            if rollout == nil, let live = try tx.liveSandboxes(tenantID: tenant.id).first {
                 throw KeyholdError.conflict(
                     "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
             }
-            let sandbox = try Store.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, in: db)
-            let token = plan.kind == .managed ? try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db) : nil
+            let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, restarts: restarts)
+            let token = plan.kind == .managed ? try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id) : nil
             return (sandbox, token)
         }
         timing.mark("db-insert")
@@ -118,13 +117,13 @@ extension SandboxService {
         }
         let audit: @Sendable (StartedUnit) throws -> Void = { [injection] started in
             do {
-                try self.store.database.write { db in
-                    try Store.updateSandbox(
+                try self.store.writeNow { tx in
+                    try tx.updateSandbox(
                         sandbox.id, state: .running, invocationID: started.invocationID, mainPID: Int(started.mainPID),
-                        keyVersions: injection.versions, in: db
+                        keyVersions: injection.versions
                     )
                     for event in self.injectEvents(injection, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor) {
-                        try AuditLog.append(event, in: db)
+                        try tx.appendAudit(event)
                     }
                 }
             } catch {
@@ -182,7 +181,7 @@ extension SandboxService {
         }
         return injection.keys.map { key in
             AuditEvent(
-                actor: actor, action: "key.inject", tenant: tenant.name, provider: key.provider, keyVersion: key.version,
+                actor: actor, action: "key.inject", tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
                 fingerprint: key.sealed.fingerprint, unit: sandbox.unit, invocationID: started.invocationID, details: ["plan": plan.id]
             )
         }
@@ -215,7 +214,7 @@ extension SandboxService {
             let secret = try vaults.current.open(key.sealed, binding: key.binding)
             defer { secret.wipe() }
             let value = secret.withBytes { String(decoding: $0, as: UTF8.self) }
-            let provider = try Provider.named(key.provider)
+            let provider = key.provider
             environment += provider.keyEnvironmentNames.map { .init(name: $0, value: value) }
             if let baseURL = key.baseURL { environment.append(.init(name: provider.baseURLEnvironmentName, value: baseURL)) }
         }
@@ -228,14 +227,13 @@ extension SandboxService {
         boundary.close(unit: sandbox.unit)
         let message = String("\(error)".prefix(500))
         do {
-            try await store.database.write { db in
-                try Store.updateSandbox(sandbox.id, state: .stopped, lastError: message, in: db)
-                try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db)
-                try AuditLog.append(
+            try await store.write { tx in
+                try tx.updateSandbox(sandbox.id, state: .stopped, lastError: message)
+                try tx.revokeProxyTokens(sandboxID: sandbox.id)
+                try tx.appendAudit(
                     AuditEvent(
                         actor: actor, action: "sandbox.start", tenant: tenant.name, outcome: "failed", unit: sandbox.unit, details: ["error": message]
-                    ),
-                    in: db
+                    )
                 )
             }
         } catch {

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
@@ -8,10 +7,10 @@ extension SandboxService {
     /// Stops the tenant's live sandboxes (those matching `only`), revokes their proxy tokens and records it.
     /// - Returns: the units stopped.
     func stopLocked(tenant: TenantRecord, actor: String, reason: String, only: (@Sendable (SandboxRecord) -> Bool)?) async throws -> [String] {
-        let sandboxes = try await store.database.write { db in
-            let live = try Store.liveSandboxes(tenantID: tenant.id, in: db).filter { only?($0) ?? true }
-            for sandbox in live { try Store.updateSandbox(sandbox.id, state: .stopping, in: db) }
-            for sandbox in live { try Store.setDesiredState(sandboxID: sandbox.id, desired: .stopped, in: db) }
+        let sandboxes = try await store.write { tx in
+            let live = try tx.liveSandboxes(tenantID: tenant.id).filter { only?($0) ?? true }
+            for sandbox in live { try tx.updateSandbox(sandbox.id, state: .stopping) }
+            for sandbox in live { try tx.setDesiredState(sandboxID: sandbox.id, desired: .stopped) }
             return live
         }
         var stopped: [String] = []
@@ -26,15 +25,14 @@ extension SandboxService {
                 _ = try requireSystemd()
             }
             boundary.close(unit: sandbox.unit)
-            try await store.database.write { db in
-                try Store.updateSandbox(sandbox.id, state: .stopped, lastError: sandbox.lastError, in: db)
-                try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db)
-                try AuditLog.append(
+            try await store.write { tx in
+                try tx.updateSandbox(sandbox.id, state: .stopped, lastError: sandbox.lastError)
+                try tx.revokeProxyTokens(sandboxID: sandbox.id)
+                try tx.appendAudit(
                     AuditEvent(
                         actor: actor, action: "sandbox.stop", tenant: tenant.name, unit: sandbox.unit, invocationID: sandbox.invocationID,
                         details: ["reason": reason]
-                    ),
-                    in: db
+                    )
                 )
             }
             stopped.append(sandbox.unit)

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 import KeyholdEgress
 import KeyholdProxy
@@ -76,7 +75,7 @@ public final class SandboxService: Sendable {
 
     /// Stops the tenant's sandboxes; they stay stopped.
     public func stop(tenant name: String, actor: String) async throws -> [AdminAPI.Sandbox] {
-        let tenant = try await store.database.read { db in try Store.tenant(named: name, in: db) }
+        let tenant = try await store.read { tx in try tx.tenant(named: name) }
         let units = try await stopAll(tenant: tenant, actor: actor, reason: "stopped by \(actor)")
         guard !units.isEmpty else { throw KeyholdError.conflict("tenant '\(name)' has no sandbox running") }
         return try await status(tenant: name)
@@ -85,7 +84,7 @@ public final class SandboxService: Sendable {
     /// Stops the tenant's sandboxes, then starts a fresh one (a new, audited injection).
     public func restart(tenant name: String, actor: String) async throws -> AdminAPI.Sandbox {
         try await locks.withLock(name) {
-            let tenant = try await self.store.database.read { db in try Store.tenant(named: name, in: db) }
+            let tenant = try await self.store.read { tx in try tx.tenant(named: name) }
             _ = try await self.stopLocked(tenant: tenant, actor: actor, reason: "restart", only: nil)
             return try await self.startLocked(tenant: name, actor: actor, restarts: 0)
         }
@@ -93,9 +92,9 @@ public final class SandboxService: Sendable {
 
     /// The tenant's live sandboxes with systemd's view of each.
     public func status(tenant name: String) async throws -> [AdminAPI.Sandbox] {
-        let (tenant, sandboxes) = try await store.database.read { db in
-            let tenant = try Store.tenant(named: name, in: db)
-            return (tenant, try Store.liveSandboxes(tenantID: tenant.id, in: db))
+        let (tenant, sandboxes) = try await store.read { tx in
+            let tenant = try tx.tenant(named: name)
+            return (tenant, try tx.liveSandboxes(tenantID: tenant.id))
         }
         var result: [AdminAPI.Sandbox] = []
         let plan = try? plans.plan(tenant.plan)
@@ -107,7 +106,7 @@ public final class SandboxService: Sendable {
 
     /// Every live sandbox on this host.
     public func list() async throws -> [AdminAPI.Sandbox] {
-        let all = try await store.database.read { db in try Store.allLiveSandboxes(in: db) }
+        let all = try await store.read { tx in try tx.allLiveSandboxes() }
         var result: [AdminAPI.Sandbox] = []
         for (tenant, sandbox) in all {
             result.append(await withBoundary(sandbox.api(tenant: tenant, systemdState: await systemdState(of: sandbox.unit)), plan: nil))
@@ -117,10 +116,9 @@ public final class SandboxService: Sendable {
 
     /// The newest sandbox's journal lines.
     public func logs(tenant name: String, lines: Int) async throws -> AdminAPI.Logs {
-        let sandbox = try await store.database.read { db -> SandboxRecord? in
-            let tenant = try Store.tenant(named: name, in: db)
-            return try Row.fetchOne(db, sql: "SELECT * FROM sandboxes WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", arguments: [tenant.id])
-                .map(SandboxRecord.init(row:))
+        let sandbox = try await store.read { tx -> SandboxRecord? in
+            let tenant = try tx.tenant(named: name)
+            return try tx.latestSandbox(tenantID: tenant.id)
         }
         guard let sandbox else { throw KeyholdError.notFound("tenant '\(name)' has never had a sandbox: `keyhold sandbox start \(name)`") }
         let directory = configuration.journalDirectory

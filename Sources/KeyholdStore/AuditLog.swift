@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-public import GRDB
+import GRDB
 public import KeyholdCore
 
 /// The append-only, hash-chained audit log.
@@ -8,15 +8,32 @@ public import KeyholdCore
 /// Records are appended inside the transaction of the action they describe: if the record cannot
 /// be written and synced, the action is rolled back with it (fail-closed).
 public enum AuditLog {
-    /// Appends a record for `event` inside the current transaction.
+    /// SHA-256 over the record's canonical content, hex.
+    public static func hash(of record: AuditRecord) -> String {
+        SHA256.hash(data: record.canonicalContent).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func record(from row: Row) -> AuditRecord {
+        let detailsText: String = row["details"]
+        let details = (try? JSONDecoder().decode([String: String].self, from: Data(detailsText.utf8))) ?? ["(unreadable details)": detailsText]
+        let event = AuditEvent(
+            actor: row["actor"], action: row["action"], tenant: row["tenant"], provider: row["provider"], keyVersion: row["key_version"],
+            fingerprint: row["fingerprint"], outcome: row["outcome"], unit: row["unit"], invocationID: row["invocation_id"], details: details
+        )
+        return AuditRecord(seq: row["seq"], time: row["time"], event: event, prevHash: row["prev_hash"], hash: row["hash"])
+    }
+}
+
+extension StoreTransaction {
+    /// Appends a record for `event` inside this transaction.
     /// - Returns: the record as written.
     @discardableResult
-    public static func append(_ event: AuditEvent, in db: Database) throws -> AuditRecord {
+    public func appendAudit(_ event: AuditEvent) throws -> AuditRecord {
         let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         let seq: Int64 = (last?["seq"] as Int64? ?? 0) + 1
         let prevHash: String = last?["hash"] ?? AuditRecord.genesisHash
         var record = AuditRecord(seq: seq, time: Timestamp.now(), event: event, prevHash: prevHash, hash: "")
-        record.hash = hash(of: record)
+        record.hash = AuditLog.hash(of: record)
         let details = String(decoding: try JSONEncoder.sorted.encode(event.details), as: UTF8.self)
         try db.execute(
             sql: """
@@ -31,15 +48,9 @@ public enum AuditLog {
         return record
     }
 
-    /// SHA-256 over the record's canonical content, hex.
-    public static func hash(of record: AuditRecord) -> String {
-        SHA256.hash(data: record.canonicalContent).map { String(format: "%02x", $0) }.joined()
-    }
-
     /// Reads records in sequence order, optionally filtered.
-    public static func records(
-        tenant: String? = nil, action: String? = nil, since: String? = nil, afterSeq: Int64 = 0, limit: Int? = nil, newest: Bool = false,
-        in db: Database
+    public func auditRecords(
+        tenant: String? = nil, action: String? = nil, since: String? = nil, afterSeq: Int64 = 0, limit: Int? = nil, newest: Bool = false
     ) throws -> [AuditRecord] {
         var conditions = ["seq > ?"]
         var arguments: [any DatabaseValueConvertible] = [afterSeq]
@@ -68,17 +79,7 @@ public enum AuditLog {
                 ? "SELECT * FROM (SELECT * FROM audit WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq DESC LIMIT \(limit)) ORDER BY seq"
                 : sql + " LIMIT \(limit)"
         }
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(record(from:))
-    }
-
-    static func record(from row: Row) -> AuditRecord {
-        let detailsText: String = row["details"]
-        let details = (try? JSONDecoder().decode([String: String].self, from: Data(detailsText.utf8))) ?? ["(unreadable details)": detailsText]
-        let event = AuditEvent(
-            actor: row["actor"], action: row["action"], tenant: row["tenant"], provider: row["provider"], keyVersion: row["key_version"],
-            fingerprint: row["fingerprint"], outcome: row["outcome"], unit: row["unit"], invocationID: row["invocation_id"], details: details
-        )
-        return AuditRecord(seq: row["seq"], time: row["time"], event: event, prevHash: row["prev_hash"], hash: row["hash"])
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(AuditLog.record(from:))
     }
 }
 

@@ -19,16 +19,16 @@ public struct AuditProblem: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "record \(seq): \(message)" }
 }
 
-extension AuditLog {
+extension StoreTransaction {
     /// Recomputes the chain from the first record: sequence numbers without gaps, each record's
     /// `prev_hash` equal to the previous record's hash, each hash equal to the hash of its content.
     /// Streams rows, so it checks large logs in constant memory.
-    public static func verify(in db: Database) throws -> AuditVerification {
+    public func verifyAudit() throws -> AuditVerification {
         var expectedSeq: Int64 = 1
         var previousHash = AuditRecord.genesisHash
         let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
         while let row = try cursor.next() {
-            let record = record(from: row)
+            let record = AuditLog.record(from: row)
             func fail(_ message: String) -> AuditVerification {
                 AuditVerification(count: expectedSeq - 1, headHash: previousHash, problem: AuditProblem(seq: record.seq, message: message))
             }
@@ -42,7 +42,7 @@ extension AuditLog {
             if record.prevHash != previousHash {
                 return fail("its prev_hash does not match the hash of record \(expectedSeq - 1): records were deleted, inserted or reordered")
             }
-            if hash(of: record) != record.hash {
+            if AuditLog.hash(of: record) != record.hash {
                 return fail("its content does not match its hash: the record was changed")
             }
             previousHash = record.hash
@@ -51,13 +51,28 @@ extension AuditLog {
         return AuditVerification(count: expectedSeq - 1, headHash: previousHash, problem: nil)
     }
 
+    /// Hands every record to `body` in sequence order, `batchSize` at a time, in constant memory.
+    public func forEachAuditBatch(batchSize: Int = 1000, _ body: ([AuditRecord]) throws -> Void) throws {
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
+        var batch: [AuditRecord] = []
+        batch.reserveCapacity(batchSize)
+        while let row = try cursor.next() {
+            batch.append(AuditLog.record(from: row))
+            if batch.count == batchSize {
+                try body(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        if !batch.isEmpty { try body(batch) }
+    }
+
     /// The hash of record `seq`, if present.
-    public static func hash(ofSeq seq: Int64, in db: Database) throws -> String? {
+    public func auditHash(ofSeq seq: Int64) throws -> String? {
         try String.fetchOne(db, sql: "SELECT hash FROM audit WHERE seq = ?", arguments: [seq])
     }
 
     /// The last record's sequence number and hash.
-    public static func head(in db: Database) throws -> (seq: Int64, hash: String) {
+    public func auditHead() throws -> (seq: Int64, hash: String) {
         guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") else {
             return (0, AuditRecord.genesisHash)
         }

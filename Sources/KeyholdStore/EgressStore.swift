@@ -1,9 +1,9 @@
 import GRDB
 public import KeyholdCore
 
-extension Store {
+extension StoreTransaction {
     /// The tenant's own egress destinations (`keyhold tenant allow-egress`), in the order they were added.
-    public static func egressRules(tenantID: Int64, in db: Database) throws -> [EgressRule] {
+    public func egressRules(tenantID: Int64) throws -> [EgressRule] {
         try Row.fetchAll(
             db, sql: "SELECT destination, allow_private FROM tenant_egress WHERE tenant_id = ? ORDER BY created_at, destination",
             arguments: [tenantID]
@@ -13,7 +13,7 @@ extension Store {
     /// Adds (or replaces the private flag of) a destination.
     /// - Returns: false when exactly this entry was already there.
     @discardableResult
-    public static func allowEgress(tenantID: Int64, rule: EgressRule, in db: Database) throws -> Bool {
+    public func allowEgress(tenantID: Int64, rule: EgressRule) throws -> Bool {
         let existing = try Bool.fetchOne(
             db, sql: "SELECT allow_private FROM tenant_egress WHERE tenant_id = ? AND destination = ?", arguments: [tenantID, rule.description])
         if existing == rule.allowPrivate { return false }
@@ -29,7 +29,7 @@ extension Store {
 
     /// Removes a destination.
     /// - Returns: whether it was there.
-    public static func denyEgress(tenantID: Int64, destination: String, in db: Database) throws -> Bool {
+    public func denyEgress(tenantID: Int64, destination: String) throws -> Bool {
         try db.execute(sql: "DELETE FROM tenant_egress WHERE tenant_id = ? AND destination = ?", arguments: [tenantID, destination])
         return db.changesCount > 0
     }

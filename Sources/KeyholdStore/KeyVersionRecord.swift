@@ -1,5 +1,5 @@
 import Foundation
-public import GRDB
+import GRDB
 public import KeyholdCore
 public import KeyholdVault
 
@@ -7,7 +7,7 @@ public import KeyholdVault
 public struct KeyVersionRecord: Sendable, Equatable {
     public var id: Int64
     public var tenantID: Int64
-    public var provider: String
+    public var provider: Provider
     public var version: Int
     /// `active`, `retired`, `revoked` or `failed`.
     public var state: KeyState
@@ -15,10 +15,10 @@ public struct KeyVersionRecord: Sendable, Equatable {
     public var baseURL: String?
     public var createdAt: String
 
-    public init(row: Row) {
+    init(row: Row) {
         id = row["id"]
         tenantID = row["tenant_id"]
-        provider = row["provider"]
+        provider = Provider(rawValue: row["provider"]) ?? .openaiCompatible
         version = row["version"]
         state = KeyState(rawValue: row["state"]) ?? .revoked  // never injected
         sealed = SealedKey(
@@ -30,29 +30,22 @@ public struct KeyVersionRecord: Sendable, Equatable {
     }
 
     /// What the ciphertext is bound to.
-    public var binding: KeyBinding { KeyBinding(tenantID: tenantID, provider: provider, version: version) }
+    public var binding: KeyBinding { KeyBinding(tenantID: tenantID, provider: provider.rawValue, version: version) }
 
-    /// The admin API's view of this key version: never the key.
-    public var api: AdminAPI.Key {
-        AdminAPI.Key(
-            provider: provider, version: version, state: state.rawValue, fingerprint: sealed.fingerprint, kekID: sealed.kekID, baseURL: baseURL,
-            createdAt: createdAt
-        )
-    }
 }
 
-extension Store {
+extension StoreTransaction {
     /// The next version number for a tenant's provider key (1 for the first).
-    public static func nextKeyVersion(tenantID: Int64, provider: String, in db: Database) throws -> Int {
+    public func nextKeyVersion(tenantID: Int64, provider: Provider) throws -> Int {
         let current = try Int.fetchOne(
-            db, sql: "SELECT MAX(version) FROM key_versions WHERE tenant_id = ? AND provider = ?", arguments: [tenantID, provider]
+            db, sql: "SELECT MAX(version) FROM key_versions WHERE tenant_id = ? AND provider = ?", arguments: [tenantID, provider.rawValue]
         )
         return (current ?? 0) + 1
     }
 
     /// Inserts a sealed key version, `active` unless a rotation stages it as `pending`.
-    public static func insertKeyVersion(
-        tenantID: Int64, provider: String, version: Int, sealed: SealedKey, baseURL: String?, state: KeyState = .active, in db: Database
+    public func insertKeyVersion(
+        tenantID: Int64, provider: Provider, version: Int, sealed: SealedKey, baseURL: String?, state: KeyState = .active
     ) throws -> KeyVersionRecord {
         try db.execute(
             sql: """
@@ -60,7 +53,7 @@ extension Store {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                tenantID, provider, version, state.rawValue, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag),
+                tenantID, provider.rawValue, version, state.rawValue, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag),
                 sealed.wrappedDEK.map { Data($0) },
                 sealed.kekID, sealed.fingerprint, baseURL, Timestamp.now(),
             ]
@@ -69,10 +62,11 @@ extension Store {
     }
 
     /// All key versions of a tenant, newest first per provider.
-    public static func keyVersions(tenantID: Int64, provider: String? = nil, in db: Database) throws -> [KeyVersionRecord] {
+    public func keyVersions(tenantID: Int64, provider: Provider? = nil) throws -> [KeyVersionRecord] {
         if let provider {
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM key_versions WHERE tenant_id = ? AND provider = ? ORDER BY version DESC", arguments: [tenantID, provider]
+                db, sql: "SELECT * FROM key_versions WHERE tenant_id = ? AND provider = ? ORDER BY version DESC",
+                arguments: [tenantID, provider.rawValue]
             ).map(KeyVersionRecord.init(row:))
         }
         return try Row.fetchAll(
@@ -81,30 +75,30 @@ extension Store {
     }
 
     /// The newest active version of each provider's key for a tenant.
-    public static func activeKeys(tenantID: Int64, in db: Database) throws -> [KeyVersionRecord] {
-        var newest: [String: KeyVersionRecord] = [:]
-        for key in try keyVersions(tenantID: tenantID, in: db) where key.state == .active && newest[key.provider] == nil {
+    public func activeKeys(tenantID: Int64) throws -> [KeyVersionRecord] {
+        var newest: [Provider: KeyVersionRecord] = [:]
+        for key in try keyVersions(tenantID: tenantID) where key.state == .active && newest[key.provider] == nil {
             newest[key.provider] = key
         }
-        return newest.values.sorted { $0.provider < $1.provider }
+        return newest.values.sorted { $0.provider.rawValue < $1.provider.rawValue }
     }
 
     /// Marks older active versions of a provider's key as retired, once a newer one is in place.
-    public static func retireKeyVersions(tenantID: Int64, provider: String, olderThan version: Int, in db: Database) throws -> [Int] {
+    public func retireKeyVersions(tenantID: Int64, provider: Provider, olderThan version: Int) throws -> [Int] {
         let versions = try Int.fetchAll(
             db, sql: "SELECT version FROM key_versions WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
-            arguments: [tenantID, provider, version]
+            arguments: [tenantID, provider.rawValue, version]
         )
         try db.execute(
             sql:
                 "UPDATE key_versions SET state = 'retired', retired_at = ? WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
-            arguments: [Timestamp.now(), tenantID, provider, version]
+            arguments: [Timestamp.now(), tenantID, provider.rawValue, version]
         )
         return versions
     }
 
     /// Revokes a key version: marks it revoked and deletes its wrapped data key, so no copy of the database can decrypt it.
-    public static func revokeKeyVersion(_ id: Int64, in db: Database) throws {
+    public func revokeKeyVersion(_ id: Int64) throws {
         try db.execute(
             sql:
                 "UPDATE key_versions SET state = 'revoked', wrapped_dek = NULL, ciphertext = zeroblob(length(ciphertext)), revoked_at = ? WHERE id = ?",

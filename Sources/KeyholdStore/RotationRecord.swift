@@ -1,37 +1,40 @@
-public import GRDB
-import KeyholdCore
+import GRDB
+public import KeyholdCore
 
 /// A key rotation as recorded step by step, so that a daemon killed at any step can finish or undo it.
 public struct RotationRecord: Sendable, Equatable {
     public var id: Int64
     public var tenantID: Int64
+    /// The provider whose key is rotated, or `proxy-token` for a managed tenant's proxy token.
     public var provider: String
+    /// The provider whose key is rotated; nil for a proxy token.
+    public var keyProvider: Provider? { Provider(rawValue: provider) }
     public var fromVersion: Int?
     public var toVersion: Int?
     /// prepared → starting-new → new-ready → stopping-old → finished.
-    public var step: String
+    public var step: RotationStep
     /// running, done, failed.
     public var state: RotationState
     public var oldUnits: [String]
     public var newUnits: [String]
 
-    public init(row: Row) {
+    init(row: Row) {
         id = row["id"]
         tenantID = row["tenant_id"]
         provider = row["provider"]
         fromVersion = row["from_version"]
         toVersion = row["to_version"]
-        step = row["step"]
+        step = RotationStep(rawValue: row["step"]) ?? .prepared
         state = RotationState(rawValue: row["state"]) ?? .failed
         oldUnits = (row["old_units"] as String).split(separator: " ").map(String.init)
         newUnits = (row["new_units"] as String).split(separator: " ").map(String.init)
     }
 }
 
-extension Store {
+extension StoreTransaction {
     /// Records a new rotation; a second running rotation of the same tenant is refused.
-    public static func insertRotation(
-        tenantID: Int64, tenantName: String, provider: String, from: Int?, to: Int?, in db: Database
+    public func insertRotation(
+        tenantID: Int64, tenantName: String, provider: String, from: Int?, to: Int?
     ) throws
         -> RotationRecord
     {
@@ -50,32 +53,33 @@ extension Store {
                 """,
             arguments: [tenantID, provider, from, to, now, now]
         )
-        return try rotation(id: db.lastInsertedRowID, in: db)!
+        return try rotation(id: db.lastInsertedRowID)!
     }
 
-    public static func rotation(id: Int64, in db: Database) throws -> RotationRecord? {
+    public func rotation(id: Int64) throws -> RotationRecord? {
         try Row.fetchOne(db, sql: "SELECT * FROM rotations WHERE id = ?", arguments: [id]).map(RotationRecord.init(row:))
     }
 
-    public static func runningRotations(in db: Database) throws -> [RotationRecord] {
+    public func runningRotations() throws -> [RotationRecord] {
         try Row.fetchAll(db, sql: "SELECT * FROM rotations WHERE state = 'running' ORDER BY id").map(RotationRecord.init(row:))
     }
 
     /// Records the step a rotation is about to take (and the units it involves).
-    public static func updateRotation(
-        _ id: Int64, step: String, state: RotationState = .running, oldUnits: [String]? = nil, newUnits: [String]? = nil, error: String? = nil,
-        in db: Database
+    public func updateRotation(
+        _ id: Int64, step: RotationStep, state: RotationState = .running, oldUnits: [String]? = nil, newUnits: [String]? = nil, error: String? = nil,
     ) throws {
         try db.execute(
             sql: """
                 UPDATE rotations SET step = ?, state = ?, old_units = COALESCE(?, old_units), new_units = COALESCE(?, new_units),
                 error = COALESCE(?, error), updated_at = ? WHERE id = ?
                 """,
-            arguments: [step, state.rawValue, oldUnits?.joined(separator: " "), newUnits?.joined(separator: " "), error, Timestamp.now(), id]
+            arguments: [
+                step.rawValue, state.rawValue, oldUnits?.joined(separator: " "), newUnits?.joined(separator: " "), error, Timestamp.now(), id,
+            ]
         )
     }
 
-    public static func setKeyVersionState(_ id: Int64, state: KeyState, in db: Database) throws {
+    public func setKeyVersionState(_ id: Int64, state: KeyState) throws {
         let column = state == .retired ? ", retired_at = ?" : ""
         var arguments: [any DatabaseValueConvertible] = [state.rawValue]
         if state == .retired { arguments.append(Timestamp.now()) }

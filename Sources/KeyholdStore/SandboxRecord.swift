@@ -1,4 +1,4 @@
-public import GRDB
+import GRDB
 public import KeyholdCore
 
 /// A tenant's sandbox (one transient systemd unit) as Keyhold tracks it.
@@ -18,7 +18,7 @@ public struct SandboxRecord: Sendable, Equatable {
     public var lastError: String?
     public var updatedAt: String
 
-    public init(row: Row) {
+    init(row: Row) {
         id = row["id"]
         tenantID = row["tenant_id"]
         unit = row["unit"]
@@ -34,18 +34,11 @@ public struct SandboxRecord: Sendable, Equatable {
         updatedAt = row["updated_at"]
     }
 
-    /// The admin API's view, with systemd's state when known.
-    public func api(tenant: String, systemdState: String?) -> AdminAPI.Sandbox {
-        AdminAPI.Sandbox(
-            tenant: tenant, unit: unit, state: state.rawValue, systemdState: systemdState, invocationID: invocationID, mainPID: mainPID,
-            keyVersions: keyVersions, restarts: restarts, lastError: lastError, updatedAt: updatedAt
-        )
-    }
 }
 
-extension Store {
+extension StoreTransaction {
     /// Inserts a sandbox in state `starting`; the unit name is derived from its id.
-    public static func insertSandbox(tenantID: Int64, tenantName: String, restarts: Int = 0, in db: Database) throws -> SandboxRecord {
+    public func insertSandbox(tenantID: Int64, tenantName: String, restarts: Int = 0) throws -> SandboxRecord {
         let now = Timestamp.now()
         try db.execute(
             sql:
@@ -54,22 +47,28 @@ extension Store {
         )
         let id = db.lastInsertedRowID
         try db.execute(sql: "UPDATE sandboxes SET unit = ? WHERE id = ?", arguments: ["keyhold-\(tenantName)-\(id).service", id])
-        return try sandbox(id: id, in: db)!
+        return try sandbox(id: id)!
     }
 
-    public static func sandbox(id: Int64, in db: Database) throws -> SandboxRecord? {
+    public func sandbox(id: Int64) throws -> SandboxRecord? {
         try Row.fetchOne(db, sql: "SELECT * FROM sandboxes WHERE id = ?", arguments: [id]).map(SandboxRecord.init(row:))
     }
 
+    /// A tenant's newest sandbox, whatever its state.
+    public func latestSandbox(tenantID: Int64) throws -> SandboxRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM sandboxes WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", arguments: [tenantID])
+            .map(SandboxRecord.init(row:))
+    }
+
     /// A tenant's sandboxes that are not stopped, newest first.
-    public static func liveSandboxes(tenantID: Int64, in db: Database) throws -> [SandboxRecord] {
+    public func liveSandboxes(tenantID: Int64) throws -> [SandboxRecord] {
         try Row.fetchAll(
             db, sql: "SELECT * FROM sandboxes WHERE tenant_id = ? AND state != 'stopped' ORDER BY id DESC", arguments: [tenantID]
         ).map(SandboxRecord.init(row:))
     }
 
     /// Every sandbox not stopped, with its tenant's name.
-    public static func allLiveSandboxes(in db: Database) throws -> [(tenant: String, sandbox: SandboxRecord)] {
+    public func allLiveSandboxes() throws -> [(tenant: String, sandbox: SandboxRecord)] {
         try Row.fetchAll(
             db,
             sql:
@@ -78,16 +77,15 @@ extension Store {
     }
 
     /// Marks the tenant's failed sandboxes stopped (a new start clears the failure the reconciler gave up on).
-    public static func clearFailedSandboxes(tenantID: Int64, in db: Database) throws {
+    public func clearFailedSandboxes(tenantID: Int64) throws {
         try db.execute(
             sql: "UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
             arguments: [Timestamp.now(), tenantID])
     }
 
     /// Updates a sandbox's observed state and the facts that came with it.
-    public static func updateSandbox(
+    public func updateSandbox(
         _ id: Int64, state: SandboxState, invocationID: String? = nil, mainPID: Int? = nil, keyVersions: [String]? = nil, lastError: String? = nil,
-        in db: Database
     ) throws {
         try db.execute(
             sql: """
@@ -99,14 +97,14 @@ extension Store {
     }
 
     /// Sets what every live sandbox of a tenant should converge on.
-    public static func setDesiredState(tenantID: Int64, desired: DesiredState, in db: Database) throws {
+    public func setDesiredState(tenantID: Int64, desired: DesiredState) throws {
         try db.execute(
             sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE tenant_id = ? AND state != 'stopped'",
             arguments: [desired.rawValue, Timestamp.now(), tenantID]
         )
     }
 
-    public static func setDesiredState(sandboxID: Int64, desired: DesiredState, in db: Database) throws {
+    public func setDesiredState(sandboxID: Int64, desired: DesiredState) throws {
         try db.execute(
             sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE id = ?", arguments: [desired.rawValue, Timestamp.now(), sandboxID])
     }

@@ -1,5 +1,5 @@
 import Foundation
-public import GRDB
+import GRDB
 
 /// Keyhold's state: one SQLite file in WAL mode, every operation one transaction.
 ///
@@ -7,7 +7,7 @@ public import GRDB
 /// the audit log's fail-closed rule relies on.
 public final class Store: Sendable {
     /// The underlying pool; writes are serialised by GRDB.
-    public let database: any DatabaseWriter
+    let database: any DatabaseWriter
     public let path: String
 
     private init(database: any DatabaseWriter, path: String) {
@@ -70,6 +70,53 @@ public final class Store: Sendable {
                 "the database \(path) has schema '\(unknown)', newer than this keyhold knows: upgrade keyhold, or restore a backup made by this version"
             )
         }
+    }
+
+    /// Runs `body` in a read transaction (a consistent snapshot) off the caller's thread.
+    /// - Throws: what `body` throws, or `StoreError` when the database cannot be read.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        do {
+            return try await database.read { db in try body(StoreTransaction(db)) }
+        } catch let error as DatabaseError {
+            throw Self.unavailable(error, writing: false)
+        }
+    }
+
+    /// Runs `body` in one write transaction, committed and synced when it returns; rolled back if it throws.
+    /// - Throws: what `body` throws, or `StoreError` when the database cannot be written (nothing was changed).
+    public func write<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        do {
+            return try await database.write { db in try body(StoreTransaction(db)) }
+        } catch let error as DatabaseError {
+            throw Self.unavailable(error, writing: true)
+        }
+    }
+
+    /// `read`, on the calling thread: for start-up checks and for threads of their own that may block.
+    public func readNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        do {
+            return try database.read { db in try body(StoreTransaction(db)) }
+        } catch let error as DatabaseError {
+            throw Self.unavailable(error, writing: false)
+        }
+    }
+
+    /// `write`, on the calling thread: for threads of their own that may block (the usage flusher, a start's
+    /// rollback on a thread outside the concurrency pool).
+    public func writeNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        do {
+            return try database.write { db in try body(StoreTransaction(db)) }
+        } catch let error as DatabaseError {
+            throw Self.unavailable(error, writing: true)
+        }
+    }
+
+    private static func unavailable(_ error: DatabaseError, writing: Bool) -> StoreError {
+        let what = writing ? "written" : "read"
+        let cause = error.message ?? "\(error.resultCode)"
+        return StoreError(
+            "the state database or audit log could not be \(what) (\(cause))\(writing ? ": nothing was changed" : ""); check the disk and the state directory's permissions"
+        )
     }
 
     /// Copies the WAL into the main file and truncates it, so overwritten pages (a revoked key's data key) leave no copy behind.

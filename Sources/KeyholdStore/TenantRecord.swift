@@ -29,19 +29,12 @@ public struct TenantRecord: Sendable, Equatable {
         alertWebhook = row["alert_webhook"]
     }
 
-    /// The admin API's view of this tenant.
-    public func api(keys: [KeyVersionRecord]? = nil) -> AdminAPI.Tenant {
-        AdminAPI.Tenant(
-            name: name, plan: plan, state: state.rawValue, agent: agent, agentNotify: agentNotify, alertWebhook: alertWebhook, createdAt: createdAt,
-            keys: keys?.map { $0.api }
-        )
-    }
 }
 
-extension Store {
+extension StoreTransaction {
     /// Finds a tenant by name inside a transaction.
     /// - Throws: `KeyholdError.notFound` when there is none.
-    public static func tenant(named name: String, in db: Database) throws -> TenantRecord {
+    public func tenant(named name: String) throws -> TenantRecord {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]) else {
             throw KeyholdError.notFound("no tenant named '\(name.prefix(40))': see `keyhold tenant list`")
         }
@@ -50,8 +43,8 @@ extension Store {
 
     /// Inserts a tenant inside a transaction.
     /// - Throws: `KeyholdError.conflict` when the name is taken.
-    public static func insertTenant(
-        name: TenantName, plan: String, agent: [String], agentNotify: Bool = false, in db: Database
+    public func insertTenant(
+        name: TenantName, plan: String, agent: [String], agentNotify: Bool = false
     ) throws -> TenantRecord {
         if try Row.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ?", arguments: [name.value]) != nil {
             throw KeyholdError.conflict("a tenant named '\(name)' already exists: pick another name or `keyhold tenant show \(name)`")
@@ -62,30 +55,30 @@ extension Store {
             sql: "INSERT INTO tenants (name, plan, state, agent, agent_notify, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
             arguments: [name.value, plan, agentJSON, agentNotify, now, now]
         )
-        return try tenant(named: name.value, in: db)
+        return try tenant(named: name.value)
     }
 
-    public static func tenant(id: Int64, in db: Database) throws -> TenantRecord? {
+    public func tenant(id: Int64) throws -> TenantRecord? {
         try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(TenantRecord.init(row:))
     }
 
-    public static func allTenants(in db: Database) throws -> [TenantRecord] {
+    public func allTenants() throws -> [TenantRecord] {
         try Row.fetchAll(db, sql: "SELECT * FROM tenants ORDER BY name").map(TenantRecord.init(row:))
     }
 
-    public static func updateTenant(_ id: Int64, plan: String? = nil, state: TenantState? = nil, in db: Database) throws {
+    public func updateTenant(_ id: Int64, plan: String? = nil, state: TenantState? = nil) throws {
         let now = Timestamp.now()
         if let plan { try db.execute(sql: "UPDATE tenants SET plan = ?, updated_at = ? WHERE id = ?", arguments: [plan, now, id]) }
         if let state { try db.execute(sql: "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ?", arguments: [state.rawValue, now, id]) }
     }
 
     /// Sets (or with nil clears) the tenant's alert webhook.
-    public static func updateTenant(_ id: Int64, alertWebhook: String?, in db: Database) throws {
+    public func updateTenant(_ id: Int64, alertWebhook: String?) throws {
         try db.execute(sql: "UPDATE tenants SET alert_webhook = ?, updated_at = ? WHERE id = ?", arguments: [alertWebhook, Timestamp.now(), id])
     }
 
     /// Deletes a tenant; its key versions (ciphertexts and wrapped data keys), sandboxes and tokens go with it.
-    public static func deleteTenant(_ id: Int64, in db: Database) throws {
+    public func deleteTenant(_ id: Int64) throws {
         try db.execute(sql: "DELETE FROM tenants WHERE id = ?", arguments: [id])
     }
 }

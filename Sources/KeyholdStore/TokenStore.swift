@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
-public import KeyholdCore
+import KeyholdCore
 
 /// Bearer tokens (admin API tokens and per-sandbox proxy tokens): random, shown once, stored as SHA-256.
 public enum TokenStore {
@@ -14,9 +14,11 @@ public enum TokenStore {
     }
 
     public static func hash(_ token: String) -> Data { Data(SHA256.hash(data: Array(token.utf8))) }
+}
 
+extension StoreTransaction {
     /// Creates an admin token; returns it once.
-    public static func createAdminToken(name: String, in db: Database) throws -> (token: String, createdAt: String) {
+    public func createAdminToken(name: String) throws -> (token: String, createdAt: String) {
         guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", options: .regularExpression) != nil else {
             throw KeyholdError.invalidInput("token name '\(name.prefix(40))' must be 1–63 letters, digits, dots, hyphens or underscores")
         }
@@ -24,50 +26,53 @@ public enum TokenStore {
             throw KeyholdError.conflict("an admin token named '\(name)' exists: revoke it first or pick another name")
         }
         try db.execute(sql: "DELETE FROM admin_tokens WHERE name = ? AND revoked_at IS NOT NULL", arguments: [name])
-        let token = generate(prefix: "kh_admin_")
+        let token = TokenStore.generate(prefix: "kh_admin_")
         let now = Timestamp.now()
-        try db.execute(sql: "INSERT INTO admin_tokens (name, token_hash, created_at) VALUES (?, ?, ?)", arguments: [name, hash(token), now])
+        try db.execute(
+            sql: "INSERT INTO admin_tokens (name, token_hash, created_at) VALUES (?, ?, ?)", arguments: [name, TokenStore.hash(token), now])
         return (token, now)
     }
 
     /// The name of the live admin token with this value, if any.
-    public static func adminTokenName(for token: String, in db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT name FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL", arguments: [hash(token)])
+    public func adminTokenName(for token: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT name FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL", arguments: [TokenStore.hash(token)])
     }
 
-    public static func adminTokens(in db: Database) throws -> [AdminAPI.AdminToken] {
+    /// The live admin tokens' names and creation times, by name.
+    public func adminTokens() throws -> [(name: String, createdAt: String)] {
         try Row.fetchAll(db, sql: "SELECT name, created_at FROM admin_tokens WHERE revoked_at IS NULL ORDER BY name").map {
-            AdminAPI.AdminToken(name: $0["name"], token: nil, createdAt: $0["created_at"])
+            (name: $0["name"], createdAt: $0["created_at"])
         }
     }
 
-    public static func revokeAdminToken(name: String, in db: Database) throws {
+    public func revokeAdminToken(name: String) throws {
         try db.execute(sql: "UPDATE admin_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [Timestamp.now(), name])
         guard db.changesCount > 0 else { throw KeyholdError.notFound("no live admin token named '\(name.prefix(40))'") }
     }
 
     /// Creates a proxy token bound to one tenant and one sandbox; returns it once.
-    public static func createProxyToken(tenantID: Int64, sandboxID: Int64, in db: Database) throws -> String {
-        let token = generate(prefix: "kh_proxy_")
+    public func createProxyToken(tenantID: Int64, sandboxID: Int64) throws -> String {
+        let token = TokenStore.generate(prefix: "kh_proxy_")
         try db.execute(
             sql: "INSERT INTO proxy_tokens (tenant_id, sandbox_id, token_hash, created_at) VALUES (?, ?, ?, ?)",
-            arguments: [tenantID, sandboxID, hash(token), Timestamp.now()]
+            arguments: [tenantID, sandboxID, TokenStore.hash(token), Timestamp.now()]
         )
         return token
     }
 
     /// Revokes the proxy tokens of a sandbox (when it stops).
-    public static func revokeProxyTokens(sandboxID: Int64, in db: Database) throws {
+    public func revokeProxyTokens(sandboxID: Int64) throws {
         try db.execute(
             sql: "UPDATE proxy_tokens SET revoked_at = ? WHERE sandbox_id = ? AND revoked_at IS NULL", arguments: [Timestamp.now(), sandboxID]
         )
     }
 
     /// The tenant and sandbox a live proxy token belongs to.
-    public static func proxyTokenOwner(_ token: String, in db: Database) throws -> (tenantID: Int64, sandboxID: Int64?)? {
+    public func proxyTokenOwner(_ token: String) throws -> (tenantID: Int64, sandboxID: Int64?)? {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT tenant_id, sandbox_id FROM proxy_tokens WHERE token_hash = ? AND revoked_at IS NULL", arguments: [hash(token)]
+                db, sql: "SELECT tenant_id, sandbox_id FROM proxy_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+                arguments: [TokenStore.hash(token)]
             )
         else { return nil }
         return (row["tenant_id"], row["sandbox_id"])

@@ -1,4 +1,4 @@
-public import GRDB
+import GRDB
 import KeyholdCore
 
 /// One metered request, as stored.
@@ -14,14 +14,13 @@ public struct UsageRow: Sendable {
     public var reasoningTokens: Int
     public var costPicoUSD: Int64
     public var status: Int
-    /// `usage` or `reservation`.
-    public var charged: String
+    public var charged: UsageCharge
     public var latencyMs: Double
     public var createdAt: String
 
     public init(
         requestID: String, tenantID: Int64, sandboxID: Int64?, model: String, inputTokens: Int, outputTokens: Int, cachedTokens: Int,
-        cacheWriteTokens: Int, reasoningTokens: Int, costPicoUSD: Int64, status: Int, charged: String, latencyMs: Double, createdAt: String
+        cacheWriteTokens: Int, reasoningTokens: Int, costPicoUSD: Int64, status: Int, charged: UsageCharge, latencyMs: Double, createdAt: String
     ) {
         self.requestID = requestID
         self.tenantID = tenantID
@@ -50,9 +49,9 @@ public struct UsageTotals: Sendable, Equatable, Codable {
     public var picoUSD: Int64
 }
 
-extension Store {
+extension StoreTransaction {
     /// Inserts metered requests; a request already stored (same id) is skipped, so a replay is harmless.
-    public static func insertUsage(_ rows: [UsageRow], in db: Database) throws {
+    public func insertUsage(_ rows: [UsageRow]) throws {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT OR IGNORE INTO usage_requests (request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens,
@@ -63,13 +62,13 @@ extension Store {
         for row in rows {
             try statement.execute(arguments: [
                 row.requestID, row.tenantID, row.sandboxID, row.model, row.inputTokens, row.outputTokens, row.cachedTokens, row.cacheWriteTokens,
-                row.reasoningTokens, row.costPicoUSD, row.status, row.charged, row.latencyMs, row.createdAt, row.tenantID,
+                row.reasoningTokens, row.costPicoUSD, row.status, row.charged.rawValue, row.latencyMs, row.createdAt, row.tenantID,
             ])
         }
     }
 
     /// A tenant's totals since a time (`created_at >= since`).
-    public static func usageTotals(tenantID: Int64, since: String, in db: Database) throws -> UsageTotals {
+    public func usageTotals(tenantID: Int64, since: String) throws -> UsageTotals {
         let row = try Row.fetchOne(
             db,
             sql: """
@@ -82,8 +81,8 @@ extension Store {
     }
 
     /// A tenant's usage grouped by model or by day (`yyyy-mm-dd`) since a time.
-    public static func usageBreakdown(tenantID: Int64, by group: String, since: String, in db: Database) throws -> [(String, UsageTotals)] {
-        let key = group == "day" ? "substr(created_at, 1, 10)" : "model"
+    public func usageBreakdown(tenantID: Int64, by group: UsageGrouping, since: String) throws -> [(String, UsageTotals)] {
+        let key = group == .day ? "substr(created_at, 1, 10)" : "model"
         return try Row.fetchAll(
             db,
             sql: """
@@ -95,10 +94,10 @@ extension Store {
     }
 
     /// Records that an alert fired; false when it already had in this window.
-    public static func recordAlert(tenantID: Int64, cap: String, window: String, threshold: Int, in db: Database) throws -> Bool {
+    public func recordAlert(tenantID: Int64, cap: CapName, window: String, threshold: Int) throws -> Bool {
         try db.execute(
             sql: "INSERT OR IGNORE INTO usage_alerts (tenant_id, cap, window, threshold, fired_at) VALUES (?, ?, ?, ?, ?)",
-            arguments: [tenantID, cap, window, threshold, Timestamp.now()]
+            arguments: [tenantID, cap.rawValue, window, threshold, Timestamp.now()]
         )
         return db.changesCount > 0
     }

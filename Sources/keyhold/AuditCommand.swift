@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdServer
 import KeyholdStore
@@ -24,8 +23,8 @@ struct AuditCommand: AsyncParsableCommand {
         func run() async throws {
             let sinceTime = try since.map { try ControlPlane.parseSince($0) }
             let store = try Store.openReadOnly(path: StateDirectory(path: global.stateDir).databasePath)
-            let records = try await store.database.read { db in
-                try AuditLog.records(tenant: tenant, action: action, since: sinceTime, in: db)
+            let records = try await store.read { tx in
+                try tx.auditRecords(tenant: tenant, action: action, since: sinceTime)
             }
             if output.json { return try Output.json(records) }
             Self.printRecords(records)
@@ -59,7 +58,7 @@ struct AuditCommand: AsyncParsableCommand {
         func run() async throws {
             let state = StateDirectory(path: global.stateDir)
             let store = try Store.openReadOnly(path: state.databasePath)
-            let result = try await store.database.read { db in try AuditLog.verify(in: db) }
+            let result = try await store.read { tx in try tx.verifyAudit() }
             if let problem = result.problem {
                 Main.fail("audit log verification FAILED at \(problem)")
             }
@@ -84,7 +83,7 @@ struct AuditCommand: AsyncParsableCommand {
             if let trusted, trusted != checkpoint.publicKey {
                 Main.fail("checkpoint \(path) was signed by another key (\(checkpoint.publicKey)) than the trusted one (\(trusted))")
             }
-            let (head, hash) = try await store.database.read { db in (try AuditLog.head(in: db), try AuditLog.hash(ofSeq: checkpoint.seq, in: db)) }
+            let (head, hash) = try await store.read { tx in (try tx.auditHead(), try tx.auditHash(ofSeq: checkpoint.seq)) }
             if head.seq < checkpoint.seq {
                 Main.fail(
                     "audit log verification FAILED at record \(head.seq + 1): the log ends at record \(head.seq) but checkpoint \(path) covers \(checkpoint.seq): it was truncated"
@@ -109,7 +108,7 @@ struct AuditCommand: AsyncParsableCommand {
             let state = StateDirectory(path: global.stateDir)
             let key = try state.loadSigningKey()
             let store = try Store.openReadOnly(path: state.databasePath)
-            let result = try await store.database.read { db in try AuditLog.verify(in: db) }
+            let result = try await store.read { tx in try tx.verifyAudit() }
             if let problem = result.problem { Main.fail("refusing to sign a broken log: \(problem)") }
             let checkpoint = try AuditCheckpoint.make(seq: result.count, headHash: result.headHash, time: Timestamp.now(), key: key)
             try Output.json(checkpoint)
@@ -123,21 +122,10 @@ struct AuditCommand: AsyncParsableCommand {
         func run() async throws {
             let store = try Store.openReadOnly(path: StateDirectory(path: global.stateDir).databasePath)
             let encoder = AdminJSON.encoder()
-            try await store.database.read { db in
-                let cursor = try Row.fetchCursor(db, sql: "SELECT seq FROM audit ORDER BY seq")
-                var batch: [Int64] = []
-                func flush() throws {
-                    guard let first = batch.first else { return }
-                    for record in try AuditLog.records(afterSeq: first - 1, limit: batch.count, in: db) {
-                        print(String(decoding: try encoder.encode(record), as: UTF8.self))
-                    }
-                    batch.removeAll()
+            try await store.read { tx in
+                try tx.forEachAuditBatch { batch in
+                    for record in batch { print(String(decoding: try encoder.encode(record), as: UTF8.self)) }
                 }
-                while let seq = try cursor.next()?["seq"] as Int64? {
-                    batch.append(seq)
-                    if batch.count == 1000 { try flush() }
-                }
-                try flush()
             }
         }
     }

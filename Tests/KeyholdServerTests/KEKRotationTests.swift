@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdServer
 import KeyholdStore
@@ -17,15 +16,15 @@ struct KEKRotationTests {
         let state = StateDirectory(path: keyhold.stateDirectory)
         let vault = try state.loadVault()
         let store = try Store.open(path: state.databasePath)
-        try store.database.write { db in
-            let tenant = try Store.insertTenant(name: try TenantName("bulk"), plan: "byok", agent: ["/bin/true"], in: db)
+        try store.writeNow { tx in
+            let tenant = try tx.insertTenant(name: try TenantName("bulk"), plan: "byok", agent: ["/bin/true"])
             for version in 1...bulkKeys {
                 let sealed = try vault.seal(
                     SecretBytes(Array("sk-bulk-\(version)".utf8)), binding: KeyBinding(tenantID: tenant.id, provider: "openai", version: version)
                 )
-                _ = try Store.insertKeyVersion(
-                    tenantID: tenant.id, provider: "openai", version: version, sealed: sealed, baseURL: nil,
-                    state: version == bulkKeys ? .active : .retired, in: db
+                _ = try tx.insertKeyVersion(
+                    tenantID: tenant.id, provider: .openai, version: version, sealed: sealed, baseURL: nil,
+                    state: version == bulkKeys ? .active : .retired
                 )
             }
         }
@@ -34,13 +33,13 @@ struct KEKRotationTests {
     /// Decrypts every stored key with `vault`; returns how many opened to their expected value.
     static func openAll(_ keyhold: KeyholdHarness, with vault: Vault) throws -> Int {
         let store = try Store.openReadOnly(path: StateDirectory(path: keyhold.stateDirectory).databasePath)
-        let keys = try store.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM key_versions WHERE wrapped_dek IS NOT NULL").map(KeyVersionRecord.init(row:))
+        let keys = try store.readNow { tx in
+            try tx.allTenants().flatMap { try tx.keyVersions(tenantID: $0.id) }.filter { $0.sealed.wrappedDEK != nil }
         }
         var opened = 0
         for key in keys {
             let plain = try vault.open(key.sealed, binding: key.binding)
-            if key.provider != "openai" || plain.withBytes({ Array($0) }) == Array("sk-bulk-\(key.version)".utf8) { opened += 1 }
+            if key.provider != .openai || plain.withBytes({ Array($0) }) == Array("sk-bulk-\(key.version)".utf8) { opened += 1 }
         }
         return opened
     }

@@ -47,10 +47,10 @@ final class ProxyHarness: @unchecked Sendable {
         }
         try #require(try keyhold.cli(["tenant", "create", "globex", "--plan", "managed"]).status == 0)
         let store = try Store.open(path: keyhold.stateDirectory + "/keyhold.db")
-        (token, tenantID) = try await store.database.write { db in
-            let tenant = try Store.tenant(named: "globex", in: db)
-            let sandbox = try Store.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, in: db)
-            return (try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db), tenant.id)
+        (token, tenantID) = try await store.write { tx in
+            let tenant = try tx.tenant(named: "globex")
+            let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name)
+            return (try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id), tenant.id)
         }
     }
 

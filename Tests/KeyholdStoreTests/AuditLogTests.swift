@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdStore
 import Testing
@@ -11,7 +10,7 @@ import Testing
         let result = try temporary.verify()
         #expect(result.problem == nil)
         #expect(result.count == 5)
-        let records = try temporary.store.database.read { db in try AuditLog.records(in: db) }
+        let records = try temporary.store.readNow { tx in try tx.auditRecords() }
         #expect(records.map(\.seq) == [1, 2, 3, 4, 5])
         #expect(records[0].prevHash == AuditRecord.genesisHash)
         #expect(records[1].prevHash == records[0].hash)
@@ -28,9 +27,9 @@ import Testing
 
     @Test func aChangedDetailIsNamed() throws {
         let temporary = try TemporaryStore()
-        try temporary.store.database.write { db in
-            try AuditLog.append(AuditEvent(actor: "root", action: "key.set", details: ["validated": "ok"]), in: db)
-            try AuditLog.append(AuditEvent(actor: "root", action: "key.set", details: ["validated": "ok"]), in: db)
+        try temporary.store.writeNow { tx in
+            try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", details: ["validated": "ok"]))
+            try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", details: ["validated": "ok"]))
         }
         try temporary.tamper(#"UPDATE audit SET details = '{"validated":"skipped"}' WHERE seq = 2"#)
         #expect(try temporary.verify().problem?.seq == 2)
@@ -62,26 +61,26 @@ import Testing
     @Test func aRecordThatCannotBeWrittenRollsTheActionBack() throws {
         let temporary = try TemporaryStore()
         try temporary.tamper("CREATE TRIGGER refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-        #expect(throws: DatabaseError.self) {
-            try temporary.store.database.write { db in
-                _ = try Store.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"], in: db)
-                try AuditLog.append(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"), in: db)
+        #expect(throws: StoreError.self) {
+            try temporary.store.writeNow { tx in
+                _ = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
+                try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
             }
         }
-        #expect(try temporary.store.database.read { db in try Store.allTenants(in: db) }.isEmpty, "fail-closed: no tenant without its record")
+        #expect(try temporary.store.readNow { tx in try tx.allTenants() }.isEmpty, "fail-closed: no tenant without its record")
     }
 
     @Test func filtersSelectRecords() throws {
         let temporary = try TemporaryStore()
-        try temporary.store.database.write { db in
-            try AuditLog.append(AuditEvent(actor: "root", action: "tenant.create", tenant: "a"), in: db)
-            try AuditLog.append(AuditEvent(actor: "root", action: "key.set", tenant: "a", provider: "openai", keyVersion: 1), in: db)
-            try AuditLog.append(AuditEvent(actor: "root", action: "key.inject", tenant: "b"), in: db)
+        try temporary.store.writeNow { tx in
+            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "a"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", tenant: "a", provider: "openai", keyVersion: 1))
+            try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "b"))
         }
-        let (byTenant, byFamily, byAction, future) = try temporary.store.database.read { db in
+        let (byTenant, byFamily, byAction, future) = try temporary.store.readNow { tx in
             (
-                try AuditLog.records(tenant: "a", in: db), try AuditLog.records(action: "key", in: db),
-                try AuditLog.records(action: "key.inject", in: db), try AuditLog.records(since: "2999-01-01T00:00:00.000Z", in: db)
+                try tx.auditRecords(tenant: "a"), try tx.auditRecords(action: "key"),
+                try tx.auditRecords(action: "key.inject"), try tx.auditRecords(since: "2999-01-01T00:00:00.000Z")
             )
         }
         #expect(byTenant.count == 2)

@@ -18,14 +18,14 @@ final class TemporaryStore {
 
     /// Appends `count` audit records.
     func appendRecords(_ count: Int) throws {
-        try store.database.write { db in
+        try store.writeNow { tx in
             for index in 0..<count {
-                try AuditLog.append(AuditEvent(actor: "root", action: "tenant.create", tenant: "t\(index)"), in: db)
+                try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "t\(index)"))
             }
         }
     }
 
-    func verify() throws -> AuditVerification { try store.database.read { db in try AuditLog.verify(in: db) } }
+    func verify() throws -> AuditVerification { try store.readNow { tx in try tx.verifyAudit() } }
 
     /// Changes the file behind the store's back, as an attacker with the file would.
     func tamper(_ sql: String) throws {

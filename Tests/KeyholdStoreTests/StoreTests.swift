@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import KeyholdCore
 import KeyholdStore
 import KeyholdVault
@@ -9,12 +8,12 @@ import Testing
     @Test func aCiphertextSwappedBetweenTenantsDoesNotDecrypt() throws {
         let temporary = try TemporaryStore()
         let vault = Vault(kek: .generate())
-        try temporary.store.database.write { db in
+        try temporary.store.writeNow { tx in
             for name in ["acme", "globex"] {
-                let tenant = try Store.insertTenant(name: try TenantName(name), plan: "byok", agent: ["/bin/true"], in: db)
+                let tenant = try tx.insertTenant(name: try TenantName(name), plan: "byok", agent: ["/bin/true"])
                 let binding = KeyBinding(tenantID: tenant.id, provider: "anthropic", version: 1)
                 let sealed = try vault.seal(SecretBytes(Array("sk-ant-\(name)".utf8)), binding: binding)
-                _ = try Store.insertKeyVersion(tenantID: tenant.id, provider: "anthropic", version: 1, sealed: sealed, baseURL: nil, in: db)
+                _ = try tx.insertKeyVersion(tenantID: tenant.id, provider: .anthropic, version: 1, sealed: sealed, baseURL: nil)
             }
         }
         // Copy acme's sealed row over globex's.
@@ -25,30 +24,30 @@ import Testing
             WHERE tenant_id = 2
             """
         )
-        let globex = try temporary.store.database.read { db in try Store.activeKeys(tenantID: 2, in: db).first! }
+        let globex = try temporary.store.readNow { tx in try tx.activeKeys(tenantID: 2).first! }
         #expect { try vault.open(globex.sealed, binding: globex.binding) } throws: { ($0 as? VaultError)?.code == .decryptionFailed }
-        let acme = try temporary.store.database.read { db in try Store.activeKeys(tenantID: 1, in: db).first! }
+        let acme = try temporary.store.readNow { tx in try tx.activeKeys(tenantID: 1).first! }
         #expect(try vault.open(acme.sealed, binding: acme.binding).count == 11)
     }
 
     @Test func revokingDestroysTheDataKeyAndLeavesNoCopyInTheFile() throws {
         let temporary = try TemporaryStore()
         let vault = Vault(kek: .generate())
-        let record = try temporary.store.database.write { db in
-            let tenant = try Store.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"], in: db)
+        let record = try temporary.store.writeNow { tx in
+            let tenant = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
             let sealed = try vault.seal(
                 SecretBytes(Array("sk-ant-x".utf8)), binding: KeyBinding(tenantID: tenant.id, provider: "anthropic", version: 1))
-            return try Store.insertKeyVersion(tenantID: tenant.id, provider: "anthropic", version: 1, sealed: sealed, baseURL: nil, in: db)
+            return try tx.insertKeyVersion(tenantID: tenant.id, provider: .anthropic, version: 1, sealed: sealed, baseURL: nil)
         }
         try temporary.store.checkpointWAL()
         let wrapped = Data(try #require(record.sealed.wrappedDEK))
-        try temporary.store.database.write { db in try Store.revokeKeyVersion(record.id, in: db) }
+        try temporary.store.writeNow { tx in try tx.revokeKeyVersion(record.id) }
         try temporary.store.checkpointWAL()
         for suffix in ["", "-wal"] {
             let bytes = FileManager.default.contents(atPath: temporary.directory + "/keyhold.db" + suffix) ?? Data()
             #expect(bytes.range(of: wrapped) == nil, "keyhold.db\(suffix) still holds the wrapped data key")
         }
-        let revoked = try temporary.store.database.read { db in try Store.keyVersions(tenantID: record.tenantID, in: db).first! }
+        let revoked = try temporary.store.readNow { tx in try tx.keyVersions(tenantID: record.tenantID).first! }
         #expect(revoked.state == .revoked)
         #expect { try vault.open(revoked.sealed, binding: revoked.binding) } throws: { ($0 as? VaultError)?.code == .destroyed }
     }
@@ -69,14 +68,14 @@ import Testing
 
     @Test func tokensAreStoredHashed() throws {
         let temporary = try TemporaryStore()
-        let token = try temporary.store.database.write { db in try TokenStore.createAdminToken(name: "ci", in: db).token }
+        let token = try temporary.store.writeNow { tx in try tx.createAdminToken(name: "ci").token }
         #expect(token.hasPrefix("kh_admin_") && token.count > 40)
         try temporary.store.checkpointWAL()
         let bytes = FileManager.default.contents(atPath: temporary.directory + "/keyhold.db") ?? Data()
         #expect(bytes.range(of: Data(token.utf8)) == nil)
-        #expect(try temporary.store.database.read { db in try TokenStore.adminTokenName(for: token, in: db) } == "ci")
-        try temporary.store.database.write { db in try TokenStore.revokeAdminToken(name: "ci", in: db) }
-        #expect(try temporary.store.database.read { db in try TokenStore.adminTokenName(for: token, in: db) } == nil)
+        #expect(try temporary.store.readNow { tx in try tx.adminTokenName(for: token) } == "ci")
+        try temporary.store.writeNow { tx in try tx.revokeAdminToken(name: "ci") }
+        #expect(try temporary.store.readNow { tx in try tx.adminTokenName(for: token) } == nil)
     }
 }
 
@@ -85,8 +84,9 @@ import Testing
     /// keys must move it, and its own usage rows must not.
     @Test func tokenTenantAndKeyChangesMoveTheGenerationAndUsageRowsDoNot() throws {
         let temporary = try TemporaryStore()
-        let queue = temporary.store.database
-        func generation() throws -> Int { try queue.read { db in try Int.fetchOne(db, sql: "SELECT n FROM proxy_generation")! } }
+        let queue = temporary.store
+        let reader = queue.generationReader()
+        func generation() throws -> Int { try #require(reader.generation()) }
         var last = try generation()
         func expectMoved(_ what: Comment) throws {
             let now = try generation()
@@ -94,26 +94,26 @@ import Testing
             last = now
         }
 
-        let (tenant, sandbox) = try queue.write { db in
-            let tenant = try Store.insertTenant(name: try TenantName("globex"), plan: "managed", agent: ["/bin/true"], in: db)
-            return (tenant, try Store.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, in: db))
+        let (tenant, sandbox) = try queue.writeNow { tx in
+            let tenant = try tx.insertTenant(name: try TenantName("globex"), plan: "managed", agent: ["/bin/true"])
+            return (tenant, try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name))
         }
         try expectMoved("a new tenant")
-        _ = try queue.write { db in try TokenStore.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id, in: db) }
+        _ = try queue.writeNow { tx in try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id) }
         try expectMoved("a new proxy token")
         let row = UsageRow(
             requestID: "r1", tenantID: tenant.id, sandboxID: sandbox.id, model: "gpt-4o-mini", inputTokens: 1, outputTokens: 1, cachedTokens: 0,
-            cacheWriteTokens: 0, reasoningTokens: 0, costPicoUSD: 1, status: 200, charged: "usage", latencyMs: 1, createdAt: Timestamp.now())
-        try queue.write { db in try Store.insertUsage([row], in: db) }
+            cacheWriteTokens: 0, reasoningTokens: 0, costPicoUSD: 1, status: 200, charged: .usage, latencyMs: 1, createdAt: Timestamp.now())
+        try queue.writeNow { tx in try tx.insertUsage([row]) }
         #expect(try generation() == last, "usage rows leave the proxy's caches alone")
-        try queue.write { db in try TokenStore.revokeProxyTokens(sandboxID: sandbox.id, in: db) }
+        try queue.writeNow { tx in try tx.revokeProxyTokens(sandboxID: sandbox.id) }
         try expectMoved("a revoked token")
-        try queue.write { db in try Store.updateTenant(tenant.id, state: .suspended, in: db) }
+        try queue.writeNow { tx in try tx.updateTenant(tenant.id, state: .suspended) }
         try expectMoved("a suspended tenant")
         let vault = Vault(kek: .generate())
-        try queue.write { db in
+        try queue.writeNow { tx in
             let sealed = try vault.seal(SecretBytes(Array("sk-x".utf8)), binding: KeyBinding(tenantID: tenant.id, provider: "openai", version: 1))
-            _ = try Store.insertKeyVersion(tenantID: tenant.id, provider: "openai", version: 1, sealed: sealed, baseURL: nil, in: db)
+            _ = try tx.insertKeyVersion(tenantID: tenant.id, provider: .openai, version: 1, sealed: sealed, baseURL: nil)
         }
         try expectMoved("a new key")
     }

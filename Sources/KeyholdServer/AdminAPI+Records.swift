@@ -1,0 +1,36 @@
+import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+
+// The admin API's views of stored records: the store knows its records, the API decides what a caller sees.
+
+extension TenantRecord {
+    /// The admin API's view of this tenant.
+    func api(keys: [KeyVersionRecord]? = nil) -> AdminAPI.Tenant {
+        AdminAPI.Tenant(
+            name: name, plan: plan, state: state.rawValue, agent: agent, agentNotify: agentNotify, alertWebhook: alertWebhook, createdAt: createdAt,
+            keys: keys?.map { $0.api }
+        )
+    }
+}
+
+extension SandboxRecord {
+    /// The admin API's view, with systemd's state when known.
+    func api(tenant: String, systemdState: String?) -> AdminAPI.Sandbox {
+        AdminAPI.Sandbox(
+            tenant: tenant, unit: unit, state: state.rawValue, systemdState: systemdState, invocationID: invocationID, mainPID: mainPID,
+            keyVersions: keyVersions, restarts: restarts, lastError: lastError, updatedAt: updatedAt
+        )
+    }
+}
+
+extension KeyVersionRecord {
+    /// The admin API's view of this key version: never the key.
+    var api: AdminAPI.Key {
+        AdminAPI.Key(
+            provider: provider.rawValue, version: version, state: state.rawValue, fingerprint: sealed.fingerprint, kekID: sealed.kekID,
+            baseURL: baseURL,
+            createdAt: createdAt
+        )
+    }
+}

@@ -1,0 +1,12 @@
+import GRDB
+
+/// One transaction on the store, handed to the closure of `Store.read` or `Store.write` and valid only inside it.
+///
+/// Every operation the server, the proxy and the CLI perform on Keyhold's state is a method of this type, so the
+/// database engine and its SQL stay inside the store target. An action and its audit record (`appendAudit`) go in
+/// one transaction: both are written, or neither.
+public struct StoreTransaction {
+    let db: Database
+
+    init(_ db: Database) { self.db = db }
+}
