@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 public import KeyholdCore
 
 /// The append-only, hash-chained audit log.
@@ -13,7 +12,7 @@ public enum AuditLog {
         SHA256.hash(data: record.canonicalContent).map { String(format: "%02x", $0) }.joined()
     }
 
-    static func record(from row: Row) -> AuditRecord {
+    static func record(from row: StoreRow) -> AuditRecord {
         let detailsText: String = row["details"]
         let details = (try? JSONDecoder().decode([String: String].self, from: Data(detailsText.utf8))) ?? ["(unreadable details)": detailsText]
         let event = AuditEvent(
@@ -29,21 +28,18 @@ extension StoreTransaction {
     /// - Returns: the record as written.
     @discardableResult
     public func appendAudit(_ event: AuditEvent) throws -> AuditRecord {
-        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        let last = try row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         let seq: Int64 = (last?["seq"] as Int64? ?? 0) + 1
         let prevHash: String = last?["hash"] ?? AuditRecord.genesisHash
         var record = AuditRecord(seq: seq, time: Timestamp.now(), event: event, prevHash: prevHash, hash: "")
         record.hash = AuditLog.hash(of: record)
         let details = String(decoding: try JSONEncoder.sorted.encode(event.details), as: UTF8.self)
-        try db.execute(
-            sql: """
+        try execute("""
                 INSERT INTO audit (seq, time, actor, action, tenant, provider, key_version, fingerprint, outcome, unit, invocation_id, details, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [
-                seq, record.time, event.actor, event.action, event.tenant, event.provider, event.keyVersion, event.fingerprint, event.outcome,
-                event.unit, event.invocationID, details, prevHash, record.hash,
-            ]
+            seq, record.time, event.actor, event.action, event.tenant, event.provider, event.keyVersion, event.fingerprint, event.outcome,
+                event.unit, event.invocationID, details, prevHash, record.hash
         )
         return record
     }
@@ -53,7 +49,7 @@ extension StoreTransaction {
         tenant: String? = nil, action: String? = nil, since: String? = nil, afterSeq: Int64 = 0, limit: Int? = nil, newest: Bool = false
     ) throws -> [AuditRecord] {
         var conditions = ["seq > ?"]
-        var arguments: [any DatabaseValueConvertible] = [afterSeq]
+        var arguments: [any StoreArgument] = [afterSeq]
         if let tenant {
             conditions.append("tenant = ?")
             arguments.append(tenant)
@@ -76,10 +72,10 @@ extension StoreTransaction {
             // The first `limit` records after `afterSeq`, or the newest `limit` ones; in sequence order either way.
             sql =
                 newest
-                ? "SELECT * FROM (SELECT * FROM audit WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq DESC LIMIT \(limit)) ORDER BY seq"
+                ? "SELECT * FROM (SELECT * FROM audit WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq DESC LIMIT \(limit)) AS newest ORDER BY seq"
                 : sql + " LIMIT \(limit)"
         }
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(AuditLog.record(from:))
+        return try connection.fetchAll(sql, arguments.map(\.storeValue)).map(AuditLog.record(from:))
     }
 }
 

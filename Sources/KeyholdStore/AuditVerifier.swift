@@ -1,4 +1,3 @@
-import GRDB
 import KeyholdCore
 
 /// The outcome of checking the audit chain.
@@ -26,54 +25,47 @@ extension StoreTransaction {
     public func verifyAudit() throws -> AuditVerification {
         var expectedSeq: Int64 = 1
         var previousHash = AuditRecord.genesisHash
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
-        while let row = try cursor.next() {
-            let record = AuditLog.record(from: row)
-            func fail(_ message: String) -> AuditVerification {
-                AuditVerification(count: expectedSeq - 1, headHash: previousHash, problem: AuditProblem(seq: record.seq, message: message))
+        var problem: AuditProblem?
+        try forEachAuditBatch { batch in
+            for record in batch where problem == nil {
+                if record.seq > expectedSeq {
+                    let missing = record.seq - 1 == expectedSeq ? "record \(expectedSeq) is" : "records \(expectedSeq)–\(record.seq - 1) are"
+                    problem = AuditProblem(seq: expectedSeq, message: "\(missing) missing (deleted)")
+                } else if record.prevHash != previousHash {
+                    problem = AuditProblem(
+                        seq: record.seq,
+                        message: "its prev_hash does not match the hash of record \(expectedSeq - 1): records were deleted, inserted or reordered")
+                } else if AuditLog.hash(of: record) != record.hash {
+                    problem = AuditProblem(seq: record.seq, message: "its content does not match its hash: the record was changed")
+                } else {
+                    previousHash = record.hash
+                    expectedSeq += 1
+                }
             }
-            if record.seq > expectedSeq {
-                let missing = record.seq - 1 == expectedSeq ? "record \(expectedSeq) is" : "records \(expectedSeq)–\(record.seq - 1) are"
-                return AuditVerification(
-                    count: expectedSeq - 1, headHash: previousHash,
-                    problem: AuditProblem(seq: expectedSeq, message: "\(missing) missing (deleted)")
-                )
-            }
-            if record.prevHash != previousHash {
-                return fail("its prev_hash does not match the hash of record \(expectedSeq - 1): records were deleted, inserted or reordered")
-            }
-            if AuditLog.hash(of: record) != record.hash {
-                return fail("its content does not match its hash: the record was changed")
-            }
-            previousHash = record.hash
-            expectedSeq += 1
+            return problem == nil
         }
-        return AuditVerification(count: expectedSeq - 1, headHash: previousHash, problem: nil)
+        return AuditVerification(count: expectedSeq - 1, headHash: previousHash, problem: problem)
     }
 
-    /// Hands every record to `body` in sequence order, `batchSize` at a time, in constant memory.
-    public func forEachAuditBatch(batchSize: Int = 1000, _ body: ([AuditRecord]) throws -> Void) throws {
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit ORDER BY seq")
-        var batch: [AuditRecord] = []
-        batch.reserveCapacity(batchSize)
-        while let row = try cursor.next() {
-            batch.append(AuditLog.record(from: row))
-            if batch.count == batchSize {
-                try body(batch)
-                batch.removeAll(keepingCapacity: true)
-            }
+    /// Hands every record to `body` in sequence order, `batchSize` at a time, in constant memory, until `body`
+    /// returns false.
+    public func forEachAuditBatch(batchSize: Int = 1000, _ body: ([AuditRecord]) throws -> Bool) throws {
+        var after: Int64 = Int64.min
+        while true {
+            let batch = try rows("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", after, batchSize).map(AuditLog.record(from:))
+            guard let last = batch.last, try body(batch), batch.count == batchSize else { return }
+            after = last.seq
         }
-        if !batch.isEmpty { try body(batch) }
     }
 
     /// The hash of record `seq`, if present.
     public func auditHash(ofSeq seq: Int64) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT hash FROM audit WHERE seq = ?", arguments: [seq])
+        try value("SELECT hash FROM audit WHERE seq = ?", seq)
     }
 
     /// The last record's sequence number and hash.
     public func auditHead() throws -> (seq: Int64, hash: String) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") else {
+        guard let row = try row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") else {
             return (0, AuditRecord.genesisHash)
         }
         return (row["seq"], row["hash"])

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 public import KeyholdVault
 
@@ -15,7 +14,7 @@ public struct KeyVersionRecord: Sendable, Equatable {
     public var baseURL: String?
     public var createdAt: String
 
-    init(row: Row) {
+    init(row: StoreRow) {
         id = row["id"]
         tenantID = row["tenant_id"]
         provider = Provider(rawValue: row["provider"]) ?? .openaiCompatible
@@ -37,8 +36,7 @@ public struct KeyVersionRecord: Sendable, Equatable {
 extension StoreTransaction {
     /// The next version number for a tenant's provider key (1 for the first).
     public func nextKeyVersion(tenantID: Int64, provider: Provider) throws -> Int {
-        let current = try Int.fetchOne(
-            db, sql: "SELECT MAX(version) FROM key_versions WHERE tenant_id = ? AND provider = ?", arguments: [tenantID, provider.rawValue]
+        let current: Int? = try value("SELECT MAX(version) FROM key_versions WHERE tenant_id = ? AND provider = ?", tenantID, provider.rawValue
         )
         return (current ?? 0) + 1
     }
@@ -47,30 +45,27 @@ extension StoreTransaction {
     public func insertKeyVersion(
         tenantID: Int64, provider: Provider, version: Int, sealed: SealedKey, baseURL: String?, state: KeyState = .active
     ) throws -> KeyVersionRecord {
-        try db.execute(
-            sql: """
-                INSERT INTO key_versions (tenant_id, provider, version, state, ciphertext, nonce, tag, wrapped_dek, kek_id, fingerprint, base_url, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                tenantID, provider.rawValue, version, state.rawValue, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag),
+        let inserted = try row(
+            """
+            INSERT INTO key_versions (tenant_id, provider, version, state, ciphertext, nonce, tag, wrapped_dek, kek_id, fingerprint, base_url, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
+            """,
+            tenantID, provider.rawValue, version, state.rawValue, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag),
                 sealed.wrappedDEK.map { Data($0) },
-                sealed.kekID, sealed.fingerprint, baseURL, Timestamp.now(),
-            ]
+                sealed.kekID, sealed.fingerprint, baseURL, Timestamp.now()
         )
-        return KeyVersionRecord(row: try Row.fetchOne(db, sql: "SELECT * FROM key_versions WHERE id = ?", arguments: [db.lastInsertedRowID])!)
+        guard let inserted else { throw StoreError("the database returned no row for a new key version") }
+        return KeyVersionRecord(row: inserted)
     }
 
     /// All key versions of a tenant, newest first per provider.
     public func keyVersions(tenantID: Int64, provider: Provider? = nil) throws -> [KeyVersionRecord] {
         if let provider {
-            return try Row.fetchAll(
-                db, sql: "SELECT * FROM key_versions WHERE tenant_id = ? AND provider = ? ORDER BY version DESC",
-                arguments: [tenantID, provider.rawValue]
+            return try rows("SELECT * FROM key_versions WHERE tenant_id = ? AND provider = ? ORDER BY version DESC",
+                tenantID, provider.rawValue
             ).map(KeyVersionRecord.init(row:))
         }
-        return try Row.fetchAll(
-            db, sql: "SELECT * FROM key_versions WHERE tenant_id = ? ORDER BY provider, version DESC", arguments: [tenantID]
+        return try rows("SELECT * FROM key_versions WHERE tenant_id = ? ORDER BY provider, version DESC", tenantID
         ).map(KeyVersionRecord.init(row:))
     }
 
@@ -85,24 +80,20 @@ extension StoreTransaction {
 
     /// Marks older active versions of a provider's key as retired, once a newer one is in place.
     public func retireKeyVersions(tenantID: Int64, provider: Provider, olderThan version: Int) throws -> [Int] {
-        let versions = try Int.fetchAll(
-            db, sql: "SELECT version FROM key_versions WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
-            arguments: [tenantID, provider.rawValue, version]
-        )
-        try db.execute(
-            sql:
-                "UPDATE key_versions SET state = 'retired', retired_at = ? WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
-            arguments: [Timestamp.now(), tenantID, provider.rawValue, version]
+        let versions: [Int] = try rows("SELECT version FROM key_versions WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
+            tenantID, provider.rawValue, version
+        ).map { $0["version"] }
+        try execute("UPDATE key_versions SET state = 'retired', retired_at = ? WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
+            Timestamp.now(), tenantID, provider.rawValue, version
         )
         return versions
     }
 
     /// Revokes a key version: marks it revoked and deletes its wrapped data key, so no copy of the database can decrypt it.
     public func revokeKeyVersion(_ id: Int64) throws {
-        try db.execute(
-            sql:
-                "UPDATE key_versions SET state = 'revoked', wrapped_dek = NULL, ciphertext = zeroblob(length(ciphertext)), revoked_at = ? WHERE id = ?",
-            arguments: [Timestamp.now(), id]
+        try execute(
+            "UPDATE key_versions SET state = 'revoked', wrapped_dek = NULL, ciphertext = \(dialect.zeros(sameLengthAs: "ciphertext")), revoked_at = ? WHERE id = ?",
+            Timestamp.now(), id
         )
     }
 }

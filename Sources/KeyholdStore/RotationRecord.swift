@@ -1,4 +1,3 @@
-import GRDB
 public import KeyholdCore
 
 /// A key rotation as recorded step by step, so that a daemon killed at any step can finish or undo it.
@@ -18,7 +17,7 @@ public struct RotationRecord: Sendable, Equatable {
     public var oldUnits: [String]
     public var newUnits: [String]
 
-    init(row: Row) {
+    init(row: StoreRow) {
         id = row["id"]
         tenantID = row["tenant_id"]
         provider = row["provider"]
@@ -38,52 +37,49 @@ extension StoreTransaction {
     ) throws
         -> RotationRecord
     {
-        if let running = try Row.fetchOne(
-            db, sql: "SELECT started_at FROM rotations WHERE tenant_id = ? AND state = 'running'", arguments: [tenantID])
+        if let running = try row("SELECT started_at FROM rotations WHERE tenant_id = ? AND state = 'running'", tenantID)
         {
             throw KeyholdError.conflict(
                 "a rotation of tenant '\(tenantName)' is already running (started \(running["started_at"] as String)): wait for it to finish, then retry"
             )
         }
         let now = Timestamp.now()
-        try db.execute(
-            sql: """
-                INSERT INTO rotations (tenant_id, provider, from_version, to_version, step, state, started_at, updated_at)
-                VALUES (?, ?, ?, ?, 'prepared', 'running', ?, ?)
-                """,
-            arguments: [tenantID, provider, from, to, now, now]
+        let id: Int64? = try value(
+            """
+            INSERT INTO rotations (tenant_id, provider, from_version, to_version, step, state, started_at, updated_at)
+            VALUES (?, ?, ?, ?, 'prepared', 'running', ?, ?) RETURNING id
+            """,
+            tenantID, provider, from, to, now, now
         )
-        return try rotation(id: db.lastInsertedRowID)!
+        guard let id, let rotation = try rotation(id: id) else { throw StoreError("the database returned no row for a new rotation") }
+        return rotation
     }
 
     public func rotation(id: Int64) throws -> RotationRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM rotations WHERE id = ?", arguments: [id]).map(RotationRecord.init(row:))
+        try row("SELECT * FROM rotations WHERE id = ?", id).map(RotationRecord.init(row:))
     }
 
     public func runningRotations() throws -> [RotationRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM rotations WHERE state = 'running' ORDER BY id").map(RotationRecord.init(row:))
+        try rows("SELECT * FROM rotations WHERE state = 'running' ORDER BY id").map(RotationRecord.init(row:))
     }
 
     /// Records the step a rotation is about to take (and the units it involves).
     public func updateRotation(
         _ id: Int64, step: RotationStep, state: RotationState = .running, oldUnits: [String]? = nil, newUnits: [String]? = nil, error: String? = nil,
     ) throws {
-        try db.execute(
-            sql: """
+        try execute("""
                 UPDATE rotations SET step = ?, state = ?, old_units = COALESCE(?, old_units), new_units = COALESCE(?, new_units),
                 error = COALESCE(?, error), updated_at = ? WHERE id = ?
                 """,
-            arguments: [
-                step.rawValue, state.rawValue, oldUnits?.joined(separator: " "), newUnits?.joined(separator: " "), error, Timestamp.now(), id,
-            ]
+            step.rawValue, state.rawValue, oldUnits?.joined(separator: " "), newUnits?.joined(separator: " "), error, Timestamp.now(), id
         )
     }
 
     public func setKeyVersionState(_ id: Int64, state: KeyState) throws {
         let column = state == .retired ? ", retired_at = ?" : ""
-        var arguments: [any DatabaseValueConvertible] = [state.rawValue]
-        if state == .retired { arguments.append(Timestamp.now()) }
-        arguments.append(id)
-        try db.execute(sql: "UPDATE key_versions SET state = ?\(column) WHERE id = ?", arguments: StatementArguments(arguments))
+        var arguments: [StoreValue] = [.text(state.rawValue)]
+        if state == .retired { arguments.append(.text(Timestamp.now())) }
+        arguments.append(.integer(id))
+        try connection.execute("UPDATE key_versions SET state = ?\(column) WHERE id = ?", arguments)
     }
 }

@@ -1,4 +1,3 @@
-import GRDB
 public import KeyholdCore
 
 /// A tenant's sandbox (one transient systemd unit) as Keyhold tracks it.
@@ -18,7 +17,7 @@ public struct SandboxRecord: Sendable, Equatable {
     public var lastError: String?
     public var updatedAt: String
 
-    init(row: Row) {
+    init(row: StoreRow) {
         id = row["id"]
         tenantID = row["tenant_id"]
         unit = row["unit"]
@@ -40,72 +39,63 @@ extension StoreTransaction {
     /// Inserts a sandbox in state `starting`; the unit name is derived from its id.
     public func insertSandbox(tenantID: Int64, tenantName: String, restarts: Int = 0) throws -> SandboxRecord {
         let now = Timestamp.now()
-        try db.execute(
-            sql:
-                "INSERT INTO sandboxes (tenant_id, unit, state, desired, restarts, created_at, updated_at) VALUES (?, '', 'starting', 'running', ?, ?, ?)",
-            arguments: [tenantID, restarts, now, now]
+        let inserted: Int64? = try value(
+            "INSERT INTO sandboxes (tenant_id, unit, state, desired, restarts, created_at, updated_at) VALUES (?, '', 'starting', 'running', ?, ?, ?) RETURNING id",
+            tenantID, restarts, now, now
         )
-        let id = db.lastInsertedRowID
-        try db.execute(sql: "UPDATE sandboxes SET unit = ? WHERE id = ?", arguments: ["keyhold-\(tenantName)-\(id).service", id])
+        guard let id = inserted else { throw StoreError("the database returned no row for a new sandbox") }
+        try execute("UPDATE sandboxes SET unit = ? WHERE id = ?", "keyhold-\(tenantName)-\(id).service", id)
         return try sandbox(id: id)!
     }
 
     public func sandbox(id: Int64) throws -> SandboxRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM sandboxes WHERE id = ?", arguments: [id]).map(SandboxRecord.init(row:))
+        try row("SELECT * FROM sandboxes WHERE id = ?", id).map(SandboxRecord.init(row:))
     }
 
     /// A tenant's newest sandbox, whatever its state.
     public func latestSandbox(tenantID: Int64) throws -> SandboxRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM sandboxes WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", arguments: [tenantID])
+        try row("SELECT * FROM sandboxes WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", tenantID)
             .map(SandboxRecord.init(row:))
     }
 
     /// A tenant's sandboxes that are not stopped, newest first.
     public func liveSandboxes(tenantID: Int64) throws -> [SandboxRecord] {
-        try Row.fetchAll(
-            db, sql: "SELECT * FROM sandboxes WHERE tenant_id = ? AND state != 'stopped' ORDER BY id DESC", arguments: [tenantID]
+        try rows("SELECT * FROM sandboxes WHERE tenant_id = ? AND state != 'stopped' ORDER BY id DESC", tenantID
         ).map(SandboxRecord.init(row:))
     }
 
     /// Every sandbox not stopped, with its tenant's name.
     public func allLiveSandboxes() throws -> [(tenant: String, sandbox: SandboxRecord)] {
-        try Row.fetchAll(
-            db,
-            sql:
-                "SELECT s.*, t.name AS tenant_name FROM sandboxes s JOIN tenants t ON t.id = s.tenant_id WHERE s.state != 'stopped' ORDER BY t.name, s.id"
+        try rows("SELECT s.*, t.name AS tenant_name FROM sandboxes s JOIN tenants t ON t.id = s.tenant_id WHERE s.state != 'stopped' ORDER BY t.name, s.id"
         ).map { (tenant: $0["tenant_name"] as String, sandbox: SandboxRecord(row: $0)) }
     }
 
     /// Marks the tenant's failed sandboxes stopped (a new start clears the failure the reconciler gave up on).
     public func clearFailedSandboxes(tenantID: Int64) throws {
-        try db.execute(
-            sql: "UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
-            arguments: [Timestamp.now(), tenantID])
+        try execute("UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
+            Timestamp.now(), tenantID)
     }
 
     /// Updates a sandbox's observed state and the facts that came with it.
     public func updateSandbox(
         _ id: Int64, state: SandboxState, invocationID: String? = nil, mainPID: Int? = nil, keyVersions: [String]? = nil, lastError: String? = nil,
     ) throws {
-        try db.execute(
-            sql: """
+        try execute("""
                 UPDATE sandboxes SET state = ?, invocation_id = COALESCE(?, invocation_id), main_pid = COALESCE(?, main_pid),
                 key_versions = COALESCE(?, key_versions), last_error = ?, updated_at = ? WHERE id = ?
                 """,
-            arguments: [state.rawValue, invocationID, mainPID, keyVersions?.joined(separator: " "), lastError, Timestamp.now(), id]
+            state.rawValue, invocationID, mainPID, keyVersions?.joined(separator: " "), lastError, Timestamp.now(), id
         )
     }
 
     /// Sets what every live sandbox of a tenant should converge on.
     public func setDesiredState(tenantID: Int64, desired: DesiredState) throws {
-        try db.execute(
-            sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE tenant_id = ? AND state != 'stopped'",
-            arguments: [desired.rawValue, Timestamp.now(), tenantID]
+        try execute("UPDATE sandboxes SET desired = ?, updated_at = ? WHERE tenant_id = ? AND state != 'stopped'",
+            desired.rawValue, Timestamp.now(), tenantID
         )
     }
 
     public func setDesiredState(sandboxID: Int64, desired: DesiredState) throws {
-        try db.execute(
-            sql: "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE id = ?", arguments: [desired.rawValue, Timestamp.now(), sandboxID])
+        try execute("UPDATE sandboxes SET desired = ?, updated_at = ? WHERE id = ?", desired.rawValue, Timestamp.now(), sandboxID)
     }
 }

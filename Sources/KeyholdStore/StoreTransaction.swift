@@ -1,12 +1,10 @@
-import GRDB
-
 /// One transaction on the store, handed to the closure of `Store.read` or `Store.write` and valid only inside it.
 ///
-/// Every operation the server, the proxy and the CLI perform on Keyhold's state is a method of this type, so the
-/// database engine and its SQL stay inside the store target. An action and its audit record (`appendAudit`) go in
-/// one transaction: both are written, or neither.
+/// Every operation the server, the proxy and the CLI perform on Keyhold's state is a method of this type, written
+/// once for both databases (SQLite and PostgreSQL), so the engines and their SQL stay inside the store target. An
+/// action and its audit record (`appendAudit`) go in one transaction: both are written, or neither.
 public struct StoreTransaction {
-    let db: Database
+    let connection: any StoreConnection
 
-    init(_ db: Database) { self.db = db }
+    init(_ connection: any StoreConnection) { self.connection = connection }
 }

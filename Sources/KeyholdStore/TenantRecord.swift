@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import KeyholdCore
 
 /// A tenant as stored.
@@ -17,7 +16,7 @@ public struct TenantRecord: Sendable, Equatable {
     public var alertWebhook: String?
     public var createdAt: String
 
-    init(row: Row) {
+    init(row: StoreRow) {
         id = row["id"]
         name = row["name"]
         plan = row["plan"]
@@ -35,7 +34,7 @@ extension StoreTransaction {
     /// Finds a tenant by name inside a transaction.
     /// - Throws: `KeyholdError.notFound` when there is none.
     public func tenant(named name: String) throws -> TenantRecord {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]) else {
+        guard let row = try row("SELECT * FROM tenants WHERE name = ?", name) else {
             throw KeyholdError.notFound("no tenant named '\(name.prefix(40))': see `keyhold tenant list`")
         }
         return TenantRecord(row: row)
@@ -46,39 +45,38 @@ extension StoreTransaction {
     public func insertTenant(
         name: TenantName, plan: String, agent: [String], agentNotify: Bool = false
     ) throws -> TenantRecord {
-        if try Row.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ?", arguments: [name.value]) != nil {
+        if try row("SELECT 1 FROM tenants WHERE name = ?", name.value) != nil {
             throw KeyholdError.conflict("a tenant named '\(name)' already exists: pick another name or `keyhold tenant show \(name)`")
         }
         let now = Timestamp.now()
         let agentJSON = String(decoding: try JSONEncoder().encode(agent), as: UTF8.self)
-        try db.execute(
-            sql: "INSERT INTO tenants (name, plan, state, agent, agent_notify, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
-            arguments: [name.value, plan, agentJSON, agentNotify, now, now]
+        try execute("INSERT INTO tenants (name, plan, state, agent, agent_notify, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
+            name.value, plan, agentJSON, agentNotify, now, now
         )
         return try tenant(named: name.value)
     }
 
     public func tenant(id: Int64) throws -> TenantRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(TenantRecord.init(row:))
+        try row("SELECT * FROM tenants WHERE id = ?", id).map(TenantRecord.init(row:))
     }
 
     public func allTenants() throws -> [TenantRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM tenants ORDER BY name").map(TenantRecord.init(row:))
+        try rows("SELECT * FROM tenants ORDER BY name").map(TenantRecord.init(row:))
     }
 
     public func updateTenant(_ id: Int64, plan: String? = nil, state: TenantState? = nil) throws {
         let now = Timestamp.now()
-        if let plan { try db.execute(sql: "UPDATE tenants SET plan = ?, updated_at = ? WHERE id = ?", arguments: [plan, now, id]) }
-        if let state { try db.execute(sql: "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ?", arguments: [state.rawValue, now, id]) }
+        if let plan { try execute("UPDATE tenants SET plan = ?, updated_at = ? WHERE id = ?", plan, now, id) }
+        if let state { try execute("UPDATE tenants SET state = ?, updated_at = ? WHERE id = ?", state.rawValue, now, id) }
     }
 
     /// Sets (or with nil clears) the tenant's alert webhook.
     public func updateTenant(_ id: Int64, alertWebhook: String?) throws {
-        try db.execute(sql: "UPDATE tenants SET alert_webhook = ?, updated_at = ? WHERE id = ?", arguments: [alertWebhook, Timestamp.now(), id])
+        try execute("UPDATE tenants SET alert_webhook = ?, updated_at = ? WHERE id = ?", alertWebhook, Timestamp.now(), id)
     }
 
     /// Deletes a tenant; its key versions (ciphertexts and wrapped data keys), sandboxes and tokens go with it.
     public func deleteTenant(_ id: Int64) throws {
-        try db.execute(sql: "DELETE FROM tenants WHERE id = ?", arguments: [id])
+        try execute("DELETE FROM tenants WHERE id = ?", id)
     }
 }

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import KeyholdCore
 
 /// Bearer tokens (admin API tokens and per-sandbox proxy tokens): random, shown once, stored as SHA-256.
@@ -22,57 +21,53 @@ extension StoreTransaction {
         guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", options: .regularExpression) != nil else {
             throw KeyholdError.invalidInput("token name '\(name.prefix(40))' must be 1–63 letters, digits, dots, hyphens or underscores")
         }
-        if try Row.fetchOne(db, sql: "SELECT 1 FROM admin_tokens WHERE name = ? AND revoked_at IS NULL", arguments: [name]) != nil {
+        if try row("SELECT 1 FROM admin_tokens WHERE name = ? AND revoked_at IS NULL", name) != nil {
             throw KeyholdError.conflict("an admin token named '\(name)' exists: revoke it first or pick another name")
         }
-        try db.execute(sql: "DELETE FROM admin_tokens WHERE name = ? AND revoked_at IS NOT NULL", arguments: [name])
+        try execute("DELETE FROM admin_tokens WHERE name = ? AND revoked_at IS NOT NULL", name)
         let token = TokenStore.generate(prefix: "kh_admin_")
         let now = Timestamp.now()
-        try db.execute(
-            sql: "INSERT INTO admin_tokens (name, token_hash, created_at) VALUES (?, ?, ?)", arguments: [name, TokenStore.hash(token), now])
+        try execute("INSERT INTO admin_tokens (name, token_hash, created_at) VALUES (?, ?, ?)", name, TokenStore.hash(token), now)
         return (token, now)
     }
 
     /// The name of the live admin token with this value, if any.
     public func adminTokenName(for token: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT name FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL", arguments: [TokenStore.hash(token)])
+        try value("SELECT name FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL", TokenStore.hash(token))
     }
 
     /// The live admin tokens' names and creation times, by name.
     public func adminTokens() throws -> [(name: String, createdAt: String)] {
-        try Row.fetchAll(db, sql: "SELECT name, created_at FROM admin_tokens WHERE revoked_at IS NULL ORDER BY name").map {
+        try rows("SELECT name, created_at FROM admin_tokens WHERE revoked_at IS NULL ORDER BY name").map {
             (name: $0["name"], createdAt: $0["created_at"])
         }
     }
 
     public func revokeAdminToken(name: String) throws {
-        try db.execute(sql: "UPDATE admin_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [Timestamp.now(), name])
-        guard db.changesCount > 0 else { throw KeyholdError.notFound("no live admin token named '\(name.prefix(40))'") }
+        let revoked = try execute("UPDATE admin_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", Timestamp.now(), name)
+        guard revoked > 0 else { throw KeyholdError.notFound("no live admin token named '\(name.prefix(40))'") }
     }
 
     /// Creates a proxy token bound to one tenant and one sandbox; returns it once.
     public func createProxyToken(tenantID: Int64, sandboxID: Int64) throws -> String {
         let token = TokenStore.generate(prefix: "kh_proxy_")
-        try db.execute(
-            sql: "INSERT INTO proxy_tokens (tenant_id, sandbox_id, token_hash, created_at) VALUES (?, ?, ?, ?)",
-            arguments: [tenantID, sandboxID, TokenStore.hash(token), Timestamp.now()]
+        try execute("INSERT INTO proxy_tokens (tenant_id, sandbox_id, token_hash, created_at) VALUES (?, ?, ?, ?)",
+            tenantID, sandboxID, TokenStore.hash(token), Timestamp.now()
         )
         return token
     }
 
     /// Revokes the proxy tokens of a sandbox (when it stops).
     public func revokeProxyTokens(sandboxID: Int64) throws {
-        try db.execute(
-            sql: "UPDATE proxy_tokens SET revoked_at = ? WHERE sandbox_id = ? AND revoked_at IS NULL", arguments: [Timestamp.now(), sandboxID]
+        try execute("UPDATE proxy_tokens SET revoked_at = ? WHERE sandbox_id = ? AND revoked_at IS NULL", Timestamp.now(), sandboxID
         )
     }
 
     /// The tenant and sandbox a live proxy token belongs to.
     public func proxyTokenOwner(_ token: String) throws -> (tenantID: Int64, sandboxID: Int64?)? {
         guard
-            let row = try Row.fetchOne(
-                db, sql: "SELECT tenant_id, sandbox_id FROM proxy_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-                arguments: [TokenStore.hash(token)]
+            let row = try row("SELECT tenant_id, sandbox_id FROM proxy_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+                TokenStore.hash(token)
             )
         else { return nil }
         return (row["tenant_id"], row["sandbox_id"])

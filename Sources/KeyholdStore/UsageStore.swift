@@ -1,4 +1,3 @@
-import GRDB
 import KeyholdCore
 
 /// One metered request, as stored.
@@ -52,30 +51,26 @@ public struct UsageTotals: Sendable, Equatable, Codable {
 extension StoreTransaction {
     /// Inserts metered requests; a request already stored (same id) is skipped, so a replay is harmless.
     public func insertUsage(_ rows: [UsageRow]) throws {
-        let statement = try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO usage_requests (request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens,
-                cache_write_tokens, reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at)
-                SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tenants WHERE id = ?)
-                """
-        )
+        let insert = """
+            INSERT INTO usage_requests (request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens,
+            cache_write_tokens, reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at)
+            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tenants WHERE id = ?)
+            ON CONFLICT (request_id) DO NOTHING
+            """
         for row in rows {
-            try statement.execute(arguments: [
-                row.requestID, row.tenantID, row.sandboxID, row.model, row.inputTokens, row.outputTokens, row.cachedTokens, row.cacheWriteTokens,
-                row.reasoningTokens, row.costPicoUSD, row.status, row.charged.rawValue, row.latencyMs, row.createdAt, row.tenantID,
-            ])
+            try execute(
+                insert, row.requestID, row.tenantID, row.sandboxID, row.model, row.inputTokens, row.outputTokens, row.cachedTokens, row.cacheWriteTokens,
+                row.reasoningTokens, row.costPicoUSD, row.status, row.charged.rawValue, row.latencyMs, row.createdAt, row.tenantID)
         }
     }
 
     /// A tenant's totals since a time (`created_at >= since`).
     public func usageTotals(tenantID: Int64, since: String) throws -> UsageTotals {
-        let row = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT COUNT(*) AS n, COALESCE(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens), 0) AS tokens,
-                COALESCE(SUM(cost_picousd), 0) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ?
+        let row = try row("""
+                SELECT COUNT(*) AS n, CAST(COALESCE(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens), 0) AS BIGINT) AS tokens,
+                CAST(COALESCE(SUM(cost_picousd), 0) AS BIGINT) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ?
                 """,
-            arguments: [tenantID, since]
+            tenantID, since
         )!
         return UsageTotals(requests: row["n"], tokens: row["tokens"], picoUSD: row["cost"])
     }
@@ -83,22 +78,19 @@ extension StoreTransaction {
     /// A tenant's usage grouped by model or by day (`yyyy-mm-dd`) since a time.
     public func usageBreakdown(tenantID: Int64, by group: UsageGrouping, since: String) throws -> [(String, UsageTotals)] {
         let key = group == .day ? "substr(created_at, 1, 10)" : "model"
-        return try Row.fetchAll(
-            db,
-            sql: """
-                SELECT \(key) AS k, COUNT(*) AS n, SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens) AS tokens,
-                SUM(cost_picousd) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ? GROUP BY k ORDER BY k
+        return try rows("""
+                SELECT \(key) AS k, COUNT(*) AS n, CAST(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens) AS BIGINT) AS tokens,
+                CAST(SUM(cost_picousd) AS BIGINT) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ? GROUP BY k ORDER BY k
                 """,
-            arguments: [tenantID, since]
+            tenantID, since
         ).map { ($0["k"], UsageTotals(requests: $0["n"], tokens: $0["tokens"], picoUSD: $0["cost"])) }
     }
 
     /// Records that an alert fired; false when it already had in this window.
     public func recordAlert(tenantID: Int64, cap: CapName, window: String, threshold: Int) throws -> Bool {
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO usage_alerts (tenant_id, cap, window, threshold, fired_at) VALUES (?, ?, ?, ?, ?)",
-            arguments: [tenantID, cap.rawValue, window, threshold, Timestamp.now()]
-        )
-        return db.changesCount > 0
+        try execute(
+            "INSERT INTO usage_alerts (tenant_id, cap, \"window\", threshold, fired_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            tenantID, cap.rawValue, window, threshold, Timestamp.now()
+        ) > 0
     }
 }

@@ -125,6 +125,7 @@ struct AuditCommand: AsyncParsableCommand {
             try await store.read { tx in
                 try tx.forEachAuditBatch { batch in
                     for record in batch { print(String(decoding: try encoder.encode(record), as: UTF8.self)) }
+                    return true
                 }
             }
         }
