@@ -23,10 +23,10 @@ public final class Daemon: Sendable {
 
     /// Loads plans, the KEK and the database; fails with a clear error before anything listens.
     public init(options: DaemonOptions, logger: Logger) throws {
-        let state = StateDirectory(path: options.stateDirectory)
+        let state = StateDirectory(path: options.stateDirectory, database: options.database)
         let plans = try PlanCatalog.load(directory: options.plansDirectory)
         let vault = try state.loadVault()
-        let store = try Store.open(path: state.databasePath)
+        let store = try state.openStore()
         try Self.checkKEKMatches(vault: vault, store: store, path: state.kekPath)
         let vaults = VaultRing(vault)
         let httpClient = HTTPClient.shared

@@ -4,6 +4,8 @@ public import KeyholdProxy
 /// Everything `keyhold serve` needs to know.
 public struct DaemonOptions: Sendable {
     public var stateDirectory: String
+    /// A fleet's PostgreSQL URL, or nil for the SQLite file in the state directory.
+    public var database: String?
     /// The admin API's Unix socket (mode 0660).
     public var socketPath: String
     /// `HOST:PORT` on loopback for the admin API over TCP with bearer tokens, or nil.
@@ -18,8 +20,9 @@ public struct DaemonOptions: Sendable {
 
     public init(
         stateDirectory: String, socketPath: String, tcpAddress: String?, plansDirectory: String, sandbox: SandboxConfiguration,
-        providerBaseURLs: [Provider: String], version: String, proxy: ProxyConfiguration? = nil
+        providerBaseURLs: [Provider: String], version: String, proxy: ProxyConfiguration? = nil, database: String? = nil
     ) {
+        self.database = database
         self.proxy = proxy
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath

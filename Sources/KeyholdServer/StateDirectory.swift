@@ -6,10 +6,23 @@ public import KeyholdVault
 /// The files of one Keyhold installation: the database, the KEK and the audit signing key.
 public struct StateDirectory: Sendable {
     public let path: String
+    /// A PostgreSQL URL when the state is a fleet's, else nil (the SQLite file `keyhold.db` here).
+    public let databaseURL: String?
 
-    public init(path: String) { self.path = path }
+    public init(path: String, database: String? = nil) {
+        self.path = path
+        databaseURL = database
+    }
 
     public var databasePath: String { file("keyhold.db") }
+    /// Where the store is: the PostgreSQL URL, or the SQLite file.
+    public var databaseLocation: String { databaseURL ?? databasePath }
+
+    /// Opens (creating or migrating) the store.
+    public func openStore() throws -> Store { try Store.open(location: databaseLocation) }
+
+    /// Opens the store to read it, changing nothing (for `audit` commands, which work while the daemon is down).
+    public func openStoreReadOnly() throws -> Store { try Store.openReadOnly(location: databaseLocation) }
     public var defaultKEKPath: String { file("kek") }
     public var signingKeyPath: String { file("audit-signing.key") }
 
@@ -30,7 +43,7 @@ public struct StateDirectory: Sendable {
         let kek = KeyEncryptionKey.generate()
         try kek.write(to: defaultKEKPath)
         try AuditSigningKey.generate().write(to: signingKeyPath)
-        _ = try Store.open(path: databasePath)
+        _ = try openStore()
         return kek.id
     }
 

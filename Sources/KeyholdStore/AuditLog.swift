@@ -24,22 +24,31 @@ public enum AuditLog {
 }
 
 extension StoreTransaction {
+    /// A lock id of Keyhold's own for audit appends on PostgreSQL.
+    static let auditLock: Int64 = 0x6b65_7968_6f6c_6402
+
     /// Appends a record for `event` inside this transaction.
     /// - Returns: the record as written.
     @discardableResult
     public func appendAudit(_ event: AuditEvent) throws -> AuditRecord {
+        if dialect == .postgres {
+            // One chain for the fleet: appends from every host take this lock in turn (held to the commit), and a
+            // transaction whose snapshot predates another's append fails to serialize and is retried.
+            try execute("SELECT pg_advisory_xact_lock(?)", Self.auditLock)
+        }
         let last = try row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         let seq: Int64 = (last?["seq"] as Int64? ?? 0) + 1
         let prevHash: String = last?["hash"] ?? AuditRecord.genesisHash
         var record = AuditRecord(seq: seq, time: Timestamp.now(), event: event, prevHash: prevHash, hash: "")
         record.hash = AuditLog.hash(of: record)
         let details = String(decoding: try JSONEncoder.sorted.encode(event.details), as: UTF8.self)
-        try execute("""
-                INSERT INTO audit (seq, time, actor, action, tenant, provider, key_version, fingerprint, outcome, unit, invocation_id, details, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+        try execute(
+            """
+            INSERT INTO audit (seq, time, actor, action, tenant, provider, key_version, fingerprint, outcome, unit, invocation_id, details, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
             seq, record.time, event.actor, event.action, event.tenant, event.provider, event.keyVersion, event.fingerprint, event.outcome,
-                event.unit, event.invocationID, details, prevHash, record.hash
+            event.unit, event.invocationID, details, prevHash, record.hash
         )
         return record
     }

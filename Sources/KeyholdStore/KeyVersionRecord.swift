@@ -36,7 +36,8 @@ public struct KeyVersionRecord: Sendable, Equatable {
 extension StoreTransaction {
     /// The next version number for a tenant's provider key (1 for the first).
     public func nextKeyVersion(tenantID: Int64, provider: Provider) throws -> Int {
-        let current: Int? = try value("SELECT MAX(version) FROM key_versions WHERE tenant_id = ? AND provider = ?", tenantID, provider.rawValue
+        let current: Int? = try value(
+            "SELECT MAX(version) FROM key_versions WHERE tenant_id = ? AND provider = ?", tenantID, provider.rawValue
         )
         return (current ?? 0) + 1
     }
@@ -51,8 +52,8 @@ extension StoreTransaction {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
             """,
             tenantID, provider.rawValue, version, state.rawValue, Data(sealed.ciphertext), Data(sealed.nonce), Data(sealed.tag),
-                sealed.wrappedDEK.map { Data($0) },
-                sealed.kekID, sealed.fingerprint, baseURL, Timestamp.now()
+            sealed.wrappedDEK.map { Data($0) },
+            sealed.kekID, sealed.fingerprint, baseURL, Timestamp.now()
         )
         guard let inserted else { throw StoreError("the database returned no row for a new key version") }
         return KeyVersionRecord(row: inserted)
@@ -61,11 +62,13 @@ extension StoreTransaction {
     /// All key versions of a tenant, newest first per provider.
     public func keyVersions(tenantID: Int64, provider: Provider? = nil) throws -> [KeyVersionRecord] {
         if let provider {
-            return try rows("SELECT * FROM key_versions WHERE tenant_id = ? AND provider = ? ORDER BY version DESC",
+            return try rows(
+                "SELECT * FROM key_versions WHERE tenant_id = ? AND provider = ? ORDER BY version DESC",
                 tenantID, provider.rawValue
             ).map(KeyVersionRecord.init(row:))
         }
-        return try rows("SELECT * FROM key_versions WHERE tenant_id = ? ORDER BY provider, version DESC", tenantID
+        return try rows(
+            "SELECT * FROM key_versions WHERE tenant_id = ? ORDER BY provider, version DESC", tenantID
         ).map(KeyVersionRecord.init(row:))
     }
 
@@ -80,10 +83,12 @@ extension StoreTransaction {
 
     /// Marks older active versions of a provider's key as retired, once a newer one is in place.
     public func retireKeyVersions(tenantID: Int64, provider: Provider, olderThan version: Int) throws -> [Int] {
-        let versions: [Int] = try rows("SELECT version FROM key_versions WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
+        let versions: [Int] = try rows(
+            "SELECT version FROM key_versions WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
             tenantID, provider.rawValue, version
         ).map { $0["version"] }
-        try execute("UPDATE key_versions SET state = 'retired', retired_at = ? WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
+        try execute(
+            "UPDATE key_versions SET state = 'retired', retired_at = ? WHERE tenant_id = ? AND provider = ? AND state = 'active' AND version < ?",
             Timestamp.now(), tenantID, provider.rawValue, version
         )
         return versions

@@ -37,8 +37,7 @@ extension StoreTransaction {
     ) throws
         -> RotationRecord
     {
-        if let running = try row("SELECT started_at FROM rotations WHERE tenant_id = ? AND state = 'running'", tenantID)
-        {
+        if let running = try row("SELECT started_at FROM rotations WHERE tenant_id = ? AND state = 'running'", tenantID) {
             throw KeyholdError.conflict(
                 "a rotation of tenant '\(tenantName)' is already running (started \(running["started_at"] as String)): wait for it to finish, then retry"
             )
@@ -67,10 +66,11 @@ extension StoreTransaction {
     public func updateRotation(
         _ id: Int64, step: RotationStep, state: RotationState = .running, oldUnits: [String]? = nil, newUnits: [String]? = nil, error: String? = nil,
     ) throws {
-        try execute("""
-                UPDATE rotations SET step = ?, state = ?, old_units = COALESCE(?, old_units), new_units = COALESCE(?, new_units),
-                error = COALESCE(?, error), updated_at = ? WHERE id = ?
-                """,
+        try execute(
+            """
+            UPDATE rotations SET step = ?, state = ?, old_units = COALESCE(?, old_units), new_units = COALESCE(?, new_units),
+            error = COALESCE(?, error), updated_at = ? WHERE id = ?
+            """,
             step.rawValue, state.rawValue, oldUnits?.joined(separator: " "), newUnits?.joined(separator: " "), error, Timestamp.now(), id
         )
     }
@@ -80,6 +80,6 @@ extension StoreTransaction {
         var arguments: [StoreValue] = [.text(state.rawValue)]
         if state == .retired { arguments.append(.text(Timestamp.now())) }
         arguments.append(.integer(id))
-        try connection.execute("UPDATE key_versions SET state = ?\(column) WHERE id = ?", arguments)
+        _ = try connection.execute("UPDATE key_versions SET state = ?\(column) WHERE id = ?", arguments)
     }
 }

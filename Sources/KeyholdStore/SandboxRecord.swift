@@ -60,19 +60,22 @@ extension StoreTransaction {
 
     /// A tenant's sandboxes that are not stopped, newest first.
     public func liveSandboxes(tenantID: Int64) throws -> [SandboxRecord] {
-        try rows("SELECT * FROM sandboxes WHERE tenant_id = ? AND state != 'stopped' ORDER BY id DESC", tenantID
+        try rows(
+            "SELECT * FROM sandboxes WHERE tenant_id = ? AND state != 'stopped' ORDER BY id DESC", tenantID
         ).map(SandboxRecord.init(row:))
     }
 
     /// Every sandbox not stopped, with its tenant's name.
     public func allLiveSandboxes() throws -> [(tenant: String, sandbox: SandboxRecord)] {
-        try rows("SELECT s.*, t.name AS tenant_name FROM sandboxes s JOIN tenants t ON t.id = s.tenant_id WHERE s.state != 'stopped' ORDER BY t.name, s.id"
+        try rows(
+            "SELECT s.*, t.name AS tenant_name FROM sandboxes s JOIN tenants t ON t.id = s.tenant_id WHERE s.state != 'stopped' ORDER BY t.name, s.id"
         ).map { (tenant: $0["tenant_name"] as String, sandbox: SandboxRecord(row: $0)) }
     }
 
     /// Marks the tenant's failed sandboxes stopped (a new start clears the failure the reconciler gave up on).
     public func clearFailedSandboxes(tenantID: Int64) throws {
-        try execute("UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
+        try execute(
+            "UPDATE sandboxes SET state = 'stopped', updated_at = ? WHERE tenant_id = ? AND state = 'failed'",
             Timestamp.now(), tenantID)
     }
 
@@ -80,17 +83,19 @@ extension StoreTransaction {
     public func updateSandbox(
         _ id: Int64, state: SandboxState, invocationID: String? = nil, mainPID: Int? = nil, keyVersions: [String]? = nil, lastError: String? = nil,
     ) throws {
-        try execute("""
-                UPDATE sandboxes SET state = ?, invocation_id = COALESCE(?, invocation_id), main_pid = COALESCE(?, main_pid),
-                key_versions = COALESCE(?, key_versions), last_error = ?, updated_at = ? WHERE id = ?
-                """,
+        try execute(
+            """
+            UPDATE sandboxes SET state = ?, invocation_id = COALESCE(?, invocation_id), main_pid = COALESCE(?, main_pid),
+            key_versions = COALESCE(?, key_versions), last_error = ?, updated_at = ? WHERE id = ?
+            """,
             state.rawValue, invocationID, mainPID, keyVersions?.joined(separator: " "), lastError, Timestamp.now(), id
         )
     }
 
     /// Sets what every live sandbox of a tenant should converge on.
     public func setDesiredState(tenantID: Int64, desired: DesiredState) throws {
-        try execute("UPDATE sandboxes SET desired = ?, updated_at = ? WHERE tenant_id = ? AND state != 'stopped'",
+        try execute(
+            "UPDATE sandboxes SET desired = ?, updated_at = ? WHERE tenant_id = ? AND state != 'stopped'",
             desired.rawValue, Timestamp.now(), tenantID
         )
     }

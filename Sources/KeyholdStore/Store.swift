@@ -1,18 +1,58 @@
 import Foundation
 import GRDB
+public import Logging
+import PostgresNIO
 
-/// Keyhold's state: one SQLite file in WAL mode, every operation one transaction.
+/// Keyhold's state: one SQLite file in WAL mode on a single host (the default), or a PostgreSQL database shared by a
+/// fleet. Every operation is one transaction, whichever holds it.
 ///
-/// Commits are durable (`synchronous=FULL`): when a write returns, it is on disk, which is what
-/// the audit log's fail-closed rule relies on.
+/// Commits are durable (SQLite's `synchronous=FULL`, PostgreSQL's commit): when a write returns, it is on disk,
+/// which is what the audit log's fail-closed rule relies on.
 public final class Store: Sendable {
-    /// The underlying pool; writes are serialised by GRDB.
-    let database: any DatabaseWriter
+    enum Backend: Sendable {
+        /// The pool; writes are serialised by GRDB.
+        case sqlite(any DatabaseWriter)
+        case postgres(PostgresBackend, PostgresGenerationWatch)
+    }
+    let backend: Backend
+    /// The SQLite file, or the PostgreSQL URL without its password.
     public let path: String
 
-    private init(database: any DatabaseWriter, path: String) {
-        self.database = database
+    private init(backend: Backend, path: String) {
+        self.backend = backend
         self.path = path
+    }
+
+    deinit {
+        if case .postgres(_, let watch) = backend { watch.stop() }
+    }
+
+    /// A store location fit to print: a PostgreSQL URL without its password, or the SQLite file's path.
+    public static func displayName(of location: String) -> String {
+        guard PostgresLocation.isURL(location) else { return location }
+        return (try? PostgresLocation(url: location))?.description ?? "postgresql://(unreadable URL)"
+    }
+
+    /// Whether the state lives in PostgreSQL (a fleet) rather than an SQLite file.
+    public var isShared: Bool {
+        if case .postgres = backend { return true }
+        return false
+    }
+
+    /// Opens the store at `location`: a `postgresql://` URL, or the path of an SQLite file (created if needed).
+    /// - Throws: `StoreError` with one line saying what is wrong: a bad URL, a refused password, a server that does
+    ///   not answer, a schema newer than this keyhold's.
+    public static func open(location: String, logger: Logger = Logger(label: "keyhold.store")) throws -> Store {
+        guard PostgresLocation.isURL(location) else { return try open(path: location) }
+        let postgres = PostgresBackend(location: try PostgresLocation(url: location), logger: logger)
+        do {
+            try postgres.migrate()
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("cannot use the database \(postgres.location): \(PostgresBackend.describe(error))")
+        }
+        return Store(backend: .postgres(postgres, PostgresGenerationWatch()), path: postgres.location.description)
     }
 
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -40,7 +80,22 @@ public final class Store: Sendable {
         } catch {
             throw StoreError("cannot migrate the database \(path): \(Self.describe(error))")
         }
-        return Store(database: pool, path: path)
+        return Store(backend: .sqlite(pool), path: path)
+    }
+
+    /// Opens the store at `location` to read it: an SQLite file read-only, or a PostgreSQL database whose schema is
+    /// checked but never migrated.
+    public static func openReadOnly(location: String, logger: Logger = Logger(label: "keyhold.store")) throws -> Store {
+        guard PostgresLocation.isURL(location) else { return try openReadOnly(path: location) }
+        let postgres = PostgresBackend(location: try PostgresLocation(url: location), logger: logger)
+        do {
+            try postgres.checkSchema()
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("cannot use the database \(postgres.location): \(PostgresBackend.describe(error))")
+        }
+        return Store(backend: .postgres(postgres, PostgresGenerationWatch()), path: postgres.location.description)
     }
 
     /// Opens the database read-only (for `audit verify`, which must work while the daemon is down and change nothing).
@@ -53,7 +108,7 @@ public final class Store: Sendable {
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             try queue.read { db in try Self.refuseNewerSchema(db, migrator: Schema.migrator, path: path) }
-            return Store(database: queue, path: path)
+            return Store(backend: .sqlite(queue), path: path)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -76,8 +131,11 @@ public final class Store: Sendable {
     /// - Throws: what `body` throws, or `StoreError` when the database cannot be read.
     public func read<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
         do {
-            return try await database.read { db in try body(StoreTransaction(db)) }
-        } catch let error as DatabaseError {
+            switch backend {
+            case .sqlite(let database): return try await database.read { db in try body(StoreTransaction(db)) }
+            case .postgres(let postgres, _): return try await postgres.run { try postgres.transaction(readOnly: true, body) }
+            }
+        } catch {
             throw Self.unavailable(error, writing: false)
         }
     }
@@ -86,8 +144,11 @@ public final class Store: Sendable {
     /// - Throws: what `body` throws, or `StoreError` when the database cannot be written (nothing was changed).
     public func write<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
         do {
-            return try await database.write { db in try body(StoreTransaction(db)) }
-        } catch let error as DatabaseError {
+            switch backend {
+            case .sqlite(let database): return try await database.write { db in try body(StoreTransaction(db)) }
+            case .postgres(let postgres, _): return try await postgres.run { try postgres.transaction(readOnly: false, body) }
+            }
+        } catch {
             throw Self.unavailable(error, writing: true)
         }
     }
@@ -95,8 +156,11 @@ public final class Store: Sendable {
     /// `read`, on the calling thread: for start-up checks and for threads of their own that may block.
     public func readNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
         do {
-            return try database.read { db in try body(StoreTransaction(db)) }
-        } catch let error as DatabaseError {
+            switch backend {
+            case .sqlite(let database): return try database.read { db in try body(StoreTransaction(db)) }
+            case .postgres(let postgres, _): return try postgres.transaction(readOnly: true, body)
+            }
+        } catch {
             throw Self.unavailable(error, writing: false)
         }
     }
@@ -105,22 +169,40 @@ public final class Store: Sendable {
     /// rollback on a thread outside the concurrency pool).
     public func writeNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
         do {
-            return try database.write { db in try body(StoreTransaction(db)) }
-        } catch let error as DatabaseError {
+            switch backend {
+            case .sqlite(let database): return try database.write { db in try body(StoreTransaction(db)) }
+            case .postgres(let postgres, _): return try postgres.transaction(readOnly: false, body)
+            }
+        } catch {
             throw Self.unavailable(error, writing: true)
         }
     }
 
-    private static func unavailable(_ error: DatabaseError, writing: Bool) -> StoreError {
+    /// A database failure as a `StoreError`; any other error (the body's own) passes through unchanged.
+    private static func unavailable(_ error: any Error, writing: Bool) -> any Error {
+        let cause: String
+        switch error {
+        case let error as DatabaseError: cause = error.message ?? "\(error.resultCode)"
+        case let error as PSQLError: cause = PostgresBackend.describe(error)
+        default: return error
+        }
         let what = writing ? "written" : "read"
-        let cause = error.message ?? "\(error.resultCode)"
         return StoreError(
             "the state database or audit log could not be \(what) (\(cause))\(writing ? ": nothing was changed" : ""); check the disk and the state directory's permissions"
         )
     }
 
     /// Copies the WAL into the main file and truncates it, so overwritten pages (a revoked key's data key) leave no copy behind.
+    /// On PostgreSQL, vacuums the key table so the old row versions' space is reclaimed.
     public func checkpointWAL() throws {
+        guard case .sqlite(let database) = backend else {
+            if case .postgres(let postgres, _) = backend {
+                _ = try postgres.withConnection { connection in
+                    try PostgresStoreConnection(connection: connection, logger: postgres.logger).execute("VACUUM key_versions", [])
+                }
+            }
+            return
+        }
         try database.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 

@@ -50,7 +50,8 @@ extension StoreTransaction {
         }
         let now = Timestamp.now()
         let agentJSON = String(decoding: try JSONEncoder().encode(agent), as: UTF8.self)
-        try execute("INSERT INTO tenants (name, plan, state, agent, agent_notify, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
+        try execute(
+            "INSERT INTO tenants (name, plan, state, agent, agent_notify, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
             name.value, plan, agentJSON, agentNotify, now, now
         )
         return try tenant(named: name.value)

@@ -51,7 +51,8 @@ extension StoreTransaction {
     /// Creates a proxy token bound to one tenant and one sandbox; returns it once.
     public func createProxyToken(tenantID: Int64, sandboxID: Int64) throws -> String {
         let token = TokenStore.generate(prefix: "kh_proxy_")
-        try execute("INSERT INTO proxy_tokens (tenant_id, sandbox_id, token_hash, created_at) VALUES (?, ?, ?, ?)",
+        try execute(
+            "INSERT INTO proxy_tokens (tenant_id, sandbox_id, token_hash, created_at) VALUES (?, ?, ?, ?)",
             tenantID, sandboxID, TokenStore.hash(token), Timestamp.now()
         )
         return token
@@ -59,14 +60,16 @@ extension StoreTransaction {
 
     /// Revokes the proxy tokens of a sandbox (when it stops).
     public func revokeProxyTokens(sandboxID: Int64) throws {
-        try execute("UPDATE proxy_tokens SET revoked_at = ? WHERE sandbox_id = ? AND revoked_at IS NULL", Timestamp.now(), sandboxID
+        try execute(
+            "UPDATE proxy_tokens SET revoked_at = ? WHERE sandbox_id = ? AND revoked_at IS NULL", Timestamp.now(), sandboxID
         )
     }
 
     /// The tenant and sandbox a live proxy token belongs to.
     public func proxyTokenOwner(_ token: String) throws -> (tenantID: Int64, sandboxID: Int64?)? {
         guard
-            let row = try row("SELECT tenant_id, sandbox_id FROM proxy_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+            let row = try row(
+                "SELECT tenant_id, sandbox_id FROM proxy_tokens WHERE token_hash = ? AND revoked_at IS NULL",
                 TokenStore.hash(token)
             )
         else { return nil }

@@ -59,17 +59,19 @@ extension StoreTransaction {
             """
         for row in rows {
             try execute(
-                insert, row.requestID, row.tenantID, row.sandboxID, row.model, row.inputTokens, row.outputTokens, row.cachedTokens, row.cacheWriteTokens,
+                insert, row.requestID, row.tenantID, row.sandboxID, row.model, row.inputTokens, row.outputTokens, row.cachedTokens,
+                row.cacheWriteTokens,
                 row.reasoningTokens, row.costPicoUSD, row.status, row.charged.rawValue, row.latencyMs, row.createdAt, row.tenantID)
         }
     }
 
     /// A tenant's totals since a time (`created_at >= since`).
     public func usageTotals(tenantID: Int64, since: String) throws -> UsageTotals {
-        let row = try row("""
-                SELECT COUNT(*) AS n, CAST(COALESCE(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens), 0) AS BIGINT) AS tokens,
-                CAST(COALESCE(SUM(cost_picousd), 0) AS BIGINT) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ?
-                """,
+        let row = try row(
+            """
+            SELECT COUNT(*) AS n, CAST(COALESCE(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens), 0) AS BIGINT) AS tokens,
+            CAST(COALESCE(SUM(cost_picousd), 0) AS BIGINT) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ?
+            """,
             tenantID, since
         )!
         return UsageTotals(requests: row["n"], tokens: row["tokens"], picoUSD: row["cost"])
@@ -78,10 +80,11 @@ extension StoreTransaction {
     /// A tenant's usage grouped by model or by day (`yyyy-mm-dd`) since a time.
     public func usageBreakdown(tenantID: Int64, by group: UsageGrouping, since: String) throws -> [(String, UsageTotals)] {
         let key = group == .day ? "substr(created_at, 1, 10)" : "model"
-        return try rows("""
-                SELECT \(key) AS k, COUNT(*) AS n, CAST(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens) AS BIGINT) AS tokens,
-                CAST(SUM(cost_picousd) AS BIGINT) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ? GROUP BY k ORDER BY k
-                """,
+        return try rows(
+            """
+            SELECT \(key) AS k, COUNT(*) AS n, CAST(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens) AS BIGINT) AS tokens,
+            CAST(SUM(cost_picousd) AS BIGINT) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ? GROUP BY k ORDER BY k
+            """,
             tenantID, since
         ).map { ($0["k"], UsageTotals(requests: $0["n"], tokens: $0["tokens"], picoUSD: $0["cost"])) }
     }

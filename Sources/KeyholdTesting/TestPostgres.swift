@@ -76,6 +76,13 @@ public final class TestPostgres: Sendable {
         return Self.url(password: password, port: port, database: name)
     }
 
+    /// Runs `sql` (one or more statements) as the superuser in `database`, behind every check the store makes, as an
+    /// attacker with access to the server would; returns what psql printed (rows unaligned, `|` between columns).
+    @discardableResult
+    public func execute(_ sql: String, database: String = "keyhold") throws -> String {
+        try cluster.runSQL(sql + "\n", port: port, database: database)
+    }
+
     /// Stops the server (`pg_ctl stop -m fast`: connections are closed, the data kept).
     public func stop() throws {
         try destroyed.withLock { isDestroyed in
@@ -254,11 +261,71 @@ private struct PostgresCluster {
     /// - Throws: ``TestPostgresError/startFailed(port:log:)`` with what the server logged during this start.
     func start(port: Int) throws {
         let logStart = FileManager.default.contents(atPath: logPath)?.count ?? 0
-        let result = try runAsPostgres("pg_ctl", ["--pgdata=" + dataDirectory, "--log=" + logPath, "--wait", "--timeout=60", "start"])
+        let result = try runLeavingDaemon(
+            ["/usr/sbin/runuser", "-u", TestPostgres.systemUser, "--", TestPostgres.binDirectory + "/pg_ctl"]
+                + ["--pgdata=" + dataDirectory, "--log=" + logPath, "--wait", "--timeout=60", "start"]
+        )
         guard result.status != 0 else { return }
         let logOfThisStart = FileManager.default.contents(atPath: logPath)?.dropFirst(logStart) ?? Data()
         throw TestPostgresError.startFailed(port: port, log: result.output + String(decoding: logOfThisStart, as: UTF8.self))
     }
+
+    /// Runs a program that leaves a daemon behind (`pg_ctl start`) and waits for the program only.
+    ///
+    /// Not through `ProcessRunner`: Foundation's `Process` keeps one end of the socket by which it notices a child's
+    /// exit open in the child, so the server would inherit it and `waitUntilExit()` would return only once the server
+    /// stops. Here the child gets stdin from /dev/null, stdout and stderr into a file, every other descriptor closed
+    /// and default signal handling, and is reaped with `waitpid`.
+    private func runLeavingDaemon(_ arguments: [String]) throws -> ProcessResult {
+        let command = arguments.joined(separator: " ")
+        guard let addCloseFrom = Self.addCloseFrom else {
+            throw TestPostgresError.commandFailed(command: command, output: "posix_spawn_file_actions_addclosefrom_np is missing (glibc < 2.34)")
+        }
+        let outputPath = directory + "/pg_ctl-start.out"
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        _ = addCloseFrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        posix_spawnattr_setsigmask(&attributes, &signals)
+        sigfillset(&signals)
+        posix_spawnattr_setsigdefault(&attributes, &signals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = arguments.map { strdup($0) } + [nil]
+        let environment = Self.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + environment).forEach { free($0) } }
+        var pid = pid_t()
+        let spawnError = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environment)
+        guard spawnError == 0 else {
+            throw TestPostgresError.commandFailed(command: command, output: "posix_spawn: " + String(cString: strerror(spawnError)))
+        }
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) == -1 {
+            guard errno == EINTR else {
+                throw TestPostgresError.commandFailed(command: command, output: "waitpid: " + String(cString: strerror(errno)))
+            }
+        }
+        // WIFEXITED/WEXITSTATUS are C macros, not imported: the low 7 bits are the signal, 0 for a normal exit.
+        let terminatingSignal = waitStatus & 0x7f
+        let status = terminatingSignal == 0 ? (waitStatus >> 8) & 0xff : 128 + terminatingSignal
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return ProcessResult(status: status, stdout: output, stderr: "")
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), looked up at run time: Swift's Glibc module
+    /// does not declare it (the header does so only with `_GNU_SOURCE`).
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32)? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32).self)
+    }()
 
     /// `pg_ctl stop` in `mode` (`fast`, `immediate`), waiting until the server has exited.
     func stop(mode: String) throws {
@@ -271,17 +338,19 @@ private struct PostgresCluster {
     }
 
     /// Runs `sql` as the superuser `postgres` over the Unix socket (trusted), stopping at the first error.
-    func runSQL(_ sql: String, port: Int) throws {
+    @discardableResult
+    func runSQL(_ sql: String, port: Int, database: String = "postgres") throws -> String {
         let result = try ProcessRunner.run(
             TestPostgres.binDirectory + "/psql",
             [
-                "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--host=" + directory, "--port=\(port)",
-                "--username=postgres", "--dbname=postgres",
+                "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--no-align", "--tuples-only", "--host=" + directory, "--port=\(port)",
+                "--username=postgres", "--dbname=" + database,
             ],
             input: Array(sql.utf8),
             environment: Self.environment
         )
         try result.check("psql")
+        return result.stdout
     }
 
     /// Whether the process named in `postmaster.pid` is this cluster's server, not a stale file's reused pid.

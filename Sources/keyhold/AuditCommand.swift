@@ -22,7 +22,7 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             let sinceTime = try since.map { try ControlPlane.parseSince($0) }
-            let store = try Store.openReadOnly(path: StateDirectory(path: global.stateDir).databasePath)
+            let store = try global.state.openStoreReadOnly()
             let records = try await store.read { tx in
                 try tx.auditRecords(tenant: tenant, action: action, since: sinceTime)
             }
@@ -56,8 +56,8 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "The audit signing public key (base64) you trust; default: this host's.") var publicKey: String?
 
         func run() async throws {
-            let state = StateDirectory(path: global.stateDir)
-            let store = try Store.openReadOnly(path: state.databasePath)
+            let state = global.state
+            let store = try state.openStoreReadOnly()
             let result = try await store.read { tx in try tx.verifyAudit() }
             if let problem = result.problem {
                 Main.fail("audit log verification FAILED at \(problem)")
@@ -105,9 +105,9 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let state = StateDirectory(path: global.stateDir)
+            let state = global.state
             let key = try state.loadSigningKey()
-            let store = try Store.openReadOnly(path: state.databasePath)
+            let store = try state.openStoreReadOnly()
             let result = try await store.read { tx in try tx.verifyAudit() }
             if let problem = result.problem { Main.fail("refusing to sign a broken log: \(problem)") }
             let checkpoint = try AuditCheckpoint.make(seq: result.count, headHash: result.headHash, time: Timestamp.now(), key: key)
@@ -120,7 +120,7 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let store = try Store.openReadOnly(path: StateDirectory(path: global.stateDir).databasePath)
+            let store = try global.state.openStoreReadOnly()
             let encoder = AdminJSON.encoder()
             try await store.read { tx in
                 try tx.forEachAuditBatch { batch in

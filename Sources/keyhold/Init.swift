@@ -1,5 +1,6 @@
 import ArgumentParser
 import KeyholdServer
+import KeyholdStore
 
 extension Keyhold {
     struct Init: AsyncParsableCommand {
@@ -10,12 +11,12 @@ extension Keyhold {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let state = StateDirectory(path: global.stateDir)
+            let state = global.state
             let kekID = try state.initialize()
             print("initialised \(state.path)")
             print("  KEK              \(state.defaultKEKPath) (id \(kekID))")
             print("  audit signing    \(state.signingKeyPath)")
-            print("  database         \(state.databasePath)")
+            print("  database         \(Store.displayName(of: state.databaseLocation))")
             print("Back up the KEK and the signing key off this host: without the KEK no stored key can be decrypted.")
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdServer
 
 /// The `keyhold` command: noun then verb, like `gh` and `docker`.
 struct Keyhold: AsyncParsableCommand {
@@ -24,6 +25,19 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("The daemon's admin socket.", valueName: "path"))
     var socket: String = ProcessInfo.processInfo.environment["KEYHOLD_SOCKET"] ?? "/run/keyhold/admin.sock"
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A fleet's PostgreSQL database (default: $KEYHOLD_DATABASE, else keyhold.db in the state directory).",
+            valueName: "postgresql://user:password@host:port/db"))
+    var database: String?
+
+    /// The PostgreSQL URL this command uses, or nil for the SQLite file in the state directory.
+    var databaseURL: String? { database ?? ProcessInfo.processInfo.environment["KEYHOLD_DATABASE"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// The state directory's files, with the database this command uses.
+    var state: StateDirectory { StateDirectory(path: stateDir, database: databaseURL) }
 }
 
 /// `--json` for scripts.

@@ -130,7 +130,8 @@ struct DaemonFlags: ParsableArguments {
                 : ProxyConfiguration(
                     tcpAddress: proxy, socketPath: proxySocket, upstreamBaseURLs: overrides, upstreamTimeoutSeconds: Int64(proxyUpstreamTimeout),
                     requestReadTimeout: .seconds(proxyRequestTimeout), upstreamCAFile: providerCAFile
-                )
+                ),
+            database: global.databaseURL
         )
     }
 }

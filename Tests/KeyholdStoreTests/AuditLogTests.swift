@@ -4,8 +4,8 @@ import KeyholdStore
 import Testing
 
 @Suite struct AuditLogTests {
-    @Test func anIntactChainVerifies() throws {
-        let temporary = try TemporaryStore()
+    @Test(arguments: StoreKind.allCases) func anIntactChainVerifies(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
         try temporary.appendRecords(5)
         let result = try temporary.verify()
         #expect(result.problem == nil)
@@ -17,16 +17,16 @@ import Testing
         #expect(result.headHash == records[4].hash)
     }
 
-    @Test func aChangedRecordIsNamed() throws {
-        let temporary = try TemporaryStore()
+    @Test(arguments: StoreKind.allCases) func aChangedRecordIsNamed(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
         try temporary.appendRecords(5)
         try temporary.tamper("UPDATE audit SET actor = 'mallory' WHERE seq = 3")
         #expect(try temporary.verify().problem?.seq == 3)
         #expect(try temporary.verify().problem?.message.contains("changed") == true)
     }
 
-    @Test func aChangedDetailIsNamed() throws {
-        let temporary = try TemporaryStore()
+    @Test(arguments: StoreKind.allCases) func aChangedDetailIsNamed(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
         try temporary.store.writeNow { tx in
             try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", details: ["validated": "ok"]))
             try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", details: ["validated": "ok"]))
@@ -35,8 +35,8 @@ import Testing
         #expect(try temporary.verify().problem?.seq == 2)
     }
 
-    @Test func aDeletedRecordIsNamed() throws {
-        let temporary = try TemporaryStore()
+    @Test(arguments: StoreKind.allCases) func aDeletedRecordIsNamed(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
         try temporary.appendRecords(5)
         try temporary.tamper("DELETE FROM audit WHERE seq = 2")
         let problem = try #require(try temporary.verify().problem)
@@ -44,8 +44,8 @@ import Testing
         #expect(problem.message.contains("missing"))
     }
 
-    @Test func reorderedRecordsAreNamed() throws {
-        let temporary = try TemporaryStore()
+    @Test(arguments: StoreKind.allCases) func reorderedRecordsAreNamed(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
         try temporary.appendRecords(5)
         // Swap the contents of records 2 and 4, keeping their sequence numbers.
         try temporary.tamper(
@@ -58,9 +58,17 @@ import Testing
         #expect(problem.message.contains("reordered"))
     }
 
-    @Test func aRecordThatCannotBeWrittenRollsTheActionBack() throws {
-        let temporary = try TemporaryStore()
-        try temporary.tamper("CREATE TRIGGER refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    @Test(arguments: StoreKind.allCases) func aRecordThatCannotBeWrittenRollsTheActionBack(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
+        switch kind {
+        case .sqlite: try temporary.tamper("CREATE TRIGGER refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        case .postgresql:
+            try temporary.tamper(
+                """
+                CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql;
+                CREATE TRIGGER refuse BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION refuse();
+                """)
+        }
         #expect(throws: StoreError.self) {
             try temporary.store.writeNow { tx in
                 _ = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
@@ -70,8 +78,8 @@ import Testing
         #expect(try temporary.store.readNow { tx in try tx.allTenants() }.isEmpty, "fail-closed: no tenant without its record")
     }
 
-    @Test func filtersSelectRecords() throws {
-        let temporary = try TemporaryStore()
+    @Test(arguments: StoreKind.allCases) func filtersSelectRecords(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
         try temporary.store.writeNow { tx in
             try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "a"))
             try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", tenant: "a", provider: "openai", keyVersion: 1))

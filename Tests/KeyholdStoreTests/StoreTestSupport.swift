@@ -2,16 +2,58 @@ import Foundation
 import GRDB
 import KeyholdCore
 import KeyholdStore
+import KeyholdTesting
+import Synchronization
+import Testing
 
-/// A real SQLite file in a fresh temporary directory.
+/// The databases the store runs on; every store test runs on each.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite, postgresql
+    var testDescription: String { rawValue }
+}
+
+/// One PostgreSQL cluster for the whole test process (each store gets a database of its own), destroyed at exit.
+enum SharedPostgres {
+    private static let cluster = Mutex<TestPostgres?>(nil)
+
+    static func get() throws -> TestPostgres {
+        try cluster.withLock { cluster in
+            if let cluster { return cluster }
+            let made = try TestPostgres()
+            cluster = made
+            atexit { SharedPostgres.destroy() }
+            return made
+        }
+    }
+
+    static func destroy() { cluster.withLock { $0?.destroy() } }
+}
+
+/// A fresh store: a real SQLite file in a new temporary directory, or a new database in a real PostgreSQL server.
 final class TemporaryStore {
+    let kind: StoreKind
     let directory: String
+    /// The store's location: the SQLite file, or the PostgreSQL URL.
+    let location: String
     let store: Store
+    private let postgres: TestPostgres?
+    private let databaseName: String
 
-    init() throws {
+    init(_ kind: StoreKind = .sqlite) throws {
+        self.kind = kind
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kh-store-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        store = try Store.open(path: directory + "/keyhold.db")
+        databaseName = "store_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        switch kind {
+        case .sqlite:
+            postgres = nil
+            location = directory + "/keyhold.db"
+        case .postgresql:
+            let cluster = try SharedPostgres.get()
+            postgres = cluster
+            location = try cluster.makeDatabase(databaseName)
+        }
+        store = try Store.open(location: location)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
@@ -27,9 +69,32 @@ final class TemporaryStore {
 
     func verify() throws -> AuditVerification { try store.readNow { tx in try tx.verifyAudit() } }
 
-    /// Changes the file behind the store's back, as an attacker with the file would.
+    /// Changes the database behind the store's back, as an attacker with the file or the server would.
     func tamper(_ sql: String) throws {
-        let queue = try DatabaseQueue(path: directory + "/keyhold.db")
-        try queue.write { db in try db.execute(sql: sql) }
+        switch kind {
+        case .sqlite:
+            let queue = try DatabaseQueue(path: location)
+            try queue.write { db in try db.execute(sql: sql) }
+        case .postgresql:
+            try postgres?.execute(sql, database: databaseName)
+        }
+    }
+
+    /// A table's rows as text (what a copy of the database would hold).
+    func dump(_ table: String) throws -> String {
+        switch kind {
+        case .sqlite:
+            return String(decoding: FileManager.default.contents(atPath: location) ?? Data(), as: UTF8.self)
+        case .postgresql:
+            return try postgres?.execute("SELECT * FROM \(table)", database: databaseName) ?? ""
+        }
+    }
+
+    /// Records that the store's schema is newer than this keyhold's.
+    func markSchemaNewer() throws {
+        switch kind {
+        case .sqlite: try tamper("INSERT INTO grdb_migrations (identifier) VALUES ('v99')")
+        case .postgresql: try tamper("INSERT INTO keyhold_migrations (identifier, applied_at) VALUES ('v99', '')")
+        }
     }
 }

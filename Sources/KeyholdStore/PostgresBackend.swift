@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Synchronization
+
+/// Keyhold's state in PostgreSQL: a small pool of connections, each transaction run on a thread of the store's own
+/// pool (statements wait for their answers there, never on an event loop or the concurrency pool).
+///
+/// Writes run at SERIALIZABLE and are retried when PostgreSQL reports a serialization failure or a deadlock, so two
+/// hosts changing the same rows behave as if one went first. Reads run at REPEATABLE READ, READ ONLY: one snapshot.
+final class PostgresBackend: Sendable {
+    let location: PostgresLocation
+    let logger: Logger
+    private let configuration: PostgresConnection.Configuration
+    private let idle = Mutex<[PostgresConnection]>([])
+    private let slots: DispatchSemaphore
+    private let nextID = Atomic<Int>(1)
+    /// Threads that may block on a statement.
+    let threads: NIOThreadPool
+    /// How many times a write is retried after a serialization failure.
+    static let maximumAttempts = 20
+
+    init(location: PostgresLocation, connections: Int = 8, logger: Logger) {
+        self.location = location
+        self.logger = logger
+        var configuration: PostgresConnection.Configuration
+        if let socket = location.unixSocketPath {
+            configuration = .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
+        } else {
+            configuration = .init(
+                host: location.host, port: location.port, username: location.user, password: location.password, database: location.database,
+                tls: .disable)
+        }
+        configuration.options.connectTimeout = .seconds(5)
+        self.configuration = configuration
+        slots = DispatchSemaphore(value: connections)
+        threads = NIOThreadPool(numberOfThreads: connections)
+        threads.start()
+    }
+
+    deinit {
+        for connection in idle.withLock({ $0 }) { try? connection.close().wait() }
+        try? threads.syncShutdownGracefully()
+    }
+
+    /// A new connection (the pool's, or a dedicated one such as the generation watch's).
+    func connect() throws -> PostgresConnection {
+        do {
+            return try PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: nextID.add(1, ordering: .relaxed).oldValue,
+                logger: logger
+            ).wait()
+        } catch {
+            throw StoreError("cannot connect to the database \(location): \(Self.describe(error))")
+        }
+    }
+
+    /// Runs `body` on a pooled connection, on the calling thread (which may block).
+    func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        slots.wait()
+        defer { slots.signal() }
+        var pooled = idle.withLock { $0.popLast() }
+        while let connection = pooled, connection.isClosed { pooled = idle.withLock { $0.popLast() } }
+        let connection = try pooled ?? connect()
+        defer { if !connection.isClosed { idle.withLock { $0.append(connection) } } }
+        return try body(connection)
+    }
+
+    /// Runs `body` in one transaction on the calling thread (which may block), retrying a write that lost a
+    /// serialization race.
+    func transaction<T>(readOnly: Bool, _ body: (StoreTransaction) throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try withConnection { connection in
+                    let statements = PostgresStoreConnection(connection: connection, logger: logger)
+                    _ = try statements.execute(
+                        readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE", [])
+                    do {
+                        let value = try body(StoreTransaction(statements))
+                        _ = try statements.execute("COMMIT", [])
+                        return value
+                    } catch {
+                        _ = try? statements.execute("ROLLBACK", [])
+                        throw error
+                    }
+                }
+            } catch let error as PSQLError where Self.isRetryable(error) && attempt < Self.maximumAttempts {
+                attempt += 1
+                usleep(UInt32.random(in: 1_000...(5_000 * UInt32(min(attempt, 10)))))
+            }
+        }
+    }
+
+    /// Runs `body` off the concurrency pool, on a thread that may block.
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await threads.runIfActive(body)
+    }
+
+    private static func isRetryable(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40001" || state == "40P01"
+    }
+
+    /// A PostgreSQL error in words, without the statement or its values.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let message = error.serverInfo?[.message] {
+            return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+        }
+        switch error.code {
+        case .connectionError: return "the connection failed (is PostgreSQL running and listening there?)"
+        case .serverClosedConnection, .clientClosedConnection: return "the connection was closed"
+        case .unexpectedBackendMessage: return "an unexpected answer from the server"
+        default: return "\(error.code)"
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Synchronization
+
+/// The proxy lookups' generation on PostgreSQL, kept current without a query per request: a dedicated connection
+/// LISTENs on `keyhold_proxy_generation` (notified by the schema's triggers at each commit that changes tokens,
+/// tenants or keys) and rereads the counter when told. While that connection is down the generation is unknown, so
+/// nothing is cached and every lookup reads the database.
+final class PostgresGenerationWatch: Sendable {
+    private let current = Atomic<Int>(-1)
+    private let stopped = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
+    private let connection = Mutex<PostgresConnection?>(nil)
+
+    /// The generation, or nil while unknown.
+    func generation() -> Int? {
+        let value = current.load(ordering: .acquiring)
+        return value < 0 ? nil : value
+    }
+
+    /// Starts watching (the first call only) on connections made by `backend`, reconnecting every second while the
+    /// database is away.
+    func startOnce(backend: PostgresBackend) {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
+        Task.detached { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                do {
+                    let listener = try await Task { try backend.connect() }.value
+                    connection.withLock { $0 = listener }
+                    if stopped.load(ordering: .relaxed) { break }
+                    listener.addListener(channel: "keyhold_proxy_generation") { _, _ in self.refresh(on: listener, logger: backend.logger) }
+                    _ = try await listener.query("LISTEN keyhold_proxy_generation", logger: backend.logger)
+                    self.refresh(on: listener, logger: backend.logger)
+                    try await listener.closeFuture.get()
+                } catch {
+                    backend.logger.debug("the proxy generation watch lost its connection: \(PostgresBackend.describe(error))")
+                }
+                current.store(-1, ordering: .releasing)
+                connection.withLock { $0 = nil }
+                if !stopped.load(ordering: .relaxed) { try? await Task.sleep(for: .seconds(1)) }
+            }
+        }
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        if let open = connection.withLock({ $0 }) { open.close().whenComplete { _ in } }
+    }
+
+    private func refresh(on listener: PostgresConnection, logger: Logger) {
+        listener.query(PostgresQuery(unsafeSQL: "SELECT n FROM proxy_generation WHERE id = 1"), logger: logger).whenComplete { result in
+            guard case .success(let answer) = result, let row = answer.rows.first, let n = try? row.decode(Int64.self) else {
+                self.current.store(-1, ordering: .releasing)
+                return
+            }
+            // The counter only grows: an answer overtaken by a later one must not move it back.
+            var seen = self.current.load(ordering: .acquiring)
+            while Int(n) > seen {
+                let (exchanged, original) = self.current.compareExchange(expected: seen, desired: Int(n), ordering: .acquiringAndReleasing)
+                if exchanged { break }
+                seen = original
+            }
+        }
+    }
+}
