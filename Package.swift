@@ -207,6 +207,8 @@ let package = Package(
                 "KeyholdCore",
                 "KeyholdSandbox",
                 "KeyholdServer",
+                "KeyholdStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

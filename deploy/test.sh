@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: set-up, format lint, a build with warnings as errors,
-# then every test against real parts (SQLite files, the daemon on a Unix socket, a real systemd).
+# then every test against real parts (SQLite files, PostgreSQL clusters, the daemon on a Unix socket, a real systemd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Unmodified clients for the sandbox-boundary tests: the official OpenAI and Anthropic Python SDKs in a virtual
 # environment outside /root (sandboxes cannot see /root), Node's built-in fetch, and iproute2 for test networks.
-KEYHOLD_EXTRA_PACKAGES="python3-venv python3-pip nodejs iproute2" KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
+# PostgreSQL 15 (Debian's postgresql) for the store tests: they make and remove their own clusters under
+# /var/tmp/keyhold-test-pg (TestPostgres), so no system-wide server is started here. Where PID 1 is systemd the
+# package starts its default cluster; the tests do not use it.
+KEYHOLD_EXTRA_PACKAGES="python3-venv python3-pip nodejs iproute2 postgresql" KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
 venv=/opt/keyhold-test-venv
 if ! "$venv/bin/python" -c 'import openai, anthropic' 2>/dev/null; then
   echo "test: installing the openai and anthropic SDKs into $venv"
@@ -18,3 +21,5 @@ swift format lint --strict --recursive Sources Tests Benchmarks Package.swift
 # Sandbox tests fail (instead of skipping) when no systemd can be reached.
 export KEYHOLD_REQUIRE_SYSTEMD=1
 swift test -Xswiftc -warnings-as-errors --no-parallel
+# The same suite again with every installation's state in PostgreSQL (a fleet's database) instead of SQLite.
+KEYHOLD_TEST_STORE=postgresql swift test -Xswiftc -warnings-as-errors --no-parallel --skip-build

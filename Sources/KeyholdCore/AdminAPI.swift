@@ -266,11 +266,15 @@ extension AdminAPI {
         public var systemd: String
         /// Connections the BYOK egress gateway refused since the daemon started.
         public var egressRefused: Int?
-        public init(status: String, version: String, systemd: String, egressRefused: Int? = nil) {
+        /// The version of the data the metering proxy's caches follow (tokens, tenants, keys), as this host's proxy
+        /// sees it now; absent without a proxy, or while it is unknown (nothing is then cached).
+        public var proxyGeneration: Int?
+        public init(status: String, version: String, systemd: String, egressRefused: Int? = nil, proxyGeneration: Int? = nil) {
             self.status = status
             self.version = version
             self.systemd = systemd
             self.egressRefused = egressRefused
+            self.proxyGeneration = proxyGeneration
         }
     }
 

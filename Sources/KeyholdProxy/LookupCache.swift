@@ -31,8 +31,8 @@ final class LookupCache: Sendable {
 
     /// The lookups' version now, read with `eventLoop`'s reader (forgetting what was cached under an older one), or
     /// nil when unknown.
-    func currentVersion(on eventLoop: any EventLoop) -> Int? {
-        guard let generation = (readers[ObjectIdentifier(eventLoop)] ?? fallback).generation() else { return nil }
+    func currentVersion(on eventLoop: (any EventLoop)?) -> Int? {
+        guard let generation = (eventLoop.flatMap { readers[ObjectIdentifier($0)] } ?? fallback).generation() else { return nil }
         // The generation only grows; a loop that read an older one just before a commit must not send the entries
         // back to it.
         entries.withLock { entries in

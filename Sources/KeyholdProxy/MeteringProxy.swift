@@ -26,6 +26,9 @@ public final class MeteringProxy: Sendable {
     let alerts: AlertNotifier
     /// Token lookups cached while the database is unchanged.
     let lookups: LookupCache
+
+    /// The version of the data the proxy's caches follow, now (nil while unknown).
+    public var lookupGeneration: Int? { lookups.currentVersion(on: nil) }
     /// Database reads shared by the requests waiting on the same answer.
     let callerReads = SingleFlight<CallerKey, ProxyCaller.Resolution>()
     let keyReads = SingleFlight<ProviderKey, SecretBytes?>()

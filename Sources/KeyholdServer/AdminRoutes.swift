@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import KeyholdCore
 import KeyholdEgress
+import KeyholdProxy
 import KeyholdStore
 
 /// The admin API's routes (documented in `deploy/openapi.yaml`).
@@ -12,7 +13,8 @@ enum AdminRoutes {
             JSONResponse.make(
                 AdminAPI.Health(
                     status: "ok", version: version, systemd: plane.sandboxes.systemdDescription,
-                    egressRefused: plane.sandboxes.boundary.gateway.refusedConnections))
+                    egressRefused: plane.sandboxes.boundary.gateway.refusedConnections,
+                    proxyGeneration: plane.sandboxes.boundary.attachedProxy?.lookupGeneration))
         }
         registerPlans(on: table, plane: plane)
         registerTenants(on: table, plane: plane)

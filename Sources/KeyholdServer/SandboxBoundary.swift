@@ -44,6 +44,9 @@ final class SandboxBoundary: Sendable {
     /// Managed sandboxes' listeners are served by this proxy (none: they have no way out).
     func attach(proxy: MeteringProxy) { self.proxy.withLock { $0 = proxy } }
 
+    /// The proxy managed sandboxes use, if any.
+    var attachedProxy: MeteringProxy? { proxy.withLock { $0 } }
+
     /// A path as systemd (and the sandboxes) see it, from this daemon: `/proc/PID/root/...` for a private systemd.
     func hostPath(_ path: String) -> String { systemdRoot == "/" ? path : systemdRoot + path }
 

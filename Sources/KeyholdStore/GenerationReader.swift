@@ -54,9 +54,9 @@ extension Store {
     public func generationReader() -> GenerationReader {
         switch backend {
         case .sqlite: return GenerationReader(databasePath: path)
-        case .postgres(let postgres, let watch):
-            watch.startOnce(backend: postgres)
-            return GenerationReader(watch: watch)
+        case .postgres(let postgres):
+            postgres.generationWatch.startOnce(backend: postgres)
+            return GenerationReader(watch: postgres.generationWatch)
         }
     }
 }

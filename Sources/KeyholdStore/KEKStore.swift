@@ -21,6 +21,8 @@ extension StoreTransaction {
             "SELECT id, tenant_id, provider, version, wrapped_dek, kek_id FROM key_versions WHERE wrapped_dek IS NOT NULL AND kek_id != ? LIMIT ?",
             kekID, limit
         )
+        var updates: [StoreValue] = []
+        updates.reserveCapacity(batch.count * 3)
         for row in batch {
             let binding = KeyBinding(tenantID: row["tenant_id"], provider: row["provider"], version: row["version"])
             let sealed = SealedKey(
@@ -28,7 +30,17 @@ extension StoreTransaction {
             )
             let rewrapped = try rewrap(binding, sealed)
             guard let wrapped = rewrapped.wrappedDEK else { throw StoreError("a rewrapped data key came back empty: nothing was changed") }
-            try execute("UPDATE key_versions SET wrapped_dek = ?, kek_id = ? WHERE id = ?", Data(wrapped), rewrapped.kekID, row["id"] as Int64)
+            updates += [.integer(row["id"]), .blob(Data(wrapped)), .text(rewrapped.kekID)]
+        }
+        // One statement for the batch: a round trip per key would dominate on a database across the network.
+        for chunk in stride(from: 0, to: updates.count, by: 3 * 500) {
+            let part = Array(updates[chunk..<min(chunk + 3 * 500, updates.count)])
+            let values = Array(repeating: "(CAST(? AS BIGINT), CAST(? AS \(dialect.blobType)), CAST(? AS TEXT))", count: part.count / 3)
+            _ = try connection.execute(
+                """
+                WITH rewrapped (id, wrapped, kek) AS (VALUES \(values.joined(separator: ", ")))
+                UPDATE key_versions SET wrapped_dek = rewrapped.wrapped, kek_id = rewrapped.kek FROM rewrapped WHERE key_versions.id = rewrapped.id
+                """, part)
         }
         return batch.count
     }

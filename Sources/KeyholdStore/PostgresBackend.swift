@@ -19,6 +19,8 @@ final class PostgresBackend: Sendable {
     private let nextID = Atomic<Int>(1)
     /// Threads that may block on a statement.
     let threads: NIOThreadPool
+    /// The proxy lookups' generation, followed from every host's commits (and advanced at once by this one's).
+    let generationWatch = PostgresGenerationWatch()
     /// How many times a write is retried after a serialization failure.
     static let maximumAttempts = 20
 
@@ -80,7 +82,11 @@ final class PostgresBackend: Sendable {
                         readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE", [])
                     do {
                         let value = try body(StoreTransaction(statements))
+                        // This host's own changes to what the proxy caches count at once, not when their
+                        // notification comes back.
+                        let generation = readOnly ? nil : try StoreTransaction(statements).lookupGeneration()
                         _ = try statements.execute("COMMIT", [])
+                        if let generation { generationWatch.advance(to: generation) }
                         return value
                     } catch {
                         _ = try? statements.execute("ROLLBACK", [])

@@ -49,6 +49,18 @@ final class PostgresGenerationWatch: Sendable {
         if let open = connection.withLock({ $0 }) { open.close().whenComplete { _ in } }
     }
 
+    /// Moves the generation forward to `generation` (a commit of this host's), never back; only while the watch
+    /// runs (while it is down, the generation stays unknown).
+    func advance(to generation: Int) {
+        guard started.load(ordering: .relaxed), connection.withLock({ $0 != nil }) else { return }
+        var seen = current.load(ordering: .acquiring)
+        while seen >= 0, generation > seen {
+            let (exchanged, original) = current.compareExchange(expected: seen, desired: generation, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            seen = original
+        }
+    }
+
     private func refresh(on listener: PostgresConnection, logger: Logger) {
         listener.query(PostgresQuery(unsafeSQL: "SELECT n FROM proxy_generation WHERE id = 1"), logger: logger).whenComplete { result in
             guard case .success(let answer) = result, let row = answer.rows.first, let n = try? row.decode(Int64.self) else {

@@ -12,7 +12,7 @@ public final class Store: Sendable {
     enum Backend: Sendable {
         /// The pool; writes are serialised by GRDB.
         case sqlite(any DatabaseWriter)
-        case postgres(PostgresBackend, PostgresGenerationWatch)
+        case postgres(PostgresBackend)
     }
     let backend: Backend
     /// The SQLite file, or the PostgreSQL URL without its password.
@@ -24,7 +24,8 @@ public final class Store: Sendable {
     }
 
     deinit {
-        if case .postgres(_, let watch) = backend { watch.stop() }
+        // The watch's task holds the backend; stopping it lets both go.
+        if case .postgres(let postgres) = backend { postgres.generationWatch.stop() }
     }
 
     /// A store location fit to print: a PostgreSQL URL without its password, or the SQLite file's path.
@@ -52,7 +53,7 @@ public final class Store: Sendable {
         } catch {
             throw StoreError("cannot use the database \(postgres.location): \(PostgresBackend.describe(error))")
         }
-        return Store(backend: .postgres(postgres, PostgresGenerationWatch()), path: postgres.location.description)
+        return Store(backend: .postgres(postgres), path: postgres.location.description)
     }
 
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -95,7 +96,7 @@ public final class Store: Sendable {
         } catch {
             throw StoreError("cannot use the database \(postgres.location): \(PostgresBackend.describe(error))")
         }
-        return Store(backend: .postgres(postgres, PostgresGenerationWatch()), path: postgres.location.description)
+        return Store(backend: .postgres(postgres), path: postgres.location.description)
     }
 
     /// Opens the database read-only (for `audit verify`, which must work while the daemon is down and change nothing).
@@ -133,7 +134,7 @@ public final class Store: Sendable {
         do {
             switch backend {
             case .sqlite(let database): return try await database.read { db in try body(StoreTransaction(db)) }
-            case .postgres(let postgres, _): return try await postgres.run { try postgres.transaction(readOnly: true, body) }
+            case .postgres(let postgres): return try await postgres.run { try postgres.transaction(readOnly: true, body) }
             }
         } catch {
             throw Self.unavailable(error, writing: false)
@@ -146,7 +147,7 @@ public final class Store: Sendable {
         do {
             switch backend {
             case .sqlite(let database): return try await database.write { db in try body(StoreTransaction(db)) }
-            case .postgres(let postgres, _): return try await postgres.run { try postgres.transaction(readOnly: false, body) }
+            case .postgres(let postgres): return try await postgres.run { try postgres.transaction(readOnly: false, body) }
             }
         } catch {
             throw Self.unavailable(error, writing: true)
@@ -158,7 +159,7 @@ public final class Store: Sendable {
         do {
             switch backend {
             case .sqlite(let database): return try database.read { db in try body(StoreTransaction(db)) }
-            case .postgres(let postgres, _): return try postgres.transaction(readOnly: true, body)
+            case .postgres(let postgres): return try postgres.transaction(readOnly: true, body)
             }
         } catch {
             throw Self.unavailable(error, writing: false)
@@ -171,7 +172,7 @@ public final class Store: Sendable {
         do {
             switch backend {
             case .sqlite(let database): return try database.write { db in try body(StoreTransaction(db)) }
-            case .postgres(let postgres, _): return try postgres.transaction(readOnly: false, body)
+            case .postgres(let postgres): return try postgres.transaction(readOnly: false, body)
             }
         } catch {
             throw Self.unavailable(error, writing: true)
@@ -196,7 +197,7 @@ public final class Store: Sendable {
     /// On PostgreSQL, vacuums the key table so the old row versions' space is reclaimed.
     public func checkpointWAL() throws {
         guard case .sqlite(let database) = backend else {
-            if case .postgres(let postgres, _) = backend {
+            if case .postgres(let postgres) = backend {
                 _ = try postgres.withConnection { connection in
                     try PostgresStoreConnection(connection: connection, logger: postgres.logger).execute("VACUUM key_versions", [])
                 }

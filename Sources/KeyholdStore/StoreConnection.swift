@@ -2,6 +2,14 @@
 enum SQLDialect: Sendable {
     case sqlite, postgres
 
+    /// The name of the binary column type, for casts.
+    var blobType: String {
+        switch self {
+        case .sqlite: "BLOB"
+        case .postgres: "BYTEA"
+        }
+    }
+
     /// An expression for a blob of zeros as long as `column` (a revoked key's ciphertext is overwritten, not just
     /// unlinked).
     func zeros(sameLengthAs column: String) -> String {

@@ -65,6 +65,18 @@ extension StoreTransaction {
         }
     }
 
+    /// Every stored request, oldest first (for exports and checks).
+    public func usageRequests() throws -> [UsageRow] {
+        try rows("SELECT * FROM usage_requests ORDER BY id").map { row in
+            UsageRow(
+                requestID: row["request_id"], tenantID: row["tenant_id"], sandboxID: row["sandbox_id"], model: row["model"],
+                inputTokens: row["input_tokens"], outputTokens: row["output_tokens"], cachedTokens: row["cached_tokens"],
+                cacheWriteTokens: row["cache_write_tokens"], reasoningTokens: row["reasoning_tokens"], costPicoUSD: row["cost_picousd"],
+                status: row["status"], charged: UsageCharge(rawValue: row["charged"]) ?? .reservation, latencyMs: row["latency_ms"],
+                createdAt: row["created_at"])
+        }
+    }
+
     /// A tenant's totals since a time (`created_at >= since`).
     public func usageTotals(tenantID: Int64, since: String) throws -> UsageTotals {
         let row = try row(

@@ -1,5 +1,7 @@
 import Foundation
+import GRDB
 import KeyholdServer
+public import KeyholdStore
 
 /// A real Keyhold installation for one test: a temporary state directory made by `keyhold init`, the real
 /// daemon (`keyhold serve`) on a temporary Unix socket, and the real CLI run against it.
@@ -11,6 +13,8 @@ public final class KeyholdHarness: @unchecked Sendable {
     public let socketPath: String
     /// Everything the daemon wrote to stderr (its log), for canary searches.
     public let daemonLogPath: String
+    /// The PostgreSQL database this installation uses (`KEYHOLD_TEST_STORE=postgresql`), or nil for its SQLite file.
+    public let database: (name: String, url: String)?
     private var daemon: Process?
     /// Every CLI output so far, for canary searches.
     public private(set) var cliOutputs: [String] = []
@@ -22,6 +26,7 @@ public final class KeyholdHarness: @unchecked Sendable {
         stateDirectory = root + "/state"
         socketPath = root + "/admin.sock"
         daemonLogPath = root + "/daemon.log"
+        database = SharedTestPostgres.serverTestsUsePostgres ? try SharedTestPostgres.makeDatabase(prefix: "keyhold") : nil
         let result = try cli(["init"])
         guard result.status == 0 else { throw HarnessError("keyhold init failed: \(result.stderr)") }
     }
@@ -43,7 +48,26 @@ public final class KeyholdHarness: @unchecked Sendable {
     private var tenantsCreated: [String] = []
 
     /// The arguments that point a command at this installation.
-    public var globalArguments: [String] { ["--state-dir", stateDirectory, "--socket", socketPath] }
+    public var globalArguments: [String] {
+        ["--state-dir", stateDirectory, "--socket", socketPath] + (database.map { ["--database", $0.url] } ?? [])
+    }
+
+    /// The store's location: the PostgreSQL URL, or the SQLite file in the state directory.
+    public var storeLocation: String { database?.url ?? stateDirectory + "/keyhold.db" }
+
+    /// Opens this installation's store (beside the daemon, as another host or an offline command would).
+    public func openStore() throws -> Store { try Store.open(location: storeLocation) }
+
+    /// Changes the database behind Keyhold's back, as an attacker with the file or the server would; `postgresql`
+    /// replaces `sql` where the two dialects differ.
+    public func tamper(_ sql: String, postgresql: String? = nil) throws {
+        if let database {
+            try SharedTestPostgres.get().execute(postgresql ?? sql, database: database.name)
+        } else {
+            let queue = try DatabaseQueue(path: storeLocation)
+            try queue.write { db in try db.execute(sql: sql) }
+        }
+    }
 
     /// Runs `keyhold ARGS --state-dir ... --socket ...` to completion.
     @discardableResult

@@ -11,7 +11,7 @@ import Synchronization
 /// `pg_ctl` by its data directory and the directory removed in ``destroy()`` (also called by `deinit`).
 public final class TestPostgres: Sendable {
     /// Where clusters are made, one directory each (`PID-RANDOM`, so that a crashed test's cluster can be found).
-    public static let rootDirectory = "/work/.keyhold-test-pg"
+    public static let rootDirectory = "/var/tmp/keyhold-test-pg"
     /// The programs of Debian's PostgreSQL 15.
     static let binDirectory = "/usr/lib/postgresql/15/bin"
     /// The system user the server runs as.
@@ -179,7 +179,7 @@ public enum TestPostgresError: Error, CustomStringConvertible, Sendable {
         case .commandFailed(let command, let output):
             "\(command) failed: \(output)"
         case .startFailed(let port, let log):
-            "PostgreSQL did not start on 127.0.0.1:\(port) (is the port taken by another program?); its log: \(log)"
+            "PostgreSQL did not start on 127.0.0.1:\(port) (already running, or the port taken by another program?); its log: \(log)"
         case .invalidDatabaseName(let name):
             "database name \"\(name)\" is not a plain identifier: use lower-case letters, digits and _, at most 63 bytes"
         case .destroyed:

@@ -17,8 +17,7 @@ struct AuditCommandTests {
     }
 
     static func tamper(_ keyhold: KeyholdHarness, _ sql: String) throws {
-        let queue = try DatabaseQueue(path: keyhold.stateDirectory + "/keyhold.db")
-        try queue.write { db in try db.execute(sql: sql) }
+        try keyhold.tamper(sql)
     }
 
     @Test func verifyNamesTheFirstChangedDeletedOrReorderedRecord() throws {

@@ -15,7 +15,7 @@ struct KEKRotationTests {
     static func seed(_ keyhold: KeyholdHarness) throws {
         let state = StateDirectory(path: keyhold.stateDirectory)
         let vault = try state.loadVault()
-        let store = try Store.open(path: state.databasePath)
+        let store = try keyhold.openStore()
         try store.writeNow { tx in
             let tenant = try tx.insertTenant(name: try TenantName("bulk"), plan: "byok", agent: ["/bin/true"])
             for version in 1...bulkKeys {
@@ -32,7 +32,7 @@ struct KEKRotationTests {
 
     /// Decrypts every stored key with `vault`; returns how many opened to their expected value.
     static func openAll(_ keyhold: KeyholdHarness, with vault: Vault) throws -> Int {
-        let store = try Store.openReadOnly(path: StateDirectory(path: keyhold.stateDirectory).databasePath)
+        let store = try Store.openReadOnly(location: keyhold.storeLocation)
         let keys = try store.readNow { tx in
             try tx.allTenants().flatMap { try tx.keyVersions(tenantID: $0.id) }.filter { $0.sealed.wrappedDEK != nil }
         }

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import KeyholdCore
+import KeyholdStore
 import KeyholdTesting
 import NIOHTTP1
 import NIOSSL
@@ -59,8 +61,8 @@ import Glibc
         let overloaded = try await proxy.send("/v1/messages", body: ProxyMeteringTests.message, anthropic: true)
         #expect(overloaded.status == 529 && overloaded.json["type"] as? String == "error", "\(overloaded.text)")
         let rows = try proxy.waitForUsageRows(2)
-        #expect(rows.map { $0["status"] as Int } == [429, 529])
-        #expect(rows.allSatisfy { $0["input_tokens"] as Int == 0 && $0["output_tokens"] as Int == 0 && $0["cost_picousd"] as Int64 == 0 })
+        #expect(rows.map { $0.status } == [429, 529])
+        #expect(rows.allSatisfy { $0.inputTokens == 0 && $0.outputTokens == 0 && $0.costPicoUSD == 0 })
         try await proxy.stop()
     }
 
@@ -73,14 +75,14 @@ import Glibc
         proxy.provider.update { $0.firstByteLatency = .zero }
         // Sent and unanswered: it may have cost the platform, so it is charged its reservation, never zero.
         let stalledRow = try #require(try proxy.waitForUsageRows(1).first)
-        #expect(stalledRow["charged"] as String == "reservation" && stalledRow["input_tokens"] as Int > 0)
+        #expect(stalledRow.charged == .reservation && stalledRow.inputTokens > 0)
 
         try await proxy.provider.stop()
         let unreachable = try await proxy.send("/v1/chat/completions", body: ProxyMeteringTests.chat)
         #expect(unreachable.status == 502, "\(unreachable.text)")
         #expect(((unreachable.json["error"] as? [String: Any])?["type"] as? String) == "upstream_error")
         let rows = try proxy.waitForUsageRows(2)
-        #expect(rows[1]["charged"] as String == "none", "never sent: nothing to charge")
+        #expect(rows[1].charged == .nothing, "never sent: nothing to charge")
         #expect(!unreachable.text.contains(FakeProvider.Configuration.defaultOpenAIKey), "the platform key is never sent back")
         _ = proxy.keyhold.stopDaemon()
     }
@@ -98,8 +100,8 @@ extension ProxyConnectionTests {
         #expect(anthropic.text.contains("event: message_start"))
         #expect(anthropic.text.contains("event: error") && anthropic.text.contains(#""type":"api_error""#), "\(anthropic.text)")
         let rows = try proxy.waitForUsageRows(2)
-        #expect(rows.allSatisfy { $0["charged"] as String == "reservation" }, "a stream whose usage never came is charged its reservation")
-        #expect(rows.allSatisfy { $0["input_tokens"] as Int + ($0["output_tokens"] as Int) > 0 }, "never zero")
+        #expect(rows.allSatisfy { $0.charged == .reservation }, "a stream whose usage never came is charged its reservation")
+        #expect(rows.allSatisfy { $0.inputTokens + $0.outputTokens > 0 }, "never zero")
         try await proxy.stop()
     }
 
@@ -115,7 +117,7 @@ extension ProxyConnectionTests {
         #expect(answer.text.contains("reached its reservation of 5 output tokens"), "\(answer.text.suffix(300))")
         #expect(!answer.text.contains("[DONE]"), "the rest of the stream was not forwarded")
         let row = try #require(try proxy.waitForUsageRows(1).first)
-        #expect(row["charged"] as String == "reservation" && row["output_tokens"] as Int == 5)
+        #expect(row.charged == .reservation && row.outputTokens == 5)
         try await proxy.stop()
     }
 }
@@ -141,7 +143,7 @@ extension ProxyConnectionTests {
         let streamed = try await proxy.send("/v1/messages", body: ProxyMeteringTests.messageStream, anthropic: true)
         #expect(streamed.status == 200 && streamed.text.contains("event: message_stop"), "\(streamed.text)")
         let rows = try proxy.waitForUsageRows(3)
-        #expect(rows.map { $0["charged"] as String } == ["none", "usage", "usage"])
+        #expect(rows.map(\.charged) == [.nothing, .usage, .usage])
         try await proxy.stop()
     }
 }

@@ -46,7 +46,7 @@ final class ProxyHarness: @unchecked Sendable {
             try #require(set.status == 0, "\(set.stderr)")
         }
         try #require(try keyhold.cli(["tenant", "create", "globex", "--plan", "managed"]).status == 0)
-        let store = try Store.open(path: keyhold.stateDirectory + "/keyhold.db")
+        let store = try keyhold.openStore()
         (token, tenantID) = try await store.write { tx in
             let tenant = try tx.tenant(named: "globex")
             let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name)
@@ -94,15 +94,28 @@ final class ProxyHarness: @unchecked Sendable {
     }
 
     /// The usage rows stored so far.
-    func usageRows() throws -> [Row] {
-        let queue = try DatabaseQueue(path: keyhold.stateDirectory + "/keyhold.db")
-        return try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM usage_requests ORDER BY id") }
+    func usageRows() throws -> [UsageRow] {
+        try Store.openReadOnly(location: keyhold.storeLocation).readNow { tx in try tx.usageRequests() }
+    }
+
+    /// Waits (bounded: 5 s) until the daemon's proxy has seen every change committed so far to what it caches: at
+    /// once on SQLite (checked per request), when the commit's notification arrives on PostgreSQL (a change made by
+    /// another host, or here behind Keyhold's back). Returns whether it caught up.
+    func proxyCaughtUp() async throws -> Bool {
+        let committed = try Store.openReadOnly(location: keyhold.storeLocation).readNow { tx in try tx.lookupGeneration() }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let health = try await AdminHTTP(.socket(keyhold.socketPath)).send("GET", "/v1/health")
+            if let seen = (health.json as? [String: Any])?["proxy_generation"] as? Int, seen >= committed { return true }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return false
     }
 
     /// Waits (bounded: 10 s) until `count` usage rows are stored (the journal is flushed every 200 ms).
-    func waitForUsageRows(_ count: Int) throws -> [Row] {
+    func waitForUsageRows(_ count: Int) throws -> [UsageRow] {
         let deadline = Date().addingTimeInterval(10)
-        var rows: [Row] = []
+        var rows: [UsageRow] = []
         while Date() < deadline {
             rows = try usageRows()
             if rows.count >= count { return rows }

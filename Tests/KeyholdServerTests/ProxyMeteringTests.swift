@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import GRDB
+import KeyholdCore
 import KeyholdStore
 import KeyholdTesting
 import NIOCore
@@ -28,11 +29,11 @@ struct ProxyMeteringTests {
 
         let row = try #require(try proxy.waitForUsageRows(1).first)
         // OpenAI: 11 prompt tokens of which 3 cached, 7 completion tokens (2 of them reasoning).
-        #expect(row["input_tokens"] as Int == 8 && row["cached_tokens"] as Int == 3)
-        #expect(row["output_tokens"] as Int == 7 && row["reasoning_tokens"] as Int == 2)
-        #expect(row["charged"] as String == "usage")
+        #expect(row.inputTokens == 8 && row.cachedTokens == 3)
+        #expect(row.outputTokens == 7 && row.reasoningTokens == 2)
+        #expect(row.charged == .usage)
         // gpt-4o-mini: 0.15 $/M input, 0.075 cached, 0.60 output → in pico-USD.
-        #expect(row["cost_picousd"] as Int64 == 8 * 150_000 + 3 * 75_000 + 7 * 600_000)
+        #expect(row.costPicoUSD == 8 * 150_000 + 3 * 75_000 + 7 * 600_000)
         try await proxy.stop()
     }
 
@@ -51,10 +52,10 @@ struct ProxyMeteringTests {
         #expect(proxy.provider.requests.last?.bodyString == Self.messageStream)
 
         let rows = try proxy.waitForUsageRows(4)
-        func metered(_ row: Row) -> [Int64] {
+        func metered(_ row: UsageRow) -> [Int64] {
             [
-                row["input_tokens"], row["cached_tokens"], row["cache_write_tokens"], row["output_tokens"], row["reasoning_tokens"],
-                row["cost_picousd"],
+                Int64(row.inputTokens), Int64(row.cachedTokens), Int64(row.cacheWriteTokens), Int64(row.outputTokens), Int64(row.reasoningTokens),
+                row.costPicoUSD,
             ]
         }
         #expect(metered(rows[0]) == metered(rows[1]), "OpenAI streamed = unstreamed")
@@ -63,7 +64,7 @@ struct ProxyMeteringTests {
         let anthropicCost: Int64 = 11 * 800_000 + 4 * 80_000 + 5 * 1_000_000 + 7 * 4_000_000
         let expected: [Int64] = [11, 4, 5, 7, 0, anthropicCost]
         #expect(metered(rows[2]) == expected)
-        #expect(rows.allSatisfy { $0["charged"] as String == "usage" })
+        #expect(rows.allSatisfy { $0.charged == .usage })
         try await proxy.stop()
     }
 
@@ -85,8 +86,8 @@ struct ProxyMeteringTests {
         #expect(proxy.provider.requestCount == before, "no upstream call for a refused request")
 
         // A revoked token (its sandbox stopped) is refused too.
-        let queue = try DatabaseQueue(path: proxy.keyhold.stateDirectory + "/keyhold.db")
-        try await queue.write { db in try db.execute(sql: "UPDATE proxy_tokens SET revoked_at = '2026-01-01T00:00:00.000Z'") }
+        try proxy.keyhold.tamper("UPDATE proxy_tokens SET revoked_at = '2026-01-01T00:00:00.000Z'")
+        #expect(try await proxy.proxyCaughtUp(), "the proxy follows a change made outside this daemon")
         let revoked = try await proxy.send("/v1/messages", body: Self.message, anthropic: true)
         #expect(revoked.status == 401 && revoked.json["type"] as? String == "error")
         #expect(proxy.provider.requestCount == before)
@@ -108,7 +109,7 @@ struct ProxyMeteringTests {
         #expect(refusal.text.contains("tokens_per_day cap reached") && refusal.text.contains("resets at"), "\(refusal.text)")
         #expect(refusal.headers.first(name: "retry-after").flatMap(Int.init) ?? 0 > 0)
         let rows = try proxy.waitForUsageRows(served)
-        let total = rows.reduce(0) { $0 + ($1["input_tokens"] as Int) + ($1["cached_tokens"] as Int) + ($1["output_tokens"] as Int) }
+        let total = rows.reduce(0) { $0 + $1.inputTokens + $1.cachedTokens + $1.outputTokens }
         let reservation = (Self.chat.utf8.count + 2) / 3 + 50
         #expect(total <= 1_500 + reservation, "spent \(total) of 1,500: overshoot bounded by one reservation")
         #expect(proxy.provider.requestCount == served, "refused requests never reached the provider")
@@ -130,9 +131,9 @@ struct ProxyMeteringTests {
         try proxy.startDaemon()
         let rows = try proxy.waitForUsageRows(21)
         #expect(rows.count == 21, "20 settled requests and the one in flight, none lost, none twice")
-        #expect(rows.filter { $0["charged"] as String == "usage" }.count == 20)
-        let inFlight = try #require(rows.first { $0["charged"] as String == "reservation" })
-        #expect(inFlight["input_tokens"] as Int > 0, "a request that died is charged its reservation, never zero")
+        #expect(rows.filter { $0.charged == .usage }.count == 20)
+        let inFlight = try #require(rows.first { $0.charged == .reservation })
+        #expect(inFlight.inputTokens > 0, "a request that died is charged its reservation, never zero")
         try await proxy.stop()
     }
 
@@ -155,8 +156,8 @@ struct ProxyMeteringTests {
 
         // A stored row means the request was settled, which releases its reservation in the same step.
         let row = try #require(try proxy.waitForUsageRows(1).first)
-        #expect(row["charged"] as String == "reservation" || row["charged"] as String == "usage")
-        #expect(row["input_tokens"] as Int + (row["output_tokens"] as Int) > 0, "never charged zero")
+        #expect(row.charged == .reservation || row.charged == .usage)
+        #expect(row.inputTokens + (row.outputTokens) > 0, "never charged zero")
         proxy.provider.update { $0.interChunkLatency = .zero }
         #expect(try await proxy.send("/v1/chat/completions", body: Self.chat).status == 200)
         try await proxy.stop()

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import KeyholdCore
+import KeyholdStore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -26,8 +28,8 @@ import Testing
         let rows = try proxy.waitForUsageRows(6)
         #expect(rows.count == 6, "one row per request, none for the unanswered sends")
         for row in rows {
-            let metered = [row["status"] as Int?, row["input_tokens"] as Int?, row["output_tokens"] as Int?]
-            #expect(metered == [200, 11, 2] && row["charged"] as String? == "usage", "\(row)")
+            let metered = [row.status, row.inputTokens, row.outputTokens]
+            #expect(metered == [200, 11, 2] && row.charged == .usage, "\(row)")
         }
         try await proxy.stop()
     }
@@ -43,7 +45,7 @@ import Testing
         #expect(seen.unanswered == 1 && seen.connections == 1, "sent once, not again: \(seen)")
 
         let row = try #require(try proxy.waitForUsageRows(1).first)
-        #expect(row["status"] as Int? == 502 && row["charged"] as String? == "reservation", "the provider may have begun it: \(row)")
+        #expect(row.status == 502 && row.charged == .reservation, "the provider may have begun it: \(row)")
         try await proxy.stop()
     }
 }

@@ -60,13 +60,12 @@ struct SandboxBadInputTests {
         let tenant = SandboxHarness.tenantName("noaudit")
         try sandboxes.tenant(tenant, agent: #"/bin/sh -c 'echo "hash=$(printf %s "$ANTHROPIC_API_KEY" | sha256sum)"; exec sleep infinity'"#)
         try sandboxes.setKey(tenant, SandboxHarness.canary())
-        let queue = try DatabaseQueue(path: sandboxes.keyhold.stateDirectory + "/keyhold.db")
-        try queue.write { db in
-            try db.execute(
-                sql:
-                    "CREATE TRIGGER refuse_inject BEFORE INSERT ON audit WHEN NEW.action = 'key.inject' BEGIN SELECT RAISE(ABORT, 'audit disk full'); END"
-            )
-        }
+        try sandboxes.keyhold.tamper(
+            "CREATE TRIGGER refuse_inject BEFORE INSERT ON audit WHEN NEW.action = 'key.inject' BEGIN SELECT RAISE(ABORT, 'audit disk full'); END",
+            postgresql: """
+                CREATE FUNCTION refuse_inject() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit disk full'; END $$ LANGUAGE plpgsql;
+                CREATE TRIGGER refuse_inject BEFORE INSERT ON audit FOR EACH ROW WHEN (NEW.action = 'key.inject') EXECUTE FUNCTION refuse_inject();
+                """)
         try Self.expectRefused(sandboxes, tenant, "no key was injected")
         let logs = try sandboxes.keyhold.cli(["sandbox", "logs", tenant]).stdout
         #expect(!logs.contains("hash="), "the agent never ran with a key: \(logs)")

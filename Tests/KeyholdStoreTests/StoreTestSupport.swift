@@ -3,30 +3,12 @@ import GRDB
 import KeyholdCore
 import KeyholdStore
 import KeyholdTesting
-import Synchronization
 import Testing
 
 /// The databases the store runs on; every store test runs on each.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite, postgresql
     var testDescription: String { rawValue }
-}
-
-/// One PostgreSQL cluster for the whole test process (each store gets a database of its own), destroyed at exit.
-enum SharedPostgres {
-    private static let cluster = Mutex<TestPostgres?>(nil)
-
-    static func get() throws -> TestPostgres {
-        try cluster.withLock { cluster in
-            if let cluster { return cluster }
-            let made = try TestPostgres()
-            cluster = made
-            atexit { SharedPostgres.destroy() }
-            return made
-        }
-    }
-
-    static func destroy() { cluster.withLock { $0?.destroy() } }
 }
 
 /// A fresh store: a real SQLite file in a new temporary directory, or a new database in a real PostgreSQL server.
@@ -43,15 +25,14 @@ final class TemporaryStore {
         self.kind = kind
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kh-store-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        databaseName = "store_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         switch kind {
         case .sqlite:
             postgres = nil
+            databaseName = ""
             location = directory + "/keyhold.db"
         case .postgresql:
-            let cluster = try SharedPostgres.get()
-            postgres = cluster
-            location = try cluster.makeDatabase(databaseName)
+            postgres = try SharedTestPostgres.get()
+            (databaseName, location) = try SharedTestPostgres.makeDatabase(prefix: "store")
         }
         store = try Store.open(location: location)
     }
