@@ -191,7 +191,7 @@ extension AdminAPI {
         // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
         enum CodingKeys: String, CodingKey {
             case tenant, unit, state, systemdState, invocationID = "invocationId", mainPID = "mainPid", keyVersions, restarts, lastError, updatedAt,
-                network, egress, egressRefused, stateDirectory, stateBytes, stateMaxBytes
+                network, egress, egressRefused, stateDirectory, stateBytes, stateMaxBytes, host
         }
 
         public var tenant: String
@@ -217,6 +217,8 @@ extension AdminAPI {
         /// What the state directory holds, and the plan's limit.
         public var stateBytes: UInt64?
         public var stateMaxBytes: UInt64?
+        /// The host it runs on.
+        public var host: String?
         public init(
             tenant: String, unit: String, state: String, systemdState: String?, invocationID: String?, mainPID: Int?,
             keyVersions: [String], restarts: Int, lastError: String?, updatedAt: String
@@ -275,6 +277,26 @@ extension AdminAPI {
             self.systemd = systemd
             self.egressRefused = egressRefused
             self.proxyGeneration = proxyGeneration
+        }
+    }
+
+    /// A host of the fleet.
+    public struct Host: Codable, Sendable {
+        public var id: String
+        /// `active`, `draining`, or `down` (no heartbeat for the lease time).
+        public var state: String
+        public var sandboxes: Int
+        public var capacity: Int
+        /// Seconds since the last heartbeat, on the database's clock.
+        public var heartbeatAgeSeconds: Double
+        public var startedAt: String
+        public init(id: String, state: String, sandboxes: Int, capacity: Int, heartbeatAgeSeconds: Double, startedAt: String) {
+            self.id = id
+            self.state = state
+            self.sandboxes = sandboxes
+            self.capacity = capacity
+            self.heartbeatAgeSeconds = heartbeatAgeSeconds
+            self.startedAt = startedAt
         }
     }
 

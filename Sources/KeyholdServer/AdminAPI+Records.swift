@@ -17,10 +17,12 @@ extension TenantRecord {
 extension SandboxRecord {
     /// The admin API's view, with systemd's state when known.
     func api(tenant: String, systemdState: String?) -> AdminAPI.Sandbox {
-        AdminAPI.Sandbox(
+        var view = AdminAPI.Sandbox(
             tenant: tenant, unit: unit, state: state.rawValue, systemdState: systemdState, invocationID: invocationID, mainPID: mainPID,
             keyVersions: keyVersions, restarts: restarts, lastError: lastError, updatedAt: updatedAt
         )
+        view.host = host
+        return view
     }
 }
 
@@ -32,5 +34,14 @@ extension KeyVersionRecord {
             baseURL: baseURL,
             createdAt: createdAt
         )
+    }
+}
+
+extension HostRecord {
+    /// The admin API's view, with `down` for a host whose heartbeat is older than `lease`.
+    func api(leaseMilliseconds: Int64) -> AdminAPI.Host {
+        AdminAPI.Host(
+            id: id, state: heartbeatAgeMilliseconds >= leaseMilliseconds ? "down" : state, sandboxes: liveSandboxes, capacity: maxSandboxes,
+            heartbeatAgeSeconds: Double(heartbeatAgeMilliseconds) / 1000, startedAt: startedAt)
     }
 }

@@ -8,7 +8,7 @@ import KeyholdStore
 /// The admin API's routes (documented in `deploy/openapi.yaml`).
 enum AdminRoutes {
     /// Registers every route on `table`.
-    static func register(on table: RouteTable, plane: ControlPlane, version: String) {
+    static func register(on table: RouteTable, plane: ControlPlane, version: String, hostLeaseMilliseconds: Int64 = 10_000) {
         table.on(.get, "/v1/health") { _, _ in
             JSONResponse.make(
                 AdminAPI.Health(
@@ -24,6 +24,15 @@ enum AdminRoutes {
         registerTokens(on: table, plane: plane)
         registerKEK(on: table, plane: plane)
         registerUsage(on: table, plane: plane)
+        registerHosts(on: table, plane: plane, leaseMilliseconds: hostLeaseMilliseconds)
+    }
+
+    static func registerHosts(on table: RouteTable, plane: ControlPlane, leaseMilliseconds: Int64) {
+        table.on(.get, "/v1/hosts") { _, _ in JSONResponse.make(try await plane.listHosts(leaseMilliseconds: leaseMilliseconds)) }
+        table.on(.delete, "/v1/hosts/{host}") { _, context in
+            try await plane.forgetHost(try context.parameter("host"), leaseMilliseconds: leaseMilliseconds, actor: context.actor)
+            return Response(status: .noContent)
+        }
     }
 
     static func registerUsage(on table: RouteTable, plane: ControlPlane) {

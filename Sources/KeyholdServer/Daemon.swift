@@ -20,6 +20,8 @@ public final class Daemon: Sendable {
     let options: DaemonOptions
     let httpClient: HTTPClient
     let logger: Logger
+    /// This process among the fleet's daemons (a second daemon with the same host id is refused).
+    let instance = HostHeartbeat.makeInstance()
 
     /// Loads plans, the KEK and the database; fails with a clear error before anything listens.
     public init(options: DaemonOptions, logger: Logger) throws {
@@ -28,9 +30,12 @@ public final class Daemon: Sendable {
         let vault = try state.loadVault()
         let store = try state.openStore()
         try Self.checkKEKMatches(vault: vault, store: store, path: state.kekPath)
+        try HostHeartbeat.register(store: store, host: options.host, instance: instance)
         let vaults = VaultRing(vault)
         let httpClient = HTTPClient.shared
-        let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: options.sandbox, logger: logger)
+        var sandboxConfiguration = options.sandbox
+        sandboxConfiguration.hostID = options.host.id
+        let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: sandboxConfiguration, logger: logger)
         self.plane = ControlPlane(
             store: store, vaults: vaults, plans: plans, validator: KeyValidator(httpClient: httpClient, baseURLOverrides: options.providerBaseURLs),
             sandboxes: sandboxes, state: state
@@ -72,6 +77,7 @@ public final class Daemon: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: makeApplication(address: .unixDomainSocket(path: options.socketPath), transport: .unixSocket, ready: ready)),
             .init(service: SandboxReconciler(sandboxes: plane.sandboxes), successTerminationBehavior: .ignore),
+            .init(service: HostHeartbeat(store: plane.store, host: options.host, instance: instance, logger: logger)),
             .init(service: WatchdogService(), successTerminationBehavior: .ignore),
         ]
         if let tcp = options.tcpAddress {
@@ -115,7 +121,8 @@ public final class Daemon: Sendable {
         let router = Router(context: AdminContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AdminAuthMiddleware(transport: transport, store: plane.store))
-        AdminRoutes.register(on: RouteTable(router: router), plane: plane, version: options.version)
+        AdminRoutes.register(
+            on: RouteTable(router: router), plane: plane, version: options.version, hostLeaseMilliseconds: options.host.leaseMilliseconds)
         return Application(
             router: router, configuration: .init(address: address, serverName: "keyhold"), onServerRunning: { _ in ready.arrive() },
             logger: logger

@@ -6,6 +6,8 @@ public struct DaemonOptions: Sendable {
     public var stateDirectory: String
     /// A fleet's PostgreSQL URL, or nil for the SQLite file in the state directory.
     public var database: String?
+    /// This daemon's place in the fleet.
+    public var host = HostOptions()
     /// The admin API's Unix socket (mode 0660).
     public var socketPath: String
     /// `HOST:PORT` on loopback for the admin API over TCP with bearer tokens, or nil.
@@ -20,9 +22,11 @@ public struct DaemonOptions: Sendable {
 
     public init(
         stateDirectory: String, socketPath: String, tcpAddress: String?, plansDirectory: String, sandbox: SandboxConfiguration,
-        providerBaseURLs: [Provider: String], version: String, proxy: ProxyConfiguration? = nil, database: String? = nil
+        providerBaseURLs: [Provider: String], version: String, proxy: ProxyConfiguration? = nil, database: String? = nil,
+        host: HostOptions = HostOptions()
     ) {
         self.database = database
+        self.host = host
         self.proxy = proxy
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath

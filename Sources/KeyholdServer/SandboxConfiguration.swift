@@ -28,6 +28,8 @@ public struct SandboxConfiguration: Sendable {
     public var egressResolver = EgressResolver()
     /// How often the state directories of running sandboxes are measured against their plans' `state_max:`.
     public var stateCheckInterval: Duration = .seconds(30)
+    /// This daemon's name in the fleet (`--host-id`), recorded on each sandbox it starts.
+    public var hostID: String?
 
     /// The root of systemd's view of the file system from this daemon: `/` for the host's systemd, `/proc/PID/root`
     /// for a private one reached through `unix:path=/proc/PID/root/...` (its own /run, /tmp and pid numbers).

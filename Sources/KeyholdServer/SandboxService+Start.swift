@@ -63,7 +63,7 @@ extension SandboxService {
                 throw KeyholdError.conflict(
                     "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
             }
-            let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, restarts: restarts)
+            let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, host: self.configuration.hostID)
             let token = plan.kind == .managed ? try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id) : nil
             return (sandbox, token)
         }

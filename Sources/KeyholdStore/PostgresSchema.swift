@@ -192,5 +192,6 @@ enum PostgresSchema {
                 """
             ]
         ),
+        (identifier: "v4: hosts", statements: Schema.hostStatements(bigint: "BIGINT")),
     ]
 }

@@ -16,6 +16,8 @@ public struct SandboxRecord: Sendable, Equatable {
     public var restarts: Int
     public var lastError: String?
     public var updatedAt: String
+    /// The host it runs on.
+    public var host: String?
 
     init(row: StoreRow) {
         id = row["id"]
@@ -31,17 +33,18 @@ public struct SandboxRecord: Sendable, Equatable {
         restarts = row["restarts"]
         lastError = row["last_error"]
         updatedAt = row["updated_at"]
+        host = row["host"]
     }
 
 }
 
 extension StoreTransaction {
     /// Inserts a sandbox in state `starting`; the unit name is derived from its id.
-    public func insertSandbox(tenantID: Int64, tenantName: String, restarts: Int = 0) throws -> SandboxRecord {
+    public func insertSandbox(tenantID: Int64, tenantName: String, restarts: Int = 0, host: String? = nil) throws -> SandboxRecord {
         let now = Timestamp.now()
         let inserted: Int64? = try value(
-            "INSERT INTO sandboxes (tenant_id, unit, state, desired, restarts, created_at, updated_at) VALUES (?, '', 'starting', 'running', ?, ?, ?) RETURNING id",
-            tenantID, restarts, now, now
+            "INSERT INTO sandboxes (tenant_id, unit, state, desired, restarts, created_at, updated_at, host) VALUES (?, '', 'starting', 'running', ?, ?, ?, ?) RETURNING id",
+            tenantID, restarts, now, now, host
         )
         guard let id = inserted else { throw StoreError("the database returned no row for a new sandbox") }
         try execute("UPDATE sandboxes SET unit = ? WHERE id = ?", "keyhold-\(tenantName)-\(id).service", id)

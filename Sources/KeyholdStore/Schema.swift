@@ -156,6 +156,27 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v4: hosts") { db in
+            for statement in Schema.hostStatements(bigint: "INTEGER") { try db.execute(sql: statement) }
+        }
         return migrator
+    }
+
+    /// v4: the hosts of a fleet (one, the local host, on SQLite), and the host each sandbox runs on. Heartbeats are
+    /// milliseconds on the database's clock, never a host's.
+    static func hostStatements(bigint: String) -> [String] {
+        [
+            """
+            CREATE TABLE hosts (
+                id TEXT PRIMARY KEY,
+                instance TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('active', 'draining')),
+                max_sandboxes \(bigint) NOT NULL,
+                started_at TEXT NOT NULL,
+                heartbeat_ms \(bigint) NOT NULL
+            )
+            """,
+            "ALTER TABLE sandboxes ADD COLUMN host TEXT",
+        ]
     }
 }

@@ -2,6 +2,14 @@
 enum SQLDialect: Sendable {
     case sqlite, postgres
 
+    /// The database's clock now, in milliseconds since 1970 (leases and heartbeats never use a host's clock).
+    var nowMilliseconds: String {
+        switch self {
+        case .sqlite: "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+        case .postgres: "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+        }
+    }
+
     /// The name of the binary column type, for casts.
     var blobType: String {
         switch self {

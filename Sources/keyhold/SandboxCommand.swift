@@ -10,11 +10,11 @@ struct SandboxCommand: AsyncParsableCommand {
 
     static func printSandboxes(_ sandboxes: [AdminAPI.Sandbox]) {
         Output.table(
-            ["TENANT", "UNIT", "STATE", "SYSTEMD", "PID", "KEYS", "RESTARTS", "INVOCATION"],
+            ["TENANT", "UNIT", "STATE", "SYSTEMD", "PID", "KEYS", "RESTARTS", "HOST", "INVOCATION"],
             sandboxes.map {
                 [
                     $0.tenant, $0.unit, $0.state, $0.systemdState ?? "-", $0.mainPID.map(String.init) ?? "-",
-                    $0.keyVersions.joined(separator: ","), String($0.restarts), $0.invocationID ?? "-",
+                    $0.keyVersions.joined(separator: ","), String($0.restarts), $0.host ?? "-", $0.invocationID ?? "-",
                 ]
             }
         )

@@ -96,6 +96,15 @@ struct DaemonFlags: ParsableArguments {
         name: .long, help: ArgumentHelp("How often running agents' state is measured against the plan's state_max, in ms.", visibility: .hidden))
     var stateCheckIntervalMs = 30_000
 
+    @Option(name: .long, help: ArgumentHelp("This daemon's id in the fleet (default: the hostname).", valueName: "id"))
+    var hostID: String = HostOptions.defaultID
+
+    @Option(name: .long, help: ArgumentHelp("How many sandboxes this host takes.", valueName: "n"))
+    var maxSandboxes = 500
+
+    @Option(name: .long, help: ArgumentHelp("A host whose heartbeat is older than this is down.", valueName: "seconds"))
+    var leaseSeconds = 10
+
     @Option(name: .long, help: ArgumentHelp("Crashes in a row before a sandbox is reported failed.", visibility: .hidden))
     var maxRestarts = 5
 
@@ -131,7 +140,8 @@ struct DaemonFlags: ParsableArguments {
                     tcpAddress: proxy, socketPath: proxySocket, upstreamBaseURLs: overrides, upstreamTimeoutSeconds: Int64(proxyUpstreamTimeout),
                     requestReadTimeout: .seconds(proxyRequestTimeout), upstreamCAFile: providerCAFile
                 ),
-            database: global.databaseURL
+            database: global.databaseURL,
+            host: try HostOptions(id: hostID, maxSandboxes: maxSandboxes, lease: .seconds(leaseSeconds)).validated()
         )
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdSandbox
+import KeyholdServer
 import KeyholdTesting
 import Testing
 
@@ -108,6 +109,8 @@ struct RotationTests {
         let status = try sandboxes.keyhold.cli(["sandbox", "status", tenant, "--json"]).stdout
         #expect(status.contains(active), "\(fault): \(status)")
         #expect(status.components(separatedBy: "\"unit\"").count == 2, "one live sandbox: \(status)")
+        let listed = try #require(SandboxHarness.jsonObjects(try sandboxes.keyhold.cli(["sandbox", "list", "--json"]).stdout).first)
+        #expect(listed["host"] as? String == HostOptions.defaultID, "each sandbox names its host: \(listed)")
         let keys = try sandboxes.keyhold.cli(["key", "list", tenant]).stdout
         #expect(keys.contains(" \(rolledForward ? 2 : 1)        active"), "\(fault): \(keys)")
         #expect(try sandboxes.keyhold.cli(["audit", "verify"]).status == 0)

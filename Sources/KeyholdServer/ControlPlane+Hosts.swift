@@ -1,0 +1,17 @@
+public import KeyholdCore
+import KeyholdStore
+
+extension ControlPlane {
+    /// Every host of the fleet (on SQLite: this one).
+    public func listHosts(leaseMilliseconds: Int64) async throws -> [AdminAPI.Host] {
+        try await store.read { tx in try tx.hosts() }.map { $0.api(leaseMilliseconds: leaseMilliseconds) }
+    }
+
+    /// Removes a host that is down and runs nothing, audited.
+    public func forgetHost(_ id: String, leaseMilliseconds: Int64, actor: String) async throws {
+        try await audited { tx in
+            try tx.forgetHost(id: id, leaseMilliseconds: leaseMilliseconds)
+            return ((), [AuditEvent(actor: actor, action: "host.forget", details: ["host": id])])
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import KeyholdCore
+import KeyholdServer
+import KeyholdStore
+import KeyholdTesting
+import Testing
+
+/// Each daemon registers as a host of the fleet, heartbeats on the database's clock, and holds its host id alone.
+@Suite(.serialized)
+struct HostRegistryTests {
+    static func hosts(_ keyhold: KeyholdHarness) throws -> [[String: Any]] {
+        let listed = try keyhold.cli(["host", "list", "--json"])
+        try #require(listed.status == 0, "\(listed.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+    }
+
+    /// Polls `host list` (bounded: 5 s) until `condition` holds for the host named `id`.
+    static func waitForHost(_ keyhold: KeyholdHarness, _ id: String, _ condition: ([String: Any]) -> Bool) throws -> [String: Any]? {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            if let host = try hosts(keyhold).first(where: { $0["id"] as? String == id }), condition(host) { return host }
+            usleep(50_000)
+        }
+        return nil
+    }
+
+    @Test func aDaemonRegistersItsHostAndHeartbeatsOnTheDatabasesClock() throws {
+        let keyhold = try KeyholdHarness()
+        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--host-id", "h1.example", "--max-sandboxes", "7", "--lease-seconds", "2"])
+        let host = try #require(try Self.hosts(keyhold).first)
+        #expect(host["id"] as? String == "h1.example" && host["state"] as? String == "active")
+        #expect(host["capacity"] as? Int == 7 && host["sandboxes"] as? Int == 0)
+        let age = try #require(host["heartbeat_age_seconds"] as? Double)
+        #expect(age >= 0 && age < 2, "registered just now: \(age) s")
+        // It keeps beating: the age falls back below a later reading instead of growing past the lease.
+        let first = try #require(try Self.waitForHost(keyhold, "h1.example") { ($0["heartbeat_age_seconds"] as? Double ?? 0) > 0.3 })
+        let earlier = try #require(first["heartbeat_age_seconds"] as? Double)
+        #expect(try Self.waitForHost(keyhold, "h1.example") { ($0["heartbeat_age_seconds"] as? Double ?? 9) < earlier } != nil)
+        #expect(try keyhold.cli(["host", "list"]).stdout.contains("h1.example"))
+        keyhold.stopDaemon()
+    }
+
+    @Test func aSecondDaemonWithTheSameHostIDIsRefusedAndACrashedOneIsTakenOver() throws {
+        let keyhold = try KeyholdHarness()
+        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--host-id", "twin"])
+        // A second daemon on the same state, elsewhere on this machine (its own socket), claiming the same id.
+        var arguments = ["serve", "--state-dir", keyhold.stateDirectory, "--socket", keyhold.root + "/second.sock", "--no-systemd"]
+        arguments += keyhold.database.map { ["--database", $0.url] } ?? []
+        arguments += ["--plans", BuildProducts.plansDirectory, "--host-id", "twin"]
+        let second = try ProcessRunner.run("/usr/bin/timeout", ["20", BuildProducts.keyhold] + arguments)
+        #expect(second.status != 0 && second.status != 124, "refused at once, not left serving")
+        #expect(second.stderr.contains("another keyhold daemon runs as host 'twin'"), "\(second.stderr)")
+        #expect(second.stderr.split(separator: "\n").count == 1, "one line: \(second.stderr)")
+
+        // The first one dies without a word: a new daemon on this machine takes the host over at once.
+        #expect(keyhold.stopDaemon(signal: SIGKILL) == SIGKILL)
+        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--host-id", "twin"])
+        #expect(try Self.hosts(keyhold).map { $0["id"] as? String } == ["twin"])
+        keyhold.stopDaemon()
+    }
+
+    @Test func aHostIDThatCannotNameAHostIsRefused() throws {
+        let keyhold = try KeyholdHarness()
+        for bad in ["bad/id", "-leading", "a b", String(repeating: "x", count: 64), "unit\\x2d"] {
+            let result = try ProcessRunner.run(
+                "/usr/bin/timeout",
+                ["20", BuildProducts.keyhold, "serve", "--no-systemd", "--host-id=" + bad] + keyhold.globalArguments + [
+                    "--plans", BuildProducts.plansDirectory,
+                ])
+            #expect(result.status != 0 && result.status != 124 && result.stderr.contains("host id"), "\(bad): \(result.stderr)")
+        }
+    }
+
+    @Test func forgetRefusesALiveHostAndRemovesOneThatIsDown() throws {
+        let keyhold = try KeyholdHarness()
+        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--host-id", "alive", "--lease-seconds", "1"])
+        // Another host of the fleet that registered once and died.
+        try keyhold.openStore().writeNow { tx in
+            try tx.registerHost(id: "ghost", instance: "elsewhere/1/x", maxSandboxes: 10, leaseMilliseconds: 1000) { _ in false }
+        }
+        let refused = try keyhold.cli(["host", "forget", "alive"])
+        #expect(refused.status != 0 && refused.stderr.contains("is alive"), "\(refused.stderr)")
+        #expect(try Self.waitForHost(keyhold, "ghost") { $0["state"] as? String == "down" } != nil, "no heartbeat for the lease: down")
+        #expect(try Self.waitForHost(keyhold, "alive") { $0["state"] as? String == "active" } != nil, "the daemon's own host stays up")
+        let forgot = try keyhold.cli(["host", "forget", "ghost"])
+        #expect(forgot.status == 0, "\(forgot.stderr)")
+        #expect(try Self.hosts(keyhold).map { $0["id"] as? String } == ["alive"])
+        #expect(try keyhold.cli(["host", "forget", "nobody"]).stderr.contains("no host named 'nobody'"))
+        #expect(try keyhold.cli(["audit", "list", "--action", "host.forget"]).stdout.contains("host=ghost"))
+        keyhold.stopDaemon()
+    }
+}
