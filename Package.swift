@@ -181,6 +181,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "keyhold-bench-store",
+            dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdStore", "KeyholdTesting"],
+            path: "Benchmarks/Store",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "keyhold-fake-provider",
             dependencies: ["KeyholdTesting", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/FakeProviderServer",

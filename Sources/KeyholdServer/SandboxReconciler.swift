@@ -38,7 +38,7 @@ extension SandboxService {
     /// One pass of the reconciler.
     public func reconcileOnce() async throws {
         let systemd = try requireSystemd()
-        let live = try await store.read { tx in try tx.allLiveSandboxes() }
+        let live = try await store.read { [host = configuration.hostID] tx in try tx.allLiveSandboxes(host: host) }
         for (tenantName, sandbox) in live where sandbox.state == .running {
             let unit = sandbox.unit
             let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
@@ -55,7 +55,7 @@ extension SandboxService {
         }
         // Listeners of sandboxes that are gone (stopped elsewhere, crashed, rolled back) are closed.
         // One read after the crashes were handled serves the boundaries' upkeep.
-        let stillLive = try await store.read { tx in try tx.allLiveSandboxes() }
+        let stillLive = try await store.read { [host = configuration.hostID] tx in try tx.allLiveSandboxes(host: host) }
         boundary.sweep(keeping: Set(stillLive.map(\.sandbox.unit)))
         try await reopenBoundaries(systemd: systemd, live: stillLive)
         try await enforceStateLimits(live: stillLive)

@@ -34,13 +34,14 @@ extension SandboxService {
         }
         try await settleInterruptedSandboxes(systemd: systemd)
         try await stopOrphanedUnits(systemd: systemd)
-        try await reopenBoundaries(systemd: systemd, live: try await store.read { tx in try tx.allLiveSandboxes() })
+        try await reopenBoundaries(
+            systemd: systemd, live: try await store.read { [host = configuration.hostID] tx in try tx.allLiveSandboxes(host: host) })
     }
 
     /// A sandbox left `starting` never got its key (the pipe's writer died): its unit is stopped and the row marked
     /// `running`, so the reconciler sees it down and restarts it with a fresh injection. One left `stopping` is stopped.
     private func settleInterruptedSandboxes(systemd: SystemdManager) async throws {
-        let all = try await store.read { tx in try tx.allLiveSandboxes() }
+        let all = try await store.read { [host = configuration.hostID] tx in try tx.allLiveSandboxes(host: host) }
         for (_, sandbox) in all where [.starting, .stopping].contains(sandbox.state) {
             let unit = sandbox.unit
             try await Blocking.run {

@@ -19,6 +19,7 @@ extension SandboxService {
             let old = try await self.store.read { tx in
                 try tx.liveSandboxes(tenantID: tenant.id).filter { $0.state == .running }
             }
+            try self.requireOurs(old, tenant: tenant.name)
             if !old.isEmpty { _ = try self.requireSystemd() }
             try await self.store.write { tx in
                 try tx.updateRotation(rotation.id, step: .startingNew, oldUnits: old.map(\.unit))

@@ -60,6 +60,7 @@ extension SandboxService {
         let (sandbox, proxyToken) = try await store.write { tx in
             try tx.clearFailedSandboxes(tenantID: tenant.id)
             if rollout == nil, let live = try tx.liveSandboxes(tenantID: tenant.id).first {
+                try self.requireOurs([live], tenant: name)
                 throw KeyholdError.conflict(
                     "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
             }

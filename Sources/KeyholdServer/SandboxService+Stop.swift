@@ -9,6 +9,7 @@ extension SandboxService {
     func stopLocked(tenant: TenantRecord, actor: String, reason: String, only: (@Sendable (SandboxRecord) -> Bool)?) async throws -> [String] {
         let sandboxes = try await store.write { tx in
             let live = try tx.liveSandboxes(tenantID: tenant.id).filter { only?($0) ?? true }
+            try self.requireOurs(live, tenant: tenant.name)
             for sandbox in live { try tx.updateSandbox(sandbox.id, state: .stopping) }
             for sandbox in live { try tx.setDesiredState(sandboxID: sandbox.id, desired: .stopped) }
             return live

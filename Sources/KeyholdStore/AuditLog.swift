@@ -32,8 +32,8 @@ extension StoreTransaction {
     @discardableResult
     public func appendAudit(_ event: AuditEvent) throws -> AuditRecord {
         if dialect == .postgres {
-            // One chain for the fleet: appends from every host take this lock in turn (held to the commit), and a
-            // transaction whose snapshot predates another's append fails to serialize and is retried.
+            // One chain for the fleet: appends from every host take this lock in turn (held to the commit); the head
+            // is then read with a fresh snapshot (READ COMMITTED), so it includes the previous holder's append.
             try execute("SELECT pg_advisory_xact_lock(?)", Self.auditLock)
         }
         let last = try row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")

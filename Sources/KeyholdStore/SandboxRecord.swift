@@ -68,9 +68,16 @@ extension StoreTransaction {
         ).map(SandboxRecord.init(row:))
     }
 
-    /// Every sandbox not stopped, with its tenant's name.
-    public func allLiveSandboxes() throws -> [(tenant: String, sandbox: SandboxRecord)] {
-        try rows(
+    /// Every sandbox not stopped, with its tenant's name: the fleet's, or one host's (with those that name no host,
+    /// from before hosts were recorded).
+    public func allLiveSandboxes(host: String? = nil) throws -> [(tenant: String, sandbox: SandboxRecord)] {
+        if let host {
+            return try rows(
+                "SELECT s.*, t.name AS tenant_name FROM sandboxes s JOIN tenants t ON t.id = s.tenant_id "
+                    + "WHERE s.state != 'stopped' AND (s.host = ? OR s.host IS NULL) ORDER BY t.name, s.id", host
+            ).map { (tenant: $0["tenant_name"] as String, sandbox: SandboxRecord(row: $0)) }
+        }
+        return try rows(
             "SELECT s.*, t.name AS tenant_name FROM sandboxes s JOIN tenants t ON t.id = s.tenant_id WHERE s.state != 'stopped' ORDER BY t.name, s.id"
         ).map { (tenant: $0["tenant_name"] as String, sandbox: SandboxRecord(row: $0)) }
     }

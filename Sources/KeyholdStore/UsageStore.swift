@@ -49,19 +49,37 @@ public struct UsageTotals: Sendable, Equatable, Codable {
 }
 
 extension StoreTransaction {
-    /// Inserts metered requests; a request already stored (same id) is skipped, so a replay is harmless.
+    /// Inserts metered requests; a request already stored (same id) is skipped, so a replay is harmless, and so is
+    /// a request of a tenant deleted meanwhile. Rows keep their order (ids follow it). One statement per 200 rows: a round trip per row would dominate on a
+    /// database across the network.
     public func insertUsage(_ rows: [UsageRow]) throws {
-        let insert = """
-            INSERT INTO usage_requests (request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens,
-            cache_write_tokens, reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tenants WHERE id = ?)
-            ON CONFLICT (request_id) DO NOTHING
-            """
-        for row in rows {
-            try execute(
-                insert, row.requestID, row.tenantID, row.sandboxID, row.model, row.inputTokens, row.outputTokens, row.cachedTokens,
-                row.cacheWriteTokens,
-                row.reasoningTokens, row.costPicoUSD, row.status, row.charged.rawValue, row.latencyMs, row.createdAt, row.tenantID)
+        let columns =
+            "request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens, cache_write_tokens, "
+            + "reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at"
+        let placeholders =
+            "(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), "
+            + "CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), "
+            + "CAST(? AS TEXT))"
+        for start in stride(from: 0, to: rows.count, by: 200) {
+            let chunk = rows[start..<min(start + 200, rows.count)]
+            var arguments: [StoreValue] = []
+            arguments.reserveCapacity(chunk.count * 14)
+            for (position, row) in chunk.enumerated() {
+                arguments += [
+                    .integer(Int64(position)), .text(row.requestID), .integer(row.tenantID), row.sandboxID.map { .integer($0) } ?? .null,
+                    .text(row.model),
+                    .integer(Int64(row.inputTokens)), .integer(Int64(row.outputTokens)), .integer(Int64(row.cachedTokens)),
+                    .integer(Int64(row.cacheWriteTokens)), .integer(Int64(row.reasoningTokens)), .integer(row.costPicoUSD),
+                    .integer(Int64(row.status)), .text(row.charged.rawValue), .real(row.latencyMs), .text(row.createdAt),
+                ]
+            }
+            _ = try connection.execute(
+                """
+                WITH incoming (position, \(columns)) AS (VALUES \(Array(repeating: placeholders, count: chunk.count).joined(separator: ", ")))
+                INSERT INTO usage_requests (\(columns)) SELECT \(columns) FROM incoming
+                WHERE EXISTS (SELECT 1 FROM tenants WHERE tenants.id = incoming.tenant_id) ORDER BY position
+                ON CONFLICT (request_id) DO NOTHING
+                """, arguments)
         }
     }
 
