@@ -163,7 +163,6 @@ let package = Package(
             dependencies: [
                 "BenchmarkSupport",
                 "KeyholdCore", "KeyholdStore", "KeyholdServer", "KeyholdTesting",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

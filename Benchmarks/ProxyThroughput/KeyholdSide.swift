@@ -1,6 +1,5 @@
 import BenchmarkSupport
 import Foundation
-import GRDB
 import KeyholdStore
 import KeyholdTesting
 import Synchronization
@@ -11,7 +10,6 @@ final class KeyholdSide: @unchecked Sendable {
     let harness: KeyholdHarness
     let port: Int
     let token: String
-    let databasePath: String
 
     static let features = [
         "proxy token auth (SHA-256 hash looked up in SQLite, cached until a token, tenant or key changes)", "model allow-list",
@@ -23,7 +21,6 @@ final class KeyholdSide: @unchecked Sendable {
     init(provider: FakeProvider) throws {
         harness = try KeyholdHarness()
         port = try LoopbackPort.free()
-        databasePath = harness.stateDirectory + "/keyhold.db"
         let plans = harness.root + "/plans"
         try FileManager.default.createDirectory(atPath: plans, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: BuildProducts.plansDirectory + "/byok.yaml", toPath: plans + "/byok.yaml")
@@ -48,7 +45,7 @@ final class KeyholdSide: @unchecked Sendable {
         }
         let created = try harness.cli(["tenant", "create", "bench", "--plan", "managed"])
         guard created.status == 0 else { throw BenchError("tenant create failed: \(created.stderr)") }
-        let store = try Store.open(path: databasePath)
+        let store = try harness.openStore()
         token = try store.writeNow { tx in
             let tenant = try tx.tenant(named: "bench")
             let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name)
@@ -61,15 +58,9 @@ final class KeyholdSide: @unchecked Sendable {
     var residentKiB: Int? { pid.flatMap(MachineFacts.residentKiB(of:)) }
     var anonymousKiB: Int? { pid.flatMap(MachineFacts.anonymousKiB(of:)) }
 
-    private func queue() throws -> DatabaseQueue {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        return try DatabaseQueue(path: databasePath, configuration: configuration)
-    }
-
     /// Rows in `usage_requests`.
     func usageRows() throws -> Int {
-        try queue().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_requests") ?? 0 }
+        try Store.openReadOnly(location: harness.storeLocation).readNow { tx in try tx.usageRequestCount() }
     }
 
     /// The row count once the flusher has caught up (unchanged for a second; bounded).
@@ -87,16 +78,22 @@ final class KeyholdSide: @unchecked Sendable {
 
     /// Makes every insert into `usage_requests` fail (as a full disk would), or undoes it.
     func blockUsageWrites(_ blocked: Bool) throws {
-        try queue().write { db in
-            if blocked {
-                try db.execute(
-                    sql: """
-                        CREATE TRIGGER IF NOT EXISTS keyhold_bench_block_usage BEFORE INSERT ON usage_requests
-                        BEGIN SELECT RAISE(ABORT, 'disk full (keyhold-bench-proxy)'); END
-                        """)
-            } else {
-                try db.execute(sql: "DROP TRIGGER IF EXISTS keyhold_bench_block_usage")
-            }
+        if blocked {
+            try harness.tamper(
+                """
+                CREATE TRIGGER IF NOT EXISTS keyhold_bench_block_usage BEFORE INSERT ON usage_requests
+                BEGIN SELECT RAISE(ABORT, 'disk full (keyhold-bench-proxy)'); END
+                """,
+                postgresql: """
+                    CREATE OR REPLACE FUNCTION keyhold_bench_block_usage() RETURNS trigger AS $$
+                    BEGIN RAISE EXCEPTION 'disk full (keyhold-bench-proxy)'; END $$ LANGUAGE plpgsql;
+                    CREATE OR REPLACE TRIGGER keyhold_bench_block_usage BEFORE INSERT ON usage_requests
+                    FOR EACH ROW EXECUTE FUNCTION keyhold_bench_block_usage();
+                    """)
+        } else {
+            try harness.tamper(
+                "DROP TRIGGER IF EXISTS keyhold_bench_block_usage",
+                postgresql: "DROP TRIGGER IF EXISTS keyhold_bench_block_usage ON usage_requests")
         }
     }
 

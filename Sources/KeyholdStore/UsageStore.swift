@@ -83,6 +83,9 @@ extension StoreTransaction {
         }
     }
 
+    /// How many requests are stored.
+    public func usageRequestCount() throws -> Int { try value("SELECT COUNT(*) FROM usage_requests") ?? 0 }
+
     /// Every stored request, oldest first (for exports and checks).
     public func usageRequests() throws -> [UsageRow] {
         try rows("SELECT * FROM usage_requests ORDER BY id").map { row in

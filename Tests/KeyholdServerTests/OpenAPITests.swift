@@ -130,6 +130,11 @@ import Yams
         try await api.call("DELETE", "/v1/admin-tokens/{name}", ["name": "ci"], expect: 404)
         try await api.call("DELETE", "/v1/tenants/{tenant}", acme, expect: 204)
 
+        let hosts = try await api.call("GET", "/v1/hosts", expect: 200)
+        let host = try #require((hosts as? [[String: Any]])?.first?["id"] as? String)
+        try await api.call("DELETE", "/v1/hosts/{host}", ["host": host], expect: 409)
+        try await api.call("DELETE", "/v1/hosts/{host}", ["host": "nowhere"], expect: 404)
+
         for route in document.routes.subtracting(api.exercised).sorted() { Issue.record("\(route) was not exercised by this test") }
         for answer in api.answers {
             #expect(!answer.contains(key) && !answer.contains(newKey), "an answer contains the key")
