@@ -11,7 +11,7 @@ extension ControlPlane {
     public func forgetHost(_ id: String, leaseMilliseconds: Int64, actor: String) async throws {
         try await audited { tx in
             try tx.forgetHost(id: id, leaseMilliseconds: leaseMilliseconds)
-            return ((), [AuditEvent(actor: actor, action: "host.forget", details: ["host": id])])
+            return ((), [AuditEvent(actor: actor, action: "host.forget", details: ["forgotten": id])])
         }
     }
 }

@@ -31,6 +31,7 @@ public final class Daemon: Sendable {
         let store = try state.openStore()
         try Self.checkKEKMatches(vault: vault, store: store, path: state.kekPath)
         try HostHeartbeat.register(store: store, host: options.host, instance: instance)
+        store.nameHost(options.host.id)
         let vaults = VaultRing(vault)
         let httpClient = HTTPClient.shared
         var sandboxConfiguration = options.sandbox

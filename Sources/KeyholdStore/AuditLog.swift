@@ -31,6 +31,8 @@ extension StoreTransaction {
     /// - Returns: the record as written.
     @discardableResult
     public func appendAudit(_ event: AuditEvent) throws -> AuditRecord {
+        var event = event
+        if let host, event.details["host"] == nil { event.details["host"] = host }
         if dialect == .postgres {
             // One chain for the fleet: appends from every host take this lock in turn (held to the commit); the head
             // is then read with a fresh snapshot (READ COMMITTED), so it includes the previous holder's append.

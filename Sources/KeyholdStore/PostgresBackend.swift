@@ -77,7 +77,7 @@ final class PostgresBackend: Sendable {
 
     /// Runs `body` in one transaction on the calling thread (which may block), retrying a write that lost a
     /// serialization race.
-    func transaction<T>(readOnly: Bool, _ body: (StoreTransaction) throws -> T) throws -> T {
+    func transaction<T>(readOnly: Bool, host: String? = nil, _ body: (StoreTransaction) throws -> T) throws -> T {
         var attempt = 1
         while true {
             do {
@@ -86,7 +86,7 @@ final class PostgresBackend: Sendable {
                     _ = try statements.execute(
                         readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED", [])
                     do {
-                        let value = try body(StoreTransaction(statements))
+                        let value = try body(StoreTransaction(statements, host: host))
                         // This host's own changes to what the proxy caches count at once, not when their
                         // notification comes back.
                         let generation = readOnly ? nil : try StoreTransaction(statements).lookupGeneration()

@@ -45,5 +45,5 @@ struct SQLiteConnection: StoreConnection {
 }
 
 extension StoreTransaction {
-    init(_ db: Database) { self.init(SQLiteConnection(db: db)) }
+    init(_ db: Database, host: String?) { self.init(SQLiteConnection(db: db), host: host) }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 public import Logging
 import PostgresNIO
+import Synchronization
 
 /// Keyhold's state: one SQLite file in WAL mode on a single host (the default), or a PostgreSQL database shared by a
 /// fleet. Every operation is one transaction, whichever holds it.
@@ -17,6 +18,11 @@ public final class Store: Sendable {
     let backend: Backend
     /// The SQLite file, or the PostgreSQL URL without its password.
     public let path: String
+    /// The host whose daemon uses this store (`nameHost`), named in every audit record it appends.
+    private let hostName = Mutex<String?>(nil)
+
+    /// Names the host this daemon runs as: from now on every audit record appended through this store says so.
+    public func nameHost(_ id: String) { hostName.withLock { $0 = id } }
 
     private init(backend: Backend, path: String) {
         self.backend = backend
@@ -131,10 +137,11 @@ public final class Store: Sendable {
     /// Runs `body` in a read transaction (a consistent snapshot) off the caller's thread.
     /// - Throws: what `body` throws, or `StoreError` when the database cannot be read.
     public func read<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        let host = hostName.withLock { $0 }
         do {
             switch backend {
-            case .sqlite(let database): return try await database.read { db in try body(StoreTransaction(db)) }
-            case .postgres(let postgres): return try await postgres.run { try postgres.transaction(readOnly: true, body) }
+            case .sqlite(let database): return try await database.read { db in try body(StoreTransaction(db, host: host)) }
+            case .postgres(let postgres): return try await postgres.run { try postgres.transaction(readOnly: true, host: host, body) }
             }
         } catch {
             throw Self.unavailable(error, writing: false)
@@ -144,10 +151,11 @@ public final class Store: Sendable {
     /// Runs `body` in one write transaction, committed and synced when it returns; rolled back if it throws.
     /// - Throws: what `body` throws, or `StoreError` when the database cannot be written (nothing was changed).
     public func write<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        let host = hostName.withLock { $0 }
         do {
             switch backend {
-            case .sqlite(let database): return try await database.write { db in try body(StoreTransaction(db)) }
-            case .postgres(let postgres): return try await postgres.run { try postgres.transaction(readOnly: false, body) }
+            case .sqlite(let database): return try await database.write { db in try body(StoreTransaction(db, host: host)) }
+            case .postgres(let postgres): return try await postgres.run { try postgres.transaction(readOnly: false, host: host, body) }
             }
         } catch {
             throw Self.unavailable(error, writing: true)
@@ -156,10 +164,11 @@ public final class Store: Sendable {
 
     /// `read`, on the calling thread: for start-up checks and for threads of their own that may block.
     public func readNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        let host = hostName.withLock { $0 }
         do {
             switch backend {
-            case .sqlite(let database): return try database.read { db in try body(StoreTransaction(db)) }
-            case .postgres(let postgres): return try postgres.transaction(readOnly: true, body)
+            case .sqlite(let database): return try database.read { db in try body(StoreTransaction(db, host: host)) }
+            case .postgres(let postgres): return try postgres.transaction(readOnly: true, host: host, body)
             }
         } catch {
             throw Self.unavailable(error, writing: false)
@@ -169,10 +178,11 @@ public final class Store: Sendable {
     /// `write`, on the calling thread: for threads of their own that may block (the usage flusher, a start's
     /// rollback on a thread outside the concurrency pool).
     public func writeNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+        let host = hostName.withLock { $0 }
         do {
             switch backend {
-            case .sqlite(let database): return try database.write { db in try body(StoreTransaction(db)) }
-            case .postgres(let postgres): return try postgres.transaction(readOnly: false, body)
+            case .sqlite(let database): return try database.write { db in try body(StoreTransaction(db, host: host)) }
+            case .postgres(let postgres): return try postgres.transaction(readOnly: false, host: host, body)
             }
         } catch {
             throw Self.unavailable(error, writing: true)

@@ -5,6 +5,11 @@
 /// action and its audit record (`appendAudit`) go in one transaction: both are written, or neither.
 public struct StoreTransaction {
     let connection: any StoreConnection
+    /// The host whose daemon runs this transaction: every audit record it appends names it.
+    let host: String?
 
-    init(_ connection: any StoreConnection) { self.connection = connection }
+    init(_ connection: any StoreConnection, host: String? = nil) {
+        self.connection = connection
+        self.host = host
+    }
 }

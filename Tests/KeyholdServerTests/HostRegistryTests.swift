@@ -37,6 +37,11 @@ struct HostRegistryTests {
         let earlier = try #require(first["heartbeat_age_seconds"] as? Double)
         #expect(try Self.waitForHost(keyhold, "h1.example") { ($0["heartbeat_age_seconds"] as? Double ?? 9) < earlier } != nil)
         #expect(try keyhold.cli(["host", "list"]).stdout.contains("h1.example"))
+        // Every audit record names the host whose daemon wrote it (inside the hashed content: the chain covers it).
+        #expect(try keyhold.cli(["tenant", "create", "acme", "--plan", "byok"]).status == 0)
+        let records = try JSONSerialization.jsonObject(with: Data(try keyhold.cli(["audit", "list", "--json"]).stdout.utf8)) as? [[String: Any]]
+        #expect(records?.last.flatMap { ($0["event"] as? [String: Any])?["details"] as? [String: String] }?["host"] == "h1.example")
+        #expect(try keyhold.cli(["audit", "verify"]).status == 0)
         keyhold.stopDaemon()
     }
 
@@ -86,7 +91,7 @@ struct HostRegistryTests {
         #expect(forgot.status == 0, "\(forgot.stderr)")
         #expect(try Self.hosts(keyhold).map { $0["id"] as? String } == ["alive"])
         #expect(try keyhold.cli(["host", "forget", "nobody"]).stderr.contains("no host named 'nobody'"))
-        #expect(try keyhold.cli(["audit", "list", "--action", "host.forget"]).stdout.contains("host=ghost"))
+        #expect(try keyhold.cli(["audit", "list", "--action", "host.forget"]).stdout.contains("forgotten=ghost"))
         keyhold.stopDaemon()
     }
 }
