@@ -38,10 +38,10 @@ extension KeyVersionRecord {
 }
 
 extension HostRecord {
-    /// The admin API's view, with `down` for a host whose heartbeat is older than `lease`.
-    func api(leaseMilliseconds: Int64) -> AdminAPI.Host {
+    /// The admin API's view, with `down` for a host whose heartbeat is older than its own lease.
+    var api: AdminAPI.Host {
         AdminAPI.Host(
-            id: id, state: heartbeatAgeMilliseconds >= leaseMilliseconds ? "down" : state, sandboxes: liveSandboxes, capacity: maxSandboxes,
+            id: id, state: isDown ? "down" : state, sandboxes: liveSandboxes, capacity: maxSandboxes,
             heartbeatAgeSeconds: Double(heartbeatAgeMilliseconds) / 1000, startedAt: startedAt)
     }
 }

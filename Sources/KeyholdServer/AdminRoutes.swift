@@ -8,7 +8,7 @@ import KeyholdStore
 /// The admin API's routes (documented in `deploy/openapi.yaml`).
 enum AdminRoutes {
     /// Registers every route on `table`.
-    static func register(on table: RouteTable, plane: ControlPlane, version: String, hostLeaseMilliseconds: Int64 = 10_000) {
+    static func register(on table: RouteTable, plane: ControlPlane, version: String) {
         table.on(.get, "/v1/health") { _, _ in
             JSONResponse.make(
                 AdminAPI.Health(
@@ -24,13 +24,13 @@ enum AdminRoutes {
         registerTokens(on: table, plane: plane)
         registerKEK(on: table, plane: plane)
         registerUsage(on: table, plane: plane)
-        registerHosts(on: table, plane: plane, leaseMilliseconds: hostLeaseMilliseconds)
+        registerHosts(on: table, plane: plane)
     }
 
-    static func registerHosts(on table: RouteTable, plane: ControlPlane, leaseMilliseconds: Int64) {
-        table.on(.get, "/v1/hosts") { _, _ in JSONResponse.make(try await plane.listHosts(leaseMilliseconds: leaseMilliseconds)) }
+    static func registerHosts(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/hosts") { _, _ in JSONResponse.make(try await plane.listHosts()) }
         table.on(.delete, "/v1/hosts/{host}") { _, context in
-            try await plane.forgetHost(try context.parameter("host"), leaseMilliseconds: leaseMilliseconds, actor: context.actor)
+            try await plane.forgetHost(try context.parameter("host"), actor: context.actor)
             return Response(status: .noContent)
         }
     }

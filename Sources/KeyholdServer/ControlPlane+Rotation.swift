@@ -25,7 +25,8 @@ extension ControlPlane {
             }
             let rotation = try await audited { tx in
                 let rotation = try tx.insertRotation(
-                    tenantID: tenant.id, tenantName: name, provider: Self.proxyTokenProvider, from: nil, to: nil)
+                    tenantID: tenant.id, tenantName: name, provider: Self.proxyTokenProvider, from: nil, to: nil,
+                    host: self.sandboxes.configuration.hostID)
                 return (
                     rotation, [AuditEvent(actor: actor, action: "key.rotate", tenant: name, provider: Self.proxyTokenProvider, outcome: "started")]
                 )
@@ -60,7 +61,8 @@ extension ControlPlane {
                 tenantID: tenant.id, provider: provider, version: version, sealed: sealed, baseURL: baseURL, state: .pending
             )
             let rotation = try tx.insertRotation(
-                tenantID: tenant.id, tenantName: name, provider: provider.rawValue, from: current.version, to: version
+                tenantID: tenant.id, tenantName: name, provider: provider.rawValue, from: current.version, to: version,
+                host: self.sandboxes.configuration.hostID
             )
             let event = AuditEvent(
                 actor: actor, action: "key.rotate", tenant: name, provider: provider.rawValue, keyVersion: version, fingerprint: sealed.fingerprint,

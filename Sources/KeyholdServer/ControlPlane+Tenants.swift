@@ -66,7 +66,7 @@ extension ControlPlane {
         return try await audited { tx in
             let tenant = try tx.tenant(named: name)
             try tx.updateTenant(tenant.id, alertWebhook: url)
-            let event = AuditEvent(actor: actor, action: "tenant.alert_webhook", tenant: name, details: ["host": host ?? "none (the plan's)"])
+            let event = AuditEvent(actor: actor, action: "tenant.alert_webhook", tenant: name, details: ["webhook_host": host ?? "none (the plan's)"])
             return (try tx.tenant(named: name).api(keys: try tx.keyVersions(tenantID: tenant.id)), [event])
         }
     }

@@ -36,6 +36,7 @@ public final class Daemon: Sendable {
         let httpClient = HTTPClient.shared
         var sandboxConfiguration = options.sandbox
         sandboxConfiguration.hostID = options.host.id
+        sandboxConfiguration.maxSandboxes = options.host.maxSandboxes
         let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: sandboxConfiguration, logger: logger)
         self.plane = ControlPlane(
             store: store, vaults: vaults, plans: plans, validator: KeyValidator(httpClient: httpClient, baseURLOverrides: options.providerBaseURLs),
@@ -122,8 +123,7 @@ public final class Daemon: Sendable {
         let router = Router(context: AdminContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AdminAuthMiddleware(transport: transport, store: plane.store))
-        AdminRoutes.register(
-            on: RouteTable(router: router), plane: plane, version: options.version, hostLeaseMilliseconds: options.host.leaseMilliseconds)
+        AdminRoutes.register(on: RouteTable(router: router), plane: plane, version: options.version)
         return Application(
             router: router, configuration: .init(address: address, serverName: "keyhold"), onServerRunning: { _ in ready.arrive() },
             logger: logger

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdCore
 import KeyholdStore
 import Logging
 import ServiceLifecycle
@@ -6,7 +7,7 @@ import ServiceLifecycle
 /// Registers the daemon as its host and beats every third of the lease, on the database's clock.
 ///
 /// A beat that finds the host's row no longer this daemon's (forgotten, or taken over by another daemon after a
-/// missed lease) is logged as an error each time: the operator must restart one of the two.
+/// missed lease) ends the daemon with an error: two daemons must never manage one host's sandboxes.
 struct HostHeartbeat: Service {
     let store: Store
     let host: HostOptions
@@ -24,18 +25,23 @@ struct HostHeartbeat: Service {
         }
     }
 
-    /// This process among every daemon of the fleet: the machine's boot, the pid, and a random part.
-    static func makeInstance() -> String {
-        let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        return "\(boot ?? "unknown-boot")/\(getpid())/\(TokenStore.generate(prefix: "").prefix(12))"
+    /// This process among every daemon of the fleet: the machine's boot and pid namespace, the pid, a random part.
+    static func makeInstance() -> String { "\(processSpace ?? "unknown")/\(getpid())/\(TokenStore.generate(prefix: "").prefix(12))" }
+
+    /// This boot of this kernel and this pid namespace (containers on one kernel share the boot, not the namespace),
+    /// or nil when either cannot be read.
+    static var processSpace: String? {
+        guard let boot = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8), !boot.isEmpty,
+            let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")
+        else { return nil }
+        return boot.trimmingCharacters(in: .whitespacesAndNewlines) + "+" + namespace.filter { $0.isNumber }
     }
 
-    /// Whether a daemon named by `instance` ran on this machine since its boot and its process no longer exists.
+    /// Whether a daemon named by `instance` ran in this boot and pid namespace and its process no longer exists.
+    /// Anything unknown is never gone.
     static func isGone(instance: String) -> Bool {
         let parts = instance.split(separator: "/")
-        guard parts.count == 3, let pid = pid_t(parts[1]), String(parts[0]) == makeInstance().split(separator: "/").first.map(String.init) else {
-            return false
-        }
+        guard parts.count == 3, let space = processSpace, String(parts[0]) == space, let pid = pid_t(parts[1]) else { return false }
         return kill(pid, 0) != 0 && errno == ESRCH
     }
 
@@ -43,13 +49,16 @@ struct HostHeartbeat: Service {
         let interval = host.lease / 3
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
+            let ours: Bool
             do {
-                let ours = try await store.write { [host, instance] tx in try tx.heartbeat(hostID: host.id, instance: instance) }
-                if !ours {
-                    logger.error("host '\(host.id)' is no longer this daemon's in the database (forgotten, or taken over): restart it")
-                }
+                ours = try await store.write { [host, instance] tx in try tx.heartbeat(hostID: host.id, instance: instance) }
             } catch {
                 logger.warning("the heartbeat of host '\(host.id)' could not be written: \(error)")
+                continue
+            }
+            if !ours {
+                logger.critical("host '\(host.id)' is no longer this daemon's in the database (forgotten, or taken over): stopping")
+                throw KeyholdError.conflict("host '\(host.id)' was taken over or forgotten while this daemon ran")
             }
         }
     }

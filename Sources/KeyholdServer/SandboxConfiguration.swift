@@ -30,6 +30,9 @@ public struct SandboxConfiguration: Sendable {
     public var stateCheckInterval: Duration = .seconds(30)
     /// This daemon's name in the fleet (`--host-id`), recorded on each sandbox it starts.
     public var hostID: String?
+    /// How many sandboxes this host takes (`--max-sandboxes`); a start past it is refused (a rotation's new
+    /// sandbox is not: it replaces one).
+    public var maxSandboxes: Int?
 
     /// The root of systemd's view of the file system from this daemon: `/` for the host's systemd, `/proc/PID/root`
     /// for a private one reached through `unix:path=/proc/PID/root/...` (its own /run, /tmp and pid numbers).

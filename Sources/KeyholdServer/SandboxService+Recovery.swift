@@ -11,7 +11,7 @@ extension SandboxService {
     /// Runs once, before the reconciler's first pass.
     public func recoverAfterRestart() async throws {
         let systemd = try requireSystemd()
-        for rotation in try await store.read({ tx in try tx.runningRotations() }) {
+        for rotation in try await store.read({ [host = configuration.hostID] tx in try tx.runningRotations(host: host) }) {
             guard let tenant = try await store.read({ tx in try tx.tenant(id: rotation.tenantID) }) else { continue }
             try await locks.withLock(tenant.name) {
                 if [.newReady, .stoppingOld].contains(rotation.step) {

@@ -58,11 +58,18 @@ extension SandboxService {
         timing.mark("file-checks")
         // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
         let (sandbox, proxyToken) = try await store.write { tx in
+            try tx.lockTenant(id: tenant.id)
             try tx.clearFailedSandboxes(tenantID: tenant.id)
             if rollout == nil, let live = try tx.liveSandboxes(tenantID: tenant.id).first {
                 try self.requireOurs([live], tenant: name)
                 throw KeyholdError.conflict(
                     "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
+            }
+            if rollout == nil, let host = self.configuration.hostID, let capacity = self.configuration.maxSandboxes,
+                try tx.liveSandboxCount(host: host) >= capacity
+            {
+                throw KeyholdError.unavailable(
+                    "host '\(host)' is full (\(capacity) sandboxes, --max-sandboxes): stop one, or start this tenant on another host")
             }
             let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, host: self.configuration.hostID)
             let token = plan.kind == .managed ? try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id) : nil

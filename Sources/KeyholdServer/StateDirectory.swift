@@ -19,10 +19,24 @@ public struct StateDirectory: Sendable {
     public var databaseLocation: String { databaseURL ?? databasePath }
 
     /// Opens (creating or migrating) the store.
-    public func openStore() throws -> Store { try Store.open(location: databaseLocation) }
+    public func openStore() throws -> Store {
+        try checkDatabaseURL()
+        return try Store.open(location: databaseLocation)
+    }
+
+    /// A `--database` (or `KEYHOLD_DATABASE`) that is not a PostgreSQL URL is refused, without echoing it (it may
+    /// hold a password).
+    func checkDatabaseURL() throws {
+        if let databaseURL, !Store.isDatabaseURL(databaseURL) {
+            throw StoreError("--database (or KEYHOLD_DATABASE) must be a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL")
+        }
+    }
 
     /// Opens the store to read it, changing nothing (for `audit` commands, which work while the daemon is down).
-    public func openStoreReadOnly() throws -> Store { try Store.openReadOnly(location: databaseLocation) }
+    public func openStoreReadOnly() throws -> Store {
+        try checkDatabaseURL()
+        return try Store.openReadOnly(location: databaseLocation)
+    }
     public var defaultKEKPath: String { file("kek") }
     public var signingKeyPath: String { file("audit-signing.key") }
 

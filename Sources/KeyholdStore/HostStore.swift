@@ -9,6 +9,9 @@ public struct HostRecord: Sendable, Equatable {
     public var startedAt: String
     /// Milliseconds since the last heartbeat, on the database's clock.
     public var heartbeatAgeMilliseconds: Int64
+    /// The host's own lease: past it without a heartbeat, the host is down.
+    public var leaseMilliseconds: Int64
+    public var isDown: Bool { heartbeatAgeMilliseconds >= leaseMilliseconds }
     /// Sandboxes not stopped that run there.
     public var liveSandboxes: Int
 }
@@ -21,21 +24,26 @@ extension StoreTransaction {
         id: String, instance: String, maxSandboxes: Int, leaseMilliseconds: Int64, isGone: (String) -> Bool
     ) throws {
         let now = dialect.nowMilliseconds
-        if let row = try row("SELECT instance, \(now) - heartbeat_ms AS age FROM hosts WHERE id = ?", id) {
+        if let row = try row("SELECT instance, lease_ms, \(now) - heartbeat_ms AS age FROM hosts WHERE id = ?", id) {
             let age: Int64 = row["age"]
             let previous: String = row["instance"]
-            if previous != instance && age < leaseMilliseconds && !isGone(previous) {
+            let previousLease: Int64 = row["lease_ms"]
+            if previous != instance && age < previousLease && !isGone(previous) {
                 throw KeyholdError.conflict(
                     "another keyhold daemon runs as host '\(id)' (its last heartbeat was \(age) ms ago): give this one another --host-id, or stop that one"
                 )
             }
-            try execute(
-                "UPDATE hosts SET instance = ?, max_sandboxes = ?, started_at = ?, heartbeat_ms = \(now) WHERE id = ?", instance, maxSandboxes,
-                Timestamp.now(), id)
+            // Only if the row is still the one just read: of two daemons taking a stale row over, one wins.
+            let taken = try execute(
+                "UPDATE hosts SET instance = ?, max_sandboxes = ?, lease_ms = ?, started_at = ?, heartbeat_ms = \(now) WHERE id = ? AND instance = ?",
+                instance, maxSandboxes, leaseMilliseconds, Timestamp.now(), id, previous)
+            guard taken == 1 else {
+                throw KeyholdError.conflict("another keyhold daemon took host '\(id)' over at the same moment: give this one another --host-id")
+            }
         } else {
             try execute(
-                "INSERT INTO hosts (id, instance, state, max_sandboxes, started_at, heartbeat_ms) VALUES (?, ?, 'active', ?, ?, \(now))", id,
-                instance, maxSandboxes, Timestamp.now())
+                "INSERT INTO hosts (id, instance, state, max_sandboxes, lease_ms, started_at, heartbeat_ms) VALUES (?, ?, 'active', ?, ?, ?, \(now))",
+                id, instance, maxSandboxes, leaseMilliseconds, Timestamp.now())
         }
     }
 
@@ -49,30 +57,48 @@ extension StoreTransaction {
     public func hosts() throws -> [HostRecord] {
         try rows(
             """
-            SELECT h.id, h.state, h.max_sandboxes, h.started_at, \(dialect.nowMilliseconds) - h.heartbeat_ms AS age,
+            SELECT h.id, h.state, h.max_sandboxes, h.lease_ms, h.started_at, \(dialect.nowMilliseconds) - h.heartbeat_ms AS age,
             (SELECT COUNT(*) FROM sandboxes s WHERE s.host = h.id AND s.state != 'stopped') AS live
             FROM hosts h ORDER BY h.id
             """
         ).map {
             HostRecord(
                 id: $0["id"], state: $0["state"], maxSandboxes: $0["max_sandboxes"], startedAt: $0["started_at"],
-                heartbeatAgeMilliseconds: $0["age"], liveSandboxes: $0["live"])
+                heartbeatAgeMilliseconds: $0["age"], leaseMilliseconds: $0["lease_ms"], liveSandboxes: $0["live"])
         }
     }
 
-    /// Removes a host that is down (no heartbeat for `lease`).
+    /// Removes a host that is down (no heartbeat for its own lease) and runs nothing, in one conditional statement (a
+    /// heartbeat arriving meanwhile keeps it).
     /// - Throws: `KeyholdError.notFound` for an unknown id, `.conflict` while the host is alive or still has sandboxes.
-    public func forgetHost(id: String, leaseMilliseconds: Int64) throws {
+    public func forgetHost(id: String) throws {
+        let removed = try execute(
+            """
+            DELETE FROM hosts WHERE id = ? AND \(dialect.nowMilliseconds) - heartbeat_ms >= lease_ms
+            AND NOT EXISTS (SELECT 1 FROM sandboxes s WHERE s.host = hosts.id AND s.state != 'stopped')
+            """, id)
+        if removed == 1 { return }
         guard let host = try hosts().first(where: { $0.id == id }) else {
             throw KeyholdError.notFound("no host named '\(id.prefix(63))': see `keyhold host list`")
         }
-        if host.heartbeatAgeMilliseconds < leaseMilliseconds {
+        if !host.isDown {
             throw KeyholdError.conflict("host '\(id)' is alive (heartbeat \(host.heartbeatAgeMilliseconds) ms ago): stop its daemon first")
         }
         if host.liveSandboxes > 0 {
             throw KeyholdError.conflict(
                 "host '\(id)' still has \(host.liveSandboxes) sandbox(es) on record: start its daemon again to stop them, or move its tenants")
         }
-        try execute("DELETE FROM hosts WHERE id = ?", id)
+        throw KeyholdError.conflict("host '\(id)' changed while it was being forgotten: look at `keyhold host list` and retry")
+    }
+
+    /// How many sandboxes not stopped run on `host`.
+    public func liveSandboxCount(host: String) throws -> Int {
+        try value("SELECT COUNT(*) FROM sandboxes WHERE host = ? AND state != 'stopped'", host) ?? 0
+    }
+
+    /// Holds the tenant's row until the transaction ends, so that hosts acting on one tenant at once (a start here,
+    /// a start or a delete there) take turns. SQLite's writes already do.
+    public func lockTenant(id: Int64) throws {
+        if dialect == .postgres { _ = try rows("SELECT id FROM tenants WHERE id = ? FOR UPDATE", id) }
     }
 }

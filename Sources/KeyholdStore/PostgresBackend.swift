@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import Synchronization
 
@@ -29,7 +30,7 @@ final class PostgresBackend: Sendable {
     /// How many times a write is retried after a serialization failure.
     static let maximumAttempts = 20
 
-    init(location: PostgresLocation, connections: Int = 8, logger: Logger) {
+    init(location: PostgresLocation, connections: Int = 8, logger: Logger) throws {
         self.location = location
         self.logger = logger
         var configuration: PostgresConnection.Configuration
@@ -38,7 +39,7 @@ final class PostgresBackend: Sendable {
         } else {
             configuration = .init(
                 host: location.host, port: location.port, username: location.user, password: location.password, database: location.database,
-                tls: .disable)
+                tls: try Self.tls(for: location))
         }
         configuration.options.connectTimeout = .seconds(5)
         self.configuration = configuration
@@ -48,8 +49,29 @@ final class PostgresBackend: Sendable {
     }
 
     deinit {
-        for connection in idle.withLock({ $0 }) { try? connection.close().wait() }
-        try? threads.syncShutdownGracefully()
+        // Never waits: the last reference may go on an event loop or on one of these very threads.
+        // Each connection is kept until its close completes (PostgresNIO checks that a connection is closed first).
+        for connection in idle.withLock({ $0 }) { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
+        threads.shutdownGracefully { _ in }
+    }
+
+    /// TLS as the URL's `sslmode` asks; the certificate is verified for `verify-ca` and `verify-full`.
+    static func tls(for location: PostgresLocation) throws -> PostgresConnection.Configuration.TLS {
+        guard location.sslMode != .disable else { return .disable }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch location.sslMode {
+        case .verifyFull: tls.certificateVerification = .fullVerification
+        case .verifyCA: tls.certificateVerification = .noHostnameVerification
+        default: tls.certificateVerification = .none
+        }
+        if let root = location.rootCertificate { tls.trustRoots = .file(root) }
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: tls)
+        } catch {
+            throw StoreError("cannot set up TLS for the database \(location): \(error) (check sslrootcert)")
+        }
+        return location.sslMode == .prefer ? .prefer(context) : .require(context)
     }
 
     /// A new connection (the pool's, or a dedicated one such as the generation watch's).
@@ -71,8 +93,18 @@ final class PostgresBackend: Sendable {
         var pooled = idle.withLock { $0.popLast() }
         while let connection = pooled, connection.isClosed { pooled = idle.withLock { $0.popLast() } }
         let connection = try pooled ?? connect()
-        defer { if !connection.isClosed { idle.withLock { $0.append(connection) } } }
-        return try body(connection)
+        do {
+            let value = try body(connection)
+            if !connection.isClosed { idle.withLock { $0.append(connection) } }
+            return value
+        } catch let failure as ConnectionFailure {
+            // Its state is unknown (a ROLLBACK that failed): it never serves another transaction.
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            throw failure.error
+        } catch {
+            if !connection.isClosed { idle.withLock { $0.append(connection) } }
+            throw error
+        }
     }
 
     /// Runs `body` in one transaction on the calling thread (which may block), retrying a write that lost a
@@ -85,18 +117,28 @@ final class PostgresBackend: Sendable {
                     let statements = PostgresStoreConnection(connection: connection, logger: logger)
                     _ = try statements.execute(
                         readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED", [])
+                    let value: T
+                    let generation: Int?
                     do {
-                        let value = try body(StoreTransaction(statements, host: host))
+                        value = try body(StoreTransaction(statements, host: host))
                         // This host's own changes to what the proxy caches count at once, not when their
                         // notification comes back.
-                        let generation = readOnly ? nil : try StoreTransaction(statements).lookupGeneration()
-                        _ = try statements.execute("COMMIT", [])
-                        if let generation { generationWatch.advance(to: generation) }
-                        return value
-                    } catch {
-                        _ = try? statements.execute("ROLLBACK", [])
-                        throw error
+                        generation = readOnly ? nil : try StoreTransaction(statements).lookupGeneration()
+                    } catch let failure {
+                        do { _ = try statements.execute("ROLLBACK", []) } catch { throw ConnectionFailure(error: failure) }
+                        throw failure
                     }
+                    do {
+                        try statements.commit()
+                    } catch let error as PSQLError where error.serverInfo == nil {
+                        // The connection went during COMMIT: the server may or may not have committed.
+                        throw ConnectionFailure(
+                            error: StoreError(
+                                "the connection to the database was lost while committing: the change may or may not have been made; check before retrying"
+                            ))
+                    }
+                    if let generation { generationWatch.advance(to: generation) }
+                    return value
                 }
             } catch let error as PSQLError where Self.isRetryable(error, attempt: attempt) {
                 attempt += 1
@@ -118,6 +160,11 @@ final class PostgresBackend: Sendable {
         case "23505": attempt < 3
         default: false
         }
+    }
+
+    /// A failure that leaves the connection in an unknown state: it is closed, and `error` is rethrown.
+    struct ConnectionFailure: Error {
+        let error: any Error
     }
 
     /// A PostgreSQL error in words, without the statement or its values.

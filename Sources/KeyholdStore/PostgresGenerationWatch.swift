@@ -27,12 +27,17 @@ final class PostgresGenerationWatch: Sendable {
         Task.detached { [self] in
             while !stopped.load(ordering: .relaxed) {
                 do {
-                    let listener = try await Task { try backend.connect() }.value
+                    // On the backend's own threads: connecting waits, and may wait long while the database is away.
+                    let listener = try await backend.run { try backend.connect() }
                     connection.withLock { $0 = listener }
-                    if stopped.load(ordering: .relaxed) { break }
-                    listener.addListener(channel: "keyhold_proxy_generation") { _, _ in self.refresh(on: listener, logger: backend.logger) }
-                    _ = try await listener.query("LISTEN keyhold_proxy_generation", logger: backend.logger)
-                    self.refresh(on: listener, logger: backend.logger)
+                    if stopped.load(ordering: .relaxed) {
+                        listener.close().whenComplete { _ in withExtendedLifetime(listener) {} }
+                        break
+                    }
+                    let logger = backend.logger
+                    listener.addListener(channel: "keyhold_proxy_generation") { [weak self] _, _ in self?.refresh(on: listener, logger: logger) }
+                    _ = try await listener.query("LISTEN keyhold_proxy_generation", logger: logger)
+                    self.refresh(on: listener, logger: logger)
                     try await listener.closeFuture.get()
                 } catch {
                     backend.logger.debug("the proxy generation watch lost its connection: \(PostgresBackend.describe(error))")
@@ -46,7 +51,7 @@ final class PostgresGenerationWatch: Sendable {
 
     func stop() {
         stopped.store(true, ordering: .relaxed)
-        if let open = connection.withLock({ $0 }) { open.close().whenComplete { _ in } }
+        if let open = connection.withLock({ $0 }) { open.close().whenComplete { _ in withExtendedLifetime(open) {} } }
     }
 
     /// Moves the generation forward to `generation` (a commit of this host's), never back; only while the watch

@@ -14,6 +14,14 @@ struct PostgresStoreConnection: StoreConnection {
         try run(sql, arguments).metadata.rows ?? 0
     }
 
+    /// Commits; PostgreSQL answers COMMIT on a transaction an earlier error aborted with ROLLBACK, which is an error here.
+    func commit() throws {
+        let answer = try run("COMMIT", [])
+        guard answer.metadata.command == "COMMIT" else {
+            throw StoreError("the database rolled the transaction back (an earlier statement failed): nothing was changed")
+        }
+    }
+
     func fetchAll(_ sql: String, _ arguments: [StoreValue]) throws -> [StoreRow] {
         try run(sql, arguments).rows.map { row in
             var columns: [String: StoreValue] = [:]

@@ -33,7 +33,7 @@ public struct RotationRecord: Sendable, Equatable {
 extension StoreTransaction {
     /// Records a new rotation; a second running rotation of the same tenant is refused.
     public func insertRotation(
-        tenantID: Int64, tenantName: String, provider: String, from: Int?, to: Int?
+        tenantID: Int64, tenantName: String, provider: String, from: Int?, to: Int?, host: String? = nil
     ) throws
         -> RotationRecord
     {
@@ -45,10 +45,10 @@ extension StoreTransaction {
         let now = Timestamp.now()
         let id: Int64? = try value(
             """
-            INSERT INTO rotations (tenant_id, provider, from_version, to_version, step, state, started_at, updated_at)
-            VALUES (?, ?, ?, ?, 'prepared', 'running', ?, ?) RETURNING id
+            INSERT INTO rotations (tenant_id, provider, from_version, to_version, step, state, started_at, updated_at, host)
+            VALUES (?, ?, ?, ?, 'prepared', 'running', ?, ?, ?) RETURNING id
             """,
-            tenantID, provider, from, to, now, now
+            tenantID, provider, from, to, now, now, host
         )
         guard let id, let rotation = try rotation(id: id) else { throw StoreError("the database returned no row for a new rotation") }
         return rotation
@@ -58,8 +58,11 @@ extension StoreTransaction {
         try row("SELECT * FROM rotations WHERE id = ?", id).map(RotationRecord.init(row:))
     }
 
-    public func runningRotations() throws -> [RotationRecord] {
-        try rows("SELECT * FROM rotations WHERE state = 'running' ORDER BY id").map(RotationRecord.init(row:))
+    /// The rotations still running that `host` drives (with those from before hosts were recorded).
+    public func runningRotations(host: String? = nil) throws -> [RotationRecord] {
+        guard let host else { return try rows("SELECT * FROM rotations WHERE state = 'running' ORDER BY id").map(RotationRecord.init(row:)) }
+        return try rows("SELECT * FROM rotations WHERE state = 'running' AND (host = ? OR host IS NULL) ORDER BY id", host)
+            .map(RotationRecord.init(row:))
     }
 
     /// Records the step a rotation is about to take (and the units it involves).

@@ -172,11 +172,13 @@ enum Schema {
                 instance TEXT NOT NULL,
                 state TEXT NOT NULL CHECK (state IN ('active', 'draining')),
                 max_sandboxes \(bigint) NOT NULL,
+                lease_ms \(bigint) NOT NULL,
                 started_at TEXT NOT NULL,
                 heartbeat_ms \(bigint) NOT NULL
             )
             """,
             "ALTER TABLE sandboxes ADD COLUMN host TEXT",
+            "ALTER TABLE rotations ADD COLUMN host TEXT",
         ]
     }
 }

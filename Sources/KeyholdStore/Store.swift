@@ -40,6 +40,9 @@ public final class Store: Sendable {
         return (try? PostgresLocation(url: location))?.description ?? "postgresql://(unreadable URL)"
     }
 
+    /// Whether `text` is meant as a PostgreSQL URL (any case of the scheme, `postgresql://` or `postgres://`).
+    public static func isDatabaseURL(_ text: String) -> Bool { PostgresLocation.isURL(text) }
+
     /// Whether the state lives in PostgreSQL (a fleet) rather than an SQLite file.
     public var isShared: Bool {
         if case .postgres = backend { return true }
@@ -51,7 +54,7 @@ public final class Store: Sendable {
     ///   not answer, a schema newer than this keyhold's.
     public static func open(location: String, logger: Logger = Logger(label: "keyhold.store")) throws -> Store {
         guard PostgresLocation.isURL(location) else { return try open(path: location) }
-        let postgres = PostgresBackend(location: try PostgresLocation(url: location), logger: logger)
+        let postgres = try PostgresBackend(location: try PostgresLocation(url: location), logger: logger)
         do {
             try postgres.migrate()
         } catch let error as StoreError {
@@ -94,7 +97,7 @@ public final class Store: Sendable {
     /// checked but never migrated.
     public static func openReadOnly(location: String, logger: Logger = Logger(label: "keyhold.store")) throws -> Store {
         guard PostgresLocation.isURL(location) else { return try openReadOnly(path: location) }
-        let postgres = PostgresBackend(location: try PostgresLocation(url: location), logger: logger)
+        let postgres = try PostgresBackend(location: try PostgresLocation(url: location), logger: logger)
         do {
             try postgres.checkSchema()
         } catch let error as StoreError {

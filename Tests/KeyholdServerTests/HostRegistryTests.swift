@@ -94,4 +94,13 @@ struct HostRegistryTests {
         #expect(try keyhold.cli(["audit", "list", "--action", "host.forget"]).stdout.contains("forgotten=ghost"))
         keyhold.stopDaemon()
     }
+
+    @Test func aDaemonWhoseHostIsTakenOverStops() throws {
+        let keyhold = try KeyholdHarness()
+        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--host-id", "usurped", "--lease-seconds", "1"])
+        // Another daemon's row now (as a takeover after a missed lease would leave it).
+        try keyhold.tamper("UPDATE hosts SET instance = 'elsewhere/1/x' WHERE id = 'usurped'")
+        #expect(keyhold.waitForDaemonExit(timeout: 10), "its next heartbeat (within a third of the lease) finds the row gone, and it stops")
+        #expect(keyhold.daemonLog.contains("no longer this daemon's"), "\(keyhold.daemonLog.suffix(400))")
+    }
 }

@@ -68,4 +68,21 @@ struct SharedStoreHostsTests {
         #expect(!audit.contains("sandbox.crash") && !audit.contains("sandbox.restart"), "\(audit)")
         #expect(try sandboxes.keyhold.cli(["sandbox", "stop", tenant]).status == 0, "its own host still manages it")
     }
+
+    @Test func aHostTakesNoMoreSandboxesThanItsCapacity() throws {
+        let sandboxes = try SandboxHarness(extraArguments: ["--max-sandboxes", "1"])
+        let first = SandboxHarness.tenantName("cap")
+        let second = SandboxHarness.tenantName("cap")
+        for tenant in [first, second] {
+            try sandboxes.tenant(tenant, agent: "/bin/sleep infinity")
+            try sandboxes.setKey(tenant, SandboxHarness.canary())
+        }
+        #expect(try sandboxes.start(first).status == 0)
+        let refused = try sandboxes.start(second)
+        #expect(refused.status != 0 && refused.stderr.contains("is full (1 sandboxes, --max-sandboxes)"), "\(refused.stderr)")
+        #expect(try sandboxes.activeUnits(tenant: second).isEmpty, "nothing was started for the second tenant")
+        #expect(try sandboxes.keyhold.cli(["sandbox", "stop", first]).status == 0)
+        #expect(try sandboxes.start(second).status == 0, "room again once the first one stopped")
+        #expect(try sandboxes.keyhold.cli(["sandbox", "stop", second]).status == 0)
+    }
 }
