@@ -58,8 +58,14 @@ final class PostgresGenerationWatch: Sendable {
     /// runs (while it is down, the generation stays unknown).
     func advance(to generation: Int) {
         guard started.load(ordering: .relaxed), connection.withLock({ $0 != nil }) else { return }
+        raise(to: generation, fromUnknown: false)
+    }
+
+    /// Moves the generation up to `generation`, never down (an answer overtaken by a later one must not move it
+    /// back); from unknown only when `fromUnknown` (a value read on the watch's own connection).
+    private func raise(to generation: Int, fromUnknown: Bool) {
         var seen = current.load(ordering: .acquiring)
-        while seen >= 0, generation > seen {
+        while seen >= 0 || fromUnknown, generation > seen {
             let (exchanged, original) = current.compareExchange(expected: seen, desired: generation, ordering: .acquiringAndReleasing)
             if exchanged { return }
             seen = original
@@ -72,13 +78,7 @@ final class PostgresGenerationWatch: Sendable {
                 self.current.store(-1, ordering: .releasing)
                 return
             }
-            // The counter only grows: an answer overtaken by a later one must not move it back.
-            var seen = self.current.load(ordering: .acquiring)
-            while Int(n) > seen {
-                let (exchanged, original) = self.current.compareExchange(expected: seen, desired: Int(n), ordering: .acquiringAndReleasing)
-                if exchanged { break }
-                seen = original
-            }
+            self.raise(to: Int(n), fromUnknown: true)
         }
     }
 }

@@ -43,12 +43,6 @@ public final class Store: Sendable {
     /// Whether `text` is meant as a PostgreSQL URL (any case of the scheme, `postgresql://` or `postgres://`).
     public static func isDatabaseURL(_ text: String) -> Bool { PostgresLocation.isURL(text) }
 
-    /// Whether the state lives in PostgreSQL (a fleet) rather than an SQLite file.
-    public var isShared: Bool {
-        if case .postgres = backend { return true }
-        return false
-    }
-
     /// Opens the store at `location`: a `postgresql://` URL, or the path of an SQLite file (created if needed).
     /// - Throws: `StoreError` with one line saying what is wrong: a bad URL, a refused password, a server that does
     ///   not answer, a schema newer than this keyhold's.
@@ -140,55 +134,52 @@ public final class Store: Sendable {
     /// Runs `body` in a read transaction (a consistent snapshot) off the caller's thread.
     /// - Throws: what `body` throws, or `StoreError` when the database cannot be read.
     public func read<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
-        let host = hostName.withLock { $0 }
-        do {
-            switch backend {
-            case .sqlite(let database): return try await database.read { db in try body(StoreTransaction(db, host: host)) }
-            case .postgres(let postgres): return try await postgres.run { try postgres.transaction(readOnly: true, host: host, body) }
-            }
-        } catch {
-            throw Self.unavailable(error, writing: false)
-        }
+        try await transaction(writing: false, body)
     }
 
     /// Runs `body` in one write transaction, committed and synced when it returns; rolled back if it throws.
     /// - Throws: what `body` throws, or `StoreError` when the database cannot be written (nothing was changed).
     public func write<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
-        let host = hostName.withLock { $0 }
-        do {
-            switch backend {
-            case .sqlite(let database): return try await database.write { db in try body(StoreTransaction(db, host: host)) }
-            case .postgres(let postgres): return try await postgres.run { try postgres.transaction(readOnly: false, host: host, body) }
-            }
-        } catch {
-            throw Self.unavailable(error, writing: true)
-        }
+        try await transaction(writing: true, body)
     }
 
     /// `read`, on the calling thread: for start-up checks and for threads of their own that may block.
-    public func readNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
-        let host = hostName.withLock { $0 }
-        do {
-            switch backend {
-            case .sqlite(let database): return try database.read { db in try body(StoreTransaction(db, host: host)) }
-            case .postgres(let postgres): return try postgres.transaction(readOnly: true, host: host, body)
-            }
-        } catch {
-            throw Self.unavailable(error, writing: false)
-        }
-    }
+    public func readNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T { try transactionNow(writing: false, body) }
 
     /// `write`, on the calling thread: for threads of their own that may block (the usage flusher, a start's
     /// rollback on a thread outside the concurrency pool).
-    public func writeNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T {
+    public func writeNow<T>(_ body: (StoreTransaction) throws -> T) throws -> T { try transactionNow(writing: true, body) }
+
+    /// A transaction off the caller's thread: on GRDB's queues, or on the PostgreSQL backend's own threads.
+    private func transaction<T: Sendable>(writing: Bool, _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
+        let host = hostName.withLock { $0 }
+        switch backend {
+        case .sqlite(let database):
+            do {
+                return writing
+                    ? try await database.write { db in try body(StoreTransaction(db, host: host)) }
+                    : try await database.read { db in try body(StoreTransaction(db, host: host)) }
+            } catch {
+                throw Self.unavailable(error, writing: writing)
+            }
+        case .postgres(let postgres):
+            return try await postgres.run { try self.transactionNow(writing: writing, body) }
+        }
+    }
+
+    /// A transaction on the calling thread, which may block.
+    private func transactionNow<T>(writing: Bool, _ body: (StoreTransaction) throws -> T) throws -> T {
         let host = hostName.withLock { $0 }
         do {
             switch backend {
-            case .sqlite(let database): return try database.write { db in try body(StoreTransaction(db, host: host)) }
-            case .postgres(let postgres): return try postgres.transaction(readOnly: false, host: host, body)
+            case .sqlite(let database):
+                return writing
+                    ? try database.write { db in try body(StoreTransaction(db, host: host)) }
+                    : try database.read { db in try body(StoreTransaction(db, host: host)) }
+            case .postgres(let postgres): return try postgres.transaction(readOnly: !writing, host: host, body)
             }
         } catch {
-            throw Self.unavailable(error, writing: true)
+            throw Self.unavailable(error, writing: writing)
         }
     }
 

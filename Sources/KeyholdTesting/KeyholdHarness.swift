@@ -48,8 +48,14 @@ public final class KeyholdHarness: @unchecked Sendable {
     private var tenantsCreated: [String] = []
 
     /// The arguments that point a command at this installation.
-    public var globalArguments: [String] {
-        ["--state-dir", stateDirectory, "--socket", socketPath] + (database.map { ["--database", $0.url] } ?? [])
+    public var globalArguments: [String] { ["--state-dir", stateDirectory, "--socket", socketPath] }
+
+    /// The environment every command of this installation runs with: the database's URL (which holds its password)
+    /// goes in `KEYHOLD_DATABASE`, never in argv.
+    public var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if let database { environment["KEYHOLD_DATABASE"] = database.url }
+        return environment
     }
 
     /// The store's location: the PostgreSQL URL, or the SQLite file in the state directory.
@@ -72,7 +78,7 @@ public final class KeyholdHarness: @unchecked Sendable {
     /// Runs `keyhold ARGS --state-dir ... --socket ...` to completion.
     @discardableResult
     public func cli(_ arguments: [String], input: [UInt8]? = nil) throws -> ProcessResult {
-        let result = try ProcessRunner.run(BuildProducts.keyhold, arguments + globalArguments, input: input)
+        let result = try ProcessRunner.run(BuildProducts.keyhold, arguments + globalArguments, input: input, environment: self.environment)
         cliOutputs.append(result.output)
         if arguments.starts(with: ["tenant", "create"]), arguments.count > 2 { tenantsCreated.append(arguments[2]) }
         return result
@@ -98,7 +104,7 @@ public final class KeyholdHarness: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.environment = self.environment.merging(environment) { $1 }
         process.standardOutput = log
         process.standardError = log
         try process.run()

@@ -29,7 +29,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "A fleet's PostgreSQL database (default: $KEYHOLD_DATABASE, else keyhold.db in the state directory).",
+            "A fleet's PostgreSQL database (default: $KEYHOLD_DATABASE, else keyhold.db in the state directory); prefer the variable for a URL with a password: arguments are visible in ps.",
             valueName: "postgresql://user:password@host:port/db"))
     var database: String?
 

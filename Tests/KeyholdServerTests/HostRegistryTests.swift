@@ -27,6 +27,10 @@ struct HostRegistryTests {
     @Test func aDaemonRegistersItsHostAndHeartbeatsOnTheDatabasesClock() throws {
         let keyhold = try KeyholdHarness()
         try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--host-id", "h1.example", "--max-sandboxes", "7", "--lease-seconds", "2"])
+        if let url = keyhold.database?.url, let password = URLComponents(string: url)?.password, let pid = keyhold.daemonPID {
+            let argv = String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data(), as: UTF8.self)
+            #expect(!argv.isEmpty && !argv.contains(password), "the database's password is never in a command line")
+        }
         let host = try #require(try Self.hosts(keyhold).first)
         #expect(host["id"] as? String == "h1.example" && host["state"] as? String == "active")
         #expect(host["capacity"] as? Int == 7 && host["sandboxes"] as? Int == 0)
@@ -50,9 +54,8 @@ struct HostRegistryTests {
         try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--host-id", "twin"])
         // A second daemon on the same state, elsewhere on this machine (its own socket), claiming the same id.
         var arguments = ["serve", "--state-dir", keyhold.stateDirectory, "--socket", keyhold.root + "/second.sock", "--no-systemd"]
-        arguments += keyhold.database.map { ["--database", $0.url] } ?? []
         arguments += ["--plans", BuildProducts.plansDirectory, "--host-id", "twin"]
-        let second = try ProcessRunner.run("/usr/bin/timeout", ["20", BuildProducts.keyhold] + arguments)
+        let second = try ProcessRunner.run("/usr/bin/timeout", ["20", BuildProducts.keyhold] + arguments, environment: keyhold.environment)
         #expect(second.status != 0 && second.status != 124, "refused at once, not left serving")
         #expect(second.stderr.contains("another keyhold daemon runs as host 'twin'"), "\(second.stderr)")
         #expect(second.stderr.split(separator: "\n").count == 1, "one line: \(second.stderr)")
@@ -71,7 +74,7 @@ struct HostRegistryTests {
                 "/usr/bin/timeout",
                 ["20", BuildProducts.keyhold, "serve", "--no-systemd", "--host-id=" + bad] + keyhold.globalArguments + [
                     "--plans", BuildProducts.plansDirectory,
-                ])
+                ], environment: keyhold.environment)
             #expect(result.status != 0 && result.status != 124 && result.stderr.contains("host id"), "\(bad): \(result.stderr)")
         }
     }

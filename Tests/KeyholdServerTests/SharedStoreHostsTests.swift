@@ -15,12 +15,12 @@ struct SharedStoreHostsTests {
         init(_ sandboxes: SandboxHarness) throws {
             socket = sandboxes.keyhold.root + "/other.sock"
             var arguments = ["serve", "--state-dir", sandboxes.keyhold.stateDirectory, "--socket", socket, "--host-id", "other"]
-            arguments += sandboxes.keyhold.database.map { ["--database", $0.url] } ?? []
             arguments += ["--plans", BuildProducts.plansDirectory, "--exec-path", BuildProducts.keyholdExec, "--reconcile-interval-ms", "50"]
             arguments += ["--systemd-bus", sandboxes.systemdBus ?? ""] + sandboxes.daemonArguments
             process.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
             process.arguments = arguments
             process.standardInput = FileHandle.nullDevice
+            process.environment = sandboxes.keyhold.environment
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
