@@ -104,18 +104,19 @@ public final class KeyholdHarness: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
-        process.environment = self.environment.merging(environment) { $1 }
+        let notify = try NotifySocket(path: root + "/notify.sock")
+        process.environment = self.environment.merging(environment) { $1 }.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
         process.standardOutput = log
         process.standardError = log
         try process.run()
         daemon = process
         let deadline = Date().addingTimeInterval(30)
+        // Ready means READY=1, as systemd sees it: every listener bound and the socket's mode set.
         while Date() < deadline {
+            if let message = notify.receive(milliseconds: 20), message.split(separator: "\n").contains("READY=1") { return }
             if !process.isRunning { throw HarnessError("keyhold serve exited with \(process.terminationStatus): \(daemonLog)") }
-            if UnixSocketProbe.isListening(socketPath) { return }
-            usleep(20_000)
         }
-        throw HarnessError("keyhold serve did not listen on \(socketPath) within 30 s: \(daemonLog)")
+        throw HarnessError("keyhold serve did not send READY=1 within 30 s: \(daemonLog)")
     }
 
     /// Waits until the daemon exits by itself (a crash-injection test), bounded by `timeout` seconds.
