@@ -300,6 +300,20 @@ extension AdminAPI {
         }
     }
 
+    /// What a drain moved.
+    public struct Drain: Codable, Sendable {
+        public var host: String
+        /// Tenants placed on other hosts.
+        public var moved: [String]
+        /// Tenants that found no host with room and stay.
+        public var left: Int
+        public init(host: String, moved: [String], left: Int) {
+            self.host = host
+            self.moved = moved
+            self.left = left
+        }
+    }
+
     public struct KEKStatus: Codable, Sendable {
         enum CodingKeys: String, CodingKey { case id, current, wrappedKeys, present }
         public var id: String

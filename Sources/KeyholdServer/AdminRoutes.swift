@@ -33,6 +33,13 @@ enum AdminRoutes {
             try await plane.forgetHost(try context.parameter("host"), actor: context.actor)
             return Response(status: .noContent)
         }
+        table.on(.post, "/v1/hosts/{host}/drain") { _, context in
+            JSONResponse.make(try await plane.drainHost(try context.parameter("host"), actor: context.actor))
+        }
+        table.on(.post, "/v1/hosts/{host}/activate") { _, context in
+            try await plane.activateHost(try context.parameter("host"), actor: context.actor)
+            return Response(status: .noContent)
+        }
     }
 
     static func registerUsage(on table: RouteTable, plane: ControlPlane) {
@@ -140,8 +147,10 @@ enum AdminRoutes {
         table.on(.get, "/v1/tenants/{tenant}/sandbox") { _, context in
             JSONResponse.make(try await plane.sandboxes.status(tenant: try context.parameter("tenant")))
         }
-        table.on(.post, "/v1/tenants/{tenant}/sandbox/start") { _, context in
-            JSONResponse.make(try await plane.sandboxes.start(tenant: try context.parameter("tenant"), actor: context.actor), status: .created)
+        table.on(.post, "/v1/tenants/{tenant}/sandbox/start") { request, context in
+            let host = try request.uri.queryParameters.get("host").map { try HostOptions.validated(id: $0) }
+            return JSONResponse.make(
+                try await plane.sandboxes.start(tenant: try context.parameter("tenant"), actor: context.actor, host: host), status: .created)
         }
         table.on(.post, "/v1/tenants/{tenant}/sandbox/stop") { _, context in
             JSONResponse.make(try await plane.sandboxes.stop(tenant: try context.parameter("tenant"), actor: context.actor))

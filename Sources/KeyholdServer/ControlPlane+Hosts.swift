@@ -14,4 +14,23 @@ extension ControlPlane {
             return ((), [AuditEvent(actor: actor, action: "host.forget", details: ["forgotten": id])])
         }
     }
+
+    /// Marks a host draining and places its tenants on other hosts (each moves blue/green), audited.
+    public func drainHost(_ id: String, actor: String) async throws -> AdminAPI.Drain {
+        try await audited { tx in
+            let (moved, left) = try tx.drainHost(id: id, actor: actor)
+            let drain = AdminAPI.Drain(host: id, moved: moved, left: left)
+            return (
+                drain, [AuditEvent(actor: actor, action: "host.drain", details: ["drained": id, "moved": String(moved.count), "left": String(left)])]
+            )
+        }
+    }
+
+    /// Makes a drained host take tenants again, audited.
+    public func activateHost(_ id: String, actor: String) async throws {
+        try await audited { tx in
+            try tx.activateHost(id: id)
+            return ((), [AuditEvent(actor: actor, action: "host.activate", details: ["activated": id])])
+        }
+    }
 }

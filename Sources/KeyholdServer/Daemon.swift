@@ -37,6 +37,7 @@ public final class Daemon: Sendable {
         var sandboxConfiguration = options.sandbox
         sandboxConfiguration.hostID = options.host.id
         sandboxConfiguration.maxSandboxes = options.host.maxSandboxes
+        sandboxConfiguration.leaseDuration = options.host.lease
         let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: sandboxConfiguration, logger: logger)
         self.plane = ControlPlane(
             store: store, vaults: vaults, plans: plans, validator: KeyValidator(httpClient: httpClient, baseURLOverrides: options.providerBaseURLs),
@@ -79,7 +80,7 @@ public final class Daemon: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: makeApplication(address: .unixDomainSocket(path: options.socketPath), transport: .unixSocket, ready: ready)),
             .init(service: SandboxReconciler(sandboxes: plane.sandboxes), successTerminationBehavior: .ignore),
-            .init(service: HostHeartbeat(store: plane.store, host: options.host, instance: instance, logger: logger)),
+            .init(service: HostHeartbeat(store: plane.store, host: options.host, instance: instance, logger: logger, sandboxes: plane.sandboxes)),
             .init(service: WatchdogService(), successTerminationBehavior: .ignore),
         ]
         if let tcp = options.tcpAddress {
@@ -122,6 +123,7 @@ public final class Daemon: Sendable {
     private func makeApplication(address: BindAddress, transport: AdminAuthMiddleware.Transport, ready: ReadyCounter) -> some Service {
         let router = Router(context: AdminContext.self)
         router.add(middleware: ErrorMiddleware())
+        router.add(middleware: LeaseMiddleware(lease: plane.sandboxes.lease))
         router.add(middleware: AdminAuthMiddleware(transport: transport, store: plane.store))
         AdminRoutes.register(on: RouteTable(router: router), plane: plane, version: options.version)
         return Application(

@@ -14,6 +14,8 @@ struct HostHeartbeat: Service {
     /// This daemon process, so that a second daemon with the same host id can be told apart.
     let instance: String
     let logger: Logger
+    /// The sandboxes, whose lease this renews and which stop their agents when it cannot.
+    let sandboxes: SandboxService
 
     /// Registers the host, or refuses when another live daemon holds its id. A daemon of this machine that crashed
     /// (its process is gone) is taken over at once rather than after the lease.
@@ -46,20 +48,46 @@ struct HostHeartbeat: Service {
     }
 
     func run() async throws {
+        // Two loops: a heartbeat may hang on a partitioned database, the fence must not wait for it.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await beat() }
+            group.addTask { await watch() }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func beat() async throws {
         let interval = host.lease / 3
+        var failing = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
+            let sentAt = ContinuousClock.now
             let ours: Bool
             do {
                 ours = try await store.write { [host, instance] tx in try tx.heartbeat(hostID: host.id, instance: instance) }
             } catch {
-                logger.warning("the heartbeat of host '\(host.id)' could not be written: \(error)")
+                if !failing { logger.warning("the heartbeat of host '\(host.id)' could not be written: \(error)") }
+                failing = true
                 continue
             }
+            failing = false
             if !ours {
                 logger.critical("host '\(host.id)' is no longer this daemon's in the database (forgotten, or taken over): stopping")
                 throw KeyholdError.conflict("host '\(host.id)' was taken over or forgotten while this daemon ran")
             }
+            if sandboxes.lease.renewed(sentAt: sentAt) {
+                logger.notice("host '\(host.id)' holds its lease again: resuming (tenants not moved meanwhile restart here)")
+            }
+        }
+    }
+
+    /// Fences the host once half its lease passed without a renewal: its agents stop well before the database
+    /// lets another host take its tenants (a full lease after the last heartbeat, on the database's clock).
+    private func watch() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: host.lease / 20)
+            if let reason = sandboxes.lease.fenceIfStale() { await sandboxes.fence(reason: reason) }
         }
     }
 }

@@ -21,15 +21,22 @@ public struct HostOptions: Sendable {
         String(ProcessInfo.processInfo.hostName.split(separator: ".").first ?? "localhost")
     }
 
+    /// - Returns: `id`, if it can name a host in unit records and logs.
+    /// - Throws: `KeyholdError.invalidInput` saying what a host id is.
+    public static func validated(id: String) throws -> String {
+        guard id.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", options: .regularExpression) != nil else {
+            throw KeyholdError.invalidInput(
+                "host id '\(id.prefix(64))' must be 1–63 letters, digits, dots, hyphens or underscores, starting with a letter or digit")
+        }
+        return id
+    }
+
     public var leaseMilliseconds: Int64 { lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000 }
 
     /// - Throws: `KeyholdError.invalidInput` for an id that cannot name a host in unit records and logs, or a
     ///   capacity or lease out of range.
     public func validated() throws -> HostOptions {
-        guard id.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", options: .regularExpression) != nil else {
-            throw KeyholdError.invalidInput(
-                "host id '\(id.prefix(64))' must be 1–63 letters, digits, dots, hyphens or underscores, starting with a letter or digit")
-        }
+        _ = try Self.validated(id: id)
         guard (1...100_000).contains(maxSandboxes) else { throw KeyholdError.invalidInput("--max-sandboxes must be between 1 and 100000") }
         guard leaseMilliseconds >= 1000 && leaseMilliseconds <= 600_000 else {
             throw KeyholdError.invalidInput("--lease-seconds must be between 1 and 600")

@@ -135,6 +135,9 @@ final class SandboxBoundary: Sendable {
     }
 
     /// Whether `unit` has its way out open on this daemon.
+    /// The units whose boundaries are open: the sandboxes this daemon runs.
+    var openUnits: [String] { open.withLock { Array($0.keys) } }
+
     func isOpen(unit: String) -> Bool { open.withLock { $0[unit] != nil } }
 
     /// Whether the unit's state is due for a measurement (not read-only, last measured `interval` ago or more);

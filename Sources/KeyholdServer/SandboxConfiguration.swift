@@ -33,6 +33,8 @@ public struct SandboxConfiguration: Sendable {
     /// How many sandboxes this host takes (`--max-sandboxes`); a start past it is refused (a rotation's new
     /// sandbox is not: it replaces one).
     public var maxSandboxes: Int?
+    /// The host's lease (`--lease-seconds`): without a heartbeat for half of it, the host fences itself.
+    public var leaseDuration: Duration = .seconds(10)
 
     /// The root of systemd's view of the file system from this daemon: `/` for the host's systemd, `/proc/PID/root`
     /// for a private one reached through `unix:path=/proc/PID/root/...` (its own /run, /tmp and pid numbers).

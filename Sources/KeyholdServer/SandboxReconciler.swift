@@ -4,6 +4,7 @@ import KeyholdSandbox
 import KeyholdStore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Converges systemd on the database: restarts crashed agents (each restart a fresh, audited
 /// injection, with exponential back-off), reports a sandbox failed after too many crashes in a row,
@@ -38,6 +39,9 @@ extension SandboxService {
     /// One pass of the reconciler.
     public func reconcileOnce() async throws {
         let systemd = try requireSystemd()
+        // A fenced host touches nothing until it holds its leases again.
+        guard lease.fencedReason == nil else { return }
+        if let host = configuration.hostID { try await reconcilePlacements(host: host) }
         let live = try await store.read { [host = configuration.hostID] tx in try tx.allLiveSandboxes(host: host) }
         for (tenantName, sandbox) in live where sandbox.state == .running {
             let unit = sandbox.unit
@@ -73,18 +77,22 @@ extension SandboxService {
                 if let now, ["active", "activating", "reloading", "deactivating"].contains(now.activeState) { return }
             }
             let tenant = try await self.store.read { tx in try tx.tenant(named: name) }
+            // Stopped by this host's fence, not by a crash: restarted at once, as a first start.
+            let fenced = self.fencedUnits.withLock { $0.remove(sandbox.unit) != nil }
             // A sandbox that ran long enough counts as healthy: its crash starts a new series.
             let ranFor = Timestamp.parse(sandbox.updatedAt).map { Date().timeIntervalSince($0) } ?? 0
-            let restarts = ranFor > 300 ? 0 : sandbox.restarts
+            let restarts = ranFor > 300 || fenced ? 0 : sandbox.restarts
             let giveUp = restarts >= self.configuration.maximumRestarts
             try await self.store.write { tx in
-                try tx.updateSandbox(sandbox.id, state: giveUp ? .failed : .stopped, lastError: "agent exited: \(exit)")
+                try tx.updateSandbox(
+                    sandbox.id, state: giveUp ? .failed : .stopped, lastError: fenced ? "stopped by the host's fence" : "agent exited: \(exit)")
                 try tx.revokeProxyTokens(sandboxID: sandbox.id)
+                if giveUp, let epoch = sandbox.epoch { try tx.stopPlacement(tenantID: sandbox.tenantID, epoch: epoch) }
                 try tx.appendAudit(
                     AuditEvent(
-                        actor: Self.reconcilerActor, action: giveUp ? "sandbox.fail" : "sandbox.crash", tenant: name,
+                        actor: Self.reconcilerActor, action: fenced ? "sandbox.fenced" : giveUp ? "sandbox.fail" : "sandbox.crash", tenant: name,
                         outcome: "failed", unit: sandbox.unit, invocationID: sandbox.invocationID,
-                        details: ["exit": exit, "restarts": String(restarts)]
+                        details: fenced ? ["reason": "the host lost its lease"] : ["exit": exit, "restarts": String(restarts)]
                     )
                 )
             }
@@ -94,8 +102,10 @@ extension SandboxService {
                 _ = try? await Blocking.run { try systemd.resetFailedUnit(name: unit) }
             }
             guard !giveUp, tenant.state == .active else { return }
-            let delay = self.configuration.restartBackoff * (1 << min(restarts, 6))
-            try await Task.sleep(for: min(delay, .seconds(30)))
+            if !fenced {
+                let delay = self.configuration.restartBackoff * (1 << min(restarts, 6))
+                try await Task.sleep(for: min(delay, .seconds(30)))
+            }
             _ = try await self.startLocked(tenant: name, actor: Self.reconcilerActor, restarts: restarts + 1)
         }
     }

@@ -25,7 +25,9 @@ extension SandboxService {
         var recordUnit: @Sendable (SandboxRecord) async throws -> Void
     }
 
-    func startLocked(tenant name: String, actor: String, restarts: Int, rollout: RolloutStart? = nil) async throws -> AdminAPI.Sandbox {
+    func startLocked(
+        tenant name: String, actor: String, restarts: Int, rollout: RolloutStart? = nil, placement: StartPlacement = .keep
+    ) async throws -> AdminAPI.Sandbox {
         let systemd = try requireSystemd()
         var timing = StartTiming()
         let (tenant, plan, keys, tenantEgress) = try await store.read { tx in
@@ -57,24 +59,33 @@ extension SandboxService {
         }
         timing.mark("file-checks")
         // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
-        let (sandbox, proxyToken) = try await store.write { tx in
+        let (decision, inserted, proxyToken) = try await store.write { tx -> (PlacementDecision, SandboxRecord?, String?) in
             try tx.lockTenant(id: tenant.id)
             try tx.clearFailedSandboxes(tenantID: tenant.id)
-            if rollout == nil, let live = try tx.liveSandboxes(tenantID: tenant.id).first {
-                try self.requireOurs([live], tenant: name)
+            // A pending start may find the sandbox it replaces on another host (a move); anything else starts alone.
+            var live = try tx.liveSandboxes(tenantID: tenant.id)
+            if case .claimed = placement { live = live.filter(self.isOurs) }
+            if rollout == nil, let live = live.first {
+                if !self.isOurs(live), let host = live.host {
+                    throw KeyholdError.conflict(
+                        "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)), which runs on host '\(host)': restart it there")
+                }
                 throw KeyholdError.conflict(
                     "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
             }
-            if rollout == nil, let host = self.configuration.hostID, let capacity = self.configuration.maxSandboxes,
-                try tx.liveSandboxCount(host: host) >= capacity
-            {
-                throw KeyholdError.unavailable(
-                    "host '\(host)' is full (\(capacity) sandboxes, --max-sandboxes): stop one, or start this tenant on another host")
-            }
-            let sandbox = try tx.insertSandbox(tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, host: self.configuration.hostID)
+            let decision = try self.resolvePlacement(placement, tenant: tenant, actor: actor, tx: tx)
+            guard case .here(let epoch) = decision else { return (decision, nil, nil) }
+            let sandbox = try tx.insertSandbox(
+                tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, host: self.configuration.hostID, epoch: epoch)
             let token = plan.kind == .managed ? try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id) : nil
-            return (sandbox, token)
+            return (decision, sandbox, token)
         }
+        switch decision {
+        case .elsewhere(let host, let epoch): return try await waitForStart(tenant: tenant, on: host, epoch: epoch)
+        case .superseded: throw StartSuperseded()
+        case .here: break
+        }
+        guard let sandbox = inserted else { throw KeyholdError.failed("the start of '\(name)' wrote no sandbox") }
         timing.mark("db-insert")
         let injection = Injection(
             keys: keys, proxyToken: proxyToken, policy: Self.egressPolicy(plan: plan, keys: keys, tenantEgress: tenantEgress), stateReadOnly: false)
@@ -126,6 +137,10 @@ extension SandboxService {
         let audit: @Sendable (StartedUnit) throws -> Void = { [injection] started in
             do {
                 try self.store.writeNow { tx in
+                    // The fencing check: this host still holds the tenant under the sandbox's epoch, within its lease.
+                    if let host = self.configuration.hostID, let epoch = sandbox.epoch {
+                        try tx.requireLease(tenantID: tenant.id, host: host, epoch: epoch)
+                    }
                     try tx.updateSandbox(
                         sandbox.id, state: .running, invocationID: started.invocationID, mainPID: Int(started.mainPID),
                         keyVersions: injection.versions
@@ -134,6 +149,9 @@ extension SandboxService {
                         try tx.appendAudit(event)
                     }
                 }
+            } catch let error as KeyholdError where error.code == .conflict {
+                pipe.closeWriteEnd()
+                throw error
             } catch {
                 pipe.closeWriteEnd()
                 throw KeyholdError.unavailable(
@@ -238,6 +256,10 @@ extension SandboxService {
             try await store.write { tx in
                 try tx.updateSandbox(sandbox.id, state: .stopped, lastError: message)
                 try tx.revokeProxyTokens(sandboxID: sandbox.id)
+                // A failed start leaves the tenant stopped, unless it was placed again meanwhile.
+                if let epoch = sandbox.epoch, try tx.liveSandboxes(tenantID: tenant.id).allSatisfy({ $0.id == sandbox.id }) {
+                    try tx.stopPlacement(tenantID: tenant.id, epoch: epoch)
+                }
                 try tx.appendAudit(
                     AuditEvent(
                         actor: actor, action: "sandbox.start", tenant: tenant.name, outcome: "failed", unit: sandbox.unit, details: ["error": message]

@@ -8,8 +8,11 @@ extension SandboxService {
     /// - Returns: the units stopped.
     func stopLocked(tenant: TenantRecord, actor: String, reason: String, only: (@Sendable (SandboxRecord) -> Bool)?) async throws -> [String] {
         let sandboxes = try await store.write { tx in
-            let live = try tx.liveSandboxes(tenantID: tenant.id).filter { only?($0) ?? true }
+            let all = try tx.liveSandboxes(tenantID: tenant.id)
+            let live = all.filter { only?($0) ?? true }
             try self.requireOurs(live, tenant: tenant.name)
+            // Nothing left running: the tenant stays stopped wherever it was placed.
+            if live.count == all.count { try tx.stopPlacement(tenantID: tenant.id) }
             for sandbox in live { try tx.updateSandbox(sandbox.id, state: .stopping) }
             for sandbox in live { try tx.setDesiredState(sandboxID: sandbox.id, desired: .stopped) }
             return live

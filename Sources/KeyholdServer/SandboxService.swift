@@ -6,6 +6,7 @@ import KeyholdSandbox
 public import KeyholdStore
 public import KeyholdVault
 import Logging
+import Synchronization
 
 /// Starts, stops and watches tenants' sandboxes: one transient systemd unit each, with the key
 /// injected through a pipe at start.
@@ -20,6 +21,10 @@ public final class SandboxService: Sendable {
     let configuration: SandboxConfiguration
     let systemd: SystemdManager?
     let locks = TenantLocks()
+    /// This host's hold on its leases; while fenced, the reconciler rests and the admin API answers 503.
+    public let lease: HostLease
+    /// Units stopped by a fence: once the host recovers, each is restarted (not counted as a crash).
+    let fencedUnits = Mutex<Set<String>>([])
     let profiles = ProfileCache()
     let logger: Logger
     /// The sandboxes' ways out: listeners inside their network namespaces.
@@ -42,6 +47,7 @@ public final class SandboxService: Sendable {
         self.configuration = configuration
         self.systemd = configuration.systemdEnabled ? SystemdManager(address: configuration.systemdBus) : nil
         self.logger = logger
+        self.lease = HostLease(duration: configuration.leaseDuration)
         self.boundary = SandboxBoundary(
             gateway: EgressGateway(resolver: configuration.egressResolver, logger: logger), systemdRoot: configuration.systemdRoot, logger: logger)
         // A unit that dies before reading its pipe must not kill the daemon with SIGPIPE.
@@ -68,9 +74,10 @@ public final class SandboxService: Sendable {
 
     // MARK: Operations
 
-    /// Starts the tenant's sandbox and injects its keys.
-    public func start(tenant name: String, actor: String) async throws -> AdminAPI.Sandbox {
-        try await locks.withLock(name) { try await self.startLocked(tenant: name, actor: actor, restarts: 0) }
+    /// Places the tenant on the least loaded host with room (or `host`), which starts its sandbox and injects its
+    /// keys; waits until it runs there.
+    public func start(tenant name: String, actor: String, host: String? = nil) async throws -> AdminAPI.Sandbox {
+        try await locks.withLock(name) { try await self.startLocked(tenant: name, actor: actor, restarts: 0, placement: .place(pin: host)) }
     }
 
     /// Stops the tenant's sandboxes; they stay stopped.
@@ -126,7 +133,7 @@ public final class SandboxService: Sendable {
     func requireOurs(_ sandboxes: [SandboxRecord], tenant: String) throws {
         if let other = sandboxes.first(where: { !isOurs($0) }), let host = other.host {
             throw KeyholdError.conflict(
-                "tenant '\(tenant)' runs on host '\(host)' (\(other.unit)): send this to that host's admin API (placement across hosts is not built yet)"
+                "tenant '\(tenant)' runs on host '\(host)' (\(other.unit)): send this to that host's admin API"
             )
         }
     }

@@ -193,5 +193,6 @@ enum PostgresSchema {
             ]
         ),
         (identifier: "v4: hosts", statements: Schema.hostStatements(bigint: "BIGINT")),
+        (identifier: "v5: placements", statements: Schema.placementStatements(bigint: "BIGINT")),
     ]
 }

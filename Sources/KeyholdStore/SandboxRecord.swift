@@ -18,6 +18,8 @@ public struct SandboxRecord: Sendable, Equatable {
     public var updatedAt: String
     /// The host it runs on.
     public var host: String?
+    /// The placement epoch it was started under (its fencing token); nil before placements existed.
+    public var epoch: Int64?
 
     init(row: StoreRow) {
         id = row["id"]
@@ -34,17 +36,23 @@ public struct SandboxRecord: Sendable, Equatable {
         lastError = row["last_error"]
         updatedAt = row["updated_at"]
         host = row["host"]
+        epoch = row["epoch"]
     }
 
 }
 
 extension StoreTransaction {
     /// Inserts a sandbox in state `starting`; the unit name is derived from its id.
-    public func insertSandbox(tenantID: Int64, tenantName: String, restarts: Int = 0, host: String? = nil) throws -> SandboxRecord {
+    public func insertSandbox(
+        tenantID: Int64, tenantName: String, restarts: Int = 0, host: String? = nil, epoch: Int64? = nil
+    ) throws -> SandboxRecord {
         let now = Timestamp.now()
         let inserted: Int64? = try value(
-            "INSERT INTO sandboxes (tenant_id, unit, state, desired, restarts, created_at, updated_at, host) VALUES (?, '', 'starting', 'running', ?, ?, ?, ?) RETURNING id",
-            tenantID, restarts, now, now, host
+            """
+            INSERT INTO sandboxes (tenant_id, unit, state, desired, restarts, created_at, updated_at, host, epoch)
+            VALUES (?, '', 'starting', 'running', ?, ?, ?, ?, ?) RETURNING id
+            """,
+            tenantID, restarts, now, now, host, epoch
         )
         guard let id = inserted else { throw StoreError("the database returned no row for a new sandbox") }
         try execute("UPDATE sandboxes SET unit = ? WHERE id = ?", "keyhold-\(tenantName)-\(id).service", id)

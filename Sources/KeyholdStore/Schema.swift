@@ -159,6 +159,9 @@ enum Schema {
         migrator.registerMigration("v4: hosts") { db in
             for statement in Schema.hostStatements(bigint: "INTEGER") { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v5: placements") { db in
+            for statement in Schema.placementStatements(bigint: "INTEGER") { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
@@ -179,6 +182,32 @@ enum Schema {
             """,
             "ALTER TABLE sandboxes ADD COLUMN host TEXT",
             "ALTER TABLE rotations ADD COLUMN host TEXT",
+        ]
+    }
+
+    /// v5: where each tenant should run, with its epoch (the fencing token every start on that host presents), and
+    /// the epoch each sandbox was started under. Live sandboxes of v4 become placements of epoch 1 on their host.
+    static func placementStatements(bigint: String) -> [String] {
+        [
+            """
+            CREATE TABLE placements (
+                tenant_id \(bigint) PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+                host TEXT NOT NULL,
+                epoch \(bigint) NOT NULL,
+                desired TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+                moved_from TEXT,
+                actor TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX placements_host ON placements(host, desired)",
+            "ALTER TABLE sandboxes ADD COLUMN epoch \(bigint)",
+            """
+            INSERT INTO placements (tenant_id, host, epoch, desired, actor, updated_at)
+            SELECT tenant_id, MAX(host), 1, 'running', 'migration', MAX(updated_at) FROM sandboxes
+            WHERE state != 'stopped' AND host IS NOT NULL GROUP BY tenant_id
+            """,
+            "UPDATE sandboxes SET epoch = 1 WHERE state != 'stopped' AND host IS NOT NULL",
         ]
     }
 }

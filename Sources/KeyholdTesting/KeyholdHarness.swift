@@ -19,14 +19,15 @@ public final class KeyholdHarness: @unchecked Sendable {
     /// Every CLI output so far, for canary searches.
     public private(set) var cliOutputs: [String] = []
 
-    /// Creates and initialises a state directory.
-    public init() throws {
+    /// Creates and initialises a state directory, its store in `database` when given (a PostgreSQL database the
+    /// test made), else as `KEYHOLD_TEST_STORE` says.
+    public init(database: (name: String, url: String)? = nil) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-test-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         stateDirectory = root + "/state"
         socketPath = root + "/admin.sock"
         daemonLogPath = root + "/daemon.log"
-        database = SharedTestPostgres.serverTestsUsePostgres ? try SharedTestPostgres.makeDatabase(prefix: "keyhold") : nil
+        self.database = try database ?? (SharedTestPostgres.serverTestsUsePostgres ? SharedTestPostgres.makeDatabase(prefix: "keyhold") : nil)
         let result = try cli(["init"])
         guard result.status == 0 else { throw HarnessError("keyhold init failed: \(result.stderr)") }
     }

@@ -21,18 +21,24 @@ struct SandboxCommand: AsyncParsableCommand {
     }
 
     struct Start: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start the tenant's sandbox and inject its keys (audited).")
+        static let configuration = CommandConfiguration(
+            abstract: "Start the tenant's sandbox and inject its keys (audited).",
+            discussion: "In a fleet, the tenant goes to the least loaded active host with room, which starts it; --host pins it."
+        )
         @OptionGroup var global: GlobalOptions
         @Argument var tenant: String
+        @Option(help: "Start it on this host (see `keyhold host list`).") var host: String?
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
+            let query = try host.map { "?host=" + (try HostOptions.validated(id: $0)) } ?? ""
             let sandbox = try await AdminClient(socketPath: global.socket).call(
-                "POST", "/v1/tenants/\(tenant.pathSegment)/sandbox/start", as: AdminAPI.Sandbox.self
+                "POST", "/v1/tenants/\(tenant.pathSegment)/sandbox/start\(query)", as: AdminAPI.Sandbox.self
             )
             if output.json { return try Output.json(sandbox) }
+            let place = sandbox.host.map { " on host \($0)" } ?? ""
             print(
-                "started \(sandbox.unit) for \(tenant) (invocation \(sandbox.invocationID ?? "?"), injected \(sandbox.keyVersions.joined(separator: ", ")))"
+                "started \(sandbox.unit) for \(tenant)\(place) (invocation \(sandbox.invocationID ?? "?"), injected \(sandbox.keyVersions.joined(separator: ", ")))"
             )
         }
     }

@@ -22,16 +22,12 @@ import Testing
         }
     }
 
-    /// Starts `keyhold serve --tcp 127.0.0.1:PORT` and returns once both listeners are bound.
-    ///
-    /// The harness returns once the Unix socket accepts; the daemon reports READY=1 through sd_notify only once every
-    /// listener is bound, so the test listens on its own notify socket for that message instead of probing the port.
+    /// Starts `keyhold serve --tcp 127.0.0.1:PORT` and returns once both listeners are bound (the harness waits
+    /// for READY=1, which the daemon sends only once every listener is bound).
     static func serve() throws -> Served {
         let keyhold = try KeyholdHarness()
         let port = try LoopbackPort.free()
-        let notify = try NotifySocket(path: keyhold.root + "/notify.sock")
-        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--tcp", "127.0.0.1:\(port)"], environment: ["NOTIFY_SOCKET": notify.path])
-        try notify.waitFor("READY=1", daemonLog: { keyhold.daemonLog })
+        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--tcp", "127.0.0.1:\(port)"])
         return Served(keyhold: keyhold, port: port)
     }
 
@@ -173,46 +169,5 @@ import Testing
 
         for answer in answers { #expect(!answer.text.contains(key), "an answer (HTTP \(answer.status)) contains the key") }
         #expect(!served.keyhold.daemonLog.contains(key))
-    }
-}
-
-/// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`, to learn when the daemon is ready.
-final class NotifySocket {
-    let path: String
-    private let fd: Int32
-
-    init(path: String) throws {
-        self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket(AF_UNIX, SOCK_DGRAM) failed: errno \(errno)") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw HarnessError("socket path too long: \(path)") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: bytes) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw HarnessError("bind \(path) failed: errno \(errno)") }
-        // A bound on the wait, not a sleep: recv returns as soon as a message arrives.
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit {
-        close(fd)
-        unlink(path)
-    }
-
-    /// Blocks until a notification containing the line `state` arrives (at most 30 s).
-    func waitFor(_ state: String, daemonLog: () -> String) throws {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw HarnessError("the daemon sent no \(state) within 30 s (errno \(errno)): \(daemonLog())") }
-            let message = String(decoding: buffer[..<count], as: UTF8.self)
-            if message.split(separator: "\n").contains(Substring(state)) { return }
-        }
     }
 }

@@ -134,6 +134,10 @@ import Yams
         let host = try #require((hosts as? [[String: Any]])?.first?["id"] as? String)
         try await api.call("DELETE", "/v1/hosts/{host}", ["host": host], expect: 409)
         try await api.call("DELETE", "/v1/hosts/{host}", ["host": "nowhere"], expect: 404)
+        try await api.call("POST", "/v1/hosts/{host}/drain", ["host": "nowhere"], expect: 404)
+        try await api.call("POST", "/v1/hosts/{host}/drain", ["host": host], expect: 200)
+        try await api.call("POST", "/v1/hosts/{host}/activate", ["host": host], expect: 204)
+        try await api.call("POST", "/v1/hosts/{host}/activate", ["host": "nowhere"], expect: 404)
 
         for route in document.routes.subtracting(api.exercised).sorted() { Issue.record("\(route) was not exercised by this test") }
         for answer in api.answers {

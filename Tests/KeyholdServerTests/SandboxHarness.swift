@@ -12,10 +12,13 @@ struct SandboxHarness {
     let daemonArguments: [String]
     let systemdBus: String?
 
-    init(profilesDirectory: String = BuildProducts.profilesDirectory, systemdBus: String? = nil, extraArguments: [String] = []) throws {
+    init(
+        profilesDirectory: String = BuildProducts.profilesDirectory, systemdBus: String? = nil, extraArguments: [String] = [],
+        database: (name: String, url: String)? = nil
+    ) throws {
         systemd = try TestSystemd.instance()
         manager = try TestSystemd.manager()
-        keyhold = try KeyholdHarness()
+        keyhold = try KeyholdHarness(database: database)
         var arguments = ["--profiles", profilesDirectory, "--max-restarts", "2", "--restart-backoff-ms", "100"] + extraArguments
         if let journal = systemd.journalDirectory { arguments += ["--journal-directory", journal] }
         daemonArguments = arguments

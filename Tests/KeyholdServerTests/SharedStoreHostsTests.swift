@@ -4,43 +4,9 @@ import KeyholdTesting
 import Testing
 
 /// Two daemons, two hosts, one store and (on this machine) one systemd: each host manages only the sandboxes it
-/// runs. Until placement exists, a request about another host's sandbox is refused with that host's name.
+/// runs: stopping, restarting or starting again a sandbox another host runs is refused with that host's name.
 @Suite(.serialized)
 struct SharedStoreHostsTests {
-    /// A second daemon on `sandboxes`' state, as host `other`, with a fast reconciler; stopped by its pid.
-    final class SecondHost {
-        let process = Process()
-        let socket: String
-
-        init(_ sandboxes: SandboxHarness) throws {
-            socket = sandboxes.keyhold.root + "/other.sock"
-            var arguments = ["serve", "--state-dir", sandboxes.keyhold.stateDirectory, "--socket", socket, "--host-id", "other"]
-            arguments += ["--plans", BuildProducts.plansDirectory, "--exec-path", BuildProducts.keyholdExec, "--reconcile-interval-ms", "50"]
-            arguments += ["--systemd-bus", sandboxes.systemdBus ?? ""] + sandboxes.daemonArguments
-            process.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
-            process.arguments = arguments
-            process.standardInput = FileHandle.nullDevice
-            process.environment = sandboxes.keyhold.environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !UnixSocketProbe.isListening(socket) {
-                guard process.isRunning, ContinuousClock.now < deadline else { throw HarnessError("the second host did not start") }
-                usleep(20_000)
-            }
-        }
-
-        func cli(_ arguments: [String], _ keyhold: KeyholdHarness) throws -> ProcessResult {
-            try ProcessRunner.run(BuildProducts.keyhold, arguments + ["--state-dir", keyhold.stateDirectory, "--socket", socket])
-        }
-
-        deinit {
-            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-            process.waitUntilExit()
-        }
-    }
-
     @Test func aHostLeavesAnotherHostsSandboxesAloneAndNamesTheirHost() throws {
         let sandboxes = try SandboxHarness()
         let tenant = SandboxHarness.tenantName("fleet")
@@ -50,17 +16,17 @@ struct SharedStoreHostsTests {
         try #require(started.status == 0, "\(started.stderr)")
         let invocation = try #require(SandboxHarness.jsonObjects(started.stdout).first?["invocation_id"] as? String)
 
-        let other = try SecondHost(sandboxes)
-        let listed = try #require(SandboxHarness.jsonObjects(try other.cli(["sandbox", "list", "--json"], sandboxes.keyhold).stdout).first)
+        let other = try FleetHost(sandboxes, id: "other")
+        let listed = try #require(SandboxHarness.jsonObjects(try other.cli(["sandbox", "list", "--json"]).stdout).first)
         #expect(listed["host"] as? String == HostOptions.defaultID && listed["tenant"] as? String == tenant)
         for verb in [["sandbox", "stop", tenant], ["sandbox", "restart", tenant], ["sandbox", "start", tenant]] {
-            let refused = try other.cli(verb, sandboxes.keyhold)
+            let refused = try other.cli(verb)
             #expect(refused.status != 0 && refused.stderr.contains("runs on host '\(HostOptions.defaultID)'"), "\(verb): \(refused.stderr)")
         }
         // (On this machine both hosts share one systemd, so the other host's reconciler would see the unit alive
         // even without being scoped to its own host: this checks the refusals, the listing and that nothing was
         // recorded against the sandbox, not the reconciler's scope.)
-        let hosts = try other.cli(["host", "list", "--json"], sandboxes.keyhold).stdout
+        let hosts = try other.cli(["host", "list", "--json"]).stdout
         #expect(hosts.contains("\"other\"") && hosts.contains("\"\(HostOptions.defaultID)\""), "both hosts registered: \(hosts)")
         let status = try #require(SandboxHarness.jsonObjects(try sandboxes.keyhold.cli(["sandbox", "status", tenant, "--json"]).stdout).first)
         #expect(status["state"] as? String == "running" && status["invocation_id"] as? String == invocation, "untouched: \(status)")

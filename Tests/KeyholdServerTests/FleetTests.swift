@@ -1,0 +1,230 @@
+import Foundation
+import KeyholdSandbox
+import KeyholdServer
+import KeyholdTesting
+import Testing
+
+/// Several daemons, one store, one KEK and (on this machine) one systemd: tenants placed from any host's API,
+/// failed over when a host dies, fenced when a host loses the database, moved blue/green by a drain.
+@Suite(.serialized)
+struct FleetTests {
+    static let firstHost = HostOptions.defaultID
+
+    /// Each tenant's sandboxes as the fleet lists them: tenant → [(host, state, invocation)].
+    static func fleet(_ keyhold: KeyholdHarness) throws -> [String: [(host: String, state: String, invocation: String?)]] {
+        let listed = try keyhold.cli(["sandbox", "list", "--json"])
+        var result: [String: [(host: String, state: String, invocation: String?)]] = [:]
+        for sandbox in SandboxHarness.jsonObjects(listed.stdout) {
+            guard let tenant = sandbox["tenant"] as? String else { continue }
+            result[tenant, default: []].append(
+                (host: sandbox["host"] as? String ?? "", state: sandbox["state"] as? String ?? "", invocation: sandbox["invocation_id"] as? String))
+        }
+        return result
+    }
+
+    /// Polls `condition` every 50 ms for at most `timeout` seconds.
+    static func waitUntil(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(50_000)
+        }
+        return try condition()
+    }
+
+    static func tenants(_ sandboxes: SandboxHarness, _ prefix: String, count: Int) throws -> [String] {
+        try (0..<count).map { _ in
+            let tenant = SandboxHarness.tenantName(prefix)
+            try sandboxes.tenant(tenant, agent: "/bin/sleep infinity")
+            try sandboxes.setKey(tenant, SandboxHarness.canary())
+            return tenant
+        }
+    }
+
+    @Test func startsArePlacedOnTheLeastLoadedHostPinnedOrRacingButRunOnce() throws {
+        let sandboxes = try SandboxHarness()
+        let b = try FleetHost(sandboxes, id: "place-b")
+        let c = try FleetHost(sandboxes, id: "place-c")
+        let hosts: [String: (([String]) throws -> ProcessResult)] = [
+            Self.firstHost: { try sandboxes.keyhold.cli($0) }, "place-b": b.cli, "place-c": c.cli,
+        ]
+        let tenants = try Self.tenants(sandboxes, "place", count: 5)
+        defer {
+            for (tenant, placed) in (try? Self.fleet(sandboxes.keyhold)) ?? [:] {
+                for sandbox in placed { _ = try? hosts[sandbox.host]?(["sandbox", "stop", tenant]) }
+            }
+        }
+
+        // Three starts sent to the first host's API land one on each host: the least loaded first.
+        var placedOn: [String] = []
+        for tenant in tenants.prefix(3) {
+            let started = try sandboxes.start(tenant)
+            try #require(started.status == 0, "\(started.stderr)")
+            placedOn.append(try #require(SandboxHarness.jsonObjects(started.stdout).first?["host"] as? String))
+            #expect(try sandboxes.activeUnits(tenant: tenant).count == 1, "its host started it")
+        }
+        #expect(Set(placedOn) == [Self.firstHost, "place-b", "place-c"], "\(placedOn)")
+        for (tenant, host) in zip(tenants, placedOn) {
+            let audit = try sandboxes.keyhold.cli(["audit", "list", "--tenant", tenant]).stdout
+            #expect(
+                audit.split(separator: "\n").contains { $0.contains("key.inject") && $0.contains("host=\(host)") }, "injected on \(host): \(audit)")
+        }
+
+        // Pinned from another host's API.
+        let pinned = try b.cli(["sandbox", "start", tenants[3], "--host", "place-c", "--json"])
+        try #require(pinned.status == 0, "\(pinned.stderr)")
+        #expect(SandboxHarness.jsonObjects(pinned.stdout).first?["host"] as? String == "place-c")
+        for (pin, error) in [("nosuch", "no host named 'nosuch'"), ("bad/id", "host id 'bad/id' must be")] {
+            let refused = try sandboxes.keyhold.cli(["sandbox", "start", tenants[4], "--host", pin])
+            #expect(refused.status != 0 && refused.stderr.contains(error), "\(pin): \(refused.stderr)")
+        }
+
+        // Two hosts asked at once to start one tenant: one runs it, the other refuses.
+        let racers = try [b, c].map { host in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
+            process.arguments = ["sandbox", "start", tenants[4], "--state-dir", sandboxes.keyhold.stateDirectory, "--socket", host.socket]
+            process.environment = sandboxes.keyhold.environment
+            let stderr = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = stderr
+            try process.run()
+            return (process, stderr)
+        }
+        let outcomes = racers.map { process, stderr in
+            let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (status: process.terminationStatus, stderr: text)
+        }
+        #expect(outcomes.filter { $0.status == 0 }.count == 1, "\(outcomes.map(\.stderr))")
+        #expect(
+            outcomes.filter { $0.status != 0 }.allSatisfy { $0.stderr.contains("already has sandbox") || $0.stderr.contains("is being started") },
+            "\(outcomes.map(\.stderr))")
+        #expect(try sandboxes.activeUnits(tenant: tenants[4]).count == 1, "the tenant runs once")
+    }
+
+    @Test func aDeadHostsTenantsStartElsewhereWithAFreshAuditedInjection() throws {
+        let sandboxes = try SandboxHarness(extraArguments: ["--lease-seconds", "2"])
+        let b = try FleetHost(sandboxes, id: "fail-b")
+        let c = try FleetHost(sandboxes, id: "fail-c")
+        let tenants = try Self.tenants(sandboxes, "fail", count: 2)
+        var lostUnits: [String] = []
+        for tenant in tenants {
+            let started = try b.cli(["sandbox", "start", tenant, "--host", "fail-b", "--json"])
+            try #require(started.status == 0, "\(started.stderr)")
+            lostUnits += try sandboxes.activeUnits(tenant: tenant).keys
+        }
+
+        // The host dies, and its agents with it.
+        b.kill()
+        for unit in lostUnits { try sandboxes.manager.stopUnit(name: unit, timeout: .seconds(10)) }
+        let died = ContinuousClock.now
+        let moved = try Self.waitUntil(20) {
+            let fleet = try Self.fleet(sandboxes.keyhold)
+            return tenants.allSatisfy { tenant in fleet[tenant]?.contains { $0.host != "fail-b" && $0.state == "running" } == true }
+        }
+        let took = ContinuousClock.now - died
+        let fleetNow = try Self.fleet(sandboxes.keyhold)
+        #expect(moved, "both tenants run on the surviving hosts: \(fleetNow) \(c.log)")
+        #expect(took < .seconds(8), "failover within the 2 s lease plus a start: took \(took)")
+        for tenant in tenants {
+            #expect(try sandboxes.activeUnits(tenant: tenant).count == 1, "one agent, not two")
+            let audit = try sandboxes.keyhold.cli(["audit", "list", "--tenant", tenant]).stdout.split(separator: "\n").map(String.init)
+            let failover = try #require(audit.lastIndex { $0.contains("sandbox.failover") && $0.contains("from_host=fail-b") }, "\(audit)")
+            let inject = try #require(audit.lastIndex { $0.contains("key.inject") && $0.contains("keyhold-failover") }, "\(audit)")
+            #expect(failover < inject, "a fresh injection after the failover")
+        }
+        let hosts = try sandboxes.keyhold.cli(["host", "list"]).stdout
+        #expect(hosts.split(separator: "\n").contains { $0.contains("fail-b") && $0.contains("down") }, "\(hosts)")
+        #expect(try sandboxes.keyhold.cli(["audit", "verify"]).status == 0)
+        for (tenant, placed) in try Self.fleet(sandboxes.keyhold) {
+            for sandbox in placed where sandbox.host == "fail-c" { _ = try c.cli(["sandbox", "stop", tenant]) }
+            for sandbox in placed where sandbox.host == Self.firstHost { _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant]) }
+        }
+    }
+
+    @Test func aHostThatLosesTheDatabaseStopsItsAgentsAnswers503AndRecovers() throws {
+        try #require(TestPostgres.isAvailable, "PostgreSQL is installed (deploy/test.sh installs it)")
+        let postgres = try TestPostgres()
+        defer { postgres.destroy() }
+        let name = "fence_" + UUID().uuidString.prefix(8).lowercased()
+        let database = (name: name, url: try postgres.makeDatabase(name))
+        let sandboxes = try SandboxHarness(extraArguments: ["--lease-seconds", "2"], database: database)
+        let tenant = try Self.tenants(sandboxes, "fence", count: 1)[0]
+        try #require(try sandboxes.start(tenant).status == 0)
+        let before = try sandboxes.activeUnits(tenant: tenant)
+        try #require(before.count == 1)
+
+        try postgres.stop()
+        let lost = ContinuousClock.now
+        #expect(try Self.waitUntil(5) { try sandboxes.activeUnits(tenant: tenant).isEmpty }, "the agent was stopped")
+        let fencedAfter = ContinuousClock.now - lost
+        #expect(fencedAfter < .seconds(2), "stopped before the 2 s lease could pass elsewhere: took \(fencedAfter)")
+        let refused = try sandboxes.keyhold.cli(["sandbox", "status", tenant])
+        #expect(refused.status != 0 && refused.stderr.contains("has not renewed its lease"), "503 with the reason: \(refused.stderr)")
+        // Down for two leases: nothing restarts meanwhile.
+        let outage = ContinuousClock.now + .seconds(4)
+        while ContinuousClock.now < outage {
+            #expect(try sandboxes.activeUnits(tenant: tenant).isEmpty)
+            usleep(100_000)
+        }
+
+        try postgres.start()
+        let back = try Self.waitUntil(20) {
+            let units = try sandboxes.activeUnits(tenant: tenant)
+            return units.count == 1 && Set(units.values).isDisjoint(with: before.values)
+        }
+        #expect(back, "the host recovered and restarted its agent: \(sandboxes.keyhold.daemonLog.suffix(2000))")
+        let audit = try sandboxes.keyhold.cli(["audit", "list", "--tenant", tenant]).stdout.split(separator: "\n").map(String.init)
+        let fenced = try #require(audit.lastIndex { $0.contains("sandbox.fenced") }, "\(audit)")
+        let inject = try #require(audit.lastIndex { $0.contains("key.inject") })
+        #expect(fenced < inject, "a fresh, audited injection after the fence")
+        #expect(try sandboxes.keyhold.cli(["sandbox", "stop", tenant]).status == 0)
+    }
+
+    @Test func aDrainMovesEachTenantBlueGreenWithoutDowntime() throws {
+        let sandboxes = try SandboxHarness()
+        let b = try FleetHost(sandboxes, id: "drain-b")
+        let tenant = try Self.tenants(sandboxes, "drain", count: 1)[0]
+        let started = try b.cli(["sandbox", "start", tenant, "--host", "drain-b"])
+        try #require(started.status == 0, "\(started.stderr)")
+        let before = try sandboxes.activeUnits(tenant: tenant)
+        try #require(before.count == 1)
+
+        // The drain runs in another process while this thread watches systemd every 10 ms.
+        let drain = Process()
+        drain.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
+        drain.arguments = ["host", "drain", "drain-b", "--wait", "--timeout", "60"] + sandboxes.keyhold.globalArguments
+        drain.environment = sandboxes.keyhold.environment
+        let output = Pipe()
+        drain.standardOutput = output
+        drain.standardError = output
+        try drain.run()
+        var observations: [[String: String]] = []
+        while drain.isRunning {
+            observations.append(try sandboxes.activeUnits(tenant: tenant))
+            usleep(10_000)
+        }
+        drain.waitUntilExit()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(drain.terminationStatus == 0, "\(printed)")
+        #expect(printed.contains("1 tenant(s) placed on other hosts"), "\(printed)")
+        #expect(observations.count > 10, "watched the whole drain (\(observations.count) observations)")
+        #expect(observations.allSatisfy { !$0.isEmpty }, "at every observation an agent was active")
+
+        let after = try sandboxes.activeUnits(tenant: tenant)
+        #expect(after.count == 1 && Set(after.keys).isDisjoint(with: before.keys), "a new unit runs, the old one is gone")
+        #expect(try Self.fleet(sandboxes.keyhold)[tenant]?.map(\.host) == [Self.firstHost])
+        let pinned = try sandboxes.keyhold.cli(["sandbox", "restart", tenant])
+        #expect(pinned.status == 0, "its new host manages it: \(pinned.stderr)")
+        let other = try Self.tenants(sandboxes, "drain", count: 1)[0]
+        let refused = try sandboxes.keyhold.cli(["sandbox", "start", other, "--host", "drain-b"])
+        #expect(refused.status != 0 && refused.stderr.contains("host 'drain-b' is draining"), "\(refused.stderr)")
+        #expect(try sandboxes.keyhold.cli(["host", "activate", "drain-b"]).status == 0)
+        #expect(try sandboxes.keyhold.cli(["sandbox", "start", other, "--host", "drain-b"]).status == 0, "active again")
+        let audit = try sandboxes.keyhold.cli(["audit", "list"]).stdout
+        #expect(audit.contains("host.drain") && audit.contains("drained=drain-b") && audit.contains("host.activate"), "\(audit)")
+        _ = try b.cli(["sandbox", "stop", other])
+        _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
+    }
+}
