@@ -43,6 +43,9 @@ public enum UsageGrouping: String, Codable, Sendable, CaseIterable {
 /// usage never came (a killed proxy, a cut stream).
 public enum UsageCharge: String, Codable, Sendable, CaseIterable {
     case usage, reservation
+    /// A request still in flight when its reservation was flushed: charged its reservation until its settlement
+    /// replaces the row (and for good if its host dies before settling it).
+    case inFlight = "in-flight"
     /// A request refused before it was sent upstream.
     case nothing = "none"
 }

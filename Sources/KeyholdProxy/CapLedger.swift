@@ -11,6 +11,8 @@ struct UsageWindow: Sendable {
     var picoUSDThisMonth: Int64 = 0
     var reservedTokens = 0
     var reservedPicoUSD: Int64 = 0
+    /// Which load of the tenant's usage this is: a reservation settles only into the window it was made in.
+    var generation = 0
     /// Requests started in each of the last 60 seconds (a ring indexed by the Unix second mod 60): the minute's
     /// window in constant memory, whatever the request rate.
     var requestsPerSecond = [Int](repeating: 0, count: 60)
@@ -58,6 +60,7 @@ struct Reservation: Sendable {
     var picoUSD: Int64
     var day: String
     var month: String
+    var generation: Int
 }
 
 /// A request that would pass a cap: refused before it reaches the provider.
@@ -70,6 +73,7 @@ struct CapRefusal: Error, Sendable {
 /// concurrent requests together pass a cap by at most what they reserved.
 final class CapLedger: Sendable {
     private let windows = Mutex<[Int64: UsageWindow]>([:])
+    private let loads = Atomic<Int>(0)
 
     static func day(_ date: Date) -> String { String(Timestamp.format(date).prefix(10)) }
     static func month(_ date: Date) -> String { String(Timestamp.format(date).prefix(7)) }
@@ -79,10 +83,20 @@ final class CapLedger: Sendable {
 
     /// Installs a tenant's settled usage, read from the database.
     func load(_ tenantID: Int64, window: UsageWindow) {
+        var window = window
+        window.generation = loads.add(1, ordering: .relaxed).newValue
         windows.withLock { all in
             if all[tenantID] == nil { all[tenantID] = window }
         }
     }
+
+    /// Forgets a tenant's windows: it no longer runs on this host, and the next request after it comes back loads
+    /// its usage from the database again (with whatever it used on other hosts meanwhile). Requests still in flight
+    /// settle into the database only.
+    func forget(_ tenantID: Int64) { _ = windows.withLock { $0.removeValue(forKey: tenantID) } }
+
+    /// Forgets every tenant (the host lost its leases).
+    func forgetAll() { windows.withLock { $0.removeAll() } }
 
     /// Reserves `tokens` and `picoUSD` if every cap allows it.
     func reserve(tenantID: Int64, caps: Caps, tokens: Int, picoUSD: Int64, now: Date = Date()) -> Result<Reservation, CapRefusal> {
@@ -134,14 +148,14 @@ final class CapLedger: Sendable {
             window.countRequest()
             window.reservedTokens += tokens
             window.reservedPicoUSD += picoUSD
-            return .success(Reservation(tenantID: tenantID, tokens: tokens, picoUSD: picoUSD, day: day, month: month))
+            return .success(Reservation(tenantID: tenantID, tokens: tokens, picoUSD: picoUSD, day: day, month: month, generation: window.generation))
         }
     }
 
     /// Replaces a reservation by what the request actually used (or keeps the reservation's amounts when unknown).
     func settle(_ reservation: Reservation, tokens: Int, picoUSD: Int64) {
         windows.withLock { all in
-            guard var window = all[reservation.tenantID] else { return }
+            guard var window = all[reservation.tenantID], window.generation == reservation.generation else { return }
             window.reservedTokens -= reservation.tokens
             window.reservedPicoUSD -= reservation.picoUSD
             if window.day == reservation.day { window.tokensToday += tokens }

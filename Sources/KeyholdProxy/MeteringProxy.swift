@@ -97,6 +97,13 @@ public final class MeteringProxy: Sendable {
     /// The service that moves usage from the journal into SQLite (and replays it at start).
     public var usageFlusher: any Service { UsageFlusher(proxy: self) }
 
+    /// Forgets the tenant's usage windows once it runs nowhere on this host: its caps are then loaded again from
+    /// the database when it comes back, with what it used on other hosts meanwhile.
+    public func forgetUsage(tenantID: Int64) { ledger.forget(tenantID) }
+
+    /// Forgets every tenant's usage windows (the host lost its leases).
+    public func forgetAllUsage() { ledger.forgetAll() }
+
     /// How many listeners `listeners` creates.
     public var listenerCount: Int { (configuration.tcpAddress == nil ? 0 : 1) + (configuration.socketPath == nil ? 0 : 1) }
 }

@@ -29,7 +29,7 @@ struct UsageFlusher: Service {
             try await OffPool.run {
                 for name in try journal.rotate() {
                     let path = journal.segments.path(name)
-                    let rows = UsageJournal.read(path).filter { $0.kind == "s" }.map(MeteringProxy.row(from:))
+                    let rows = MeteringProxy.rows(flushing: UsageJournal.read(path))
                     try store.writeNow { tx in try tx.insertUsage(rows) }
                     unlink(path)
                 }
@@ -54,13 +54,7 @@ extension MeteringProxy {
         }
         var collected = settled.values.map(Self.row(from:))
         for (id, entry) in reserved where settled[id] == nil {
-            var charged = entry
-            charged.kind = "s"
-            charged.charged = "reservation"
-            charged.status = 0
-            charged.picoUSD = entry.reservedPicoUSD
-            charged.input = entry.reservedTokens
-            collected.append(Self.row(from: charged))
+            collected.append(Self.row(from: Self.charged(entry, as: .reservation)))
         }
         let rows = collected
         if !rows.isEmpty {
@@ -69,6 +63,29 @@ extension MeteringProxy {
                 "usage journal replayed: \(settled.count) settled, \(rows.count - settled.count) interrupted requests charged their reservation")
         }
         for name in names { unlink(journal.segments.path(name)) }
+    }
+
+    /// A segment's rows: each settlement, and each reservation not settled in it, charged `in-flight` until its
+    /// settlement (in a later segment) replaces it. So the fleet is charged for what a host had in flight even if
+    /// the host never comes back: a host's death costs at most the reservations of its last flush interval.
+    static func rows(flushing entries: [JournalEntry]) -> [UsageRow] {
+        let settled = Set(entries.lazy.filter { $0.kind == "s" }.map(\.id))
+        return entries.compactMap { entry in
+            if entry.kind == "s" { return row(from: entry) }
+            guard !settled.contains(entry.id) else { return nil }
+            return row(from: charged(entry, as: .inFlight))
+        }
+    }
+
+    /// A reservation charged in full, as a settlement of kind `charge`.
+    static func charged(_ entry: JournalEntry, as charge: UsageCharge) -> JournalEntry {
+        var charged = entry
+        charged.kind = "s"
+        charged.charged = charge.rawValue
+        charged.status = 0
+        charged.picoUSD = entry.reservedPicoUSD
+        charged.input = entry.reservedTokens
+        return charged
     }
 
     static func row(from entry: JournalEntry) -> UsageRow {

@@ -104,6 +104,12 @@ extension ControlPlane {
             let stateBytes = try await self.sandboxes.removeAgentState(tenant: name)
             try await self.audited { tx in
                 let tenant = try tx.tenant(named: name)
+                // Another host may have started it since the stop (its lock is this host's only): its row decides.
+                try tx.lockTenant(id: tenant.id)
+                if let live = try tx.liveSandboxes(tenantID: tenant.id).first {
+                    throw KeyholdError.conflict(
+                        "tenant '\(name)' was started again meanwhile (\(live.unit) on host '\(live.host ?? "?")'): stop it there, then delete it")
+                }
                 let keys = try tx.keyVersions(tenantID: tenant.id).count
                 try tx.deleteTenant(tenant.id)
                 let details = ["destroyed_key_versions": String(keys), "deleted_state_bytes": String(stateBytes)]

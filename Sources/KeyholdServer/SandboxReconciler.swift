@@ -97,6 +97,7 @@ extension SandboxService {
                 )
             }
             self.boundary.close(unit: sandbox.unit)
+            await self.releaseUsageWindows(tenantID: sandbox.tenantID)
             if let systemd = self.systemd {
                 let unit = sandbox.unit
                 _ = try? await Blocking.run { try systemd.resetFailedUnit(name: unit) }

@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdCore
+import KeyholdProxy
 import KeyholdSandbox
 import KeyholdStore
 import Logging
@@ -181,6 +182,7 @@ extension SandboxService {
         guard let systemd else { return }
         let units = boundary.openUnits
         fencedUnits.withLock { $0.formUnion(units) }
+        boundary.attachedProxy?.forgetAllUsage()
         logger.critical("fenced: \(reason); stopping \(units.count) agent(s)")
         await withTaskGroup(of: Void.self) { group in
             for unit in units {
@@ -191,5 +193,13 @@ extension SandboxService {
                 }
             }
         }
+    }
+
+    /// Forgets the tenant's usage windows in this host's proxy once none of its sandboxes runs here (caps follow the
+    /// tenant across hosts through the database).
+    func releaseUsageWindows(tenantID: Int64) async {
+        guard let proxy = boundary.attachedProxy else { return }
+        let remaining = try? await store.read { tx in try tx.liveSandboxes(tenantID: tenantID).filter(self.isOurs) }
+        if remaining?.isEmpty == true { proxy.forgetUsage(tenantID: tenantID) }
     }
 }

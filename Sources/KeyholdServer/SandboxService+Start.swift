@@ -269,6 +269,7 @@ extension SandboxService {
         } catch {
             logger.error("could not record the failed start of \(sandbox.unit): \(error)")
         }
+        await releaseUsageWindows(tenantID: tenant.id)
         if let systemd {
             _ = try? await Blocking.run { try systemd.resetFailedUnit(name: sandbox.unit) }
         }

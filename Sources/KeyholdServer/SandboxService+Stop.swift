@@ -41,6 +41,7 @@ extension SandboxService {
             }
             stopped.append(sandbox.unit)
         }
+        if !stopped.isEmpty { await releaseUsageWindows(tenantID: tenant.id) }
         return stopped
     }
 }

@@ -49,9 +49,16 @@ public struct UsageTotals: Sendable, Equatable, Codable {
 }
 
 extension StoreTransaction {
-    /// Inserts metered requests; a request already stored (same id) is skipped, so a replay is harmless, and so is
-    /// a request of a tenant deleted meanwhile. Rows keep their order (ids follow it). One statement per 200 rows: a round trip per row would dominate on a
-    /// database across the network.
+    /// What a request's settlement replaces in the row its flushed reservation left (charged `in-flight`).
+    private static let settledColumns = [
+        "sandbox_id", "model", "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_picousd", "status",
+        "charged", "latency_ms", "created_at",
+    ].map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+
+    /// Inserts metered requests. A request already stored (same id) replaces its row only if that one was charged
+    /// `in-flight` (its settlement arrived, or its reservation was charged after a crash); otherwise it is skipped, so
+    /// a replay is harmless, and so is a request of a tenant deleted meanwhile. Rows keep their order (ids follow
+    /// it). One statement per 200 rows: a round trip per row would dominate on a database across the network.
     public func insertUsage(_ rows: [UsageRow]) throws {
         let columns =
             "request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens, cache_write_tokens, "
@@ -78,7 +85,7 @@ extension StoreTransaction {
                 WITH incoming (position, \(columns)) AS (VALUES \(Array(repeating: placeholders, count: chunk.count).joined(separator: ", ")))
                 INSERT INTO usage_requests (\(columns)) SELECT \(columns) FROM incoming
                 WHERE EXISTS (SELECT 1 FROM tenants WHERE tenants.id = incoming.tenant_id) ORDER BY position
-                ON CONFLICT (request_id) DO NOTHING
+                ON CONFLICT (request_id) DO UPDATE SET \(Self.settledColumns) WHERE usage_requests.charged = 'in-flight'
                 """, arguments)
         }
     }

@@ -32,4 +32,22 @@ struct CapLedgerTests {
         ledger.settle(held, tokens: 100, picoUSD: 1)
         _ = try ledger.reserve(tenantID: 1, caps: Self.caps, tokens: 200, picoUSD: 1).get()
     }
+
+    @Test func aTenantThatLeftThisHostIsLoadedAgainWithWhatItUsedElsewhere() throws {
+        let ledger = CapLedger()
+        let now = Date()
+        let window = { (tokens: Int) in
+            UsageWindow(day: CapLedger.day(now), month: CapLedger.month(now), tokensToday: tokens, tokensThisMonth: tokens)
+        }
+        ledger.load(1, window: window(100))
+        let inFlight = try ledger.reserve(tenantID: 1, caps: Self.caps, tokens: 50, picoUSD: 1).get()
+        // The tenant moves away and back; meanwhile it used 850 tokens on another host (read from the database).
+        ledger.forget(1)
+        ledger.load(1, window: window(950))
+        // The old request settles late: its usage reaches the database through the journal, not this window twice.
+        ledger.settle(inFlight, tokens: 50, picoUSD: 1)
+        #expect(ledger.snapshot(1)?.tokensToday == 950 && ledger.snapshot(1)?.reservedTokens == 0)
+        #expect(throws: CapRefusal.self) { try ledger.reserve(tenantID: 1, caps: Self.caps, tokens: 60, picoUSD: 1).get() }
+        _ = try ledger.reserve(tenantID: 1, caps: Self.caps, tokens: 50, picoUSD: 1).get()
+    }
 }

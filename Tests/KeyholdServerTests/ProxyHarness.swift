@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import GRDB
+import KeyholdCore
 import KeyholdStore
 import KeyholdTesting
 import NIOCore
@@ -112,13 +113,14 @@ final class ProxyHarness: @unchecked Sendable {
         return false
     }
 
-    /// Waits (bounded: 10 s) until `count` usage rows are stored (the journal is flushed every 200 ms).
+    /// Waits (bounded: 10 s) until `count` usage rows are stored and settled (the journal is flushed every 200 ms;
+    /// a request still in flight at a flush is first stored charged `in-flight`).
     func waitForUsageRows(_ count: Int) throws -> [UsageRow] {
         let deadline = Date().addingTimeInterval(10)
         var rows: [UsageRow] = []
         while Date() < deadline {
             rows = try usageRows()
-            if rows.count >= count { return rows }
+            if rows.count >= count && !rows.contains(where: { $0.charged == .inFlight }) { return rows }
             usleep(50_000)
         }
         Issue.record("expected \(count) usage rows, found \(rows.count)")

@@ -137,6 +137,27 @@ struct ProxyMeteringTests {
         try await proxy.stop()
     }
 
+    @Test func aRequestInFlightIsChargedItsReservationInTheDatabaseUntilItSettles() async throws {
+        let proxy = try await ProxyHarness()
+        proxy.provider.update { $0.firstByteLatency = .seconds(3) }
+        let slow = Task { try await proxy.send("/v1/chat/completions", body: Self.chat) }
+        // Within a flush, the fleet sees the request charged its reservation: if this host died now, that is what
+        // its tenant would pay for it.
+        let deadline = Date().addingTimeInterval(2.5)
+        var charged = try proxy.usageRows().first
+        while charged == nil && Date() < deadline {
+            usleep(20_000)
+            charged = try proxy.usageRows().first
+        }
+        #expect(charged?.charged == .inFlight && (charged?.costPicoUSD ?? 0) > 0, "\(String(describing: charged))")
+        #expect(try await slow.value.status == 200)
+        proxy.provider.update { $0.firstByteLatency = .zero }
+        let rows = try proxy.waitForUsageRows(1)
+        #expect(rows.count == 1 && rows.first?.requestID == charged?.requestID, "the settlement replaced the row")
+        #expect(rows.first?.charged == .usage && rows.first?.inputTokens == 8 && rows.first?.outputTokens == 7)
+        try await proxy.stop()
+    }
+
     @Test func aClientThatDisconnectsMidStreamIsChargedAndReleasesItsReservation() async throws {
         let proxy = try await ProxyHarness(tokensPerDay: 400)
         proxy.provider.update {
