@@ -29,12 +29,22 @@ struct GlobalOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "A fleet's PostgreSQL database (default: $KEYHOLD_DATABASE, else keyhold.db in the state directory); prefer the variable for a URL with a password: arguments are visible in ps.",
+            "A fleet's PostgreSQL database (default: $KEYHOLD_DATABASE, else the systemd credential database-url, else keyhold.db in the state directory); prefer the variable or the credential for a URL with a password: arguments are visible in ps.",
             valueName: "postgresql://user:password@host:port/db"))
     var database: String?
 
-    /// The PostgreSQL URL this command uses, or nil for the SQLite file in the state directory.
-    var databaseURL: String? { database ?? ProcessInfo.processInfo.environment["KEYHOLD_DATABASE"].flatMap { $0.isEmpty ? nil : $0 } }
+    /// The PostgreSQL URL this command uses, or nil for the SQLite file in the state directory: `--database`, else
+    /// `$KEYHOLD_DATABASE`, else the systemd credential `database-url` (`LoadCredentialEncrypted=`, see deploy/).
+    var databaseURL: String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let database { return database }
+        if let variable = environment["KEYHOLD_DATABASE"], !variable.isEmpty { return variable }
+        guard let credentials = environment["CREDENTIALS_DIRECTORY"],
+            let url = try? String(contentsOfFile: credentials + "/database-url", encoding: .utf8)
+        else { return nil }
+        let trimmed = url.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? nil : trimmed
+    }
 
     /// The state directory's files, with the database this command uses.
     var state: StateDirectory { StateDirectory(path: stateDir, database: databaseURL) }

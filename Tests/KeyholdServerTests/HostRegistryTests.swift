@@ -67,6 +67,24 @@ struct HostRegistryTests {
         keyhold.stopDaemon()
     }
 
+    @Test func aHostFindsTheFleetsDatabaseInASystemdCredential() throws {
+        let keyhold = try KeyholdHarness(database: try SharedTestPostgres.makeDatabase(prefix: "credential"))
+        let url = try #require(keyhold.database?.url)
+        let password = try #require(URLComponents(string: url)?.password)
+        let credentials = keyhold.root + "/credentials"
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        var environment = keyhold.environment
+        environment["KEYHOLD_DATABASE"] = nil
+        environment["CREDENTIALS_DIRECTORY"] = credentials
+        for (written, works) in [(url.replacingOccurrences(of: password, with: "wrong-" + password), false), (url + "\n", true)] {
+            try written.write(toFile: credentials + "/database-url", atomically: true, encoding: .utf8)
+            let verify = try ProcessRunner.run(BuildProducts.keyhold, ["audit", "verify"] + keyhold.globalArguments, environment: environment)
+            #expect((verify.status == 0) == works, "\(verify.stderr)")
+            #expect(works || verify.stderr.contains("password authentication failed"), "the credential's URL was used: \(verify.stderr)")
+            #expect(!verify.stderr.contains(password), "never the password")
+        }
+    }
+
     @Test func aHostIDThatCannotNameAHostIsRefused() throws {
         let keyhold = try KeyholdHarness()
         for bad in ["bad/id", "-leading", "a b", String(repeating: "x", count: 64), "unit\\x2d"] {
