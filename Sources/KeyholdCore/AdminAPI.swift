@@ -290,13 +290,16 @@ extension AdminAPI {
         /// Seconds since the last heartbeat, on the database's clock.
         public var heartbeatAgeSeconds: Double
         public var startedAt: String
-        public init(id: String, state: String, sandboxes: Int, capacity: Int, heartbeatAgeSeconds: Double, startedAt: String) {
+        /// The id of the KEK the host's daemon seals with (nil before it reported one).
+        public var kek: String?
+        public init(id: String, state: String, sandboxes: Int, capacity: Int, heartbeatAgeSeconds: Double, startedAt: String, kek: String? = nil) {
             self.id = id
             self.state = state
             self.sandboxes = sandboxes
             self.capacity = capacity
             self.heartbeatAgeSeconds = heartbeatAgeSeconds
             self.startedAt = startedAt
+            self.kek = kek
         }
     }
 

@@ -42,6 +42,6 @@ extension HostRecord {
     var api: AdminAPI.Host {
         AdminAPI.Host(
             id: id, state: isDown ? "down" : state, sandboxes: liveSandboxes, capacity: maxSandboxes,
-            heartbeatAgeSeconds: Double(heartbeatAgeMilliseconds) / 1000, startedAt: startedAt)
+            heartbeatAgeSeconds: Double(heartbeatAgeMilliseconds) / 1000, startedAt: startedAt, kek: keks.first)
     }
 }

@@ -30,6 +30,7 @@ extension ControlPlane {
                 let old = self.vault.kek.id
                 let newVault = try state.installNewKEK(replacing: self.vault)
                 self.vaults.replace(with: newVault)
+                try await self.reportKEKs()
                 try await self.recordAttempt(
                     AuditEvent(actor: actor, action: "kek.rotate", outcome: "started", details: ["from": old, "to": newVault.kek.id])
                 )
@@ -49,9 +50,28 @@ extension ControlPlane {
         }
     }
 
+    /// Refuses to rewrap while another live host of the fleet does not hold `kek`: it could no longer open the keys.
+    private func requireFleetHolds(kek: String) async throws {
+        let me = sandboxes.configuration.hostID
+        let hosts = try await store.read { tx in try tx.hosts() }
+        if let lacking = hosts.first(where: { $0.id != me && !$0.isDown && !$0.keks.isEmpty && !$0.keks.contains(kek) }) {
+            throw KeyholdError.conflict(
+                "host '\(lacking.id)' does not hold KEK \(kek), so nothing was rewrapped: install that KEK on it (its credential kek, the old one kept as previous) and restart its daemon; the rewrap then resumes (or run `keyhold kek rotate` again)"
+            )
+        }
+    }
+
+    /// Records at once which KEKs this host holds (its heartbeat would only in a few seconds).
+    func reportKEKs() async throws {
+        guard let me = sandboxes.configuration.hostID else { return }
+        let keks = vault.kekIDs
+        try await store.write { tx in try tx.setHostKEKs(hostID: me, keks: keks) }
+    }
+
     /// Rewraps, batch by batch, every data key not under the current KEK. Each batch is one transaction, so an
     /// interrupted run leaves every key readable and the next run continues where it stopped.
     func rewrapAll(batchSize: Int = 2000) async throws -> Int {
+        try await requireFleetHolds(kek: vault.kek.id)
         var total = 0
         while true {
             let vault = self.vault
@@ -74,6 +94,13 @@ extension ControlPlane {
                     "KEK \(first.id) still wraps \(first.wrappedKeys) data key(s): run `keyhold kek rotate` to finish rewrapping first"
                 )
             }
+            // A live host still running on an old KEK would seal new keys that no other host could open.
+            let retiring = Set(self.vault.previous.map(\.id))
+            let hosts = try await self.store.read { tx in try tx.hosts() }
+            if let host = hosts.first(where: { !$0.isDown && $0.keks.first.map(retiring.contains) == true }), let kek = host.keks.first {
+                throw KeyholdError.conflict(
+                    "host '\(host.id)' still uses KEK \(kek) as its current one: restart it with the new KEK first (nothing was retired)")
+            }
             var retired: [String] = []
             for kek in self.vault.previous {
                 try await self.recordAttempt(AuditEvent(actor: actor, action: "kek.retire", details: ["kek": kek.id]))
@@ -81,6 +108,7 @@ extension ControlPlane {
                 retired.append(kek.id)
             }
             self.vaults.replace(with: Vault(kek: self.vault.kek))
+            try await self.reportKEKs()
             try self.store.checkpointWAL()
             return retired
         }

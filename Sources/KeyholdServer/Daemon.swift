@@ -30,7 +30,7 @@ public final class Daemon: Sendable {
         let vault = try state.loadVault()
         let store = try state.openStore()
         try Self.checkKEKMatches(vault: vault, store: store, path: state.kekPath)
-        try HostHeartbeat.register(store: store, host: options.host, instance: instance)
+        try HostHeartbeat.register(store: store, host: options.host, instance: instance, keks: vault.kekIDs)
         store.nameHost(options.host.id)
         let vaults = VaultRing(vault)
         let httpClient = HTTPClient.shared
@@ -80,7 +80,9 @@ public final class Daemon: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: makeApplication(address: .unixDomainSocket(path: options.socketPath), transport: .unixSocket, ready: ready)),
             .init(service: SandboxReconciler(sandboxes: plane.sandboxes), successTerminationBehavior: .ignore),
-            .init(service: HostHeartbeat(store: plane.store, host: options.host, instance: instance, logger: logger, sandboxes: plane.sandboxes)),
+            .init(
+                service: HostHeartbeat(
+                    store: plane.store, host: options.host, instance: instance, logger: logger, sandboxes: plane.sandboxes, vaults: plane.vaults)),
             .init(service: WatchdogService(), successTerminationBehavior: .ignore),
         ]
         if let tcp = options.tcpAddress {

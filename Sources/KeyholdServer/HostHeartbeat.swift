@@ -1,6 +1,7 @@
 import Foundation
 import KeyholdCore
 import KeyholdStore
+import KeyholdVault
 import Logging
 import ServiceLifecycle
 
@@ -16,13 +17,15 @@ struct HostHeartbeat: Service {
     let logger: Logger
     /// The sandboxes, whose lease this renews and which stop their agents when it cannot.
     let sandboxes: SandboxService
+    /// The KEKs this daemon holds now (they change with `kek rotate` and `kek retire`), reported with each beat.
+    let vaults: VaultRing
 
     /// Registers the host, or refuses when another live daemon holds its id. A daemon of this machine that crashed
     /// (its process is gone) is taken over at once rather than after the lease.
-    static func register(store: Store, host: HostOptions, instance: String) throws {
+    static func register(store: Store, host: HostOptions, instance: String, keks: [String]) throws {
         try store.writeNow { tx in
             try tx.registerHost(
-                id: host.id, instance: instance, maxSandboxes: host.maxSandboxes, leaseMilliseconds: host.leaseMilliseconds,
+                id: host.id, instance: instance, maxSandboxes: host.maxSandboxes, leaseMilliseconds: host.leaseMilliseconds, keks: keks,
                 isGone: Self.isGone(instance:))
         }
     }
@@ -65,7 +68,8 @@ struct HostHeartbeat: Service {
             let sentAt = ContinuousClock.now
             let ours: Bool
             do {
-                ours = try await store.write { [host, instance] tx in try tx.heartbeat(hostID: host.id, instance: instance) }
+                let keks = vaults.current.kekIDs
+                ours = try await store.write { [host, instance] tx in try tx.heartbeat(hostID: host.id, instance: instance, keks: keks) }
             } catch {
                 if !failing { logger.warning("the heartbeat of host '\(host.id)' could not be written: \(error)") }
                 failing = true

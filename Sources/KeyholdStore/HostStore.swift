@@ -14,6 +14,8 @@ public struct HostRecord: Sendable, Equatable {
     public var isDown: Bool { heartbeatAgeMilliseconds >= leaseMilliseconds }
     /// Sandboxes not stopped that run there.
     public var liveSandboxes: Int
+    /// The ids of the KEKs the host's daemon holds, its current one first.
+    public var keks: [String]
 }
 
 extension StoreTransaction {
@@ -21,7 +23,7 @@ extension StoreTransaction {
     /// heartbeat is older than `lease`, or that `isGone` says no longer exists (given its instance).
     /// - Throws: `KeyholdError.conflict` when another daemon with the same host id is alive.
     public func registerHost(
-        id: String, instance: String, maxSandboxes: Int, leaseMilliseconds: Int64, isGone: (String) -> Bool
+        id: String, instance: String, maxSandboxes: Int, leaseMilliseconds: Int64, keks: [String] = [], isGone: (String) -> Bool
     ) throws {
         let now = dialect.nowMilliseconds
         if let row = try row("SELECT instance, lease_ms, \(now) - heartbeat_ms AS age FROM hosts WHERE id = ?", id) {
@@ -35,36 +37,44 @@ extension StoreTransaction {
             }
             // Only if the row is still the one just read: of two daemons taking a stale row over, one wins.
             let taken = try execute(
-                "UPDATE hosts SET instance = ?, max_sandboxes = ?, lease_ms = ?, started_at = ?, heartbeat_ms = \(now) WHERE id = ? AND instance = ?",
-                instance, maxSandboxes, leaseMilliseconds, Timestamp.now(), id, previous)
+                "UPDATE hosts SET instance = ?, max_sandboxes = ?, lease_ms = ?, started_at = ?, keks = ?, heartbeat_ms = \(now) WHERE id = ? AND instance = ?",
+                instance, maxSandboxes, leaseMilliseconds, Timestamp.now(), keks.joined(separator: " "), id, previous)
             guard taken == 1 else {
                 throw KeyholdError.conflict("another keyhold daemon took host '\(id)' over at the same moment: give this one another --host-id")
             }
         } else {
             try execute(
-                "INSERT INTO hosts (id, instance, state, max_sandboxes, lease_ms, started_at, heartbeat_ms) VALUES (?, ?, 'active', ?, ?, ?, \(now))",
-                id, instance, maxSandboxes, leaseMilliseconds, Timestamp.now())
+                "INSERT INTO hosts (id, instance, state, max_sandboxes, lease_ms, started_at, keks, heartbeat_ms) VALUES (?, ?, 'active', ?, ?, ?, ?, \(now))",
+                id, instance, maxSandboxes, leaseMilliseconds, Timestamp.now(), keks.joined(separator: " "))
         }
     }
 
-    /// Records that this daemon is alive.
+    /// Records that this daemon is alive, and the KEKs it holds now.
     /// - Returns: false when the row is no longer this daemon's (forgotten, or taken over after a missed lease).
-    public func heartbeat(hostID: String, instance: String) throws -> Bool {
-        try execute("UPDATE hosts SET heartbeat_ms = \(dialect.nowMilliseconds) WHERE id = ? AND instance = ?", hostID, instance) > 0
+    public func heartbeat(hostID: String, instance: String, keks: [String] = []) throws -> Bool {
+        try execute(
+            "UPDATE hosts SET heartbeat_ms = \(dialect.nowMilliseconds), keks = ? WHERE id = ? AND instance = ?", keks.joined(separator: " "), hostID,
+            instance) > 0
+    }
+
+    /// Records the KEKs a host holds (its current one first).
+    public func setHostKEKs(hostID: String, keks: [String]) throws {
+        try execute("UPDATE hosts SET keks = ? WHERE id = ?", keks.joined(separator: " "), hostID)
     }
 
     /// Every host, by id, with its live sandboxes.
     public func hosts() throws -> [HostRecord] {
         try rows(
             """
-            SELECT h.id, h.state, h.max_sandboxes, h.lease_ms, h.started_at, \(dialect.nowMilliseconds) - h.heartbeat_ms AS age,
+            SELECT h.id, h.state, h.max_sandboxes, h.lease_ms, h.started_at, h.keks, \(dialect.nowMilliseconds) - h.heartbeat_ms AS age,
             (SELECT COUNT(*) FROM sandboxes s WHERE s.host = h.id AND s.state != 'stopped') AS live
             FROM hosts h ORDER BY h.id
             """
         ).map {
             HostRecord(
                 id: $0["id"], state: $0["state"], maxSandboxes: $0["max_sandboxes"], startedAt: $0["started_at"],
-                heartbeatAgeMilliseconds: $0["age"], leaseMilliseconds: $0["lease_ms"], liveSandboxes: $0["live"])
+                heartbeatAgeMilliseconds: $0["age"], leaseMilliseconds: $0["lease_ms"], liveSandboxes: $0["live"],
+                keks: ($0["keks"] as String).split(separator: " ").map(String.init))
         }
     }
 

@@ -185,8 +185,9 @@ enum Schema {
         ]
     }
 
-    /// v5: where each tenant should run, with its epoch (the fencing token every start on that host presents), and
-    /// the epoch each sandbox was started under. Live sandboxes of v4 become placements of epoch 1 on their host.
+    /// v5: where each tenant should run, with its epoch (the fencing token every start on that host presents), the
+    /// epoch each sandbox was started under, and the KEKs each host holds (its current one first). Live sandboxes
+    /// of v4 become placements of epoch 1 on their host.
     static func placementStatements(bigint: String) -> [String] {
         [
             """
@@ -201,6 +202,7 @@ enum Schema {
             )
             """,
             "CREATE INDEX placements_host ON placements(host, desired)",
+            "ALTER TABLE hosts ADD COLUMN keks TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE sandboxes ADD COLUMN epoch \(bigint)",
             """
             INSERT INTO placements (tenant_id, host, epoch, desired, actor, updated_at)

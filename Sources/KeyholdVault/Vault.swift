@@ -11,6 +11,9 @@ public struct Vault: Sendable {
     /// Older KEKs still able to open keys not yet rewrapped.
     public let previous: [KeyEncryptionKey]
 
+    /// The ids of the KEKs this vault holds, the current one first.
+    public var kekIDs: [String] { ([kek] + previous).map(\.id) }
+
     public init(kek: KeyEncryptionKey, previous: [KeyEncryptionKey] = []) {
         self.kek = kek
         self.previous = previous

@@ -18,9 +18,12 @@ struct HostCommand: AsyncParsableCommand {
             let hosts = try await AdminClient(socketPath: global.socket).call("GET", "/v1/hosts", as: [AdminAPI.Host].self)
             if output.json { return try Output.json(hosts) }
             Output.table(
-                ["HOST", "STATE", "SANDBOXES", "CAPACITY", "HEARTBEAT", "STARTED"],
+                ["HOST", "STATE", "SANDBOXES", "CAPACITY", "HEARTBEAT", "KEK", "STARTED"],
                 hosts.map {
-                    [$0.id, $0.state, String($0.sandboxes), String($0.capacity), String(format: "%.1fs ago", $0.heartbeatAgeSeconds), $0.startedAt]
+                    [
+                        $0.id, $0.state, String($0.sandboxes), String($0.capacity), String(format: "%.1fs ago", $0.heartbeatAgeSeconds),
+                        $0.kek ?? "-", $0.startedAt,
+                    ]
                 }
             )
         }

@@ -227,4 +227,30 @@ struct FleetTests {
         _ = try b.cli(["sandbox", "stop", other])
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
     }
+
+    @Test func aKEKRotationWaitsUntilEveryLiveHostHoldsTheNewKEK() throws {
+        let sandboxes = try SandboxHarness()
+        let tenant = try Self.tenants(sandboxes, "kek", count: 1)[0]
+        var b: FleetHost? = try FleetHost(sandboxes, id: "kek-b")
+        let refused = try sandboxes.keyhold.cli(["kek", "rotate"])
+        #expect(refused.status != 0 && refused.stderr.contains("host 'kek-b' does not hold KEK"), "\(refused.stderr)")
+        // kek-b restarts: a new daemon of this machine takes its id over and loads the new KEK (their state directory
+        // is shared here; in a fleet, its credential), and the interrupted rewrap resumes.
+        b?.kill()
+        b = try FleetHost(sandboxes, id: "kek-b")
+        let rewrapped = try Self.waitUntil(20) {
+            let status = try sandboxes.keyhold.cli(["kek", "status"]).stdout.split(separator: "\n")
+            return status.contains { $0.contains("current") && $0.contains(" 1 ") }
+                && status.contains { $0.contains("previous") && $0.contains(" 0 ") }
+        }
+        let status = try sandboxes.keyhold.cli(["kek", "status"]).stdout
+        #expect(rewrapped, "\(status) \(b?.log ?? "")")
+        let hosts = SandboxHarness.jsonObjects(try sandboxes.keyhold.cli(["host", "list", "--json"]).stdout)
+        let keks = Set(hosts.compactMap { $0["kek"] as? String })
+        #expect(hosts.count == 2 && keks.count == 1, "both hosts seal with the new KEK: \(hosts)")
+        #expect(try sandboxes.keyhold.cli(["kek", "retire"]).status == 0)
+        let started = try #require(b).cli(["sandbox", "start", tenant, "--host", "kek-b"])
+        #expect(started.status == 0, "kek-b opens the rewrapped key: \(started.stderr)")
+        _ = try b?.cli(["sandbox", "stop", tenant])
+    }
 }
