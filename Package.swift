@@ -181,6 +181,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "keyhold-bench-fleet",
+            dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdTesting"],
+            path: "Benchmarks/Fleet",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "keyhold-bench-store",
             dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdStore", "KeyholdTesting"],
             path: "Benchmarks/Store",
