@@ -182,7 +182,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "keyhold-bench-fleet",
-            dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdTesting"],
+            dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting"],
             path: "Benchmarks/Fleet",
             swiftSettings: swiftSettings
         ),

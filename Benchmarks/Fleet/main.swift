@@ -4,6 +4,7 @@ import Glibc
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdServer
+import KeyholdStore
 import KeyholdTesting
 import Synchronization
 
@@ -93,14 +94,19 @@ do {
         let killed = ContinuousClock.now
         _ = bench.hosts[2].stopDaemon(signal: SIGKILL)
         for unit in units { try? bench.manager.killUnit(name: unit, signal: SIGKILL) }
+        // Watched in the database every 50 ms (the hosts' APIs are busy starting).
+        guard let url = bench.hosts[0].database?.url else { throw BenchError("the fleet has no database URL") }
+        let store = try Store.openReadOnly(location: url)
         var movedAfter: [String: Duration] = [:]
         while movedAfter.count < victims.count && ContinuousClock.now - killed < .seconds(180) {
-            let fleet = try await clients[0].call("GET", "/v1/sandboxes", as: [AdminAPI.Sandbox].self)
-            for sandbox in fleet where sandbox.state == "running" && sandbox.host != "fleet-c" && movedAfter[sandbox.tenant] == nil {
-                movedAfter[sandbox.tenant] = ContinuousClock.now - killed
+            let fleet = try store.readNow { tx in try tx.allLiveSandboxes() }
+            for (tenant, sandbox) in fleet where sandbox.state == .running && sandbox.host != "fleet-c" && movedAfter[tenant] == nil {
+                movedAfter[tenant] = ContinuousClock.now - killed
             }
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(50))
         }
+        let first = movedAfter.values.map(secondsValue).min() ?? 0
+        print("  the first tenant ran elsewhere \(String(format: "%.2f", first)) s after the kill (the lease, then the claim and one start)")
         let times = movedAfter.values.map(secondsValue)
         print(
             "  \(movedAfter.count)/\(victims.count) running elsewhere; from the kill: median \(String(format: "%.2f", Percentiles.median(times))) s, max \(String(format: "%.2f", times.max() ?? 0)) s (target: at most 15 s with a 10 s lease)"

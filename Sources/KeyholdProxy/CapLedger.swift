@@ -38,6 +38,17 @@ struct UsageWindow: Sendable {
         newestSecond = second
     }
 
+    /// Counts requests made at `times` (the last minute's, read from the database) into a window at `now`.
+    mutating func seed(requestTimes times: [Date], now: Date) {
+        advance(to: now)
+        for time in times {
+            let second = Int64(time.timeIntervalSince1970.rounded(.down))
+            guard second > newestSecond - 60 && second <= newestSecond else { continue }
+            requestsPerSecond[Int(second % 60)] += 1
+            requestsInLastMinute += 1
+        }
+    }
+
     /// Counts a request started now (after `advance(to:)`).
     mutating func countRequest() {
         requestsPerSecond[Int(newestSecond % 60)] += 1

@@ -34,18 +34,19 @@ extension MeteringProxy {
         let now = Date()
         let day = CapLedger.day(now)
         let month = CapLedger.month(now)
-        let (today, thisMonth) = try await store.read { tx in
+        let minuteAgo = Timestamp.format(now.addingTimeInterval(-60))
+        let (today, thisMonth, lastMinute) = try await store.read { tx in
             (
                 try tx.usageTotals(tenantID: caller.tenantID, since: day + "T00:00:00.000Z"),
-                try tx.usageTotals(tenantID: caller.tenantID, since: month + "-01T00:00:00.000Z")
+                try tx.usageTotals(tenantID: caller.tenantID, since: month + "-01T00:00:00.000Z"),
+                try tx.requestTimes(tenantID: caller.tenantID, since: minuteAgo)
             )
         }
-        ledger.load(
-            caller.tenantID,
-            window: UsageWindow(
-                day: day, month: month, tokensToday: today.tokens, tokensThisMonth: thisMonth.tokens, picoUSDThisMonth: thisMonth.picoUSD
-            )
-        )
+        var window = UsageWindow(
+            day: day, month: month, tokensToday: today.tokens, tokensThisMonth: thisMonth.tokens, picoUSDThisMonth: thisMonth.picoUSD)
+        // The last minute's requests, made here before a restart or on the host the tenant ran on before.
+        window.seed(requestTimes: lastMinute.compactMap(Timestamp.parse), now: now)
+        ledger.load(caller.tenantID, window: window)
     }
 
     /// The headers sent to the provider: the client's API headers, and the platform's key instead of the token.

@@ -155,23 +155,31 @@ extension SandboxService {
     private func startPending(host me: String) async throws {
         let pending = try await store.read { tx in try tx.pendingPlacements(host: me) }
         guard !pending.isEmpty else { return }
-        // A few at once (a failover brings many), each under its tenant's lock.
-        for batch in stride(from: 0, to: pending.count, by: 4).map({ pending[$0..<min($0 + 4, pending.count)] }) {
-            await withTaskGroup(of: Void.self) { group in
-                for placement in batch {
-                    group.addTask {
-                        do {
-                            _ = try await self.locks.withLock(placement.tenant) {
-                                try await self.startLocked(
-                                    tenant: placement.tenant, actor: placement.actor, restarts: 0, placement: .claimed(epoch: placement.epoch))
-                            }
-                        } catch is StartSuperseded {
-                        } catch {
-                            self.logger.error("tenant '\(placement.tenant)', placed on this host: its start failed: \(error)")
-                        }
-                    }
-                }
+        // Several at once (a failover brings many: systemd runs their jobs side by side), each under its tenant's lock.
+        await withTaskGroup(of: Void.self) { group in
+            var next = pending.makeIterator()
+            for _ in 0..<Self.pendingStartsInFlight {
+                guard let placement = next.next() else { break }
+                group.addTask { await self.startPending(placement) }
             }
+            while await group.next() != nil {
+                guard let placement = next.next() else { continue }
+                group.addTask { await self.startPending(placement) }
+            }
+        }
+    }
+
+    /// How many pending placements one host starts at once.
+    static let pendingStartsInFlight = 16
+
+    private func startPending(_ placement: PlacementRecord) async {
+        do {
+            _ = try await locks.withLock(placement.tenant) {
+                try await self.startLocked(tenant: placement.tenant, actor: placement.actor, restarts: 0, placement: .claimed(epoch: placement.epoch))
+            }
+        } catch is StartSuperseded {
+        } catch {
+            logger.error("tenant '\(placement.tenant)', placed on this host: its start failed: \(error)")
         }
     }
 

@@ -117,6 +117,15 @@ extension StoreTransaction {
         return UsageTotals(requests: row["n"], tokens: row["tokens"], picoUSD: row["cost"])
     }
 
+    /// When each of a tenant's requests sent upstream since `since` was stored (refusals excluded), oldest first:
+    /// the requests-per-minute window a host loads for a tenant that ran elsewhere.
+    public func requestTimes(tenantID: Int64, since: String) throws -> [String] {
+        try rows(
+            "SELECT created_at FROM usage_requests WHERE tenant_id = ? AND created_at >= ? AND charged != 'none' ORDER BY created_at", tenantID,
+            since
+        ).map { $0["created_at"] }
+    }
+
     /// A tenant's usage grouped by model or by day (`yyyy-mm-dd`) since a time.
     public func usageBreakdown(tenantID: Int64, by group: UsageGrouping, since: String) throws -> [(String, UsageTotals)] {
         let key = group == .day ? "substr(created_at, 1, 10)" : "model"

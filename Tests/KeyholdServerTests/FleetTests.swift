@@ -254,4 +254,57 @@ struct FleetTests {
         #expect(started.status == 0, "kek-b opens the rewrapped key: \(started.stderr)")
         _ = try b?.cli(["sandbox", "stop", tenant])
     }
+
+    @Test func aTenantsCapsHoldAcrossAFailover() async throws {
+        let provider = try await FakeProvider.start()
+        let assets = try TestAssets()
+        defer { assets.remove() }
+        // A managed plan allowing three requests a minute.
+        let plans = assets.directory + "/plans"
+        try FileManager.default.createDirectory(atPath: plans, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: BuildProducts.plansDirectory + "/byok.yaml", toPath: plans + "/byok.yaml")
+        try String(contentsOfFile: BuildProducts.plansDirectory + "/managed.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "requests_per_minute: 60", with: "requests_per_minute: 3")
+            .write(toFile: plans + "/managed.yaml", atomically: true, encoding: .utf8)
+        let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#
+        try body.write(toFile: assets.directory + "/body.json", atomically: true, encoding: .utf8)
+        chmod(assets.directory + "/body.json", 0o644)
+        let metered = ["--plans", plans, "--provider-base-url", "openai=\(provider.baseURL)", "--lease-seconds", "2"]
+        let sandboxes = try SandboxHarness(extraArguments: metered + ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"])
+        let b = try FleetHost(sandboxes, id: "caps-b", extraArguments: ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"])
+        let set = try sandboxes.keyhold.cli(
+            ["platform", "set-key", "openai", "--no-validate", "--skip-shape-check"], input: Array(FakeProvider.Configuration.defaultOpenAIKey.utf8))
+        try #require(set.status == 0, "\(set.stderr)")
+        let tenant = SandboxHarness.tenantName("caps")
+        let call =
+            #"curl -s -o /dev/null -w %{http_code} -H "Authorization: Bearer $OPENAI_API_KEY" -H "content-type: application/json" -d @\#(assets.directory)/body.json "$OPENAI_BASE_URL/chat/completions""#
+        try sandboxes.tenant(
+            tenant, plan: "managed", agent: "/bin/sh -c 'for i in 1 2 3 4; do echo \"check req$i $(\(call))\"; done; exec sleep infinity'")
+        let started = try b.cli(["sandbox", "start", tenant, "--host", "caps-b"])
+        try #require(started.status == 0, "\(started.stderr)")
+        _ = try sandboxes.waitForLog(tenant, containing: "check req4")
+        let onB = try sandboxes.checks(tenant)
+        #expect(["req1", "req2", "req3"].allSatisfy { onB[$0] == "200" } && onB["req4"] == "429", "three a minute on caps-b: \(onB)")
+        // The three requests reach the database (flushed every 200 ms) before the host dies.
+        #expect(
+            try Self.waitUntil(10) {
+                let usage = try sandboxes.keyhold.cli(["usage", "show", tenant, "--json"]).stdout
+                return (SandboxHarness.jsonObjects(usage).first?["requests_this_month"] as? Int ?? 0) >= 3
+            })
+
+        let units = try sandboxes.activeUnits(tenant: tenant).keys
+        b.kill()
+        for unit in units { try sandboxes.manager.stopUnit(name: unit, timeout: .seconds(10)) }
+        let moved = try Self.waitUntil(20) {
+            try Self.fleet(sandboxes.keyhold)[tenant]?.contains { $0.host == Self.firstHost && $0.state == "running" } == true
+        }
+        try #require(moved, "the tenant failed over to \(Self.firstHost)")
+        _ = try sandboxes.waitForLog(tenant, containing: "check req4")
+        let onFirst = try sandboxes.checks(tenant)
+        #expect(
+            ["req1", "req2", "req3", "req4"].allSatisfy { onFirst[$0] == "429" },
+            "the minute's three requests made on caps-b still count on \(Self.firstHost): \(onFirst)")
+        _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
+        try await provider.stop()
+    }
 }
