@@ -31,6 +31,7 @@ public final class Daemon: Sendable {
         let store = try state.openStore()
         try Self.checkKEKMatches(vault: vault, store: store, path: state.kekPath)
         try HostHeartbeat.register(store: store, host: options.host, instance: instance, keks: vault.kekIDs)
+        try options.host.record(stateDirectory: options.stateDirectory)
         store.nameHost(options.host.id)
         let vaults = VaultRing(vault)
         let httpClient = HTTPClient.shared
@@ -158,14 +159,7 @@ public final class Daemon: Sendable {
     }
 
     static func parseLoopback(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
-            throw KeyholdError.invalidInput("--tcp '\(text)' must be HOST:PORT, e.g. 127.0.0.1:8700")
-        }
-        let host = String(text[..<colon])
-        guard ["127.0.0.1", "::1", "localhost", "[::1]"].contains(host) || host.hasPrefix("127.") else {
-            throw KeyholdError.invalidInput("--tcp must be a loopback address (127.0.0.0/8 or ::1): the admin API is not for the network")
-        }
-        return (host == "[::1]" ? "::1" : host, port)
+        try ListenAddress.parse(text, option: "--tcp", example: "127.0.0.1:8700", loopbackOnly: true, why: "the admin API is not for the network")
     }
 }
 

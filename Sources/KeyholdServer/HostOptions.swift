@@ -21,6 +21,21 @@ public struct HostOptions: Sendable {
         String(ProcessInfo.processInfo.hostName.split(separator: ".").first ?? "localhost")
     }
 
+    /// The host id a daemon on `stateDirectory` ran as last (its `host-id` file), so that renaming the machine does
+    /// not make it a new host whose old sandboxes look orphaned.
+    public static func recordedID(stateDirectory: String) -> String? {
+        guard let text = try? String(contentsOfFile: stateDirectory + "/host-id", encoding: .utf8) else { return nil }
+        let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return id.isEmpty ? nil : id
+    }
+
+    /// Records the id this daemon registered as, for the next start without `--host-id`.
+    func record(stateDirectory: String) throws {
+        let path = stateDirectory + "/host-id"
+        guard Self.recordedID(stateDirectory: stateDirectory) != id else { return }
+        try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     /// - Returns: `id`, if it can name a host in unit records and logs.
     /// - Throws: `KeyholdError.invalidInput` saying what a host id is.
     public static func validated(id: String) throws -> String {

@@ -135,6 +135,11 @@ extension SandboxService {
             }
         }
         let audit: @Sendable (StartedUnit) throws -> Void = { [injection] started in
+            // A host fenced meanwhile injects nothing: its agents must all be gone before its lease can pass.
+            if let reason = self.lease.fencedReason {
+                pipe.closeWriteEnd()
+                throw KeyholdError.unavailable(reason)
+            }
             do {
                 try self.store.writeNow { tx in
                     // The fencing check: this host still holds the tenant under the sandbox's epoch, within its lease.

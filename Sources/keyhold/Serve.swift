@@ -57,6 +57,11 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Serve the managed plan's metering proxy on loopback.", valueName: "host:port"))
     var proxy: String?
 
+    @Flag(
+        name: .long,
+        help: "Let --proxy listen on an address that is not loopback (anyone who reaches it may try proxy tokens); sandboxes never need it.")
+    var proxyPublic = false
+
     @Option(name: .long, help: ArgumentHelp("Also serve the metering proxy on a Unix socket.", valueName: "path"))
     var proxySocket: String?
 
@@ -96,8 +101,11 @@ struct DaemonFlags: ParsableArguments {
         name: .long, help: ArgumentHelp("How often running agents' state is measured against the plan's state_max, in ms.", visibility: .hidden))
     var stateCheckIntervalMs = 30_000
 
-    @Option(name: .long, help: ArgumentHelp("This daemon's id in the fleet (default: the hostname).", valueName: "id"))
-    var hostID: String = HostOptions.defaultID
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "This daemon's id in the fleet (default: the id its state directory recorded at the last start, else the hostname).", valueName: "id"))
+    var hostID: String?
 
     @Option(name: .long, help: ArgumentHelp("How many sandboxes this host takes.", valueName: "n"))
     var maxSandboxes = 500
@@ -112,6 +120,11 @@ struct DaemonFlags: ParsableArguments {
     var restartBackoffMs = 500
 
     func options(global: GlobalOptions, tcp: String?) throws -> DaemonOptions {
+        if let proxy {
+            _ = try ListenAddress.parse(
+                proxy, option: "--proxy", example: "127.0.0.1:8787", loopbackOnly: !proxyPublic,
+                why: "pass --proxy-public to listen beyond this host (managed sandboxes reach the proxy inside their own namespace)")
+        }
         guard proxyRequestTimeout > 0, proxyUpstreamTimeout > 0 else {
             throw KeyholdError.invalidInput("--proxy-request-timeout and --proxy-upstream-timeout must be at least 1 second")
         }
@@ -141,7 +154,10 @@ struct DaemonFlags: ParsableArguments {
                     requestReadTimeout: .seconds(proxyRequestTimeout), upstreamCAFile: providerCAFile
                 ),
             database: global.databaseURL,
-            host: try HostOptions(id: hostID, maxSandboxes: maxSandboxes, lease: .seconds(leaseSeconds)).validated()
+            host: try HostOptions(
+                id: hostID ?? HostOptions.recordedID(stateDirectory: global.stateDir) ?? HostOptions.defaultID, maxSandboxes: maxSandboxes,
+                lease: .seconds(leaseSeconds)
+            ).validated()
         )
     }
 }

@@ -85,6 +85,20 @@ struct HostRegistryTests {
         }
     }
 
+    @Test func aHostKeepsItsIDAcrossRestartsWithoutTheFlag() throws {
+        let keyhold = try KeyholdHarness()
+        try keyhold.startDaemon(systemdBus: nil)
+        #expect(HostOptions.recordedID(stateDirectory: keyhold.stateDirectory) == HostOptions.defaultID, "the first start records the hostname")
+        keyhold.stopDaemon()
+        try keyhold.startDaemon(systemdBus: nil, extraArguments: ["--host-id", "renamed"])
+        keyhold.stopDaemon()
+        try keyhold.startDaemon(systemdBus: nil)
+        let hosts = try Self.hosts(keyhold)
+        let newest = hosts.max { ($0["started_at"] as? String ?? "") < ($1["started_at"] as? String ?? "") }
+        #expect(newest?["id"] as? String == "renamed" && hosts.count == 2, "a start without --host-id keeps the last id: \(hosts)")
+        keyhold.stopDaemon()
+    }
+
     @Test func aHostIDThatCannotNameAHostIsRefused() throws {
         let keyhold = try KeyholdHarness()
         for bad in ["bad/id", "-leading", "a b", String(repeating: "x", count: 64), "unit\\x2d"] {
