@@ -25,6 +25,7 @@ enum AdminRoutes {
         registerKEK(on: table, plane: plane)
         registerUsage(on: table, plane: plane)
         registerHosts(on: table, plane: plane)
+        table.refuseOtherMethods()
     }
 
     static func registerHosts(on table: RouteTable, plane: ControlPlane) {
@@ -159,15 +160,15 @@ enum AdminRoutes {
             JSONResponse.make(try await plane.sandboxes.restart(tenant: try context.parameter("tenant"), actor: context.actor))
         }
         table.on(.get, "/v1/tenants/{tenant}/sandbox/logs") { request, context in
-            let lines = request.uri.queryParameters.get("lines").flatMap { Int($0) } ?? 100
-            return JSONResponse.make(try await plane.sandboxes.logs(tenant: try context.parameter("tenant"), lines: max(1, min(lines, 10_000))))
+            let lines = try request.integerQuery("lines", in: 1...10_000) ?? 100
+            return JSONResponse.make(try await plane.sandboxes.logs(tenant: try context.parameter("tenant"), lines: lines))
         }
     }
 
     static func registerAudit(on table: RouteTable, plane: ControlPlane) {
         table.on(.get, "/v1/audit") { request, _ in
             let query = request.uri.queryParameters
-            let limit = query.get("limit").flatMap { Int($0) }
+            let limit = try request.integerQuery("limit", in: 1...1_000_000)
             let records = try await plane.auditRecords(
                 tenant: query.get("tenant"), action: query.get("action"), since: query.get("since"), limit: limit
             )

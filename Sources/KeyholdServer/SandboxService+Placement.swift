@@ -137,7 +137,8 @@ extension SandboxService {
             let orphans = try tx.orphanedPlacements(limit: 10_000)
             guard !orphans.isEmpty else { return ([], 0) }
             let load = try tx.placementLoad(host: me)
-            let fair = (orphans.count + max(1, try tx.activeHostCount()) - 1) / max(1, try tx.activeHostCount())
+            let hosts = max(1, try tx.activeHostCount())
+            let fair = (orphans.count + hosts - 1) / hosts
             return (orphans, max(0, min(mine.maxSandboxes - load, fair)))
         }
         // Hosts claim from different ends of the list, so that they rarely race for one tenant.

@@ -112,8 +112,18 @@ import Testing
         let unknownRoute = try await client.send("GET", "/v1/nothing-here")
         #expect(unknownRoute.status == 404)
         #expect(unknownRoute.error?.code == "notFound", "\(unknownRoute.text)")
-        let unknownMethod = try await client.send("PATCH", "/v1/tenants")
-        #expect(unknownMethod.status == 404 || unknownMethod.status == 405, "\(unknownMethod.text)")
+        // A known path with a method it does not take: 405, saying which it takes.
+        for (method, path, allow) in [("PATCH", "/v1/tenants", "GET, POST"), ("DELETE", "/v1/health", "GET"), ("PUT", "/v1/hosts", "GET")] {
+            let refused = try await client.send(method, path)
+            #expect(refused.status == 405 && refused.allow == allow && refused.error?.code == "invalidInput", "\(method) \(path): \(refused.text)")
+        }
+        // Query values outside their documented range: 400 naming the parameter.
+        for (path, name) in [
+            ("/v1/audit?limit=0", "limit"), ("/v1/audit?limit=x", "limit"), ("/v1/tenants/acme/sandbox/logs?lines=1172350158", "lines"),
+        ] {
+            let refused = try await client.send("GET", path)
+            #expect(refused.status == 400 && refused.error?.message.contains("\(name) must be a whole number") == true, "\(path): \(refused.text)")
+        }
 
         let huge = #"{"name":"acme","plan":"byok","agent":["/bin/true",""# + String(repeating: "a", count: 70 * 1024) + #""]}"#
         let tooLarge = try await client.send("POST", "/v1/tenants", body: huge)

@@ -8,6 +8,8 @@ import NIOHTTP1
 struct AdminAnswer: Sendable {
     var status: Int
     var body: Data
+    /// The `Allow` header (a 405's methods).
+    var allow: String?
 
     var text: String { String(decoding: body, as: UTF8.self) }
 
@@ -58,6 +60,6 @@ struct AdminHTTP: Sendable {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         let buffer = try await response.body.collect(upTo: 16 << 20)
-        return AdminAnswer(status: Int(response.status.code), body: Data(buffer.readableBytesView))
+        return AdminAnswer(status: Int(response.status.code), body: Data(buffer.readableBytesView), allow: response.headers.first(name: "allow"))
     }
 }
