@@ -271,12 +271,18 @@ extension AdminAPI {
         /// The version of the data the metering proxy's caches follow (tokens, tenants, keys), as this host's proxy
         /// sees it now; absent without a proxy, or while it is unknown (nothing is then cached).
         public var proxyGeneration: Int?
-        public init(status: String, version: String, systemd: String, egressRefused: Int? = nil, proxyGeneration: Int? = nil) {
+        /// Writes the metering proxy's usage journal could not make since the daemon started (absent without a proxy).
+        public var usageJournalWriteFailures: Int?
+        public init(
+            status: String, version: String, systemd: String, egressRefused: Int? = nil, proxyGeneration: Int? = nil,
+            usageJournalWriteFailures: Int? = nil
+        ) {
             self.status = status
             self.version = version
             self.systemd = systemd
             self.egressRefused = egressRefused
             self.proxyGeneration = proxyGeneration
+            self.usageJournalWriteFailures = usageJournalWriteFailures
         }
     }
 

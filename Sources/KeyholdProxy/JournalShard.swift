@@ -15,6 +15,8 @@ final class JournalShard: Sendable {
         var line: [UInt8] = []
         /// Bytes in the current segment.
         var bytes = 0
+        /// A write stopped mid-line: the next one starts with a line break, so that only the torn line is lost.
+        var torn = false
     }
     private let state: Mutex<State>
     private let segments: JournalSegments
@@ -33,19 +35,25 @@ final class JournalShard: Sendable {
     /// The segment appends go to now.
     var segment: Int { state.withLock { $0.segment } }
 
-    func reserve(_ entry: JournalEntry) {
+    /// Journals a reservation before its request is sent.
+    /// - Returns: false when the disk refused it: the request must not be sent (it could not be metered).
+    func reserve(_ entry: JournalEntry) -> Bool {
         state.withLock { state in
+            guard Self.append(CollectionOfOne(entry), to: &state) else { return false }
             state.inFlight[entry.id] = entry
-            Self.append(CollectionOfOne(entry), to: &state)
             closeIfFull(&state)
+            return true
         }
     }
 
-    func settle(_ entry: JournalEntry) {
+    /// Journals a settlement.
+    /// - Returns: false when the disk refused it (the reservation then stands, and is charged whole).
+    func settle(_ entry: JournalEntry) -> Bool {
         state.withLock { state in
             state.inFlight[entry.id] = nil
-            Self.append(CollectionOfOne(entry), to: &state)
+            let written = Self.append(CollectionOfOne(entry), to: &state)
             closeIfFull(&state)
+            return written
         }
     }
 
@@ -69,17 +77,20 @@ final class JournalShard: Sendable {
         state.descriptor = next.descriptor
         state.segment = next.number
         state.bytes = 0
-        append(state.inFlight.values, to: &state)
+        state.torn = false
+        _ = append(state.inFlight.values, to: &state)
         return old
     }
 
     /// Appends the entries' lines with one `write(2)`. When the disk refuses, appending goes on in later calls
     /// (nothing already written is lost); a kill cannot lose what `write` returned.
-    private static func append(_ entries: some Sequence<JournalEntry>, to state: inout State) {
+    /// - Returns: whether every byte was written.
+    private static func append(_ entries: some Sequence<JournalEntry>, to state: inout State) -> Bool {
         state.line.removeAll(keepingCapacity: true)
+        if state.torn { state.line.append(0x0A) }
         for entry in entries { JournalLine.encode(entry, into: &state.line) }
         let descriptor = state.descriptor
-        state.bytes += state.line.withUnsafeBytes { raw in
+        let written = state.line.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
@@ -89,6 +100,10 @@ final class JournalShard: Sendable {
             }
             return offset
         }
+        state.bytes += written
+        let complete = written == state.line.count
+        if written > 0 { state.torn = !complete }
+        return complete
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import KeyholdCore
 import KeyholdStore
 import KeyholdVault
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -17,7 +18,7 @@ extension MeteringProxy {
         ledger.settle(reservation, tokens: tokens, picoUSD: cost)
         guard let journaled else { return }
         let used = usage ?? TokenUsage(input: reservation.tokens - ask.reservedOutputTokens, output: ask.reservedOutputTokens)
-        journaled.shard.settle(
+        let recorded = journaled.shard.settle(
             JournalEntry(
                 kind: "s", id: journaled.id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model,
                 reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, input: used.input, cachedInput: used.cachedInput,
@@ -25,7 +26,14 @@ extension MeteringProxy {
                 latencyMs: Double((ContinuousClock.now - started) / .microseconds(1)) / 1000, time: Timestamp.now()
             )
         )
+        // Unrecorded, the reservation stands in the journal and is charged whole: never less than was reserved.
+        if !recorded { journalRefused("a settlement", errorNumber: errno) }
         alerts.check(caller: caller, window: ledger.snapshot(caller.tenantID))
+    }
+
+    /// Counts a write the journal's disk refused, and logs it once per burst.
+    func journalRefused(_ what: String, errorNumber: Int32) {
+        if let line = journalFailures.record(what, errorNumber: errorNumber) { logger.error("\(line)") }
     }
 
     /// Loads a tenant's settled usage of the current day and month, once.

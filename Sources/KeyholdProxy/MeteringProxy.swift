@@ -17,6 +17,7 @@ public final class MeteringProxy: Sendable {
     let platformKeys: PlatformKeys
     let ledger = CapLedger()
     let journal: UsageJournal
+    let journalFailures = JournalFailures()
     /// For alert webhooks.
     let httpClient: HTTPClient
     /// Connections to the providers, and where each provider is.
@@ -96,6 +97,9 @@ public final class MeteringProxy: Sendable {
 
     /// The service that moves usage from the journal into SQLite (and replays it at start).
     public var usageFlusher: any Service { UsageFlusher(proxy: self) }
+
+    /// Writes the usage journal's disk refused since the daemon started (each refused reservation refused its request).
+    public var journalWriteFailures: Int { journalFailures.total }
 
     /// Forgets the tenant's usage windows once it runs nowhere on this host: its caps are then loaded again from
     /// the database when it comes back, with what it used on other hosts meanwhile.

@@ -158,12 +158,24 @@ final class ProxyExchange {
         guard !clientIsGone else { return settle(usage: TokenUsage(), status: 499, charged: "none") }
         let journaled = Journaled(id: RequestID.next(), shard: proxy.journal.shard(for: eventLoop))
         self.journaled = journaled
-        journaled.shard.reserve(
+        let recorded = journaled.shard.reserve(
             JournalEntry(
                 kind: "r", id: journaled.id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model,
                 reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, time: Timestamp.now()
             )
         )
+        // Fail closed: a request whose reservation is not on disk could not be metered after a crash.
+        guard recorded else {
+            proxy.journalRefused("a reservation", errorNumber: errno)
+            self.journaled = nil
+            settle(usage: TokenUsage(), status: 503, charged: "none")
+            return finish(
+                format.error(
+                    .serviceUnavailable, type: format.upstreamError,
+                    message:
+                        "the proxy cannot record usage right now (its journal's disk refused a write), so the request was not sent; retry shortly"
+                ))
+        }
         guard let origin = proxy.origins[ask.provider] else {
             settle(usage: TokenUsage(), status: 502, charged: "none")
             return finish(format.error(.badGateway, type: format.upstreamError, message: "the proxy has no valid URL for \(ask.provider)"))

@@ -14,7 +14,8 @@ enum AdminRoutes {
                 AdminAPI.Health(
                     status: "ok", version: version, systemd: plane.sandboxes.systemdDescription,
                     egressRefused: plane.sandboxes.boundary.gateway.refusedConnections,
-                    proxyGeneration: plane.sandboxes.boundary.attachedProxy?.lookupGeneration))
+                    proxyGeneration: plane.sandboxes.boundary.attachedProxy?.lookupGeneration,
+                    usageJournalWriteFailures: plane.sandboxes.boundary.attachedProxy?.journalWriteFailures))
         }
         registerPlans(on: table, plane: plane)
         registerTenants(on: table, plane: plane)

@@ -25,12 +25,21 @@ final class ProxyHarness: @unchecked Sendable {
     /// - Parameter caps: the managed plan's caps in the test plans (small, so tests can reach them).
     /// - Parameter daemonArguments: more `keyhold serve` options.
     /// - Parameter providerTLS: the fake provider serves HTTPS with this configuration.
+    /// - Parameter journalDisk: mounts a tmpfs of this many bytes as the usage journal's directory (a disk the test
+    ///   can fill); unmounted by `stop()`.
     init(
         tokensPerDay: Int = 2_000_000, requestsPerMinute: Int = 100_000, defaultMaxTokens: Int = 64, daemonArguments: [String] = [],
-        providerTLS: TLSConfiguration? = nil
+        providerTLS: TLSConfiguration? = nil, journalDisk: Int? = nil
     ) async throws {
         provider = try await FakeProvider.start(tls: providerTLS)
         keyhold = try KeyholdHarness()
+        if let journalDisk {
+            let journal = keyhold.stateDirectory + "/usage-journal"
+            try FileManager.default.createDirectory(atPath: journal, withIntermediateDirectories: true)
+            let mounted = try ProcessRunner.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(journalDisk),mode=0700", "tmpfs", journal])
+            try #require(mounted.status == 0, "\(mounted.stderr)")
+            journalMounted = true
+        }
         port = try LoopbackPort.free()
         plansDirectory = keyhold.root + "/plans"
         self.daemonArguments = daemonArguments
@@ -127,8 +136,13 @@ final class ProxyHarness: @unchecked Sendable {
         return rows
     }
 
+    /// The usage journal's directory in the state directory.
+    var journalDirectory: String { keyhold.stateDirectory + "/usage-journal" }
+    private var journalMounted = false
+
     func stop() async throws {
         keyhold.stopDaemon()
+        if journalMounted { _ = try ProcessRunner.run("/bin/umount", [journalDirectory]) }
         try await provider.stop()
     }
 }

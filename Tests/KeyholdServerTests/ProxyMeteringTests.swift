@@ -158,6 +158,46 @@ struct ProxyMeteringTests {
         try await proxy.stop()
     }
 
+    @Test func aJournalThatCannotBeWrittenRefusesRequestsInsteadOfSendingThemUnmetered() async throws {
+        let proxy = try await ProxyHarness(journalDisk: 256 * 1024)
+        #expect(try await proxy.send("/v1/chat/completions", body: Self.chat).status == 200)
+        // The journal's disk fills up.
+        let filler = proxy.journalDirectory + "/filler"
+        _ = try ProcessRunner.run("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=4096"])
+        // Every request is now either refused before it is sent, or sent and journaled (the page the open segment
+        // holds takes a few more lines, and the flusher frees the segments it stores): never sent unmetered.
+        let sentBefore = proxy.provider.requestCount
+        var passed = 0
+        var refused = 0
+        for _ in 0..<200 {
+            let answer = try await proxy.send("/v1/chat/completions", body: Self.chat)
+            if answer.status == 200 {
+                passed += 1
+            } else {
+                #expect(answer.status == 503 && answer.text.contains("cannot record usage"), "\(answer.text)")
+                refused += 1
+            }
+            if refused >= 5 { break }
+        }
+        #expect(refused >= 5, "the full disk refused reservations (\(passed) passed)")
+        #expect(proxy.provider.requestCount - sentBefore == passed, "only journaled requests reached the provider")
+        let health = try await AdminHTTP(.socket(proxy.keyhold.socketPath)).send("GET", "/v1/health")
+        #expect(((health.json as? [String: Any])?["usage_journal_write_failures"] as? Int ?? 0) >= refused, "\(health.text)")
+        let reports = proxy.keyhold.daemonLog.split(separator: "\n").filter { $0.contains("usage journal: the disk refused") }
+        #expect(reports.count == 1 && reports[0].contains("No space left on device"), "one line for the burst: \(reports)")
+        // Room again: requests pass and are metered.
+        try FileManager.default.removeItem(atPath: filler)
+        // (A request whose reservation fit before the disk filled but whose settlement did not stays charged its
+        // reservation: never less.)
+        let usage = { try proxy.usageRows().filter { $0.charged == .usage }.count }
+        let metered = try usage()
+        #expect(try await proxy.send("/v1/chat/completions", body: Self.chat).status == 200)
+        let deadline = Date().addingTimeInterval(10)
+        while try usage() <= metered && Date() < deadline { usleep(50_000) }
+        #expect(try usage() > metered, "the next request is metered")
+        try await proxy.stop()
+    }
+
     @Test func aClientThatDisconnectsMidStreamIsChargedAndReleasesItsReservation() async throws {
         let proxy = try await ProxyHarness(tokensPerDay: 400)
         proxy.provider.update {

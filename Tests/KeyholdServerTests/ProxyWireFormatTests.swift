@@ -37,10 +37,10 @@ struct ProxyWireFormatTests {
         let shard = journal.shards[0]
         var pending = Self.entry()
         pending.kind = "r"
-        shard.reserve(pending)
+        #expect(shard.reserve(pending))
         // Each settlement line is about 130 bytes: 3 MiB of them fill at least three segments.
         let settled = (0..<(3 * JournalShard.segmentLimit / 130)).map { _ in Self.entry() }
-        for entry in settled { shard.settle(entry) }
+        for entry in settled { #expect(shard.settle(entry)) }
         let segments = JournalSegments.names(in: directory)
         #expect(segments.count >= 3, "\(segments)")
         var seen: [String: Int] = [:]
@@ -70,7 +70,7 @@ struct ProxyWireFormatTests {
         for loop in eventLoops {
             let entry = Self.entry()
             firstIDs.insert(entry.id)
-            journal.shard(for: loop).settle(entry)
+            #expect(journal.shard(for: loop).settle(entry))
         }
         #expect(JournalSegments.names(in: directory).count == 2)
         let closed = try journal.rotate()
