@@ -83,7 +83,8 @@ public final class Daemon: Sendable {
             .init(service: SandboxReconciler(sandboxes: plane.sandboxes), successTerminationBehavior: .ignore),
             .init(
                 service: HostHeartbeat(
-                    store: plane.store, host: options.host, instance: instance, logger: logger, sandboxes: plane.sandboxes, vaults: plane.vaults)),
+                    store: plane.store, host: options.host, instance: instance, logger: logger, sandboxes: plane.sandboxes, vaults: plane.vaults,
+                    fences: options.database != nil)),
             .init(service: WatchdogService(), successTerminationBehavior: .ignore),
         ]
         if let tcp = options.tcpAddress {

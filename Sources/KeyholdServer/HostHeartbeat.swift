@@ -19,6 +19,9 @@ struct HostHeartbeat: Service {
     let sandboxes: SandboxService
     /// The KEKs this daemon holds now (they change with `kek rotate` and `kek retire`), reported with each beat.
     let vaults: VaultRing
+    /// Whether a missed lease fences the host (a store other hosts share). On SQLite no other host can take its
+    /// tenants, so a slow disk never stops its agents.
+    let fences: Bool
 
     /// Registers the host, or refuses when another live daemon holds its id. A daemon of this machine that crashed
     /// (its process is gone) is taken over at once rather than after the lease.
@@ -54,7 +57,7 @@ struct HostHeartbeat: Service {
         // Two loops: a heartbeat may hang on a partitioned database, the fence must not wait for it.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await beat() }
-            group.addTask { await watch() }
+            if fences { group.addTask { await watch() } }
             try await group.next()
             group.cancelAll()
         }

@@ -22,6 +22,8 @@ final class PostgresBackend: Sendable {
     private let configuration: PostgresConnection.Configuration
     private let idle = Mutex<[PostgresConnection]>([])
     private let slots: DispatchSemaphore
+    /// How many connections the pool holds at most.
+    private let connections: Int
     private let nextID = Atomic<Int>(1)
     /// Threads that may block on a statement.
     let threads: NIOThreadPool
@@ -44,6 +46,7 @@ final class PostgresBackend: Sendable {
         configuration.options.connectTimeout = .seconds(5)
         self.configuration = configuration
         slots = DispatchSemaphore(value: connections)
+        self.connections = connections
         threads = NIOThreadPool(numberOfThreads: connections)
         threads.start()
     }
@@ -101,6 +104,10 @@ final class PostgresBackend: Sendable {
             // Its state is unknown (a ROLLBACK that failed): it never serves another transaction.
             connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
             throw failure.error
+        } catch let error as PSQLError where error.serverInfo == nil {
+            // The connection itself failed (the server went away): it is never pooled again.
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            throw error
         } catch {
             if !connection.isClosed { idle.withLock { $0.append(connection) } }
             throw error
@@ -111,12 +118,17 @@ final class PostgresBackend: Sendable {
     /// serialization race.
     func transaction<T>(readOnly: Bool, host: String? = nil, _ body: (StoreTransaction) throws -> T) throws -> T {
         var attempt = 1
+        var staleConnections = 0
         while true {
             do {
                 return try withConnection { connection in
                     let statements = PostgresStoreConnection(connection: connection, logger: logger)
-                    _ = try statements.execute(
-                        readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED", [])
+                    do {
+                        _ = try statements.execute(
+                            readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL READ COMMITTED", [])
+                    } catch let error as PSQLError where error.serverInfo == nil {
+                        throw ConnectionFailure(error: StaleConnection(error: error))
+                    }
                     let value: T
                     let generation: Int?
                     do {
@@ -143,6 +155,11 @@ final class PostgresBackend: Sendable {
             } catch let error as PSQLError where Self.isRetryable(error, attempt: attempt) {
                 attempt += 1
                 usleep(UInt32.random(in: 1_000...(5_000 * UInt32(min(attempt, 10)))))
+            } catch let stale as StaleConnection {
+                // A pooled connection the server dropped (it restarted): nothing ran, so a fresh one is tried, at
+                // most once per pooled connection.
+                staleConnections += 1
+                if staleConnections > connections { throw stale.error }
             }
         }
     }
@@ -160,6 +177,11 @@ final class PostgresBackend: Sendable {
         case "23505": attempt < 3
         default: false
         }
+    }
+
+    /// A pooled connection that failed before its transaction began: closed, and the transaction tried again.
+    struct StaleConnection: Error {
+        let error: PSQLError
     }
 
     /// A failure that leaves the connection in an unknown state: it is closed, and `error` is rethrown.

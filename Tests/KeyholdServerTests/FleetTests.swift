@@ -270,7 +270,11 @@ struct FleetTests {
         try body.write(toFile: assets.directory + "/body.json", atomically: true, encoding: .utf8)
         chmod(assets.directory + "/body.json", 0o644)
         let metered = ["--plans", plans, "--provider-base-url", "openai=\(provider.baseURL)", "--lease-seconds", "2"]
-        let sandboxes = try SandboxHarness(extraArguments: metered + ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"])
+        // On PostgreSQL whatever the suite's store: each host's proxy then has a state directory, and so a usage
+        // journal, of its own (two proxies must never share one).
+        let sandboxes = try SandboxHarness(
+            extraArguments: metered + ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"],
+            database: try SharedTestPostgres.makeDatabase(prefix: "caps"))
         let b = try FleetHost(sandboxes, id: "caps-b", extraArguments: ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"])
         let set = try sandboxes.keyhold.cli(
             ["platform", "set-key", "openai", "--no-validate", "--skip-shape-check"], input: Array(FakeProvider.Configuration.defaultOpenAIKey.utf8))
