@@ -23,12 +23,11 @@ final class JournalFailures: Sendable {
             state.total += 1
             state.unreported += 1
             if let last = state.lastReport, now - last < Self.reportInterval { return nil }
-            defer {
-                state.lastReport = now
-                state.unreported = 0
-            }
-            return
+            let report =
                 "usage journal: the disk refused \(what) (\(String(cString: strerror(errorNumber)))); \(state.unreported) write(s) refused since the last report, \(state.total) in all: requests are refused, never sent unmetered, until the journal's disk accepts writes"
+            state.lastReport = now
+            state.unreported = 0
+            return report
         }
     }
 }

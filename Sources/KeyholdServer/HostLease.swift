@@ -24,8 +24,9 @@ public final class HostLease: Sendable {
     func renewed(sentAt: ContinuousClock.Instant) -> Bool {
         state.withLock { state in
             state.lastRenewal = max(state.lastRenewal, sentAt)
-            defer { state.fencedReason = nil }
-            return state.fencedReason != nil
+            let wasFenced = state.fencedReason != nil
+            state.fencedReason = nil
+            return wasFenced
         }
     }
 
