@@ -138,7 +138,7 @@ extension AdminAPI {
     public struct Key: Codable, Sendable {
         // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
         enum CodingKeys: String, CodingKey {
-            case provider, version, state, fingerprint, kekID = "kekId", baseURL = "baseUrl", createdAt
+            case provider, version, state, fingerprint, kekID = "kekId", baseURL = "baseUrl", createdAt, health, healthDetail, validatedAt
         }
 
         public var provider: String
@@ -148,7 +148,16 @@ extension AdminAPI {
         public var kekID: String
         public var baseURL: String?
         public var createdAt: String
-        public init(provider: String, version: Int, state: String, fingerprint: String, kekID: String, baseURL: String?, createdAt: String) {
+        /// `ok`, `invalid`, `out-of-credit`, `rate-limited` or `unreachable` as of `validatedAt`; nil until first checked.
+        public var health: String?
+        /// The provider's answer at the last check, in one line (never the key).
+        public var healthDetail: String?
+        /// When the key was last checked against its provider.
+        public var validatedAt: String?
+        public init(
+            provider: String, version: Int, state: String, fingerprint: String, kekID: String, baseURL: String?, createdAt: String,
+            health: String? = nil, healthDetail: String? = nil, validatedAt: String? = nil
+        ) {
             self.provider = provider
             self.version = version
             self.state = state
@@ -156,6 +165,9 @@ extension AdminAPI {
             self.kekID = kekID
             self.baseURL = baseURL
             self.createdAt = createdAt
+            self.health = health
+            self.healthDetail = healthDetail
+            self.validatedAt = validatedAt
         }
     }
 

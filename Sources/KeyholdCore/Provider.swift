@@ -37,6 +37,19 @@ public enum Provider: String, CaseIterable, Codable, Sendable, CustomStringConve
         }
     }
 
+    /// Every environment variable a key of this provider writes: its key's names and its base URL's.
+    public var environmentNames: Set<String> { Set(keyEnvironmentNames + [baseURLEnvironmentName]) }
+
+    /// The other provider among `providers` whose key would write one of the same environment variables, if any
+    /// (`openai` and `openai-compatible` both write `OPENAI_API_KEY` and `OPENAI_BASE_URL`).
+    public func environmentClash(among providers: some Sequence<Provider>) -> (provider: Provider, variables: [String])? {
+        for other in providers where other != self {
+            let shared = environmentNames.intersection(other.environmentNames)
+            if !shared.isEmpty { return (other, shared.sorted()) }
+        }
+        return nil
+    }
+
     /// The provider's public API; `nil` when the tenant must give one.
     public var defaultBaseURL: String? {
         switch self {

@@ -18,6 +18,20 @@ public enum KeyState: String, Codable, Sendable, CaseIterable {
     case pending, active, retired, revoked, failed
 }
 
+/// What a key's provider said when Keyhold last checked the key.
+public enum KeyHealth: String, Codable, Sendable, CaseIterable {
+    /// The provider accepted it.
+    case ok
+    /// The provider refused it (HTTP 401 or 403): revoked, mistyped or expired.
+    case invalid
+    /// The provider wants payment (HTTP 402).
+    case outOfCredit = "out-of-credit"
+    /// The provider accepted it but is throttling it (HTTP 429).
+    case rateLimited = "rate-limited"
+    /// The provider could not be asked, or gave no verdict (timeout, refused connection, 5xx).
+    case unreachable
+}
+
 /// A key rotation's outcome so far.
 public enum RotationState: String, Codable, Sendable, CaseIterable {
     case running, done, failed

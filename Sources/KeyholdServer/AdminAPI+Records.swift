@@ -31,8 +31,7 @@ extension KeyVersionRecord {
     var api: AdminAPI.Key {
         AdminAPI.Key(
             provider: provider.rawValue, version: version, state: state.rawValue, fingerprint: sealed.fingerprint, kekID: sealed.kekID,
-            baseURL: baseURL,
-            createdAt: createdAt
+            baseURL: baseURL, createdAt: createdAt, health: health?.rawValue, healthDetail: healthDetail, validatedAt: validatedAt
         )
     }
 }

@@ -13,6 +13,10 @@ public struct KeyVersionRecord: Sendable, Equatable {
     public var sealed: SealedKey
     public var baseURL: String?
     public var createdAt: String
+    /// The provider's verdict at the last check; nil until first checked.
+    public var health: KeyHealth?
+    public var healthDetail: String?
+    public var validatedAt: String?
 
     init(row: StoreRow) {
         id = row["id"]
@@ -26,6 +30,9 @@ public struct KeyVersionRecord: Sendable, Equatable {
         )
         baseURL = row["base_url"]
         createdAt = row["created_at"]
+        health = (row["health"] as String?).flatMap(KeyHealth.init(rawValue:))
+        healthDetail = row["health_detail"]
+        validatedAt = row["validated_at"]
     }
 
     /// What the ciphertext is bound to.

@@ -162,6 +162,9 @@ enum Schema {
         migrator.registerMigration("v5: placements") { db in
             for statement in Schema.placementStatements(bigint: "INTEGER") { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v6: tenant self-service") { db in
+            for statement in Schema.selfServiceStatements(bigint: "INTEGER", blob: "BLOB") { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
@@ -210,6 +213,38 @@ enum Schema {
             WHERE state != 'stopped' AND host IS NOT NULL GROUP BY tenant_id
             """,
             "UPDATE sandboxes SET epoch = 1 WHERE state != 'stopped' AND host IS NOT NULL",
+        ]
+    }
+
+    /// v6: tenant tokens (an admin token row bound to one tenant), the console's one-time sign-in links and sessions
+    /// (stored hashed, like every token), each key version's health as last validated, and whether a tenant's agent
+    /// runs on the managed path because its own key turned invalid.
+    static func selfServiceStatements(bigint: String, blob: String) -> [String] {
+        [
+            "ALTER TABLE admin_tokens ADD COLUMN tenant_id \(bigint) REFERENCES tenants(id) ON DELETE CASCADE",
+            """
+            CREATE TABLE console_links (
+                token_hash \(blob) PRIMARY KEY,
+                tenant_id \(bigint) NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                used_at TEXT
+            )
+            """,
+            """
+            CREATE TABLE console_sessions (
+                session_hash \(blob) PRIMARY KEY,
+                tenant_id \(bigint) NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                csrf_token TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL
+            )
+            """,
+            "ALTER TABLE key_versions ADD COLUMN health TEXT",
+            "ALTER TABLE key_versions ADD COLUMN health_detail TEXT",
+            "ALTER TABLE key_versions ADD COLUMN validated_at TEXT",
+            "ALTER TABLE tenants ADD COLUMN fallback_provider TEXT",
         ]
     }
 }
