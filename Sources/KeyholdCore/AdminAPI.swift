@@ -259,7 +259,12 @@ extension AdminAPI {
 
     public struct CreateAdminToken: Codable, Sendable {
         public var name: String
-        public init(name: String) { self.name = name }
+        /// Makes a tenant token that acts on this tenant only.
+        public var tenant: String?
+        public init(name: String, tenant: String? = nil) {
+            self.name = name
+            self.tenant = tenant
+        }
     }
 
     /// Returned once, when the token is created; only its hash is stored.
@@ -267,10 +272,13 @@ extension AdminAPI {
         public var name: String
         public var token: String?
         public var createdAt: String
-        public init(name: String, token: String?, createdAt: String) {
+        /// The tenant a tenant token acts on; absent for an admin token.
+        public var tenant: String?
+        public init(name: String, token: String?, createdAt: String, tenant: String? = nil) {
             self.name = name
             self.token = token
             self.createdAt = createdAt
+            self.tenant = tenant
         }
     }
 

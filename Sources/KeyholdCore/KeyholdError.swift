@@ -47,4 +47,9 @@ public struct KeyholdError: Error, CustomStringConvertible, Sendable, Equatable 
     public static func unavailable(_ message: String) -> KeyholdError { KeyholdError(.unavailable, message) }
     public static func forbidden(_ message: String) -> KeyholdError { KeyholdError(.forbidden, message) }
     public static func failed(_ message: String) -> KeyholdError { KeyholdError(.failed, message) }
+
+    /// The one answer for a tenant that does not exist, or that the caller may not know exists.
+    public static func unknownTenant(_ name: String) -> KeyholdError {
+        .notFound("no tenant named '\(name.prefix(40))': see `keyhold tenant list`")
+    }
 }

@@ -5,7 +5,8 @@ import KeyholdStore
 /// Names the caller of every admin request, or refuses it.
 ///
 /// On the Unix socket the caller is the peer's Unix user (the socket's mode decides who may connect).
-/// Over TCP a bearer admin token is required and the caller is `token:NAME`.
+/// Over TCP a bearer token is required: an admin token's caller is `token:NAME`; a tenant token's is
+/// `tenant-token:NAME`, limited to its tenant (`RouteTable` enforces the limit on each route).
 struct AdminAuthMiddleware: RouterMiddleware {
     enum Transport: Sendable { case unixSocket, tcp }
 
@@ -23,10 +24,16 @@ struct AdminAuthMiddleware: RouterMiddleware {
                     "missing admin token: send `Authorization: Bearer kh_admin_...` (create one with `keyhold token create NAME`)")
             }
             let token = String(header.dropFirst(7))
-            guard let name = try await store.read({ tx in try tx.adminTokenName(for: token) }) else {
-                throw KeyholdError.forbidden("the admin token is unknown or revoked")
+            guard let holder = try await store.read({ tx in try tx.apiToken(for: token) }) else {
+                throw KeyholdError.forbidden("the token is unknown or revoked")
             }
-            context.actor = "token:\(name)"
+            context.viaToken = true
+            if let tenant = holder.tenant {
+                context.actor = "tenant-token:\(holder.name)"
+                context.tenantScope = tenant
+            } else {
+                context.actor = "token:\(holder.name)"
+            }
         }
         return try await next(request, context)
     }

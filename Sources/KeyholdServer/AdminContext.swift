@@ -8,6 +8,10 @@ public struct AdminContext: RequestContext {
     let channel: any Channel
     /// Who the audit log names: the Unix user, or `token:NAME` over TCP. Set by `AdminAuthMiddleware`.
     var actor: String = "unknown"
+    /// Whether the caller presented an API token (TCP) rather than connecting to the admin socket.
+    var viaToken = false
+    /// The tenant a tenant token acts on; nil for the socket and admin tokens. Enforced by `RouteTable`.
+    var tenantScope: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -46,7 +46,7 @@ enum AdminRoutes {
 
     static func registerUsage(on table: RouteTable, plane: ControlPlane) {
         table.on(.get, "/v1/usage") { _, _ in JSONResponse.make(try await plane.usageOfAllTenants()) }
-        table.on(.get, "/v1/tenants/{tenant}/usage") { request, context in
+        table.on(.get, "/v1/tenants/{tenant}/usage", access: .tenant) { request, context in
             let group: String? = request.uri.queryParameters.get("by").map { String($0) }
             return JSONResponse.make(try await plane.usage(tenant: try context.parameter("tenant"), by: group))
         }
@@ -74,7 +74,7 @@ enum AdminRoutes {
             return JSONResponse.make(try await plane.createTenant(body, actor: context.actor), status: .created)
         }
         table.on(.get, "/v1/tenants") { _, _ in JSONResponse.make(try await plane.listTenants()) }
-        table.on(.get, "/v1/tenants/{tenant}") { _, context in
+        table.on(.get, "/v1/tenants/{tenant}", access: .tenant) { _, context in
             JSONResponse.make(try await plane.showTenant(try context.parameter("tenant")))
         }
         table.on(.delete, "/v1/tenants/{tenant}") { _, context in
@@ -85,7 +85,7 @@ enum AdminRoutes {
             let body = try await request.decodeAdmin(AdminAPI.SetPlan.self, context: context)
             return JSONResponse.make(try await plane.setPlan(try context.parameter("tenant"), plan: body.plan, actor: context.actor))
         }
-        table.on(.put, "/v1/tenants/{tenant}/alert-webhook") { request, context in
+        table.on(.put, "/v1/tenants/{tenant}/alert-webhook", access: .tenant) { request, context in
             let body = try await request.decodeAdmin(AdminAPI.SetAlertWebhook.self, context: context)
             return JSONResponse.make(try await plane.setAlertWebhook(try context.parameter("tenant"), url: body.url, actor: context.actor))
         }
@@ -108,30 +108,30 @@ enum AdminRoutes {
     }
 
     static func registerKeys(on table: RouteTable, plane: ControlPlane) {
-        table.on(.get, "/v1/tenants/{tenant}/keys") { _, context in
+        table.on(.get, "/v1/tenants/{tenant}/keys", access: .tenant) { _, context in
             JSONResponse.make(try await plane.listKeys(tenant: try context.parameter("tenant")))
         }
-        table.on(.put, "/v1/tenants/{tenant}/keys/{provider}") { request, context in
+        table.on(.put, "/v1/tenants/{tenant}/keys/{provider}", access: .tenant) { request, context in
             let body = try await request.decodeAdmin(AdminAPI.SetKey.self, context: context)
             let key = try await plane.setKey(
                 tenant: try context.parameter("tenant"), provider: try context.parameter("provider"), body, actor: context.actor
             )
             return JSONResponse.make(key, status: .created)
         }
-        table.on(.post, "/v1/tenants/{tenant}/keys/{provider}/validate") { _, context in
+        table.on(.post, "/v1/tenants/{tenant}/keys/{provider}/validate", access: .tenant) { _, context in
             let result = try await plane.validateKey(
                 tenant: try context.parameter("tenant"), provider: try context.parameter("provider"), actor: context.actor
             )
             return JSONResponse.make(result)
         }
-        table.on(.post, "/v1/tenants/{tenant}/keys/{provider}/rotate") { request, context in
+        table.on(.post, "/v1/tenants/{tenant}/keys/{provider}/rotate", access: .tenant) { request, context in
             let provider = try context.parameter("provider")
             let body =
                 provider == ControlPlane.proxyTokenProvider ? nil : try await request.decodeAdmin(AdminAPI.SetKey.self, context: context)
             let result = try await plane.rotateKey(tenant: try context.parameter("tenant"), provider: provider, body, actor: context.actor)
             return JSONResponse.make(result)
         }
-        table.on(.delete, "/v1/tenants/{tenant}/keys/{provider}") { request, context in
+        table.on(.delete, "/v1/tenants/{tenant}/keys/{provider}", access: .tenant) { request, context in
             var version: Int?
             if let text = request.uri.queryParameters.get("version") {
                 guard let parsed = Int(text), parsed > 0 else { throw KeyholdError.invalidInput("version must be a positive whole number") }
@@ -146,7 +146,7 @@ enum AdminRoutes {
 
     static func registerSandboxes(on table: RouteTable, plane: ControlPlane) {
         table.on(.get, "/v1/sandboxes") { _, _ in JSONResponse.make(try await plane.sandboxes.list()) }
-        table.on(.get, "/v1/tenants/{tenant}/sandbox") { _, context in
+        table.on(.get, "/v1/tenants/{tenant}/sandbox", access: .tenant) { _, context in
             JSONResponse.make(try await plane.sandboxes.status(tenant: try context.parameter("tenant")))
         }
         table.on(.post, "/v1/tenants/{tenant}/sandbox/start") { request, context in
@@ -160,7 +160,7 @@ enum AdminRoutes {
         table.on(.post, "/v1/tenants/{tenant}/sandbox/restart") { _, context in
             JSONResponse.make(try await plane.sandboxes.restart(tenant: try context.parameter("tenant"), actor: context.actor))
         }
-        table.on(.get, "/v1/tenants/{tenant}/sandbox/logs") { request, context in
+        table.on(.get, "/v1/tenants/{tenant}/sandbox/logs", access: .tenant) { request, context in
             let lines = try request.integerQuery("lines", in: 1...10_000) ?? 100
             return JSONResponse.make(try await plane.sandboxes.logs(tenant: try context.parameter("tenant"), lines: lines))
         }
@@ -175,11 +175,22 @@ enum AdminRoutes {
             )
             return JSONResponse.make(records)
         }
+        table.on(.get, "/v1/tenants/{tenant}/audit", access: .tenant) { request, context in
+            let query = request.uri.queryParameters
+            let records = try await plane.tenantAuditRecords(
+                tenant: try context.parameter("tenant"), action: query.get("action"), since: query.get("since"),
+                limit: try request.integerQuery("limit", in: 1...1_000_000))
+            return JSONResponse.make(records)
+        }
+        table.on(.get, "/v1/tenants/{tenant}/receipt", access: .tenant) { request, context in
+            let since = request.uri.queryParameters.get("since").map { String($0) }
+            return JSONResponse.make(try await plane.injectionReceipt(tenant: try context.parameter("tenant"), since: since))
+        }
     }
 
     /// Token management is for the host's admins: a token holder over TCP can neither mint, list nor revoke tokens.
     static func requireSocket(_ context: AdminContext) throws {
-        guard !context.actor.hasPrefix("token:") else {
+        guard !context.viaToken else {
             throw KeyholdError.forbidden("admin tokens are managed on the host, over the admin socket")
         }
     }
@@ -189,17 +200,22 @@ enum AdminRoutes {
             try Self.requireSocket(context)
             return JSONResponse.make(
                 try await plane.store.read { tx in try tx.adminTokens() }.map {
-                    AdminAPI.AdminToken(name: $0.name, token: nil, createdAt: $0.createdAt)
+                    AdminAPI.AdminToken(name: $0.name, token: nil, createdAt: $0.createdAt, tenant: $0.tenant)
                 })
         }
         table.on(.post, "/v1/admin-tokens") { request, context in
             try Self.requireSocket(context)
             let body = try await request.decodeAdmin(AdminAPI.CreateAdminToken.self, context: context)
             let created = try await plane.audited { tx in
-                let created = try tx.createAdminToken(name: body.name)
-                return (created, [AuditEvent(actor: context.actor, action: "token.create", details: ["name": body.name])])
+                let tenantID = try body.tenant.map { try tx.tenant(named: $0).id }
+                let created = try tx.createAdminToken(name: body.name, tenantID: tenantID)
+                let event = AuditEvent(
+                    actor: context.actor, action: "token.create", tenant: body.tenant,
+                    details: ["name": body.name, "scope": body.tenant == nil ? "admin" : "tenant"])
+                return (created, [event])
             }
-            return JSONResponse.make(AdminAPI.AdminToken(name: body.name, token: created.token, createdAt: created.createdAt), status: .created)
+            return JSONResponse.make(
+                AdminAPI.AdminToken(name: body.name, token: created.token, createdAt: created.createdAt, tenant: body.tenant), status: .created)
         }
         table.on(.delete, "/v1/admin-tokens/{name}") { _, context in
             try Self.requireSocket(context)

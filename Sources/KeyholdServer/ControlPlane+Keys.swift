@@ -41,6 +41,7 @@ extension ControlPlane {
         let vault = self.vault
         return try await audited { tx in
             let tenant = try tx.tenant(named: name)
+            try Self.refuseEnvironmentClash(provider, tenant: tenant, in: tx)
             let version = try tx.nextKeyVersion(tenantID: tenant.id, provider: provider)
             let binding = KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version)
             let sealed = try vault.seal(secret, binding: binding)
@@ -57,6 +58,16 @@ extension ControlPlane {
             )
             return (record.api, [event])
         }
+    }
+
+    /// Refuses a key whose provider writes an environment variable that another provider's live key of the tenant
+    /// already writes: the agent would get one of them silently, depending on the order of injection.
+    static func refuseEnvironmentClash(_ provider: Provider, tenant: TenantRecord, in tx: StoreTransaction) throws {
+        let live = try tx.keyVersions(tenantID: tenant.id).filter { $0.state == .active || $0.state == .pending }
+        guard let clash = provider.environmentClash(among: live.map(\.provider)) else { return }
+        throw KeyholdError.conflict(
+            "tenant '\(tenant.name)' has a live \(clash.provider) key, and \(provider) and \(clash.provider) keys both set \(clash.variables.joined(separator: " and ")) in the agent's environment: revoke the \(clash.provider) key first (`keyhold key revoke \(tenant.name) \(clash.provider)`), or keep one tenant per OpenAI-style endpoint"
+        )
     }
 
     public func listKeys(tenant name: String) async throws -> [AdminAPI.Key] {

@@ -62,6 +62,13 @@ public final class Daemon: Sendable {
         return table.routes
     }
 
+    /// The routes (`METHOD /path`) a tenant token may call on its own tenant; every other route answers it 403.
+    public static func tenantRouteList(plane: ControlPlane) -> Set<String> {
+        let table = RouteTable(router: Router(context: AdminContext.self))
+        AdminRoutes.register(on: table, plane: plane, version: "test")
+        return table.tenantRoutes
+    }
+
     /// Serves until SIGTERM/SIGINT (or `shutdown` is triggered), then stops cleanly.
     /// - Parameter onReady: called once every listener is bound.
     public func run(handleSignals: Bool = true, onReady: @escaping @Sendable () -> Void = {}) async throws {

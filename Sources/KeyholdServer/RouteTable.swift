@@ -3,20 +3,55 @@ import Hummingbird
 import KeyholdCore
 import NIOFoundationCompat
 
+/// Who may call a route besides the admin socket and admin tokens.
+enum RouteAccess: Sendable {
+    /// Admins only: a tenant token gets 403.
+    case admin
+    /// Also a tenant token, on its own tenant (the path's `{tenant}`); another tenant's name answers 404 exactly as
+    /// a tenant that does not exist, so a token cannot probe which tenants exist.
+    case tenant
+}
+
 /// Registers admin routes and remembers them, so a test can compare them with the OpenAPI document.
 final class RouteTable {
     let router: Router<AdminContext>
     private(set) var routes: [String] = []
+    /// The routes (`METHOD path`) a tenant token may call.
+    private(set) var tenantRoutes: Set<String> = []
     /// The methods each path serves.
     private var methods: [String: [HTTPRequest.Method]] = [:]
 
     init(router: Router<AdminContext>) { self.router = router }
 
     /// Registers `handler` for `method path`; `path` uses `{name}` placeholders as OpenAPI does.
-    func on(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (Request, AdminContext) async throws -> Response) {
-        routes.append("\(method.rawValue) \(path)")
+    func on(
+        _ method: HTTPRequest.Method, _ path: String, access: RouteAccess = .admin,
+        _ handler: @escaping @Sendable (Request, AdminContext) async throws -> Response
+    ) {
+        let route = "\(method.rawValue) \(path)"
+        routes.append(route)
+        if access == .tenant {
+            precondition(path.contains("{tenant}"), "a tenant route names its tenant: \(route)")
+            tenantRoutes.insert(route)
+        }
         methods[path, default: []].append(method)
-        router.on(RouterPath(path), method: method, use: handler)
+        router.on(RouterPath(path), method: method) { request, context in
+            try Self.authorize(context, access: access, route: route)
+            return try await handler(request, context)
+        }
+    }
+
+    /// Refuses a tenant token outside its tenant's routes: 403 on an admin route, and on another tenant's name the
+    /// very 404 an unknown tenant gets.
+    private static func authorize(_ context: AdminContext, access: RouteAccess, route: String) throws {
+        guard let scope = context.tenantScope else { return }
+        guard access == .tenant else {
+            throw KeyholdError.forbidden(
+                "a tenant token acts only on its own tenant's keys, sandbox status and logs, usage, audit records, receipts and alert webhook: \(route) needs an admin token"
+            )
+        }
+        let named = context.parameters.get("tenant") ?? ""
+        guard named == scope else { throw KeyholdError.unknownTenant(named) }
     }
 
     /// Answers 405 with `Allow` to the methods a known path does not serve (an unknown path stays 404).

@@ -241,6 +241,14 @@ extension SandboxService {
                 .init(name: "NO_PROXY", value: direct), .init(name: "no_proxy", value: direct),
             ]
         }
+        // A database from before the refusal at `key set` may hold clashing keys: inject neither rather than one at random.
+        for key in injection.keys {
+            if let clash = key.provider.environmentClash(among: injection.keys.map(\.provider)) {
+                throw KeyholdError.conflict(
+                    "tenant '\(tenant)' has both \(key.provider) and \(clash.provider) keys, which both set \(clash.variables.joined(separator: " and ")): revoke one of them"
+                )
+            }
+        }
         for key in injection.keys {
             let secret = try vaults.current.open(key.sealed, binding: key.binding)
             defer { secret.wipe() }

@@ -35,7 +35,7 @@ extension StoreTransaction {
     /// - Throws: `KeyholdError.notFound` when there is none.
     public func tenant(named name: String) throws -> TenantRecord {
         guard let row = try row("SELECT * FROM tenants WHERE name = ?", name) else {
-            throw KeyholdError.notFound("no tenant named '\(name.prefix(40))': see `keyhold tenant list`")
+            throw KeyholdError.unknownTenant(name)
         }
         return TenantRecord(row: row)
     }

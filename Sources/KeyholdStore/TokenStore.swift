@@ -4,6 +4,9 @@ import KeyholdCore
 
 /// Bearer tokens (admin API tokens and per-sandbox proxy tokens): random, shown once, stored as SHA-256.
 public enum TokenStore {
+    /// The prefix of a tenant token's value.
+    public static let tenantTokenPrefix = "kh_tenant_"
+
     /// A new random token with a readable prefix (`kh_admin_`, `kh_proxy_`): 256 random bits, base64url.
     public static func generate(prefix: String) -> String {
         var generator = SystemRandomNumberGenerator()
@@ -16,31 +19,47 @@ public enum TokenStore {
 }
 
 extension StoreTransaction {
-    /// Creates an admin token; returns it once.
-    public func createAdminToken(name: String) throws -> (token: String, createdAt: String) {
+    /// Creates an API token; returns it once. With `tenantID` it is a tenant token (`kh_tenant_`), which acts on that
+    /// tenant only; without, an admin token (`kh_admin_`).
+    public func createAdminToken(name: String, tenantID: Int64? = nil) throws -> (token: String, createdAt: String) {
         guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", options: .regularExpression) != nil else {
             throw KeyholdError.invalidInput("token name '\(name.prefix(40))' must be 1–63 letters, digits, dots, hyphens or underscores")
         }
         if try row("SELECT 1 FROM admin_tokens WHERE name = ? AND revoked_at IS NULL", name) != nil {
-            throw KeyholdError.conflict("an admin token named '\(name)' exists: revoke it first or pick another name")
+            throw KeyholdError.conflict("a token named '\(name)' exists: revoke it first or pick another name")
         }
         try execute("DELETE FROM admin_tokens WHERE name = ? AND revoked_at IS NOT NULL", name)
-        let token = TokenStore.generate(prefix: "kh_admin_")
+        let token = TokenStore.generate(prefix: tenantID == nil ? "kh_admin_" : TokenStore.tenantTokenPrefix)
         let now = Timestamp.now()
-        try execute("INSERT INTO admin_tokens (name, token_hash, created_at) VALUES (?, ?, ?)", name, TokenStore.hash(token), now)
+        try execute(
+            "INSERT INTO admin_tokens (name, token_hash, created_at, tenant_id) VALUES (?, ?, ?, ?)", name, TokenStore.hash(token), now,
+            tenantID)
         return (token, now)
     }
 
-    /// The name of the live admin token with this value, if any.
-    public func adminTokenName(for token: String) throws -> String? {
-        try value("SELECT name FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL", TokenStore.hash(token))
+    /// The live API token with this value, if any: its name, and the tenant it is bound to (nil for an admin token).
+    public func apiToken(for token: String) throws -> APIToken? {
+        try row(
+            """
+            SELECT admin_tokens.name, admin_tokens.created_at, tenants.name AS tenant FROM admin_tokens
+            LEFT JOIN tenants ON tenants.id = admin_tokens.tenant_id
+            WHERE admin_tokens.token_hash = ? AND admin_tokens.revoked_at IS NULL
+            """, TokenStore.hash(token)
+        ).map(APIToken.init(row:))
     }
 
-    /// The live admin tokens' names and creation times, by name.
-    public func adminTokens() throws -> [(name: String, createdAt: String)] {
-        try rows("SELECT name, created_at FROM admin_tokens WHERE revoked_at IS NULL ORDER BY name").map {
-            (name: $0["name"], createdAt: $0["created_at"])
-        }
+    /// The name of the live admin token with this value, if any.
+    public func adminTokenName(for token: String) throws -> String? { try apiToken(for: token)?.name }
+
+    /// The live API tokens, by name.
+    public func adminTokens() throws -> [APIToken] {
+        try rows(
+            """
+            SELECT admin_tokens.name, admin_tokens.created_at, tenants.name AS tenant FROM admin_tokens
+            LEFT JOIN tenants ON tenants.id = admin_tokens.tenant_id
+            WHERE admin_tokens.revoked_at IS NULL ORDER BY admin_tokens.name
+            """
+        ).map(APIToken.init(row:))
     }
 
     public func revokeAdminToken(name: String) throws {
@@ -74,5 +93,19 @@ extension StoreTransaction {
             )
         else { return nil }
         return (row["tenant_id"], row["sandbox_id"])
+    }
+}
+
+/// A live API token: an admin token, or a tenant token bound to one tenant.
+public struct APIToken: Sendable, Equatable {
+    public var name: String
+    public var createdAt: String
+    /// The tenant a tenant token acts on; nil for an admin token.
+    public var tenant: String?
+
+    init(row: StoreRow) {
+        name = row["name"]
+        createdAt = row["created_at"]
+        tenant = row["tenant"]
     }
 }

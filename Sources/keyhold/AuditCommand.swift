@@ -9,7 +9,7 @@ import KeyholdVault
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Read and verify the hash-chained audit log (works without the daemon).",
-        subcommands: [List.self, Verify.self, Checkpoint.self, Export.self]
+        subcommands: [List.self, Verify.self, Checkpoint.self, Export.self, Receipt.self, VerifyReceipt.self, PublicKey.self]
     )
 
     struct List: AsyncParsableCommand {

@@ -4,7 +4,8 @@ import KeyholdServer
 
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "Admin API tokens for a hosting provider's onboarding system (TCP access).",
+        commandName: "token",
+        abstract: "API tokens for TCP access: admin tokens for a hosting provider's onboarding system, tenant tokens for one tenant's own portal.",
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
@@ -12,12 +13,18 @@ struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once and stored hashed.")
         @OptionGroup var global: GlobalOptions
         @Argument var name: String
+        @Option(
+            help:
+                "Make a tenant token: it sets, rotates, revokes and validates this tenant's keys and reads its sandbox, usage, audit records and receipts; anything else answers 403."
+        )
+        var tenant: String?
 
         func run() async throws {
             let token = try await AdminClient(socketPath: global.socket).call(
-                "POST", "/v1/admin-tokens", body: AdminAPI.CreateAdminToken(name: name), as: AdminAPI.AdminToken.self
+                "POST", "/v1/admin-tokens", body: AdminAPI.CreateAdminToken(name: name, tenant: tenant), as: AdminAPI.AdminToken.self
             )
-            Output.stderr("admin token '\(name)' created; it is shown once, store it in your onboarding system's secret store:")
+            let kind = tenant.map { "tenant token '\(name)' for tenant \($0)" } ?? "admin token '\(name)'"
+            Output.stderr("\(kind) created; it is shown once, store it in a secret store:")
             print(token.token ?? "")
         }
     }
@@ -28,7 +35,7 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             let tokens = try await AdminClient(socketPath: global.socket).call("GET", "/v1/admin-tokens", as: [AdminAPI.AdminToken].self)
-            Output.table(["NAME", "CREATED"], tokens.map { [$0.name, $0.createdAt] })
+            Output.table(["NAME", "SCOPE", "CREATED"], tokens.map { [$0.name, $0.tenant.map { "tenant \($0)" } ?? "admin", $0.createdAt] })
         }
     }
 
@@ -39,7 +46,7 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             _ = try await AdminClient(socketPath: global.socket).send("DELETE", "/v1/admin-tokens/\(name.pathSegment)")
-            print("revoked admin token \(name)")
+            print("revoked token \(name)")
         }
     }
 }

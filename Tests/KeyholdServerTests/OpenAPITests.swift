@@ -128,6 +128,9 @@ import Yams
         try await api.call("GET", "/v1/admin-tokens", expect: 200)
         try await api.call("DELETE", "/v1/admin-tokens/{name}", ["name": "ci"], expect: 204)
         try await api.call("DELETE", "/v1/admin-tokens/{name}", ["name": "ci"], expect: 404)
+        try await api.call("GET", "/v1/tenants/{tenant}/audit", acme, expect: 200)
+        try await api.call("GET", "/v1/tenants/{tenant}/audit", ["tenant": "nobody"], expect: 404)
+        try await api.call("GET", "/v1/tenants/{tenant}/receipt", acme, expect: 200)
         try await api.call("DELETE", "/v1/tenants/{tenant}", acme, expect: 204)
 
         let hosts = try await api.call("GET", "/v1/hosts", expect: 200)
