@@ -30,6 +30,8 @@ extension AuditCommand {
             abstract:
                 "Check an injection receipt offline: its signature, against the PEM key you trust, and every record's hash. Exits 1 naming the problem."
         )
+        // Accepted like every command's, though nothing on this host is read: the check is offline.
+        @OptionGroup var global: GlobalOptions
         @Argument(help: "The receipt (JSON) to check.") var file: String
         @Option(help: "The host's audit public key (a PEM file, from `keyhold audit public-key`).") var publicKey: String
 

@@ -129,3 +129,30 @@ struct KeyLifecycleTests {
         #expect(try keyhold.cli(["audit", "verify"]).status == 0)
     }
 }
+
+/// No two providers of one tenant write the same environment variable.
+@Suite struct KeyEnvironmentTests {
+    @Test func openAIAndOpenAICompatibleKeysAreNotBothKept() async throws {
+        let keyhold = try KeyholdHarness()
+        try keyhold.startDaemon(systemdBus: nil)
+        #expect(try keyhold.cli(["tenant", "create", "acme", "--plan", "byok"]).status == 0)
+        let openai = try keyhold.cli(["key", "set", "acme", "openai", "--no-validate"], input: Array("sk-proj-first\n".utf8))
+        #expect(openai.status == 0, "\(openai.stderr)")
+        let compatible = try keyhold.cli(
+            ["key", "set", "acme", "openai-compatible", "--base-url", "https://api.groq.com/openai", "--no-validate"],
+            input: Array("gsk-second\n".utf8))
+        #expect(compatible.status != 0)
+        #expect(compatible.stderr.contains("both set OPENAI_API_KEY and OPENAI_BASE_URL"), "\(compatible.stderr)")
+        #expect(compatible.stderr.contains("keyhold key revoke acme openai"), "\(compatible.stderr)")
+        #expect(!compatible.stderr.contains("gsk-second"))
+        // Nothing was stored, and an anthropic key (its own variables) is still welcome.
+        #expect(!(try keyhold.cli(["key", "list", "acme"]).stdout.contains("openai-compatible")))
+        #expect(try keyhold.cli(["key", "set", "acme", "anthropic", "--no-validate"], input: Array("sk-ant-third\n".utf8)).status == 0)
+        // Once the openai key is revoked, the compatible endpoint may take its place.
+        #expect(try keyhold.cli(["key", "revoke", "acme", "openai"]).status == 0)
+        let again = try keyhold.cli(
+            ["key", "set", "acme", "openai-compatible", "--base-url", "https://api.groq.com/openai", "--no-validate"],
+            input: Array("gsk-second\n".utf8))
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+}
