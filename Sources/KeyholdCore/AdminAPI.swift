@@ -178,13 +178,16 @@ extension AdminAPI {
         public var valid: Bool
         public var httpStatus: Int?
         public var message: String
-        public init(provider: String, version: Int, fingerprint: String, valid: Bool, httpStatus: Int?, message: String) {
+        /// `ok`, `invalid`, `out-of-credit`, `rate-limited` or `unreachable`.
+        public var health: String?
+        public init(provider: String, version: Int, fingerprint: String, valid: Bool, httpStatus: Int?, message: String, health: String? = nil) {
             self.provider = provider
             self.version = version
             self.fingerprint = fingerprint
             self.valid = valid
             self.httpStatus = httpStatus
             self.message = message
+            self.health = health
         }
     }
 

@@ -10,7 +10,8 @@ public enum PlanKind: String, Codable, Sendable {
 public struct Plan: Codable, Sendable, Equatable {
     // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
     enum CodingKeys: String, CodingKey {
-        case id, displayName, monthlyPriceUSD = "monthlyPriceUsd", kind, providers, models, caps, alertThresholds, alertWebhook, sandbox
+        case id, displayName, monthlyPriceUSD = "monthlyPriceUsd", kind, providers, models, caps, alertThresholds, alertWebhook, sandbox,
+            keyHealth
     }
 
     public var id: String
@@ -28,10 +29,12 @@ public struct Plan: Codable, Sendable, Equatable {
     /// Where alerts are POSTed as JSON, if anywhere.
     public var alertWebhook: String?
     public var sandbox: SandboxLimits
+    /// How often the tenants' keys are checked with their providers, and what an invalid one does to the agent.
+    public var keyHealth: KeyHealthPolicy
 
     public init(
         id: String, displayName: String, monthlyPriceUSD: Double, kind: PlanKind, providers: [Provider], models: [ModelPrice],
-        caps: Caps?, alertThresholds: [Int], alertWebhook: String?, sandbox: SandboxLimits
+        caps: Caps?, alertThresholds: [Int], alertWebhook: String?, sandbox: SandboxLimits, keyHealth: KeyHealthPolicy = .init()
     ) {
         self.id = id
         self.displayName = displayName
@@ -43,6 +46,7 @@ public struct Plan: Codable, Sendable, Equatable {
         self.alertThresholds = alertThresholds
         self.alertWebhook = alertWebhook
         self.sandbox = sandbox
+        self.keyHealth = keyHealth
     }
 
     /// The providers whose keys are injected into this plan's sandboxes.
@@ -125,5 +129,31 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
         self.tasksMax = tasksMax
         self.egressAllow = egressAllow
         self.stateMaxBytes = stateMaxBytes
+    }
+}
+
+/// What happens to an agent whose key its provider refuses (HTTP 401 or 403).
+public enum InvalidKeyAction: String, Codable, Sendable, CaseIterable {
+    /// Nothing: the agent keeps running (its calls fail until the tenant fixes its key).
+    case keep
+    /// The agent is stopped until the tenant fixes its key and starts it again.
+    case stop
+    /// The agent is restarted on the managed path (the metering proxy, the platform's key, the fallback plan's caps)
+    /// until the tenant's key works again.
+    case fallbackManaged = "fallback-managed"
+}
+
+/// A BYOK plan's key health rules (`revalidate_every:`, `on_invalid_key:`, `fallback_plan:`).
+public struct KeyHealthPolicy: Codable, Sendable, Equatable {
+    /// Seconds between two checks of a key with its provider (jittered by up to a tenth); 0 never checks on a schedule.
+    public var revalidateEverySeconds: Int
+    public var onInvalidKey: InvalidKeyAction
+    /// The managed plan an agent falls back to (with `fallback-managed`).
+    public var fallbackPlan: String?
+
+    public init(revalidateEverySeconds: Int = 86_400, onInvalidKey: InvalidKeyAction = .keep, fallbackPlan: String? = nil) {
+        self.revalidateEverySeconds = revalidateEverySeconds
+        self.onInvalidKey = onInvalidKey
+        self.fallbackPlan = fallbackPlan
     }
 }

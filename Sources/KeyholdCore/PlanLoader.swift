@@ -109,11 +109,41 @@ public enum PlanLoader {
                 file: file, line: sandboxNode.mark?.line, field: "sandbox.egress_allow",
                 problem: "applies to BYOK plans only: a managed agent's one way out is the metering proxy")
         }
+        let keyHealth = try self.keyHealth(&fields, kind: kind)
         try fields.finish()
         return Plan(
             id: id, displayName: displayName, monthlyPriceUSD: price, kind: kind, providers: providers, models: models, caps: caps,
-            alertThresholds: thresholds.sorted(), alertWebhook: webhook, sandbox: sandbox
+            alertThresholds: thresholds.sorted(), alertWebhook: webhook, sandbox: sandbox, keyHealth: keyHealth
         )
+    }
+
+    /// `revalidate_every:` (a duration: 90s, 30m, 6h, 1d; 0 for never), `on_invalid_key:` and `fallback_plan:`.
+    private static func keyHealth(_ fields: inout YAMLFields, kind: PlanKind) throws(PlanError) -> KeyHealthPolicy {
+        var policy = KeyHealthPolicy()
+        if let text = try fields.optionalString("revalidate_every") {
+            guard let seconds = DurationText.seconds(text) else {
+                throw fields.error(
+                    "revalidate_every", fields.node("revalidate_every"), "expected a duration such as 90s, 30m, 6h or 1d (0 for never)")
+            }
+            policy.revalidateEverySeconds = seconds
+        }
+        if let text = try fields.optionalString("on_invalid_key") {
+            guard let action = InvalidKeyAction(rawValue: text) else {
+                let known = InvalidKeyAction.allCases.map(\.rawValue).joined(separator: ", ")
+                throw fields.error("on_invalid_key", fields.node("on_invalid_key"), "expected one of \(known), found '\(text.prefix(40))'")
+            }
+            policy.onInvalidKey = action
+        }
+        policy.fallbackPlan = try fields.optionalString("fallback_plan")
+        if kind == .managed && (policy.onInvalidKey != .keep || policy.fallbackPlan != nil) {
+            throw fields.error("on_invalid_key", fields.node("on_invalid_key") ?? fields.node("fallback_plan"), "applies to BYOK plans only")
+        }
+        if (policy.onInvalidKey == .fallbackManaged) != (policy.fallbackPlan != nil) {
+            throw fields.error(
+                "fallback_plan", fields.node("fallback_plan") ?? fields.node("on_invalid_key"),
+                "on_invalid_key: fallback-managed needs fallback_plan: (a managed plan's id), and fallback_plan needs it")
+        }
+        return policy
     }
 
     private static func model(_ node: Node, file: String, path: String) throws(PlanError) -> ModelPrice {
@@ -203,6 +233,19 @@ public enum PlanLoader {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
         default: nil
         }
+    }
+}
+
+/// Durations as people write them in plan files: `90s`, `30m`, `6h`, `1d`, or `0`.
+public enum DurationText {
+    /// The duration in whole seconds, or nil when the text is not one.
+    public static func seconds(_ text: String) -> Int? {
+        if text == "0" { return 0 }
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        guard let unit = text.last.flatMap({ units[$0] }), let amount = Int(text.dropLast()), amount > 0, amount <= 366 * 86_400 else {
+            return nil
+        }
+        return amount * unit
     }
 }
 

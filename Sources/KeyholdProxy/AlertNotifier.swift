@@ -64,20 +64,7 @@ final class AlertNotifier: Sendable {
                 "tenant": caller.tenantName, "cap": cap.rawValue, "window": window, "threshold_percent": threshold, "used": used, "limit": limit,
                 "time": Timestamp.now(),
             ]
-            let body = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])
-            var delay = Duration.milliseconds(500)
-            for attempt in 1...6 {
-                var request = HTTPClientRequest(url: webhook)
-                request.method = .POST
-                request.headers.add(name: "content-type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: body))
-                if let response = try? await httpClient.execute(request, timeout: .seconds(10)), (200..<300).contains(Int(response.status.code)) {
-                    return
-                }
-                logger.warning("alert webhook for \(caller.tenantName) failed (attempt \(attempt)); retrying")
-                try await Task.sleep(for: delay)
-                delay *= 2
-            }
+            await WebhookSender(httpClient: httpClient, logger: logger).post(payload, to: webhook, about: "alert for \(caller.tenantName)")
         } catch {
             logger.error("could not record the \(cap) alert of \(caller.tenantName): \(error)")
         }

@@ -32,7 +32,7 @@ struct ProxyCaller: Sendable {
             return .refused("invalid proxy token: it is unknown or was revoked when its sandbox stopped")
         }
         guard tenant.state == .active else { return .refused("tenant '\(tenant.name)' is suspended") }
-        guard let plan = try? plans.plan(tenant.plan), plan.kind == .managed, plan.caps != nil else {
+        guard let plan = try? plans.effectivePlan(for: tenant), plan.kind == .managed, plan.caps != nil else {
             return .refused("tenant '\(tenant.name)' is not on a managed plan")
         }
         let caller = ProxyCaller(

@@ -28,6 +28,11 @@ extension SandboxRecord {
 
 extension KeyVersionRecord {
     /// The admin API's view of this key version: never the key.
+    /// What a health check of this version records and reports.
+    func checked(tenant: String) -> CheckedKey {
+        CheckedKey(keyID: id, tenant: tenant, provider: provider, version: version, fingerprint: sealed.fingerprint)
+    }
+
     var api: AdminAPI.Key {
         AdminAPI.Key(
             provider: provider.rawValue, version: version, state: state.rawValue, fingerprint: sealed.fingerprint, kekID: sealed.kekID,

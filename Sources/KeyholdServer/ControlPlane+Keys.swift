@@ -23,8 +23,10 @@ extension ControlPlane {
                 "plan '\(plan.id)' does not allow \(provider) keys (allowed: \(plan.providers.map(\.rawValue).joined(separator: ", ")))")
         }
         let validated: String
+        var check: KeyCheck?
         if request.validate {
             let result = await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL)
+            check = result
             guard result.valid else {
                 try await recordAttempt(
                     AuditEvent(
@@ -39,15 +41,20 @@ extension ControlPlane {
             validated = "skipped"
         }
         let vault = self.vault
-        return try await audited { tx in
+        let checked = check
+        let stored = try await audited { tx in
             let tenant = try tx.tenant(named: name)
             try Self.refuseEnvironmentClash(provider, tenant: tenant, in: tx)
             let version = try tx.nextKeyVersion(tenantID: tenant.id, provider: provider)
             let binding = KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version)
             let sealed = try vault.seal(secret, binding: binding)
-            let record = try tx.insertKeyVersion(
+            var record = try tx.insertKeyVersion(
                 tenantID: tenant.id, provider: provider, version: version, sealed: sealed, baseURL: baseURL
             )
+            if let check = checked {
+                try tx.recordKeyHealth(keyID: record.id, health: check.health, detail: check.message, at: record.createdAt)
+                (record.health, record.healthDetail, record.validatedAt) = (check.health, check.message, record.createdAt)
+            }
             let retired = try tx.retireKeyVersions(tenantID: tenant.id, provider: provider, olderThan: version)
             var details = ["validated": validated]
             if let baseURL { details["base_url"] = baseURL }
@@ -58,6 +65,10 @@ extension ControlPlane {
             )
             return (record.api, [event])
         }
+        if tenant.fallbackProvider == provider.rawValue {
+            try await endFallback(tenant: tenant, provider: provider, actor: actor, reason: "a new \(provider) key was set")
+        }
+        return stored
     }
 
     /// Refuses a key whose provider writes an environment variable that another provider's live key of the tenant
@@ -87,12 +98,14 @@ extension ControlPlane {
         try await recordAttempt(
             AuditEvent(
                 actor: actor, action: "key.validate", tenant: name, provider: provider.rawValue, keyVersion: record.version,
-                fingerprint: record.sealed.fingerprint, outcome: result.valid ? "ok" : "failed", details: ["result": result.message]
+                fingerprint: record.sealed.fingerprint, outcome: result.valid ? "ok" : "failed",
+                details: ["result": result.message, "health": result.health.rawValue]
             )
         )
+        try await recordHealth(result, of: record.checked(tenant: name), actor: actor)
         return AdminAPI.Validation(
             provider: provider.rawValue, version: record.version, fingerprint: record.sealed.fingerprint, valid: result.valid,
-            httpStatus: result.status, message: result.message
+            httpStatus: result.status, message: result.message, health: result.health.rawValue
         )
     }
 

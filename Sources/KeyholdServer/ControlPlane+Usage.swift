@@ -10,7 +10,7 @@ extension ControlPlane {
             return grouping
         }
         let tenant = try await store.read { tx in try tx.tenant(named: name) }
-        let plan = try plans.plan(tenant.plan)
+        let plan = try plans.effectivePlan(for: tenant)
         let now = Date()
         let day = String(Timestamp.format(now).prefix(10))
         let month = String(Timestamp.format(now).prefix(7))

@@ -1,5 +1,6 @@
 import Foundation
 public import KeyholdCore
+public import KeyholdProxy
 public import KeyholdStore
 public import KeyholdVault
 
@@ -19,8 +20,14 @@ public final class ControlPlane: Sendable {
     public let state: StateDirectory
     /// Serialises KEK rotations and retirements.
     let kekLock = TenantLocks()
+    /// Posts key health changes to tenants' webhooks.
+    let webhooks: WebhookSender
 
-    public init(store: Store, vaults: VaultRing, plans: PlanCatalog, validator: KeyValidator, sandboxes: SandboxService, state: StateDirectory) {
+    public init(
+        store: Store, vaults: VaultRing, plans: PlanCatalog, validator: KeyValidator, sandboxes: SandboxService, state: StateDirectory,
+        webhooks: WebhookSender
+    ) {
+        self.webhooks = webhooks
         self.store = store
         self.vaults = vaults
         self.plans = plans

@@ -41,8 +41,10 @@ public final class Daemon: Sendable {
         sandboxConfiguration.leaseDuration = options.host.lease
         let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: sandboxConfiguration, logger: logger)
         self.plane = ControlPlane(
-            store: store, vaults: vaults, plans: plans, validator: KeyValidator(httpClient: httpClient, baseURLOverrides: options.providerBaseURLs),
-            sandboxes: sandboxes, state: state
+            store: store, vaults: vaults, plans: plans,
+            validator: KeyValidator(
+                httpClient: httpClient, baseURLOverrides: options.providerBaseURLs, timeout: .seconds(options.keyChecks.timeoutSeconds)),
+            sandboxes: sandboxes, state: state, webhooks: WebhookSender(httpClient: httpClient, logger: logger)
         )
         self.proxy = try options.proxy.map {
             try MeteringProxy(
@@ -93,6 +95,9 @@ public final class Daemon: Sendable {
                     store: plane.store, host: options.host, instance: instance, logger: logger, sandboxes: plane.sandboxes, vaults: plane.vaults,
                     fences: options.database != nil)),
             .init(service: WatchdogService(), successTerminationBehavior: .ignore),
+            .init(
+                service: KeyHealthMonitor(plane: plane, callsPerSecondPerProvider: options.keyChecks.callsPerSecondPerProvider, logger: logger),
+                successTerminationBehavior: .ignore),
         ]
         if let tcp = options.tcpAddress {
             let (host, port) = try Self.parseLoopback(tcp)

@@ -37,7 +37,7 @@ extension SandboxService {
     func currentEgressPolicy(tenant name: String) async throws -> EgressPolicy {
         try await store.read { tx in
             let tenant = try tx.tenant(named: name)
-            return try Self.egressPolicy(of: tenant, plan: try self.plans.plan(tenant.plan), in: tx)
+            return try Self.egressPolicy(of: tenant, plan: try self.plans.effectivePlan(for: tenant), in: tx)
         }
     }
 
@@ -101,7 +101,7 @@ extension SandboxService {
                 else { return }
                 let unit = sandbox.unit
                 guard let status = try await Blocking.run({ try systemd.unitStatus(name: unit) }), status.isActive, status.mainPID > 0 else { return }
-                let plan = try await self.store.read { tx in try self.plans.plan(try tx.tenant(named: tenantName).plan) }
+                let plan = try await self.store.read { tx in try self.plans.effectivePlan(for: try tx.tenant(named: tenantName)) }
                 let policy = try await self.currentEgressPolicy(tenant: tenantName)
                 let deadline = ContinuousClock.now + self.configuration.jobTimeout
                 // Whether it was started read-only is not recorded: over the limit now means it was (or will be restarted so).
@@ -139,7 +139,7 @@ extension SandboxService {
         let state = agentState(tenant: tenantName)
         let used = try await Blocking.run { state.usedBytes() }
         let tenant = try await store.read { tx in try tx.tenant(named: tenantName) }
-        let plan = try plans.plan(tenant.plan)
+        let plan = try plans.effectivePlan(for: tenant)
         guard used > plan.sandbox.stateMaxBytes else { return }
         logger.warning("\(sandbox.unit): its state holds \(used) bytes, over state_max (\(plan.sandbox.stateMaxBytes)): restarting it read-only")
         try await locks.withLock(tenantName) {

@@ -32,7 +32,7 @@ extension SandboxService {
         var timing = StartTiming()
         let (tenant, plan, keys, tenantEgress) = try await store.read { tx in
             let tenant = try tx.tenant(named: name)
-            let plan = try self.plans.plan(tenant.plan)
+            let plan = try self.plans.effectivePlan(for: tenant)
             let allowed = Set(plan.kind == .byok ? plan.providers : [])
             var keys = try tx.activeKeys(tenantID: tenant.id).filter { allowed.contains($0.provider) }
             if let pending = rollout?.pendingKey {

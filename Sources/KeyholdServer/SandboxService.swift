@@ -104,7 +104,7 @@ public final class SandboxService: Sendable {
             return (tenant, try tx.liveSandboxes(tenantID: tenant.id))
         }
         var result: [AdminAPI.Sandbox] = []
-        let plan = try? plans.plan(tenant.plan)
+        let plan = try? plans.effectivePlan(for: tenant)
         for sandbox in sandboxes {
             result.append(await withBoundary(sandbox.api(tenant: tenant.name, systemdState: await systemdState(of: sandbox.unit)), plan: plan))
         }

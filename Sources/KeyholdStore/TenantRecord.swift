@@ -14,6 +14,8 @@ public struct TenantRecord: Sendable, Equatable {
     public var agentNotify: Bool
     /// Where this tenant's usage alerts are POSTed (replaces the plan's), or nil.
     public var alertWebhook: String?
+    /// The provider whose invalid key moved the agent to its plan's managed fallback, while it does.
+    public var fallbackProvider: String?
     public var createdAt: String
 
     init(row: StoreRow) {
@@ -26,6 +28,7 @@ public struct TenantRecord: Sendable, Equatable {
         createdAt = row["created_at"]
         agentNotify = row["agent_notify"]
         alertWebhook = row["alert_webhook"]
+        fallbackProvider = row["fallback_provider"]
     }
 
 }
@@ -79,5 +82,12 @@ extension StoreTransaction {
     /// Deletes a tenant; its key versions (ciphertexts and wrapped data keys), sandboxes and tokens go with it.
     public func deleteTenant(_ id: Int64) throws {
         try execute("DELETE FROM tenants WHERE id = ?", id)
+    }
+}
+
+extension PlanCatalog {
+    /// The plan the tenant's agent runs on now: its own, or its plan's managed fallback while its key is invalid.
+    public func effectivePlan(for tenant: TenantRecord) throws -> Plan {
+        try effectivePlan(id: tenant.plan, fallbackProvider: tenant.fallbackProvider)
     }
 }

@@ -52,14 +52,20 @@ struct KeyCommand: AsyncParsableCommand {
         static func printKeys(_ keys: [AdminAPI.Key]) {
             guard !keys.isEmpty else { return print("no keys") }
             Output.table(
-                ["PROVIDER", "VERSION", "STATE", "FINGERPRINT", "KEK", "CREATED"],
-                keys.map { [$0.provider, String($0.version), $0.state, $0.fingerprint, $0.kekID, $0.createdAt] }
+                ["PROVIDER", "VERSION", "STATE", "FINGERPRINT", "HEALTH", "LAST VALIDATED", "KEK", "CREATED"],
+                keys.map {
+                    [
+                        $0.provider, String($0.version), $0.state, $0.fingerprint, $0.health ?? "unchecked", $0.validatedAt ?? "-", $0.kekID,
+                        $0.createdAt,
+                    ]
+                }
             )
         }
     }
 
     struct Validate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Ask the provider whether the tenant's active key works.")
+        static let configuration = CommandConfiguration(
+            abstract: "Ask the provider whether the tenant's active key works now, and record its health (exit 1 unless ok or rate-limited).")
         @OptionGroup var global: GlobalOptions
         @Argument var tenant: String
         @Argument var provider: String
@@ -68,7 +74,7 @@ struct KeyCommand: AsyncParsableCommand {
             let result = try await AdminClient(socketPath: global.socket).call(
                 "POST", "/v1/tenants/\(tenant.pathSegment)/keys/\(provider.pathSegment)/validate", as: AdminAPI.Validation.self
             )
-            print("\(result.provider) key version \(result.version) (\(result.fingerprint)): \(result.message)")
+            print("\(result.provider) key version \(result.version) (\(result.fingerprint)): \(result.health ?? "-"): \(result.message)")
             if !result.valid { throw ExitCode(1) }
         }
     }

@@ -119,7 +119,19 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The first restart delay after a crash, in milliseconds (doubles per crash).", visibility: .hidden))
     var restartBackoffMs = 500
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Scheduled key checks started per second for each provider, at most (plans set how often: revalidate_every).", valueName: "n"))
+    var keyCheckRate = 5.0
+
+    @Option(name: .long, help: ArgumentHelp("How long a provider may take to answer a key check (then: unreachable).", valueName: "seconds"))
+    var keyCheckTimeout = 10
+
     func options(global: GlobalOptions, tcp: String?) throws -> DaemonOptions {
+        guard keyCheckRate > 0, keyCheckRate <= 10_000, keyCheckTimeout > 0, keyCheckTimeout <= 300 else {
+            throw KeyholdError.invalidInput("--key-check-rate must be above 0 and at most 10000, --key-check-timeout from 1 to 300 seconds")
+        }
         if let proxy {
             _ = try ListenAddress.parse(
                 proxy, option: "--proxy", example: "127.0.0.1:8787", loopbackOnly: !proxyPublic,
@@ -144,7 +156,7 @@ struct DaemonFlags: ParsableArguments {
         if let egressHosts { sandbox.egressResolver = try EgressResolver.loading(hostsFile: egressHosts) }
         guard stateCheckIntervalMs > 0 else { throw KeyholdError.invalidInput("--state-check-interval-ms must be at least 1") }
         sandbox.stateCheckInterval = .milliseconds(stateCheckIntervalMs)
-        return DaemonOptions(
+        var options = DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
             providerBaseURLs: overrides, version: Keyhold.version,
             proxy: proxy == nil && proxySocket == nil
@@ -159,5 +171,7 @@ struct DaemonFlags: ParsableArguments {
                 lease: .seconds(leaseSeconds)
             ).validated()
         )
+        options.keyChecks = KeyCheckOptions(callsPerSecondPerProvider: keyCheckRate, timeoutSeconds: Int64(keyCheckTimeout))
+        return options
     }
 }

@@ -57,7 +57,7 @@ final class WebhookReceiver: Sendable {
     }
 
     let port: Int
-    private let state: Mutex<(attempts: Int, deliveries: [Delivery])>
+    private let state: Mutex<(attempts: Int, deliveries: [Delivery], bodies: [Data])>
     private let task: Mutex<Task<Void, any Error>?>
 
     var url: String { "http://127.0.0.1:\(port)/hook" }
@@ -65,7 +65,7 @@ final class WebhookReceiver: Sendable {
 
     private init(port: Int) {
         self.port = port
-        state = Mutex((0, []))
+        state = Mutex((0, [], []))
         task = Mutex(nil)
     }
 
@@ -77,6 +77,7 @@ final class WebhookReceiver: Sendable {
             return receiver.state.withLock { state in
                 state.attempts += 1
                 guard state.attempts > failures else { return .internalServerError }
+                state.bodies.append(Data(body.readableBytesView))
                 if let delivery = try? JSONDecoder().decode(Delivery.self, from: Data(body.readableBytesView)) { state.deliveries.append(delivery) }
                 return .noContent
             }
@@ -97,6 +98,18 @@ final class WebhookReceiver: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         return state.withLock { $0.deliveries }
+    }
+
+    /// Every body taken so far, parsed as JSON objects, once one of them satisfies `predicate` (or at the timeout).
+    func waitForBody(timeout: Duration, where predicate: ([String: String]) -> Bool) async throws -> [String: String]? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            let bodies = state.withLock { $0.bodies }.compactMap { try? JSONDecoder().decode([String: String].self, from: $0) }
+            if let match = bodies.first(where: predicate) { return match }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
     }
 
     func stop() {

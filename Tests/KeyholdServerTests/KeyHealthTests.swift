@@ -1,0 +1,135 @@
+import Foundation
+import Glibc
+import KeyholdTesting
+import Testing
+
+/// Keys checked with their providers on the plan's schedule: health recorded, audited, posted to the tenant's
+/// webhook, and acted on as the plan says.
+@Suite(.serialized)
+struct KeyHealthTests {
+    /// A plans directory: the shipped managed plan, and BYOK plans checked every second with the given extra fields.
+    static func plans(_ byok: [String: String]) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-plans-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: BuildProducts.plansDirectory + "/managed.yaml", toPath: directory + "/managed.yaml")
+        for (id, extra) in byok {
+            let text = """
+                id: \(id)
+                name: \(id)
+                price_usd_per_month: 15
+                kind: byok
+                providers: [anthropic, openai, openai-compatible]
+                revalidate_every: 1s
+                \(extra)
+                sandbox:
+                  profile: default
+                  memory_max: 512M
+                  cpu_quota_percent: 50
+                  tasks_max: 64
+                """
+            try text.write(toFile: directory + "/\(id).yaml", atomically: true, encoding: .utf8)
+        }
+        return directory
+    }
+
+    /// A port that accepts connections (the kernel's backlog) and never answers: a provider that hangs.
+    final class BlackHole {
+        let port: Int
+        private let descriptor: Int32
+
+        init() throws {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            self.descriptor = descriptor
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0, listen(descriptor, 16) == 0 else {
+                close(descriptor)
+                throw HarnessError("cannot listen on 127.0.0.1: errno \(errno)")
+            }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        deinit { close(descriptor) }
+    }
+
+    /// The health the key list shows for a tenant's provider, polled until it is `expected` (bounded).
+    static func waitForHealth(_ keyhold: KeyholdHarness, _ tenant: String, _ provider: String, _ expected: String) throws -> [String: Any]? {
+        let deadline = Date().addingTimeInterval(15)
+        var last: [String: Any]?
+        while Date() < deadline {
+            let keys =
+                try JSONSerialization.jsonObject(with: Data(try keyhold.cli(["key", "list", tenant, "--json"]).stdout.utf8)) as? [[String: Any]]
+            last = keys?.first { $0["provider"] as? String == provider && $0["state"] as? String == "active" }
+            if last?["health"] as? String == expected { return last }
+            usleep(50_000)
+        }
+        Issue.record("\(tenant)'s \(provider) key never became \(expected): \(String(describing: last))")
+        return nil
+    }
+
+    @Test func healthFollowsTheProviderAndEachChangeIsAuditedAndPosted() async throws {
+        let key = "sk-ant-api03-health-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let provider = try await FakeProvider.start(configuration: .init(anthropicKeys: [key]))
+        let receiver = try await WebhookReceiver.start(failingFirst: 1)
+        let hole = try BlackHole()
+        let plans = try Self.plans(["checked": "on_invalid_key: keep"])
+        defer { try? FileManager.default.removeItem(atPath: plans) }
+        let keyhold = try KeyholdHarness()
+        try keyhold.startDaemon(
+            systemdBus: nil,
+            extraArguments: ["--plans", plans, "--provider-base-url", "anthropic=\(provider.baseURL)", "--key-check-timeout", "1"])
+        #expect(try keyhold.cli(["tenant", "create", "acme", "--plan", "checked"]).status == 0)
+        #expect(try keyhold.cli(["tenant", "set-alert-webhook", "acme", "-"], input: Array((receiver.url + "\n").utf8)).status == 0)
+        #expect(try keyhold.cli(["key", "set", "acme", "anthropic"], input: Array((key + "\n").utf8)).status == 0)
+        let set = try #require(try Self.waitForHealth(keyhold, "acme", "anthropic", "ok"))
+        #expect(set["validated_at"] != nil)
+
+        // The provider revokes the key: invalid (not merely unreachable), with the provider's status.
+        provider.update { $0.anthropicKeys = [] }
+        let invalid = try #require(try Self.waitForHealth(keyhold, "acme", "anthropic", "invalid"))
+        #expect((invalid["health_detail"] as? String)?.contains("401") == true, "\(invalid)")
+        let posted = try await receiver.waitForBody(timeout: .seconds(10)) { $0["health"] == "invalid" }
+        #expect(posted?["event"] == "key.health" && posted?["previous"] == "ok" && posted?["tenant"] == "acme", "\(String(describing: posted))")
+        #expect(posted.map { !$0.values.contains(key) } ?? false)
+
+        // Back, but throttled: rate-limited.
+        provider.update {
+            $0.anthropicKeys = [key]
+            $0.failure = .init(status: 429)
+        }
+        _ = try Self.waitForHealth(keyhold, "acme", "anthropic", "rate-limited")
+        provider.update { $0.failure = .init(status: 402) }
+        _ = try Self.waitForHealth(keyhold, "acme", "anthropic", "out-of-credit")
+        provider.update { $0.failure = nil }
+        _ = try Self.waitForHealth(keyhold, "acme", "anthropic", "ok")
+
+        // A provider that hangs is unreachable, never invalid.
+        #expect(try keyhold.cli(["tenant", "create", "initech", "--plan", "checked"]).status == 0)
+        let compatible = try keyhold.cli(
+            ["key", "set", "initech", "openai-compatible", "--base-url", "http://127.0.0.1:\(hole.port)", "--no-validate"],
+            input: Array("gsk-hanging\n".utf8))
+        #expect(compatible.status == 0, "\(compatible.stderr)")
+        let hanging = try #require(try Self.waitForHealth(keyhold, "initech", "openai-compatible", "unreachable"))
+        #expect((hanging["health_detail"] as? String)?.contains("could not reach") == true, "\(hanging)")
+        let validate = try keyhold.cli(["key", "validate", "initech", "openai-compatible"])
+        #expect(validate.status == 1 && validate.stdout.contains("unreachable"), "\(validate.stdout)")
+
+        // Each change is one key.health record, in order; unchanged checks add none.
+        let audit = try keyhold.cli(["audit", "list", "--tenant", "acme", "--action", "key.health", "--json"]).stdout
+        let outcomes = SandboxHarness.jsonObjects(audit).compactMap { ($0["event"] as? [String: Any])?["outcome"] as? String }
+        #expect(outcomes == ["invalid", "rate-limited", "out-of-credit", "ok"], "\(outcomes)")
+        #expect(!audit.contains(key))
+        #expect(!keyhold.daemonLog.contains(key))
+        receiver.stop()
+        try await provider.stop()
+    }
+}
