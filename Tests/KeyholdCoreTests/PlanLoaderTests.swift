@@ -61,12 +61,34 @@ import Testing
             Self.valid.replacingOccurrences(of: "kind: byok\nproviders: [anthropic, openai]", with: "kind: managed"),
             "starter.yaml:1: models: missing required field"
         ),
+        (Self.valid + "\nrevalidate_every: often", "starter.yaml:11: revalidate_every: expected a duration"),
+        (Self.valid + "\non_invalid_key: panic", "starter.yaml:11: on_invalid_key: expected one of keep, stop, fallback-managed"),
+        (Self.valid + "\non_invalid_key: fallback-managed", "starter.yaml:11: fallback_plan: on_invalid_key: fallback-managed needs fallback_plan"),
+        (Self.valid + "\nfallback_plan: managed", "starter.yaml:11: fallback_plan: on_invalid_key: fallback-managed needs"),
     ])
     func aMalformedPlanNamesTheFileTheLineAndTheField(text: String, expected: String) {
         #expect {
             try PlanLoader.parse(text, file: "starter.yaml")
         } throws: { error in
             "\(error)".hasPrefix(expected)
+        }
+    }
+
+    @Test func keyHealthFieldsParseAndAFallbackMustBeAManagedPlan() throws {
+        let plan = try PlanLoader.parse(
+            Self.valid + "\nrevalidate_every: 6h\non_invalid_key: fallback-managed\nfallback_plan: managed", file: "starter.yaml")
+        #expect(plan.keyHealth == KeyHealthPolicy(revalidateEverySeconds: 6 * 3600, onInvalidKey: .fallbackManaged, fallbackPlan: "managed"))
+        #expect(try PlanLoader.parse(Self.valid, file: "starter.yaml").keyHealth.revalidateEverySeconds == 86_400)
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plans-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try (Self.valid + "\non_invalid_key: fallback-managed\nfallback_plan: starter").write(
+            toFile: directory + "/starter.yaml", atomically: true, encoding: .utf8)
+        #expect {
+            try PlanCatalog.load(directory: directory)
+        } throws: { error in
+            "\(error)".contains("fallback_plan: 'starter' is not a managed plan")
         }
     }
 }

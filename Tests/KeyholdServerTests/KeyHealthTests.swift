@@ -133,3 +133,78 @@ struct KeyHealthTests {
         try await provider.stop()
     }
 }
+
+/// What an invalid key does to a running agent, as its plan says, under a real systemd.
+@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+struct KeyFallbackTests {
+    static let agent = #"/bin/sh -c 'echo "base=${ANTHROPIC_BASE_URL:-direct} token=${KEYHOLD_PROXY_TOKEN:+yes}"; exec sleep infinity'"#
+
+    /// The current agent's report lines (the logs of its running unit).
+    static func reports(_ sandboxes: SandboxHarness, _ tenant: String) throws -> [String] {
+        let logs = try sandboxes.keyhold.cli(["sandbox", "logs", tenant, "--lines", "200"]).stdout
+        return logs.split(separator: "\n").map(String.init).filter { $0.contains("base=") }
+    }
+
+    /// Polls until the current agent's report contains `marker` (bounded).
+    static func waitForReport(_ sandboxes: SandboxHarness, _ tenant: String, containing marker: String) throws -> String? {
+        let deadline = Date().addingTimeInterval(30)
+        var reports: [String] = []
+        while Date() < deadline {
+            reports = try Self.reports(sandboxes, tenant)
+            if let last = reports.last, last.contains(marker) { return last }
+            usleep(100_000)
+        }
+        Issue.record("\(tenant): no report with \(marker): \(reports)")
+        return nil
+    }
+
+    @Test func anInvalidKeyMovesTheAgentToTheManagedPathUntilANewKeyIsSetOrStopsIt() async throws {
+        let key = "sk-ant-api03-fallback-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let provider = try await FakeProvider.start(configuration: .init(anthropicKeys: [key, FakeProvider.Configuration.defaultAnthropicKey]))
+        let plans = try KeyHealthTests.plans([
+            "fallback": "on_invalid_key: fallback-managed\nfallback_plan: managed", "strict": "on_invalid_key: stop",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: plans) }
+        let sandboxes = try SandboxHarness(extraArguments: [
+            "--plans", plans, "--proxy", "127.0.0.1:\(try LoopbackPort.free())", "--provider-base-url", "anthropic=\(provider.baseURL)",
+        ])
+        let keyhold = sandboxes.keyhold
+        let platform = try keyhold.cli(
+            ["platform", "set-key", "anthropic", "--no-validate", "--skip-shape-check"],
+            input: Array(FakeProvider.Configuration.defaultAnthropicKey.utf8))
+        try #require(platform.status == 0, "\(platform.stderr)")
+        let tenant = SandboxHarness.tenantName("fbk")
+        let strict = SandboxHarness.tenantName("stp")
+        try sandboxes.tenant(tenant, plan: "fallback", agent: Self.agent)
+        try sandboxes.tenant(strict, plan: "strict", agent: Self.agent)
+        for name in [tenant, strict] {
+            #expect(try keyhold.cli(["key", "set", name, "anthropic"], input: Array((key + "\n").utf8)).status == 0)
+            try #require(try sandboxes.start(name).status == 0)
+            _ = try Self.waitForReport(sandboxes, name, containing: "base=direct")
+        }
+
+        // The provider revokes the key: the fallback tenant's agent is restarted on the metering proxy, the strict one stops.
+        let before = try sandboxes.activeUnits(tenant: tenant)
+        provider.update { $0.anthropicKeys = [FakeProvider.Configuration.defaultAnthropicKey] }
+        #expect(try Self.waitForReport(sandboxes, tenant, containing: "base=http://127.0.0.1:8787 token=yes") != nil)
+        #expect(try sandboxes.activeUnits(tenant: tenant) != before, "the agent was not restarted")
+        let fallback = try keyhold.cli(["audit", "list", "--tenant", tenant, "--action", "key.fallback", "--json"]).stdout
+        #expect(SandboxHarness.jsonObjects(fallback).count == 1 && fallback.contains("\"managed\""), "\(fallback)")
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, !(try sandboxes.loadedUnits(tenant: strict).isEmpty) { usleep(100_000) }
+        #expect(try sandboxes.loadedUnits(tenant: strict).isEmpty, "the strict plan's agent still runs")
+        let stopped = try keyhold.cli(["audit", "list", "--tenant", strict, "--action", "sandbox.stop", "--json"]).stdout
+        #expect(stopped.contains("keyhold-health"), "\(stopped)")
+
+        // The tenant sets a working key: back on its own plan, with the new key, directly.
+        let fresh = "sk-ant-api03-fresh-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        provider.update { $0.anthropicKeys.insert(fresh) }
+        #expect(try keyhold.cli(["key", "set", tenant, "anthropic"], input: Array((fresh + "\n").utf8)).status == 0)
+        let direct = try Self.waitForReport(sandboxes, tenant, containing: "base=direct")
+        #expect(direct?.hasSuffix("token=") == true, "\(String(describing: direct))")
+        let back = try keyhold.cli(["audit", "list", "--tenant", tenant, "--action", "key.fallback", "--json"]).stdout
+        #expect(SandboxHarness.jsonObjects(back).count == 2 && back.contains("\"byok\""), "\(back)")
+        #expect(try keyhold.cli(["sandbox", "stop", tenant]).status == 0)
+        try await provider.stop()
+    }
+}
