@@ -187,6 +187,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "keyhold-bench-keyhealth",
+            dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault"],
+            path: "Benchmarks/KeyHealth",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "keyhold-bench-store",
             dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdStore", "KeyholdTesting"],
             path: "Benchmarks/Store",

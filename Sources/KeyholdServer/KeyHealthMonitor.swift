@@ -5,8 +5,9 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Checks every active key with its provider on its plan's schedule (`revalidate_every:`, jittered by up to a tenth
-/// so that keys set together are not checked together), within a budget of calls per second per provider.
+/// Checks every active key with its provider on its plan's schedule (`revalidate_every:`, jittered by up to a tenth;
+/// a key never checked is first checked at a point of its first period of its own, so that keys stored together are
+/// not checked together), within a budget of calls per second per provider.
 ///
 /// On a shared store each host checks the keys of the tenants placed on it; the keys of tenants placed nowhere are
 /// checked by the live host with the lowest id.
@@ -60,15 +61,16 @@ struct KeyHealthMonitor: Service {
                 let checked = Timestamp.parse(candidate.checkedOrCreatedAt)
             else { return false }
             let period = Double(plan.keyHealth.revalidateEverySeconds)
-            return checked.addingTimeInterval(period - Self.jitter(candidate.keyID, period: period)) <= now
+            let wait = candidate.neverChecked ? Self.spread(candidate.keyID) * period : period - Self.spread(candidate.keyID) * period / 10
+            return checked.addingTimeInterval(wait) <= now
         }
     }
 
-    /// Up to a tenth of the period, the same for a key every time.
-    static func jitter(_ keyID: Int64, period: Double) -> Double {
+    /// A fraction in [0, 1), the same for a key every time and spread evenly over consecutive ids.
+    static func spread(_ keyID: Int64) -> Double {
         var mixed = UInt64(bitPattern: keyID) &* 0x9E37_79B9_7F4A_7C15
         mixed ^= mixed >> 29
-        return Double(mixed % 10_000) / 10_000 * period / 10
+        return Double(mixed % 10_000) / 10_000
     }
 
     private func check(_ candidate: KeyHealthCandidate) async {

@@ -12,6 +12,9 @@ public struct KeyHealthCandidate: Sendable, Equatable {
     public var health: KeyHealth?
     /// When it was last checked, or created if never.
     public var checkedOrCreatedAt: String
+    /// Whether it was never checked (its first check is spread over its period, so that keys stored together are
+    /// not all checked together).
+    public var neverChecked: Bool
     /// The host the tenant is placed on, if any (on a shared store each host checks its own tenants' keys).
     public var host: String?
 }
@@ -29,23 +32,24 @@ extension StoreTransaction {
         return (previous, true)
     }
 
-    /// Every active key version of an active tenant last checked (or created) before `before`, oldest first.
+    /// Every active key version of an active tenant never checked, or last checked before `before`; oldest first.
     public func keysForRevalidation(checkedBefore before: String, limit: Int) throws -> [KeyHealthCandidate] {
         try rows(
             """
             SELECT key_versions.id, key_versions.tenant_id, key_versions.provider, key_versions.version, key_versions.health,
-                   COALESCE(key_versions.validated_at, key_versions.created_at) AS checked, tenants.name, tenants.plan, placements.host
+                   COALESCE(key_versions.validated_at, key_versions.created_at) AS checked, key_versions.validated_at IS NULL AS never,
+                   tenants.name, tenants.plan, placements.host
             FROM key_versions JOIN tenants ON tenants.id = key_versions.tenant_id
             LEFT JOIN placements ON placements.tenant_id = key_versions.tenant_id
             WHERE key_versions.state = 'active' AND tenants.state = 'active'
-              AND COALESCE(key_versions.validated_at, key_versions.created_at) < ?
+              AND (key_versions.validated_at IS NULL OR key_versions.validated_at < ?)
             ORDER BY checked LIMIT \(max(0, limit))
             """, before
         ).compactMap { row in
             guard let provider = Provider(rawValue: row["provider"]) else { return nil }
             return KeyHealthCandidate(
                 keyID: row["id"], tenantID: row["tenant_id"], tenantName: row["name"], plan: row["plan"], provider: provider, version: row["version"],
-                health: (row["health"] as String?).flatMap(KeyHealth.init(rawValue:)), checkedOrCreatedAt: row["checked"], host: row["host"])
+                health: (row["health"] as String?).flatMap(KeyHealth.init(rawValue:)), checkedOrCreatedAt: row["checked"], neverChecked: row["never"], host: row["host"])
         }
     }
 

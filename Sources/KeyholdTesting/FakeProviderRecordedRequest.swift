@@ -24,6 +24,8 @@ extension FakeProvider {
         /// Whether `TCP_NODELAY` was set on the accepted connection that carried the request
         /// (`nil` when it could not be read).
         public var connectionNoDelay: Bool?
+        /// When the request's body had arrived, on the monotonic clock.
+        public var receivedAt: ContinuousClock.Instant = .now
 
         /// The first value of the header `name` (case-insensitive), or `nil`.
         public func header(_ name: String) -> String? {
