@@ -29,7 +29,7 @@ public final class MeteringProxy: Sendable {
     let lookups: LookupCache
 
     /// The version of the data the proxy's caches follow, now (nil while unknown).
-    public var lookupGeneration: Int? { lookups.currentVersion(on: nil) }
+    public var lookupGeneration: Int? { lookups.currentVersion() }
     /// Database reads shared by the requests waiting on the same answer.
     let callerReads = SingleFlight<CallerKey, ProxyCaller.Resolution>()
     let keyReads = SingleFlight<ProviderKey, SecretBytes?>()
@@ -46,7 +46,7 @@ public final class MeteringProxy: Sendable {
         // Requests are served on the singleton group's loops (`ProxyListener`); each gets its own journal shard
         // and lookup connection.
         let eventLoops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
-        self.lookups = LookupCache(store: store, eventLoops: eventLoops)
+        self.lookups = LookupCache(store: store)
         self.journal = try UsageJournal(directory: journalDirectory, eventLoops: eventLoops)
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(30))

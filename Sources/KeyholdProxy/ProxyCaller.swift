@@ -21,7 +21,7 @@ struct ProxyCaller: Sendable {
     /// sandbox stopped), suspended or not on a managed plan is refused with the reason.
     /// - Parameters:
     ///   - cache: where the caller is remembered for the next requests.
-    ///   - version: the lookups' version seen before this read (`LookupCache.currentVersion(on:)`; nil: not remembered).
+    ///   - version: the lookups' version seen before this read (`LookupCache.currentVersion()`; nil: not remembered).
     static func resolve(token: String, store: Store, plans: PlanCatalog, cache: LookupCache, version: Int?) async throws -> Resolution {
         let tokenHash = TokenStore.hash(token)
         let found = try await store.read { tx -> (TokenOwner?, TenantRecord?) in

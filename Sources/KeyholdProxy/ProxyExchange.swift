@@ -84,7 +84,7 @@ final class ProxyExchange {
         guard let token = format.token(in: head.headers) else {
             return finish(format.error(.unauthorized, type: format.authenticationError, message: "missing proxy token: send it as your API key"))
         }
-        let version = proxy.lookups.currentVersion(on: eventLoop)
+        let version = proxy.lookups.currentVersion()
         let tokenHash = TokenStore.hash(token)
         if let version, let cached = proxy.lookups.caller(tokenHash, version: version) {
             return authorized(cached, dataVersion: version, isModels: isModels)

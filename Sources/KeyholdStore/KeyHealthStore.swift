@@ -49,7 +49,8 @@ extension StoreTransaction {
             guard let provider = Provider(rawValue: row["provider"]) else { return nil }
             return KeyHealthCandidate(
                 keyID: row["id"], tenantID: row["tenant_id"], tenantName: row["name"], plan: row["plan"], provider: provider, version: row["version"],
-                health: (row["health"] as String?).flatMap(KeyHealth.init(rawValue:)), checkedOrCreatedAt: row["checked"], neverChecked: row["never"], host: row["host"])
+                health: (row["health"] as String?).flatMap(KeyHealth.init(rawValue:)), checkedOrCreatedAt: row["checked"], neverChecked: row["never"],
+                host: row["host"])
         }
     }
 

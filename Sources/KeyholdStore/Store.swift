@@ -20,6 +20,8 @@ public final class Store: Sendable {
     public let path: String
     /// The host whose daemon uses this store (`nameHost`), named in every audit record it appends.
     private let hostName = Mutex<String?>(nil)
+    /// The proxy lookups' generation as this process's commits leave it (SQLite; PostgreSQL has its own watch).
+    let sqliteGeneration: SQLiteGenerationWatch
 
     /// Names the host this daemon runs as: from now on every audit record appended through this store says so.
     public func nameHost(_ id: String) { hostName.withLock { $0 = id } }
@@ -27,11 +29,22 @@ public final class Store: Sendable {
     private init(backend: Backend, path: String) {
         self.backend = backend
         self.path = path
+        sqliteGeneration = SQLiteGenerationWatch(path: path)
     }
 
     deinit {
         // The watch's task holds the backend; stopping it lets both go.
         if case .postgres(let postgres) = backend { postgres.generationWatch.stop() }
+        sqliteGeneration.stop()
+    }
+
+    /// A SQLite write transaction that publishes the proxy lookups' generation once it has committed.
+    private func sqliteWrite<T>(_ database: any DatabaseWriter, host: String?, _ body: (StoreTransaction) throws -> T) throws -> T {
+        let (value, generation) = try database.write { db in
+            (try body(StoreTransaction(db, host: host)), try Int.fetchOne(db.cachedStatement(sql: "SELECT n FROM proxy_generation")))
+        }
+        if let generation { sqliteGeneration.advance(to: generation) }
+        return value
     }
 
     /// A store location fit to print: a PostgreSQL URL without its password, or the SQLite file's path.
@@ -156,9 +169,14 @@ public final class Store: Sendable {
         switch backend {
         case .sqlite(let database):
             do {
-                return writing
-                    ? try await database.write { db in try body(StoreTransaction(db, host: host)) }
-                    : try await database.read { db in try body(StoreTransaction(db, host: host)) }
+                if writing {
+                    let (value, generation) = try await database.write { db in
+                        (try body(StoreTransaction(db, host: host)), try Int.fetchOne(db.cachedStatement(sql: "SELECT n FROM proxy_generation")))
+                    }
+                    if let generation { sqliteGeneration.advance(to: generation) }
+                    return value
+                }
+                return try await database.read { db in try body(StoreTransaction(db, host: host)) }
             } catch {
                 throw Self.unavailable(error, writing: writing)
             }
@@ -174,7 +192,7 @@ public final class Store: Sendable {
             switch backend {
             case .sqlite(let database):
                 return writing
-                    ? try database.write { db in try body(StoreTransaction(db, host: host)) }
+                    ? try sqliteWrite(database, host: host, body)
                     : try database.read { db in try body(StoreTransaction(db, host: host)) }
             case .postgres(let postgres): return try postgres.transaction(readOnly: !writing, host: host, body)
             }
