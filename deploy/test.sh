@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # PostgreSQL 15 (Debian's postgresql) for the store tests: they make and remove their own clusters under
 # /var/tmp/keyhold-test-pg (TestPostgres), so no system-wide server is started here. Where PID 1 is systemd the
 # package starts its default cluster; the tests do not use it.
-KEYHOLD_EXTRA_PACKAGES="python3-venv python3-pip nodejs iproute2 postgresql" KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
+KEYHOLD_EXTRA_PACKAGES="python3-venv python3-pip nodejs iproute2 postgresql prometheus" KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
 venv=/opt/keyhold-test-venv
 if ! "$venv/bin/python" -c 'import openai, anthropic' 2>/dev/null; then
   echo "test: installing the openai and anthropic SDKs into $venv"

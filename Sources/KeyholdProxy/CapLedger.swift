@@ -76,6 +76,8 @@ struct Reservation: Sendable {
 
 /// A request that would pass a cap: refused before it reaches the provider.
 struct CapRefusal: Error, Sendable {
+    /// The cap that refused (`requests_per_minute`, `tokens_per_day`...).
+    var cap: String
     var message: String
     var retryAfterSeconds: Int
 }
@@ -123,6 +125,7 @@ final class CapLedger: Sendable {
                 let retry = window.secondsUntilASlotFrees
                 return .failure(
                     CapRefusal(
+                        cap: CapName.requestsPerMinute.rawValue,
                         message:
                             "requests_per_minute cap reached: \(window.requestsInLastMinute) of \(caps.requestsPerMinute) requests in the last minute; retry in \(retry) s",
                         retryAfterSeconds: retry
@@ -149,6 +152,7 @@ final class CapLedger: Sendable {
                         : "\(used) tokens used of \(cap)" + (inFlight > 0 ? " (\(inFlight) in flight)" : "")
                     return .failure(
                         CapRefusal(
+                            cap: name,
                             message:
                                 "\(name) cap reached: \(amounts); this request reserves \(name == "usd_per_month" ? String(format: "USD %.4f", Double(asked) / 1e12) : "\(asked) tokens"); resets at \(reset)",
                             retryAfterSeconds: retry

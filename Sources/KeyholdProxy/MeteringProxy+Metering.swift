@@ -33,6 +33,7 @@ extension MeteringProxy {
 
     /// Counts a write the journal's disk refused, and logs it once per burst.
     func journalRefused(_ what: String, errorNumber: Int32) {
+        Telemetry.journalWriteFailure()
         if let line = journalFailures.record(what, errorNumber: errorNumber) { logger.error("\(line)") }
     }
 

@@ -7,6 +7,7 @@ public import Logging
 public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
+import Synchronization
 
 /// The managed plan's metering proxy: speaks OpenAI's and Anthropic's APIs to agents, calls the provider with
 /// the platform's key, meters every token from the provider's own accounting and refuses what the caps forbid.
@@ -18,6 +19,8 @@ public final class MeteringProxy: Sendable {
     let ledger = CapLedger()
     let journal: UsageJournal
     let journalFailures = JournalFailures()
+    /// When the usage journal was last flushed into the database.
+    let lastFlush = Mutex<ContinuousClock.Instant>(.now)
     /// For alert webhooks.
     let httpClient: HTTPClient
     /// Connections to the providers, and where each provider is.
@@ -100,6 +103,12 @@ public final class MeteringProxy: Sendable {
 
     /// Writes the usage journal's disk refused since the daemon started (each refused reservation refused its request).
     public var journalWriteFailures: Int { journalFailures.total }
+
+    /// Seconds since the usage journal was last flushed into the database (since the proxy started, before then).
+    public var journalLagSeconds: Double { (ContinuousClock.now - lastFlush.withLock { $0 }) / .seconds(1) }
+
+    /// Records a successful flush of the journal.
+    func flushed() { lastFlush.withLock { $0 = .now } }
 
     /// Forgets the tenant's usage windows once it runs nowhere on this host: its caps are then loaded again from
     /// the database when it comes back, with what it used on other hosts meanwhile.

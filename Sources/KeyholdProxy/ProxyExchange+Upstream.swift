@@ -81,6 +81,7 @@ extension ProxyExchange: UpstreamReceiver {
 
     func upstreamFinished() {
         guard !isSettled else { return }
+        upstreamEnded = .now
         if response.isStream {
             return endStream(failure: response.usage == nil ? "the provider's stream ended without its usage" : nil)
         }
@@ -104,6 +105,7 @@ extension ProxyExchange: UpstreamReceiver {
     }
 
     func upstreamFailed(_ failure: UpstreamFailure) {
+        if upstreamEnded == nil { upstreamEnded = .now }
         guard !isSettled else { return }
         if response.isStream { return endStream(failure: "the provider's stream was cut: \(failure)") }
         // Nothing reached the provider: nothing to charge. Sent but unanswered: it may have cost the platform.

@@ -29,6 +29,9 @@ final class ProxyExchange {
     /// whatever happens).
     var journaled: Journaled?
     var upstream: UpstreamCall?
+    /// When the request went to the provider, and when the provider's answer ended (the provider's share of the time).
+    var upstreamStarted: ContinuousClock.Instant?
+    var upstreamEnded: ContinuousClock.Instant?
     /// Whether the request went out in full (a failure after that may have cost the platform).
     var requestSent = false
     var isSettled = false
@@ -126,6 +129,7 @@ final class ProxyExchange {
         let reservedPico = TokenUsage(input: ask.reservedTokens - ask.reservedOutputTokens, output: ask.reservedOutputTokens).cost(ask.price)
         switch proxy.ledger.reserve(tenantID: caller.tenantID, caps: caps, tokens: ask.reservedTokens, picoUSD: reservedPico) {
         case .failure(let refusal):
+            Telemetry.capRefusal(cap: refusal.cap)
             return finish(
                 format.error(.tooManyRequests, type: format.rateLimitError, message: refusal.message, retryAfter: refusal.retryAfterSeconds))
         case .success(let held): reservation = held
@@ -180,6 +184,7 @@ final class ProxyExchange {
             settle(usage: TokenUsage(), status: 502, charged: "none")
             return finish(format.error(.badGateway, type: format.upstreamError, message: "the proxy has no valid URL for \(ask.provider)"))
         }
+        upstreamStarted = .now
         upstream = proxy.upstreams.post(
             to: origin, path: path, headers: proxy.upstreamHeaders(for: ask, clientHeaders: head.headers, key: key), body: ask.body, on: eventLoop,
             receiver: self
@@ -205,9 +210,21 @@ final class ProxyExchange {
     func settle(usage: TokenUsage?, status: Int, charged: String) {
         guard !isSettled, let reservation, let caller, let ask else { return }
         isSettled = true
+        let now = ContinuousClock.now
+        let providerShare = upstreamStarted.map { (upstreamEnded ?? now) - $0 } ?? .zero
+        let counted = usage ?? TokenUsage()
+        Telemetry.proxyRequest(
+            plan: caller.plan.id, provider: ask.provider.rawValue, model: ask.model, status: status,
+            addedNanoseconds: Self.nanoseconds(now - started - providerShare), input: counted.input, output: counted.output,
+            cached: counted.cachedInput)
         proxy.settle(
             reservation, caller: caller, ask: ask, usage: usage, status: status, charged: charged, started: started,
             journaled: journaled)
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     /// Answers and ends the exchange.

@@ -34,6 +34,7 @@ struct UsageFlusher: Service {
                     unlink(path)
                 }
             }
+            proxy.flushed()
         } catch {
             proxy.logger.warning("usage is waiting in the journal: the database cannot be written (\(error)); retrying")
         }

@@ -20,6 +20,7 @@ extension ControlPlane {
     /// Records a check's verdict on a key. On a change of health: a `key.health` audit record, a POST to the tenant's
     /// alert webhook, and the plan's `on_invalid_key` action (or, once the key works again, the end of its fallback).
     func recordHealth(_ check: KeyCheck, of key: CheckedKey, actor: String) async throws {
+        Telemetry.keyCheck(provider: key.provider.rawValue, health: check.health.rawValue)
         let now = Timestamp.now()
         let (previous, tenant) =
             try await audited { tx -> ((KeyHealth?, TenantRecord)?, [AuditEvent]) in

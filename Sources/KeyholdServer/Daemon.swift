@@ -79,7 +79,7 @@ public final class Daemon: Sendable {
             let directory = (proxySocket as NSString).deletingLastPathComponent
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         }
-        let listeners = (options.tcpAddress == nil ? 1 : 2) + (proxy?.listenerCount ?? 0)
+        let listeners = (options.tcpAddress == nil ? 1 : 2) + (proxy?.listenerCount ?? 0) + (options.metricsAddress == nil ? 0 : 1)
         let ready = ReadyCounter(expected: listeners) { [socketPath = options.socketPath, logger] in
             chmod(socketPath, 0o660)
             SystemdNotifier.notify("READY=1")
@@ -102,6 +102,12 @@ public final class Daemon: Sendable {
         if let tcp = options.tcpAddress {
             let (host, port) = try Self.parseLoopback(tcp)
             services.append(.init(service: makeApplication(address: .hostname(host, port: port), transport: .tcp, ready: ready)))
+        }
+        if let metrics = options.metricsAddress {
+            let (host, port) = try ListenAddress.parse(
+                metrics, option: "--metrics", example: "127.0.0.1:9464", loopbackOnly: false, why: "")
+            let endpoint = MetricsEndpoint(plane: plane, proxy: proxy)
+            services.append(.init(service: endpoint.application(address: .hostname(host, port: port), logger: logger) { ready.arrive() }))
         }
         if let proxy {
             // Shut down in reverse order: the listeners finish their requests first, then the flusher writes the last usage.

@@ -21,6 +21,8 @@ public struct DaemonOptions: Sendable {
     public var proxy: ProxyConfiguration?
     /// Scheduled key checks: their budget per provider and their timeout.
     public var keyChecks = KeyCheckOptions()
+    /// `HOST:PORT` of the Prometheus metrics endpoint, or nil for none.
+    public var metricsAddress: String?
 
     public init(
         stateDirectory: String, socketPath: String, tcpAddress: String?, plansDirectory: String, sandbox: SandboxConfiguration,

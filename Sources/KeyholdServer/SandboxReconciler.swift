@@ -107,6 +107,7 @@ extension SandboxService {
                 let delay = self.configuration.restartBackoff * (1 << min(restarts, 6))
                 try await Task.sleep(for: min(delay, .seconds(30)))
             }
+            Telemetry.reconcilerRestart()
             _ = try await self.startLocked(tenant: name, actor: Self.reconcilerActor, restarts: restarts + 1)
         }
     }

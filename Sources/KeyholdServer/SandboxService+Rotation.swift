@@ -116,6 +116,7 @@ extension SandboxService {
             try tx.updateRotation(rotation.id, step: .finished, state: .done)
             for event in events { try tx.appendAudit(event) }
         }
+        Telemetry.rotationFinished(outcome: "done")
     }
 
     /// Stops the new units, marks the new version failed and the rotation failed; the old units are untouched.
@@ -140,6 +141,7 @@ extension SandboxService {
                 )
             )
         }
+        Telemetry.rotationFinished(outcome: "failed")
     }
 }
 

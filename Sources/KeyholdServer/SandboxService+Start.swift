@@ -29,6 +29,7 @@ extension SandboxService {
         tenant name: String, actor: String, restarts: Int, rollout: RolloutStart? = nil, placement: StartPlacement = .keep
     ) async throws -> AdminAPI.Sandbox {
         let systemd = try requireSystemd()
+        let began = ContinuousClock.now
         var timing = StartTiming()
         let (tenant, plan, keys, tenantEgress) = try await store.read { tx in
             let tenant = try tx.tenant(named: name)
@@ -94,12 +95,21 @@ extension SandboxService {
                 try await rollout.recordUnit(sandbox)
                 FaultInjection.point("rotation.before-new-unit")
             }
-            return try await inject(
+            let started = try await inject(
                 injection, into: sandbox, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor, timing: &timing)
+            Telemetry.sandboxStart(plan: plan.id, outcome: "ok", nanoseconds: Self.nanoseconds(since: began))
+            Telemetry.keyInjected(kind: plan.kind.rawValue)
+            return started
         } catch {
             await markFailed(sandbox, tenant: tenant, actor: actor, error: error)
+            Telemetry.sandboxStart(plan: plan.id, outcome: "failed", nanoseconds: Self.nanoseconds(since: began))
             throw error
         }
+    }
+
+    static func nanoseconds(since instant: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = (ContinuousClock.now - instant).components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     private func inject(

@@ -18,11 +18,21 @@ extension Keyhold {
         @Option(name: .long, help: ArgumentHelp("Also serve the admin API on loopback TCP, with bearer admin tokens.", valueName: "host:port"))
         var tcp: String?
 
+        @Option(help: "How the log is written to standard error: text (for people), or json (one object per line, for log shippers).")
+        var logFormat = "text"
+
         func run() async throws {
+            guard let format = LogFormat(rawValue: logFormat) else {
+                throw KeyholdError.invalidInput("--log-format '\(logFormat.prefix(20))' must be text or json")
+            }
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = .info
-                return handler
+                switch format {
+                case .text:
+                    var handler = StreamLogHandler.standardError(label: label)
+                    handler.logLevel = .info
+                    return handler
+                case .json: return JSONLogHandler(label: label)
+                }
             }
             umask(0o077)
             let options = try daemon.options(global: global, tcp: tcp)
@@ -128,7 +138,21 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("How long a provider may take to answer a key check (then: unreachable).", valueName: "seconds"))
     var keyCheckTimeout = 10
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (loopback unless --metrics-public).", valueName: "host:port"))
+    var metrics: String?
+
+    @Flag(name: .long, help: "Let --metrics listen on an address beyond this host (put it behind your scrape network's firewall).")
+    var metricsPublic = false
+
     func options(global: GlobalOptions, tcp: String?) throws -> DaemonOptions {
+        if let metrics {
+            _ = try ListenAddress.parse(
+                metrics, option: "--metrics", example: "127.0.0.1:9464", loopbackOnly: !metricsPublic,
+                why: "pass --metrics-public to be scraped from another host")
+        }
         guard keyCheckRate > 0, keyCheckRate <= 10_000, keyCheckTimeout > 0, keyCheckTimeout <= 300 else {
             throw KeyholdError.invalidInput("--key-check-rate must be above 0 and at most 10000, --key-check-timeout from 1 to 300 seconds")
         }
@@ -171,6 +195,7 @@ struct DaemonFlags: ParsableArguments {
                 lease: .seconds(leaseSeconds)
             ).validated()
         )
+        options.metricsAddress = metrics
         options.keyChecks = KeyCheckOptions(callsPerSecondPerProvider: keyCheckRate, timeoutSeconds: Int64(keyCheckTimeout))
         return options
     }
