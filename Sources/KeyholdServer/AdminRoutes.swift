@@ -132,11 +132,7 @@ enum AdminRoutes {
             return JSONResponse.make(result)
         }
         table.on(.delete, "/v1/tenants/{tenant}/keys/{provider}", access: .tenant) { request, context in
-            var version: Int?
-            if let text = request.uri.queryParameters.get("version") {
-                guard let parsed = Int(text), parsed > 0 else { throw KeyholdError.invalidInput("version must be a positive whole number") }
-                version = parsed
-            }
+            let version = try request.integerQuery("version", in: 1...Int(Int32.max))
             let result = try await plane.revokeKey(
                 tenant: try context.parameter("tenant"), provider: try context.parameter("provider"), version: version, actor: context.actor
             )

@@ -18,6 +18,10 @@ extension ControlPlane {
         guard let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 else {
             throw KeyholdError.invalidInput("--since '\(text.prefix(40))' is not a duration like 24h, 30m, 7d or an RFC 3339 time")
         }
+        // Beyond a century the time would leave the calendar Keyhold formats (and no record is that old).
+        guard amount * unit <= 100 * 366 * 86_400 else {
+            throw KeyholdError.invalidInput("--since '\(text.prefix(40))' reaches back more than a century: use a shorter duration")
+        }
         return Timestamp.format(now.addingTimeInterval(-amount * unit))
     }
 }

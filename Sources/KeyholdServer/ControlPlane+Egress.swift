@@ -34,7 +34,8 @@ extension ControlPlane {
 
     /// Removes one of the tenant's own destinations (audited); running sandboxes' new connections are refused at once.
     public func denyEgress(_ name: String, destination: String, actor: String) async throws -> AdminAPI.Tenant {
-        let rule = try EgressRule.parse(destination, allowPrivate: true)
+        // Any destination an entry may hold: a private address (allowed with --private) or a wildcard (never private).
+        let rule = try (try? EgressRule.parse(destination, allowPrivate: true)) ?? EgressRule.parse(destination, allowPrivate: false)
         try await sandboxes.locks.withLock(name) {
             try await self.denyEgressLocked(name, rule: rule, actor: actor)
         }

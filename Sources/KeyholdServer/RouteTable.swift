@@ -56,7 +56,8 @@ final class RouteTable {
 
     /// Answers 405 with `Allow` to the methods a known path does not serve (an unknown path stays 404).
     func refuseOtherMethods() {
-        let all: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options]
+        let all: [HTTPRequest.Method] =
+            [.get, .head, .post, .put, .delete, .patch, .options, .trace] + [HTTPRequest.Method("QUERY")].compactMap { $0 }
         for (path, served) in methods {
             let allow = served.map(\.rawValue).sorted().joined(separator: ", ")
             for method in all where !served.contains(method) {
