@@ -152,3 +152,25 @@ import Testing
         return try Daemon(options: options, logger: Logger(label: "keyhold-route-test")).plane
     }
 }
+
+/// Query values the fuzzer found: answered 400, and the daemon stays up.
+@Suite struct QueryEdgeTests {
+    @Test func aSinceBeyondACenturyIsRefusedAndTheDaemonLives() async throws {
+        let served = try AdminAPITests.serve()
+        let client = AdminHTTP(.socket(served.keyhold.socketPath))
+        #expect(try served.keyhold.cli(["tenant", "create", "acme", "--plan", "byok"]).status == 0)
+        for path in ["/v1/audit?since=893646d", "/v1/tenants/acme/audit?since=999999999d", "/v1/tenants/acme/receipt?since=4000000h"] {
+            let answer = try await client.send("GET", path)
+            #expect(answer.status == 400, "\(path): \(answer.status) \(answer.text)")
+            #expect(answer.error?.message.contains("more than a century") == true, "\(answer.text)")
+        }
+        #expect(try await client.send("GET", "/v1/audit?since=7d").status == 200)
+        let huge = try await client.send("DELETE", "/v1/tenants/acme/keys/anthropic?version=70900592843037799965731920787013632")
+        #expect(huge.status == 400 && huge.error?.message.contains("version must be a whole number") == true, "\(huge.text)")
+        for method in ["TRACE", "HEAD", "QUERY"] {
+            let answer = try await client.send(method, "/v1/tenants")
+            #expect(answer.status == 405, "\(method): \(answer.status)")
+            #expect(answer.allow == "GET, POST", "\(method): \(String(describing: answer.allow))")
+        }
+    }
+}
