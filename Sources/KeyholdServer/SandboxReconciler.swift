@@ -103,12 +103,36 @@ extension SandboxService {
                 _ = try? await Blocking.run { try systemd.resetFailedUnit(name: unit) }
             }
             guard !giveUp, tenant.state == .active else { return }
-            if !fenced {
-                let delay = self.configuration.restartBackoff * (1 << min(restarts, 6))
-                try await Task.sleep(for: min(delay, .seconds(30)))
+            let delay = fenced ? Duration.zero : min(self.configuration.restartBackoff * (1 << min(restarts, 6)), .seconds(30))
+            self.scheduleRestart(of: sandbox, tenant: name, restarts: restarts + 1, after: delay)
+        }
+    }
+
+    /// Restarts a crashed agent once its back-off has passed, in a task of its own: neither the reconciler's pass
+    /// nor the tenant's lock waits for the back-off, so another tenant's crash, a placement or a stop of this tenant
+    /// goes ahead meanwhile. At the end of the back-off the restart happens only if the tenant still wants this agent:
+    /// still active, placed here under the crashed sandbox's epoch, and with nothing started since.
+    private func scheduleRestart(of crashed: SandboxRecord, tenant name: String, restarts: Int, after delay: Duration) {
+        Task {
+            if delay > .zero { try? await Task.sleep(for: delay) }
+            do {
+                try await locks.withLock(name) {
+                    guard self.lease.fencedReason == nil else { return }
+                    let wanted = try await self.store.read { tx -> Bool in
+                        guard let current = try tx.sandbox(id: crashed.id), current.state == .stopped, current.desired == .running,
+                            try tx.liveSandboxes(tenantID: crashed.tenantID).isEmpty, try tx.tenant(named: name).state == .active
+                        else { return false }
+                        guard let epoch = crashed.epoch else { return true }
+                        let placement = try tx.placement(tenantID: crashed.tenantID)
+                        return placement?.desired == .running && placement?.epoch == epoch
+                    }
+                    guard wanted else { return }
+                    Telemetry.reconcilerRestart()
+                    _ = try await self.startLocked(tenant: name, actor: Self.reconcilerActor, restarts: restarts)
+                }
+            } catch {
+                self.logger.warning("restarting tenant '\(name)' after a crash failed: \(error)")
             }
-            Telemetry.reconcilerRestart()
-            _ = try await self.startLocked(tenant: name, actor: Self.reconcilerActor, restarts: restarts + 1)
         }
     }
 }
