@@ -83,6 +83,7 @@ final class Bench: @unchecked Sendable {
         try await createTenant("bench-m", plan: "managed")
         if !options.skipSecurity { try await timed("(d)") { try await self.printSecurityScores() } }
         try await timed("(a)/(b)") { try await self.measureStarts() }
+        if !options.concurrent.isEmpty { try await timed("(e)") { try await self.measureConcurrentStarts() } }
         if options.density > 0 { try await timed("(c)") { try await self.measureDensity() } }
     }
 

@@ -1,7 +1,7 @@
 import CSystemd
 import Glibc
 
-/// One open sd-bus connection to systemd (internal; not thread-safe, `SystemdManager` serialises use).
+/// One open sd-bus connection to systemd (internal; not thread-safe: `SystemdManager` lends it to one call at a time).
 ///
 /// Ownership: owns one reference to the `sd_bus` and to the `JobRemoved` match slot; both are released in
 /// `deinit` (the slot first, so the callback can no longer see `jobResults`).
@@ -40,8 +40,14 @@ final class BusConnection {
         sd_bus_flush_close_unref(bus)
     }
 
-    /// Whether sd-bus still considers the connection open.
-    var isOpen: Bool { sd_bus_is_open(bus) > 0 }
+    /// Set when a call found the connection lost: it is not used again.
+    private var discarded = false
+
+    /// Whether the connection can serve another call: sd-bus still considers it open and no call found it lost.
+    var isOpen: Bool { !discarded && sd_bus_is_open(bus) > 0 }
+
+    /// Marks the connection lost (it is closed when its last user lets it go).
+    func markClosed() { discarded = true }
 
     // MARK: Calls
 

@@ -5,8 +5,10 @@ import Glibc
 /// A connection to a systemd manager over D-Bus (sd-bus), for starting and watching transient units.
 ///
 /// All methods block; call them off the async executors (for example from a dedicated thread or
-/// `DispatchQueue`). Calls are serialised by a lock. A dropped connection is reopened once and the call
-/// retried (a retried `startTransientUnit` may then report that the unit already exists).
+/// `DispatchQueue`). Each call has a connection of its own for its duration, taken from a small pool (at most
+/// `maximumConnections`, opened as needed and kept): concurrent starts wait for their own jobs side by side, and no
+/// call waits behind another's job. A dropped connection is reopened once and the call retried (a retried
+/// `startTransientUnit` may then report that the unit already exists).
 public final class SystemdManager: @unchecked Sendable {
     /// The address actually used (after resolving nil and private sockets in another pid namespace).
     public let address: String
@@ -15,9 +17,13 @@ public final class SystemdManager: @unchecked Sendable {
     /// The timeout of single calls that do not take one (`GetUnit`, `Get`, `ListUnitsByPatterns`...).
     public let callTimeout: Duration
 
-    private let lock = NSLock()
-    /// The open connection; guarded by `lock`.
-    private var connection: BusConnection?
+    /// The most connections open at once; a call beyond them waits for one to be returned.
+    public let maximumConnections: Int
+    private let pool = NSCondition()
+    /// Open connections not in use; guarded by `pool`.
+    private var idle: [BusConnection] = []
+    /// Connections open (idle or in use); guarded by `pool`.
+    private var opened = 0
 
     /// Prepares a manager for `address` (an sd-bus address such as `unix:path=/run/systemd/private`); nil
     /// means the host's systemd: its private socket when running as root, else the system bus.
@@ -26,11 +32,12 @@ public final class SystemdManager: @unchecked Sendable {
     /// (a private systemd) is replaced by that namespace's dbus-daemon socket
     /// `unix:path=/proc/<pid>/root/run/dbus/system_bus_socket`: systemd refuses private-socket clients whose
     /// pid it cannot see. No connection is made until the first call.
-    public init(address: String? = nil, callTimeout: Duration = .seconds(25)) {
+    public init(address: String? = nil, callTimeout: Duration = .seconds(25), maximumConnections: Int = 16) {
         let target = SystemdManager.resolve(address)
         self.address = target.address
         self.isBusClient = target.busClient
         self.callTimeout = callTimeout
+        self.maximumConnections = max(1, maximumConnections)
     }
 
     // MARK: Units
@@ -40,7 +47,8 @@ public final class SystemdManager: @unchecked Sendable {
     /// `jobFailed` naming the unit and systemd's result otherwise, or `timeout`.
     /// - Parameter whenForked: called once the unit's main process exists, before waiting for the job (a `Type=notify`
     ///   unit's job ends only when the process reports READY=1, which it may do only after receiving something from the
-    ///   caller). It runs with the connection locked and must not call this manager. If it throws, that is thrown.
+    ///   caller). It runs on the start's connection; it may call this manager (another connection answers). If it
+    ///   throws, that is thrown.
     public func startTransientUnit(
         name: String, properties: [UnitProperty], timeout: Duration, whenForked: (@Sendable (StartedUnit) throws -> Void)? = nil
     ) throws -> StartedUnit {
@@ -200,11 +208,45 @@ public final class SystemdManager: @unchecked Sendable {
         }
     }
 
-    /// Closes the connection (the next call reopens it).
+    /// Closes the idle connections (the next call opens one); connections in use close when their call returns them.
     public func close() {
-        lock.lock()
-        connection = nil
-        lock.unlock()
+        pool.lock()
+        opened -= idle.count
+        idle.removeAll()
+        pool.broadcast()
+        pool.unlock()
+    }
+
+    /// An open connection for one call: an idle one, a new one while fewer than `maximumConnections` are open, or
+    /// the first one returned.
+    private func checkOut() throws -> BusConnection {
+        pool.lock()
+        defer { pool.unlock() }
+        while true {
+            while let candidate = idle.popLast() {
+                if candidate.isOpen { return candidate }
+                opened -= 1
+            }
+            if opened < maximumConnections {
+                opened += 1
+                do {
+                    return try BusConnection(address: address, busClient: isBusClient)
+                } catch {
+                    opened -= 1
+                    pool.signal()
+                    throw error
+                }
+            }
+            pool.wait()
+        }
+    }
+
+    /// Returns a connection after a call: kept while open, forgotten once dropped.
+    private func checkIn(_ bus: BusConnection) {
+        pool.lock()
+        if bus.isOpen { idle.append(bus) } else { opened -= 1 }
+        pool.signal()
+        pool.unlock()
     }
 
     // MARK: Internals
@@ -213,25 +255,17 @@ public final class SystemdManager: @unchecked Sendable {
     static let noSuchProcess = "org.freedesktop.systemd1.NoSuchProcess"
     static let unknownObject = "org.freedesktop.DBus.Error.UnknownObject"
 
-    /// Runs `body` under the lock on an open connection, reopening it once if it was dropped.
+    /// Runs `body` on a connection of its own, reopening it once if it was dropped.
     private func withBus<T>(_ what: String, hint: String, _ body: (BusConnection) throws -> T) throws -> T {
-        lock.lock()
-        defer { lock.unlock() }
         var reopened = false
         while true {
-            let bus: BusConnection
-            if let open = connection, open.isOpen {
-                bus = open
-            } else {
-                connection = nil
-                bus = try BusConnection(address: address, busClient: isBusClient)
-                connection = bus
-            }
+            let bus = try checkOut()
+            defer { checkIn(bus) }
             do {
                 return try body(bus)
             } catch let error as BusCallError {
                 if error.isConnectionLost || !bus.isOpen {
-                    connection = nil
+                    bus.markClosed()
                     if !reopened {
                         reopened = true
                         continue
