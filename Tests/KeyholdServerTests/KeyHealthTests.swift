@@ -112,16 +112,22 @@ struct KeyHealthTests {
         provider.update { $0.failure = nil }
         _ = try Self.waitForHealth(keyhold, "acme", "anthropic", "ok")
 
-        // A provider that hangs is unreachable, never invalid.
+        // A provider that hangs is unreachable, never invalid; a webhook that hangs holds nothing up.
         #expect(try keyhold.cli(["tenant", "create", "initech", "--plan", "checked"]).status == 0)
+        let hangingHook = "http://127.0.0.1:\(hole.port)/hook\n"
+        #expect(try keyhold.cli(["tenant", "set-alert-webhook", "initech", "-"], input: Array(hangingHook.utf8)).status == 0)
         let compatible = try keyhold.cli(
             ["key", "set", "initech", "openai-compatible", "--base-url", "http://127.0.0.1:\(hole.port)", "--no-validate"],
             input: Array("gsk-hanging\n".utf8))
         #expect(compatible.status == 0, "\(compatible.stderr)")
         let hanging = try #require(try Self.waitForHealth(keyhold, "initech", "openai-compatible", "unreachable"))
         #expect((hanging["health_detail"] as? String)?.contains("could not reach") == true, "\(hanging)")
+        let asked = Date()
         let validate = try keyhold.cli(["key", "validate", "initech", "openai-compatible"])
         #expect(validate.status == 1 && validate.stdout.contains("unreachable"), "\(validate.stdout)")
+        // The provider's 1 s timeout, not the webhook's: its POST waits in a task of its own.
+        #expect(Date().timeIntervalSince(asked) < 5, "key validate took \(Date().timeIntervalSince(asked)) s")
+        #expect(try keyhold.cli(["tenant", "show", "acme"]).status == 0)
 
         // Each change is one key.health record, in order; unchanged checks add none.
         let audit = try keyhold.cli(["audit", "list", "--tenant", "acme", "--action", "key.health", "--json"]).stdout
