@@ -203,7 +203,10 @@ enum AdminRoutes {
             try Self.requireSocket(context)
             let body = try await request.decodeAdmin(AdminAPI.CreateAdminToken.self, context: context)
             let created = try await plane.audited { tx in
-                let tenantID = try body.tenant.map { try tx.tenant(named: $0).id }
+                let tenantID = try body.tenant.map { name in
+                    guard name != ControlPlane.platformTenant else { throw KeyholdError.unknownTenant(name) }
+                    return try tx.tenant(named: name).id
+                }
                 let created = try tx.createAdminToken(name: body.name, tenantID: tenantID)
                 let event = AuditEvent(
                     actor: context.actor, action: "token.create", tenant: body.tenant,

@@ -54,10 +54,11 @@ extension ControlPlane {
     public func setAlertWebhook(_ name: String, url: String?, actor: String) async throws -> AdminAPI.Tenant {
         let host: String?
         if let url {
-            guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
-                let found = components.host, !found.isEmpty
+            guard url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }), let components = URLComponents(string: url),
+                let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https", let found = components.host, !found.isEmpty
             else {
-                throw KeyholdError.invalidInput("the alert webhook must be an http:// or https:// URL with a host")
+                throw KeyholdError.invalidInput(
+                    "the alert webhook must be an http:// or https:// URL with a host, without spaces or control characters")
             }
             host = found
         } else {

@@ -36,8 +36,20 @@ final class RouteTable {
         }
         methods[path, default: []].append(method)
         router.on(RouterPath(path), method: method) { request, context in
+            try Self.refuseNUL(request, context)
+            // The platform's own keys live under a reserved tenant: it is managed at /v1/platform, never as a tenant.
+            if let tenant = context.parameters.get("tenant"), tenant == ControlPlane.platformTenant { throw KeyholdError.unknownTenant(tenant) }
             try Self.authorize(context, access: access, route: route)
             return try await handler(request, context)
+        }
+    }
+
+    /// Refuses a NUL character in the query's values or the path's parameters: no name or value holds one, and
+    /// PostgreSQL cannot compare text with one.
+    private static func refuseNUL(_ request: Request, _ context: AdminContext) throws {
+        let values = request.uri.queryParameters.map { String($0.key) + String($0.value) } + context.parameters.map { String($0.value) }
+        guard values.allSatisfy({ !$0.contains("\u{0}") }) else {
+            throw KeyholdError.invalidInput("a path or query value contains a NUL character: no name or value may")
         }
     }
 

@@ -167,6 +167,17 @@ import Testing
         #expect(try await client.send("GET", "/v1/audit?since=7d").status == 200)
         let huge = try await client.send("DELETE", "/v1/tenants/acme/keys/anthropic?version=70900592843037799965731920787013632")
         #expect(huge.status == 400 && huge.error?.message.contains("version must be a whole number") == true, "\(huge.text)")
+        // NUL characters (PostgreSQL text cannot hold one) and the platform's reserved tenant.
+        for path in ["/v1/audit?action=%00", "/v1/audit?tenant=acme%00", "/v1/tenants/acme/audit?action=key%00"] {
+            let answer = try await client.send("GET", path)
+            #expect(answer.status == 400 && answer.error?.message.contains("NUL") == true, "\(path): \(answer.text)")
+        }
+        let nul = try await client.send("PUT", "/v1/tenants/acme/alert-webhook", body: #"{"url":"https://hooks.example.com/\u0000"}"#)
+        #expect(nul.status == 400, "\(nul.text)")
+        #expect(try await client.send("GET", "/v1/tenants/platform").status == 404)
+        #expect(try await client.send("PUT", "/v1/tenants/platform/alert-webhook", body: #"{"url":"https://a.example"}"#).status == 404)
+        let platformToken = try served.keyhold.cli(["token", "create", "sneaky", "--tenant", "platform"])
+        #expect(platformToken.status != 0 && platformToken.stderr.contains("no tenant named 'platform'"), "\(platformToken.stderr)")
         for method in ["TRACE", "HEAD", "QUERY"] {
             let answer = try await client.send(method, "/v1/tenants")
             #expect(answer.status == 405, "\(method): \(answer.status)")
