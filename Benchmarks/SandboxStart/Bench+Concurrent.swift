@@ -18,7 +18,8 @@ extension Bench {
             for round in 0..<options.concurrentRounds {
                 let units = (0..<count).map { "bench-cfloor-\(count)-\(round)-\($0).service" }
                 let argvs = units.map { unit in
-                    Spawn.inNamespace(of: systemdPID, ["/usr/bin/systemd-run"] + FloorUnit.systemdRunArguments(unit: unit, properties: floorProperties))
+                    let run = ["/usr/bin/systemd-run"] + FloorUnit.systemdRunArguments(unit: unit, properties: floorProperties)
+                    return Spawn.inNamespace(of: systemdPID, run)
                 }
                 let began = ContinuousClock.now
                 let failures = Mutex(0)
