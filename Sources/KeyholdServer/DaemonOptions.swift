@@ -19,6 +19,8 @@ public struct DaemonOptions: Sendable {
     public var version: String
     /// The metering proxy's listeners, or nil to run without it.
     public var proxy: ProxyConfiguration?
+    /// The tenant console's listener, or nil to run without it.
+    public var console: ConsoleOptions?
 
     public init(
         stateDirectory: String, socketPath: String, tcpAddress: String?, plansDirectory: String, sandbox: SandboxConfiguration,
