@@ -74,7 +74,11 @@ public final class ChromeDriver {
     /// Stops the driver this object started (and with it any browser it still runs).
     public func stop() {
         guard process.isRunning else { return }
+        // chromedriver may ignore SIGTERM while it holds a session: give it 3 s, then SIGKILL (this pid only).
         kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(3)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }
@@ -85,7 +89,7 @@ public struct WebDriverSession: Sendable {
     public let id: String
 
     /// The element id key of the W3C protocol.
-    static let elementKey = "element-6066-11e4-a07c-4bbe6e8ae1da"
+    static let elementKey = "element-6066-11e4-a52e-4f735466cecf"
 
     public func navigate(_ url: String) async throws { _ = try await command("POST", "/url", ["url": url]) }
 

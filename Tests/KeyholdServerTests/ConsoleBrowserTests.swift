@@ -50,8 +50,11 @@ struct ConsoleBrowserTests {
 
         /// Stops watching; returns the number of active units at each observation.
         func stop() -> [Int] {
-            state.withLock { $0.running = false }
-            done.wait()
+            let wasRunning = state.withLock { value in
+                defer { value.running = false }
+                return value.running
+            }
+            if wasRunning { done.wait() }
             return state.withLock { $0.observations }
         }
     }
@@ -91,6 +94,7 @@ struct ConsoleBrowserTests {
             // Replace the key while the agent is watched every 10 ms.
             let before = try sandboxes.activeUnits(tenant: tenant)
             let watcher = try UnitWatcher(tenant: tenant)
+            defer { _ = watcher.stop() }
             try await browser.type(newKey, into: "#new-key-anthropic")
             try await browser.click("#replace-anthropic")
             try await browser.wait("the rotation to start") { try await browser.exists("#rotation") }
