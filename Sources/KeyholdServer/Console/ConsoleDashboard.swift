@@ -26,9 +26,12 @@ public enum ConsoleDashboard {
         model["state"] = tenant.state
         model["managed"] = managed
         if let notice { model["notice"] = notice }
+        // "Your agent is moving to it" no longer holds once the rotation ended: its section says how it ended.
+        let rotation = try await plane.latestRotation(tenant: name)
+        if notice == ConsoleRoutes.notice(for: "rotating"), rotation?.rotation.state != .running { model["notice"] = nil }
         if let error { model["error"] = error }
         model["keys"] = keyRows(tenant.keys ?? [], csrf: session.csrfToken)
-        if let progress = try await plane.latestRotation(tenant: name) {
+        if let progress = rotation {
             model["rotation"] = rotationModel(progress)
             // While the rotation runs the page reloads itself every second (no script, no fetch: the CSP allows neither).
             model["refresh"] = progress.rotation.state == .running
