@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(
@@ -121,6 +122,7 @@ let package = Package(
                 "KeyholdSandbox",
                 "CSystemd",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -198,6 +200,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "keyhold-bench-console",
+            dependencies: [
+                "BenchmarkSupport", "KeyholdCore", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Console",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "keyhold-bench-store",
             dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdStore", "KeyholdTesting"],
             path: "Benchmarks/Store",
@@ -236,6 +247,10 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -4,11 +4,14 @@ import KeyholdCore
 import KeyholdEgress
 import KeyholdProxy
 import KeyholdStore
+import NIOCore
+import NIOFoundationCompat
 
 /// The admin API's routes (documented in `deploy/openapi.yaml`).
 enum AdminRoutes {
     /// Registers every route on `table`.
-    static func register(on table: RouteTable, plane: ControlPlane, version: String) {
+    /// - Parameter consoleURL: the tenant console's public base URL, when the daemon serves one.
+    static func register(on table: RouteTable, plane: ControlPlane, version: String, consoleURL: String? = nil) {
         table.on(.get, "/v1/health") { _, _ in
             JSONResponse.make(
                 AdminAPI.Health(
@@ -19,6 +22,7 @@ enum AdminRoutes {
         }
         registerPlans(on: table, plane: plane)
         registerTenants(on: table, plane: plane)
+        registerConsole(on: table, plane: plane, consoleURL: consoleURL)
         registerKeys(on: table, plane: plane)
         registerSandboxes(on: table, plane: plane)
         registerAudit(on: table, plane: plane)
@@ -104,6 +108,21 @@ enum AdminRoutes {
         }
         table.on(.post, "/v1/tenants/{tenant}/resume") { _, context in
             JSONResponse.make(try await plane.resumeTenant(try context.parameter("tenant"), actor: context.actor))
+        }
+    }
+
+    static func registerConsole(on table: RouteTable, plane: ControlPlane, consoleURL: String?) {
+        table.on(.post, "/v1/tenants/{tenant}/console-link") { request, context in
+            guard let consoleURL else {
+                throw KeyholdError.unavailable("this daemon serves no tenant console: start it with --console 127.0.0.1:PORT (and --console-url)")
+            }
+            let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            let body =
+                buffer.readableBytes == 0
+                ? AdminAPI.CreateConsoleLink() : try AdminJSON.decoder().decode(AdminAPI.CreateConsoleLink.self, from: buffer)
+            let link = try await plane.createConsoleLink(
+                tenant: try context.parameter("tenant"), seconds: body.ttlSeconds, baseURL: consoleURL, actor: context.actor)
+            return JSONResponse.make(link, status: .created)
         }
     }
 

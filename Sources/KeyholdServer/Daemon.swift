@@ -79,7 +79,9 @@ public final class Daemon: Sendable {
             let directory = (proxySocket as NSString).deletingLastPathComponent
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         }
-        let listeners = (options.tcpAddress == nil ? 1 : 2) + (proxy?.listenerCount ?? 0) + (options.metricsAddress == nil ? 0 : 1)
+        let listeners =
+            (options.tcpAddress == nil ? 1 : 2) + (proxy?.listenerCount ?? 0) + (options.metricsAddress == nil ? 0 : 1)
+            + (options.console == nil ? 0 : 1)
         let ready = ReadyCounter(expected: listeners) { [socketPath = options.socketPath, logger] in
             chmod(socketPath, 0o660)
             SystemdNotifier.notify("READY=1")
@@ -108,6 +110,9 @@ public final class Daemon: Sendable {
                 metrics, option: "--metrics", example: "127.0.0.1:9464", loopbackOnly: false, why: "")
             let endpoint = MetricsEndpoint(plane: plane, proxy: proxy)
             services.append(.init(service: endpoint.application(address: .hostname(host, port: port), logger: logger) { ready.arrive() }))
+        }
+        if let console = options.console {
+            services.append(.init(service: try ConsoleServer.application(plane: plane, options: console, logger: logger) { ready.arrive() }))
         }
         if let proxy {
             // Shut down in reverse order: the listeners finish their requests first, then the flusher writes the last usage.
@@ -147,7 +152,7 @@ public final class Daemon: Sendable {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: LeaseMiddleware(lease: plane.sandboxes.lease))
         router.add(middleware: AdminAuthMiddleware(transport: transport, store: plane.store))
-        AdminRoutes.register(on: RouteTable(router: router), plane: plane, version: options.version)
+        AdminRoutes.register(on: RouteTable(router: router), plane: plane, version: options.version, consoleURL: options.console?.publicURL)
         return Application(
             router: router, configuration: .init(address: address, serverName: "keyhold"), onServerRunning: { _ in ready.arrive() },
             logger: logger

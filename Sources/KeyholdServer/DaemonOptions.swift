@@ -23,6 +23,8 @@ public struct DaemonOptions: Sendable {
     public var keyChecks = KeyCheckOptions()
     /// `HOST:PORT` of the Prometheus metrics endpoint, or nil for none.
     public var metricsAddress: String?
+    /// The tenant console's listener, or nil to run without it.
+    public var console: ConsoleOptions?
 
     public init(
         stateDirectory: String, socketPath: String, tcpAddress: String?, plansDirectory: String, sandbox: SandboxConfiguration,

@@ -72,6 +72,19 @@ struct DaemonFlags: ParsableArguments {
         help: "Let --proxy listen on an address that is not loopback (anyone who reaches it may try proxy tokens); sandboxes never need it.")
     var proxyPublic = false
 
+    @Option(name: .long, help: ArgumentHelp("Serve the tenant console (a web page) on loopback.", valueName: "host:port"))
+    var console: String?
+
+    @Flag(name: .long, help: "Let --console listen on an address that is not loopback (prefer a TLS reverse proxy in front of a loopback one).")
+    var consolePublic = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The console's public base URL behind the reverse proxy (default http://HOST:PORT of --console); sign-in links use it, https makes the cookie Secure.",
+            valueName: "url"))
+    var consoleURL: String?
+
     @Option(name: .long, help: ArgumentHelp("Also serve the metering proxy on a Unix socket.", valueName: "path"))
     var proxySocket: String?
 
@@ -161,6 +174,13 @@ struct DaemonFlags: ParsableArguments {
                 proxy, option: "--proxy", example: "127.0.0.1:8787", loopbackOnly: !proxyPublic,
                 why: "pass --proxy-public to listen beyond this host (managed sandboxes reach the proxy inside their own namespace)")
         }
+        if let console {
+            _ = try ListenAddress.parse(
+                console, option: "--console", example: "127.0.0.1:8790", loopbackOnly: !consolePublic,
+                why: "put it behind a TLS reverse proxy, or pass --console-public")
+        } else if consoleURL != nil || consolePublic {
+            throw KeyholdError.invalidInput("--console-url and --console-public need --console HOST:PORT")
+        }
         guard proxyRequestTimeout > 0, proxyUpstreamTimeout > 0 else {
             throw KeyholdError.invalidInput("--proxy-request-timeout and --proxy-upstream-timeout must be at least 1 second")
         }
@@ -197,6 +217,7 @@ struct DaemonFlags: ParsableArguments {
         )
         options.metricsAddress = metrics
         options.keyChecks = KeyCheckOptions(callsPerSecondPerProvider: keyCheckRate, timeoutSeconds: Int64(keyCheckTimeout))
+        options.console = try console.map { try ConsoleOptions(address: $0, publicURL: consoleURL) }
         return options
     }
 }

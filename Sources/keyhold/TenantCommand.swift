@@ -8,7 +8,7 @@ struct TenantCommand: AsyncParsableCommand {
         commandName: "tenant", abstract: "Onboard tenants onto plans, move, suspend and delete them.",
         subcommands: [
             Create.self, List.self, Show.self, SetPlan.self, SetAlertWebhook.self, AllowEgress.self, DenyEgress.self, Suspend.self, Resume.self,
-            Delete.self,
+            Delete.self, ConsoleLink.self,
         ]
     )
 

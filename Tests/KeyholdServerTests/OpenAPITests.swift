@@ -109,6 +109,7 @@ import Yams
         try await api.call("PUT", "/v1/tenants/{tenant}/alert-webhook", acme, body: #"{"url":"https://hooks.example/alerts"}"#, expect: 200)
         try await api.call("PUT", "/v1/tenants/{tenant}/alert-webhook", acme, body: #"{"url":"hooks.example"}"#, expect: 400)
         try await api.call("PUT", "/v1/tenants/{tenant}/alert-webhook", acme, body: #"{"url":null}"#, expect: 200)
+        try await api.call("POST", "/v1/tenants/{tenant}/console-link", acme, body: #"{"ttl_seconds":600}"#, expect: 503)
         try await api.call("POST", "/v1/tenants/{tenant}/suspend", acme, expect: 200)
         try await api.call("POST", "/v1/tenants/{tenant}/resume", acme, expect: 200)
 
