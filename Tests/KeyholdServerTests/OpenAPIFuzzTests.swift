@@ -16,7 +16,8 @@ struct OpenAPIFuzzTests {
         let provider = try await FakeProvider.start()
         let port = try LoopbackPort.free()
         let sandboxes = try SandboxHarness(extraArguments: [
-            "--tcp", "127.0.0.1:\(port)", "--provider-base-url", "anthropic=\(provider.baseURL)", "--provider-base-url",
+            "--tcp", "127.0.0.1:\(port)", "--console", "127.0.0.1:\(try LoopbackPort.free())", "--provider-base-url", "anthropic=\(provider.baseURL)",
+            "--provider-base-url",
             "openai=\(provider.baseURL)", "--provider-base-url", "google=\(provider.baseURL)",
         ])
         let keyhold = sandboxes.keyhold
