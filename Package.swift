@@ -203,7 +203,6 @@ let package = Package(
             name: "keyhold-bench-console",
             dependencies: [
                 "BenchmarkSupport", "KeyholdCore", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
-                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/Console",
             swiftSettings: swiftSettings

@@ -12,7 +12,6 @@ import KeyholdCore
 import KeyholdServer
 import KeyholdStore
 import KeyholdTesting
-import Logging
 
 let usage = "usage: keyhold-bench-console [--records N] [--renders N]"
 var records = 10_000
@@ -27,19 +26,8 @@ while let flag = rest.popFirst() {
     }
 }
 
-let root = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-bench-console-\(UUID().uuidString.prefix(8))").path
-defer { try? FileManager.default.removeItem(atPath: root) }
-let state = root + "/state"
-_ = try StateDirectory(path: state).initialize()
-let sandbox = SandboxConfiguration(
-    systemdBus: nil, systemdEnabled: false, journalDirectory: nil, profilesDirectory: BuildProducts.profilesDirectory,
-    execPath: BuildProducts.keyholdExec
-)
-let options = DaemonOptions(
-    stateDirectory: state, socketPath: root + "/admin.sock", tcpAddress: nil, plansDirectory: BuildProducts.plansDirectory,
-    sandbox: sandbox, providerBaseURLs: [:], version: "bench"
-)
-let plane = try Daemon(options: options, logger: Logger(label: "keyhold-bench-console")).plane
+let idle = try IdleDaemon(label: "keyhold-bench-console")
+let plane = idle.plane
 let pages = try ConsolePages()
 
 /// Makes a tenant with `records` audit records of its own (and as many of another tenant's, interleaved).

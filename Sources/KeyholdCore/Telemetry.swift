@@ -35,9 +35,9 @@ public enum Telemetry {
         "keyhold_keys": .init(help: "Active keys, by health as last checked (unchecked until the first check)."),
     ]
 
-    /// A start finished (or failed) after `seconds`.
-    public static func sandboxStart(plan: String, outcome: String, nanoseconds: Int64) {
-        Timer(label: "keyhold_sandbox_start_seconds", dimensions: [("plan", plan), ("outcome", outcome)]).recordNanoseconds(nanoseconds)
+    /// A start finished (or failed) after `duration`.
+    public static func sandboxStart(plan: String, outcome: String, duration: Duration) {
+        Timer(label: "keyhold_sandbox_start_seconds", dimensions: [("plan", plan), ("outcome", outcome)]).recordNanoseconds(nanoseconds(duration))
     }
 
     public static func keyInjected(kind: String) {
@@ -52,11 +52,11 @@ public enum Telemetry {
 
     /// A metered request settled.
     public static func proxyRequest(
-        plan: String, provider: String, model: String, status: Int, addedNanoseconds: Int64, input: Int, output: Int, cached: Int
+        plan: String, provider: String, model: String, status: Int, added: Duration, input: Int, output: Int, cached: Int
     ) {
         let dimensions = [("plan", plan), ("provider", provider), ("model", model), ("status", String(status))]
         Counter(label: "keyhold_proxy_requests_total", dimensions: dimensions).increment()
-        Timer(label: "keyhold_proxy_added_seconds", dimensions: dimensions).recordNanoseconds(max(0, addedNanoseconds))
+        Timer(label: "keyhold_proxy_added_seconds", dimensions: dimensions).recordNanoseconds(max(0, nanoseconds(added)))
         for (kind, count) in [("input", input), ("output", output), ("cached", cached)] where count > 0 {
             Counter(label: "keyhold_proxy_tokens_total", dimensions: [("plan", plan), ("provider", provider), ("model", model), ("kind", kind)])
                 .increment(by: count)
@@ -76,8 +76,13 @@ public enum Telemetry {
         Gauge(label: label, dimensions: dimensions).record(value)
     }
 
-    /// Raises a counter read at scrape time (the audit log's length) to `total`.
+    /// Raises a counter kept from a value read at scrape time (the audit log's length) by what it grew since.
     public static func counter(_ label: String, raisedBy amount: Int) {
         if amount > 0 { Counter(label: label).increment(by: amount) }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -215,16 +215,11 @@ final class ProxyExchange {
         let counted = usage ?? TokenUsage()
         Telemetry.proxyRequest(
             plan: caller.plan.id, provider: ask.provider.rawValue, model: ask.model, status: status,
-            addedNanoseconds: Self.nanoseconds(now - started - providerShare), input: counted.input, output: counted.output,
+            added: now - started - providerShare, input: counted.input, output: counted.output,
             cached: counted.cachedInput)
         proxy.settle(
             reservation, caller: caller, ask: ask, usage: usage, status: status, charged: charged, started: started,
             journaled: journaled)
-    }
-
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     /// Answers and ends the exchange.

@@ -22,26 +22,17 @@ extension ControlPlane {
             throw KeyholdError.invalidInput(
                 "plan '\(plan.id)' does not allow \(provider) keys (allowed: \(plan.providers.map(\.rawValue).joined(separator: ", ")))")
         }
-        let validated: String
-        var check: KeyCheck?
-        if request.validate {
-            let result = await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL)
-            check = result
-            guard result.valid else {
-                try await recordAttempt(
-                    AuditEvent(
-                        actor: actor, action: "key.set", tenant: name, provider: provider.rawValue, fingerprint: vault.fingerprint(of: secret),
-                        outcome: "refused", details: ["reason": result.message]
-                    )
+        let check: KeyCheck? = request.validate ? await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL) : nil
+        if let check, !check.valid {
+            try await recordAttempt(
+                AuditEvent(
+                    actor: actor, action: "key.set", tenant: name, provider: provider.rawValue, fingerprint: vault.fingerprint(of: secret),
+                    outcome: "refused", details: ["reason": check.message]
                 )
-                throw KeyholdError.invalidInput("the key was not stored: \(result.message)")
-            }
-            validated = "ok"
-        } else {
-            validated = "skipped"
+            )
+            throw KeyholdError.invalidInput("the key was not stored: \(check.message)")
         }
         let vault = self.vault
-        let checked = check
         let stored = try await audited { tx in
             let tenant = try tx.tenant(named: name)
             try Self.refuseEnvironmentClash(provider, tenant: tenant, in: tx)
@@ -51,12 +42,12 @@ extension ControlPlane {
             var record = try tx.insertKeyVersion(
                 tenantID: tenant.id, provider: provider, version: version, sealed: sealed, baseURL: baseURL
             )
-            if let check = checked {
+            if let check {
                 try tx.recordKeyHealth(keyID: record.id, health: check.health, detail: check.message, at: record.createdAt)
                 (record.health, record.healthDetail, record.validatedAt) = (check.health, check.message, record.createdAt)
             }
             let retired = try tx.retireKeyVersions(tenantID: tenant.id, provider: provider, olderThan: version)
-            var details = ["validated": validated]
+            var details = ["validated": check == nil ? "skipped" : "ok"]
             if let baseURL { details["base_url"] = baseURL }
             if !retired.isEmpty { details["retired_versions"] = retired.map(String.init).joined(separator: ",") }
             let event = AuditEvent(

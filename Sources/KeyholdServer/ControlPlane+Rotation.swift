@@ -41,33 +41,28 @@ extension ControlPlane {
         }
         let current = try await activeKey(tenant: name, provider: provider)
         let baseURL = try Self.checkBaseURL(request.baseURL ?? current.baseURL, provider: provider)
-        var check: KeyCheck?
-        if request.validate {
-            let result = await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL)
-            check = result
-            guard result.valid else {
-                try await recordAttempt(
-                    AuditEvent(
-                        actor: actor, action: "key.rotate", tenant: name, provider: provider.rawValue, keyVersion: current.version,
-                        fingerprint: vault.fingerprint(of: secret), outcome: "refused", details: ["reason": result.message]
-                    )
+        let check: KeyCheck? = request.validate ? await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL) : nil
+        if let check, !check.valid {
+            try await recordAttempt(
+                AuditEvent(
+                    actor: actor, action: "key.rotate", tenant: name, provider: provider.rawValue, keyVersion: current.version,
+                    fingerprint: vault.fingerprint(of: secret), outcome: "refused", details: ["reason": check.message]
                 )
-                throw KeyholdError.invalidInput("the key was not rotated: \(result.message)")
-            }
+            )
+            throw KeyholdError.invalidInput("the key was not rotated: \(check.message)")
         }
         if tenant.fallbackProvider == provider.rawValue {
             // The rollout's new unit runs on the tenant's own plan with the new key; the old one, on the fallback, stops.
             try await endFallback(tenant: tenant, provider: provider, actor: actor, reason: "the \(provider) key is being rotated", restart: false)
         }
         let vault = self.vault
-        let validated = check
         let (rotation, pending) = try await audited { tx in
             let version = try tx.nextKeyVersion(tenantID: tenant.id, provider: provider)
             let sealed = try vault.seal(secret, binding: KeyBinding(tenantID: tenant.id, provider: provider.rawValue, version: version))
             let pending = try tx.insertKeyVersion(
                 tenantID: tenant.id, provider: provider, version: version, sealed: sealed, baseURL: baseURL, state: .pending
             )
-            if let check = validated {
+            if let check {
                 try tx.recordKeyHealth(keyID: pending.id, health: check.health, detail: check.message, at: pending.createdAt)
             }
             let rotation = try tx.insertRotation(

@@ -58,17 +58,16 @@ public final class Daemon: Sendable {
     }
 
     /// The routes the admin API serves, as `METHOD /path` (for the OpenAPI check).
-    public static func routeList(plane: ControlPlane) -> [String] {
-        let table = RouteTable(router: Router(context: AdminContext.self))
-        AdminRoutes.register(on: table, plane: plane, version: "test")
-        return table.routes
-    }
+    public static func routeList(plane: ControlPlane) -> [String] { routeTable(plane: plane).routes }
 
     /// The routes (`METHOD /path`) a tenant token may call on its own tenant; every other route answers it 403.
-    public static func tenantRouteList(plane: ControlPlane) -> Set<String> {
+    public static func tenantRouteList(plane: ControlPlane) -> Set<String> { routeTable(plane: plane).tenantRoutes }
+
+    /// Every admin route registered on a router that serves nothing.
+    private static func routeTable(plane: ControlPlane) -> RouteTable {
         let table = RouteTable(router: Router(context: AdminContext.self))
         AdminRoutes.register(on: table, plane: plane, version: "test")
-        return table.tenantRoutes
+        return table
     }
 
     /// Serves until SIGTERM/SIGINT (or `shutdown` is triggered), then stops cleanly.

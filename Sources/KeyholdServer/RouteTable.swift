@@ -36,7 +36,7 @@ final class RouteTable {
         }
         methods[path, default: []].append(method)
         router.on(RouterPath(path), method: method) { request, context in
-            try Self.refuseNUL(request, context)
+            try Self.refuseNUL(request)
             // The platform's own keys live under a reserved tenant: it is managed at /v1/platform, never as a tenant.
             if let tenant = context.parameters.get("tenant"), tenant == ControlPlane.platformTenant { throw KeyholdError.unknownTenant(tenant) }
             try Self.authorize(context, access: access, route: route)
@@ -44,12 +44,11 @@ final class RouteTable {
         }
     }
 
-    /// Refuses a NUL character in the query's values or the path's parameters: no name or value holds one, and
-    /// PostgreSQL cannot compare text with one.
-    private static func refuseNUL(_ request: Request, _ context: AdminContext) throws {
-        let values = request.uri.queryParameters.map { String($0.key) + String($0.value) } + context.parameters.map { String($0.value) }
-        guard values.allSatisfy({ !$0.contains("\u{0}") }) else {
-            throw KeyholdError.invalidInput("a path or query value contains a NUL character: no name or value may")
+    /// Refuses a NUL character in a query value (decoded from `%00`): no name or value holds one, and PostgreSQL cannot
+    /// compare text with one. Path parameters stay percent-encoded, so they never hold one.
+    private static func refuseNUL(_ request: Request) throws {
+        guard request.uri.queryParameters.allSatisfy({ !$0.value.contains("\u{0}") }) else {
+            throw KeyholdError.invalidInput("a query value contains a NUL character: no name or value may")
         }
     }
 

@@ -97,19 +97,14 @@ extension SandboxService {
             }
             let started = try await inject(
                 injection, into: sandbox, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor, timing: &timing)
-            Telemetry.sandboxStart(plan: plan.id, outcome: "ok", nanoseconds: Self.nanoseconds(since: began))
+            Telemetry.sandboxStart(plan: plan.id, outcome: "ok", duration: ContinuousClock.now - began)
             Telemetry.keyInjected(kind: plan.kind.rawValue)
             return started
         } catch {
             await markFailed(sandbox, tenant: tenant, actor: actor, error: error)
-            Telemetry.sandboxStart(plan: plan.id, outcome: "failed", nanoseconds: Self.nanoseconds(since: began))
+            Telemetry.sandboxStart(plan: plan.id, outcome: "failed", duration: ContinuousClock.now - began)
             throw error
         }
-    }
-
-    static func nanoseconds(since instant: ContinuousClock.Instant) -> Int64 {
-        let (seconds, attoseconds) = (ContinuousClock.now - instant).components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     private func inject(

@@ -38,13 +38,15 @@ public final class Store: Sendable {
         sqliteGeneration.stop()
     }
 
-    /// A SQLite write transaction that publishes the proxy lookups' generation once it has committed.
-    private func sqliteWrite<T>(_ database: any DatabaseWriter, host: String?, _ body: (StoreTransaction) throws -> T) throws -> T {
-        let (value, generation) = try database.write { db in
-            (try body(StoreTransaction(db, host: host)), try Int.fetchOne(db.cachedStatement(sql: "SELECT n FROM proxy_generation")))
-        }
-        if let generation { sqliteGeneration.advance(to: generation) }
-        return value
+    /// A SQLite write transaction's body, and the proxy lookups' generation it leaves (read before the commit).
+    private static func writing<T>(_ db: Database, host: String?, _ body: (StoreTransaction) throws -> T) throws -> (T, Int?) {
+        (try body(StoreTransaction(db, host: host)), try Int.fetchOne(db.cachedStatement(sql: "SELECT n FROM proxy_generation")))
+    }
+
+    /// Publishes a committed write's generation to the proxy's readers, and returns the write's value.
+    private func published<T>(_ committed: (value: T, generation: Int?)) -> T {
+        if let generation = committed.generation { sqliteGeneration.advance(to: generation) }
+        return committed.value
     }
 
     /// A store location fit to print: a PostgreSQL URL without its password, or the SQLite file's path.
@@ -169,14 +171,9 @@ public final class Store: Sendable {
         switch backend {
         case .sqlite(let database):
             do {
-                if writing {
-                    let (value, generation) = try await database.write { db in
-                        (try body(StoreTransaction(db, host: host)), try Int.fetchOne(db.cachedStatement(sql: "SELECT n FROM proxy_generation")))
-                    }
-                    if let generation { sqliteGeneration.advance(to: generation) }
-                    return value
-                }
-                return try await database.read { db in try body(StoreTransaction(db, host: host)) }
+                return writing
+                    ? published(try await database.write { db in try Self.writing(db, host: host, body) })
+                    : try await database.read { db in try body(StoreTransaction(db, host: host)) }
             } catch {
                 throw Self.unavailable(error, writing: writing)
             }
@@ -192,7 +189,7 @@ public final class Store: Sendable {
             switch backend {
             case .sqlite(let database):
                 return writing
-                    ? try sqliteWrite(database, host: host, body)
+                    ? published(try database.write { db in try Self.writing(db, host: host, body) })
                     : try database.read { db in try body(StoreTransaction(db, host: host)) }
             case .postgres(let postgres): return try postgres.transaction(readOnly: !writing, host: host, body)
             }

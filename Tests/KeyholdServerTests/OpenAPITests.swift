@@ -1,7 +1,6 @@
 import Foundation
 import KeyholdServer
 import KeyholdTesting
-import Logging
 import Testing
 import Yams
 
@@ -9,19 +8,7 @@ import Yams
 @Suite struct OpenAPITests {
     @Test func everyServedRouteIsDocumentedAndEveryDocumentedRouteIsServed() throws {
         let document = try OpenAPIDocument.load()
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-openapi-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let state = root + "/state"
-        _ = try StateDirectory(path: state).initialize()
-        let sandbox = SandboxConfiguration(
-            systemdBus: nil, systemdEnabled: false, journalDirectory: nil, profilesDirectory: BuildProducts.profilesDirectory,
-            execPath: BuildProducts.keyholdExec
-        )
-        let options = DaemonOptions(
-            stateDirectory: state, socketPath: root + "/admin.sock", tcpAddress: nil, plansDirectory: BuildProducts.plansDirectory,
-            sandbox: sandbox, providerBaseURLs: [:], version: "test"
-        )
-        let daemon = try Daemon(options: options, logger: Logger(label: "keyhold-openapi-test"))
+        let daemon = try IdleDaemon(label: "keyhold-openapi-test")
         let list = Daemon.routeList(plane: daemon.plane)
         let served = Set(list)
         #expect(served.count == list.count, "a route is registered twice: \(list.sorted())")
