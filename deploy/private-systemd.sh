@@ -66,7 +66,7 @@ start)
     # Its own tmpfs on /run, /tmp and /var/tmp: at boot systemd-tmpfiles empties /tmp, which without it would
     # be the host's. --kill-child: systemd dies if unshare is killed.
     setsid unshare --pid --fork --kill-child=SIGKILL --mount --mount-proc --propagation private \
-        sh -c "for d in /run /tmp /var/tmp /var/log; do mount -t tmpfs tmpfs \$d; done; exec /lib/systemd/systemd --system$unit_option" \
+        sh -c "for d in /run /tmp /var/tmp /var/log; do mount -t tmpfs tmpfs \$d; done; mount --make-rshared /; exec /lib/systemd/systemd --system$unit_option" \
         </dev/null >"$dir/private-systemd.log" 2>&1 &
     unshare_pid=$!
     echo "$unshare_pid" >"$dir/unshare.pid"

@@ -10,6 +10,9 @@ final class Bench: @unchecked Sendable {
     /// The idle agent of every unit started here.
     static let agent = ["/bin/sleep", "infinity"]
     static let jobTimeout: Duration = .seconds(30)
+    /// The plan of the warm starts: `byok` with a warm pool.
+    static let warmPlan = "byok-warm"
+    static let warmPoolSize = 4
 
     let options: Options
     let systemd: SystemdInstance
@@ -52,9 +55,10 @@ final class Bench: @unchecked Sendable {
             floorPropertiesWithoutBoundary = FloorUnit.properties(
                 tenant: "bench-floor", plan: plan, profile: profile, agent: Self.agent, boundary: nil)
             let harness = try KeyholdHarness()
+            let plans = try Self.writePlans(in: harness.root)
             // A metering proxy, so that managed sandboxes get their listener as in production.
             try harness.startDaemon(
-                systemdBus: .some(systemd.busAddress), extraArguments: ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"],
+                systemdBus: .some(systemd.busAddress), extraArguments: ["--proxy", "127.0.0.1:\(try LoopbackPort.free())", "--plans", plans],
                 environment: ["KEYHOLD_TIMING": "1"])
             print("keyhold serve: pid \(harness.daemonPID ?? 0) (\(BuildProducts.keyhold)), state in \(harness.root)")
             self.harness = harness
@@ -63,6 +67,23 @@ final class Bench: @unchecked Sendable {
             try? systemd.stop()
             throw error
         }
+    }
+
+    /// The shipped plans, and `byok-warm`: `byok` with a warm pool.
+    private static func writePlans(in root: String) throws -> String {
+        let directory = root + "/plans"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for name in ["byok", "managed"] {
+            try FileManager.default.copyItem(atPath: BuildProducts.plansDirectory + "/\(name).yaml", toPath: directory + "/\(name).yaml")
+        }
+        let byok = try String(contentsOfFile: BuildProducts.plansDirectory + "/byok.yaml", encoding: .utf8)
+        let warm = byok.replacingOccurrences(of: "id: byok\n", with: "id: \(warmPlan)\n")
+            .replacingOccurrences(of: "  state_max: 1G\n", with: "  state_max: 1G\n  warm_pool: \(warmPoolSize)\n")
+        guard warm.contains("warm_pool"), warm.contains("id: \(warmPlan)") else {
+            throw BenchError("plans/byok.yaml changed: update the bench's warm plan")
+        }
+        try warm.write(toFile: directory + "/\(warmPlan).yaml", atomically: true, encoding: .utf8)
+        return directory
     }
 
     /// The floor's `/etc/hosts` and `/etc/resolv.conf`, where the daemon writes a sandbox's (systemd's tmpfs /run).
@@ -81,6 +102,7 @@ final class Bench: @unchecked Sendable {
     func run() async throws {
         try await createTenant("bench", plan: "byok")
         try await createTenant("bench-m", plan: "managed")
+        try await createTenant("bench-w", plan: Self.warmPlan)
         if !options.skipSecurity { try await timed("(d)") { try await self.printSecurityScores() } }
         try await timed("(a)/(b)") { try await self.measureStarts() }
         if !options.concurrent.isEmpty { try await timed("(e)") { try await self.measureConcurrentStarts() } }
@@ -99,7 +121,7 @@ final class Bench: @unchecked Sendable {
     func createTenant(_ name: String, plan: String) async throws {
         _ = try await client.call(
             "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: Self.agent), as: AdminAPI.Tenant.self)
-        guard plan == "byok" else { return }
+        guard plan.hasPrefix("byok") else { return }
         let key = "sk-ant-bench-" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         _ = try await client.call(
             "PUT", "/v1/tenants/\(name)/keys/anthropic", body: AdminAPI.SetKey(key: key, baseURL: nil, validate: false, skipShapeCheck: true),

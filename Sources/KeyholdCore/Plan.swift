@@ -115,13 +115,15 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
     public var egressAllow: [EgressRule]
     /// The most the agent's persistent state directory may hold (`state_max:`, default 1G).
     public var stateMaxBytes: UInt64
+    /// Hardened units kept started and waiting for a tenant (`warm_pool:`); nil keeps none.
+    public var warmPool: WarmPoolPolicy?
 
     /// The state limit when a plan states none.
     public static let defaultStateMaxBytes: UInt64 = 1 << 30
 
     public init(
         profile: String, memoryMaxBytes: UInt64, cpuQuotaPercent: Int, tasksMax: Int, egressAllow: [EgressRule] = [],
-        stateMaxBytes: UInt64 = SandboxLimits.defaultStateMaxBytes
+        stateMaxBytes: UInt64 = SandboxLimits.defaultStateMaxBytes, warmPool: WarmPoolPolicy? = nil
     ) {
         self.profile = profile
         self.memoryMaxBytes = memoryMaxBytes
@@ -129,6 +131,24 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
         self.tasksMax = tasksMax
         self.egressAllow = egressAllow
         self.stateMaxBytes = stateMaxBytes
+        self.warmPool = warmPool
+    }
+}
+
+/// A plan's warm pool: `size` units started ahead with the plan's limits and hardening, each waiting for the one
+/// tenant whose start takes it; a unit nobody took within `maxWaitSeconds` is stopped and replaced.
+public struct WarmPoolPolicy: Codable, Sendable, Equatable {
+    public var size: Int
+    public var maxWaitSeconds: Int
+
+    /// How long a pooled unit waits when a plan states no `warm_pool_max_wait:`.
+    public static let defaultMaxWaitSeconds = 600
+    /// The largest pool a plan may ask for.
+    public static let maximumSize = 256
+
+    public init(size: Int, maxWaitSeconds: Int = WarmPoolPolicy.defaultMaxWaitSeconds) {
+        self.size = size
+        self.maxWaitSeconds = maxWaitSeconds
     }
 }
 

@@ -197,9 +197,30 @@ public enum PlanLoader {
         for (index, node) in (try fields.optionalSequence("egress_allow") ?? []).enumerated() {
             egress.append(try egressRule(node, index: index, fields: fields))
         }
+        let warmPool = try warmPool(&fields)
         try fields.finish()
         return SandboxLimits(
-            profile: profile, memoryMaxBytes: memory, cpuQuotaPercent: cpu, tasksMax: tasks, egressAllow: egress, stateMaxBytes: stateMax)
+            profile: profile, memoryMaxBytes: memory, cpuQuotaPercent: cpu, tasksMax: tasks, egressAllow: egress, stateMaxBytes: stateMax,
+            warmPool: warmPool)
+    }
+
+    /// `warm_pool:` (how many units to keep waiting, 0 for none) and `warm_pool_max_wait:` (a duration, default 10m).
+    private static func warmPool(_ fields: inout YAMLFields) throws(PlanError) -> WarmPoolPolicy? {
+        let size = try fields.optionalInt("warm_pool") ?? 0
+        guard size <= WarmPoolPolicy.maximumSize else {
+            throw fields.error("warm_pool", fields.node("warm_pool"), "expected at most \(WarmPoolPolicy.maximumSize) units, found \(size)")
+        }
+        var wait = WarmPoolPolicy.defaultMaxWaitSeconds
+        if let text = try fields.optionalString("warm_pool_max_wait") {
+            guard let seconds = DurationText.seconds(text), seconds > 0 else {
+                throw fields.error("warm_pool_max_wait", fields.node("warm_pool_max_wait"), "expected a duration such as 90s, 10m or 1h")
+            }
+            guard size > 0 else {
+                throw fields.error("warm_pool_max_wait", fields.node("warm_pool_max_wait"), "set only with warm_pool: 1 or more")
+            }
+            wait = seconds
+        }
+        return size == 0 ? nil : WarmPoolPolicy(size: size, maxWaitSeconds: wait)
     }
 
     /// An `egress_allow:` entry: `HOST[:PORT]`, `http://HOST[:PORT]`, or `{destination: ..., allow_private: true}`.

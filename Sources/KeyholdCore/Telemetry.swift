@@ -32,6 +32,9 @@ public enum Telemetry {
         "keyhold_audit_records_total": .init(help: "Audit records in the log."),
         "keyhold_kek_rewrap_remaining": .init(help: "Data keys still wrapped by a previous KEK (0 once a rotation's rewrap is done)."),
         "keyhold_key_checks_total": .init(help: "Key checks with providers (scheduled and on demand), by provider and resulting health."),
+        "keyhold_warm_pool_units": .init(help: "Units waiting in a plan's warm pool, by plan."),
+        "keyhold_warm_pool_takes_total": .init(help: "Starts of plans with a warm pool, by plan and whether a waiting unit was there (hit, miss)."),
+        "keyhold_warm_pool_expired_total": .init(help: "Warm units stopped after waiting longer than their plan's warm_pool_max_wait."),
         "keyhold_keys": .init(help: "Active keys, by health as last checked (unchecked until the first check)."),
     ]
 
@@ -62,6 +65,12 @@ public enum Telemetry {
                 .increment(by: count)
         }
     }
+
+    public static func warmPoolTake(plan: String, hit: Bool) {
+        Counter(label: "keyhold_warm_pool_takes_total", dimensions: [("plan", plan), ("outcome", hit ? "hit" : "miss")]).increment()
+    }
+
+    public static func warmPoolExpired(count: Int) { Counter(label: "keyhold_warm_pool_expired_total").increment(by: count) }
 
     public static func capRefusal(cap: String) { Counter(label: "keyhold_cap_refusals_total", dimensions: [("cap", cap)]).increment() }
 

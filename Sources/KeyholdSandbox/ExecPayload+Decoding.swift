@@ -11,10 +11,13 @@ extension ExecPayload {
         guard try reader.text() == Self.magic else { throw DecodingError(description: "bad magic") }
         var environment: [EnvironmentEntry] = []
         var seccomp: SeccompFilter?
+        var arguments: [String] = []
         while true {
             switch try reader.text() {
             case "env":
                 environment.append(EnvironmentEntry(name: try reader.text(), value: try reader.text()))
+            case "arg":
+                arguments.append(try reader.text())
             case "seccomp" where seccomp == nil:
                 seccomp = SeccompFilter(defaultAction: try reader.action(), defaultErrno: try reader.errno())
             case "arch" where seccomp != nil:
@@ -33,7 +36,7 @@ extension ExecPayload {
                 seccomp!.rules.append(rule)
             case "end":
                 guard reader.isAtEnd else { throw DecodingError(description: "data after end") }
-                self.init(environment: environment, seccomp: seccomp)
+                self.init(environment: environment, seccomp: seccomp, arguments: arguments)
                 return
             default:
                 throw DecodingError(description: "unexpected record")

@@ -7,6 +7,7 @@ import Glibc
 ///
 ///     "keyhold-exec/1"
 ///     ( "env" NAME VALUE
+///     | "arg" VALUE                                            a pooled launch's agent argv, path first
 ///     | "seccomp" DEFAULT-ACTION DEFAULT-ERRNO                 at most once, before arch and rule
 ///     | "arch" LIBSECCOMP-ARCH-NAME
 ///     | "rule" SYSCALL ACTION ERRNO COUNT (INDEX OP VALUE VALUE-TWO){COUNT} )*
@@ -36,16 +37,20 @@ public struct ExecPayload: Sendable, Equatable {
     public var environment: [EnvironmentEntry]
     /// The filter to load, or nil for none.
     public var seccomp: SeccompFilter?
+    /// The agent's argv (absolute path first) for `keyhold-exec --pooled`, which learns its agent only with its key;
+    /// empty when the agent is on keyhold-exec's command line.
+    public var arguments: [String]
 
-    public init(environment: [EnvironmentEntry], seccomp: SeccompFilter? = nil) {
+    public init(environment: [EnvironmentEntry], seccomp: SeccompFilter? = nil, arguments: [String] = []) {
         self.environment = environment
         self.seccomp = seccomp
+        self.arguments = arguments
     }
 
     /// A payload with `policy` validated and compiled.
     /// - Throws: ``ProfileError`` if the policy is invalid.
-    public init(environment: [EnvironmentEntry], policy: SeccompPolicy) throws {
-        self.init(environment: environment, seccomp: try policy.compiled())
+    public init(environment: [EnvironmentEntry], policy: SeccompPolicy, arguments: [String] = []) throws {
+        self.init(environment: environment, seccomp: try policy.compiled(), arguments: arguments)
     }
 
     /// The payload in its wire format. The buffer holds the secrets: prefer ``withEncoded(_:)``,
@@ -78,6 +83,8 @@ public struct ExecPayload: Sendable, Equatable {
             if !Self.isValidVariableName(entry.name) { return "environment entry \(index): invalid variable name" }
             if entry.value.utf8.contains(0) { return "environment entry \(index): value contains NUL" }
         }
+        for (index, argument) in arguments.enumerated() where argument.utf8.contains(0) { return "argument \(index) contains NUL" }
+        if let path = arguments.first, !path.hasPrefix("/") { return "the agent's path (argument 0) must be absolute" }
         return nil
     }
 
@@ -95,6 +102,10 @@ public struct ExecPayload: Sendable, Equatable {
             body(.text("env"))
             body(.text(entry.name))
             body(.text(entry.value))
+        }
+        for argument in arguments {
+            body(.text("arg"))
+            body(.text(argument))
         }
         if let seccomp {
             body(.text("seccomp"))

@@ -25,7 +25,10 @@ public final class PrivateSystemd: @unchecked Sendable {
     /// host's enabled services, timers or gettys); nil boots the default target like DESIGN.md.
     public static func bootScript(defaultUnit: String?) -> String {
         let unit = defaultUnit.map { " --unit=\($0)" } ?? ""
-        return "for d in /run /tmp /var/tmp /var/log; do mount -t tmpfs tmpfs $d; done; exec /lib/systemd/systemd --system\(unit)"
+        // Shared propagation inside the namespace, as systemd sets it up as a host's PID 1: `BindMountUnit` (a warm
+        // unit's state) reaches a unit's mount namespace through it. The unshare's private propagation keeps it from the host.
+        return "for d in /run /tmp /var/tmp /var/log; do mount -t tmpfs tmpfs $d; done; mount --make-rshared /; "
+            + "exec /lib/systemd/systemd --system\(unit)"
     }
 
     /// The pid of the `unshare` process (our child).

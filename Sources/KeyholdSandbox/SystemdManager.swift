@@ -159,6 +159,23 @@ public final class SystemdManager: @unchecked Sendable {
         }
     }
 
+    /// Mounts `source` at `destination` inside the running unit's mount namespace (`BindMountUnit`, systemd 248+),
+    /// creating the mount point. Paths are as systemd sees them. The unit needs a mount namespace of its own, and
+    /// the mount point's parent must be writable by systemd there (not a read-only `TemporaryFileSystem=`).
+    public func bindMountUnit(name: String, source: String, destination: String, readOnly: Bool) throws {
+        try withBus("mount \(source) into unit \(name)", hint: "The unit must run, in a mount namespace of its own (systemd 248 or later).") {
+            bus in
+            let call = try bus.methodCall(member: "BindMountUnit") { message in
+                try message.append(string: name)
+                try message.append(string: source)
+                try message.append(string: destination)
+                try message.append(bool: readOnly)
+                try message.append(bool: true)
+            }
+            _ = try bus.call(call, timeout: self.callTimeout)
+        }
+    }
+
     /// Resets the `failed` state of unit `name` (`ResetFailedUnit`), so systemd forgets it. Not loaded is fine.
     public func resetFailedUnit(name: String) throws {
         try withBus("reset unit \(name)", hint: "Check the unit name.") { bus in

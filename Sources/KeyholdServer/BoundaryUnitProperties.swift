@@ -6,23 +6,28 @@ public import KeyholdSandbox
 public enum BoundaryUnitProperties {
     /// - Parameters:
     ///   - hostsFile, resolvConfFile: the sandbox's `/etc/hosts` and `/etc/resolv.conf`, as systemd sees them.
-    ///   - stateDirectory: the `StateDirectory=` value.
+    ///   - stateDirectory: the `StateDirectory=` value; nil for a warm pool's unit, whose tenant's state is mounted in
+    ///     when a start takes it (`/var/lib` is then a writable tmpfs that only root, that is systemd, can write).
     ///   - notifySocket: bind systemd's notify socket back (a `Type=notify` agent).
-    public static func make(hostsFile: String, resolvConfFile: String, stateDirectory: String, notifySocket: Bool) -> [UnitProperty] {
+    public static func make(hostsFile: String, resolvConfFile: String, stateDirectory: String?, notifySocket: Bool) -> [UnitProperty] {
         var binds = [BindPath(source: hostsFile, destination: "/etc/hosts"), BindPath(source: resolvConfFile, destination: "/etc/resolv.conf")]
         // A notify agent's $NOTIFY_SOCKET, back inside the hidden /run (systemd takes READY=1 only from the unit's main
         // process, for its own unit).
         if notifySocket { binds.append(BindPath(source: "/run/systemd/notify", destination: "/run/systemd/notify")) }
-        return [
+        var properties: [UnitProperty] = [
             // A network namespace of its own, loopback only: its ways out are the listeners the daemon puts there.
             .bool("PrivateNetwork", true),
             // systemd's runtime state (other tenants' unit files, its sockets) and the host's state (other tenants'
             // state directories among it) stay out of sight; the agent's own state is mounted back in.
             .temporaryFileSystems(
                 "TemporaryFileSystem",
-                [TemporaryFileSystem(path: "/run", options: "ro,mode=0755"), TemporaryFileSystem(path: "/var/lib", options: "ro,mode=0755")]),
+                [
+                    TemporaryFileSystem(path: "/run", options: "ro,mode=0755"),
+                    TemporaryFileSystem(path: "/var/lib", options: stateDirectory == nil ? "mode=0755" : "ro,mode=0755"),
+                ]),
             .bindPaths("BindReadOnlyPaths", binds),
-            .strings("StateDirectory", [stateDirectory]),
         ]
+        if let stateDirectory { properties.append(.strings("StateDirectory", [stateDirectory])) }
+        return properties
     }
 }

@@ -91,6 +91,7 @@ public final class Daemon: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: makeApplication(address: .unixDomainSocket(path: options.socketPath), transport: .unixSocket, ready: ready)),
             .init(service: SandboxReconciler(sandboxes: plane.sandboxes), successTerminationBehavior: .ignore),
+            .init(service: WarmPoolKeeper(sandboxes: plane.sandboxes), successTerminationBehavior: .ignore),
             .init(
                 service: HostHeartbeat(
                     store: plane.store, host: options.host, instance: instance, logger: logger, sandboxes: plane.sandboxes, vaults: plane.vaults,

@@ -57,6 +57,10 @@ final class MetricsEndpoint: Sendable {
         for state in SandboxState.allCases where state != .stopped {
             Telemetry.gauge("keyhold_sandboxes", Double(gauges.sandboxes[state.rawValue] ?? 0), dimensions: [("state", state.rawValue)])
         }
+        let waiting = plane.sandboxes.warmPool.counts
+        for plan in plane.sandboxes.plans.plans where plan.sandbox.warmPool != nil {
+            Telemetry.gauge("keyhold_warm_pool_units", Double(waiting[plan.id] ?? 0), dimensions: [("plan", plan.id)])
+        }
         for health in ["unchecked"] + KeyHealth.allCases.map(\.rawValue) {
             Telemetry.gauge("keyhold_keys", Double(gauges.keys[health] ?? 0), dimensions: [("health", health)])
         }

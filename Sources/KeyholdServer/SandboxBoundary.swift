@@ -171,10 +171,17 @@ final class SandboxBoundary: Sendable {
         for name in policy.hostNames { hosts += "127.0.0.1 \(name)\n" }
         // The gateway answers at 127.0.0.1:53 (BYOK): allowed names, wildcards included, resolve to it; others do not exist.
         let resolv = "# Written by Keyhold: the sandbox's resolver is its egress gateway.\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n"
+        // In place (not replaced): a warm pool's unit has these files mounted already and must see the new text.
         for (name, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
             let path = hostPath(directory + "/" + name)
-            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) else {
-                throw KeyholdError.unavailable("cannot write \(path) for the sandbox's name resolution")
+            let file = Foundation.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            // Readable by the sandbox's user whatever the daemon's umask.
+            let written = file < 0 || fchmod(file, 0o644) != 0 ? -1 : text.utf8CString.withUnsafeBytes { write(file, $0.baseAddress, $0.count - 1) }
+            let failure = errno
+            if file >= 0 { Foundation.close(file) }
+            guard written == text.utf8.count else {
+                throw KeyholdError.unavailable(
+                    "cannot write \(path) for the sandbox's name resolution (\(String(cString: strerror(failure)))): is /run full?")
             }
         }
         return (directory + "/hosts", directory + "/resolv.conf")

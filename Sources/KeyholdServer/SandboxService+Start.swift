@@ -59,8 +59,59 @@ extension SandboxService {
             )
         }
         timing.mark("file-checks")
+        // A warm pool's unit, when the plan keeps some: taken for good (a notify agent and a rotation's second unit start
+        // cold: their start job must wait for the agent, or start beside the running one with its own timing).
+        let pooled = rollout == nil && !tenant.agentNotify ? takeWarmUnit(plan: plan) : nil
         // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
-        let (decision, inserted, proxyToken) = try await store.write { tx -> (PlacementDecision, SandboxRecord?, String?) in
+        let written: (PlacementDecision, SandboxRecord?, String?)
+        do {
+            written = try await writeStartRow(
+                tenant: tenant, plan: plan, restarts: restarts, rollout: rollout, placement: placement, unit: pooled?.name, actor: actor)
+        } catch {
+            if let pooled { discardWarmUnits([pooled], reason: "its start was refused") }
+            throw error
+        }
+        let (decision, inserted, proxyToken) = written
+        if let pooled, inserted == nil { discardWarmUnits([pooled], reason: "the tenant was placed on another host") }
+        switch decision {
+        case .elsewhere(let host, let epoch): return try await waitForStart(tenant: tenant, on: host, epoch: epoch)
+        case .superseded: throw StartSuperseded()
+        case .here: break
+        }
+        guard let sandbox = inserted else { throw KeyholdError.failed("the start of '\(name)' wrote no sandbox") }
+        timing.mark("db-insert")
+        let injection = Injection(
+            keys: keys, proxyToken: proxyToken, policy: Self.egressPolicy(plan: plan, keys: keys, tenantEgress: tenantEgress), stateReadOnly: false)
+        do {
+            if let rollout {
+                try await rollout.recordUnit(sandbox)
+                FaultInjection.point("rotation.before-new-unit")
+            }
+            let started =
+                if let pooled {
+                    try await injectWarm(
+                        injection, into: sandbox, unit: pooled, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor,
+                        timing: &timing)
+                } else {
+                    try await inject(
+                        injection, into: sandbox, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor, timing: &timing)
+                }
+            Telemetry.sandboxStart(plan: plan.id, outcome: "ok", duration: ContinuousClock.now - began)
+            Telemetry.keyInjected(kind: plan.kind.rawValue)
+            return started
+        } catch {
+            await markFailed(sandbox, tenant: tenant, actor: actor, error: error)
+            Telemetry.sandboxStart(plan: plan.id, outcome: "failed", duration: ContinuousClock.now - began)
+            throw error
+        }
+    }
+
+    /// Writes the new sandbox's row (placement decided): refused when the tenant already runs one, unless a rotation.
+    private func writeStartRow(
+        tenant: TenantRecord, plan: Plan, restarts: Int, rollout: RolloutStart?, placement: StartPlacement, unit: String?, actor: String
+    ) async throws -> (PlacementDecision, SandboxRecord?, String?) {
+        let name = tenant.name
+        return try await store.write { tx -> (PlacementDecision, SandboxRecord?, String?) in
             try tx.lockTenant(id: tenant.id)
             try tx.clearFailedSandboxes(tenantID: tenant.id)
             // A pending start may find the sandbox it replaces on another host (a move); anything else starts alone.
@@ -77,33 +128,9 @@ extension SandboxService {
             let decision = try self.resolvePlacement(placement, tenant: tenant, actor: actor, tx: tx)
             guard case .here(let epoch) = decision else { return (decision, nil, nil) }
             let sandbox = try tx.insertSandbox(
-                tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, host: self.configuration.hostID, epoch: epoch)
+                tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, host: self.configuration.hostID, epoch: epoch, unit: unit)
             let token = plan.kind == .managed ? try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id) : nil
             return (decision, sandbox, token)
-        }
-        switch decision {
-        case .elsewhere(let host, let epoch): return try await waitForStart(tenant: tenant, on: host, epoch: epoch)
-        case .superseded: throw StartSuperseded()
-        case .here: break
-        }
-        guard let sandbox = inserted else { throw KeyholdError.failed("the start of '\(name)' wrote no sandbox") }
-        timing.mark("db-insert")
-        let injection = Injection(
-            keys: keys, proxyToken: proxyToken, policy: Self.egressPolicy(plan: plan, keys: keys, tenantEgress: tenantEgress), stateReadOnly: false)
-        do {
-            if let rollout {
-                try await rollout.recordUnit(sandbox)
-                FaultInjection.point("rotation.before-new-unit")
-            }
-            let started = try await inject(
-                injection, into: sandbox, tenant: tenant, plan: plan, profile: profile, systemd: systemd, actor: actor, timing: &timing)
-            Telemetry.sandboxStart(plan: plan.id, outcome: "ok", duration: ContinuousClock.now - began)
-            Telemetry.keyInjected(kind: plan.kind.rawValue)
-            return started
-        } catch {
-            await markFailed(sandbox, tenant: tenant, actor: actor, error: error)
-            Telemetry.sandboxStart(plan: plan.id, outcome: "failed", duration: ContinuousClock.now - began)
-            throw error
         }
     }
 
@@ -140,34 +167,8 @@ extension SandboxService {
             }
         }
         let audit: @Sendable (StartedUnit) throws -> Void = { [injection] started in
-            // A host fenced meanwhile injects nothing: its agents must all be gone before its lease can pass.
-            if let reason = self.lease.fencedReason {
-                pipe.closeWriteEnd()
-                throw KeyholdError.unavailable(reason)
-            }
-            do {
-                try self.store.writeNow { tx in
-                    // The fencing check: this host still holds the tenant under the sandbox's epoch, within its lease.
-                    if let host = self.configuration.hostID, let epoch = sandbox.epoch {
-                        try tx.requireLease(tenantID: tenant.id, host: host, epoch: epoch)
-                    }
-                    try tx.updateSandbox(
-                        sandbox.id, state: .running, invocationID: started.invocationID, mainPID: Int(started.mainPID),
-                        keyVersions: injection.versions
-                    )
-                    for event in self.injectEvents(injection, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor) {
-                        try tx.appendAudit(event)
-                    }
-                }
-            } catch let error as KeyholdError where error.code == .conflict {
-                pipe.closeWriteEnd()
-                throw error
-            } catch {
-                pipe.closeWriteEnd()
-                throw KeyholdError.unavailable(
-                    "the key.inject audit record could not be written (\(error)): no key was injected and the unit was stopped")
-            }
-            try self.writePayload(injection, tenant: tenant.name, profile: profile, to: pipe)
+            try self.recordInjection(injection, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor, pipe: pipe)
+            try self.writePayload(injection, tenant: tenant.name, profile: profile, agentArguments: nil, to: pipe)
         }
         let started: StartedUnit
         do {
@@ -204,6 +205,39 @@ extension SandboxService {
         return record.api(tenant: tenant.name, systemdState: "active/running")
     }
 
+    /// Writes the sandbox's new state and its `key.inject` records in one synced transaction: the step before
+    /// `writePayload`. When the records cannot be written the pipe is closed empty: keyhold-exec exits without a key.
+    func recordInjection(
+        _ injection: Injection, sandbox: SandboxRecord, tenant: TenantRecord, plan: Plan, started: StartedUnit, actor: String, pipe: InjectionPipe
+    ) throws {
+        // A host fenced meanwhile injects nothing: its agents must all be gone before its lease can pass.
+        if let reason = lease.fencedReason {
+            pipe.closeWriteEnd()
+            throw KeyholdError.unavailable(reason)
+        }
+        do {
+            try store.writeNow { tx in
+                // The fencing check: this host still holds the tenant under the sandbox's epoch, within its lease.
+                if let host = self.configuration.hostID, let epoch = sandbox.epoch {
+                    try tx.requireLease(tenantID: tenant.id, host: host, epoch: epoch)
+                }
+                try tx.updateSandbox(
+                    sandbox.id, state: .running, invocationID: started.invocationID, mainPID: Int(started.mainPID), keyVersions: injection.versions
+                )
+                for event in self.injectEvents(injection, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor) {
+                    try tx.appendAudit(event)
+                }
+            }
+        } catch let error as KeyholdError where error.code == .conflict {
+            pipe.closeWriteEnd()
+            throw error
+        } catch {
+            pipe.closeWriteEnd()
+            throw KeyholdError.unavailable(
+                "the key.inject audit record could not be written (\(error)): no key was injected and the unit was stopped")
+        }
+    }
+
     private func injectEvents(
         _ injection: Injection, sandbox: SandboxRecord, tenant: TenantRecord, plan: Plan, started: StartedUnit, actor: String
     ) -> [AuditEvent] {
@@ -224,13 +258,18 @@ extension SandboxService {
     }
 
     /// Decrypts the keys, writes them with the seccomp policy into the pipe, closes it; the plaintext is wiped on return.
-    private func writePayload(_ injection: Injection, tenant: String, profile: SandboxProfile, to pipe: InjectionPipe) throws {
+    /// - Parameter agentArguments: the agent's argv, for a warm pool's unit (`keyhold-exec --pooled`); nil otherwise.
+    func writePayload(
+        _ injection: Injection, tenant: String, profile: SandboxProfile, agentArguments: [String]?, to pipe: InjectionPipe
+    ) throws {
         let user = "kh-\(tenant)"
+        let state = agentState(tenant: tenant).pathInSandbox
         var environment: [ExecPayload.EnvironmentEntry] = [
             // Names a DynamicUser cannot look up (its user database is hidden with /run): what most programs read instead.
-            .init(name: "USER", value: user), .init(name: "LOGNAME", value: user),
-            .init(name: "HOME", value: agentState(tenant: tenant).pathInSandbox),
+            .init(name: "USER", value: user), .init(name: "LOGNAME", value: user), .init(name: "HOME", value: state),
         ]
+        // systemd sets it for a unit with StateDirectory=; a warm pool's unit had no state when it started.
+        if agentArguments != nil { environment.append(.init(name: "STATE_DIRECTORY", value: state)) }
         if let token = injection.proxyToken {
             let base = "http://127.0.0.1:\(SandboxBoundary.proxyPort)"
             environment += [
@@ -262,7 +301,7 @@ extension SandboxService {
             environment += provider.keyEnvironmentNames.map { .init(name: $0, value: value) }
             if let baseURL = key.baseURL { environment.append(.init(name: provider.baseURLEnvironmentName, value: baseURL)) }
         }
-        let payload = try ExecPayload(environment: environment, policy: profile.seccomp)
+        let payload = try ExecPayload(environment: environment, policy: profile.seccomp, arguments: agentArguments ?? [])
         try payload.withEncoded { bytes in try pipe.writeAll(bytes) }
         pipe.closeWriteEnd()
     }

@@ -29,6 +29,8 @@ public final class SandboxService: Sendable {
     let logger: Logger
     /// The sandboxes' ways out: listeners inside their network namespaces.
     let boundary: SandboxBoundary
+    /// Units started ahead for plans with `warm_pool:`, each waiting for the one start that takes it.
+    let warmPool = WarmPool()
 
     /// The agent used when a tenant names none: it reports a hash of each key it holds, never the key, then waits.
     public static let defaultAgent = [

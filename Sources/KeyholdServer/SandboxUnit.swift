@@ -32,11 +32,8 @@ enum SandboxUnit {
             .fileDescriptor("StandardInputFileDescriptor", stdinDescriptor),
             .string("StandardOutput", "journal"),
             .string("StandardError", "journal"),
-            .uint64("MemoryMax", plan.sandbox.memoryMaxBytes),
-            .uint64("MemoryHigh", plan.sandbox.memoryMaxBytes / 10 * 9),
-            .uint64("CPUQuotaPerSecUSec", UInt64(plan.sandbox.cpuQuotaPercent) * 10_000),
-            .uint64("TasksMax", UInt64(plan.sandbox.tasksMax)),
         ]
+        properties += limits(plan)
         properties += BoundaryUnitProperties.make(
             hostsFile: boundary.hostsFile, resolvConfFile: boundary.resolvConfFile, stateDirectory: boundary.state.systemdName,
             notifySocket: agentNotify)
@@ -44,5 +41,37 @@ enum SandboxUnit {
         let ours = Set(properties.map(\.name))
         properties += profile.unitProperties.filter { !ours.contains($0.name) }
         return properties
+    }
+
+    /// A warm pool's unit for `plan`: the same limits and hardening as a tenant's, with `keyhold-exec --pooled` (the
+    /// agent's argv comes with the key), a dynamic user of its own, and no state (mounted in when a start takes it).
+    static func pooledProperties(
+        plan: Plan, profile: SandboxProfile, user: String, execPath: String, stdinDescriptor: Int32, hostsFile: String, resolvConfFile: String
+    ) -> [UnitProperty] {
+        var properties: [UnitProperty] = [
+            .string("Description", "Keyhold warm sandbox of plan \(plan.id) (profile \(profile.name)), waiting for a tenant"),
+            .string("Type", "exec"),
+            .string("NotifyAccess", "none"),
+            .string("User", user),
+            .execStart(path: execPath, argv: [execPath, "--pooled"]),
+            .fileDescriptor("StandardInputFileDescriptor", stdinDescriptor),
+            .string("StandardOutput", "journal"),
+            .string("StandardError", "journal"),
+        ]
+        properties += limits(plan)
+        properties += BoundaryUnitProperties.make(hostsFile: hostsFile, resolvConfFile: resolvConfFile, stateDirectory: nil, notifySocket: false)
+        let ours = Set(properties.map(\.name))
+        properties += profile.unitProperties.filter { !ours.contains($0.name) }
+        return properties
+    }
+
+    /// The plan's resource limits.
+    private static func limits(_ plan: Plan) -> [UnitProperty] {
+        [
+            .uint64("MemoryMax", plan.sandbox.memoryMaxBytes),
+            .uint64("MemoryHigh", plan.sandbox.memoryMaxBytes / 10 * 9),
+            .uint64("CPUQuotaPerSecUSec", UInt64(plan.sandbox.cpuQuotaPercent) * 10_000),
+            .uint64("TasksMax", UInt64(plan.sandbox.tasksMax)),
+        ]
     }
 }

@@ -42,9 +42,10 @@ public struct SandboxRecord: Sendable, Equatable {
 }
 
 extension StoreTransaction {
-    /// Inserts a sandbox in state `starting`; the unit name is derived from its id.
+    /// Inserts a sandbox in state `starting`; the unit name is derived from its id unless `unit` names one (a warm
+    /// pool's unit, already running).
     public func insertSandbox(
-        tenantID: Int64, tenantName: String, restarts: Int = 0, host: String? = nil, epoch: Int64? = nil
+        tenantID: Int64, tenantName: String, restarts: Int = 0, host: String? = nil, epoch: Int64? = nil, unit: String? = nil
     ) throws -> SandboxRecord {
         let now = Timestamp.now()
         let inserted: Int64? = try value(
@@ -55,7 +56,7 @@ extension StoreTransaction {
             tenantID, restarts, now, now, host, epoch
         )
         guard let id = inserted else { throw StoreError("the database returned no row for a new sandbox") }
-        try execute("UPDATE sandboxes SET unit = ? WHERE id = ?", "keyhold-\(tenantName)-\(id).service", id)
+        try execute("UPDATE sandboxes SET unit = ? WHERE id = ?", unit ?? "keyhold-\(tenantName)-\(id).service", id)
         return try sandbox(id: id)!
     }
 

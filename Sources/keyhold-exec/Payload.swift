@@ -24,6 +24,8 @@ struct Payload {
 
     var environment: [EnvironmentEntry] = []
     var filter: Filter?
+    /// The agent's argv for a pooled launch (`--pooled`), NULL-terminated when not empty.
+    var arguments: [UnsafeMutablePointer<CChar>?] = []
 }
 
 /// Why a payload was refused; the message never contains a payload value.
@@ -64,6 +66,10 @@ extension Payload {
                     throw PayloadError(message: "environment entry \(environment.count): value contains NUL")
                 }
                 environment.append(EnvironmentEntry(name: name.cString, value: value.cString))
+            } else if kind.equals("arg") {
+                let argument = try reader.next()
+                guard !argument.containsNUL else { throw PayloadError(message: "argument \(arguments.count) contains NUL") }
+                arguments.append(argument.cString)
             } else if kind.equals("seccomp"), filter == nil {
                 filter = Filter(defaultAction: try reader.action())
             } else if kind.equals("arch"), filter != nil {
@@ -86,6 +92,7 @@ extension Payload {
                 filter!.rules.append(Rule(syscall: syscall, action: action, conditions: conditions))
             } else if kind.equals("end") {
                 guard reader.isAtEnd else { throw PayloadError(message: "data after the end record") }
+                if !arguments.isEmpty { arguments.append(nil) }
                 return
             } else {
                 throw PayloadError(message: "unexpected record at byte \(reader.offset)")

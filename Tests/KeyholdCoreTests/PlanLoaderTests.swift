@@ -65,6 +65,10 @@ import Testing
         (Self.valid + "\non_invalid_key: panic", "starter.yaml:11: on_invalid_key: expected one of keep, stop, fallback-managed"),
         (Self.valid + "\non_invalid_key: fallback-managed", "starter.yaml:11: fallback_plan: on_invalid_key: fallback-managed needs fallback_plan"),
         (Self.valid + "\nfallback_plan: managed", "starter.yaml:11: fallback_plan: on_invalid_key: fallback-managed needs"),
+        (Self.valid + "\n  warm_pool: -1", "starter.yaml:11: sandbox.warm_pool: expected a whole number ≥ 0"),
+        (Self.valid + "\n  warm_pool: 257", "starter.yaml:11: sandbox.warm_pool: expected at most 256 units, found 257"),
+        (Self.valid + "\n  warm_pool: 2\n  warm_pool_max_wait: 0", "starter.yaml:12: sandbox.warm_pool_max_wait: expected a duration"),
+        (Self.valid + "\n  warm_pool_max_wait: 5m", "starter.yaml:11: sandbox.warm_pool_max_wait: set only with warm_pool: 1 or more"),
     ])
     func aMalformedPlanNamesTheFileTheLineAndTheField(text: String, expected: String) {
         #expect {
@@ -72,6 +76,15 @@ import Testing
         } throws: { error in
             "\(error)".hasPrefix(expected)
         }
+    }
+
+    @Test func aWarmPoolParsesWithItsDefaultWait() throws {
+        #expect(try PlanLoader.parse(Self.valid, file: "starter.yaml").sandbox.warmPool == nil)
+        #expect(try PlanLoader.parse(Self.valid + "\n  warm_pool: 0", file: "starter.yaml").sandbox.warmPool == nil)
+        let plan = try PlanLoader.parse(Self.valid + "\n  warm_pool: 3", file: "starter.yaml")
+        #expect(plan.sandbox.warmPool == WarmPoolPolicy(size: 3, maxWaitSeconds: 600))
+        let waiting = try PlanLoader.parse(Self.valid + "\n  warm_pool: 3\n  warm_pool_max_wait: 90s", file: "starter.yaml")
+        #expect(waiting.sandbox.warmPool == WarmPoolPolicy(size: 3, maxWaitSeconds: 90))
     }
 
     @Test func keyHealthFieldsParseAndAFallbackMustBeAManagedPlan() throws {

@@ -61,6 +61,32 @@ import Testing
         #expect(outcome.stdout == "zero|a b|--|c|")
     }
 
+    @Test func aPooledLaunchTakesItsAgentFromThePayloadOnly() throws {
+        let canary = TestSupport.makeCanary()
+        let agent = [
+            "/bin/sh", "-c", #"printf '%s|' "$0" "$@"; printf 'sha=%s' "$(printf %s "$KH_CANARY" | sha256sum | cut -c1-64)""#, "zero", "a b",
+        ]
+        let payload = try ExecPayload(environment: [.init(name: "KH_CANARY", value: canary)], policy: Self.denyUname(), arguments: agent)
+        let outcome = try runProcess(exec, ["--pooled"], input: .pipe(payload.encode()))
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout == "zero|a b|sha=\(try Self.sha256(canary))")
+
+        // No agent in the payload, an agent in both places, a relative path: refused, the payload never printed.
+        let refused: [(arguments: [String], payload: ExecPayload)] = [
+            (["--pooled"], ExecPayload(environment: [.init(name: "KH_CANARY", value: canary)])),
+            (["/bin/true"], ExecPayload(environment: [.init(name: "KH_CANARY", value: canary)], arguments: ["/bin/true"])),
+            (["--pooled"], ExecPayload(environment: [.init(name: "KH_CANARY", value: canary)], arguments: ["true"])),
+        ]
+        for (arguments, payload) in refused {
+            let outcome = try runProcess(exec, arguments, input: .pipe(payload.encode()))
+            #expect(outcome.status == 65, "\(arguments): \(outcome.stderr)")
+            #expect(!outcome.stderr.contains(canary) && !outcome.stdout.contains(canary))
+        }
+        #expect(ExecPayload(environment: [], arguments: ["true"]).problem() == "the agent's path (argument 0) must be absolute")
+        let decoded = try ExecPayload(decoding: payload.encode())
+        #expect(decoded == payload)
+    }
+
     @Test func emptyStdinExits66() throws {
         let outcome = try runProcess(exec, ["/bin/true"], input: .null)
         #expect(outcome.status == 66)

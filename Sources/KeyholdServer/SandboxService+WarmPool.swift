@@ -1,0 +1,199 @@
+import Foundation
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdStore
+import Logging
+
+extension SandboxService {
+    /// Takes a waiting unit of the plan's warm pool for one start; nil (a cold start) when the plan keeps none or
+    /// none waits.
+    func takeWarmUnit(plan: Plan) -> WarmPool.Unit? {
+        guard plan.sandbox.warmPool != nil, systemd != nil else { return nil }
+        let unit = warmPool.take(plan: plan.id)
+        Telemetry.warmPoolTake(plan: plan.id, hit: unit != nil)
+        return unit
+    }
+
+    /// Hands a waiting unit to the tenant: mounts its state in, opens its way out, writes the audit records (synced),
+    /// then its keys and its agent's argv into the pipe keyhold-exec waits on. The unit was started ahead with the
+    /// plan's limits and hardening; nothing of the tenant reached it before this call.
+    func injectWarm(
+        _ injection: Injection, into sandbox: SandboxRecord, unit: WarmPool.Unit, tenant: TenantRecord, plan: Plan, profile: SandboxProfile,
+        systemd: SystemdManager, actor: String, timing: inout StartTiming
+    ) async throws -> AdminAPI.Sandbox {
+        let pipe = unit.pipe
+        let state = agentState(tenant: tenant.name)
+        let deadline = ContinuousClock.now + configuration.jobTimeout
+        let started = StartedUnit(name: unit.name, invocationID: unit.invocationID, mainPID: unit.mainPID)
+        var injection = injection
+        do {
+            injection.stateReadOnly = try await checkStateLimit(state, tenant: tenant, plan: plan, unit: unit.name, actor: actor)
+            let prepared = injection
+            // The state's mount (systemd's work) and the way out with the audit records (the daemon's and the
+            // database's) at once; the keys only once both are done.
+            async let mounted = Blocking.run {
+                Result<Void, any Error> {
+                    do {
+                        try state.prepare(owner: unit.uid)
+                    } catch {
+                        throw KeyholdError.unavailable(
+                            "cannot hand the agent state of '\(tenant.name)' (\(state.privatePath)) to its sandbox (\(error)): no key was injected")
+                    }
+                    try systemd.bindMountUnit(
+                        name: unit.name, source: state.privatePath, destination: state.pathInSandbox, readOnly: prepared.stateReadOnly)
+                }
+            }
+            async let recorded = Blocking.run {
+                Result<Void, any Error> {
+                    _ = try self.boundary.writeNameFiles(unit: unit.name, policy: prepared.policy)
+                    try self.boundary.open(
+                        unit: unit.name, tenant: tenant.name, plan: plan, policy: prepared.policy, mainPID: unit.mainPID,
+                        stateReadOnly: prepared.stateReadOnly, deadline: deadline)
+                    try self.recordInjection(prepared, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor, pipe: pipe)
+                }
+            }
+            // Both finish before either's error is thrown: nothing runs on behind the clean-up below.
+            let (mountResult, recordResult) = try await (mounted, recorded)
+            try mountResult.get()
+            try recordResult.get()
+            timing.mark("state-boundary-audit")
+            try await Blocking.run {
+                try self.writePayload(prepared, tenant: tenant.name, profile: profile, agentArguments: tenant.agent, to: pipe)
+            }
+            timing.mark("payload")
+        } catch {
+            pipe.closeWriteEnd()
+            boundary.close(unit: unit.name)
+            _ = try? await Blocking.run {
+                try systemd.stopUnit(name: unit.name, timeout: self.configuration.jobTimeout)
+                try? systemd.resetFailedUnit(name: unit.name)
+            }
+            throw error
+        }
+        timing.log(unit: unit.name, logger: logger)
+        var record = sandbox
+        record.state = .running
+        record.invocationID = unit.invocationID
+        record.mainPID = Int(unit.mainPID)
+        record.keyVersions = injection.versions
+        return record.api(tenant: tenant.name, systemdState: "active/running")
+    }
+
+    /// Starts one unit for the plan's warm pool and adds it there once keyhold-exec waits on its pipe.
+    func startWarmUnit(plan: Plan, systemd: SystemdManager) async throws {
+        let profile = try profiles.profile(named: plan.sandbox.profile, in: configuration.profilesDirectory)
+        guard FileManager.default.isExecutableFile(atPath: configuration.execPath) else {
+            throw KeyholdError.unavailable("keyhold-exec is missing at \(configuration.execPath): build it or pass --exec-path")
+        }
+        let (name, user) = WarmPool.newIdentity(plan: plan.id)
+        let pipe = try InjectionPipe()
+        do {
+            let files = try boundary.writeNameFiles(unit: name, policy: EgressPolicy(entries: []))
+            let properties = SandboxUnit.pooledProperties(
+                plan: plan, profile: profile, user: user, execPath: configuration.execPath, stdinDescriptor: pipe.readEnd, hostsFile: files.hosts,
+                resolvConfFile: files.resolvConf)
+            let started = try await Blocking.run {
+                try systemd.startTransientUnit(name: name, properties: properties, timeout: self.configuration.jobTimeout)
+            }
+            pipe.closeReadEnd()
+            guard let uid = processOwner(pid: started.mainPID) else {
+                throw KeyholdError.unavailable("the warm unit \(name) has no main process: see `journalctl -u \(name)`")
+            }
+            warmPool.add(
+                WarmPool.Unit(
+                    name: name, plan: plan.id, pipe: pipe, mainPID: started.mainPID, invocationID: started.invocationID, uid: uid, startedAt: .now))
+        } catch {
+            pipe.closeReadEnd()
+            pipe.closeWriteEnd()
+            boundary.close(unit: name)
+            _ = try? await Blocking.run {
+                try systemd.stopUnit(name: name, timeout: self.configuration.jobTimeout)
+                try? systemd.resetFailedUnit(name: name)
+            }
+            throw error
+        }
+    }
+
+    /// Stops units taken out of the pool (expired, not needed, or taken by a start that did not happen), in the
+    /// background: none of them ever had a tenant's key.
+    func discardWarmUnits(_ units: [WarmPool.Unit], reason: String) {
+        guard !units.isEmpty else { return }
+        Task { await self.stopWarmUnits(units, reason: reason) }
+    }
+
+    /// Stops units taken out of the pool, then closes their pipes (keyhold-exec, if still there, reads no payload).
+    func stopWarmUnits(_ units: [WarmPool.Unit], reason: String) async {
+        guard let systemd else { return }
+        for unit in units {
+            _ = try? await Blocking.run {
+                try systemd.stopUnit(name: unit.name, timeout: self.configuration.jobTimeout)
+                try? systemd.resetFailedUnit(name: unit.name)
+            }
+            unit.pipe.closeWriteEnd()
+            boundary.close(unit: unit.name)
+        }
+        logger.info("stopped \(units.count) warm unit\(units.count == 1 ? "" : "s"): \(reason)")
+    }
+
+    /// Expires units that waited too long, gives room back to tenants' sandboxes on a full host, and starts units
+    /// until each plan's pool is full (or the host is).
+    func tendWarmPool() async {
+        guard let systemd else { return }
+        let pools = plans.plans.compactMap { plan in plan.sandbox.warmPool.map { (plan, $0) } }
+        let maxWait = Dictionary(uniqueKeysWithValues: pools.map { ($0.0.id, Duration.seconds($0.1.maxWaitSeconds)) })
+        let expired = warmPool.takeExpired(maxWait: maxWait)
+        if !expired.isEmpty {
+            Telemetry.warmPoolExpired(count: expired.count)
+            await stopWarmUnits(expired, reason: "nobody took them within the plan's warm_pool_max_wait")
+        }
+        // A fenced host starts nothing.
+        guard lease.fencedReason == nil else { return }
+        var room = Int.max
+        if let capacity = configuration.maxSandboxes {
+            let live = (try? await store.read { [host = configuration.hostID] tx in try tx.allLiveSandboxes(host: host).count }) ?? capacity
+            room = capacity - live - warmPool.total
+            if room < 0 {
+                await stopWarmUnits(warmPool.takeNewest(-room), reason: "the host needs the room for tenants' sandboxes (--max-sandboxes)")
+            }
+        }
+        for (plan, policy) in pools {
+            var missing = policy.size - (warmPool.counts[plan.id] ?? 0)
+            while missing > 0, room > 0, !Task.isCancelled {
+                do {
+                    try await startWarmUnit(plan: plan, systemd: systemd)
+                } catch {
+                    logger.warning("cannot fill the warm pool of plan \(plan.id): \(error)")
+                    break
+                }
+                missing -= 1
+                room -= 1
+            }
+        }
+    }
+
+    /// Stops warm units a previous daemon left behind (their pipes closed with it: they can serve no one).
+    func stopLeftoverWarmUnits() async {
+        guard let systemd else { return }
+        do {
+            let units = try await Blocking.run { try systemd.listUnits(matching: "\(WarmPool.unitPrefix)*.service") }
+            let claimed = Set(try await store.read { tx in try tx.allLiveSandboxes().map(\.sandbox.unit) })
+            let waiting = warmPool.names
+            for unit in units where !claimed.contains(unit) && !waiting.contains(unit) {
+                _ = try? await Blocking.run {
+                    try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
+                    try? systemd.resetFailedUnit(name: unit)
+                }
+                boundary.close(unit: unit)
+            }
+        } catch {
+            logger.warning("cannot list the warm units left by a previous daemon: \(error)")
+        }
+    }
+
+    /// The user a process runs as, from `/proc/PID/status` (in systemd's pid namespace).
+    private func processOwner(pid: Int32) -> uid_t? {
+        guard pid > 0, let status = try? String(contentsOfFile: boundary.hostPath("/proc/\(pid)/status"), encoding: .utf8) else { return nil }
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }
+        return line?.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { uid_t($0) }
+    }
+}

@@ -1,0 +1,37 @@
+import KeyholdCore
+import ServiceLifecycle
+
+/// Keeps each plan's warm pool full: at start (after stopping what a previous daemon left), whenever a start took a
+/// unit, and every few seconds to expire units that waited too long. Stops the waiting units when the daemon stops.
+struct WarmPoolKeeper: Service {
+    let sandboxes: SandboxService
+    /// How often waiting units are checked for expiry (and the pool for room) without a start to wake the keeper.
+    var interval: Duration = .seconds(5)
+
+    func run() async throws {
+        let waits = sandboxes.plans.plans.compactMap { $0.sandbox.warmPool?.maxWaitSeconds }
+        guard sandboxes.systemd != nil, let shortestWait = waits.min() else { return }
+        // A unit expires at most half its wait late.
+        let interval = max(min(interval, .seconds(shortestWait) / 2), .milliseconds(200))
+        let serial = TenantLocks()
+        let tend: @Sendable () async -> Void = {
+            _ = try? await serial.withLock("pool") { await sandboxes.tendWarmPool() }
+        }
+        await sandboxes.stopLeftoverWarmUnits()
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in sandboxes.warmPool.wakes { await tend() }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        await tend()
+                        try? await Task.sleep(for: interval)
+                    }
+                }
+                await group.waitForAll()
+            }
+        }
+        await sandboxes.stopWarmUnits(sandboxes.warmPool.takeAll(), reason: "the daemon stops")
+    }
+}
