@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "keyhold", targets: ["keyhold"]),
         .executable(name: "keyhold-exec", targets: ["keyhold-exec"]),
+        .executable(name: "keyhold-mount", targets: ["keyhold-mount"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,6 +38,7 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        .systemLibrary(name: "CMountNamespace"),
         .systemLibrary(
             name: "CSeccomp",
             pkgConfig: "libseccomp",
@@ -155,6 +157,11 @@ let package = Package(
         .executableTarget(
             name: "keyhold-exec",
             dependencies: ["CSeccomp"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "keyhold-mount",
+            dependencies: ["CMountNamespace"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -79,7 +79,7 @@ final class Bench: @unchecked Sendable {
         let byok = try String(contentsOfFile: BuildProducts.plansDirectory + "/byok.yaml", encoding: .utf8)
         let warm = byok.replacingOccurrences(of: "id: byok\n", with: "id: \(warmPlan)\n")
             .replacingOccurrences(of: "  state_max: 1G\n", with: "  state_max: 1G\n  warm_pool: \(warmPoolSize)\n")
-        guard warm.contains("warm_pool"), warm.contains("id: \(warmPlan)") else {
+        guard warm.contains("\n  warm_pool: \(warmPoolSize)\n"), warm.contains("id: \(warmPlan)") else {
             throw BenchError("plans/byok.yaml changed: update the bench's warm plan")
         }
         try warm.write(toFile: directory + "/\(warmPlan).yaml", atomically: true, encoding: .utf8)

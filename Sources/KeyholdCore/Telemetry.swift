@@ -21,6 +21,9 @@ public enum Telemetry {
         "keyhold_key_injections_total": .init(help: "Keys (or managed proxy tokens) injected into agents, by plan kind (byok, managed)."),
         "keyhold_rotations_total": .init(help: "Key rotations finished, by outcome (done, failed)."),
         "keyhold_reconciler_restarts_total": .init(help: "Crashed agents restarted by the reconciler."),
+        "keyhold_reconciler_passes_total": .init(help: "Passes of the reconciler (on a unit's change of state, and every interval)."),
+        "keyhold_systemd_status_reads_total": .init(
+            help: "Unit statuses read over D-Bus (a unit's changes come as signals: a read is for a unit not seen since they began)."),
         "keyhold_proxy_requests_total": .init(help: "Metered requests through the proxy, by plan, provider, model and HTTP status."),
         "keyhold_proxy_added_seconds": .init(
             help: "Time the proxy adds to a metered request (its whole time minus the provider's), by plan, provider, model and status.",
@@ -52,6 +55,10 @@ public enum Telemetry {
     }
 
     public static func reconcilerRestart() { Counter(label: "keyhold_reconciler_restarts_total").increment() }
+
+    public static func reconcilerPass() { Counter(label: "keyhold_reconciler_passes_total").increment() }
+
+    public static func unitStatusRead() { Counter(label: "keyhold_systemd_status_reads_total").increment() }
 
     /// A metered request settled.
     public static func proxyRequest(

@@ -1,6 +1,7 @@
 import CSystemd
 import Foundation
 import Glibc
+import KeyholdCore
 
 /// A connection to a systemd manager over D-Bus (sd-bus), for starting and watching transient units.
 ///
@@ -190,7 +191,8 @@ public final class SystemdManager: @unchecked Sendable {
 
     /// The state of unit `name`, or nil when systemd has not loaded it.
     public func unitStatus(name: String) throws -> UnitStatus? {
-        try withBus("read the status of unit \(name)", hint: "Check the unit name.") { bus in
+        Telemetry.unitStatusRead()
+        return try withBus("read the status of unit \(name)", hint: "Check the unit name.") { bus in
             try self.status(on: bus, name: name)
         }
     }

@@ -36,6 +36,9 @@ public struct SandboxConfiguration: Sendable {
     /// The host's lease (`--lease-seconds`): without a heartbeat for half of it, the host fences itself.
     public var leaseDuration: Duration = .seconds(10)
 
+    /// `keyhold-mount`, which mounts a tenant's state into the warm unit a start takes: beside `keyhold-exec`.
+    public var mountHelperPath: String { (execPath as NSString).deletingLastPathComponent + "/keyhold-mount" }
+
     /// The root of systemd's view of the file system from this daemon: `/` for the host's systemd, `/proc/PID/root`
     /// for a private one reached through `unix:path=/proc/PID/root/...` (its own /run, /tmp and pid numbers).
     public var systemdRoot: String { SystemdManager.rootDirectory(ofAddress: systemdBus) }

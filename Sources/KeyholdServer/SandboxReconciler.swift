@@ -22,13 +22,39 @@ public struct SandboxReconciler: Service {
             sandboxes.logger.error("recovery after restart: \(error)")
         }
         let interval = sandboxes.configuration.reconcileInterval
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                try await sandboxes.reconcileOnce()
-            } catch {
-                sandboxes.logger.warning("reconcile: \(error)")
+        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        sandboxes.unitWatcher?.start()
+        defer { sandboxes.unitWatcher?.stop() }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                // A unit that stopped, failed or went away: a pass now. Starts need none.
+                if let watcher = sandboxes.unitWatcher {
+                    group.addTask {
+                        for await event in watcher.events {
+                            if case .changed(_, let state) = event, SandboxService.aliveStates.contains(state) { continue }
+                            wake.yield()
+                        }
+                    }
+                }
+                // Placements, desired states, boundaries and state limits are read from the database every interval.
+                group.addTask {
+                    while !Task.isCancelled {
+                        wake.yield()
+                        try? await Task.sleep(for: interval)
+                    }
+                }
+                group.addTask {
+                    for await _ in wakes {
+                        do {
+                            try await sandboxes.reconcileOnce()
+                        } catch {
+                            sandboxes.logger.warning("reconcile: \(error)")
+                        }
+                    }
+                }
+                await group.next()
+                group.cancelAll()
             }
-            try? await Task.sleep(for: interval)
         }
     }
 }
@@ -43,10 +69,9 @@ extension SandboxService {
         guard lease.fencedReason == nil else { return }
         if let host = configuration.hostID { try await reconcilePlacements(host: host) }
         let live = try await store.read { [host = configuration.hostID] tx in try tx.allLiveSandboxes(host: host) }
+        Telemetry.reconcilerPass()
         for (tenantName, sandbox) in live where sandbox.state == .running {
-            let unit = sandbox.unit
-            let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
-            let alive = status.map { ["active", "activating", "reloading", "deactivating"].contains($0.activeState) } ?? false
+            let alive = try await isAlive(unit: sandbox.unit, systemd: systemd)
             if sandbox.desired == .stopped {
                 if alive {
                     let tenant = try await store.read { tx in try tx.tenant(named: tenantName) }
@@ -55,7 +80,7 @@ extension SandboxService {
                 continue
             }
             guard !alive else { continue }
-            try await handleCrash(of: sandbox, tenant: tenantName, status: status)
+            try await handleCrash(of: sandbox, tenant: tenantName)
         }
         // Listeners of sandboxes that are gone (stopped elsewhere, crashed, rolled back) are closed.
         // One read after the crashes were handled serves the boundaries' upkeep.
@@ -65,17 +90,33 @@ extension SandboxService {
         try await enforceStateLimits(live: stillLive)
     }
 
-    private func handleCrash(of sandbox: SandboxRecord, tenant name: String, status: UnitStatus?) async throws {
-        let exit = status.map { "result=\($0.result ?? "?") status=\($0.execMainStatus.map(String.init) ?? "?")" } ?? "unit gone"
+    /// States in which a unit's agent counts as running.
+    static let aliveStates: Set<String> = ["active", "activating", "reloading", "deactivating"]
+
+    /// Whether the unit runs, from systemd's signals; over the bus only for a unit not seen since they began.
+    private func isAlive(unit: String, systemd: SystemdManager) async throws -> Bool {
+        if let state = unitWatcher?.activeState(of: unit) { return Self.aliveStates.contains(state) }
+        let subscription = unitWatcher?.subscription ?? 0
+        let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
+        unitWatcher?.seed(unit: unit, activeState: status?.activeState ?? UnitStateWatcher.removedState, readDuring: subscription)
+        return status.map { Self.aliveStates.contains($0.activeState) } ?? false
+    }
+
+    private func handleCrash(of sandbox: SandboxRecord, tenant name: String) async throws {
         try await locks.withLock(name) {
             // The pass read its rows before taking the lock: a stop, restart or rotation may have happened since.
             let current = try await self.store.read { tx in try tx.sandbox(id: sandbox.id) }
             guard let current, current.state == .running, current.desired == .running else { return }
+            // Confirmed over the bus (a signal says a unit stopped; its status says how).
+            var status: UnitStatus?
             if let systemd = self.systemd {
                 let unit = sandbox.unit
-                let now = try await Blocking.run { try systemd.unitStatus(name: unit) }
-                if let now, ["active", "activating", "reloading", "deactivating"].contains(now.activeState) { return }
+                status = try await Blocking.run { try systemd.unitStatus(name: unit) }
+                // Handled (or found running after all): its next state comes as a signal, or from one read.
+                self.unitWatcher?.forget(unit: unit)
+                if let status, Self.aliveStates.contains(status.activeState) { return }
             }
+            let exit = status.map { "result=\($0.result ?? "?") status=\($0.execMainStatus.map(String.init) ?? "?")" } ?? "unit gone"
             let tenant = try await self.store.read { tx in try tx.tenant(named: name) }
             // Stopped by this host's fence, not by a crash: restarted at once, as a first start.
             let fenced = self.fencedUnits.withLock { $0.remove(sandbox.unit) != nil }

@@ -9,9 +9,17 @@ extension SandboxService {
     /// none waits.
     func takeWarmUnit(plan: Plan) -> WarmPool.Unit? {
         guard plan.sandbox.warmPool != nil, systemd != nil else { return nil }
-        let unit = warmPool.take(plan: plan.id)
-        Telemetry.warmPoolTake(plan: plan.id, hit: unit != nil)
-        return unit
+        while let unit = warmPool.take(plan: plan.id) {
+            // A unit systemd says stopped (its keyhold-exec killed, say) serves no one.
+            if let state = unitWatcher?.activeState(of: unit.name), state != "active" {
+                discardWarmUnits([unit], reason: "it was no longer running (\(state))")
+                continue
+            }
+            Telemetry.warmPoolTake(plan: plan.id, hit: true)
+            return unit
+        }
+        Telemetry.warmPoolTake(plan: plan.id, hit: false)
+        return nil
     }
 
     /// Hands a waiting unit to the tenant: mounts its state in, opens its way out, writes the audit records (synced),
@@ -29,8 +37,7 @@ extension SandboxService {
         do {
             injection.stateReadOnly = try await checkStateLimit(state, tenant: tenant, plan: plan, unit: unit.name, actor: actor)
             let prepared = injection
-            // The state's mount (systemd's work) and the way out with the audit records (the daemon's and the
-            // database's) at once; the keys only once both are done.
+            // The state's mount, the way out and the audit records at once; the keys only once all three are done.
             async let mounted = Blocking.run {
                 Result<Void, any Error> {
                     do {
@@ -39,23 +46,34 @@ extension SandboxService {
                         throw KeyholdError.unavailable(
                             "cannot hand the agent state of '\(tenant.name)' (\(state.privatePath)) to its sandbox (\(error)): no key was injected")
                     }
-                    try systemd.bindMountUnit(
-                        name: unit.name, source: state.privatePath, destination: state.pathInSandbox, readOnly: prepared.stateReadOnly)
+                    do {
+                        try self.stateMounter.attach(
+                            namespace: self.boundary.hostPath("/proc/\(unit.mainPID)/ns/mnt"), source: state.privatePath,
+                            destination: state.pathInSandbox, readOnly: prepared.stateReadOnly)
+                    } catch {
+                        // systemd's way: slower (a child forked per call), same result.
+                        self.logger.warning("\(unit.name): \(error); mounting the state with systemd's BindMountUnit instead")
+                        try systemd.bindMountUnit(
+                            name: unit.name, source: state.privatePath, destination: state.pathInSandbox, readOnly: prepared.stateReadOnly)
+                    }
                 }
             }
-            async let recorded = Blocking.run {
+            async let opened = Blocking.run {
                 Result<Void, any Error> {
                     _ = try self.boundary.writeNameFiles(unit: unit.name, policy: prepared.policy)
                     try self.boundary.open(
                         unit: unit.name, tenant: tenant.name, plan: plan, policy: prepared.policy, mainPID: unit.mainPID,
                         stateReadOnly: prepared.stateReadOnly, deadline: deadline)
+                }
+            }
+            async let recorded = Blocking.run {
+                Result<Void, any Error> {
                     try self.recordInjection(prepared, sandbox: sandbox, tenant: tenant, plan: plan, started: started, actor: actor, pipe: pipe)
                 }
             }
-            // Both finish before either's error is thrown: nothing runs on behind the clean-up below.
-            let (mountResult, recordResult) = try await (mounted, recorded)
-            try mountResult.get()
-            try recordResult.get()
+            // All three finish before any error is thrown: nothing runs on behind the clean-up below.
+            let results = try await [mounted, opened, recorded]
+            for result in results { try result.get() }
             timing.mark("state-boundary-audit")
             try await Blocking.run {
                 try self.writePayload(prepared, tenant: tenant.name, profile: profile, agentArguments: tenant.agent, to: pipe)

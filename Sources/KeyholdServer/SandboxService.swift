@@ -31,6 +31,10 @@ public final class SandboxService: Sendable {
     let boundary: SandboxBoundary
     /// Units started ahead for plans with `warm_pool:`, each waiting for the one start that takes it.
     let warmPool = WarmPool()
+    /// Mounts a tenant's state into the warm unit its start takes.
+    let stateMounter: StateMounter
+    /// systemd's signals about our units: the reconciler reacts to them instead of reading every unit's status.
+    let unitWatcher: UnitStateWatcher?
 
     /// The agent used when a tenant names none: it reports a hash of each key it holds, never the key, then waits.
     public static let defaultAgent = [
@@ -52,6 +56,9 @@ public final class SandboxService: Sendable {
         self.lease = HostLease(duration: configuration.leaseDuration)
         self.boundary = SandboxBoundary(
             gateway: EgressGateway(resolver: configuration.egressResolver, logger: logger), systemdRoot: configuration.systemdRoot, logger: logger)
+        self.unitWatcher =
+            configuration.systemdEnabled ? UnitStateWatcher(address: configuration.systemdBus, prefixes: ["keyhold-", WarmPool.unitPrefix]) : nil
+        self.stateMounter = StateMounter(helperPath: configuration.mountHelperPath, systemdNamespace: boundary.hostPath("/proc/1/ns/mnt"))
         // A unit that dies before reading its pipe must not kill the daemon with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
     }

@@ -7,6 +7,8 @@ struct WarmPoolKeeper: Service {
     let sandboxes: SandboxService
     /// How often waiting units are checked for expiry (and the pool for room) without a start to wake the keeper.
     var interval: Duration = .seconds(5)
+    /// How long after a start took a unit the pool is refilled.
+    var refillDelay: Duration = .milliseconds(200)
 
     func run() async throws {
         let waits = sandboxes.plans.plans.compactMap { $0.sandbox.warmPool?.maxWaitSeconds }
@@ -21,7 +23,12 @@ struct WarmPoolKeeper: Service {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    for await _ in sandboxes.warmPool.wakes { await tend() }
+                    for await _ in sandboxes.warmPool.wakes {
+                        // A moment first: the starts that took units (a burst, often) have the CPUs and systemd to
+                        // themselves, and one refill serves the whole burst.
+                        try? await Task.sleep(for: refillDelay)
+                        await tend()
+                    }
                 }
                 group.addTask {
                     while !Task.isCancelled {

@@ -117,7 +117,11 @@ struct DaemonFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("How long a new agent without sd_notify must stay up to be ready, in ms.", valueName: "ms"))
     var readinessWindowMs = 2000
 
-    @Option(name: .long, help: ArgumentHelp("How often the reconciler compares units with the database, in ms.", visibility: .hidden))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How often the reconciler reads placements and desired states from the database, in ms (units' changes come as systemd's signals).",
+            visibility: .hidden))
     var reconcileIntervalMs = 500
 
     @Option(
