@@ -68,11 +68,12 @@ extension SandboxService {
             written = try await writeStartRow(
                 tenant: tenant, plan: plan, restarts: restarts, rollout: rollout, placement: placement, unit: pooled?.name, actor: actor)
         } catch {
-            if let pooled { discardWarmUnits([pooled], reason: "its start was refused") }
+            // Refused before anything of the tenant reached the unit: it waits for the next start.
+            if let pooled { warmPool.add(pooled) }
             throw error
         }
         let (decision, inserted, proxyToken) = written
-        if let pooled, inserted == nil { discardWarmUnits([pooled], reason: "the tenant was placed on another host") }
+        if let pooled, inserted == nil { warmPool.add(pooled) }
         switch decision {
         case .elsewhere(let host, let epoch): return try await waitForStart(tenant: tenant, on: host, epoch: epoch)
         case .superseded: throw StartSuperseded()

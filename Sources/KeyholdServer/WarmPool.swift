@@ -5,8 +5,9 @@ import Synchronization
 ///
 /// A waiting unit runs `keyhold-exec --pooled` with the plan's limits and hardening, in a network namespace of its
 /// own, as a dynamic user of its own, without a tenant: no state, no name files' entries, no key. The daemon holds
-/// the write end of its stdin pipe. A start takes one out of the pool for good (`take`): it is handed to that
-/// tenant only, then stopped with the tenant's sandbox; it never comes back. Units that waited past the plan's
+/// the write end of its stdin pipe. A start takes one out of the pool (`take`): handed to that tenant, it is stopped
+/// with the tenant's sandbox and never comes back (only a start refused before anything of its tenant reached the
+/// unit gives it back). Units that waited past the plan's
 /// `warm_pool_max_wait:` are taken out and stopped by the keeper, which also refills the pool.
 final class WarmPool: Sendable {
     /// One waiting unit.
@@ -43,9 +44,14 @@ final class WarmPool: Sendable {
         return unit
     }
 
-    /// Adds a unit that just started waiting.
+    /// Adds a unit that just started waiting, or one a start took and gave back untouched (refused before anything of
+    /// its tenant reached the unit); the pool stays in order of waiting time.
     func add(_ unit: Unit) {
-        waiting.withLock { $0[unit.plan, default: []].append(unit) }
+        waiting.withLock { units in
+            var queue = units[unit.plan, default: []]
+            queue.insert(unit, at: queue.firstIndex { $0.startedAt > unit.startedAt } ?? queue.endIndex)
+            units[unit.plan] = queue
+        }
     }
 
     /// Takes out the units that waited `maxWait[plan]` or longer, and those of plans not in `maxWait` (no pool any more).

@@ -11,15 +11,17 @@ struct WarmPoolKeeper: Service {
     var refillDelay: Duration = .milliseconds(200)
 
     func run() async throws {
+        guard sandboxes.systemd != nil else { return }
+        // Whatever the plans say now: a previous daemon's waiting units serve no one.
+        await sandboxes.stopLeftoverWarmUnits()
         let waits = sandboxes.plans.plans.compactMap { $0.sandbox.warmPool?.maxWaitSeconds }
-        guard sandboxes.systemd != nil, let shortestWait = waits.min() else { return }
+        guard let shortestWait = waits.min() else { return }
         // A unit expires at most half its wait late.
         let interval = max(min(interval, .seconds(shortestWait) / 2), .milliseconds(200))
         let serial = TenantLocks()
         let tend: @Sendable () async -> Void = {
             _ = try? await serial.withLock("pool") { await sandboxes.tendWarmPool() }
         }
-        await sandboxes.stopLeftoverWarmUnits()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
