@@ -49,16 +49,21 @@ extension ControlPlane {
         }
     }
 
+    /// What a tenant's alert webhook may be: `deploy/openapi.yaml` states the same pattern (`SetAlertWebhook.url`).
+    static let webhookPattern =
+        #"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/([A-Za-z0-9._~!$&'()*+,;=:@/?#-]|%[0-9A-Fa-f]{2})*)?$"#
+
     /// Sets the URL the tenant's usage alerts are POSTed to (nil: the plan's webhook, if any).
     /// The audit record names the host only: a webhook URL often carries a secret in its path.
     public func setAlertWebhook(_ name: String, url: String?, actor: String) async throws -> AdminAPI.Tenant {
         let host: String?
         if let url {
-            guard url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }), let components = URLComponents(string: url),
-                let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https", let found = components.host, !found.isEmpty
+            guard url.utf8.count <= 2048, url.range(of: Self.webhookPattern, options: .regularExpression) != nil,
+                let found = URLComponents(string: url)?.host, !found.isEmpty
             else {
                 throw KeyholdError.invalidInput(
-                    "the alert webhook must be an http:// or https:// URL with a host, without spaces or control characters")
+                    "the alert webhook must be an http:// or https:// URL with a host name, an optional port and a path of URL characters (percent-encode anything else)"
+                )
             }
             host = found
         } else {
