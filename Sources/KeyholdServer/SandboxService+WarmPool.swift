@@ -159,6 +159,8 @@ extension SandboxService {
         guard let systemd else { return }
         let pools = plans.plans.compactMap { plan in plan.sandbox.warmPool.map { (plan, $0) } }
         let maxWait = Dictionary(uniqueKeysWithValues: pools.map { ($0.0.id, Duration.seconds($0.1.maxWaitSeconds)) })
+        let gone = warmPool.takeGone { [unitWatcher] unit in unitWatcher?.activeState(of: unit.name).map { $0 != "active" } ?? false }
+        if !gone.isEmpty { await stopWarmUnits(gone, reason: "they stopped while waiting (see their journal)") }
         let expired = warmPool.takeExpired(maxWait: maxWait)
         if !expired.isEmpty {
             Telemetry.warmPoolExpired(count: expired.count)

@@ -72,6 +72,18 @@ final class WarmPool: Sendable {
         }
     }
 
+    /// Takes out the units for which `isGone` holds (systemd says they stopped).
+    func takeGone(_ isGone: (Unit) -> Bool) -> [Unit] {
+        waiting.withLock { units in
+            var gone: [Unit] = []
+            for (plan, queue) in units {
+                gone += queue.filter(isGone)
+                units[plan] = queue.filter { !isGone($0) }
+            }
+            return gone
+        }
+    }
+
     /// Takes out `count` units, newest first across plans (when the host needs the room for tenants' sandboxes).
     func takeNewest(_ count: Int) -> [Unit] {
         waiting.withLock { units in
