@@ -59,8 +59,8 @@ extension SandboxService {
             )
         }
         timing.mark("file-checks")
-        // A warm pool's unit, when the plan keeps some: taken for good (a notify agent and a rotation's second unit start
-        // cold: their start job must wait for the agent, or start beside the running one with its own timing).
+        // A warm pool's unit, when the plan keeps some; it goes back only if the start is refused below. A notify agent
+        // and a rotation's second unit start cold: their start job must wait for the agent, or start beside the running one.
         let pooled = rollout == nil && !tenant.agentNotify ? takeWarmUnit(plan: plan) : nil
         // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
         let written: (PlacementDecision, SandboxRecord?, String?)

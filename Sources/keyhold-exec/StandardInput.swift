@@ -7,9 +7,10 @@ struct InputBuffer {
     let count: Int
     let capacity: Int
 
-    /// Zeroes the whole buffer and frees it.
+    /// Zeroes what was read into the buffer and frees it. Only the first `count` bytes ever held data (the decoder
+    /// writes within them): zeroing the untouched rest would only fault in a megabyte of fresh pages before exec.
     func wipe() {
-        explicit_bzero(base, capacity)
+        explicit_bzero(base, count)
         free(base)
     }
 }
