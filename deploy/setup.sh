@@ -25,4 +25,4 @@ fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (install Swift 6.1 or newer)" >&2; exit 1; }
 swift build ${KEYHOLD_BUILD_FLAGS:-}
-echo "setup: built $(pwd)/.build/debug/keyhold and keyhold-exec"
+echo "setup: built $(pwd)/.build/debug/keyhold, keyhold-exec and keyhold-mount"

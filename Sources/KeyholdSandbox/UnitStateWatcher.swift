@@ -29,6 +29,8 @@ public final class UnitStateWatcher: @unchecked Sendable {
     private var states: [String: String] = [:]
     /// Subscriptions made so far: 0 until the first, one more after each reconnection.
     private var subscriptions = 0
+    /// Raised by every subscription, signal and forgetting: a read that began at another value may be stale.
+    private var version = 0
     private var stopped = false
     private var thread: Thread?
     private let continuation: AsyncStream<Event>.Continuation
@@ -72,20 +74,28 @@ public final class UnitStateWatcher: @unchecked Sendable {
         return states[unit]
     }
 
-    /// Which subscription is current (0: none yet). Read it before reading a unit's status over the bus, and pass it
-    /// to ``seed(unit:activeState:readDuring:)``.
-    public var subscription: Int {
+    /// A token to read before reading a unit's status over the bus, and to pass to ``seed(unit:activeState:readAt:)``.
+    public var token: Int {
         lock.lock()
         defer { lock.unlock() }
-        return subscriptions
+        return subscriptions > 0 ? version : -1
     }
 
-    /// Records a state read over the bus, unless a signal already told a newer one, or the read may have missed a
-    /// change: begun before the current subscription (`readDuring` is the `subscription` read before it began).
-    public func seed(unit: String, activeState: String, readDuring subscription: Int) {
+    /// Records a state read over the bus, unless anything changed since the read began (`readAt`, the ``token``
+    /// read before it): a signal, a forgetting or a new subscription. The next pass then reads again.
+    public func seed(unit: String, activeState: String, readAt token: Int) {
         lock.lock()
         defer { lock.unlock() }
-        if subscription > 0, subscription == subscriptions, states[unit] == nil { states[unit] = activeState }
+        if token >= 0, token == version, states[unit] == nil { states[unit] = activeState }
+    }
+
+    /// Forgets every state: each unit is read again when next needed (a periodic resynchronisation, or after the host
+    /// stopped its agents without the database).
+    public func forgetAll() {
+        lock.lock()
+        defer { lock.unlock() }
+        states.removeAll()
+        version += 1
     }
 
     /// Forgets a unit's state (it is read again when next needed).
@@ -93,6 +103,7 @@ public final class UnitStateWatcher: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         states[unit] = nil
+        version += 1
     }
 
     private var isStopped: Bool {
@@ -114,6 +125,7 @@ public final class UnitStateWatcher: @unchecked Sendable {
                 lock.lock()
                 states.removeAll()
                 subscriptions += 1
+                version += 1
                 lock.unlock()
                 continuation.yield(.resynchronise)
                 while !isStopped {
@@ -175,6 +187,7 @@ public final class UnitStateWatcher: @unchecked Sendable {
                 _ = try? message.exit()
                 lock.lock()
                 states[unit] = state
+                version += 1
                 lock.unlock()
                 continuation.yield(.changed(unit: unit, activeState: state))
             } else {

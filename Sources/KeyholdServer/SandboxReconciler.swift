@@ -43,6 +43,15 @@ public struct SandboxReconciler: Service {
                         try? await Task.sleep(for: interval)
                     }
                 }
+                // A slow resynchronisation: each unit's status is read once a minute, whatever a lost signal hid.
+                if let watcher = sandboxes.unitWatcher {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(60))
+                            watcher.forgetAll()
+                        }
+                    }
+                }
                 group.addTask {
                     for await _ in wakes {
                         do {
@@ -96,9 +105,9 @@ extension SandboxService {
     /// Whether the unit runs, from systemd's signals; over the bus only for a unit not seen since they began.
     private func isAlive(unit: String, systemd: SystemdManager) async throws -> Bool {
         if let state = unitWatcher?.activeState(of: unit) { return Self.aliveStates.contains(state) }
-        let subscription = unitWatcher?.subscription ?? 0
+        let token = unitWatcher?.token ?? -1
         let status = try await Blocking.run { try systemd.unitStatus(name: unit) }
-        unitWatcher?.seed(unit: unit, activeState: status?.activeState ?? UnitStateWatcher.removedState, readDuring: subscription)
+        unitWatcher?.seed(unit: unit, activeState: status?.activeState ?? UnitStateWatcher.removedState, readAt: token)
         return status.map { Self.aliveStates.contains($0.activeState) } ?? false
     }
 

@@ -202,6 +202,8 @@ extension SandboxService {
                 }
             }
         }
+        // Read every unit again once the host recovers: what it stopped is handled from systemd's own answer.
+        unitWatcher?.forgetAll()
     }
 
     /// Forgets the tenant's usage windows in this host's proxy once none of its sandboxes runs here (caps follow the
