@@ -82,10 +82,7 @@ extension SandboxService {
         } catch {
             pipe.closeWriteEnd()
             boundary.close(unit: unit.name)
-            _ = try? await Blocking.run {
-                try systemd.stopUnit(name: unit.name, timeout: self.configuration.jobTimeout)
-                try? systemd.resetFailedUnit(name: unit.name)
-            }
+            await stopAndForget(unit: unit.name, systemd: systemd)
             throw error
         }
         timing.log(unit: unit.name, logger: logger)
@@ -124,10 +121,7 @@ extension SandboxService {
             pipe.closeReadEnd()
             pipe.closeWriteEnd()
             boundary.close(unit: name)
-            _ = try? await Blocking.run {
-                try systemd.stopUnit(name: name, timeout: self.configuration.jobTimeout)
-                try? systemd.resetFailedUnit(name: name)
-            }
+            await stopAndForget(unit: name, systemd: systemd)
             throw error
         }
     }
@@ -143,10 +137,7 @@ extension SandboxService {
     func stopWarmUnits(_ units: [WarmPool.Unit], reason: String) async {
         guard let systemd else { return }
         for unit in units {
-            _ = try? await Blocking.run {
-                try systemd.stopUnit(name: unit.name, timeout: self.configuration.jobTimeout)
-                try? systemd.resetFailedUnit(name: unit.name)
-            }
+            await stopAndForget(unit: unit.name, systemd: systemd)
             unit.pipe.closeWriteEnd()
             boundary.close(unit: unit.name)
         }
@@ -199,10 +190,7 @@ extension SandboxService {
             let claimed = Set(try await store.read { tx in try tx.allLiveSandboxes().map(\.sandbox.unit) })
             let waiting = warmPool.names
             for unit in units where !claimed.contains(unit) && !waiting.contains(unit) {
-                _ = try? await Blocking.run {
-                    try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
-                    try? systemd.resetFailedUnit(name: unit)
-                }
+                await stopAndForget(unit: unit, systemd: systemd)
                 boundary.close(unit: unit)
             }
         } catch {
@@ -215,5 +203,13 @@ extension SandboxService {
         guard pid > 0, let status = try? String(contentsOfFile: boundary.hostPath("/proc/\(pid)/status"), encoding: .utf8) else { return nil }
         let line = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }
         return line?.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { uid_t($0) }
+    }
+
+    /// Stops a unit and makes systemd forget it (best effort: a unit already gone is fine).
+    private func stopAndForget(unit: String, systemd: SystemdManager) async {
+        _ = try? await Blocking.run {
+            try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
+            try? systemd.resetFailedUnit(name: unit)
+        }
     }
 }
