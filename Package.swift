@@ -123,6 +123,7 @@ let package = Package(
                 "KeyholdStore",
                 "KeyholdSandbox",
                 "CSystemd",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -165,7 +165,7 @@ final class BoundarySetup: @unchecked Sendable {
         defer { lock.unlock() }
         guard !tornDown else { return }
         tornDown = true
-        for tenant in ["bench-byok", "bench-mgd", "bench-host"] { _ = try? keyhold.cli(["tenant", "delete", tenant, "--yes"]) }
+        keyhold.deleteTenants()
         keyhold.stopDaemon()
         try? systemd.stop()
         try? FileManager.default.removeItem(atPath: assets)

@@ -84,6 +84,8 @@ final class FleetBench: @unchecked Sendable {
         defer { lock.unlock() }
         guard !tornDown else { return }
         tornDown = true
+        // Each host deletes the tenants it runs (one placed on another host is that host's to stop).
+        for harness in hosts { harness.deleteTenants() }
         for harness in hosts { _ = harness.stopDaemon() }
         for unit in (try? manager.listUnits(matching: "keyhold-bench*.service")) ?? [] {
             try? manager.killUnit(name: unit, signal: SIGKILL)

@@ -113,6 +113,7 @@ final class KeyholdSide: @unchecked Sendable {
 
     func tearDown() {
         try? blockUsageWrites(false)
+        harness.deleteTenants()
         harness.stopDaemon()
     }
 }

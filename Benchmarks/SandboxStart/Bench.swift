@@ -150,6 +150,8 @@ final class Bench: @unchecked Sendable {
         defer { lock.unlock() }
         guard !tornDown else { return }
         tornDown = true
+        // Every tenant goes, with its sandboxes and its agents' state directories (outside the harness's directory).
+        harness.deleteTenants()
         // SIGTERM, then SIGKILL after 5 s: a graceful stop waits for the reconciler's pending restarts.
         if let pid = harness.daemonPID { kill(pid, SIGTERM) }
         if !harness.waitForDaemonExit(timeout: 5) { harness.stopDaemon(signal: SIGKILL) }

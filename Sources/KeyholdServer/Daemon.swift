@@ -39,6 +39,15 @@ public final class Daemon: Sendable {
         sandboxConfiguration.hostID = options.host.id
         sandboxConfiguration.maxSandboxes = options.host.maxSandboxes
         sandboxConfiguration.leaseDuration = options.host.lease
+        if sandboxConfiguration.systemdEnabled {
+            let placement = try LauncherPlacement.place(
+                execPath: sandboxConfiguration.execPath, stagingRoot: sandboxConfiguration.launcherStagingRoot)
+            if let reason = placement.copiedBecause {
+                logger.notice(
+                    "sandboxes could not run \(sandboxConfiguration.execPath) (\(reason)); they run its root-owned copy \(placement.execPath)")
+            }
+            sandboxConfiguration.execPath = placement.execPath
+        }
         let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: sandboxConfiguration, logger: logger)
         self.plane = ControlPlane(
             store: store, vaults: vaults, plans: plans,

@@ -12,8 +12,11 @@ public struct SandboxConfiguration: Sendable {
     public var journalDirectory: String?
     /// The directory of sandbox profiles (`sandbox-profiles/`).
     public var profilesDirectory: String
-    /// The absolute path of `keyhold-exec`, the units' `ExecStart`.
+    /// The absolute path of `keyhold-exec`, the units' `ExecStart`. At start the daemon replaces it with a copy under
+    /// `launcherStagingRoot` when sandboxes could not execute it where it is (``LauncherPlacement``).
     public var execPath: String
+    /// Where launchers that sandboxes cannot execute where they were built are copied.
+    public var launcherStagingRoot = LauncherPlacement.defaultStagingRoot
     /// Crashes tolerated in a row before the sandbox is reported failed.
     public var maximumRestarts: Int
     /// The first restart delay; it doubles with each crash in a row, up to 30 s.

@@ -89,12 +89,15 @@ public final class SandboxService: Sendable {
         try await locks.withLock(name) { try await self.startLocked(tenant: name, actor: actor, restarts: 0, placement: .place(pin: host)) }
     }
 
-    /// Stops the tenant's sandboxes; they stay stopped.
+    /// Stops the tenant's sandboxes; they stay stopped, and so does a tenant whose agent had already exited.
+    /// - Returns: the sandboxes this call stopped, as they are now; empty when none was running (not an error: the
+    ///   tenant is stopped, as asked).
     public func stop(tenant name: String, actor: String) async throws -> [AdminAPI.Sandbox] {
         let tenant = try await store.read { tx in try tx.tenant(named: name) }
-        let units = try await stopAll(tenant: tenant, actor: actor, reason: "stopped by \(actor)")
-        guard !units.isEmpty else { throw KeyholdError.conflict("tenant '\(name)' has no sandbox running") }
-        return try await status(tenant: name)
+        let units = Set(try await stopAll(tenant: tenant, actor: actor, reason: "stopped by \(actor)"))
+        guard !units.isEmpty else { return [] }
+        let stopped = try await store.read { tx in try tx.latestSandboxes(tenantID: tenant.id, limit: units.count + 4) }
+        return stopped.filter { units.contains($0.unit) }.map { $0.api(tenant: tenant.name, systemdState: nil) }
     }
 
     /// Stops the tenant's sandboxes, then starts a fresh one (a new, audited injection).

@@ -134,6 +134,24 @@ public final class KeyholdHarness: @unchecked Sendable {
     /// The daemon's pid, while it runs.
     public var daemonPID: Int32? { daemon.flatMap { $0.isRunning ? $0.processIdentifier : nil } }
 
+    /// Deletes every tenant of this installation through the daemon: their sandboxes stop, their keys are destroyed and
+    /// their agents' state directories (outside this installation's directory) are removed. For teardowns.
+    /// - Returns: the tenants that could not be deleted, with the daemon's answer.
+    @discardableResult
+    public func deleteTenants() -> [String] {
+        guard let listed = try? cli(["tenant", "list", "--json"]), listed.status == 0,
+            let tenants = try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
+        else { return ["(tenant list failed)"] }
+        var failures: [String] = []
+        for name in tenants.compactMap({ $0["name"] as? String }) {
+            guard let deleted = try? cli(["tenant", "delete", name, "--yes"]), deleted.status == 0 else {
+                failures.append(name)
+                continue
+            }
+        }
+        return failures
+    }
+
     /// Sends `signal` to the daemon (by its pid) and waits for it to exit.
     /// - Returns: its exit status (or the signal that killed it).
     @discardableResult

@@ -1,16 +1,20 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdServer
-import KeyholdStore
 import Logging
 
 extension Keyhold {
     struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Onboard a tenant on each plan in a throwaway state dir, inject keys into real sandboxes, show and verify the audit log."
+            abstract: "Show each plan at work in a throwaway installation: real sandboxes, metered calls, a cap, a rotation, the audit.",
+            discussion: """
+                Onboards a tenant on BYOK and one on Managed, starts a real sandbox for each, lets the managed agent call a stand-in \
+                LLM provider through the metering proxy until the plan's cap refuses it, rotates the BYOK key while a watcher checks \
+                that an agent runs throughout, shows a refused egress attempt, and verifies the audit log and an injection receipt. \
+                Everything it starts is stopped and removed at the end.
+                """
         )
 
         @OptionGroup var daemon: DaemonFlags
@@ -19,42 +23,67 @@ extension Keyhold {
         func run() async throws {
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = .warning
+                handler.logLevel = .error  // the steps say what happens; a refused egress is shown by the agent and `sandbox status`
                 return handler
             }
+            if daemon.noSystemd { throw KeyholdError.invalidInput("the demo starts real sandboxes: drop --no-systemd") }
+            let began = ContinuousClock.now
             let root = try Self.makeTemporaryDirectory()
             let global = try GlobalOptions.parse(["--state-dir", root + "/state", "--socket", root + "/admin.sock"])
+            var resources = DemoResources(root: root)
+            do {
+                try await prepareAndTour(global: global, resources: &resources)
+            } catch {
+                await resources.release(keep: keep)
+                throw error
+            }
+            await resources.release(keep: keep)
+            print("done in \(String(format: "%.1f", (ContinuousClock.now - began) / .seconds(1))) s; nothing of the demo is left running")
+        }
+
+        private func prepareAndTour(global: GlobalOptions, resources: inout DemoResources) async throws {
             let globalArguments = ["--state-dir", global.stateDir, "--socket", global.socket]
-            step("1. keyhold init --state-dir \(global.stateDir)")
+            Self.step("1. keyhold init --state-dir \(global.stateDir)")
             try await Self.run(Init.self, globalArguments)
 
-            step("2. systemd for the sandboxes")
-            let systemd: SystemdInstance
-            if daemon.noSystemd {
-                throw KeyholdError.invalidInput("the demo starts real sandboxes: drop --no-systemd")
-            } else if PrivateSystemd.hostHasSystemd {
-                systemd = .host
+            Self.step("2. systemd for the sandboxes")
+            if PrivateSystemd.hostHasSystemd {
+                resources.systemd = .host
                 print("using the host's systemd (PID 1)")
             } else {
                 print("PID 1 is not systemd: booting a private systemd in its own pid and mount namespace (own /run, /tmp, /var/tmp)…")
-                let instance = try PrivateSystemd.boot(logDirectory: root, diesWithThisProcess: true)
-                systemd = .privateInstance(instance)
-                print("private systemd running as pid \(instance.systemdPID), bus \(instance.busAddress)")
+                let instance = try PrivateSystemd.boot(logDirectory: resources.root, diesWithThisProcess: true)
+                resources.systemd = .privateInstance(instance)
+                print("private systemd running as pid \(instance.systemdPID)")
             }
+
+            Self.step("3. a stand-in LLM provider on loopback")
+            let standIn = try DemoStandIn.start()
+            resources.standIn = standIn
+            print(
+                "this machine has no internet, so the demo runs a STAND-IN provider on \(standIn.baseURL): not OpenAI or Anthropic, but "
+                    + "their wire formats, usage fields included (Keyhold's test double, keyhold-fake-provider)")
+
             var flags = daemon
-            flags.systemdBus = systemd.busAddress
-            flags.journalDirectory = systemd.journalDirectory
+            flags.systemdBus = resources.systemd?.busAddress
+            flags.journalDirectory = resources.systemd?.journalDirectory
+            flags.plans = try DemoPlans.write(shippedPlans: daemon.plans, into: resources.root + "/plans")
+            flags.proxySocket = resources.root + "/proxy.sock"
+            flags.providerBaseURL = ["anthropic=\(standIn.baseURL)", "openai=\(standIn.baseURL)"]
+            let placement = try LauncherPlacement.place(execPath: flags.execPath, stagingRoot: flags.launcherStagingRoot)
+            if let reason = placement.copiedBecause {
+                print("sandboxes cannot run \(flags.execPath) (\(reason)): the daemon runs its root-owned copy \(placement.execPath)")
+                if placement.createdCopy { resources.stagedLauncher = (placement.execPath as NSString).deletingLastPathComponent }
+            }
+            flags.execPath = placement.execPath
             let server = try Daemon(options: try flags.options(global: global, tcp: nil), logger: Logger(label: "keyhold"))
             let ready = AsyncStream<Void>.makeStream()
-            let serving = Task { try await server.run(handleSignals: false) { ready.continuation.yield() } }
+            resources.server = server
+            resources.serving = Task { try await server.run(handleSignals: false) { ready.continuation.yield() } }
             for await _ in ready.stream { break }
-            do {
-                try await tour(global: global, arguments: globalArguments)
-            } catch {
-                await cleanUp(server: server, serving: serving, systemd: systemd, root: root)
-                throw error
-            }
-            await cleanUp(server: server, serving: serving, systemd: systemd, root: root)
+            print("keyhold serve is up on \(global.socket), its metering proxy sending managed calls to the stand-in")
+
+            try await DemoTour(global: global, arguments: globalArguments, keep: keep, standInKey: DemoStandIn.anthropicKey).run()
         }
 
         /// Runs a CLI command in process, as a user would type it.
@@ -63,90 +92,7 @@ extension Keyhold {
             try await command.run()
         }
 
-        private func tour(global: GlobalOptions, arguments g: [String]) async throws {
-            let client = AdminClient(socketPath: global.socket)
-            step("3. keyhold serve is up on \(global.socket); plans on offer")
-            try await Self.run(PlanCommand.List.self, g)
-
-            step("4. onboard acme on BYOK and globex on Managed")
-            for (name, plan) in [("acme", "byok"), ("globex", "managed")] {
-                _ = try await client.call(
-                    "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: nil), as: AdminAPI.Tenant.self
-                )
-                print("keyhold tenant create \(name) --plan \(plan)")
-            }
-
-            step("5. acme stores its Anthropic key (piped on stdin in real use; a random demo key here, not validated: no internet)")
-            let demoKey = "sk-ant-demo-" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-            let stored = try await client.call(
-                "PUT", "/v1/tenants/acme/keys/anthropic", body: AdminAPI.SetKey(key: demoKey, baseURL: nil, validate: false, skipShapeCheck: false),
-                as: AdminAPI.Key.self
-            )
-            print("stored anthropic key version \(stored.version), fingerprint \(stored.fingerprint) (a keyed hash: the key itself is never shown)")
-            let expected = SHA256.hash(data: Array(demoKey.utf8)).map { String(format: "%02x", $0) }.joined().prefix(16)
-
-            step("6. keyhold tenant list")
-            try await Self.run(TenantCommand.List.self, g)
-
-            step("7. keyhold sandbox start acme / globex: a transient unit each, key through a pipe, key.inject audited first")
-            for tenant in ["acme", "globex"] {
-                try await Self.run(SandboxCommand.Start.self, g + [tenant])
-            }
-
-            step("8. the agents prove they hold their credentials (a hash of each, never the value)")
-            for (tenant, last) in [("acme", "ANTHROPIC_API_KEY"), ("globex", "KEYHOLD_PROXY_TOKEN")] {
-                let lines = try await waitForAgentLines(client: client, tenant: tenant, last: last)
-                for line in lines { print("\(tenant): \(line)") }
-            }
-            print("expected for acme's ANTHROPIC_API_KEY: sha256:\(expected)")
-
-            step("9. keyhold sandbox list, and each sandbox's boundary: a network of its own, one way out, its own state")
-            try await Self.run(SandboxCommand.List.self, g)
-            for tenant in ["acme", "globex"] {
-                let sandboxes = try await client.call("GET", "/v1/tenants/\(tenant)/sandbox", as: [AdminAPI.Sandbox].self)
-                for sandbox in sandboxes {
-                    print("\(tenant): network \(sandbox.network ?? "?")")
-                    for entry in sandbox.egress ?? [] { print("\(tenant): may reach \(entry)") }
-                    print("\(tenant): state in \(sandbox.stateDirectory ?? "?")")
-                }
-            }
-
-            step("10. keyhold audit list --action key.inject")
-            try await Self.run(AuditCommand.List.self, g + ["--action", "key.inject"])
-
-            step("11. keyhold audit list")
-            try await Self.run(AuditCommand.List.self, g)
-
-            step("12. keyhold sandbox stop, keyhold tenant delete (keys destroyed, agent state deleted), keyhold audit verify")
-            for tenant in ["acme", "globex"] { try await Self.run(SandboxCommand.Stop.self, g + [tenant]) }
-            if !keep {
-                for tenant in ["acme", "globex"] { try await Self.run(TenantCommand.Delete.self, g + [tenant, "--yes"]) }
-            }
-            try await Self.run(AuditCommand.Verify.self, g)
-        }
-
-        /// Polls the unit's journal until the example agent has reported its `last` variable (bounded: 15 s).
-        private func waitForAgentLines(client: AdminClient, tenant: String, last: String) async throws -> [String] {
-            let deadline = ContinuousClock.now + .seconds(15)
-            while ContinuousClock.now < deadline {
-                let logs = try await client.call("GET", "/v1/tenants/\(tenant)/sandbox/logs?lines=50", as: AdminAPI.Logs.self)
-                let lines = logs.lines.filter { $0.contains("agent holds") }
-                if lines.contains(where: { $0.contains(last) }) { return lines }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            return ["(no report from the agent in its journal within 15 s; see `keyhold sandbox logs \(tenant)`)"]
-        }
-
-        private func cleanUp(server: Daemon, serving: Task<Void, any Error>, systemd: SystemdInstance, root: String) async {
-            step("13. clean up: stop the daemon\(systemd.busAddress == nil ? "" : " and the private systemd")\(keep ? "" : ", remove \(root)")")
-            await server.shutdown()
-            _ = await serving.result
-            try? systemd.stop()
-            if !keep { try? FileManager.default.removeItem(atPath: root) }
-            print("done")
-        }
-
-        private func step(_ title: String) {
+        static func step(_ title: String) {
             print("\n== \(title)")
         }
 
@@ -155,5 +101,32 @@ extension Keyhold {
             guard let path = mkdtemp(&template) else { throw KeyholdError.unavailable("cannot create a temporary directory") }
             return String(cString: path)
         }
+    }
+}
+
+/// What the demo started, released in reverse order whatever happened.
+struct DemoResources {
+    let root: String
+    var systemd: SystemdInstance?
+    var standIn: DemoStandIn?
+    var server: Daemon?
+    var serving: Task<Void, any Error>?
+    /// The launcher's copy the demo made because sandboxes could not run it where it was built.
+    var stagedLauncher: String?
+
+    init(root: String) { self.root = root }
+
+    func release(keep: Bool) async {
+        Keyhold.Demo.step(
+            "clean up: stop the daemon, the stand-in provider\(systemd?.busAddress == nil ? "" : " and the private systemd")\(keep ? "" : ", remove \(root)")"
+        )
+        if let server {
+            await server.shutdown()
+            _ = await serving?.result
+        }
+        standIn?.stop()
+        try? systemd?.stop()
+        if let stagedLauncher { try? FileManager.default.removeItem(atPath: stagedLauncher) }
+        if !keep { try? FileManager.default.removeItem(atPath: root) }
     }
 }

@@ -26,9 +26,9 @@ enum ResourceLocator {
         return "/usr/share/keyhold/\(name)"
     }
 
-    /// `keyhold-exec` beside this executable, else `/usr/local/libexec/keyhold-exec`.
+    /// `keyhold-exec` beside this executable (a build tree), else where the package installs it.
     static var execPath: String {
         let sibling = (executableDirectory as NSString).appendingPathComponent("keyhold-exec")
-        return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "/usr/local/libexec/keyhold-exec"
+        return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "/usr/libexec/keyhold/keyhold-exec"
     }
 }

@@ -49,9 +49,14 @@ struct SandboxCommand: AsyncParsableCommand {
         @Argument var tenant: String
 
         func run() async throws {
-            _ = try await AdminClient(socketPath: global.socket).call(
+            let stopped = try await AdminClient(socketPath: global.socket).call(
                 "POST", "/v1/tenants/\(tenant.pathSegment)/sandbox/stop", as: [AdminAPI.Sandbox].self)
-            print("stopped the sandbox of \(tenant)")
+            guard !stopped.isEmpty else {
+                return print(
+                    "\(tenant) had no sandbox running (its agent had already exited, or was never started): nothing to stop, and it stays stopped; "
+                        + "`keyhold sandbox logs \(tenant)` shows how its agent ended")
+            }
+            for sandbox in stopped { print("stopped \(sandbox.unit) of \(tenant)") }
         }
     }
 

@@ -61,8 +61,15 @@ struct DaemonFlags: ParsableArguments {
     @Flag(name: .long, help: "Run without systemd: sandbox operations answer 'unavailable'.")
     var noSystemd = false
 
-    @Option(name: .long, help: ArgumentHelp("The in-sandbox launcher.", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The in-sandbox launcher (keyhold-mount beside it); copied under --launcher-staging-root when sandboxes could not run it there.",
+            valueName: "path"))
     var execPath: String = ResourceLocator.execPath
+
+    @Option(name: .long, help: ArgumentHelp("Where launchers sandboxes cannot run where they are get copied.", visibility: .hidden))
+    var launcherStagingRoot = LauncherPlacement.defaultStagingRoot
 
     @Option(name: .long, help: ArgumentHelp("Serve the managed plan's metering proxy on loopback.", valueName: "host:port"))
     var proxy: String?
@@ -201,6 +208,7 @@ struct DaemonFlags: ParsableArguments {
             restartBackoff: .milliseconds(restartBackoffMs),
             reconcileInterval: .milliseconds(reconcileIntervalMs), readinessWindow: .milliseconds(readinessWindowMs)
         )
+        sandbox.launcherStagingRoot = launcherStagingRoot
         if let egressHosts { sandbox.egressResolver = try EgressResolver.loading(hostsFile: egressHosts) }
         guard stateCheckIntervalMs > 0 else { throw KeyholdError.invalidInput("--state-check-interval-ms must be at least 1") }
         sandbox.stateCheckInterval = .milliseconds(stateCheckIntervalMs)
