@@ -35,7 +35,7 @@ for parent in /root /tmp; do
         exit 1
     }
     echo "checkout-test: passed from '$clone/keyhold' in ${SECONDS} s, set-up included (demo: $(grep -E '^done in' "$clone/demo.log"))"
-    for expected in "agent call 4: POST" "HTTP 429" "an agent of acme was running in every one" "verifies: " "agent tried https://example.com"; do
+    for expected in "the daemon runs its root-owned copy /usr/local/libexec/keyhold/" "agent call 4: POST" "HTTP 429" "an agent of acme was running in every one" "verifies: " "agent tried https://example.com"; do
         grep -qF "$expected" "$clone/demo.log" || { echo "checkout-test: the demo's output lacks '$expected'" >&2; cat "$clone/demo.log" >&2; exit 1; }
     done
 done

@@ -32,6 +32,12 @@ extension MeteringProxy {
         } catch {
             return .refused(format.error(.badRequest, type: format.invalidRequestError, message: error.message))
         }
+        if let duplicate = DuplicateJSONKeys.first(in: body.readableBytesView) {
+            return .refused(
+                format.error(
+                    .badRequest, type: format.invalidRequestError,
+                    message: "the request body has the key '\(duplicate.prefix(200))' twice in one object: send each key once"))
+        }
         guard let model = fields.model else {
             return .refused(format.error(.badRequest, type: format.invalidRequestError, message: "the request has no 'model'"))
         }
