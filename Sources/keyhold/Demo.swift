@@ -28,7 +28,8 @@ extension Keyhold {
             }
             if daemon.noSystemd { throw KeyholdError.invalidInput("the demo starts real sandboxes: drop --no-systemd") }
             guard geteuid() == 0 else {
-                throw KeyholdError.invalidInput("the demo starts systemd units and sandboxes, which needs root: run it as root (sudo \(CommandLine.arguments[0]) demo)")
+                throw KeyholdError.invalidInput(
+                    "the demo starts systemd units and sandboxes, which needs root: run it as root (sudo \(CommandLine.arguments[0]) demo)")
             }
             let began = ContinuousClock.now
             let root = try Self.makeTemporaryDirectory()
