@@ -117,14 +117,20 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
     public var stateMaxBytes: UInt64
     /// Hardened units kept started and waiting for a tenant (`warm_pool:`); nil keeps none.
     public var warmPool: WarmPoolPolicy?
+    /// The size of each of the agent's `/tmp` and `/var/tmp` (`tmp_max:`), tmpfs of its own whose pages count against
+    /// `memoryMaxBytes`: an agent that fills them hits ENOSPC or its memory limit, never the host's disk.
+    public var tmpMaxBytes: UInt64
 
     /// The state limit when a plan states none.
     public static let defaultStateMaxBytes: UInt64 = 1 << 30
+    /// The `/tmp` size when a plan states none (or `memory_max:`, when that is smaller).
+    public static let defaultTmpMaxBytes: UInt64 = 256 << 20
 
     public init(
         profile: String, memoryMaxBytes: UInt64, cpuQuotaPercent: Int, tasksMax: Int, egressAllow: [EgressRule] = [],
-        stateMaxBytes: UInt64 = SandboxLimits.defaultStateMaxBytes, warmPool: WarmPoolPolicy? = nil
+        stateMaxBytes: UInt64 = SandboxLimits.defaultStateMaxBytes, warmPool: WarmPoolPolicy? = nil, tmpMaxBytes: UInt64? = nil
     ) {
+        self.tmpMaxBytes = tmpMaxBytes ?? min(SandboxLimits.defaultTmpMaxBytes, memoryMaxBytes)
         self.profile = profile
         self.memoryMaxBytes = memoryMaxBytes
         self.cpuQuotaPercent = cpuQuotaPercent

@@ -193,6 +193,15 @@ public enum PlanLoader {
             }
             stateMax = size
         }
+        var tmpMax: UInt64?
+        if let tmpNode = fields.node("tmp_max") {
+            guard let text = YAMLFields.string(tmpNode), let size = ByteSize.parse(text), size >= 1 << 20, size <= memory else {
+                throw fields.error(
+                    "tmp_max", tmpNode,
+                    "expected a size from 1M up to memory_max (\(memoryText)), such as 64M: /tmp is memory; found '\(YAMLFields.text(tmpNode))'")
+            }
+            tmpMax = size
+        }
         var egress: [EgressRule] = []
         for (index, node) in (try fields.optionalSequence("egress_allow") ?? []).enumerated() {
             egress.append(try egressRule(node, index: index, fields: fields))
@@ -201,7 +210,7 @@ public enum PlanLoader {
         try fields.finish()
         return SandboxLimits(
             profile: profile, memoryMaxBytes: memory, cpuQuotaPercent: cpu, tasksMax: tasks, egressAllow: egress, stateMaxBytes: stateMax,
-            warmPool: warmPool)
+            warmPool: warmPool, tmpMaxBytes: tmpMax)
     }
 
     /// `warm_pool:` (how many units to keep waiting, 0 for none) and `warm_pool_max_wait:` (a duration, default 10m).

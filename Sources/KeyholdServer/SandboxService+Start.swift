@@ -162,6 +162,7 @@ extension SandboxService {
                 try self.boundary.open(
                     unit: sandbox.unit, tenant: tenant.name, plan: plan, policy: injection.policy, mainPID: started.mainPID,
                     stateReadOnly: injection.stateReadOnly, deadline: deadline)
+                try self.boundTemporaryDirectories(unit: sandbox.unit, mainPID: started.mainPID, plan: plan, deadline: deadline)
             } catch {
                 pipe.closeWriteEnd()
                 throw error

@@ -114,6 +114,8 @@ extension SandboxService {
             guard let uid = processOwner(pid: started.mainPID) else {
                 throw KeyholdError.unavailable("the warm unit \(name) has no main process: see `journalctl -u \(name)`")
             }
+            let deadline = ContinuousClock.now + configuration.jobTimeout
+            try await Blocking.run { try self.boundTemporaryDirectories(unit: name, mainPID: started.mainPID, plan: plan, deadline: deadline) }
             warmPool.add(
                 WarmPool.Unit(
                     name: name, plan: plan.id, pipe: pipe, mainPID: started.mainPID, invocationID: started.invocationID, uid: uid, startedAt: .now))

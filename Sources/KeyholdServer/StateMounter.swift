@@ -1,8 +1,9 @@
 import Foundation
 import KeyholdCore
 
-/// Mounts tenants' state into warm units through `keyhold-mount`, a helper process of its own (entering a mount
-/// namespace takes a single-threaded process). One helper serves the daemon, one request at a time: it clones the
+/// Mounts tenants' state into warm units, and a bounded /tmp into every unit, through `keyhold-mount`, a helper
+/// process of its own (entering a mount namespace takes a single-threaded process). One helper serves the daemon,
+/// one request at a time: it clones the
 /// state's mount as systemd sees it and attaches the clone inside the unit's mount namespace, in about a tenth of a
 /// millisecond, where systemd's `BindMountUnit` forks a child of its own for each call.
 final class StateMounter: @unchecked Sendable {
@@ -28,10 +29,21 @@ final class StateMounter: @unchecked Sendable {
     /// (`/proc/PID/ns/mnt` of the unit's main process, as this daemon sees it).
     /// - Throws: `Failure` when the helper cannot be run or refuses; the caller may fall back to systemd.
     func attach(namespace: String, source: String, destination: String, readOnly: Bool) throws {
+        try send([namespace, source, destination, readOnly ? "ro" : "rw", ""])
+    }
+
+    /// Mounts a tmpfs of `bytes` (mode 1777, nosuid, nodev) on `destination` inside the mount namespace `namespace`.
+    /// - Throws: `Failure` when the helper cannot be run or refuses.
+    func mountTemporaryFileSystem(namespace: String, bytes: UInt64, destination: String) throws {
+        try send([namespace, String(bytes), destination, "tmpfs", ""])
+    }
+
+    /// One request to the helper and its answer.
+    private func send(_ fields: [String]) throws {
         lock.lock()
         defer { lock.unlock() }
         let (requests, answers) = try running()
-        let request = [namespace, source, destination, readOnly ? "ro" : "rw", ""].joined(separator: "\0") + "\n"
+        let request = fields.joined(separator: "\0") + "\n"
         guard writeAll(Array(request.utf8), to: requests), let answer = readLine(from: answers) else {
             stopLocked()
             throw Failure(description: "keyhold-mount stopped answering")

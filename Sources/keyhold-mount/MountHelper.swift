@@ -4,11 +4,13 @@ import Glibc
 /// `keyhold-mount --systemd-namespace PATH`: reads requests on standard input until it closes, one per line:
 ///
 ///     NAMESPACE \0 SOURCE \0 DESTINATION \0 rw|ro \n
+///     NAMESPACE \0 BYTES \0 DESTINATION \0 tmpfs \n
 ///
-/// For each, clones SOURCE's mount tree as systemd sees it (`open_tree` inside systemd's mount namespace), makes it
-/// read-only if asked, enters NAMESPACE (a unit's `/proc/PID/ns/mnt`, as this helper sees it), creates DESTINATION
-/// and attaches the tree there (`move_mount`), then returns to its own namespace. The mount lives in the unit's
-/// namespace only, and goes with it. Answers `ok` or `error ERRNO STEP` on a line of its own.
+/// For the first, clones SOURCE's mount tree as systemd sees it (`open_tree` inside systemd's mount namespace),
+/// makes it read-only if asked, enters NAMESPACE (a unit's `/proc/PID/ns/mnt`, as this helper sees it), creates
+/// DESTINATION and attaches the tree there (`move_mount`). For the second, enters NAMESPACE and mounts a tmpfs of
+/// BYTES (mode 1777, nosuid, nodev) on DESTINATION. Either way it then returns to its own namespace; the mount lives
+/// in the unit's namespace only, and goes with it. Answers `ok` or `error ERRNO STEP` on a line of its own.
 enum MountHelper {
     static let usage = "usage: keyhold-mount --systemd-namespace /proc/PID/ns/mnt (requests on standard input)"
 
@@ -27,6 +29,8 @@ enum MountHelper {
             if fields.count == 5, fields[4].isEmpty, ["rw", "ro"].contains(fields[3]) {
                 answer = attach(
                     namespace: fields[0], source: fields[1], destination: fields[2], readOnly: fields[3] == "ro", own: own, systemd: systemd)
+            } else if fields.count == 5, fields[4].isEmpty, fields[3] == "tmpfs", let bytes = UInt64(fields[1]), bytes > 0 {
+                answer = mountTemporaryFileSystem(namespace: fields[0], bytes: bytes, destination: fields[2], own: own)
             } else {
                 answer = "error \(EINVAL) request"
             }
@@ -60,6 +64,19 @@ enum MountHelper {
             guard mkdir(path, 0o755) == 0 || errno == EEXIST else { return "error \(errno) mkdir" }
         }
         guard move_mount(tree, "", AT_FDCWD, destination, UInt32(MOVE_MOUNT_F_EMPTY_PATH)) == 0 else { return "error \(errno) move-mount" }
+        return "ok"
+    }
+
+    /// One tmpfs request; always back in its own namespace on return.
+    static func mountTemporaryFileSystem(namespace: String, bytes: UInt64, destination: String, own: Int32) -> String {
+        let unit = open(namespace, O_RDONLY | O_CLOEXEC)
+        guard unit >= 0 else { return "error \(errno) open-namespace" }
+        defer { close(unit) }
+        defer { _ = keyhold_enter_mount_namespace(own) }
+        guard keyhold_enter_mount_namespace(unit) == 0 else { return "error \(errno) enter-unit" }
+        guard mount("tmpfs", destination, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=1777,size=\(bytes)") == 0 else {
+            return "error \(errno) mount-tmpfs"
+        }
         return "ok"
     }
 

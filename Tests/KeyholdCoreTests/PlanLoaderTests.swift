@@ -69,6 +69,8 @@ import Testing
         (Self.valid + "\n  warm_pool: 257", "starter.yaml:11: sandbox.warm_pool: expected at most 256 units, found 257"),
         (Self.valid + "\n  warm_pool: 2\n  warm_pool_max_wait: 0", "starter.yaml:12: sandbox.warm_pool_max_wait: expected a duration"),
         (Self.valid + "\n  warm_pool_max_wait: 5m", "starter.yaml:11: sandbox.warm_pool_max_wait: set only with warm_pool: 1 or more"),
+        (Self.valid + "\n  tmp_max: 1G", "starter.yaml:11: sandbox.tmp_max: expected a size from 1M up to memory_max (512M)"),
+        (Self.valid + "\n  tmp_max: plenty", "starter.yaml:11: sandbox.tmp_max: expected a size"),
     ])
     func aMalformedPlanNamesTheFileTheLineAndTheField(text: String, expected: String) {
         #expect {
@@ -76,6 +78,13 @@ import Testing
         } throws: { error in
             "\(error)".hasPrefix(expected)
         }
+    }
+
+    @Test func tmpMaxDefaultsToAQuarterGigabyteOrTheMemoryLimit() throws {
+        #expect(try PlanLoader.parse(Self.valid, file: "starter.yaml").sandbox.tmpMaxBytes == 256 << 20)
+        #expect(try PlanLoader.parse(Self.valid + "\n  tmp_max: 16M", file: "starter.yaml").sandbox.tmpMaxBytes == 16 << 20)
+        let small = Self.valid.replacingOccurrences(of: "memory_max: 512M", with: "memory_max: 64M")
+        #expect(try PlanLoader.parse(small, file: "starter.yaml").sandbox.tmpMaxBytes == 64 << 20)
     }
 
     @Test func aWarmPoolParsesWithItsDefaultWait() throws {
