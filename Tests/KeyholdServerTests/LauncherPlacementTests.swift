@@ -18,15 +18,17 @@ struct LauncherPlacementTests {
 
     static func unique() -> String { String(UUID().uuidString.prefix(8)).lowercased() }
 
+    /// Each case: the directory the test makes (and removes), the launcher's place inside it, the reason expected.
     @Test(arguments: [
-        ("/root/keyhold-\(unique())/.build/debug", "under /root"),
-        ("/tmp/keyhold checkout \(unique())/.build/debug", "under /tmp"),
-        ("/home/someone-\(unique())/src/keyhold/.build/debug", "under /home"),
-        ("/var/tmp/keyhold-\(unique())/bin", "under /var/tmp"),
+        ("/root/keyhold-\(unique())", "/.build/debug", "under /root"),
+        ("/tmp/keyhold checkout-\(unique())", "/.build/debug", "under /tmp"),
+        ("/home/someone-\(unique())", "/src/keyhold/.build/debug", "under /home"),
+        ("/var/tmp/keyhold-\(unique())", "/bin", "under /var/tmp"),
     ])
-    func aLauncherSandboxesCannotSeeIsCopiedRootOwned(location: String, reason: String) throws {
-        let top = "/" + location.split(separator: "/").prefix(2).joined(separator: "/")
+    func aLauncherSandboxesCannotSeeIsCopiedRootOwned(top: String, inside: String, reason: String) throws {
+        try #require(!FileManager.default.fileExists(atPath: top) && top.split(separator: "/").last?.contains("-") == true)
         defer { try? FileManager.default.removeItem(atPath: top) }
+        let location = top + inside
         let staging = "/usr/local/libexec/keyhold-test-\(Self.unique())"
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let original = try Self.plantLaunchers(in: location)
