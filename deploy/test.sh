@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # PostgreSQL 15 (Debian's postgresql) for the store tests: they make and remove their own clusters under
 # /var/tmp/keyhold-test-pg (TestPostgres), so no system-wide server is started here. Where PID 1 is systemd the
 # package starts its default cluster; the tests do not use it.
-KEYHOLD_EXTRA_PACKAGES="python3-venv python3-pip nodejs iproute2 postgresql prometheus chromium chromium-driver" KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
+KEYHOLD_EXTRA_PACKAGES="python3-venv python3-pip nodejs iproute2 postgresql prometheus chromium chromium-driver dpkg-dev lintian" KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/setup.sh
 venv=/opt/keyhold-test-venv
 if ! "$venv/bin/python" -c 'import openai, anthropic' 2>/dev/null; then
   echo "test: installing the openai and anthropic SDKs into $venv"
@@ -26,6 +26,12 @@ fi
 swift format lint --strict --recursive Sources Tests Benchmarks Package.swift
 # The README's first command from clones under /root and /tmp (sandboxes see neither), sharing this build's cache.
 KEYHOLD_BUILD_FLAGS="-Xswiftc -warnings-as-errors" deploy/checkout-test.sh
+# The Debian package from a release build (Swift runtime linked statically), then the package under a real systemd:
+# lintian, apt-get install, keyhold.service started as shipped with systemd-creds credentials, driven by the CLI,
+# restarted with its sandboxes running, stopped; remove keeps the state, purge deletes it. Before the Swift tests,
+# whose tenants' agent state the test's purge would otherwise refuse to touch.
+deploy/package.sh --build
+deploy/service-test.sh
 # Sandbox tests fail (instead of skipping) when no systemd can be reached.
 export KEYHOLD_REQUIRE_SYSTEMD=1
 export KEYHOLD_REQUIRE_BROWSER=1  # the tenant console's browser test fails, not skips, without chromium

@@ -60,7 +60,13 @@ public final class Daemon: Sendable {
                 store: store, vaults: vaults, plans: plans, configuration: $0, journalDirectory: state.file("usage-journal"), logger: logger
             )
         }
-        if let proxy { sandboxes.attach(proxy: proxy) }
+        if let proxy {
+            sandboxes.attach(proxy: proxy)
+        } else if options.sandbox.systemdEnabled, let managed = plans.plans.first(where: { $0.kind == .managed }) {
+            logger.warning(
+                "plan '\(managed.id)' is managed, but this daemon runs no metering proxy: its agents would have no way out; start it with --proxy 127.0.0.1:8787"
+            )
+        }
         self.options = options
         self.httpClient = httpClient
         self.logger = logger

@@ -9,7 +9,8 @@ enum ResourceLocator {
     }
 
     /// The first existing directory named `name` among: the working directory, the source tree above the executable
-    /// (a `swift build` tree), `/usr/local/share/keyhold`, `/usr/share/keyhold`, `/etc/keyhold`.
+    /// (a `swift build` tree), `/etc/keyhold` (the package's conffiles, which a provider edits), `/usr/local/share/keyhold`,
+    /// `/usr/share/keyhold` (the package's originals).
     static func directory(_ name: String) -> String {
         var candidates = [FileManager.default.currentDirectoryPath]
         var directory = executableDirectory
@@ -17,7 +18,7 @@ enum ResourceLocator {
             directory = (directory as NSString).deletingLastPathComponent
             candidates.append(directory)
         }
-        candidates += ["/usr/local/share/keyhold", "/usr/share/keyhold", "/etc/keyhold"]
+        candidates += ["/etc/keyhold", "/usr/local/share/keyhold", "/usr/share/keyhold"]
         for candidate in candidates {
             let path = (candidate as NSString).appendingPathComponent(name)
             var isDirectory: ObjCBool = false
