@@ -120,7 +120,14 @@ struct DemoTour {
         var samples = 0
         var empty = 0
         while !Task.isCancelled {
-            let sandboxes = try await client.call("GET", "/v1/tenants/\(tenant)/sandbox", as: [AdminAPI.Sandbox].self)
+            let sandboxes: [AdminAPI.Sandbox]
+            do {
+                sandboxes = try await client.call("GET", "/v1/tenants/\(tenant)/sandbox", as: [AdminAPI.Sandbox].self)
+            } catch {
+                // Stopped in the middle of a sample: that sample does not count.
+                if Task.isCancelled { break }
+                throw error
+            }
             samples += 1
             if !sandboxes.contains(where: { $0.systemdState?.hasPrefix("active") == true }) { empty += 1 }
             try? await Task.sleep(for: .milliseconds(20))
