@@ -18,6 +18,8 @@ public final class Daemon: Sendable {
     /// The managed plan's metering proxy, when configured.
     public let proxy: MeteringProxy?
     let options: DaemonOptions
+    /// Where the units' launcher is, when systemd is used: the configured one, or its root-owned copy (``LauncherPlacement``).
+    public let launcherPlacement: LauncherPlacement.Placement?
     let httpClient: HTTPClient
     let logger: Logger
     /// This process among the fleet's daemons (a second daemon with the same host id is refused).
@@ -47,6 +49,9 @@ public final class Daemon: Sendable {
                     "sandboxes could not run \(sandboxConfiguration.execPath) (\(reason)); they run its root-owned copy \(placement.execPath)")
             }
             sandboxConfiguration.execPath = placement.execPath
+            launcherPlacement = placement
+        } else {
+            launcherPlacement = nil
         }
         let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: sandboxConfiguration, logger: logger)
         self.plane = ControlPlane(

@@ -51,7 +51,11 @@ public enum LauncherPlacement {
             return "it is under \(place.prefix), and \(place.reason)"
         }
         var ancestors = ["/"]
-        for component in real.split(separator: "/") { ancestors.append((ancestors.count == 1 ? "" : ancestors.last!) + "/" + component) }
+        var current = ""
+        for component in real.split(separator: "/") {
+            current += "/" + component
+            ancestors.append(current)
+        }
         for checked in ancestors {
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: checked),
                 let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value,

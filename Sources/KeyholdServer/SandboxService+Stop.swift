@@ -5,8 +5,10 @@ import KeyholdStore
 
 extension SandboxService {
     /// Stops the tenant's live sandboxes (those matching `only`), revokes their proxy tokens and records it.
-    /// - Returns: the units stopped.
-    func stopLocked(tenant: TenantRecord, actor: String, reason: String, only: (@Sendable (SandboxRecord) -> Bool)?) async throws -> [String] {
+    /// - Returns: the sandboxes stopped, as they were read before the stop.
+    func stopLocked(
+        tenant: TenantRecord, actor: String, reason: String, only: (@Sendable (SandboxRecord) -> Bool)?
+    ) async throws -> [SandboxRecord] {
         let sandboxes = try await store.write { tx in
             let all = try tx.liveSandboxes(tenantID: tenant.id)
             let live = all.filter { only?($0) ?? true }
@@ -17,7 +19,7 @@ extension SandboxService {
             for sandbox in live { try tx.setDesiredState(sandboxID: sandbox.id, desired: .stopped) }
             return live
         }
-        var stopped: [String] = []
+        var stopped: [SandboxRecord] = []
         for sandbox in sandboxes {
             if let systemd {
                 let timeout = configuration.jobTimeout
@@ -39,7 +41,7 @@ extension SandboxService {
                     )
                 )
             }
-            stopped.append(sandbox.unit)
+            stopped.append(sandbox)
         }
         if !stopped.isEmpty { await releaseUsageWindows(tenantID: tenant.id) }
         return stopped

@@ -94,10 +94,12 @@ public final class SandboxService: Sendable {
     ///   tenant is stopped, as asked).
     public func stop(tenant name: String, actor: String) async throws -> [AdminAPI.Sandbox] {
         let tenant = try await store.read { tx in try tx.tenant(named: name) }
-        let units = Set(try await stopAll(tenant: tenant, actor: actor, reason: "stopped by \(actor)"))
-        guard !units.isEmpty else { return [] }
-        let stopped = try await store.read { tx in try tx.latestSandboxes(tenantID: tenant.id, limit: units.count + 4) }
-        return stopped.filter { units.contains($0.unit) }.map { $0.api(tenant: tenant.name, systemdState: nil) }
+        let stopped = try await locks.withLock(name) {
+            try await self.stopLocked(tenant: tenant, actor: actor, reason: "stopped by \(actor)", only: nil)
+        }
+        guard !stopped.isEmpty else { return [] }
+        let records = try await store.read { tx in try stopped.compactMap { try tx.sandbox(id: $0.id) } }
+        return records.map { $0.api(tenant: tenant.name, systemdState: nil) }
     }
 
     /// Stops the tenant's sandboxes, then starts a fresh one (a new, audited injection).
@@ -165,13 +167,13 @@ public final class SandboxService: Sendable {
     /// Stops every live sandbox of a tenant (suspension, deletion).
     /// - Returns: the units stopped.
     public func stopAll(tenant: TenantRecord, actor: String, reason: String) async throws -> [String] {
-        try await locks.withLock(tenant.name) { try await self.stopLocked(tenant: tenant, actor: actor, reason: reason, only: nil) }
+        try await locks.withLock(tenant.name) { try await self.stopLocked(tenant: tenant, actor: actor, reason: reason, only: nil) }.map(\.unit)
     }
 
     /// Stops the sandboxes that hold one of `keyVersions` (`provider:version`), for a revocation.
     public func stopUsing(keyVersions: Set<String>, tenant: TenantRecord, actor: String, reason: String) async throws -> [String] {
         try await locks.withLock(tenant.name) {
-            try await self.stopLocked(tenant: tenant, actor: actor, reason: reason) { !keyVersions.isDisjoint(with: $0.keyVersions) }
+            try await self.stopLocked(tenant: tenant, actor: actor, reason: reason) { !keyVersions.isDisjoint(with: $0.keyVersions) }.map(\.unit)
         }
     }
 

@@ -3,9 +3,9 @@ import KeyholdCore
 
 /// Mounts tenants' state into warm units, and a bounded /tmp into every unit, through `keyhold-mount`, a helper
 /// process of its own (entering a mount namespace takes a single-threaded process). One helper serves the daemon,
-/// one request at a time: it clones the
-/// state's mount as systemd sees it and attaches the clone inside the unit's mount namespace, in about a tenth of a
-/// millisecond, where systemd's `BindMountUnit` forks a child of its own for each call.
+/// one request at a time: it clones the state's mount as systemd sees it and attaches the clone inside the unit's
+/// mount namespace, in about a tenth of a millisecond, where systemd's `BindMountUnit` forks a child of its own for
+/// each call.
 final class StateMounter: @unchecked Sendable {
     /// Why a mount failed, in the helper's words (`error ERRNO STEP`).
     struct Failure: Error, CustomStringConvertible {

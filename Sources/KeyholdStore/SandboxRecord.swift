@@ -70,11 +70,6 @@ extension StoreTransaction {
             .map(SandboxRecord.init(row:))
     }
 
-    /// A tenant's `limit` newest sandboxes, whatever their states, newest first.
-    public func latestSandboxes(tenantID: Int64, limit: Int) throws -> [SandboxRecord] {
-        try rows("SELECT * FROM sandboxes WHERE tenant_id = ? ORDER BY id DESC LIMIT ?", tenantID, Int64(limit)).map(SandboxRecord.init(row:))
-    }
-
     /// A tenant's sandboxes that are not stopped, newest first.
     public func liveSandboxes(tenantID: Int64) throws -> [SandboxRecord] {
         try rows(

@@ -142,14 +142,9 @@ public final class KeyholdHarness: @unchecked Sendable {
         guard let listed = try? cli(["tenant", "list", "--json"]), listed.status == 0,
             let tenants = try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]
         else { return ["(tenant list failed)"] }
-        var failures: [String] = []
-        for name in tenants.compactMap({ $0["name"] as? String }) {
-            guard let deleted = try? cli(["tenant", "delete", name, "--yes"]), deleted.status == 0 else {
-                failures.append(name)
-                continue
-            }
+        return tenants.compactMap { $0["name"] as? String }.filter { name in
+            (try? cli(["tenant", "delete", name, "--yes"]))?.status != 0
         }
-        return failures
     }
 
     /// Sends `signal` to the daemon (by its pid) and waits for it to exit.

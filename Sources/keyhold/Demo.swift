@@ -74,13 +74,11 @@ extension Keyhold {
             flags.plans = try DemoPlans.write(shippedPlans: daemon.plans, into: resources.root + "/plans")
             flags.proxySocket = resources.root + "/proxy.sock"
             flags.providerBaseURL = ["anthropic=\(standIn.baseURL)", "openai=\(standIn.baseURL)"]
-            let placement = try LauncherPlacement.place(execPath: flags.execPath, stagingRoot: flags.launcherStagingRoot)
-            if let reason = placement.copiedBecause {
+            let server = try Daemon(options: try flags.options(global: global, tcp: nil), logger: Logger(label: "keyhold"))
+            if let placement = server.launcherPlacement, let reason = placement.copiedBecause {
                 print("sandboxes cannot run \(flags.execPath) (\(reason)): the daemon runs its root-owned copy \(placement.execPath)")
                 if placement.createdCopy { resources.stagedLauncher = (placement.execPath as NSString).deletingLastPathComponent }
             }
-            flags.execPath = placement.execPath
-            let server = try Daemon(options: try flags.options(global: global, tcp: nil), logger: Logger(label: "keyhold"))
             let ready = AsyncStream<Void>.makeStream()
             resources.server = server
             resources.serving = Task { try await server.run(handleSignals: false) { ready.continuation.yield() } }
