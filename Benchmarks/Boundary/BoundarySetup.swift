@@ -7,7 +7,8 @@ import KeyholdTesting
 import NIOSSL
 
 /// The parts of keyhold-bench-boundary: a private (or the host's) systemd, the real daemon with its proxy and egress
-/// gateway, a TLS fake provider and a plain one on loopback, and one BYOK and one managed tenant running client.py.
+/// gateway, a TLS fake provider and a plain one on loopback, and one BYOK, one managed and one brokered tenant running
+/// client.py.
 final class BoundarySetup: @unchecked Sendable {
     static let providerName = "bench-provider.test"
     let systemd: SystemdInstance
@@ -42,7 +43,7 @@ final class BoundarySetup: @unchecked Sendable {
         keyhold = try KeyholdHarness()
         let plans = keyhold.root + "/plans"
         try FileManager.default.createDirectory(atPath: plans, withIntermediateDirectories: true)
-        for name in ["byok", "managed"] {
+        for name in ["byok", "byok-brokered", "managed"] {
             let text = try String(contentsOfFile: BuildProducts.plansDirectory + "/\(name).yaml", encoding: .utf8)
                 .replacingOccurrences(of: "cpu_quota_percent: 50", with: "cpu_quota_percent: 200")
                 .replacingOccurrences(of: "requests_per_minute: 60", with: "requests_per_minute: 10000000")
@@ -82,6 +83,13 @@ final class BoundarySetup: @unchecked Sendable {
                 "tenant", "create", "bench-mgd", "--plan", "managed", "--agent",
                 "/bin/sh -c '\(client) managed \(requests); echo bench-done; exec sleep infinity'",
             ]))
+        try Self.check(
+            keyhold.cli([
+                "tenant", "create", "bench-brk", "--plan", "byok-brokered", "--agent",
+                "/bin/sh -c '\(client) brokered \(requests); echo bench-done; exec sleep infinity'",
+            ]))
+        // Its key goes to the plain provider (the daemon's --provider-base-url), as the managed proxy's does.
+        try Self.check(keyhold.cli(["key", "set", "bench-brk", "openai", "--no-validate", "--skip-shape-check"], input: Array(key.utf8)))
         // The host's client needs a proxy token of its own, made as a sandbox start makes one, for a tenant of its own
         // on the same plan (the managed tenant's sandbox restarts, which revokes its tokens).
         try Self.check(keyhold.cli(["tenant", "create", "bench-host", "--plan", "managed"]))
@@ -97,7 +105,7 @@ final class BoundarySetup: @unchecked Sendable {
     /// Starts both sandboxes afresh and collects their agents' results.
     func sandboxRound() throws -> [(String, Double, Double)] {
         var results: [(String, Double, Double)] = []
-        for tenant in ["bench-byok", "bench-mgd"] {
+        for tenant in ["bench-byok", "bench-mgd", "bench-brk"] {
             _ = try? keyhold.cli(["sandbox", "stop", tenant])
             try Self.check(keyhold.cli(["sandbox", "start", tenant]))
             let deadline = Date().addingTimeInterval(600)

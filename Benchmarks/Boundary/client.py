@@ -20,7 +20,8 @@ def connection():
             conn.set_tunnel(host, port)
             return conn, os.environ["BENCH_KEY"]
         return http.client.HTTPSConnection(host, port, context=context), os.environ["BENCH_KEY"]
-    # managed: the metering proxy, in the sandbox (its injected base URL) or on the host's loopback.
+    # managed: the metering proxy, in the sandbox (its injected base URL) or on the host's loopback; brokered: the
+    # broker in the sandbox, with the placeholder its environment holds.
     base = os.environ["OPENAI_BASE_URL"].split("//")[1].split("/")[0]
     host, port = base.split(":")
     return http.client.HTTPConnection(host, int(port)), os.environ["OPENAI_API_KEY"]

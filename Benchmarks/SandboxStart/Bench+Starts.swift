@@ -8,7 +8,7 @@ import KeyholdTesting
 extension Bench {
     /// One kind of timed start.
     enum Kind: CaseIterable {
-        case floorBare, floorBus, floorRun, keyhold, keyholdManaged, keyholdWarm
+        case floorBare, floorBus, floorRun, keyhold, keyholdManaged, keyholdBrokered, keyholdWarm
     }
 
     /// The figures of (a) and (b).
@@ -18,6 +18,7 @@ extension Bench {
         var floorRun = Series(name: "(a2) floor: nsenter systemd-run (+ spawn)")
         var keyhold = Series(name: "(b)  keyhold: API start -> agent exec'd")
         var keyholdManaged = Series(name: "(b') keyhold, managed plan (proxy listener)")
+        var keyholdBrokered = Series(name: "(b\") keyhold, BYOK with brokered keys")
         var keyholdWarm = Series(name: "(w)  keyhold, warm pool: API start -> exec'd")
         var keyholdWarmAPI = Series(name: "     of which: API call returned")
         var keyholdAPI = Series(name: "     of which: API call returned")
@@ -51,7 +52,8 @@ extension Bench {
         }
         print(Series.header)
         for series in [
-            figures.floorBare, figures.floorBus, figures.floorRun, figures.keyhold, figures.keyholdManaged, figures.keyholdAPI,
+            figures.floorBare, figures.floorBus, figures.floorRun, figures.keyhold, figures.keyholdManaged, figures.keyholdBrokered,
+            figures.keyholdAPI,
             figures.keyholdExecLag, figures.keyholdWarm, figures.keyholdWarmAPI, figures.statusRead,
         ] {
             print(series.row)
@@ -68,6 +70,10 @@ extension Bench {
                 + "\(milliseconds(inDaemon)) ms in the daemon (listeners, both plans) = \(milliseconds(inSystemd + inDaemon)) ms; target at most 10 ms -> "
                 + "\(inSystemd + inDaemon <= 10 ? "met" : "NOT met")")
         print(figures.stops.row)
+        let brokeredAdded = figures.keyholdBrokered.median - figures.keyhold.median
+        print(
+            "Brokered keys (issue 20): start with brokered delivery minus environment delivery, medians: \(milliseconds(brokeredAdded)) ms; "
+                + "target at most 3 ms -> \(brokeredAdded <= 3 ? "met" : "NOT met")")
         let (warmMedian, warmP99) = (figures.keyholdWarm.median, figures.keyholdWarm.percentile(99))
         print(
             "Warm pool (issue 13): API call -> agent exec'd with its key, median \(milliseconds(warmMedian)) ms (cold (b): "
@@ -130,6 +136,14 @@ extension Bench {
             figures.keyholdManaged.record(ContinuousClock.now - begin)
             figures.apiTimes[sandbox.unit] = returned - begin
             try await stopSandbox("bench-m")
+        case .keyholdBrokered:
+            let begin = ContinuousClock.now
+            let sandbox = try await startSandbox("bench-b")
+            let returned = ContinuousClock.now
+            try waitForAgent(sandbox)
+            figures.keyholdBrokered.record(ContinuousClock.now - begin)
+            figures.apiTimes[sandbox.unit] = returned - begin
+            try await stopSandbox("bench-b")
         case .keyholdWarm:
             let begin = ContinuousClock.now
             let sandbox = try await startSandbox("bench-w")

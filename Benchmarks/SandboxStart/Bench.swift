@@ -73,7 +73,7 @@ final class Bench: @unchecked Sendable {
     private static func writePlans(in root: String) throws -> String {
         let directory = root + "/plans"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for name in ["byok", "managed"] {
+        for name in ["byok", "byok-brokered", "managed"] {
             try FileManager.default.copyItem(atPath: BuildProducts.plansDirectory + "/\(name).yaml", toPath: directory + "/\(name).yaml")
         }
         let byok = try String(contentsOfFile: BuildProducts.plansDirectory + "/byok.yaml", encoding: .utf8)
@@ -102,11 +102,25 @@ final class Bench: @unchecked Sendable {
     func run() async throws {
         try await createTenant("bench", plan: "byok")
         try await createTenant("bench-m", plan: "managed")
+        try await createTenant("bench-b", plan: "byok-brokered")
         try await createTenant("bench-w", plan: Self.warmPlan)
         if !options.skipSecurity { try await timed("(d)") { try await self.printSecurityScores() } }
         try await timed("(a)/(b)") { try await self.measureStarts() }
         if !options.concurrent.isEmpty { try await timed("(e)") { try await self.measureConcurrentStarts() } }
-        if options.density > 0 { try await timed("(c)") { try await self.measureDensity() } }
+        if options.density > 0 {
+            try await timed("(c)") {
+                let environment = try await self.measureDensity()
+                let brokered = try await self.measureDensity(plan: "byok-brokered")
+                if let environment, let brokered {
+                    let added = (brokered - environment) / 1024
+                    print(
+                        String(
+                            format:
+                                "Brokered keys (issue 20): memory per idle sandbox, brokered minus environment delivery: %+.2f MiB; target at most 0.5 MiB -> %@",
+                            added, added <= 0.5 ? "met" : "NOT met"))
+                }
+            }
+        }
     }
 
     /// Runs one section and prints its wall-clock time.

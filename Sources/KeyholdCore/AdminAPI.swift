@@ -37,15 +37,18 @@ extension AdminAPI {
         public var agentNotify: Bool
         /// Where usage alerts are POSTed for this tenant (replacing the plan's webhook), when set.
         public var alertWebhook: String?
+        /// The limits the tenant set on its own keys' brokered use, when it set any.
+        public var keyCaps: KeyCaps?
         public var createdAt: String
         public var keys: [Key]?
         /// Every destination the tenant's BYOK sandbox may reach, with where each comes from (absent on managed plans).
         public var egress: [EgressEntry]?
         public init(
             name: String, plan: String, state: String, agent: [String], agentNotify: Bool, alertWebhook: String? = nil, createdAt: String,
-            keys: [Key]?, egress: [EgressEntry]? = nil
+            keys: [Key]?, egress: [EgressEntry]? = nil, keyCaps: KeyCaps? = nil
         ) {
             self.egress = egress
+            self.keyCaps = keyCaps
             self.name = name
             self.plan = plan
             self.state = state

@@ -11,7 +11,7 @@ public struct Plan: Codable, Sendable, Equatable {
     // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
     enum CodingKeys: String, CodingKey {
         case id, displayName, monthlyPriceUSD = "monthlyPriceUsd", kind, providers, models, caps, alertThresholds, alertWebhook, sandbox,
-            keyHealth
+            keyHealth, keyDelivery
     }
 
     public var id: String
@@ -31,10 +31,13 @@ public struct Plan: Codable, Sendable, Equatable {
     public var sandbox: SandboxLimits
     /// How often the tenants' keys are checked with their providers, and what an invalid one does to the agent.
     public var keyHealth: KeyHealthPolicy
+    /// How a BYOK agent gets its tenant's keys: in its environment, or brokered (a placeholder; the daemon adds the key).
+    public var keyDelivery: KeyDelivery
 
     public init(
         id: String, displayName: String, monthlyPriceUSD: Double, kind: PlanKind, providers: [Provider], models: [ModelPrice],
-        caps: Caps?, alertThresholds: [Int], alertWebhook: String?, sandbox: SandboxLimits, keyHealth: KeyHealthPolicy = .init()
+        caps: Caps?, alertThresholds: [Int], alertWebhook: String?, sandbox: SandboxLimits, keyHealth: KeyHealthPolicy = .init(),
+        keyDelivery: KeyDelivery = .environment
     ) {
         self.id = id
         self.displayName = displayName
@@ -47,10 +50,23 @@ public struct Plan: Codable, Sendable, Equatable {
         self.alertWebhook = alertWebhook
         self.sandbox = sandbox
         self.keyHealth = keyHealth
+        self.keyDelivery = keyDelivery
     }
 
     /// The providers whose keys are injected into this plan's sandboxes.
     public func allows(_ provider: Provider) -> Bool { kind == .byok && providers.contains(provider) }
+
+    /// Whether this plan's agents get placeholders instead of keys.
+    public var isBrokered: Bool { kind == .byok && keyDelivery == .brokered }
+}
+
+/// How a BYOK plan hands its tenants' keys to their agents (`key_delivery:`).
+public enum KeyDelivery: String, Codable, Sendable, CaseIterable {
+    /// The key is decrypted at injection and written into the agent's environment.
+    case environment
+    /// The agent's environment holds a placeholder; the daemon's listener inside the sandbox puts the real key in
+    /// the provider's header of each request, decrypted for that request only.
+    case brokered
 }
 
 /// A model a managed plan allows, and what its tokens cost.

@@ -28,6 +28,15 @@ public struct PlanCatalog: Sendable {
         return try plan(fallback)
     }
 
+    /// What any plan of this host lists as the price of a model, for metering a tenant's own key (brokered): the
+    /// tenant pays its provider, so the figure is the host's estimate of that bill.
+    public func listedPrice(model: String, provider: Provider) -> ModelPrice? {
+        for plan in plans {
+            if let price = plan.models.first(where: { $0.id == model && $0.provider == provider }) { return price }
+        }
+        return nil
+    }
+
     /// The plan with this id.
     /// - Throws: `KeyholdError.notFound` listing the known plans.
     public func plan(_ id: String) throws -> Plan {

@@ -110,11 +110,32 @@ public enum PlanLoader {
                 problem: "applies to BYOK plans only: a managed agent's one way out is the metering proxy")
         }
         let keyHealth = try self.keyHealth(&fields, kind: kind)
+        let keyDelivery = try self.keyDelivery(&fields, kind: kind, providers: providers)
         try fields.finish()
         return Plan(
             id: id, displayName: displayName, monthlyPriceUSD: price, kind: kind, providers: providers, models: models, caps: caps,
-            alertThresholds: thresholds.sorted(), alertWebhook: webhook, sandbox: sandbox, keyHealth: keyHealth
+            alertThresholds: thresholds.sorted(), alertWebhook: webhook, sandbox: sandbox, keyHealth: keyHealth, keyDelivery: keyDelivery
         )
+    }
+
+    /// `key_delivery:` (`environment`, the default, or `brokered`): BYOK plans only, and brokered only with providers
+    /// whose clients take a base URL and send the key in a header.
+    private static func keyDelivery(_ fields: inout YAMLFields, kind: PlanKind, providers: [Provider]) throws(PlanError) -> KeyDelivery {
+        guard let text = try fields.optionalString("key_delivery") else { return .environment }
+        guard let delivery = KeyDelivery(rawValue: text) else {
+            let known = KeyDelivery.allCases.map(\.rawValue).joined(separator: ", ")
+            throw fields.error("key_delivery", fields.node("key_delivery"), "expected one of \(known), found '\(text.prefix(40))'")
+        }
+        if kind == .managed {
+            throw fields.error("key_delivery", fields.node("key_delivery"), "applies to BYOK plans only: a managed agent has no key of its own")
+        }
+        for unsupported in providers where delivery == .brokered && unsupported.brokering == nil {
+            throw fields.error(
+                "key_delivery", fields.node("key_delivery"),
+                "brokered delivery cannot serve provider '\(unsupported)': \(unsupported.whyNotBrokered); remove it from providers or deliver keys in the environment"
+            )
+        }
+        return delivery
     }
 
     /// `revalidate_every:` (a duration: 90s, 30m, 6h, 1d; 0 for never), `on_invalid_key:` and `fallback_plan:`.

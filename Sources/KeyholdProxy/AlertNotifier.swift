@@ -24,7 +24,7 @@ final class AlertNotifier: Sendable {
 
     /// Checks a tenant's settled usage against its plan's thresholds.
     func check(caller: ProxyCaller, window: UsageWindow?) {
-        guard let window, let caps = caller.plan.caps else { return }
+        guard let window, let caps = caller.caps else { return }
         let measures: [(cap: CapName, window: String, used: Double, limit: Double)] = [
             (.tokensPerDay, window.day, Double(window.tokensToday), Double(caps.tokensPerDay)),
             (.tokensPerMonth, window.month, Double(window.tokensThisMonth), Double(caps.tokensPerMonth)),

@@ -16,6 +16,10 @@ public final class MeteringProxy: Sendable {
     let plans: PlanCatalog
     let configuration: ProxyConfiguration
     let platformKeys: PlatformKeys
+    /// Opens tenants' keys for brokered requests.
+    let vaults: VaultRing
+    /// Brokered uses of tenants' keys, audited in batches (`key.use`).
+    let keyUses = KeyUseLedger()
     let ledger = CapLedger()
     let journal: UsageJournal
     let journalFailures = JournalFailures()
@@ -46,6 +50,7 @@ public final class MeteringProxy: Sendable {
         self.plans = plans
         self.configuration = configuration
         self.platformKeys = PlatformKeys(store: store, vaults: vaults)
+        self.vaults = vaults
         // Requests are served on the singleton group's loops (`ProxyListener`); each gets its own journal shard
         // and lookup connection.
         let eventLoops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
@@ -92,8 +97,10 @@ public final class MeteringProxy: Sendable {
 
     /// Serves a listening socket made inside a managed sandbox's network namespace (its `http://127.0.0.1:PORT`);
     /// takes ownership of it. Close the returned channel when the sandbox stops.
-    public func serve(sandboxListener socket: Int32) -> EventLoopFuture<any Channel> {
-        ProxyListener.bootstrap(proxy: self)
+    /// - Parameter brokeredSandboxID: for a brokered plan's sandbox, its id: the listener then takes that sandbox's
+    ///   placeholders only, and brokers its tenant's keys instead of metering the platform's.
+    public func serve(sandboxListener socket: Int32, brokeredSandboxID: Int64? = nil) -> EventLoopFuture<any Channel> {
+        ProxyListener.bootstrap(proxy: self, brokeredSandboxID: brokeredSandboxID)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .withBoundSocket(socket)
     }

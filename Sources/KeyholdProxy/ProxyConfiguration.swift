@@ -21,12 +21,16 @@ public struct ProxyConfiguration: Sendable {
     public var idleTimeout: Duration
     /// PEM CA certificates trusted for provider connections besides the system's, or nil.
     public var upstreamCAFile: String?
+    /// How often brokered key uses are audited (`key.use`, one record per sandbox and key per batch).
+    public var keyUseAuditInterval: Duration
 
     public init(
         tcpAddress: String?, socketPath: String?, upstreamBaseURLs: [Provider: String], maximumBodyBytes: Int = 1 << 20,
         upstreamTimeoutSeconds: Int64 = 300, flushInterval: Duration = .milliseconds(200),
-        requestReadTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120), upstreamCAFile: String? = nil
+        requestReadTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(120), upstreamCAFile: String? = nil,
+        keyUseAuditInterval: Duration = .seconds(60)
     ) {
+        self.keyUseAuditInterval = keyUseAuditInterval
         self.tcpAddress = tcpAddress
         self.socketPath = socketPath
         self.upstreamBaseURLs = upstreamBaseURLs

@@ -22,8 +22,12 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Closes a connection that sends a request too slowly, or stays idle between requests too long.
     private var timer: Scheduled<Void>?
 
-    init(proxy: MeteringProxy) {
+    /// The sandbox whose keys this connection's listener brokers, if it does.
+    private let brokeredSandboxID: Int64?
+
+    init(proxy: MeteringProxy, brokeredSandboxID: Int64? = nil) {
         self.proxy = proxy
+        self.brokeredSandboxID = brokeredSandboxID
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -56,7 +60,8 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             timer?.cancel()
             switch state {
             case .receiving(let head, let body):
-                let exchange = ProxyExchange(proxy: proxy, head: head, body: body, connection: self, eventLoop: context.eventLoop)
+                let exchange = ProxyExchange(
+                    proxy: proxy, head: head, body: body, connection: self, eventLoop: context.eventLoop, brokeredSandboxID: brokeredSandboxID)
                 state = .answering(head, exchange)
                 exchange.start()
             case .tooLarge(let head):

@@ -16,7 +16,10 @@ extension ProxyExchange: UpstreamReceiver {
         response.headers = head.headers
         response.isStream = (200..<300).contains(response.status) && head.headers.first(name: "content-type")?.hasPrefix("text/event-stream") == true
         guard response.isStream else { return }
-        connection?.beginStream(status: head.status, headers: ["content-type": "text/event-stream", "cache-control": "no-cache"])
+        let headers: HTTPHeaders =
+            caller?.brokered != nil
+            ? brokeredResponseHeaders(head.headers) : ["content-type": "text/event-stream", "cache-control": "no-cache"]
+        connection?.beginStream(status: head.status, headers: headers)
     }
 
     /// Collects an answer, or forwards a stream's complete events; the future (when there is one) completes once the
@@ -36,10 +39,18 @@ extension ProxyExchange: UpstreamReceiver {
             response.collected.writeBuffer(&buffer)
             return nil
         }
-        guard let ask else { return nil }
         // The events forwarded from this part, in one buffer (one write).
         var forwarded = ByteBuffer()
         forwarded.reserveCapacity(buffer.readableBytes)
+        guard let ask else {
+            // A brokered call that is not metered: its events pass whole, each echo of the key replaced.
+            for event in response.events.feed(buffer.readableBytesView) {
+                var event = ByteBuffer(bytes: event)
+                redactEcho(&event)
+                forwarded.writeBuffer(&event)
+            }
+            return forwarded.readableBytes > 0 ? connection?.send([forwarded]) : nil
+        }
         for event in response.events.feed(buffer.readableBytesView) {
             let data = SSEEvents.data(event)
             var forward = true
@@ -63,7 +74,15 @@ extension ProxyExchange: UpstreamReceiver {
                     }
                 }
             }
-            if forward { forwarded.writeBytes(event) }
+            if forward {
+                if brokeredSecret == nil {
+                    forwarded.writeBytes(event)
+                } else {
+                    var event = ByteBuffer(bytes: event)
+                    redactEcho(&event)
+                    forwarded.writeBuffer(&event)
+                }
+            }
             // About 4 characters a token: past the reservation by a clear margin, the provider ignored max_tokens.
             if response.usage == nil && response.outputCharacters / 4 > ask.reservedOutputTokens + 16 {
                 if forwarded.readableBytes > 0 { _ = connection?.send([forwarded]) }
@@ -83,7 +102,8 @@ extension ProxyExchange: UpstreamReceiver {
         guard !isSettled else { return }
         upstreamEnded = .now
         if response.isStream {
-            return endStream(failure: response.usage == nil ? "the provider's stream ended without its usage" : nil)
+            // A metered stream must end with its usage; a brokered pass-through stream ends as the provider ended it.
+            return endStream(failure: response.usage == nil && ask != nil ? "the provider's stream ended without its usage" : nil)
         }
         let status = response.status
         var usage: TokenUsage? = (200..<300).contains(status) ? nil : TokenUsage()
@@ -97,6 +117,11 @@ extension ProxyExchange: UpstreamReceiver {
             }
         }
         settle(usage: usage, status: status, charged: usage == nil ? "reservation" : "usage")
+        if caller?.brokered != nil {
+            var body = response.collected
+            redactEcho(&body)
+            return finish(ProxyAnswer(status: HTTPResponseStatus(statusCode: status), headers: brokeredResponseHeaders(response.headers), body: body))
+        }
         var headers = HTTPHeaders([("content-type", response.headers.first(name: "content-type") ?? "application/json")])
         for name in Self.passedHeaders {
             if let value = response.headers.first(name: name) { headers.add(name: name, value: value) }
@@ -122,6 +147,7 @@ extension ProxyExchange: UpstreamReceiver {
         settle(usage: response.usage, status: 200, charged: response.usage == nil ? "reservation" : "usage")
         connection?.endStream()
         connection = nil
+        wipeBrokeredKey()
     }
 
 }

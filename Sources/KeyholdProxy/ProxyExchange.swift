@@ -15,8 +15,14 @@ final class ProxyExchange {
     let proxy: MeteringProxy
     let head: HTTPRequestHead
     let body: ByteBuffer
-    let format: WireFormat
+    var format: WireFormat
     let path: String
+    /// The sandbox whose own listener took the request, when that listener brokers its tenant's keys.
+    let brokeredSandboxID: Int64?
+    /// A brokered request's key, opened for this request only: wiped when the exchange ends.
+    var brokeredSecret: SecretBytes?
+    /// The placeholder the agent sent, put back wherever the provider echoes the key.
+    var brokeredPlaceholder: String?
     let eventLoop: any EventLoop
     let started = ContinuousClock.now
     /// The connection the answer goes to (released when the exchange ends).
@@ -52,8 +58,12 @@ final class ProxyExchange {
         var outputCharacters = 0
     }
 
-    init(proxy: MeteringProxy, head: HTTPRequestHead, body: ByteBuffer, connection: ProxyConnectionHandler, eventLoop: any EventLoop) {
+    init(
+        proxy: MeteringProxy, head: HTTPRequestHead, body: ByteBuffer, connection: ProxyConnectionHandler, eventLoop: any EventLoop,
+        brokeredSandboxID: Int64? = nil
+    ) {
         self.proxy = proxy
+        self.brokeredSandboxID = brokeredSandboxID
         self.head = head
         self.body = body
         self.connection = connection
@@ -75,6 +85,7 @@ final class ProxyExchange {
     private static let postPaths: Set<String> = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages"]
 
     func start() {
+        if let sandboxID = brokeredSandboxID { return startBrokered(sandboxID: sandboxID) }
         let isModels = path == "/v1/models"
         guard isModels || Self.postPaths.contains(path) else {
             return finish(format.error(.notFound, type: format.notFoundError, message: "unknown path \(path): the proxy serves \(Self.routes)"))
@@ -92,9 +103,9 @@ final class ProxyExchange {
         if let version, let cached = proxy.lookups.caller(tokenHash, version: version) {
             return authorized(cached, dataVersion: version, isModels: isModels)
         }
-        let (store, plans, lookups) = (proxy.store, proxy.plans, proxy.lookups)
+        let (store, plans, lookups, bases) = (proxy.store, proxy.plans, proxy.lookups, proxy.configuration.upstreamBaseURLs)
         proxy.callerReads.run(CallerKey(tokenHash: tokenHash, dataVersion: version), on: eventLoop) {
-            try await ProxyCaller.resolve(token: token, store: store, plans: plans, cache: lookups, version: version)
+            try await ProxyCaller.resolve(token: token, store: store, plans: plans, cache: lookups, version: version, upstreamBaseURLs: bases)
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(.caller(let caller)): self.authorized(caller, dataVersion: version, isModels: isModels)
@@ -108,12 +119,21 @@ final class ProxyExchange {
 
     private func authorized(_ caller: ProxyCaller, dataVersion: Int?, isModels: Bool) {
         guard !clientIsGone else { return }
+        // A placeholder is worth something only on its own sandbox's listener: here it is answered as an unknown token.
+        guard caller.brokered == nil else {
+            return finish(format.error(.unauthorized, type: format.authenticationError, message: ProxyCaller.unknownToken))
+        }
         self.caller = caller
         if isModels { return finish(proxy.models(for: caller.plan, format: format)) }
         switch proxy.read(body, path: path, plan: caller.plan, format: format) {
         case .refused(let refusal): return finish(refusal)
         case .ask(let parsed): ask = parsed
         }
+        loadLedgerThenReserve(caller, dataVersion: dataVersion)
+    }
+
+    /// Reserves against the caller's caps, once its usage windows are loaded.
+    func loadLedgerThenReserve(_ caller: ProxyCaller, dataVersion: Int?) {
         if proxy.ledger.isLoaded(caller.tenantID) { return reserve(dataVersion: dataVersion) }
         let proxy = self.proxy
         proxy.ledgerLoads.run(caller.tenantID, on: eventLoop) { try await proxy.loadLedger(caller) }.assumeIsolated().whenComplete { result in
@@ -125,7 +145,7 @@ final class ProxyExchange {
     }
 
     private func reserve(dataVersion: Int?) {
-        guard !clientIsGone, let caller, let ask, let caps = caller.plan.caps else { return }
+        guard !clientIsGone, let caller, let ask, let caps = caller.caps else { return }
         let reservedPico = TokenUsage(input: ask.reservedTokens - ask.reservedOutputTokens, output: ask.reservedOutputTokens).cost(ask.price)
         switch proxy.ledger.reserve(tenantID: caller.tenantID, caps: caps, tokens: ask.reservedTokens, picoUSD: reservedPico) {
         case .failure(let refusal):
@@ -133,6 +153,10 @@ final class ProxyExchange {
             return finish(
                 format.error(.tooManyRequests, type: format.rateLimitError, message: refusal.message, retryAfter: refusal.retryAfterSeconds))
         case .success(let held): reservation = held
+        }
+        if let brokered = caller.brokered {
+            guard let key = openBrokeredKey(brokered) else { return }
+            return forward(with: key)
         }
         let provider = ask.provider
         if let key = proxy.platformKeys.cached(for: provider, dataVersion: dataVersion) { return forward(with: key) }
@@ -180,14 +204,17 @@ final class ProxyExchange {
                         "the proxy cannot record usage right now (its journal's disk refused a write), so the request was not sent; retry shortly"
                 ))
         }
+        if let brokered = caller.brokered {
+            return sendBrokered(brokered, key: key, body: ask.body)
+        }
         guard let origin = proxy.origins[ask.provider] else {
             settle(usage: TokenUsage(), status: 502, charged: "none")
             return finish(format.error(.badGateway, type: format.upstreamError, message: "the proxy has no valid URL for \(ask.provider)"))
         }
         upstreamStarted = .now
-        upstream = proxy.upstreams.post(
-            to: origin, path: path, headers: proxy.upstreamHeaders(for: ask, clientHeaders: head.headers, key: key), body: ask.body, on: eventLoop,
-            receiver: self
+        upstream = proxy.upstreams.send(
+            to: origin, method: .POST, uri: path, headers: proxy.upstreamHeaders(for: ask, clientHeaders: head.headers, key: key), body: ask.body,
+            on: eventLoop, receiver: self
         )
     }
 
@@ -197,6 +224,7 @@ final class ProxyExchange {
         clientIsGone = true
         connection = nil
         upstream?.cancel()
+        wipeBrokeredKey()
         if let usage = response.usage {
             settle(usage: usage, status: 499, charged: "usage")
         } else if upstream != nil {
@@ -226,9 +254,16 @@ final class ProxyExchange {
     func finish(_ answer: ProxyAnswer) {
         connection?.answer(answer)
         connection = nil
+        wipeBrokeredKey()
     }
 
-    private func databaseUnavailable(_ error: any Error) -> ProxyAnswer {
+    /// Wipes a brokered request's key (the exchange is over, or its answer no longer needs redacting).
+    func wipeBrokeredKey() {
+        brokeredSecret?.wipe()
+        brokeredSecret = nil
+    }
+
+    func databaseUnavailable(_ error: any Error) -> ProxyAnswer {
         proxy.logger.error("proxy: database read failed: \(error)")
         return format.error(
             .serviceUnavailable, type: format.upstreamError,

@@ -22,12 +22,13 @@ struct ProxyListener: Service {
     var drainTimeout: TimeAmount = .seconds(10)
 
     /// A server whose connections speak HTTP/1.1 to the proxy.
-    static func bootstrap(proxy: MeteringProxy) -> ServerBootstrap {
+    /// - Parameter brokeredSandboxID: the sandbox whose keys this listener brokers (nil: the managed proxy).
+    static func bootstrap(proxy: MeteringProxy, brokeredSandboxID: Int64? = nil) -> ServerBootstrap {
         ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { [proxy] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: proxy))
+                    try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: proxy, brokeredSandboxID: brokeredSandboxID))
                 }
             }
             .childChannelOption(.maxMessagesPerRead, value: 16)

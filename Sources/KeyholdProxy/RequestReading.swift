@@ -25,7 +25,9 @@ enum Reading {
 
 extension MeteringProxy {
     /// Parses the body: model allowed, stream flag, reservation size. A refusal is already in the provider's format.
-    func read(_ body: ByteBuffer, path: String, plan: Plan, format: WireFormat) -> Reading {
+    /// - Parameter listedPrices: for a tenant's own key (brokered), any model goes, priced as this host lists it (zero
+    ///   when it lists none); nil: the plan's models only, at the plan's prices.
+    func read(_ body: ByteBuffer, path: String, plan: Plan, format: WireFormat, listedPrices: PlanCatalog? = nil) -> Reading {
         let fields: RequestFields
         do {
             fields = try RequestFields.decode(body.readableBytesView)
@@ -42,7 +44,13 @@ extension MeteringProxy {
             return .refused(format.error(.badRequest, type: format.invalidRequestError, message: "the request has no 'model'"))
         }
         let provider: Provider = format == .anthropic ? .anthropic : .openai
-        guard let price = plan.models.first(where: { $0.id == model && $0.provider == provider }) else {
+        let planPrice =
+            listedPrices.map {
+                $0.listedPrice(model: model, provider: provider)
+                    ?? ModelPrice(id: model, provider: provider, inputUSDPerMillion: 0, outputUSDPerMillion: 0)
+            }
+            ?? plan.models.first(where: { $0.id == model && $0.provider == provider })
+        guard let price = planPrice else {
             let allowed = plan.models.filter { $0.provider == provider }.map(\.id).joined(separator: ", ")
             return .refused(
                 format.error(.forbidden, type: format.permissionError, message: "model '\(model)' is not in plan '\(plan.id)' (allowed: \(allowed))")

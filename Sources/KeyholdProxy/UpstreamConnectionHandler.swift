@@ -78,7 +78,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
         keepAlive = true
         armTimer(context: context)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [weak self] result in
             guard case .success = result, let receiver = self?.receiver else { return }
             receiver.upstreamSent()

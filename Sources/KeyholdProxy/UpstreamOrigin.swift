@@ -7,6 +7,8 @@ struct UpstreamOrigin: Hashable, Sendable, CustomStringConvertible {
     var port: Int
     /// Prefixed to the request's path (`""` for `https://api.openai.com`).
     var basePath: String
+    /// The checked address to connect to instead of resolving `host` (a tenant-chosen upstream); TLS still names `host`.
+    var connectAddress: String?
 
     /// Parses a base URL such as `https://api.anthropic.com` or `http://127.0.0.1:8080/prefix`.
     init?(baseURL: String) {

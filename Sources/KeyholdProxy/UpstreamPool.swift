@@ -44,12 +44,13 @@ final class UpstreamPool: Sendable {
         }
     }
 
-    /// Starts a call: `POST origin.basePath + path` with `headers` and `body`, answered to `receiver` on `eventLoop`.
+    /// Starts a call: `method origin.basePath + uri` with `headers` and `body`, answered to `receiver` on `eventLoop`.
     /// - Returns: the call, to cancel it.
-    func post(
-        to origin: UpstreamOrigin, path: String, headers: HTTPHeaders, body: ByteBuffer, on eventLoop: any EventLoop, receiver: any UpstreamReceiver
+    func send(
+        to origin: UpstreamOrigin, method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer, on eventLoop: any EventLoop,
+        receiver: any UpstreamReceiver
     ) -> UpstreamCall {
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: origin.basePath + path, headers: headers)
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: origin.basePath + uri, headers: headers)
         head.headers.replaceOrAdd(name: "host", value: origin.hostHeader)
         head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
         let call = UpstreamCall(pool: self, origin: origin, head: head, body: body, eventLoop: eventLoop, receiver: receiver)
@@ -86,7 +87,7 @@ final class UpstreamPool: Sendable {
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler(readTimeout: readTimeout, idleTimeout: idleTimeout))
                 }
             }
-            .connect(host: origin.host, port: origin.port)
+            .connect(host: origin.connectAddress ?? origin.host, port: origin.port)
         return connected.flatMapThrowing { channel in
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
             let bound = NIOLoopBound(handler, eventLoop: eventLoop)

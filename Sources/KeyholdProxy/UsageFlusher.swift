@@ -14,11 +14,17 @@ struct UsageFlusher: Service {
 
     func run() async throws {
         try await proxy.recoverJournal()
+        var lastKeyUseAudit = ContinuousClock.now
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: proxy.configuration.flushInterval)
             await flushOnce()
+            if ContinuousClock.now - lastKeyUseAudit >= proxy.configuration.keyUseAuditInterval {
+                lastKeyUseAudit = .now
+                await proxy.auditKeyUses()
+            }
         }
         await flushOnce()
+        await proxy.auditKeyUses()
     }
 
     func flushOnce() async {

@@ -62,6 +62,8 @@ enum WireFormat: Sendable {
     var rateLimitError: String { self == .openAI ? "rate_limit_exceeded" : "rate_limit_error" }
     var invalidRequestError: String { "invalid_request_error" }
     var permissionError: String { self == .openAI ? "model_not_allowed" : "permission_error" }
+    /// A refusal that is not about the model (a brokered key's upstream the host's admin has not allowed).
+    var forbiddenError: String { self == .openAI ? "permission_denied" : "permission_error" }
     var upstreamError: String { self == .openAI ? "upstream_error" : "api_error" }
     var notFoundError: String { self == .openAI ? "not_found" : "not_found_error" }
     var timeoutError: String { self == .openAI ? "timeout" : "timeout_error" }

@@ -9,7 +9,7 @@ extension TenantRecord {
     func api(keys: [KeyVersionRecord]? = nil) -> AdminAPI.Tenant {
         AdminAPI.Tenant(
             name: name, plan: plan, state: state.rawValue, agent: agent, agentNotify: agentNotify, alertWebhook: alertWebhook, createdAt: createdAt,
-            keys: keys?.map { $0.api }
+            keys: keys?.map { $0.api }, keyCaps: keyCaps
         )
     }
 }

@@ -93,6 +93,10 @@ enum AdminRoutes {
             let body = try await request.decodeAdmin(AdminAPI.SetAlertWebhook.self, context: context)
             return JSONResponse.make(try await plane.setAlertWebhook(try context.parameter("tenant"), url: body.url, actor: context.actor))
         }
+        table.on(.put, "/v1/tenants/{tenant}/key-caps", access: .tenant) { request, context in
+            let body = try await request.decodeAdmin(KeyCaps.self, context: context)
+            return JSONResponse.make(try await plane.setKeyCaps(try context.parameter("tenant"), caps: body, actor: context.actor))
+        }
         table.on(.post, "/v1/tenants/{tenant}/egress") { request, context in
             let body = try await request.decodeAdmin(AdminAPI.AllowEgress.self, context: context)
             return JSONResponse.make(try await plane.allowEgress(try context.parameter("tenant"), body, actor: context.actor))

@@ -14,7 +14,8 @@ extension ControlPlane {
         }
     }
 
-    /// A receipt of the tenant's `key.inject` records (since a time, if given), signed with this host's audit key.
+    /// A receipt of the tenant's `key.inject` and `key.use` records (since a time, if given), signed with this host's
+    /// audit key.
     /// - Throws: `KeyholdError.notFound` for an unknown tenant; `.unavailable` when the signing key cannot be read.
     public func injectionReceipt(tenant name: String, since: String?) async throws -> InjectionReceipt {
         let sinceTime = try since.map { try Self.parseSince($0) }
@@ -26,7 +27,8 @@ extension ControlPlane {
         }
         let (head, records) = try await store.read { tx in
             _ = try tx.tenant(named: name)
-            return (try tx.auditHead(), try tx.auditRecords(tenant: name, action: "key.inject", since: sinceTime))
+            let records = try InjectionReceipt.actions.flatMap { try tx.auditRecords(tenant: name, action: $0, since: sinceTime) }
+            return (try tx.auditHead(), records.sorted { $0.seq < $1.seq })
         }
         return try InjectionReceipt.make(
             tenant: name, host: sandboxes.configuration.hostID ?? ProcessInfo.processInfo.hostName, head: head, records: records, key: key,

@@ -49,6 +49,23 @@ extension ControlPlane {
         }
     }
 
+    /// Sets the limits a tenant puts on its own keys' brokered use (all fields absent: no limits). They hold from the
+    /// next request on, checked by the broker inside its sandboxes as strictly as a managed plan's caps.
+    public func setKeyCaps(_ name: String, caps: KeyCaps, actor: String) async throws -> AdminAPI.Tenant {
+        try caps.validate()
+        return try await audited { tx in
+            let tenant = try tx.tenant(named: name)
+            try tx.setKeyCaps(tenantID: tenant.id, caps.isEmpty ? nil : caps)
+            var details: [String: String] = [:]
+            details["tokens_per_day"] = caps.tokensPerDay.map(String.init) ?? "none"
+            details["tokens_per_month"] = caps.tokensPerMonth.map(String.init) ?? "none"
+            details["requests_per_minute"] = caps.requestsPerMinute.map(String.init) ?? "none"
+            details["usd_per_month"] = caps.usdPerMonth.map { String($0) } ?? "none"
+            let event = AuditEvent(actor: actor, action: "tenant.key_caps", tenant: name, details: details)
+            return (try tx.tenant(named: name).api(keys: try tx.keyVersions(tenantID: tenant.id)), [event])
+        }
+    }
+
     /// What a tenant's alert webhook may be: `deploy/openapi.yaml` states the same pattern (`SetAlertWebhook.url`).
     static let webhookPattern =
         #"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/([A-Za-z0-9._~!$&'()*+,;=:@/?#-]|%[0-9A-Fa-f]{2})*)?$"#

@@ -67,10 +67,17 @@ public final class Daemon: Sendable {
         }
         if let proxy {
             sandboxes.attach(proxy: proxy)
-        } else if options.sandbox.systemdEnabled, let managed = plans.plans.first(where: { $0.kind == .managed }) {
-            logger.warning(
-                "plan '\(managed.id)' is managed, but this daemon runs no metering proxy: its agents would have no way out; start it with --proxy 127.0.0.1:8787"
-            )
+        } else if options.sandbox.systemdEnabled {
+            if let managed = plans.plans.first(where: { $0.kind == .managed }) {
+                logger.warning(
+                    "plan '\(managed.id)' is managed, but this daemon runs no metering proxy: its agents would have no way out; start it with --proxy 127.0.0.1:8787"
+                )
+            }
+            if let brokered = plans.plans.first(where: \.isBrokered) {
+                logger.warning(
+                    "plan '\(brokered.id)' brokers keys, which the metering proxy does, and this daemon runs none: its starts are refused; start it with --proxy 127.0.0.1:8787"
+                )
+            }
         }
         self.options = options
         self.httpClient = httpClient

@@ -51,11 +51,20 @@ final class SandboxBoundary: Sendable {
     func hostPath(_ path: String) -> String { systemdRoot == "/" ? path : systemdRoot + path }
 
     /// Opens the sandbox's way out, once its main process runs in its namespace and before it has its key.
-    /// - Parameter mainPID: the unit's main process as systemd numbers it.
+    /// - Parameters:
+    ///   - mainPID: the unit's main process as systemd numbers it.
+    ///   - brokeredSandboxID: for a BYOK sandbox whose keys are brokered, its id: the metering proxy then also serves
+    ///     `http://127.0.0.1:8787` inside it, for that sandbox's placeholders only.
     /// - Throws: `KeyholdError.unavailable` when the namespace cannot be reached (the start is then refused).
     func open(
-        unit: String, tenant: String, plan: Plan, policy: EgressPolicy, mainPID: Int32, stateReadOnly: Bool, deadline: ContinuousClock.Instant
+        unit: String, tenant: String, plan: Plan, policy: EgressPolicy, mainPID: Int32, stateReadOnly: Bool, deadline: ContinuousClock.Instant,
+        brokeredSandboxID: Int64? = nil
     ) throws {
+        let brokeringProxy = proxy.withLock { $0 }
+        if brokeredSandboxID != nil && brokeringProxy == nil {
+            throw KeyholdError.unavailable(
+                "\(unit) is on a plan with brokered keys, which the metering proxy serves, and this daemon runs none: start it with --proxy")
+        }
         let namespace = hostPath("/proc/\(mainPID)/ns/net")
         // Setting up a namespace takes systemd milliseconds: waiting longer means something is wrong, and a notify
         // agent's wait holds the bus for everyone.
@@ -86,18 +95,27 @@ final class SandboxBoundary: Sendable {
                     logger.warning("\(unit): no metering proxy runs on this daemon (--proxy): the managed agent has no way out")
                 }
             case .byok:
-                // The gateway's listeners, and the sandbox's resolver last.
-                let addresses = policy.listenAddresses(proxyPort: Self.egressProxyPort) + [LoopbackAddress(ip: "127.0.0.1", port: 53, datagram: true)]
+                // The gateway's listeners, the key broker's (brokered delivery), and the sandbox's resolver last.
+                let broker = brokeredSandboxID.map { _ in [LoopbackAddress(ip: "127.0.0.1", port: Self.proxyPort)] } ?? []
+                let addresses =
+                    policy.listenAddresses(proxyPort: Self.egressProxyPort).filter { !broker.contains($0) } + broker
+                    + [LoopbackAddress(ip: "127.0.0.1", port: 53, datagram: true)]
                 let count = policy.entries.count
                 network =
                     "private; egress gateway (HTTPS_PROXY http://127.0.0.1:\(Self.egressProxyPort)) to \(count) destination\(count == 1 ? "" : "s")"
+                    + (brokeredSandboxID == nil ? "" : "; key broker at http://127.0.0.1:\(Self.proxyPort)")
                 let newRoute = EgressRoute(tenant: tenant, unit: unit, policy: policy)
                 let sockets = try listeners(addresses)
                 for (index, socket) in sockets.enumerated() {
                     do {
                         let served =
-                            index == sockets.count - 1
-                            ? gateway.serveDNS(datagramSocket: socket, route: newRoute) : gateway.serve(listeningSocket: socket, route: newRoute)
+                            if index == sockets.count - 1 {
+                                gateway.serveDNS(datagramSocket: socket, route: newRoute)
+                            } else if let brokeredSandboxID, let brokeringProxy, index == sockets.count - 2 {
+                                brokeringProxy.serve(sandboxListener: socket, brokeredSandboxID: brokeredSandboxID)
+                            } else {
+                                gateway.serve(listeningSocket: socket, route: newRoute)
+                            }
                         channels.append(try served.wait())
                     } catch {
                         for rest in sockets[(index + 1)...] { Foundation.close(rest) }

@@ -26,7 +26,9 @@ extension SandboxService {
     /// A managed sandbox's only way out is the metering proxy: its policy is empty.
     static func egressPolicy(plan: Plan, keys: [KeyVersionRecord], tenantEgress: [EgressRule]) -> EgressPolicy {
         guard plan.kind == .byok else { return EgressPolicy(entries: []) }
-        let bases = keys.compactMap { key -> (provider: String, baseURL: String)? in
+        // Brokered: the keys' requests leave from the daemon, so their hosts are not the agent's to reach (a placeholder
+        // sent there directly would be worthless anyway).
+        let bases = (plan.isBrokered ? [] : keys).compactMap { key -> (provider: String, baseURL: String)? in
             guard let url = key.baseURL ?? key.provider.defaultBaseURL else { return nil }
             return (key.provider.rawValue, url)
         }
@@ -103,6 +105,8 @@ extension SandboxService {
                 guard let status = try await Blocking.run({ try systemd.unitStatus(name: unit) }), status.isActive, status.mainPID > 0 else { return }
                 let plan = try await self.store.read { tx in try self.plans.effectivePlan(for: try tx.tenant(named: tenantName)) }
                 let policy = try await self.currentEgressPolicy(tenant: tenantName)
+                // Its placeholders outlive the daemon: the broker inside it serves them again.
+                let brokered = try await self.store.read { tx in try tx.hasPlaceholders(sandboxID: sandbox.id) }
                 let deadline = ContinuousClock.now + self.configuration.jobTimeout
                 // Whether it was started read-only is not recorded: over the limit now means it was (or will be restarted so).
                 let state = self.agentState(tenant: tenantName)
@@ -111,7 +115,7 @@ extension SandboxService {
                     try await Blocking.run {
                         try self.boundary.open(
                             unit: unit, tenant: tenantName, plan: plan, policy: policy, mainPID: status.mainPID, stateReadOnly: readOnly,
-                            deadline: deadline)
+                            deadline: deadline, brokeredSandboxID: brokered ? sandbox.id : nil)
                     }
                     self.logger.info("\(unit): network boundary reopened")
                 } catch {

@@ -21,6 +21,16 @@ extension SandboxService {
             }
             try self.requireOurs(old, tenant: tenant.name)
             if !old.isEmpty { _ = try self.requireSystemd() }
+            let brokered = try await self.store.read { tx in try old.allSatisfy { try tx.hasPlaceholders(sandboxID: $0.id) } }
+            if pendingKey != nil && !old.isEmpty && brokered {
+                // Brokered: each running agent's placeholder stands for whichever version is active, so activating the new
+                // one is the whole rotation; the agents' next requests carry it, with no second unit and no restart.
+                try await self.finish(rotation, tenant: tenant, actor: actor, outcome: "ok")
+                return AdminAPI.Rotation(
+                    provider: rotation.provider, fromVersion: previousKey?.version, toVersion: pendingKey?.version,
+                    fromFingerprint: previousKey?.sealed.fingerprint, toFingerprint: pendingKey?.sealed.fingerprint, oldUnits: old.map(\.unit),
+                    newUnits: [], seconds: (ContinuousClock.now - started) / .seconds(1), readinessSeconds: 0)
+            }
             try await self.store.write { tx in
                 try tx.updateRotation(rotation.id, step: .startingNew, oldUnits: old.map(\.unit))
             }

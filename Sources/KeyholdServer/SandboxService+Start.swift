@@ -10,6 +10,11 @@ extension SandboxService {
     struct Injection: Sendable {
         var keys: [KeyVersionRecord]
         var proxyToken: String?
+        /// Brokered delivery: each key's placeholder, written where the key would have been (the key is never decrypted
+        /// for the start).
+        var placeholders: [Provider: String] = [:]
+        /// The sandbox whose placeholders the broker inside it takes (nil: keys in the environment, or managed).
+        var brokeredSandboxID: Int64?
         /// Where the sandbox may connect (BYOK; empty for managed, whose only way out is the proxy).
         var policy: EgressPolicy
         /// Whether the agent's state is over the plan's limit (it is then mounted read-only).
@@ -63,16 +68,16 @@ extension SandboxService {
         // and a rotation's second unit start cold: their start job must wait for the agent, or start beside the running one.
         let pooled = rollout == nil && !tenant.agentNotify ? takeWarmUnit(plan: plan) : nil
         // Row first: its id names the unit; a managed sandbox's proxy token is bound to it.
-        let written: (PlacementDecision, SandboxRecord?, String?)
+        let written: (PlacementDecision, SandboxRecord?, StartCredentials)
         do {
             written = try await writeStartRow(
-                tenant: tenant, plan: plan, restarts: restarts, rollout: rollout, placement: placement, unit: pooled?.name, actor: actor)
+                tenant: tenant, plan: plan, keys: keys, restarts: restarts, rollout: rollout, placement: placement, unit: pooled?.name, actor: actor)
         } catch {
             // Refused before anything of the tenant reached the unit: it waits for the next start.
             if let pooled { warmPool.add(pooled) }
             throw error
         }
-        let (decision, inserted, proxyToken) = written
+        let (decision, inserted, credentials) = written
         if let pooled, inserted == nil { warmPool.add(pooled) }
         switch decision {
         case .elsewhere(let host, let epoch): return try await waitForStart(tenant: tenant, on: host, epoch: epoch)
@@ -82,7 +87,9 @@ extension SandboxService {
         guard let sandbox = inserted else { throw KeyholdError.failed("the start of '\(name)' wrote no sandbox") }
         timing.mark("db-insert")
         let injection = Injection(
-            keys: keys, proxyToken: proxyToken, policy: Self.egressPolicy(plan: plan, keys: keys, tenantEgress: tenantEgress), stateReadOnly: false)
+            keys: keys, proxyToken: credentials.proxyToken, placeholders: credentials.placeholders,
+            brokeredSandboxID: credentials.placeholders.isEmpty ? nil : sandbox.id,
+            policy: Self.egressPolicy(plan: plan, keys: keys, tenantEgress: tenantEgress), stateReadOnly: false)
         do {
             if let rollout {
                 try await rollout.recordUnit(sandbox)
@@ -107,12 +114,20 @@ extension SandboxService {
         }
     }
 
+    /// What a new sandbox authenticates with, made with its row: a managed sandbox's proxy token, or a brokered
+    /// plan's placeholders (one per key).
+    struct StartCredentials: Sendable {
+        var proxyToken: String?
+        var placeholders: [Provider: String] = [:]
+    }
+
     /// Writes the new sandbox's row (placement decided): refused when the tenant already runs one, unless a rotation.
     private func writeStartRow(
-        tenant: TenantRecord, plan: Plan, restarts: Int, rollout: RolloutStart?, placement: StartPlacement, unit: String?, actor: String
-    ) async throws -> (PlacementDecision, SandboxRecord?, String?) {
+        tenant: TenantRecord, plan: Plan, keys: [KeyVersionRecord], restarts: Int, rollout: RolloutStart?, placement: StartPlacement, unit: String?,
+        actor: String
+    ) async throws -> (PlacementDecision, SandboxRecord?, StartCredentials) {
         let name = tenant.name
-        return try await store.write { tx -> (PlacementDecision, SandboxRecord?, String?) in
+        return try await store.write { tx -> (PlacementDecision, SandboxRecord?, StartCredentials) in
             try tx.lockTenant(id: tenant.id)
             try tx.clearFailedSandboxes(tenantID: tenant.id)
             // A pending start may find the sandbox it replaces on another host (a move); anything else starts alone.
@@ -127,11 +142,23 @@ extension SandboxService {
                     "tenant '\(name)' already has sandbox \(live.unit) (\(live.state)): use `keyhold sandbox restart \(name)`")
             }
             let decision = try self.resolvePlacement(placement, tenant: tenant, actor: actor, tx: tx)
-            guard case .here(let epoch) = decision else { return (decision, nil, nil) }
+            guard case .here(let epoch) = decision else { return (decision, nil, StartCredentials()) }
             let sandbox = try tx.insertSandbox(
                 tenantID: tenant.id, tenantName: tenant.name, restarts: restarts, host: self.configuration.hostID, epoch: epoch, unit: unit)
-            let token = plan.kind == .managed ? try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id) : nil
-            return (decision, sandbox, token)
+            var credentials = StartCredentials()
+            if plan.kind == .managed { credentials.proxyToken = try tx.createProxyToken(tenantID: tenant.id, sandboxID: sandbox.id) }
+            if plan.isBrokered {
+                for key in keys {
+                    guard let brokering = key.provider.brokering else {
+                        throw KeyholdError.conflict(
+                            "plan '\(plan.id)' brokers keys, and the \(key.provider) key of '\(name)' cannot be brokered: revoke it or move the tenant to a plan that delivers keys in the environment"
+                        )
+                    }
+                    credentials.placeholders[key.provider] = try tx.createPlaceholder(
+                        tenantID: tenant.id, sandboxID: sandbox.id, provider: key.provider, prefix: brokering.placeholderPrefix)
+                }
+            }
+            return (decision, sandbox, credentials)
         }
     }
 
@@ -161,7 +188,7 @@ extension SandboxService {
             do {
                 try self.boundary.open(
                     unit: sandbox.unit, tenant: tenant.name, plan: plan, policy: injection.policy, mainPID: started.mainPID,
-                    stateReadOnly: injection.stateReadOnly, deadline: deadline)
+                    stateReadOnly: injection.stateReadOnly, deadline: deadline, brokeredSandboxID: injection.brokeredSandboxID)
                 try self.boundTemporaryDirectories(unit: sandbox.unit, mainPID: started.mainPID, plan: plan, deadline: deadline)
             } catch {
                 pipe.closeWriteEnd()
@@ -252,9 +279,15 @@ extension SandboxService {
             ]
         }
         return injection.keys.map { key in
-            AuditEvent(
+            var details = ["plan": plan.id, "delivery": KeyDelivery.environment.rawValue]
+            if let placeholder = injection.placeholders[key.provider] {
+                // The placeholder's fingerprint only: the placeholder itself is a credential inside the sandbox.
+                details["delivery"] = KeyDelivery.brokered.rawValue
+                details["placeholder_fingerprint"] = Self.placeholderFingerprint(placeholder)
+            }
+            return AuditEvent(
                 actor: actor, action: "key.inject", tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
-                fingerprint: key.sealed.fingerprint, unit: sandbox.unit, invocationID: started.invocationID, details: ["plan": plan.id]
+                fingerprint: key.sealed.fingerprint, unit: sandbox.unit, invocationID: started.invocationID, details: details
             )
         }
     }
@@ -296,10 +329,17 @@ extension SandboxService {
             }
         }
         for key in injection.keys {
+            let provider = key.provider
+            if let placeholder = injection.placeholders[provider], let brokering = provider.brokering {
+                // Brokered: the key stays sealed; the agent's client calls the broker inside its sandbox with the placeholder.
+                environment += provider.keyEnvironmentNames.map { .init(name: $0, value: placeholder) }
+                let base = "http://127.0.0.1:\(SandboxBoundary.proxyPort)" + brokering.agentBasePath
+                environment.append(.init(name: provider.baseURLEnvironmentName, value: base))
+                continue
+            }
             let secret = try vaults.current.open(key.sealed, binding: key.binding)
             defer { secret.wipe() }
             let value = secret.withBytes { String(decoding: $0, as: UTF8.self) }
-            let provider = key.provider
             environment += provider.keyEnvironmentNames.map { .init(name: $0, value: value) }
             if let baseURL = key.baseURL { environment.append(.init(name: provider.baseURLEnvironmentName, value: baseURL)) }
         }
@@ -332,5 +372,12 @@ extension SandboxService {
         if let systemd {
             _ = try? await Blocking.run { try systemd.resetFailedUnit(name: sandbox.unit) }
         }
+    }
+}
+
+extension SandboxService {
+    /// What the audit records of a placeholder: the first 16 hex digits of its SHA-256, enough to tell two apart.
+    static func placeholderFingerprint(_ placeholder: String) -> String {
+        String(TokenStore.hash(placeholder).map { String(format: "%02x", $0) }.joined().prefix(16))
     }
 }

@@ -63,7 +63,7 @@ extension SandboxService {
                     _ = try self.boundary.writeNameFiles(unit: unit.name, policy: prepared.policy)
                     try self.boundary.open(
                         unit: unit.name, tenant: tenant.name, plan: plan, policy: prepared.policy, mainPID: unit.mainPID,
-                        stateReadOnly: prepared.stateReadOnly, deadline: deadline)
+                        stateReadOnly: prepared.stateReadOnly, deadline: deadline, brokeredSandboxID: prepared.brokeredSandboxID)
                 }
             }
             async let recorded = Blocking.run {

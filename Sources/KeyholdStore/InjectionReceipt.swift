@@ -3,8 +3,9 @@ import Foundation
 public import KeyholdCore
 public import KeyholdVault
 
-/// A signed extract of one tenant's `key.inject` records: proof of when and where its keys were decrypted, that the
-/// tenant (or anyone it shows the receipt to) checks offline with the host's audit public key.
+/// A signed extract of one tenant's `key.inject` and `key.use` records: proof of when and where its keys were decrypted
+/// (injected into an agent, or used by the broker for it), that the tenant (or anyone it shows the receipt to) checks
+/// offline with the host's audit public key.
 ///
 /// Each record carries its own hash and its predecessor's, as in the audit log; the signature covers the records'
 /// hashes and the log's head at issue time, so a record cannot be altered, dropped from the middle or added, and an
@@ -20,8 +21,11 @@ public struct InjectionReceipt: Codable, Sendable, Equatable {
     /// The audit log's last record when the receipt was issued, and its hash.
     public var headSeq: Int64
     public var headHash: String
-    /// The tenant's `key.inject` records, in sequence order.
+    /// The tenant's `key.inject` and `key.use` records, in sequence order.
     public var records: [AuditRecord]
+
+    /// The actions a receipt holds.
+    public static let actions: Set<String> = ["key.inject", "key.use"]
     /// Base64 raw Ed25519 public key of the signing host's audit key.
     public var publicKey: String
     /// Base64 Ed25519 signature over `signedMessage`.
@@ -58,8 +62,8 @@ public struct InjectionReceipt: Codable, Sendable, Equatable {
         var previous: Int64 = 0
         for record in records {
             guard AuditLog.hash(of: record) == record.hash else { return "record \(record.seq) does not match its hash: it was altered" }
-            guard record.event.action == "key.inject", record.event.tenant == tenant else {
-                return "record \(record.seq) is not a key.inject record of tenant '\(tenant)'"
+            guard Self.actions.contains(record.event.action), record.event.tenant == tenant else {
+                return "record \(record.seq) is not a key.inject or key.use record of tenant '\(tenant)'"
             }
             guard record.seq > previous, record.seq <= headSeq else { return "record \(record.seq) is out of order or beyond the head" }
             previous = record.seq

@@ -195,5 +195,6 @@ enum PostgresSchema {
         (identifier: "v4: hosts", statements: Schema.hostStatements(bigint: "BIGINT")),
         (identifier: "v5: placements", statements: Schema.placementStatements(bigint: "BIGINT")),
         (identifier: "v6: tenant self-service", statements: Schema.selfServiceStatements(bigint: "BIGINT", blob: "BYTEA")),
+        (identifier: "v7: brokered keys", statements: Schema.brokeredKeyStatements),
     ]
 }

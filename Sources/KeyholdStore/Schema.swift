@@ -165,8 +165,18 @@ enum Schema {
         migrator.registerMigration("v6: tenant self-service") { db in
             for statement in Schema.selfServiceStatements(bigint: "INTEGER", blob: "BLOB") { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v7: brokered keys") { db in
+            for statement in Schema.brokeredKeyStatements { try db.execute(sql: statement) }
+        }
         return migrator
     }
+
+    /// v7: a placeholder is a proxy token bound to one provider key of its sandbox's tenant (`provider`; NULL for a
+    /// managed sandbox's token); the caps a tenant sets on its own keys' brokered use (JSON, NULL for none).
+    static let brokeredKeyStatements = [
+        "ALTER TABLE proxy_tokens ADD COLUMN provider TEXT",
+        "ALTER TABLE tenants ADD COLUMN key_caps TEXT",
+    ]
 
     /// v4: the hosts of a fleet (one, the local host, on SQLite), and the host each sandbox runs on. Heartbeats are
     /// milliseconds on the database's clock, never a host's.

@@ -16,6 +16,8 @@ public struct TenantRecord: Sendable, Equatable {
     public var alertWebhook: String?
     /// The provider whose invalid key moved the agent to its plan's managed fallback, while it does.
     public var fallbackProvider: String?
+    /// The limits the tenant set on its own keys' brokered use, or nil.
+    public var keyCaps: KeyCaps?
     public var createdAt: String
 
     init(row: StoreRow) {
@@ -29,11 +31,19 @@ public struct TenantRecord: Sendable, Equatable {
         agentNotify = row["agent_notify"]
         alertWebhook = row["alert_webhook"]
         fallbackProvider = row["fallback_provider"]
+        let capsJSON: String? = row["key_caps"]
+        keyCaps = capsJSON.flatMap { try? JSONDecoder().decode(KeyCaps.self, from: Data($0.utf8)) }
     }
 
 }
 
 extension StoreTransaction {
+    /// Sets (or with nil, clears) the limits a tenant sets on its own keys' brokered use.
+    public func setKeyCaps(tenantID: Int64, _ caps: KeyCaps?) throws {
+        let json = try caps.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try execute("UPDATE tenants SET key_caps = ? WHERE id = ?", json, tenantID)
+    }
+
     /// Finds a tenant by name inside a transaction.
     /// - Throws: `KeyholdError.notFound` when there is none.
     public func tenant(named name: String) throws -> TenantRecord {

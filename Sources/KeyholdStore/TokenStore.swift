@@ -77,6 +77,17 @@ extension StoreTransaction {
         return token
     }
 
+    /// Creates a brokered key's placeholder: a proxy token bound to one sandbox and to the tenant's key of `provider`
+    /// (whichever version is active when a request uses it); returns it once. Revoked with the sandbox's tokens.
+    public func createPlaceholder(tenantID: Int64, sandboxID: Int64, provider: Provider, prefix: String) throws -> String {
+        let token = TokenStore.generate(prefix: prefix)
+        try execute(
+            "INSERT INTO proxy_tokens (tenant_id, sandbox_id, token_hash, created_at, provider) VALUES (?, ?, ?, ?, ?)",
+            tenantID, sandboxID, TokenStore.hash(token), Timestamp.now(), provider.rawValue
+        )
+        return token
+    }
+
     /// Revokes the proxy tokens of a sandbox (when it stops).
     public func revokeProxyTokens(sandboxID: Int64) throws {
         try execute(
@@ -84,15 +95,21 @@ extension StoreTransaction {
         )
     }
 
-    /// The tenant and sandbox a live proxy token belongs to.
-    public func proxyTokenOwner(_ token: String) throws -> (tenantID: Int64, sandboxID: Int64?)? {
+    /// Whether a sandbox has live placeholders (it was started with brokered keys).
+    public func hasPlaceholders(sandboxID: Int64) throws -> Bool {
+        try row("SELECT 1 AS one FROM proxy_tokens WHERE sandbox_id = ? AND provider IS NOT NULL AND revoked_at IS NULL", sandboxID) != nil
+    }
+
+    /// The tenant and sandbox a live proxy token belongs to, and for a placeholder the provider of its key.
+    public func proxyTokenOwner(_ token: String) throws -> (tenantID: Int64, sandboxID: Int64?, provider: Provider?)? {
         guard
             let row = try row(
-                "SELECT tenant_id, sandbox_id FROM proxy_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+                "SELECT tenant_id, sandbox_id, provider FROM proxy_tokens WHERE token_hash = ? AND revoked_at IS NULL",
                 TokenStore.hash(token)
             )
         else { return nil }
-        return (row["tenant_id"], row["sandbox_id"])
+        let provider: String? = row["provider"]
+        return (row["tenant_id"], row["sandbox_id"], provider.flatMap(Provider.init(rawValue:)))
     }
 }
 

@@ -15,6 +15,8 @@ enum FakeOpenAI {
         case (.get, "/v1/models"): return models(call)
         case (.post, "/v1/chat/completions"): return chatCompletion(call)
         case (.post, "/v1/embeddings"): return FakeOpenAIEmbeddings.respond(to: call)
+        case (.get, "/v1/echo/headers"): return FakeEcho.headers(call)
+        case (.post, "/v1/echo/stream"): return FakeEcho.stream(call)
         default:
             return error(
                 status: 404,

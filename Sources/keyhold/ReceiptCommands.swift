@@ -9,7 +9,7 @@ extension AuditCommand {
     /// Fetches a tenant's signed injection receipt from the daemon.
     struct Receipt: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a signed receipt of a tenant's key.inject records (JSON), for the tenant to check with `verify-receipt`."
+            abstract: "Print a signed receipt of a tenant's key.inject and key.use records (JSON), for the tenant to check with `verify-receipt`."
         )
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The tenant.") var tenant: String
@@ -53,12 +53,12 @@ extension AuditCommand {
                 Main.fail("receipt \(file) does NOT verify: \(problem)")
             }
             print(
-                "receipt \(file) verifies: \(receipt.records.count) key.inject record(s) of tenant \(receipt.tenant), signed by host \(receipt.host) at \(receipt.issuedAt), audit head \(receipt.headSeq)"
+                "receipt \(file) verifies: \(receipt.records.count) key.inject/key.use record(s) of tenant \(receipt.tenant), signed by host \(receipt.host) at \(receipt.issuedAt), audit head \(receipt.headSeq)"
             )
             for record in receipt.records {
                 let event = record.event
                 print(
-                    "  #\(record.seq) \(record.time) \(event.provider ?? "-") v\(event.keyVersion.map(String.init) ?? "-") \(event.fingerprint ?? "-") \(event.unit ?? "-") by \(event.actor)"
+                    "  #\(record.seq) \(record.time) \(event.action) \(event.provider ?? "-") v\(event.keyVersion.map(String.init) ?? "-") \(event.fingerprint ?? "-") \(event.unit ?? "-") by \(event.actor)"
                 )
             }
         }

@@ -137,6 +137,11 @@ struct DaemonFlags: ParsableArguments {
 
     @Option(
         name: .long,
+        help: ArgumentHelp("How often brokered key uses are written to the audit log (key.use), in ms.", visibility: .hidden))
+    var keyUseAuditIntervalMs = 60_000
+
+    @Option(
+        name: .long,
         help: ArgumentHelp(
             "This daemon's id in the fleet (default: the id its state directory recorded at the last start, else the hostname).", valueName: "id"))
     var hostID: String?
@@ -211,6 +216,7 @@ struct DaemonFlags: ParsableArguments {
         sandbox.launcherStagingRoot = launcherStagingRoot
         if let egressHosts { sandbox.egressResolver = try EgressResolver.loading(hostsFile: egressHosts) }
         guard stateCheckIntervalMs > 0 else { throw KeyholdError.invalidInput("--state-check-interval-ms must be at least 1") }
+        guard keyUseAuditIntervalMs > 0 else { throw KeyholdError.invalidInput("--key-use-audit-interval-ms must be at least 1") }
         sandbox.stateCheckInterval = .milliseconds(stateCheckIntervalMs)
         var options = DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
@@ -219,7 +225,8 @@ struct DaemonFlags: ParsableArguments {
                 ? nil
                 : ProxyConfiguration(
                     tcpAddress: proxy, socketPath: proxySocket, upstreamBaseURLs: overrides, upstreamTimeoutSeconds: Int64(proxyUpstreamTimeout),
-                    requestReadTimeout: .seconds(proxyRequestTimeout), upstreamCAFile: providerCAFile
+                    requestReadTimeout: .seconds(proxyRequestTimeout), upstreamCAFile: providerCAFile,
+                    keyUseAuditInterval: .milliseconds(keyUseAuditIntervalMs)
                 ),
             database: global.databaseURL,
             host: try HostOptions(

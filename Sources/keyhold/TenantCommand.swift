@@ -7,7 +7,8 @@ struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant", abstract: "Onboard tenants onto plans, move, suspend and delete them.",
         subcommands: [
-            Create.self, List.self, Show.self, SetPlan.self, SetAlertWebhook.self, AllowEgress.self, DenyEgress.self, Suspend.self, Resume.self,
+            Create.self, List.self, Show.self, SetPlan.self, SetCaps.self, SetAlertWebhook.self, AllowEgress.self, DenyEgress.self, Suspend.self,
+            Resume.self,
             Delete.self, ConsoleLink.self,
         ]
     )
@@ -62,6 +63,7 @@ struct TenantCommand: AsyncParsableCommand {
             if output.json { return try Output.json(tenant) }
             print("tenant   \(tenant.name)\nplan     \(tenant.plan)\nstate    \(tenant.state)\nagent    \(tenant.agent.joined(separator: " "))")
             if let webhook = tenant.alertWebhook { print("alerts   POST \(WebhookDisplay.origin(of: webhook))") }
+            if let caps = tenant.keyCaps { print("key caps \(SetCaps.describe(caps))") }
             print("created  \(tenant.createdAt)")
             if let egress = tenant.egress { print(TenantCommand.egressLines(egress)) }
             print("")
@@ -80,6 +82,51 @@ struct TenantCommand: AsyncParsableCommand {
                 "PUT", "/v1/tenants/\(name.pathSegment)/plan", body: AdminAPI.SetPlan(plan: plan), as: AdminAPI.Tenant.self
             )
             print("tenant \(tenant.name) is now on plan \(tenant.plan) (a running sandbox gets the new limits at its next start)")
+        }
+    }
+
+    struct SetCaps: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-caps",
+            abstract: "Limit the brokered use of a tenant's own keys (plans with key_delivery: brokered).",
+            discussion: """
+                The broker inside the tenant's sandboxes meters each call made with its keys and refuses one that would \
+                pass a limit (429 in the provider's shape, saying when the limit resets), from the next request on. \
+                A limit not given is no limit; --clear removes them all. Tenant tokens may set their own.
+                """
+        )
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        @Option(help: "Tokens (input and output) per UTC day.") var tokensPerDay: Int?
+        @Option(help: "Tokens per calendar month (UTC).") var tokensPerMonth: Int?
+        @Option(help: "Requests per rolling minute.") var requestsPerMinute: Int?
+        @Option(help: "Dollars per month, at the prices this host lists for the models.") var usdPerMonth: Double?
+        @Flag(help: "Remove every limit.") var clear = false
+
+        func validate() throws {
+            let caps = KeyCaps(
+                tokensPerDay: tokensPerDay, tokensPerMonth: tokensPerMonth, requestsPerMinute: requestsPerMinute, usdPerMonth: usdPerMonth)
+            guard caps.isEmpty == clear else { throw ValidationError("give at least one limit, or --clear (not both)") }
+        }
+
+        func run() async throws {
+            let caps = KeyCaps(
+                tokensPerDay: tokensPerDay, tokensPerMonth: tokensPerMonth, requestsPerMinute: requestsPerMinute, usdPerMonth: usdPerMonth)
+            let tenant = try await AdminClient(socketPath: global.socket).call(
+                "PUT", "/v1/tenants/\(name.pathSegment)/key-caps", body: caps, as: AdminAPI.Tenant.self)
+            print(
+                tenant.keyCaps.map { "tenant \(tenant.name)'s keys are limited to \(Self.describe($0))" }
+                    ?? "tenant \(tenant.name)'s keys have no limits")
+        }
+
+        /// The limits as one line.
+        static func describe(_ caps: KeyCaps) -> String {
+            var parts: [String] = []
+            if let value = caps.tokensPerDay { parts.append("\(value) tokens/day") }
+            if let value = caps.tokensPerMonth { parts.append("\(value) tokens/month") }
+            if let value = caps.requestsPerMinute { parts.append("\(value) requests/minute") }
+            if let value = caps.usdPerMonth { parts.append(String(format: "USD %.2f/month", value)) }
+            return parts.joined(separator: ", ")
         }
     }
 

@@ -30,6 +30,10 @@ import Testing
         #expect(managed.caps?.requestsPerMinute == 60)
         #expect(managed.models.contains { $0.id == "gpt-4o-mini" && $0.cachedInputUSDPerMillion == 0.075 })
         #expect(managed.sandbox.memoryMaxBytes == 512 << 20)
+        #expect(byok.keyDelivery == .environment && !byok.isBrokered)
+        let brokered = try catalog.plan("byok-brokered")
+        #expect(brokered.isBrokered && brokered.providers == [.anthropic, .openai, .openaiCompatible])
+        #expect(try PlanLoader.parse(Self.valid + "\nkey_delivery: brokered", file: "starter.yaml").isBrokered)
     }
 
     @Test func aValidPlanParses() throws {
@@ -71,6 +75,11 @@ import Testing
         (Self.valid + "\n  warm_pool_max_wait: 5m", "starter.yaml:11: sandbox.warm_pool_max_wait: set only with warm_pool: 1 or more"),
         (Self.valid + "\n  tmp_max: 1G", "starter.yaml:11: sandbox.tmp_max: expected a size from 1M up to memory_max (512M)"),
         (Self.valid + "\n  tmp_max: plenty", "starter.yaml:11: sandbox.tmp_max: expected a size"),
+        (Self.valid + "\nkey_delivery: courier", "starter.yaml:11: key_delivery: expected one of environment, brokered, found 'courier'"),
+        (
+            Self.valid.replacingOccurrences(of: "[anthropic, openai]", with: "[anthropic, google]") + "\nkey_delivery: brokered",
+            "starter.yaml:11: key_delivery: brokered delivery cannot serve provider 'google': its clients may send the key in the URL"
+        ),
     ])
     func aMalformedPlanNamesTheFileTheLineAndTheField(text: String, expected: String) {
         #expect {

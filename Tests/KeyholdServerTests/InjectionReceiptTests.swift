@@ -38,7 +38,7 @@ struct InjectionReceiptTests {
 
         let verified = try keyhold.cli(["audit", "verify-receipt", receipt, "--public-key", publicKey])
         #expect(verified.status == 0, "\(verified.stderr)")
-        #expect(verified.stdout.contains("2 key.inject record(s) of tenant \(acme)"), "\(verified.stdout)")
+        #expect(verified.stdout.contains("2 key.inject/key.use record(s) of tenant \(acme)"), "\(verified.stdout)")
         let units = try keyhold.cli(["audit", "list", "--tenant", acme, "--action", "key.inject", "--json"]).stdout
         for line in verified.stdout.split(separator: "\n").dropFirst() {
             let unit = String(line.split(separator: " ")[5])

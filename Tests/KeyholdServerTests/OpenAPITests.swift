@@ -101,6 +101,9 @@ import Yams
             try await api.call("PUT", "/v1/tenants/{tenant}/alert-webhook", acme, body: #"{"url":"http://hooks.example/\#(path)"}"#, expect: 400)
         }
         try await api.call("PUT", "/v1/tenants/{tenant}/alert-webhook", acme, body: #"{"url":null}"#, expect: 200)
+        try await api.call("PUT", "/v1/tenants/{tenant}/key-caps", acme, body: #"{"requests_per_minute":60,"usd_per_month":12.5}"#, expect: 200)
+        try await api.call("PUT", "/v1/tenants/{tenant}/key-caps", acme, body: #"{"tokens_per_day":0}"#, expect: 400)
+        try await api.call("PUT", "/v1/tenants/{tenant}/key-caps", acme, body: #"{}"#, expect: 200)
         try await api.call("POST", "/v1/tenants/{tenant}/console-link", acme, body: #"{"ttl_seconds":600}"#, expect: 503)
         try await api.call("POST", "/v1/tenants/{tenant}/suspend", acme, expect: 200)
         try await api.call("POST", "/v1/tenants/{tenant}/resume", acme, expect: 200)

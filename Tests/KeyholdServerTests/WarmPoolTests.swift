@@ -34,12 +34,12 @@ struct WarmPoolTests {
 
     /// Polls (bounded: 20 s) until `condition` holds of the plan's active warm units.
     static func waitForWarmUnits(
-        _ sandboxes: SandboxHarness, _ description: String, _ condition: (Set<String>) -> Bool
+        _ sandboxes: SandboxHarness, _ description: String, plan: String = "byok", _ condition: (Set<String>) -> Bool
     ) throws -> Set<String> {
         let deadline = Date().addingTimeInterval(20)
         var units: Set<String> = []
         while Date() < deadline {
-            units = try activeWarmUnits(sandboxes)
+            units = try activeWarmUnits(sandboxes, plan: plan)
             if condition(units) { return units }
             usleep(50_000)
         }

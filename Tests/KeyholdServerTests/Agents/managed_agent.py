@@ -1,42 +1,7 @@
-# A managed agent for the sandbox-boundary tests: the official SDKs, unmodified, constructed with no argument at
-# all: everything comes from the environment Keyhold injected (OPENAI_BASE_URL, ANTHROPIC_BASE_URL and the proxy
-# token as both keys). Prints one "check NAME RESULT" line per call, then "done".
-import anthropic
-from openai import OpenAI
+# A managed agent for the sandbox-boundary tests: the official SDKs, unmodified, given only the environment Keyhold
+# injected (OPENAI_BASE_URL, ANTHROPIC_BASE_URL and the proxy token as both keys). Prints one "check NAME RESULT"
+# line per call, then "done".
+import sdk_calls
 
-
-def report(name, fn):
-    try:
-        result = fn()
-    except Exception as error:
-        result = "error:%s:%s" % (type(error).__name__, str(error).replace("\n", " ")[:160])
-    print("check %s %s" % (name, result), flush=True)
-
-
-def openai_plain():
-    reply = OpenAI().chat.completions.create(model="gpt-4o-mini", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
-    return "ok:%d" % reply.usage.total_tokens
-
-
-def openai_stream():
-    chunks = OpenAI().chat.completions.create(
-        model="gpt-4o-mini", max_tokens=16, messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
-    )
-    return "ok:%d" % sum(1 for _ in chunks)
-
-
-def anthropic_plain():
-    message = anthropic.Anthropic().messages.create(model="claude-3-5-haiku-latest", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
-    return "ok:%d" % message.usage.output_tokens
-
-
-def anthropic_stream():
-    with anthropic.Anthropic().messages.stream(model="claude-3-5-haiku-latest", max_tokens=16, messages=[{"role": "user", "content": "hi"}]) as stream:
-        return "ok:%d" % len("".join(stream.text_stream))
-
-
-report("openai_plain", openai_plain)
-report("openai_stream", openai_stream)
-report("anthropic_plain", anthropic_plain)
-report("anthropic_stream", anthropic_stream)
+sdk_calls.run_all()
 print("done python", flush=True)

@@ -1,0 +1,106 @@
+import Foundation
+import KeyholdCore
+import KeyholdStore
+import KeyholdVault
+import Logging
+import Synchronization
+
+/// Counts brokered uses of tenants' keys per sandbox, key version and destination, between two audit batches: each
+/// batch writes one `key.use` record per sandbox and key with its counts, so the audit says when a key was used
+/// without a record per request.
+final class KeyUseLedger: Sendable {
+    struct Use: Hashable, Sendable {
+        var tenantName: String
+        var sandboxID: Int64?
+        var provider: Provider
+        var keyVersion: Int
+        var fingerprint: String
+        var destination: String
+    }
+
+    struct Tally: Sendable {
+        var count: Int
+        var first: String
+        var last: String
+    }
+
+    private let tallies = Mutex<[Use: Tally]>([:])
+
+    /// Counts one request sent with the key.
+    func count(caller: ProxyCaller, key: KeyVersionRecord, destination: String) {
+        let use = Use(
+            tenantName: caller.tenantName, sandboxID: caller.sandboxID, provider: key.provider, keyVersion: key.version,
+            fingerprint: key.sealed.fingerprint, destination: destination)
+        let now = Timestamp.now()
+        tallies.withLock { all in
+            if var tally = all[use] {
+                tally.count += 1
+                tally.last = now
+                all[use] = tally
+            } else {
+                all[use] = Tally(count: 1, first: now, last: now)
+            }
+        }
+    }
+
+    /// Takes every tally counted since the last batch.
+    func drain() -> [(Use, Tally)] {
+        tallies.withLock { all in
+            defer { all.removeAll() }
+            return all.map { ($0.key, $0.value) }
+        }
+    }
+
+    /// Puts tallies back (their batch could not be written): they go in the next one.
+    func restore(_ batch: [(Use, Tally)]) {
+        tallies.withLock { all in
+            for (use, tally) in batch {
+                if let newer = all[use] {
+                    all[use] = Tally(count: tally.count + newer.count, first: tally.first, last: newer.last)
+                } else {
+                    all[use] = tally
+                }
+            }
+        }
+    }
+}
+
+extension MeteringProxy {
+    /// Writes one `key.use` record per sandbox and key version used since the last batch, with the count for each
+    /// destination; on failure the counts wait for the next batch.
+    func auditKeyUses() async {
+        let batch = keyUses.drain()
+        guard !batch.isEmpty else { return }
+        struct Group: Hashable {
+            var tenantName: String
+            var sandboxID: Int64?
+            var provider: Provider
+            var keyVersion: Int
+            var fingerprint: String
+        }
+        let groups = Dictionary(grouping: batch) {
+            Group(
+                tenantName: $0.0.tenantName, sandboxID: $0.0.sandboxID, provider: $0.0.provider, keyVersion: $0.0.keyVersion,
+                fingerprint: $0.0.fingerprint)
+        }
+        do {
+            try await store.write { tx in
+                for (group, uses) in groups.sorted(by: { ($0.key.tenantName, $0.key.keyVersion) < ($1.key.tenantName, $1.key.keyVersion) }) {
+                    let unit = try group.sandboxID.flatMap { try tx.sandbox(id: $0)?.unit }
+                    var details = [
+                        "count": String(uses.reduce(0) { $0 + $1.1.count }),
+                        "first_use": uses.map(\.1.first).min() ?? "", "last_use": uses.map(\.1.last).max() ?? "", "delivery": "brokered",
+                    ]
+                    for (use, tally) in uses { details["destination." + use.destination] = String(tally.count) }
+                    try tx.appendAudit(
+                        AuditEvent(
+                            actor: "keyhold-broker", action: "key.use", tenant: group.tenantName, provider: group.provider.rawValue,
+                            keyVersion: group.keyVersion, fingerprint: group.fingerprint, unit: unit, details: details))
+                }
+            }
+        } catch {
+            keyUses.restore(batch)
+            logger.warning("key.use records wait for the next batch: the audit log cannot be written (\(error))")
+        }
+    }
+}
