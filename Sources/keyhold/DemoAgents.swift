@@ -16,6 +16,22 @@ enum DemoAgents {
             """,
     ]
 
+    /// The brokered agent: what its key variable holds (the start of it: a placeholder, not a key), then one call to
+    /// Anthropic's Messages API through the broker its base URL points at.
+    static let brokered = [
+        "/bin/sh", "-c",
+        holdings + """
+            ; echo "agent sees ANTHROPIC_API_KEY=$(printf %s "$ANTHROPIC_API_KEY" | cut -c1-19)... ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL"; \
+            answer=$(curl -sS -w '\\n%{http_code}' -H "x-api-key: $ANTHROPIC_API_KEY" -H 'anthropic-version: 2023-06-01' \
+            -H 'content-type: application/json' \
+            -d '{"model":"claude-sonnet-4-5","max_tokens":200,"messages":[{"role":"user","content":"Say hello"}]}' \
+            "$ANTHROPIC_BASE_URL/v1/messages"); \
+            detail=$(printf %s "$answer" | grep -o '"usage":{[^}]*}\\|"error":{[^}]*}' | head -n 1); \
+            echo "agent call: POST \\$ANTHROPIC_BASE_URL/v1/messages -> HTTP $(printf %s "$answer" | tail -n 1) $detail"; \
+            exec sleep infinity
+            """,
+    ]
+
     /// The managed agent: four calls to Anthropic's Messages API through the base URL and token it was given.
     static let managed = [
         "/bin/sh", "-c",

@@ -25,8 +25,12 @@ struct DemoTour {
             as: AdminAPI.Key.self)
         print("stored the platform's anthropic key (the stand-in's; not validated: no internet)")
 
-        step("6. keyhold tenant create acme --plan byok; keyhold tenant create globex --plan \(DemoPlans.managedPlan)")
-        for (name, plan, agent) in [("acme", "byok", DemoAgents.byok), ("globex", DemoPlans.managedPlan, DemoAgents.managed)] {
+        step(
+            "6. keyhold tenant create acme --plan byok; ... globex --plan \(DemoPlans.managedPlan); ... initech --plan byok-brokered")
+        for (name, plan, agent) in [
+            ("acme", "byok", DemoAgents.byok), ("globex", DemoPlans.managedPlan, DemoAgents.managed),
+            ("initech", "byok-brokered", DemoAgents.brokered),
+        ] {
             _ = try await client.call(
                 "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: agent), as: AdminAPI.Tenant.self)
             print("created tenant \(name) on plan \(plan) (its agent: a shell script using curl)")
@@ -36,19 +40,36 @@ struct DemoTour {
         let firstKey = Self.randomKey()
         let stored = try await setKey(firstKey)
         print("stored anthropic key version \(stored.version), fingerprint \(stored.fingerprint) (a keyed hash: the key itself is never shown)")
+        // initech's key must be one the stand-in accepts: its broker really sends it there.
+        let brokered = try await setKey(standInKey, tenant: "initech")
+        print("printf %s \"$KEY\" | keyhold key set initech anthropic: stored version \(brokered.version), fingerprint \(brokered.fingerprint)")
 
-        step("8. keyhold sandbox start acme; keyhold sandbox start globex   (key.inject audited and synced before any key is decrypted)")
-        for tenant in ["acme", "globex"] { try await Keyhold.Demo.run(SandboxCommand.Start.self, arguments + [tenant]) }
+        step("8. keyhold sandbox start acme; ... globex; ... initech   (key.inject audited and synced before any key is decrypted)")
+        for tenant in Self.tenants { try await Keyhold.Demo.run(SandboxCommand.Start.self, arguments + [tenant]) }
 
         try await managedPlanAtWork()
         try await byokPlanAtWork(firstKey: firstKey)
+        try await brokeredPlanAtWork(key: standInKey)
         try await audit()
 
-        step("14. keyhold sandbox stop acme globex; keyhold tenant delete acme globex --yes   (keys destroyed, agent state deleted)")
-        for tenant in ["acme", "globex"] { try await Keyhold.Demo.run(SandboxCommand.Stop.self, arguments + [tenant]) }
+        step("14. keyhold sandbox stop acme globex initech; keyhold tenant delete acme globex initech --yes   (keys destroyed, agent state deleted)")
+        for tenant in Self.tenants { try await Keyhold.Demo.run(SandboxCommand.Stop.self, arguments + [tenant]) }
         if !keep {
-            for tenant in ["acme", "globex"] { try await Keyhold.Demo.run(TenantCommand.Delete.self, arguments + [tenant, "--yes"]) }
+            for tenant in Self.tenants { try await Keyhold.Demo.run(TenantCommand.Delete.self, arguments + [tenant, "--yes"]) }
         }
+    }
+
+    /// The demo's tenants: one on each shipped kind of plan.
+    static let tenants = ["acme", "globex", "initech"]
+
+    /// The brokered agent: a placeholder in its environment, and a real call made with the key it never holds.
+    private func brokeredPlanAtWork(key: String) async throws {
+        step("12b. BYOK, brokered: initech's agent holds a placeholder; the broker inside its sandbox adds the key to each request")
+        for line in try await agentLines("initech", until: "agent call") { print("initech: \(line)") }
+        print("initech's agent holds a placeholder (its hash is the placeholder_fingerprint of its key.inject record below); its key")
+        print("(sha256:\(Self.shortHash(key))) was decrypted in the daemon for that one request, sent to the provider")
+        print("in x-api-key and wiped: the agent's environment, files and memory never held it. Its call was metered:")
+        try await Keyhold.Demo.run(UsageCommand.Show.self, arguments + ["initech"])
     }
 
     /// The managed agent's calls through the metering proxy, metered, until the plan's cap refuses one.
@@ -109,9 +130,9 @@ struct DemoTour {
             AuditCommand.VerifyReceipt.self, arguments + [directory + "/receipt.json", "--public-key", directory + "/host.pem"])
     }
 
-    private func setKey(_ key: String) async throws -> AdminAPI.Key {
+    private func setKey(_ key: String, tenant: String = "acme") async throws -> AdminAPI.Key {
         try await client.call(
-            "PUT", "/v1/tenants/acme/keys/anthropic", body: AdminAPI.SetKey(key: key, baseURL: nil, validate: false, skipShapeCheck: false),
+            "PUT", "/v1/tenants/\(tenant)/keys/anthropic", body: AdminAPI.SetKey(key: key, baseURL: nil, validate: false, skipShapeCheck: false),
             as: AdminAPI.Key.self)
     }
 

@@ -30,7 +30,7 @@ struct UsageCommand: AsyncParsableCommand {
             )
             if output.json { return try Output.json(report) }
             print("tenant \(report.tenant) on plan \(report.plan): \(report.requestsThisMonth) requests this month")
-            if report.caps.isEmpty { print("(no caps: not a managed plan)") }
+            if report.caps.isEmpty { print("(no caps: not a managed plan, and no limits set with `keyhold tenant set-caps`)") }
             Output.table(
                 ["CAP", "USED", "LIMIT", "PERCENT"],
                 report.caps.map { cap in

@@ -1,6 +1,8 @@
 import Foundation
+import KeyholdCore
 import KeyholdSandbox
 import KeyholdServer
+import KeyholdStore
 import KeyholdTesting
 import Testing
 
@@ -308,6 +310,53 @@ struct FleetTests {
         #expect(
             ["req1", "req2", "req3", "req4"].allSatisfy { onFirst[$0] == "429" },
             "the minute's three requests made on caps-b still count on \(Self.firstHost): \(onFirst)")
+        _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
+        try await provider.stop()
+    }
+
+    @Test func aBrokeredTenantFailsOverWithNewPlaceholdersAndTheOldOnesStopWorking() async throws {
+        let provider = try await FakeProvider.start()
+        let brokered = ["--provider-base-url", "openai=\(provider.baseURL)", "--lease-seconds", "2"]
+        let sandboxes = try SandboxHarness(
+            extraArguments: brokered + ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"],
+            database: try SharedTestPostgres.makeDatabase(prefix: "brokered"))
+        let b = try FleetHost(sandboxes, id: "brk-b", extraArguments: ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"])
+        let tenant = SandboxHarness.tenantName("bfo")
+        // Prints its placeholder, then calls through its broker every 200 ms.
+        let call = #"curl -s -o /dev/null -w %{http_code} -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models""#
+        try sandboxes.tenant(
+            tenant, plan: "byok-brokered",
+            agent: "/bin/sh -c 'echo \"check placeholder $OPENAI_API_KEY\"; while true; do echo \"check call $(\(call))\"; sleep 0.2; done'")
+        let set = try sandboxes.keyhold.cli(
+            ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check"], input: Array(FakeProvider.Configuration.defaultOpenAIKey.utf8))
+        try #require(set.status == 0, "\(set.stderr)")
+        let started = try b.cli(["sandbox", "start", tenant, "--host", "brk-b"])
+        try #require(started.status == 0, "\(started.stderr)")
+        _ = try sandboxes.waitForLog(tenant, containing: "check call 200")
+        let first = try #require(try sandboxes.checks(tenant)["placeholder"])
+
+        let units = try sandboxes.activeUnits(tenant: tenant).keys
+        b.kill()
+        for unit in units { try sandboxes.manager.stopUnit(name: unit, timeout: .seconds(10)) }
+        let moved = try Self.waitUntil(20) {
+            try Self.fleet(sandboxes.keyhold)[tenant]?.contains { $0.host == Self.firstHost && $0.state == "running" } == true
+        }
+        try #require(moved, "the tenant failed over to \(Self.firstHost)")
+        // On the new host: a new placeholder, and its broker works.
+        // Nothing calls from brk-b any more: every request from here on is the new host's broker's.
+        let before = provider.requestCount
+        let recovered = try Self.waitUntil(20) {
+            try sandboxes.checks(tenant)["placeholder"] != first && provider.requestCount >= before + 2
+        }
+        let checks = try sandboxes.checks(tenant)
+        #expect(recovered, "\(checks)")
+        let second = try #require(checks["placeholder"])
+        #expect(second.hasPrefix("sk-keyhold-") && second != first)
+        // The lost sandbox's placeholder was revoked with it.
+        let store = try sandboxes.keyhold.openStore()
+        let owners = try await store.read { tx in (try tx.proxyTokenOwner(first), try tx.proxyTokenOwner(second)) }
+        #expect(owners.0 == nil, "the first host's placeholder still resolves")
+        #expect(owners.1?.provider == .openai)
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
         try await provider.stop()
     }
