@@ -11,8 +11,8 @@
 # 4. keyhold.service started before its credentials exist must fail on its assertion;
 # 5. `keyhold init`, both keys sealed with systemd-creds, the plaintext KEK shredded, then keyhold.service EXACTLY as
 #    shipped: `systemctl start keyhold`;
-# 6. with the CLI: a tenant on each plan (BYOK with a key on stdin, managed with the platform's key), both sandboxes
-#    started, the BYOK key rotated (the new agent holds the new key), the audit log verified, `systemctl restart
+# 6. with the CLI: a tenant on each plan (BYOK with a key on stdin, managed with the platform's key, BYOK brokered whose
+#    agent holds a placeholder), the sandboxes started, the BYOK key rotated (the new agent holds the new key), the audit log verified, `systemctl restart
 #    keyhold` with the sandboxes still running (same processes) and found again, the service stopped cleanly;
 # 7. canary: the keys appear in no unit's properties, not in the journal, not in /var/lib/keyhold or /run/keyhold;
 # 8. `systemd-analyze security keyhold.service` printed;
@@ -184,17 +184,21 @@ canary=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 byok_key="sk-ant-api03-KHCANARY$canary-one"
 byok_key2="sk-ant-api03-KHCANARY$canary-two"
 platform_key="sk-proj-KHCANARY$canary-platform"
+brokered_key="sk-ant-api03-KHCANARY$canary-brokered"
 keyhold plan list >"$run/plans.txt" || fail "keyhold plan list failed"
-if ! grep -q byok "$run/plans.txt" || ! grep -q managed "$run/plans.txt"; then
-  fail "the plans in /etc/keyhold/plans are not served: $(cat "$run/plans.txt")"
-fi
+for plan in byok byok-brokered managed; do
+  grep -q "^$plan " "$run/plans.txt" || fail "plan $plan in /etc/keyhold/plans is not served: $(cat "$run/plans.txt")"
+done
 keyhold tenant create acme --plan byok || fail "tenant create (byok) failed"
 keyhold tenant create globex --plan managed || fail "tenant create (managed) failed"
+keyhold tenant create initech --plan byok-brokered || fail "tenant create (byok-brokered) failed"
 # Keys on stdin, never argv. No internet: not validated with the providers.
 printf %s "$byok_key" | keyhold key set acme anthropic --no-validate || fail "key set failed"
 printf %s "$platform_key" | keyhold platform set-key openai --no-validate || fail "platform set-key failed"
+printf %s "$brokered_key" | keyhold key set initech anthropic --no-validate || fail "key set (brokered) failed"
 keyhold sandbox start acme || fail "sandbox start (byok) failed"
 keyhold sandbox start globex || fail "sandbox start (managed) failed"
+keyhold sandbox start initech || fail "sandbox start (byok-brokered) failed"
 
 units_of() { keyhold sandbox list --json | python3 -c "
 import json, sys
@@ -212,9 +216,15 @@ agent_holds() {
 
 keyhold sandbox list
 units=$(units_of)
-[ "$(wc -w <<<"$units")" = 2 ] || fail "expected 2 running sandboxes, found: '$units'"
+[ "$(wc -w <<<"$units")" = 3 ] || fail "expected 3 running sandboxes, found: '$units'"
 acme_unit=$(keyhold sandbox status acme --json | python3 -c 'import json,sys; print(" ".join(s["unit"] for s in json.load(sys.stdin) if s["state"] == "running"))')
 agent_holds "$acme_unit" "$(key_hash "$byok_key")" || fail "acme's agent ($acme_unit) does not hold its key"
+# Brokered: the agent holds a placeholder, never the key (the canary check below searches everything else).
+initech_unit=$(keyhold sandbox status initech --json | python3 -c 'import json,sys; print(" ".join(s["unit"] for s in json.load(sys.stdin) if s["state"] == "running"))')
+agent_holds "$initech_unit" "" || fail "initech's agent ($initech_unit) reported nothing"
+agent_holds "$initech_unit" "$(key_hash "$brokered_key")" && fail "initech's agent ($initech_unit) holds its key: brokered delivery must give it a placeholder"
+keyhold sandbox status initech | grep -q 'key broker at http://127.0.0.1:8787' || fail "initech's sandbox has no key broker: $(keyhold sandbox status initech)"
+say "brokered: $initech_unit holds a placeholder, its key broker is open"
 
 rotation=$(printf %s "$byok_key2" | keyhold key rotate acme anthropic --no-validate) || fail "key rotate failed"
 echo "$rotation"

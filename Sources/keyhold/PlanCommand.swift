@@ -43,7 +43,13 @@ struct PlanCommand: AsyncParsableCommand {
             print(
                 "alerts     at \(plan.alertThresholds.map { "\($0)%" }.joined(separator: ", "))\(plan.alertWebhook.map { " → \(WebhookDisplay.origin(of: $0))" } ?? "")"
             )
-            if plan.kind == .byok { print("providers  \(plan.providers.map(\.rawValue).joined(separator: ", "))") }
+            if plan.kind == .byok {
+                print("providers  \(plan.providers.map(\.rawValue).joined(separator: ", "))")
+                print(
+                    plan.isBrokered
+                        ? "keys       brokered: the agent holds placeholders; the broker in its sandbox adds each key per request"
+                        : "keys       in the agent's environment, decrypted at injection")
+            }
             if let caps = plan.caps {
                 print(
                     "caps       \(caps.tokensPerDay) tokens/day, \(caps.tokensPerMonth) tokens/month, \(caps.requestsPerMinute) requests/minute, USD \(caps.usdPerMonth)/month"

@@ -34,6 +34,17 @@ struct FleetTests {
         return try condition()
     }
 
+    /// Kills `host` with its tenant's agents, and waits (bounded: 20 s) until the tenant runs on the first host.
+    static func failOver(_ tenant: String, from host: FleetHost, to sandboxes: SandboxHarness) throws {
+        let units = try sandboxes.activeUnits(tenant: tenant).keys
+        host.kill()
+        for unit in units { try sandboxes.manager.stopUnit(name: unit, timeout: .seconds(10)) }
+        let moved = try waitUntil(20) {
+            try fleet(sandboxes.keyhold)[tenant]?.contains { $0.host == firstHost && $0.state == "running" } == true
+        }
+        try #require(moved, "the tenant failed over to \(firstHost)")
+    }
+
     static func tenants(_ sandboxes: SandboxHarness, _ prefix: String, count: Int) throws -> [String] {
         try (0..<count).map { _ in
             let tenant = SandboxHarness.tenantName(prefix)
@@ -298,13 +309,7 @@ struct FleetTests {
                 return (SandboxHarness.jsonObjects(usage).first?["requests_this_month"] as? Int ?? 0) >= 3
             })
 
-        let units = try sandboxes.activeUnits(tenant: tenant).keys
-        b.kill()
-        for unit in units { try sandboxes.manager.stopUnit(name: unit, timeout: .seconds(10)) }
-        let moved = try Self.waitUntil(20) {
-            try Self.fleet(sandboxes.keyhold)[tenant]?.contains { $0.host == Self.firstHost && $0.state == "running" } == true
-        }
-        try #require(moved, "the tenant failed over to \(Self.firstHost)")
+        try Self.failOver(tenant, from: b, to: sandboxes)
         _ = try sandboxes.waitForLog(tenant, containing: "check req4")
         let onFirst = try sandboxes.checks(tenant)
         #expect(
@@ -335,13 +340,7 @@ struct FleetTests {
         _ = try sandboxes.waitForLog(tenant, containing: "check call 200")
         let first = try #require(try sandboxes.checks(tenant)["placeholder"])
 
-        let units = try sandboxes.activeUnits(tenant: tenant).keys
-        b.kill()
-        for unit in units { try sandboxes.manager.stopUnit(name: unit, timeout: .seconds(10)) }
-        let moved = try Self.waitUntil(20) {
-            try Self.fleet(sandboxes.keyhold)[tenant]?.contains { $0.host == Self.firstHost && $0.state == "running" } == true
-        }
-        try #require(moved, "the tenant failed over to \(Self.firstHost)")
+        try Self.failOver(tenant, from: b, to: sandboxes)
         // On the new host: a new placeholder, and its broker works.
         // Nothing calls from brk-b any more: every request from here on is the new host's broker's.
         let before = provider.requestCount
