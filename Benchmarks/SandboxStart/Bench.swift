@@ -179,6 +179,8 @@ final class Bench: @unchecked Sendable {
         } catch {
             FileHandle.standardError.write(Data("keyhold-bench-sandbox: stopping systemd: \(error)\n".utf8))
         }
+        // The floor units' StateDirectory= (systemd keeps a DynamicUser's state after its unit stops): no tenant owns it.
+        try? FileManager.default.removeItem(atPath: "/var/lib/private/keyhold-agents/bench-floor")
         // The daemon's log outlives the state directory, for a look after the run.
         try? FileManager.default.removeItem(atPath: Self.keptLog)
         try? FileManager.default.copyItem(atPath: harness.daemonLogPath, toPath: Self.keptLog)

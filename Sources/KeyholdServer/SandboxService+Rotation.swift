@@ -26,6 +26,16 @@ extension SandboxService {
                 // Brokered: each running agent's placeholder stands for whichever version is active, so activating the new
                 // one is the whole rotation; the agents' next requests carry it, with no second unit and no restart.
                 try await self.finish(rotation, tenant: tenant, actor: actor, outcome: "ok")
+                if let pendingKey {
+                    // What `sandbox status` shows: the version the agents' requests now carry.
+                    let provider = pendingKey.provider.rawValue
+                    try await self.store.write { tx in
+                        for sandbox in old {
+                            let versions = sandbox.keyVersions.map { $0.hasPrefix(provider + ":") ? "\(provider):\(pendingKey.version)" : $0 }
+                            try tx.updateSandbox(sandbox.id, state: .running, keyVersions: versions)
+                        }
+                    }
+                }
                 return AdminAPI.Rotation(
                     provider: rotation.provider, fromVersion: previousKey?.version, toVersion: pendingKey?.version,
                     fromFingerprint: previousKey?.sealed.fingerprint, toFingerprint: pendingKey?.sealed.fingerprint, oldUnits: old.map(\.unit),

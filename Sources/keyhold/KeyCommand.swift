@@ -111,7 +111,9 @@ struct KeyCommand: AsyncParsableCommand {
             let from = rotation.fromVersion.map { "version \($0) (\(rotation.fromFingerprint ?? "?"))" } ?? "the old credential"
             let to = rotation.toVersion.map { "version \($0) (\(rotation.toFingerprint ?? "?"))" } ?? "a new credential"
             print("rotated \(tenant)'s \(rotation.provider) from \(from) to \(to) in \(String(format: "%.2f", rotation.seconds)) s")
-            if rotation.newUnits.isEmpty {
+            if rotation.newUnits.isEmpty && !rotation.oldUnits.isEmpty {
+                print("brokered: \(rotation.oldUnits.joined(separator: ", ")) use the new key from their next request, without a restart")
+            } else if rotation.newUnits.isEmpty {
                 print("no sandbox was running: the new key is used from the next start")
             } else {
                 print(

@@ -162,12 +162,15 @@ struct SandboxBrokeredTests {
         let rotation = try sandboxes.keyhold.cli(
             ["key", "rotate", tenant, "openai", "--no-validate", "--skip-shape-check"], input: Array(rotated.utf8))
         try #require(rotation.status == 0, "\(rotation.stderr)")
+        #expect(rotation.stdout.contains("use the new key from their next request, without a restart"), "\(rotation.stdout)")
         let rotatedAt = provider.requestCount
         try Self.waitUntil("the provider receives the rotated key") {
             provider.requests.dropFirst(rotatedAt).contains { $0.header("authorization") == "Bearer " + rotated }
         }
         // The same unit, the same invocation: no restart, no second unit; and the old key is no longer sent.
         #expect(try sandboxes.activeUnits(tenant: tenant) == before)
+        let status = try sandboxes.keyhold.cli(["sandbox", "status", tenant, "--json"]).stdout
+        #expect(status.contains("openai:2"), "sandbox status names the version its requests now carry: \(status)")
         let settled = provider.requestCount
         try Self.waitUntil("three more calls") { provider.requestCount >= settled + 3 }
         #expect(provider.requests.dropFirst(settled).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
