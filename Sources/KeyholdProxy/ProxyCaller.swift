@@ -100,6 +100,13 @@ struct BrokeredKey: Sendable {
     /// in `/v1`): the agent's path then loses its base path (`/v1`) before it is added to the origin's. The provider's
     /// public API (`https://api.openai.com`) takes the agent's whole path.
     var isClientBaseURL: Bool
+    var caps: Caps
+    /// Why the key's own base URL may not be reached from the host's network, if it may not.
+    var upstreamRefusal: String?
+    /// When the base URL's addresses were checked (they are checked again after `UpstreamAddressCheck.lifetime`).
+    var checkedAt = ContinuousClock.now
+
+    var provider: Provider { record.provider }
 
     /// The request's path and query as the upstream takes them (after `origin.basePath`).
     func upstreamURI(_ uri: String) -> String {
@@ -108,13 +115,6 @@ struct BrokeredKey: Sendable {
         let rest = uri.dropFirst(base.count)
         return rest.isEmpty || rest.first == "/" || rest.first == "?" ? String(rest) : uri
     }
-    var caps: Caps
-    /// Why the key's own base URL may not be reached from the host's network, if it may not.
-    var upstreamRefusal: String?
-    /// When the base URL's addresses were checked (they are checked again after `UpstreamAddressCheck.lifetime`).
-    var checkedAt = ContinuousClock.now
-
-    var provider: Provider { record.provider }
 
     /// Whether this resolution is too old to use: its upstream's addresses are due for a new check (a refusal is checked
     /// again within seconds, so that an admin's allow takes effect at once).
