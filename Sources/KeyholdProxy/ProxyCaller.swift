@@ -110,7 +110,11 @@ struct BrokeredKey: Sendable {
 
     /// The request's path and query as the upstream takes them (after `origin.basePath`).
     func upstreamURI(_ uri: String) -> String {
-        let base = brokering.agentBasePath
+        Self.upstreamURI(uri, agentBasePath: brokering.agentBasePath, isClientBaseURL: isClientBaseURL)
+    }
+
+    /// `uri` without the agent's base path (a whole segment) when the upstream is a client's base URL.
+    static func upstreamURI(_ uri: String, agentBasePath base: String, isClientBaseURL: Bool) -> String {
         guard isClientBaseURL, !base.isEmpty, uri.hasPrefix(base) else { return uri }
         let rest = uri.dropFirst(base.count)
         return rest.isEmpty || rest.first == "/" || rest.first == "?" ? String(rest) : uri
