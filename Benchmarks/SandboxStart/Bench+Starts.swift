@@ -129,21 +129,9 @@ extension Bench {
             try await stopSandbox("bench")
             figures.stops.record(ContinuousClock.now - end)
         case .keyholdManaged:
-            let begin = ContinuousClock.now
-            let sandbox = try await startSandbox("bench-m")
-            let returned = ContinuousClock.now
-            try waitForAgent(sandbox)
-            figures.keyholdManaged.record(ContinuousClock.now - begin)
-            figures.apiTimes[sandbox.unit] = returned - begin
-            try await stopSandbox("bench-m")
+            figures.keyholdManaged.record(try await timedStart("bench-m", into: &figures))
         case .keyholdBrokered:
-            let begin = ContinuousClock.now
-            let sandbox = try await startSandbox("bench-b")
-            let returned = ContinuousClock.now
-            try waitForAgent(sandbox)
-            figures.keyholdBrokered.record(ContinuousClock.now - begin)
-            figures.apiTimes[sandbox.unit] = returned - begin
-            try await stopSandbox("bench-b")
+            figures.keyholdBrokered.record(try await timedStart("bench-b", into: &figures))
         case .keyholdWarm:
             let begin = ContinuousClock.now
             let sandbox = try await startSandbox("bench-w")
@@ -155,6 +143,20 @@ extension Bench {
             guard sandbox.unit.hasPrefix("keyhold_warm-") else { throw BenchError("the warm start took no waiting unit: \(sandbox.unit)") }
             try await stopSandbox("bench-w")
         }
+    }
+
+    /// One cold start of `tenant` through the API until its agent exec'd (its API time kept for the step breakdown),
+    /// then an untimed stop.
+    /// - Returns: API call to agent exec'd.
+    private func timedStart(_ tenant: String, into figures: inout StartFigures) async throws -> Duration {
+        let begin = ContinuousClock.now
+        let sandbox = try await startSandbox(tenant)
+        let returned = ContinuousClock.now
+        try waitForAgent(sandbox)
+        let took = ContinuousClock.now - begin
+        figures.apiTimes[sandbox.unit] = returned - begin
+        try await stopSandbox(tenant)
+        return took
     }
 
     /// Waits (bounded: 10 s) until the warm plan's pool has all its units waiting.

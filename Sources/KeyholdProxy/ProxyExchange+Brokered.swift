@@ -26,17 +26,8 @@ extension ProxyExchange {
         "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
     ]
 
-    /// The key the agent presented and the header it came in: `x-api-key`, else `authorization: Bearer`.
-    static func presentedKey(in headers: HTTPHeaders) -> (token: String, header: String)? {
-        if let key = headers.first(name: "x-api-key"), !key.isEmpty { return (key, "x-api-key") }
-        if let authorization = headers.first(name: "authorization"), authorization.hasPrefix("Bearer ") {
-            return (String(authorization.dropFirst(7)), "authorization")
-        }
-        return nil
-    }
-
     func startBrokered(sandboxID: Int64) {
-        guard let (token, header) = Self.presentedKey(in: head.headers) else {
+        guard let (token, header) = WireFormat.presentedKey(in: head.headers) else {
             return finish(
                 format.error(
                     .unauthorized, type: format.authenticationError,

@@ -22,10 +22,13 @@ enum WireFormat: Sendable {
     case anthropic
 
     /// The proxy token, sent the way the provider's SDK sends a key.
-    func token(in headers: HTTPHeaders) -> String? {
-        if let key = headers.first(name: "x-api-key"), !key.isEmpty { return key }
+    func token(in headers: HTTPHeaders) -> String? { Self.presentedKey(in: headers)?.token }
+
+    /// The key a client presented and the header it came in: `x-api-key`, else `authorization: Bearer`.
+    static func presentedKey(in headers: HTTPHeaders) -> (token: String, header: String)? {
+        if let key = headers.first(name: "x-api-key"), !key.isEmpty { return (key, "x-api-key") }
         if let authorization = headers.first(name: "authorization"), authorization.hasPrefix("Bearer ") {
-            return String(authorization.dropFirst(7))
+            return (String(authorization.dropFirst(7)), "authorization")
         }
         return nil
     }

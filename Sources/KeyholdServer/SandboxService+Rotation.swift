@@ -21,24 +21,23 @@ extension SandboxService {
             }
             try self.requireOurs(old, tenant: tenant.name)
             if !old.isEmpty { _ = try self.requireSystemd() }
-            let brokered = try await self.store.read { tx in try old.allSatisfy { try tx.hasPlaceholders(sandboxID: $0.id) } }
-            if pendingKey != nil && !old.isEmpty && brokered {
+            if let pendingKey, !old.isEmpty,
+                try await self.store.read({ tx in try old.allSatisfy { try tx.hasPlaceholders(sandboxID: $0.id) } })
+            {
                 // Brokered: each running agent's placeholder stands for whichever version is active, so activating the new
                 // one is the whole rotation; the agents' next requests carry it, with no second unit and no restart.
                 try await self.finish(rotation, tenant: tenant, actor: actor, outcome: "ok")
-                if let pendingKey {
-                    // What `sandbox status` shows: the version the agents' requests now carry.
-                    let provider = pendingKey.provider.rawValue
-                    try await self.store.write { tx in
-                        for sandbox in old {
-                            let versions = sandbox.keyVersions.map { $0.hasPrefix(provider + ":") ? "\(provider):\(pendingKey.version)" : $0 }
-                            try tx.updateSandbox(sandbox.id, state: .running, keyVersions: versions)
-                        }
+                // What `sandbox status` shows: the version the agents' requests now carry.
+                let provider = pendingKey.provider.rawValue
+                try await self.store.write { tx in
+                    for sandbox in old {
+                        let versions = sandbox.keyVersions.map { $0.hasPrefix(provider + ":") ? "\(provider):\(pendingKey.version)" : $0 }
+                        try tx.updateSandbox(sandbox.id, state: .running, keyVersions: versions)
                     }
                 }
                 return AdminAPI.Rotation(
-                    provider: rotation.provider, fromVersion: previousKey?.version, toVersion: pendingKey?.version,
-                    fromFingerprint: previousKey?.sealed.fingerprint, toFingerprint: pendingKey?.sealed.fingerprint, oldUnits: old.map(\.unit),
+                    provider: rotation.provider, fromVersion: previousKey?.version, toVersion: pendingKey.version,
+                    fromFingerprint: previousKey?.sealed.fingerprint, toFingerprint: pendingKey.sealed.fingerprint, oldUnits: old.map(\.unit),
                     newUnits: [], seconds: (ContinuousClock.now - started) / .seconds(1), readinessSeconds: 0)
             }
             try await self.store.write { tx in

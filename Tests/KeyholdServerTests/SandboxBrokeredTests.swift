@@ -29,7 +29,7 @@ struct SandboxBrokeredTests {
         let sandboxes = try SandboxHarness(extraArguments: ["--proxy", "127.0.0.1:\(proxyPort)", "--key-use-audit-interval-ms", "300"])
         let tenant = SandboxHarness.tenantName("brk")
         let agent =
-            "/bin/sh -c '\(Self.search); /usr/bin/node \(assets.directory)/managed_fetch.mjs; exec \(TestAssets.python) \(assets.directory)/brokered_agent.py'"
+            "/bin/sh -c '\(Self.search); /usr/bin/node \(assets.directory)/managed_fetch.mjs; \(TestAssets.python) \(assets.directory)/brokered_agent.py; exec sleep infinity'"
         try sandboxes.tenant(tenant, plan: "byok-brokered", agent: agent)
         // The OpenAI key with its own base URL (as its clients take it, ending in /v1); Anthropic's with the provider's.
         for (name, key, base) in [("openai", canary.openAI, provider.baseURL + "/v1"), ("anthropic", canary.anthropic, provider.baseURL)] {
@@ -78,8 +78,9 @@ struct SandboxBrokeredTests {
         #expect(!received.contains { $0.header("x-api-key") == canary.openAI || $0.header("authorization")?.contains(canary.anthropic) == true })
 
         // The agent's process, its unit and the daemon hold no key where the host could read it either.
-        let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()
-        #expect(environment.range(of: Data("OPENAI_API_KEY=sk-keyhold-".utf8)) != nil || environment.isEmpty)
+        // (The main process stays: the agent ends in `exec sleep`, with the environment it was given.)
+        let environment = sandboxes.environment(ofPID: pid)
+        #expect(environment.range(of: Data("OPENAI_API_KEY=sk-keyhold-".utf8)) != nil, "the placeholder is where the key would be")
         for key in [canary.openAI, canary.anthropic] {
             #expect(environment.range(of: Data(key.utf8)) == nil)
             let unit = try #require(try sandboxes.loadedUnits(tenant: tenant).first)
@@ -226,8 +227,8 @@ struct SandboxBrokeredTests {
         let next = try WarmPoolTests.waitForWarmUnits(sandboxes, "refilled", plan: "byok-brokered") { $0.subtracting([unit]).count == 1 }
         for other in next.subtracting([unit]) {
             let pid = try #require(try sandboxes.manager.unitStatus(name: other)?.mainPID)
-            let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()
-            #expect(environment.range(of: Data("sk-keyhold-".utf8)) == nil)
+            let environment = sandboxes.environment(ofPID: Int(pid))
+            #expect(!environment.isEmpty && environment.range(of: Data("sk-keyhold-".utf8)) == nil, "a waiting unit holds no placeholder")
         }
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
         try await provider.stop()

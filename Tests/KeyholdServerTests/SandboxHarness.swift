@@ -124,6 +124,12 @@ struct SandboxHarness {
     /// A unique tenant name (units of every test share one systemd).
     static func tenantName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(6).lowercased())" }
 
+    /// A process's environment, by its pid as systemd numbers it (a private systemd has a pid namespace of its own).
+    func environment(ofPID pid: Int) -> Data {
+        let root = if case .privateInstance(let instance) = systemd { instance.rootDirectory } else { "" }
+        return FileManager.default.contents(atPath: root + "/proc/\(pid)/environ") ?? Data()
+    }
+
     /// The main pid in `sandbox start --json` output.
     static func mainPID(_ json: String) -> Int? {
         guard let data = json.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
