@@ -2,6 +2,7 @@ import KeyholdCore
 public import Logging
 public import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// The way out of BYOK sandboxes: listeners inside each sandbox's network namespace (made by the daemon, served
@@ -15,13 +16,23 @@ public final class EgressGateway: Sendable {
     private let started = ContinuousClock.now
     /// Threads of its own for getaddrinfo(3), so that slow or flooded resolutions never hold anyone else's work.
     private let pool: NIOThreadPool
+    /// How the gateway talks to a host that carries a brokered secret: TLS 1.2 or later, verified against the
+    /// system's roots (and `additionalTrustRoots`).
+    let upstreamTLS: NIOSSLContext
 
     /// - Parameters:
     ///   - resolver: how destination names are resolved (static entries first).
     ///   - logger: where refusals are logged (tenant, destination, reason; never a payload).
-    public init(resolver: EgressResolver, logger: Logger) {
+    ///   - additionalTrustRoots: a PEM file of roots trusted beside the system's for terminated connections (tests).
+    /// - Throws: when the trust roots cannot be loaded.
+    public init(resolver: EgressResolver, logger: Logger, additionalTrustRoots: String? = nil) throws {
         self.resolver = resolver
         self.logger = logger
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["http/1.1"]
+        if let additionalTrustRoots { configuration.additionalTrustRoots = [.file(additionalTrustRoots)] }
+        upstreamTLS = try NIOSSLContext(configuration: configuration)
         self.pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
     }

@@ -20,10 +20,23 @@ public final class EgressRoute: Sendable {
     /// The most connections one sandbox may have open through the gateway at once.
     public static let connectionLimit = 512
 
-    public init(tenant: String, unit: String, policy: EgressPolicy) {
+    /// For a brokered sandbox: its secrets and placeholders, and the authority its agent trusts (TLS to a host that
+    /// carries a secret is terminated with a certificate from it); nil otherwise.
+    public let broker: (any SecretBroker)?
+    public let authority: SandboxAuthority?
+
+    public init(tenant: String, unit: String, policy: EgressPolicy, broker: (any SecretBroker)? = nil, authority: SandboxAuthority? = nil) {
         self.tenant = tenant
         self.unit = unit
         self.current = Mutex(policy)
+        self.broker = broker
+        self.authority = authority
+    }
+
+    /// The secret whose TLS connections to `host:port` are terminated, if any.
+    func terminatedSecret(host: String, port: Int) -> BrokeredSecret? {
+        guard authority != nil else { return nil }
+        return broker?.secret(host: host, port: port)
     }
 
     public var policy: EgressPolicy {

@@ -21,7 +21,8 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         case connecting
         /// A CONNECT tunnel to `host` is open; the first bytes through it are checked: TLS unless plain HTTP is allowed,
         /// and a TLS server name must be the CONNECT target's (no fronting another name through an allowed host).
-        case tunnel(upstream: any Channel, host: String, requireTLS: Bool)
+        /// With a brokered secret bound to the destination, the tunnel's TLS is terminated rather than spliced.
+        case tunnel(upstream: any Channel, host: String, requireTLS: Bool, secret: BrokeredSecret?)
         case done
     }
 
@@ -110,7 +111,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func closeUpstream() {
-        if case .tunnel(let upstream, _, _) = state { upstream.close(promise: nil) }
+        if case .tunnel(let upstream, _, _, _) = state { upstream.close(promise: nil) }
     }
 
     private func evaluate(_ context: ChannelHandlerContext) {
@@ -135,6 +136,13 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             headScanned = max(0, bytes.count - 3)
         case .malformed(let why): refuse(context, destination: "(unknown)", reason: why, http: true)
         case .complete(let head):
+            // Plain HTTP is read here anyway: a placeholder in it never leaves (TLS to other hosts stays unread).
+            if let broker = route.broker, let label = PlaceholderScan.labels(in: bytes.prefix(head.length), broker: broker).first {
+                let destination = head.authority.map(Self.printable) ?? "(no Host)"
+                broker.recordMisuse(label: label, destination: destination, location: "a plain HTTP request head")
+                refuse(context, destination: destination, reason: "a placeholder of this sandbox may not be sent there", http: true)
+                return
+            }
             guard let authority = head.authority else {
                 refuse(context, destination: "(no Host)", reason: "a request without a Host header", http: true)
                 return
@@ -159,7 +167,10 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         switch policy.decide(host: host, port: port, tls: tls) {
         case .refuse(let reason):
             refuse(context, destination: destination, reason: reason, http: !tls || connect)
-        case .allow(let allowPrivate):
+        case .allow(let ruleAllowsPrivate):
+            let secret = tls ? route.terminatedSecret(host: host, port: port) : nil
+            // A secret bound to a name reaches a private address only when both its rule and the secret say so.
+            let allowPrivate = ruleAllowsPrivate && (secret?.binding.allowPrivate ?? true)
             let requireTLS: Bool
             if case .refuse = policy.decide(host: host, port: port, tls: false) { requireTLS = true } else { requireTLS = false }
             state = .connecting
@@ -178,10 +189,12 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
                 case .success(let upstream):
                     if connect {
                         router.bytes.removeFirst(min(router.connectHeadLength, router.bytes.count))
-                        router.state = .tunnel(upstream: upstream, host: host, requireTLS: requireTLS)
+                        router.state = .tunnel(upstream: upstream, host: host, requireTLS: requireTLS, secret: secret)
                         context.writeAndFlush(router.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
                         context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
                         if !router.bytes.isEmpty { router.startTunnel(context) }
+                    } else if let secret {
+                        router.terminate(context, to: upstream, secret: secret, host: host, destination: destination)
                     } else {
                         router.glue(context, to: upstream)
                     }
@@ -193,7 +206,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     /// The first bytes through a CONNECT tunnel: TLS, unless an http:// entry allows plain HTTP there; a TLS
     /// ClientHello must name the CONNECT target (or no name at all).
     private func startTunnel(_ context: ChannelHandlerContext) {
-        guard case .tunnel(let upstream, let host, let requireTLS) = state else { return }
+        guard case .tunnel(let upstream, let host, let requireTLS, let secret) = state else { return }
         func refuseTunnel(_ reason: String) {
             upstream.close(promise: nil)
             state = .done
@@ -211,6 +224,8 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         case .complete(let serverName):
             if let serverName, EgressRule.canonicalDestination(serverName) != host {
                 refuseTunnel("the TLS server name \(EgressRouter.printable(serverName)) is not the tunnel's destination")
+            } else if let secret {
+                terminate(context, to: upstream, secret: secret, host: host, destination: secret.binding.destination)
             } else {
                 glue(context, to: upstream)
             }
@@ -236,6 +251,31 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         // Both sides read from now on (the upstream was connected with reading off, so nothing it sent was lost).
         upstream.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    /// Terminates the agent's TLS with its sandbox's certificate for `host` and the upstream's with the real host's,
+    /// and leaves the pipeline; what was read so far (the ClientHello) goes to the TLS handler first.
+    private func terminate(_ context: ChannelHandlerContext, to upstream: any Channel, secret: BrokeredSecret, host: String, destination: String) {
+        let pending = bytes
+        finish()
+        do {
+            try TLSTermination.join(
+                agent: context.pipeline.syncOperations, after: self, upstream: upstream, secret: secret, route: route, gateway: gateway, host: host,
+                destination: destination)
+        } catch {
+            upstream.close(promise: nil)
+            route.countRefused()
+            gateway.logRefusal(route: route, destination: destination, reason: "\(error)")
+            context.close(promise: nil)
+            return
+        }
+        upstream.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        if !pending.isEmpty {
+            context.fireChannelRead(NIOAny(ByteBuffer(bytes: pending)))
+            context.fireChannelReadComplete()
+        }
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 

@@ -12,7 +12,8 @@ final class KeyUseLedger: Sendable {
     struct Use: Hashable, Sendable {
         var tenantName: String
         var sandboxID: Int64?
-        var provider: Provider
+        /// A provider's name, or `secret:NAME` for a generic secret.
+        var label: String
         var keyVersion: Int
         var fingerprint: String
         var destination: String
@@ -28,9 +29,14 @@ final class KeyUseLedger: Sendable {
 
     /// Counts one request sent with the key.
     func count(caller: ProxyCaller, key: KeyVersionRecord, destination: String) {
-        let use = Use(
-            tenantName: caller.tenantName, sandboxID: caller.sandboxID, provider: key.provider, keyVersion: key.version,
-            fingerprint: key.sealed.fingerprint, destination: destination)
+        count(
+            Use(
+                tenantName: caller.tenantName, sandboxID: caller.sandboxID, label: key.provider.rawValue, keyVersion: key.version,
+                fingerprint: key.sealed.fingerprint, destination: destination))
+    }
+
+    /// Counts one use.
+    func count(_ use: Use) {
         let now = Timestamp.now()
         tallies.withLock { all in
             if var tally = all[use] {
@@ -66,6 +72,15 @@ final class KeyUseLedger: Sendable {
 }
 
 extension MeteringProxy {
+    /// Counts one request the egress gateway sent with a tenant's generic secret (`secret:NAME`), for the next
+    /// `key.use` batch.
+    public func countSecretUse(tenantName: String, sandboxID: Int64, label: String, version: Int, fingerprint: String, destination: String) {
+        keyUses.count(
+            KeyUseLedger.Use(
+                tenantName: tenantName, sandboxID: sandboxID, label: label, keyVersion: version, fingerprint: fingerprint,
+                destination: destination))
+    }
+
     /// Writes one `key.use` record per sandbox and key version used since the last batch, with the count for each
     /// destination; on failure the counts wait for the next batch.
     func auditKeyUses() async {
@@ -74,13 +89,13 @@ extension MeteringProxy {
         struct Group: Hashable {
             var tenantName: String
             var sandboxID: Int64?
-            var provider: Provider
+            var label: String
             var keyVersion: Int
             var fingerprint: String
         }
         let groups = Dictionary(grouping: batch) {
             Group(
-                tenantName: $0.0.tenantName, sandboxID: $0.0.sandboxID, provider: $0.0.provider, keyVersion: $0.0.keyVersion,
+                tenantName: $0.0.tenantName, sandboxID: $0.0.sandboxID, label: $0.0.label, keyVersion: $0.0.keyVersion,
                 fingerprint: $0.0.fingerprint)
         }
         do {
@@ -94,7 +109,7 @@ extension MeteringProxy {
                     for (use, tally) in uses { details["destination." + use.destination] = String(tally.count) }
                     try tx.appendAudit(
                         AuditEvent(
-                            actor: "keyhold-broker", action: "key.use", tenant: group.tenantName, provider: group.provider.rawValue,
+                            actor: "keyhold-broker", action: "key.use", tenant: group.tenantName, provider: group.label,
                             keyVersion: group.keyVersion, fingerprint: group.fingerprint, unit: unit, details: details))
                 }
             }

@@ -24,6 +24,7 @@ enum AdminRoutes {
         registerTenants(on: table, plane: plane)
         registerConsole(on: table, plane: plane, consoleURL: consoleURL)
         registerKeys(on: table, plane: plane)
+        registerSecrets(on: table, plane: plane)
         registerSandboxes(on: table, plane: plane)
         registerAudit(on: table, plane: plane)
         registerTokens(on: table, plane: plane)
@@ -127,6 +128,22 @@ enum AdminRoutes {
             let link = try await plane.createConsoleLink(
                 tenant: try context.parameter("tenant"), seconds: body.ttlSeconds, baseURL: consoleURL, actor: context.actor)
             return JSONResponse.make(link, status: .created)
+        }
+    }
+
+    static func registerSecrets(on table: RouteTable, plane: ControlPlane) {
+        table.on(.get, "/v1/tenants/{tenant}/secrets", access: .tenant) { _, context in
+            JSONResponse.make(try await plane.listSecrets(tenant: try context.parameter("tenant")))
+        }
+        table.on(.put, "/v1/tenants/{tenant}/secrets/{secret}", access: .tenant) { request, context in
+            let body = try await request.decodeAdmin(AdminAPI.SetSecret.self, context: context)
+            let secret = try await plane.setSecret(
+                tenant: try context.parameter("tenant"), secret: try context.parameter("secret"), body, actor: context.actor)
+            return JSONResponse.make(secret, status: .created)
+        }
+        table.on(.delete, "/v1/tenants/{tenant}/secrets/{secret}", access: .tenant) { _, context in
+            JSONResponse.make(
+                try await plane.revokeSecret(tenant: try context.parameter("tenant"), secret: try context.parameter("secret"), actor: context.actor))
         }
     }
 

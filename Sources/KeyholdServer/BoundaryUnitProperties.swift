@@ -9,8 +9,13 @@ public enum BoundaryUnitProperties {
     ///   - stateDirectory: the `StateDirectory=` value; nil for a warm pool's unit, whose tenant's state is mounted in
     ///     when a start takes it (`/var/lib` is then a writable tmpfs that only root, that is systemd, can write).
     ///   - notifySocket: bind systemd's notify socket back (a `Type=notify` agent).
-    public static func make(hostsFile: String, resolvConfFile: String, stateDirectory: String?, notifySocket: Bool) -> [UnitProperty] {
+    ///   - trustBundleFile: the sandbox's bundle of trusted roots, mounted over Debian's
+    ///     (`/etc/ssl/certs/ca-certificates.crt`); nil on a host without one.
+    public static func make(
+        hostsFile: String, resolvConfFile: String, stateDirectory: String?, notifySocket: Bool, trustBundleFile: String? = nil
+    ) -> [UnitProperty] {
         var binds = [BindPath(source: hostsFile, destination: "/etc/hosts"), BindPath(source: resolvConfFile, destination: "/etc/resolv.conf")]
+        if let trustBundleFile { binds.append(BindPath(source: trustBundleFile, destination: "/etc/ssl/certs/ca-certificates.crt")) }
         // A notify agent's $NOTIFY_SOCKET, back inside the hidden /run (systemd takes READY=1 only from the unit's main
         // process, for its own unit).
         if notifySocket { binds.append(BindPath(source: "/run/systemd/notify", destination: "/run/systemd/notify")) }

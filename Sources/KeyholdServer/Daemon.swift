@@ -53,7 +53,7 @@ public final class Daemon: Sendable {
         } else {
             launcherPlacement = nil
         }
-        let sandboxes = SandboxService(store: store, vaults: vaults, plans: plans, configuration: sandboxConfiguration, logger: logger)
+        let sandboxes = try SandboxService(store: store, vaults: vaults, plans: plans, configuration: sandboxConfiguration, logger: logger)
         self.plane = ControlPlane(
             store: store, vaults: vaults, plans: plans,
             validator: KeyValidator(

@@ -55,10 +55,12 @@ final class SandboxBoundary: Sendable {
     ///   - mainPID: the unit's main process as systemd numbers it.
     ///   - brokeredSandboxID: for a BYOK sandbox whose keys are brokered, its id: the metering proxy then also serves
     ///     `http://127.0.0.1:8787` inside it, for that sandbox's placeholders only.
+    ///   - secrets, authority: for a brokered sandbox, its tenant's secrets and the authority its agent trusts: the
+    ///     gateway terminates TLS to the hosts the secrets are bound to, and writes them in.
     /// - Throws: `KeyholdError.unavailable` when the namespace cannot be reached (the start is then refused).
     func open(
         unit: String, tenant: String, plan: Plan, policy: EgressPolicy, mainPID: Int32, stateReadOnly: Bool, deadline: ContinuousClock.Instant,
-        brokeredSandboxID: Int64? = nil
+        brokeredSandboxID: Int64? = nil, secrets: SandboxSecretBroker? = nil, authority: SandboxAuthority? = nil
     ) throws {
         let brokeringProxy = proxy.withLock { $0 }
         if brokeredSandboxID != nil && brokeringProxy == nil {
@@ -104,7 +106,7 @@ final class SandboxBoundary: Sendable {
                 network =
                     "private; egress gateway (HTTPS_PROXY http://127.0.0.1:\(Self.egressProxyPort)) to \(count) destination\(count == 1 ? "" : "s")"
                     + (brokeredSandboxID == nil ? "" : "; key broker at http://127.0.0.1:\(Self.proxyPort)")
-                let newRoute = EgressRoute(tenant: tenant, unit: unit, policy: policy)
+                let newRoute = EgressRoute(tenant: tenant, unit: unit, policy: policy, broker: secrets, authority: authority)
                 let sockets = try listeners(addresses)
                 for (index, socket) in sockets.enumerated() {
                     do {
@@ -152,6 +154,14 @@ final class SandboxBoundary: Sendable {
         for route in routes { route.policy = policy }
     }
 
+    /// Reads the tenant's secrets again in its open brokered sandboxes (`secret set`/`revoke` hold from the next request).
+    func refreshSecrets(tenant: String) async {
+        let brokers = open.withLock { $0.values.compactMap { $0.route?.broker as? SandboxSecretBroker }.filter { $0.tenantName == tenant } }
+        for broker in brokers {
+            do { try await broker.refresh() } catch { logger.warning("\(broker.unit): secrets not refreshed: \(error)") }
+        }
+    }
+
     /// Whether `unit` has its way out open on this daemon.
     /// The units whose boundaries are open: the sandboxes this daemon runs.
     var openUnits: [String] { open.withLock { Array($0.keys) } }
@@ -178,10 +188,22 @@ final class SandboxBoundary: Sendable {
     /// A unit's generated `/etc/hosts` and `/etc/resolv.conf` live here, in systemd's view (a tmpfs).
     static func filesDirectory(unit: String) -> String { "/run/keyhold/sandboxes/\(unit)" }
 
-    /// Writes the sandbox's `/etc/hosts` (its allowed names resolve to its gateway) and its resolver configuration
-    /// (127.0.0.1: the gateway answers a BYOK sandbox's lookups; a managed sandbox has no resolver, names do not resolve).
+    /// Where Debian's TLS clients find their trusted roots; a sandbox's own bundle is mounted over it.
+    static let trustBundlePath = "/etc/ssl/certs/ca-certificates.crt"
+
+    /// The host's bundle of trusted roots, read once.
+    private static let systemRoots: String = (try? String(contentsOfFile: trustBundlePath, encoding: .utf8)) ?? ""
+
+    /// Whether this host has a bundle of roots to mount over (the `ca-certificates` package).
+    static var hasTrustBundle: Bool { !systemRoots.isEmpty }
+
+    /// Writes the sandbox's `/etc/hosts` (its allowed names resolve to its gateway), its resolver configuration
+    /// (127.0.0.1: the gateway answers a BYOK sandbox's lookups; a managed sandbox has no resolver, names do not resolve)
+    /// and its bundle of trusted roots (the system's, and a brokered sandbox's own authority).
     /// - Returns: the files' paths as systemd sees them, for `BindReadOnlyPaths=`.
-    func writeNameFiles(unit: String, policy: EgressPolicy) throws -> (hosts: String, resolvConf: String) {
+    func writeNameFiles(unit: String, policy: EgressPolicy, authority: SandboxAuthority? = nil) throws -> (
+        hosts: String, resolvConf: String, trustBundle: String
+    ) {
         let directory = Self.filesDirectory(unit: unit)
         try FileManager.default.createDirectory(
             atPath: hostPath(directory), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
@@ -190,7 +212,11 @@ final class SandboxBoundary: Sendable {
         // The gateway answers at 127.0.0.1:53 (BYOK): allowed names, wildcards included, resolve to it; others do not exist.
         let resolv = "# Written by Keyhold: the sandbox's resolver is its egress gateway.\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n"
         // In place (not replaced): a warm pool's unit has these files mounted already and must see the new text.
-        for (name, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
+        var roots = Self.systemRoots
+        if let authority {
+            roots += "\n# Keyhold: the authority of this sandbox's brokered secrets (its key stays outside the sandbox).\n" + authority.certificatePEM
+        }
+        for (name, text) in [("hosts", hosts), ("resolv.conf", resolv), ("ca-certificates.crt", roots)] {
             let path = hostPath(directory + "/" + name)
             let file = Foundation.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
             // Readable by the sandbox's user whatever the daemon's umask.
@@ -202,7 +228,7 @@ final class SandboxBoundary: Sendable {
                     "cannot write \(path) for the sandbox's name resolution (\(String(cString: strerror(failure)))): is /run full?")
             }
         }
-        return (directory + "/hosts", directory + "/resolv.conf")
+        return (directory + "/hosts", directory + "/resolv.conf", directory + "/ca-certificates.crt")
     }
 
     /// Waits until the process is in a network namespace of its own: a notify agent's main process is reported

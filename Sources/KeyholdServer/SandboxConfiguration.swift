@@ -29,6 +29,9 @@ public struct SandboxConfiguration: Sendable {
     public var readinessWindow: Duration
     /// How the egress gateway resolves destination names (static entries from `--egress-hosts`, then DNS).
     public var egressResolver = EgressResolver()
+    /// A PEM file of roots the gateway trusts beside the system's when it talks to a host carrying a brokered
+    /// secret (a private service's own CA; tests).
+    public var egressTrustRoots: String?
     /// How often the state directories of running sandboxes are measured against their plans' `state_max:`.
     public var stateCheckInterval: Duration = .seconds(30)
     /// This daemon's name in the fleet (`--host-id`), recorded on each sandbox it starts.

@@ -1,7 +1,9 @@
 import Foundation
 import KeyholdCore
+import KeyholdEgress
 import KeyholdSandbox
 import KeyholdStore
+import KeyholdVault
 import Logging
 
 extension SandboxService {
@@ -106,7 +108,11 @@ extension SandboxService {
                 let plan = try await self.store.read { tx in try self.plans.effectivePlan(for: try tx.tenant(named: tenantName)) }
                 let policy = try await self.currentEgressPolicy(tenant: tenantName)
                 // Its placeholders outlive the daemon: the broker inside it serves them again.
-                let brokered = try await self.store.read { tx in try tx.hasPlaceholders(sandboxID: sandbox.id) }
+                let (brokered, sealedAuthority) = try await self.store.read { tx in
+                    (try tx.hasPlaceholders(sandboxID: sandbox.id), try tx.sandboxAuthority(sandboxID: sandbox.id))
+                }
+                // Its authority too: the agent trusts it already, and its secrets are served on.
+                let (authority, secrets) = try await self.restoreAuthority(sealedAuthority, tenant: tenantName, sandbox: sandbox)
                 let deadline = ContinuousClock.now + self.configuration.jobTimeout
                 // Whether it was started read-only is not recorded: over the limit now means it was (or will be restarted so).
                 let state = self.agentState(tenant: tenantName)
@@ -115,7 +121,7 @@ extension SandboxService {
                     try await Blocking.run {
                         try self.boundary.open(
                             unit: unit, tenant: tenantName, plan: plan, policy: policy, mainPID: status.mainPID, stateReadOnly: readOnly,
-                            deadline: deadline, brokeredSandboxID: brokered ? sandbox.id : nil)
+                            deadline: deadline, brokeredSandboxID: brokered ? sandbox.id : nil, secrets: secrets, authority: authority)
                     }
                     self.logger.info("\(unit): network boundary reopened")
                 } catch {
@@ -123,6 +129,18 @@ extension SandboxService {
                 }
             }
         }
+    }
+
+    /// A running brokered sandbox's authority, unsealed, and what its gateway asks about its tenant's secrets.
+    private func restoreAuthority(
+        _ sealed: (certificate: String, sealed: SealedKey, binding: KeyBinding)?, tenant tenantName: String, sandbox: SandboxRecord
+    ) async throws -> (SandboxAuthority?, SandboxSecretBroker?) {
+        guard let sealed else { return (nil, nil) }
+        let key = try vaults.current.open(sealed.sealed, binding: sealed.binding)
+        defer { key.wipe() }
+        let authority = try key.withBytes { try SandboxAuthority(certificatePEM: sealed.certificate, privateKey: $0) }
+        let tenant = try await store.read { tx in try tx.tenant(named: tenantName) }
+        return (authority, try await secretBroker(tenant: tenant, sandboxID: sandbox.id, unit: sandbox.unit))
     }
 
     /// Measures the state of running sandboxes every `stateCheckInterval`: one over its plan's `state_max:` is restarted

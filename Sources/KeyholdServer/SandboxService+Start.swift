@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdCore
+import KeyholdEgress
 import KeyholdSandbox
 import KeyholdStore
 import KeyholdVault
@@ -15,6 +16,11 @@ extension SandboxService {
         var placeholders: [Provider: String] = [:]
         /// The sandbox whose placeholders the broker inside it takes (nil: keys in the environment, or managed).
         var brokeredSandboxID: Int64?
+        /// Brokered delivery: the tenant's secrets' placeholders, the authority the sandbox trusts, and what its
+        /// gateway asks about the secrets.
+        var secretPlaceholders: [SecretPlaceholder] = []
+        var authority: SandboxAuthority?
+        var secrets: SandboxSecretBroker?
         /// Where the sandbox may connect (BYOK; empty for managed, whose only way out is the proxy).
         var policy: EgressPolicy
         /// Whether the agent's state is over the plan's limit (it is then mounted read-only).
@@ -86,10 +92,13 @@ extension SandboxService {
         }
         guard let sandbox = inserted else { throw KeyholdError.failed("the start of '\(name)' wrote no sandbox") }
         timing.mark("db-insert")
-        let injection = Injection(
+        var injection = Injection(
             keys: keys, proxyToken: credentials.proxyToken, placeholders: credentials.placeholders,
-            brokeredSandboxID: credentials.placeholders.isEmpty ? nil : sandbox.id,
-            policy: Self.egressPolicy(plan: plan, keys: keys, tenantEgress: tenantEgress), stateReadOnly: false)
+            brokeredSandboxID: credentials.placeholders.isEmpty ? nil : sandbox.id, secretPlaceholders: credentials.secretPlaceholders,
+            authority: credentials.authority, policy: Self.egressPolicy(plan: plan, keys: keys, tenantEgress: tenantEgress), stateReadOnly: false)
+        if credentials.authority != nil {
+            injection.secrets = try await secretBroker(tenant: tenant, sandboxID: sandbox.id, unit: sandbox.unit)
+        }
         do {
             if let rollout {
                 try await rollout.recordUnit(sandbox)
@@ -119,6 +128,14 @@ extension SandboxService {
     struct StartCredentials: Sendable {
         var proxyToken: String?
         var placeholders: [Provider: String] = [:]
+        var secretPlaceholders: [SecretPlaceholder] = []
+        var authority: SandboxAuthority?
+    }
+
+    /// A generic secret's placeholder in a brokered sandbox, and the variable that holds it.
+    struct SecretPlaceholder: Sendable {
+        var secret: SecretRecord
+        var placeholder: String
     }
 
     /// Writes the new sandbox's row (placement decided): refused when the tenant already runs one, unless a rotation.
@@ -157,6 +174,19 @@ extension SandboxService {
                     credentials.placeholders[key.provider] = try tx.createPlaceholder(
                         tenantID: tenant.id, sandboxID: sandbox.id, provider: key.provider, prefix: brokering.placeholderPrefix)
                 }
+                for secret in try tx.activeSecrets(tenantID: tenant.id) {
+                    let placeholder = try tx.createSecretPlaceholder(tenantID: tenant.id, sandboxID: sandbox.id, name: secret.name)
+                    credentials.secretPlaceholders.append(SecretPlaceholder(secret: secret, placeholder: placeholder))
+                }
+                // Its own authority, its key sealed like a tenant's key: a restarted daemon serves its secrets on.
+                let authority = try SandboxAuthority.make(unit: sandbox.unit)
+                let key = SecretBytes(authority.privateKeyBytes)
+                defer { key.wipe() }
+                let binding = KeyBinding(tenantID: tenant.id, provider: StoreTransaction.authorityLabel(sandboxID: sandbox.id), version: 1)
+                try tx.insertSandboxAuthority(
+                    sandboxID: sandbox.id, tenantID: tenant.id, certificate: authority.certificatePEM,
+                    sealed: try self.vaults.current.seal(key, binding: binding))
+                credentials.authority = authority
             }
             return (decision, sandbox, credentials)
         }
@@ -171,11 +201,13 @@ extension SandboxService {
         let state = agentState(tenant: tenant.name)
         var injection = injection
         injection.stateReadOnly = try await checkStateLimit(state, tenant: tenant, plan: plan, unit: sandbox.unit, actor: actor)
-        let files = try boundary.writeNameFiles(unit: sandbox.unit, policy: injection.policy)
+        let files = try boundary.writeNameFiles(unit: sandbox.unit, policy: injection.policy, authority: injection.authority)
         let properties = SandboxUnit.properties(
             tenant: tenant.name, plan: plan, profile: profile, agent: tenant.agent, agentNotify: tenant.agentNotify, execPath: configuration.execPath,
             stdinDescriptor: pipe.readEnd,
-            boundary: .init(hostsFile: files.hosts, resolvConfFile: files.resolvConf, state: state, stateReadOnly: injection.stateReadOnly)
+            boundary: .init(
+                hostsFile: files.hosts, resolvConfFile: files.resolvConf,
+                trustBundleFile: SandboxBoundary.hasTrustBundle ? files.trustBundle : nil, state: state, stateReadOnly: injection.stateReadOnly)
         )
         let timeout = configuration.jobTimeout
         let deadline = ContinuousClock.now + timeout
@@ -188,7 +220,8 @@ extension SandboxService {
             do {
                 try self.boundary.open(
                     unit: sandbox.unit, tenant: tenant.name, plan: plan, policy: injection.policy, mainPID: started.mainPID,
-                    stateReadOnly: injection.stateReadOnly, deadline: deadline, brokeredSandboxID: injection.brokeredSandboxID)
+                    stateReadOnly: injection.stateReadOnly, deadline: deadline, brokeredSandboxID: injection.brokeredSandboxID,
+                    secrets: injection.secrets, authority: injection.authority)
                 try self.boundTemporaryDirectories(unit: sandbox.unit, mainPID: started.mainPID, plan: plan, deadline: deadline)
             } catch {
                 pipe.closeWriteEnd()
@@ -278,7 +311,17 @@ extension SandboxService {
                 )
             ]
         }
-        return injection.keys.map { key in
+        let secretEvents = injection.secretPlaceholders.map { entry in
+            AuditEvent(
+                actor: actor, action: "key.inject", tenant: tenant.name, provider: SecretBinding.sealingLabel(name: entry.secret.name),
+                keyVersion: entry.secret.version, fingerprint: entry.secret.sealed.fingerprint, unit: sandbox.unit,
+                invocationID: started.invocationID,
+                details: [
+                    "plan": plan.id, "delivery": KeyDelivery.brokered.rawValue, "placeholder_fingerprint": Self.placeholderFingerprint(entry.placeholder),
+                    "destination": entry.secret.binding.destination, "header": entry.secret.binding.header,
+                ])
+        }
+        return secretEvents + injection.keys.map { key in
             var details = ["plan": plan.id, "delivery": KeyDelivery.environment.rawValue]
             if let placeholder = injection.placeholders[key.provider] {
                 // The placeholder's fingerprint only: the placeholder itself is a credential inside the sandbox.
@@ -343,6 +386,16 @@ extension SandboxService {
             environment += provider.keyEnvironmentNames.map { .init(name: $0, value: value) }
             if let baseURL = key.baseURL { environment.append(.init(name: provider.baseURLEnvironmentName, value: baseURL)) }
         }
+        for entry in injection.secretPlaceholders {
+            environment.append(.init(name: entry.secret.binding.environment, value: entry.placeholder))
+        }
+        if injection.authority != nil {
+            // Clients that read a bundle from the environment rather than Debian's path get the same one.
+            let bundle = SandboxBoundary.trustBundlePath
+            for name in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"] {
+                environment.append(.init(name: name, value: bundle))
+            }
+        }
         let payload = try ExecPayload(environment: environment, policy: profile.seccomp, arguments: agentArguments ?? [])
         try payload.withEncoded { bytes in try pipe.writeAll(bytes) }
         pipe.closeWriteEnd()
@@ -377,6 +430,15 @@ extension SandboxService {
 
 extension SandboxService {
     /// What the audit records of a placeholder: the first 16 hex digits of its SHA-256, enough to tell two apart.
+    /// What the gateway of a brokered sandbox asks about its tenant's secrets, read once now.
+    func secretBroker(tenant: TenantRecord, sandboxID: Int64, unit: String) async throws -> SandboxSecretBroker {
+        let broker = SandboxSecretBroker(
+            tenantID: tenant.id, tenantName: tenant.name, sandboxID: sandboxID, unit: unit, store: store, vaults: vaults,
+            proxy: boundary.attachedProxy, plans: plans, logger: logger)
+        try await broker.refresh()
+        return broker
+    }
+
     static func placeholderFingerprint(_ placeholder: String) -> String {
         String(TokenStore.hash(placeholder).map { String(format: "%02x", $0) }.joined().prefix(16))
     }

@@ -60,10 +60,11 @@ extension SandboxService {
             }
             async let opened = Blocking.run {
                 Result<Void, any Error> {
-                    _ = try self.boundary.writeNameFiles(unit: unit.name, policy: prepared.policy)
+                    _ = try self.boundary.writeNameFiles(unit: unit.name, policy: prepared.policy, authority: prepared.authority)
                     try self.boundary.open(
                         unit: unit.name, tenant: tenant.name, plan: plan, policy: prepared.policy, mainPID: unit.mainPID,
-                        stateReadOnly: prepared.stateReadOnly, deadline: deadline, brokeredSandboxID: prepared.brokeredSandboxID)
+                        stateReadOnly: prepared.stateReadOnly, deadline: deadline, brokeredSandboxID: prepared.brokeredSandboxID,
+                        secrets: prepared.secrets, authority: prepared.authority)
                 }
             }
             async let recorded = Blocking.run {
@@ -106,7 +107,7 @@ extension SandboxService {
             let files = try boundary.writeNameFiles(unit: name, policy: EgressPolicy(entries: []))
             let properties = SandboxUnit.pooledProperties(
                 plan: plan, profile: profile, user: user, execPath: configuration.execPath, stdinDescriptor: pipe.readEnd, hostsFile: files.hosts,
-                resolvConfFile: files.resolvConf)
+                resolvConfFile: files.resolvConf, trustBundleFile: SandboxBoundary.hasTrustBundle ? files.trustBundle : nil)
             let started = try await Blocking.run {
                 try systemd.startTransientUnit(name: name, properties: properties, timeout: self.configuration.jobTimeout)
             }

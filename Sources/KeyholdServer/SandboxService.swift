@@ -46,7 +46,8 @@ public final class SandboxService: Sendable {
         """,
     ]
 
-    public init(store: Store, vaults: VaultRing, plans: PlanCatalog, configuration: SandboxConfiguration, logger: Logger) {
+    /// - Throws: when the egress gateway's trust roots (`SandboxConfiguration.egressTrustRoots`) cannot be loaded.
+    public init(store: Store, vaults: VaultRing, plans: PlanCatalog, configuration: SandboxConfiguration, logger: Logger) throws {
         self.store = store
         self.vaults = vaults
         self.plans = plans
@@ -55,7 +56,9 @@ public final class SandboxService: Sendable {
         self.logger = logger
         self.lease = HostLease(duration: configuration.leaseDuration)
         self.boundary = SandboxBoundary(
-            gateway: EgressGateway(resolver: configuration.egressResolver, logger: logger), systemdRoot: configuration.systemdRoot, logger: logger)
+            gateway: try EgressGateway(
+                resolver: configuration.egressResolver, logger: logger, additionalTrustRoots: configuration.egressTrustRoots),
+            systemdRoot: configuration.systemdRoot, logger: logger)
         self.unitWatcher =
             configuration.systemdEnabled ? UnitStateWatcher(address: configuration.systemdBus, prefixes: ["keyhold-", WarmPool.unitPrefix]) : nil
         self.stateMounter = StateMounter(helperPath: configuration.mountHelperPath, systemdNamespace: boundary.hostPath("/proc/1/ns/mnt"))

@@ -10,6 +10,8 @@ enum SandboxUnit {
         /// The sandbox's `/etc/hosts` and `/etc/resolv.conf`, as systemd sees them.
         var hostsFile: String
         var resolvConfFile: String
+        /// The sandbox's bundle of trusted roots (nil on a host without one).
+        var trustBundleFile: String?
         /// The tenant's persistent state.
         var state: AgentStateDirectory
         /// Whether the state is over the plan's limit: it is then mounted read-only.
@@ -36,7 +38,7 @@ enum SandboxUnit {
         properties += limits(plan)
         properties += BoundaryUnitProperties.make(
             hostsFile: boundary.hostsFile, resolvConfFile: boundary.resolvConfFile, stateDirectory: boundary.state.systemdName,
-            notifySocket: agentNotify)
+            notifySocket: agentNotify, trustBundleFile: boundary.trustBundleFile)
         if boundary.stateReadOnly { properties.append(.strings("ReadOnlyPaths", [boundary.state.privatePath])) }
         let ours = Set(properties.map(\.name))
         properties += profile.unitProperties.filter { !ours.contains($0.name) }
@@ -46,7 +48,8 @@ enum SandboxUnit {
     /// A warm pool's unit for `plan`: the same limits and hardening as a tenant's, with `keyhold-exec --pooled` (the
     /// agent's argv comes with the key), a dynamic user of its own, and no state (mounted in when a start takes it).
     static func pooledProperties(
-        plan: Plan, profile: SandboxProfile, user: String, execPath: String, stdinDescriptor: Int32, hostsFile: String, resolvConfFile: String
+        plan: Plan, profile: SandboxProfile, user: String, execPath: String, stdinDescriptor: Int32, hostsFile: String, resolvConfFile: String,
+        trustBundleFile: String?
     ) -> [UnitProperty] {
         var properties: [UnitProperty] = [
             .string("Description", "Keyhold warm sandbox of plan \(plan.id) (profile \(profile.name)), waiting for a tenant"),
@@ -59,7 +62,8 @@ enum SandboxUnit {
             .string("StandardError", "journal"),
         ]
         properties += limits(plan)
-        properties += BoundaryUnitProperties.make(hostsFile: hostsFile, resolvConfFile: resolvConfFile, stateDirectory: nil, notifySocket: false)
+        properties += BoundaryUnitProperties.make(
+            hostsFile: hostsFile, resolvConfFile: resolvConfFile, stateDirectory: nil, notifySocket: false, trustBundleFile: trustBundleFile)
         let ours = Set(properties.map(\.name))
         properties += profile.unitProperties.filter { !ours.contains($0.name) }
         return properties

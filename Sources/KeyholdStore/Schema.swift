@@ -168,6 +168,11 @@ enum Schema {
         migrator.registerMigration("v7: brokered keys") { db in
             for statement in Schema.brokeredKeyStatements { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v8: brokered secrets") { db in
+            for statement in Schema.secretStatements(identity: "INTEGER PRIMARY KEY", bigint: "INTEGER", blob: "BLOB") {
+                try db.execute(sql: statement)
+            }
+        }
         return migrator
     }
 
@@ -177,6 +182,64 @@ enum Schema {
         "ALTER TABLE proxy_tokens ADD COLUMN provider TEXT",
         "ALTER TABLE tenants ADD COLUMN key_caps TEXT",
     ]
+
+    /// v8: tenants' generic secrets (bound to one host and header, sealed and versioned like provider keys), and the
+    /// certificate authority each brokered sandbox trusts (its private key sealed: a restarted daemon serves on with it).
+    /// The sealed tables share their columns, so that a KEK rotation rewraps them all (`KEKStore.sealedTables`).
+    static func secretStatements(identity: String, bigint: String, blob: String) -> [String] {
+        let sealed = """
+            ciphertext \(blob) NOT NULL,
+                nonce \(blob) NOT NULL,
+                tag \(blob) NOT NULL,
+                wrapped_dek \(blob),
+                kek_id TEXT NOT NULL,
+                fingerprint TEXT NOT NULL
+            """
+        return [
+            """
+            CREATE TABLE secrets (
+                id \(identity),
+                tenant_id \(bigint) NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                host TEXT NOT NULL,
+                port INTEGER NOT NULL,
+                header TEXT NOT NULL,
+                format TEXT NOT NULL,
+                env TEXT NOT NULL,
+                allow_private INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                UNIQUE (tenant_id, name)
+            )
+            """,
+            """
+            CREATE TABLE secret_versions (
+                id \(identity),
+                secret_id \(bigint) NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+                tenant_id \(bigint) NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                label TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked')),
+                \(sealed),
+                created_at TEXT NOT NULL,
+                revoked_at TEXT,
+                UNIQUE (secret_id, version)
+            )
+            """,
+            """
+            CREATE TABLE sandbox_authorities (
+                id \(identity),
+                sandbox_id \(bigint) NOT NULL UNIQUE REFERENCES sandboxes(id) ON DELETE CASCADE,
+                tenant_id \(bigint) NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                label TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                certificate TEXT NOT NULL,
+                \(sealed),
+                created_at TEXT NOT NULL
+            )
+            """,
+        ]
+    }
 
     /// v4: the hosts of a fleet (one, the local host, on SQLite), and the host each sandbox runs on. Heartbeats are
     /// milliseconds on the database's clock, never a host's.

@@ -88,11 +88,12 @@ extension StoreTransaction {
         return token
     }
 
-    /// Revokes the proxy tokens of a sandbox (when it stops).
+    /// Revokes the proxy tokens and placeholders of a sandbox (when it stops), and forgets its certificate authority.
     public func revokeProxyTokens(sandboxID: Int64) throws {
         try execute(
             "UPDATE proxy_tokens SET revoked_at = ? WHERE sandbox_id = ? AND revoked_at IS NULL", Timestamp.now(), sandboxID
         )
+        try execute("DELETE FROM sandbox_authorities WHERE sandbox_id = ?", sandboxID)
     }
 
     /// Whether a sandbox has live placeholders (it was started with brokered keys).
@@ -108,8 +109,11 @@ extension StoreTransaction {
                 TokenStore.hash(token)
             )
         else { return nil }
-        let provider: String? = row["provider"]
-        return (row["tenant_id"], row["sandbox_id"], provider.flatMap(Provider.init(rawValue:)))
+        let label: String? = row["provider"]
+        guard let label else { return (row["tenant_id"], row["sandbox_id"], nil) }
+        // A secret's placeholder (`secret:NAME`) is no key of any provider: the proxy never takes it.
+        guard let provider = Provider(rawValue: label) else { return nil }
+        return (row["tenant_id"], row["sandbox_id"], provider)
     }
 }
 

@@ -13,7 +13,7 @@ struct Keyhold: AsyncParsableCommand {
         version: version,
         subcommands: [
             Init.self, Serve.self, Demo.self, TenantCommand.self, PlanCommand.self, KeyCommand.self, SandboxCommand.self, AuditCommand.self,
-            TokenCommand.self, KEKCommand.self, UsageCommand.self, PlatformCommand.self, HostCommand.self,
+            TokenCommand.self, KEKCommand.self, UsageCommand.self, PlatformCommand.self, HostCommand.self, SecretCommand.self,
         ]
     )
 }

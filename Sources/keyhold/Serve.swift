@@ -108,6 +108,13 @@ struct DaemonFlags: ParsableArguments {
             valueName: "file"))
     var egressHosts: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A PEM file of roots trusted beside the system's for hosts that carry brokered secrets (a private service's CA).",
+            valueName: "file"))
+    var egressTrustRoots: String?
+
     @Option(name: .long, help: ArgumentHelp("How long an agent may take to send a whole request to the proxy (then 408).", valueName: "seconds"))
     var proxyRequestTimeout = 30
 
@@ -215,6 +222,12 @@ struct DaemonFlags: ParsableArguments {
         )
         sandbox.launcherStagingRoot = launcherStagingRoot
         if let egressHosts { sandbox.egressResolver = try EgressResolver.loading(hostsFile: egressHosts) }
+        if let egressTrustRoots {
+            guard FileManager.default.isReadableFile(atPath: egressTrustRoots) else {
+                throw KeyholdError.invalidInput("--egress-trust-roots \(egressTrustRoots): no such readable file (PEM certificates)")
+            }
+            sandbox.egressTrustRoots = egressTrustRoots
+        }
         guard stateCheckIntervalMs > 0 else { throw KeyholdError.invalidInput("--state-check-interval-ms must be at least 1") }
         guard keyUseAuditIntervalMs > 0 else { throw KeyholdError.invalidInput("--key-use-audit-interval-ms must be at least 1") }
         sandbox.stateCheckInterval = .milliseconds(stateCheckIntervalMs)
