@@ -59,7 +59,7 @@ final class SecretInjector: ChannelDuplexHandler {
             let replacement = presented ?? SecretInjector.redactedMark
             requestsInFlight += 1
             responseStarted = false
-            upstream.begin(redaction: StreamRedaction(secret: opened.value, replacement: Array(replacement.utf8)))
+            upstream.begin(redaction: StreamRedaction(secret: opened.value, replacement: Array(replacement.utf8)), isHead: head.method == .HEAD)
             upstream.send(.head(head), flush: false)
             broker.recordUse(of: opened, name: secret.name, destination: destination)
         case .body(let buffer):

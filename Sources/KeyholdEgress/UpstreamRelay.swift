@@ -11,8 +11,9 @@ final class UpstreamRelay: ChannelDuplexHandler {
 
     weak var injector: SecretInjector?
     private var context: ChannelHandlerContext?
-    /// One per request sent and not yet answered, oldest first.
+    /// One per request sent and not yet answered, oldest first (and whether it was a HEAD, whose answer has no body).
     private var redactions = CircularBuffer<StreamRedaction>()
+    private var headRequests = CircularBuffer<Bool>()
     /// The answer being read is informational (`100 Continue`): its end is not the request's.
     private var informational = false
     private var readPending = false
@@ -23,7 +24,10 @@ final class UpstreamRelay: ChannelDuplexHandler {
 
     // MARK: What the agent's side asks
 
-    func begin(redaction: StreamRedaction) { redactions.append(redaction) }
+    func begin(redaction: StreamRedaction, isHead: Bool) {
+        redactions.append(redaction)
+        headRequests.append(isHead)
+    }
 
     func send(_ part: HTTPClientRequestPart, flush: Bool) {
         guard let context else { return }
@@ -54,6 +58,13 @@ final class UpstreamRelay: ChannelDuplexHandler {
             if let redaction = redactions.first {
                 var headers = HTTPHeaders()
                 for (name, value) in head.headers { headers.add(name: name, value: redaction.redacted(value)) }
+                // A body whose echoes are replaced changes length: it goes chunked (the encoder frames it), unless it
+                // has none (a HEAD's answer, 204, 304).
+                let bodiless = headRequests.first == true || head.status == .noContent || head.status == .notModified || informational
+                if !bodiless {
+                    headers.remove(name: "content-length")
+                    headers.remove(name: "transfer-encoding")
+                }
                 head.headers = headers
             }
             injector.deliver(.head(head), flush: false)
@@ -68,6 +79,7 @@ final class UpstreamRelay: ChannelDuplexHandler {
                 return
             }
             if !redactions.isEmpty {
+                _ = headRequests.popFirst()
                 var redaction = redactions.removeFirst()
                 let held = redaction.finish()
                 if !held.isEmpty { injector.deliver(.body(.byteBuffer(ByteBuffer(bytes: held))), flush: false) }

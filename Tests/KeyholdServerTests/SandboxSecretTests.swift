@@ -1,0 +1,242 @@
+import Foundation
+import KeyholdTesting
+import Testing
+
+/// Generic secrets under a real systemd: a hostile agent holds placeholders only; the egress gateway terminates its
+/// TLS to the two hosts that carry secrets (stand-ins serving HTTPS under names on 127.0.0.1) with the sandbox's own
+/// authority, writes each secret into its header, and refuses a placeholder on its way to the wrong host.
+@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+struct SandboxSecretTests {
+    /// Two HTTPS stand-ins with their own certificates (trusted by the daemon through `--egress-trust-roots`), the
+    /// names that resolve to them, a webhook receiver, and a daemon with a proxy (the LLM key's broker).
+    struct Rig {
+        let assets: TestAssets
+        let github: FakeProvider
+        let slack: FakeProvider
+        let webhook: WebhookReceiver
+        let sandboxes: SandboxHarness
+        let githubCanary = "ghp_canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let slackCanary = "xoxb-canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+
+        var githubURL: String { "https://github.keyhold.test:\(github.port)" }
+        var slackURL: String { "https://slack.keyhold.test:\(slack.port)" }
+
+        init(daemonArguments: [String] = [], githubKeys: [String] = []) async throws {
+            assets = try TestAssets()
+            let githubCertificate = try SelfSignedCertificate(address: "github.keyhold.test", dnsName: true, parent: assets.directory)
+            let slackCertificate = try SelfSignedCertificate(address: "slack.keyhold.test", dnsName: true, parent: assets.directory)
+            let roots = assets.directory + "/roots.pem"
+            try (try String(contentsOfFile: githubCertificate.certificatePath, encoding: .utf8)
+                + String(contentsOfFile: slackCertificate.certificatePath, encoding: .utf8))
+                .write(toFile: roots, atomically: true, encoding: .utf8)
+            let hosts = assets.directory + "/egress-hosts"
+            try "127.0.0.1 github.keyhold.test\n127.0.0.1 slack.keyhold.test\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+            var configuration = FakeProvider.Configuration()
+            configuration.openAIKeys = Set(githubKeys + [githubCanary])
+            github = try await FakeProvider.start(configuration: configuration, tls: try githubCertificate.serverConfiguration())
+            slack = try await FakeProvider.start(tls: try slackCertificate.serverConfiguration())
+            webhook = try await WebhookReceiver.start(failingFirst: 0)
+            sandboxes = try SandboxHarness(
+                extraArguments: [
+                    "--proxy", "127.0.0.1:\(try LoopbackPort.free())", "--egress-hosts", hosts, "--egress-trust-roots", roots,
+                    "--key-use-audit-interval-ms", "300",
+                ] + daemonArguments)
+        }
+
+        /// A tenant on the brokered plan with an LLM key, both hosts allowed, and both secrets.
+        func tenant(_ prefix: String, agent: String) throws -> String {
+            let tenant = SandboxHarness.tenantName(prefix)
+            try sandboxes.tenant(tenant, plan: "byok-brokered", agent: agent)
+            let key = try sandboxes.keyhold.cli(
+                ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check"], input: Array("sk-canary-\(UUID().uuidString)".utf8))
+            try #require(key.status == 0, "\(key.stderr)")
+            for host in ["github.keyhold.test:\(github.port)", "slack.keyhold.test:\(slack.port)"] {
+                let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, host, "--private"])
+                try #require(allowed.status == 0, "\(allowed.stderr)")
+            }
+            let setGitHub = try sandboxes.keyhold.cli(
+                ["secret", "set", tenant, "github", "--host", "github.keyhold.test:\(github.port)", "--env", "GITHUB_TOKEN", "--private"],
+                input: Array(githubCanary.utf8))
+            try #require(setGitHub.status == 0, "\(setGitHub.stderr)")
+            let setSlack = try sandboxes.keyhold.cli(
+                [
+                    "secret", "set", tenant, "slack", "--host", "slack.keyhold.test:\(slack.port)", "--header", "X-Slack-Token", "--format", "token={}",
+                    "--env", "SLACK_TOKEN", "--private",
+                ], input: Array(slackCanary.utf8))
+            try #require(setSlack.status == 0, "\(setSlack.stderr)")
+            return tenant
+        }
+
+        func agentCommand(_ script: String) -> String {
+            "/bin/sh -c 'export TEST_GITHUB=\(githubURL) TEST_SLACK=\(slackURL) TEST_PYTHON=\(TestAssets.python); exec /bin/sh \(assets.directory)/\(script)'"
+        }
+
+        func stop() async throws {
+            try await github.stop()
+            try await slack.stop()
+            assets.remove()
+        }
+    }
+
+    @Test func aHostileAgentUsesItsSecretsThroughTheGatewayAndCannotLeakThem() async throws {
+        let rig = try await Rig()
+        let tenant = try rig.tenant("sec", agent: rig.agentCommand("secret_agent.sh"))
+        let webhook = try rig.sandboxes.keyhold.cli(["tenant", "set-alert-webhook", tenant, "-"], input: Array((rig.webhook.url + "\n").utf8))
+        try #require(webhook.status == 0, "\(webhook.stderr)")
+        let start = try rig.sandboxes.start(tenant)
+        try #require(start.status == 0, "\(start.stderr)")
+        let pid = try #require(SandboxHarness.mainPID(start.stdout))
+        _ = try rig.sandboxes.waitForLog(tenant, containing: "done secrets", timeout: 90)
+        let results = try rig.sandboxes.checks(tenant)
+
+        // Nowhere in the sandbox: not its environment, its processes, its files; its bundle holds no private key.
+        #expect(results["env_canaries"] == "0", "\(results)")
+        #expect(results["proc_canaries"] == "0", "\(results)")
+        #expect(results["file_canaries"] == "0", "\(results)")
+        #expect(results["bundle_private_keys"] == "0", "\(results)")
+        #expect(results["bundle_authority"] == "1", "\(results)")
+        let bundle = "/etc/ssl/certs/ca-certificates.crt"
+        #expect(results["bundle_variables"] == [bundle, bundle, bundle, bundle].joined(separator: " "), "\(results)")
+        let placeholder = try #require(results["github_placeholder"])
+        #expect(placeholder.hasPrefix("keyhold-secret-") && placeholder.count > 50, "\(placeholder)")
+        #expect(results["slack_placeholder"]?.hasPrefix("keyhold-secret-") == true && results["slack_placeholder"] != placeholder)
+
+        // Unmodified clients reach the host through the proxy and by name; the echoed header comes back as the placeholder.
+        let viaProxy = try #require(results["via_proxy"])
+        #expect(viaProxy.hasSuffix(" 200") && viaProxy.contains("Bearer \(placeholder)") && !viaProxy.contains(rig.githubCanary), "\(results)")
+        #expect(results["by_name"] == "200", "\(results)")
+        #expect(results["without_placeholder"] == "200", "the named header is replaced, whatever the agent sent: \(results)")
+        #expect(results["requests"] == "200 True", "\(results)")
+        #expect(results["node"] == "200 true", "\(results)")
+        #expect(results["stream_placeholders"] == "2", "each event's echo is the placeholder: \(results)")
+        // The stand-ins got the secrets, each in its own header with its format, and nothing else of the sandbox's.
+        let githubRequests = rig.github.requests
+        #expect(githubRequests.count >= 6)
+        #expect(githubRequests.allSatisfy { $0.header("authorization") == "Bearer " + rig.githubCanary }, "\(githubRequests.map { $0.header("authorization") })")
+        let slackRequests = rig.slack.requests
+        #expect(slackRequests.count == 1 && slackRequests.first?.header("x-slack-token") == "token=" + rig.slackCanary)
+        #expect(results["slack"] == "401", "the stand-in refuses a header it does not know: \(results)")
+        // A placeholder in a URL and a body is passed as it was sent.
+        let smuggled = try #require(githubRequests.first { $0.query?.contains("token=") == true })
+        #expect(smuggled.query?.contains(placeholder) == true && String(decoding: smuggled.body, as: UTF8.self).contains(placeholder))
+
+        // Caught in the act: refused before leaving, audited with the destination, posted to the tenant's webhook.
+        #expect(results["misuse_secret"]?.hasSuffix(" 403") == true && results["misuse_secret"]?.contains("secret 'github'") == true, "\(results)")
+        #expect(results["misuse_llm"] == "403", "\(results)")
+        #expect(!slackRequests.contains { $0.headers.contains { $0.value.contains("keyhold-") } })
+        let slackDestination = "slack.keyhold.test:\(rig.slack.port)"
+        try SandboxBrokeredTests.waitUntil("two key.misuse records") {
+            let listed = (try? rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.misuse", "--tenant", tenant, "--json"]).stdout) ?? ""
+            return SandboxHarness.jsonObjects(listed).count == 2
+        }
+        let misuses = SandboxHarness.jsonObjects(try rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.misuse", "--tenant", tenant, "--json"]).stdout)
+            .compactMap { $0["event"] as? [String: Any] }
+        #expect(Set(misuses.compactMap { $0["provider"] as? String }) == ["secret:github", "openai"], "\(misuses)")
+        #expect(misuses.allSatisfy { ($0["details"] as? [String: String])?["destination"] == slackDestination }, "\(misuses)")
+        for label in ["secret:github", "openai"] {
+            let posted = try await rig.webhook.waitForBody(timeout: .seconds(20)) { $0["placeholder_of"] == label }
+            #expect(posted?["event"] == "key.misuse" && posted?["destination"] == slackDestination && posted?["tenant"] == tenant, "\(String(describing: posted))")
+            #expect(posted?.values.contains { $0.contains("keyhold-secret-") || $0.contains("sk-keyhold-") } == false)
+        }
+
+        // key.inject names the secrets' placeholders by fingerprint; key.use counts their requests.
+        let inject = try rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.inject", "--tenant", tenant, "--json"]).stdout
+        #expect(inject.contains("secret:github") && inject.contains("placeholder_fingerprint") && !inject.contains(placeholder), "\(inject)")
+        try SandboxBrokeredTests.waitUntil("key.use for the github secret") {
+            let listed = (try? rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.use", "--tenant", tenant, "--json"]).stdout) ?? ""
+            let counts = SandboxHarness.jsonObjects(listed).compactMap { $0["event"] as? [String: Any] }
+                .filter { ($0["provider"] as? String) == "secret:github" }
+                .compactMap { ($0["details"] as? [String: String])?["count"] }.compactMap(Int.init)
+            return counts.reduce(0, +) == githubRequests.count
+        }
+
+        // The host side holds no secret where it could be read: the agent's environment, its unit, logs, state files.
+        let environment = rig.sandboxes.environment(ofPID: pid)
+        #expect(environment.range(of: Data("GITHUB_TOKEN=keyhold-secret-".utf8)) != nil)
+        let unit = try #require(try rig.sandboxes.loadedUnits(tenant: tenant).first)
+        for secret in [rig.githubCanary, rig.slackCanary] {
+            #expect(environment.range(of: Data(secret.utf8)) == nil)
+            #expect(!(try rig.sandboxes.systemctlShow(unit)).contains(secret))
+            #expect(!rig.sandboxes.keyhold.daemonLog.contains(secret))
+            #expect(KeyholdHarness.files(under: rig.sandboxes.keyhold.stateDirectory, containing: secret).isEmpty)
+        }
+        _ = try rig.sandboxes.keyhold.cli(["sandbox", "stop", tenant])
+        try await rig.stop()
+    }
+
+    @Test func aSecretRotatesAtTheNextRequestAndSurvivesADaemonRestart() async throws {
+        let rotated = "ghp_canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let rig = try await Rig(githubKeys: [rotated])
+        try "#!/bin/sh\nwhile true; do echo \"status $(curl -s -o /dev/null -w %{http_code} -H \"Authorization: Bearer $GITHUB_TOKEN\" \"$TEST_GITHUB/v1/models\")\"; sleep 0.2; done\n"
+            .write(toFile: rig.assets.directory + "/loop.sh", atomically: true, encoding: .utf8)
+        let tenant = try rig.tenant("ser", agent: rig.agentCommand("loop.sh"))
+        try #require(try rig.sandboxes.start(tenant).status == 0)
+        _ = try rig.sandboxes.waitForLog(tenant, containing: "status 200", timeout: 30)
+        let before = try rig.sandboxes.activeUnits(tenant: tenant)
+        try #require(before.count == 1)
+
+        let set = try rig.sandboxes.keyhold.cli(
+            ["secret", "set", tenant, "github", "--host", "github.keyhold.test:\(rig.github.port)", "--env", "GITHUB_TOKEN", "--private"],
+            input: Array(rotated.utf8))
+        try #require(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("version 2"), "\(set.stdout)")
+        let rotatedAt = rig.github.requestCount
+        try SandboxBrokeredTests.waitUntil("the host receives the new version") {
+            rig.github.requests.dropFirst(rotatedAt).contains { $0.header("authorization") == "Bearer " + rotated }
+        }
+        // The same unit and invocation, the same placeholder: no restart, no second unit.
+        #expect(try rig.sandboxes.activeUnits(tenant: tenant) == before)
+        let settled = rig.github.requestCount
+        try SandboxBrokeredTests.waitUntil("three more calls") { rig.github.requestCount >= settled + 3 }
+        #expect(rig.github.requests.dropFirst(settled).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
+
+        // A daemon restart with the agent running: the authority it trusts is restored, its requests carry the secret.
+        #expect(rig.sandboxes.keyhold.stopDaemon() == 0)
+        try rig.sandboxes.restartDaemon()
+        let restarted = rig.github.requestCount
+        try SandboxBrokeredTests.waitUntil("calls after the daemon's restart") { rig.github.requestCount >= restarted + 2 }
+        #expect(rig.github.requests.dropFirst(restarted).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
+        #expect(try rig.sandboxes.activeUnits(tenant: tenant) == before)
+
+        // Revoked: from the next request on the host is spliced like any other, unread and without the secret (here the
+        // agent then meets the stand-in's own certificate, which it does not trust: no request gets through).
+        let revoked = try rig.sandboxes.keyhold.cli(["secret", "revoke", tenant, "github"])
+        try #require(revoked.status == 0, "\(revoked.stderr)")
+        let revokedAt = rig.github.requestCount
+        _ = try rig.sandboxes.waitForLog(tenant, containing: "status 000", timeout: 20)
+        #expect(rig.github.requests.dropFirst(revokedAt).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
+        let listed = try rig.sandboxes.keyhold.cli(["secret", "list", tenant])
+        #expect(listed.stdout.contains("revoked") && !listed.stdout.contains(rotated), "\(listed.stdout)")
+        _ = try rig.sandboxes.keyhold.cli(["sandbox", "stop", tenant])
+        try await rig.stop()
+    }
+
+    @Test func badSecretsAreRefusedWithTheFieldNamedAndNothingStored() async throws {
+        let rig = try await Rig()
+        let tenant = try rig.tenant("seb", agent: "/bin/true")
+        let host = "github.keyhold.test:\(rig.github.port)"
+        let cases: [(arguments: [String], field: String)] = [
+            (["--host", "example.org"], "host 'example.org:443': not allowed by the egress policy"),
+            (["--host", host, "--header", "X Bad"], "header 'X Bad'"),
+            (["--host", host, "--format", "Bearer"], "format 'Bearer'"),
+            (["--host", "127.0.0.1:\(rig.github.port)"], "host '127.0.0.1'"),
+            (["--host", "169.254.169.254"], "link-local"),
+            (["--host", host, "--env", "PATH"], "env 'PATH'"),
+        ]
+        for (arguments, field) in cases {
+            let refused = try rig.sandboxes.keyhold.cli(["secret", "set", tenant, "extra"] + arguments, input: Array("value".utf8))
+            #expect(refused.status != 0 && refused.stderr.contains(field), "\(arguments): \(refused.stderr)")
+            #expect(refused.stderr.split(separator: "\n").count <= 2, "one line: \(refused.stderr)")
+        }
+        // A plan that does not broker keys takes no secret.
+        let environmentTenant = SandboxHarness.tenantName("sen")
+        try rig.sandboxes.tenant(environmentTenant, agent: "/bin/true")
+        let onEnvironmentPlan = try rig.sandboxes.keyhold.cli(
+            ["secret", "set", environmentTenant, "github", "--host", host], input: Array("value".utf8))
+        #expect(onEnvironmentPlan.status != 0 && onEnvironmentPlan.stderr.contains("key_delivery: brokered"), "\(onEnvironmentPlan.stderr)")
+        let listed = try rig.sandboxes.keyhold.cli(["secret", "list", tenant, "--json"])
+        let names = SandboxHarness.jsonObjects(listed.stdout).compactMap { $0["name"] as? String }
+        #expect(names.sorted() == ["github", "slack"], "\(listed.stdout)")
+        try await rig.stop()
+    }
+}
