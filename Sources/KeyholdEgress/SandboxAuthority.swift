@@ -1,6 +1,6 @@
 import Crypto
-import KeyholdCore
 import Foundation
+import KeyholdCore
 import NIOSSL
 import SwiftASN1
 import Synchronization

@@ -8,7 +8,9 @@ extension ControlPlane {
     /// Its brokered sandboxes write it into their next request to that host (no restart); a sandbox started after
     /// this also finds its placeholder in `env`. Refused, with nothing stored, when the tenant's plan does not broker
     /// keys, or its egress policy does not allow the host.
-    public func setSecret(tenant name: String, secret secretName: String, _ request: AdminAPI.SetSecret, actor: String) async throws -> AdminAPI.Secret {
+    public func setSecret(
+        tenant name: String, secret secretName: String, _ request: AdminAPI.SetSecret, actor: String
+    ) async throws -> AdminAPI.Secret {
         let binding = try SecretBinding.validated(
             name: secretName, destination: request.host, header: request.header, format: request.format, environment: request.env,
             allowPrivate: request.private ?? false)

@@ -201,7 +201,9 @@ final class SandboxBoundary: Sendable {
     /// (127.0.0.1: the gateway answers a BYOK sandbox's lookups; a managed sandbox has no resolver, names do not resolve)
     /// and its bundle of trusted roots (the system's, and a brokered sandbox's own authority).
     /// - Returns: the files' paths as systemd sees them, for `BindReadOnlyPaths=`.
-    func writeNameFiles(unit: String, policy: EgressPolicy, authority: SandboxAuthority? = nil) throws -> (
+    func writeNameFiles(
+        unit: String, policy: EgressPolicy, authority: SandboxAuthority? = nil
+    ) throws -> (
         hosts: String, resolvConf: String, trustBundle: String
     ) {
         let directory = Self.filesDirectory(unit: unit)

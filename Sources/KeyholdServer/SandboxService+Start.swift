@@ -317,22 +317,24 @@ extension SandboxService {
                 keyVersion: entry.secret.version, fingerprint: entry.secret.sealed.fingerprint, unit: sandbox.unit,
                 invocationID: started.invocationID,
                 details: [
-                    "plan": plan.id, "delivery": KeyDelivery.brokered.rawValue, "placeholder_fingerprint": Self.placeholderFingerprint(entry.placeholder),
+                    "plan": plan.id, "delivery": KeyDelivery.brokered.rawValue,
+                    "placeholder_fingerprint": Self.placeholderFingerprint(entry.placeholder),
                     "destination": entry.secret.binding.destination, "header": entry.secret.binding.header,
                 ])
         }
-        return secretEvents + injection.keys.map { key in
-            var details = ["plan": plan.id, "delivery": KeyDelivery.environment.rawValue]
-            if let placeholder = injection.placeholders[key.provider] {
-                // The placeholder's fingerprint only: the placeholder itself is a credential inside the sandbox.
-                details["delivery"] = KeyDelivery.brokered.rawValue
-                details["placeholder_fingerprint"] = Self.placeholderFingerprint(placeholder)
+        return secretEvents
+            + injection.keys.map { key in
+                var details = ["plan": plan.id, "delivery": KeyDelivery.environment.rawValue]
+                if let placeholder = injection.placeholders[key.provider] {
+                    // The placeholder's fingerprint only: the placeholder itself is a credential inside the sandbox.
+                    details["delivery"] = KeyDelivery.brokered.rawValue
+                    details["placeholder_fingerprint"] = Self.placeholderFingerprint(placeholder)
+                }
+                return AuditEvent(
+                    actor: actor, action: "key.inject", tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
+                    fingerprint: key.sealed.fingerprint, unit: sandbox.unit, invocationID: started.invocationID, details: details
+                )
             }
-            return AuditEvent(
-                actor: actor, action: "key.inject", tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
-                fingerprint: key.sealed.fingerprint, unit: sandbox.unit, invocationID: started.invocationID, details: details
-            )
-        }
     }
 
     /// Decrypts the keys, writes them with the seccomp policy into the pipe, closes it; the plaintext is wiped on return.

@@ -26,7 +26,8 @@ struct SandboxSecretTests {
             let githubCertificate = try SelfSignedCertificate(address: "github.keyhold.test", dnsName: true, parent: assets.directory)
             let slackCertificate = try SelfSignedCertificate(address: "slack.keyhold.test", dnsName: true, parent: assets.directory)
             let roots = assets.directory + "/roots.pem"
-            try (try String(contentsOfFile: githubCertificate.certificatePath, encoding: .utf8)
+            try
+                (try String(contentsOfFile: githubCertificate.certificatePath, encoding: .utf8)
                 + String(contentsOfFile: slackCertificate.certificatePath, encoding: .utf8))
                 .write(toFile: roots, atomically: true, encoding: .utf8)
             let hosts = assets.directory + "/egress-hosts"
@@ -60,7 +61,8 @@ struct SandboxSecretTests {
             try #require(setGitHub.status == 0, "\(setGitHub.stderr)")
             let setSlack = try sandboxes.keyhold.cli(
                 [
-                    "secret", "set", tenant, "slack", "--host", "slack.keyhold.test:\(slack.port)", "--header", "X-Slack-Token", "--format", "token={}",
+                    "secret", "set", tenant, "slack", "--host", "slack.keyhold.test:\(slack.port)", "--header", "X-Slack-Token", "--format",
+                    "token={}",
                     "--env", "SLACK_TOKEN", "--private",
                 ], input: Array(slackCanary.utf8))
             try #require(setSlack.status == 0, "\(setSlack.stderr)")
@@ -112,7 +114,9 @@ struct SandboxSecretTests {
         // The stand-ins got the secrets, each in its own header with its format, and nothing else of the sandbox's.
         let githubRequests = rig.github.requests
         #expect(githubRequests.count >= 6)
-        #expect(githubRequests.allSatisfy { $0.header("authorization") == "Bearer " + rig.githubCanary }, "\(githubRequests.map { $0.header("authorization") })")
+        #expect(
+            githubRequests.allSatisfy { $0.header("authorization") == "Bearer " + rig.githubCanary },
+            "\(githubRequests.map { $0.header("authorization") })")
         let slackRequests = rig.slack.requests
         #expect(slackRequests.count == 1 && slackRequests.first?.header("x-slack-token") == "token=" + rig.slackCanary)
         #expect(results["slack"] == "401", "the stand-in refuses a header it does not know: \(results)")
@@ -129,13 +133,17 @@ struct SandboxSecretTests {
             let listed = (try? rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.misuse", "--tenant", tenant, "--json"]).stdout) ?? ""
             return SandboxHarness.jsonObjects(listed).count == 2
         }
-        let misuses = SandboxHarness.jsonObjects(try rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.misuse", "--tenant", tenant, "--json"]).stdout)
-            .compactMap { $0["event"] as? [String: Any] }
+        let misuses = SandboxHarness.jsonObjects(
+            try rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.misuse", "--tenant", tenant, "--json"]).stdout
+        )
+        .compactMap { $0["event"] as? [String: Any] }
         #expect(Set(misuses.compactMap { $0["provider"] as? String }) == ["secret:github", "openai"], "\(misuses)")
         #expect(misuses.allSatisfy { ($0["details"] as? [String: String])?["destination"] == slackDestination }, "\(misuses)")
         for label in ["secret:github", "openai"] {
             let posted = try await rig.webhook.waitForBody(timeout: .seconds(20)) { $0["placeholder_of"] == label }
-            #expect(posted?["event"] == "key.misuse" && posted?["destination"] == slackDestination && posted?["tenant"] == tenant, "\(String(describing: posted))")
+            #expect(
+                posted?["event"] == "key.misuse" && posted?["destination"] == slackDestination && posted?["tenant"] == tenant,
+                "\(String(describing: posted))")
             #expect(posted?.values.contains { $0.contains("keyhold-secret-") || $0.contains("sk-keyhold-") } == false)
         }
 
@@ -167,7 +175,8 @@ struct SandboxSecretTests {
     @Test func aSecretRotatesAtTheNextRequestAndSurvivesADaemonRestart() async throws {
         let rotated = "ghp_canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let rig = try await Rig(githubKeys: [rotated])
-        try "#!/bin/sh\nwhile true; do echo \"status $(curl -s -o /dev/null -w %{http_code} -H \"Authorization: Bearer $GITHUB_TOKEN\" \"$TEST_GITHUB/v1/models\")\"; sleep 0.2; done\n"
+        try
+            "#!/bin/sh\nwhile true; do echo \"status $(curl -s -o /dev/null -w %{http_code} -H \"Authorization: Bearer $GITHUB_TOKEN\" \"$TEST_GITHUB/v1/models\")\"; sleep 0.2; done\n"
             .write(toFile: rig.assets.directory + "/loop.sh", atomically: true, encoding: .utf8)
         let tenant = try rig.tenant("ser", agent: rig.agentCommand("loop.sh"))
         try #require(try rig.sandboxes.start(tenant).status == 0)
