@@ -76,16 +76,22 @@ public struct SecretBinding: Codable, Sendable, Equatable {
         guard !isReserved(environment: environment) else {
             throw KeyholdError.invalidInput("env '\(environment)': Keyhold sets this variable itself; choose another name")
         }
-        if let kind = AddressClass.of(literal: host) {
-            guard !kind.isNeverReachable else {
-                throw KeyholdError.invalidInput("host '\(host)': a \(kind.rawValue) address is never a destination for a secret")
-            }
-            guard allowPrivate || !kind.needsPrivateFlag else {
-                throw KeyholdError.invalidInput(
-                    "host '\(host)': a \(kind.rawValue) address, on the host's own network: allowed only with --private (private: true)")
-            }
+        let binding = SecretBinding(host: host, port: port, header: header, format: format, environment: environment, allowPrivate: allowPrivate)
+        try binding.checkAddress()
+        return binding
+    }
+
+    /// Refuses a host that is a link-local address, or a loopback or private one without `allowPrivate`.
+    /// - Throws: `KeyholdError.invalidInput` naming the host.
+    public func checkAddress() throws {
+        guard let kind = AddressClass.of(literal: host) else { return }
+        guard !kind.isNeverReachable else {
+            throw KeyholdError.invalidInput("host '\(host)': a \(kind.rawValue) address is never a destination for a secret")
         }
-        return SecretBinding(host: host, port: port, header: header, format: format, environment: environment, allowPrivate: allowPrivate)
+        guard allowPrivate || !kind.needsPrivateFlag else {
+            throw KeyholdError.invalidInput(
+                "host '\(host)': a \(kind.rawValue) address, on the host's own network: allowed only with --private (private: true)")
+        }
     }
 
     /// A secret's name: lowercase letters, digits and hyphens, starting with a letter, at most 64.

@@ -8,12 +8,16 @@ extension ControlPlane {
     /// Its brokered sandboxes write it into their next request to that host (no restart); a sandbox started after
     /// this also finds its placeholder in `env`. Refused, with nothing stored, when the tenant's plan does not broker
     /// keys, or its egress policy does not allow the host.
-    public func setSecret(
-        tenant name: String, secret secretName: String, _ request: AdminAPI.SetSecret, actor: String
-    ) async throws -> AdminAPI.Secret {
-        let binding = try SecretBinding.validated(
+    public func setSecret(tenant name: String, secret secretName: String, _ request: AdminAPI.SetSecret, actor: String) async throws
+        -> AdminAPI.Secret
+    {
+        // Its shape first (400); then what the tenant's state allows (404, 409); its address last (400), so that a host
+        // the tenant may not reach anyway is answered as such.
+        let requested = try SecretBinding.validated(
             name: secretName, destination: request.host, header: request.header, format: request.format, environment: request.env,
-            allowPrivate: request.private ?? false)
+            allowPrivate: true)
+        var binding = requested
+        binding.allowPrivate = request.private ?? false
         guard !request.value.isEmpty, request.value.utf8.count <= 8192 else {
             throw KeyholdError.invalidInput("value: the secret must be 1 to 8192 bytes")
         }
@@ -24,7 +28,7 @@ extension ControlPlane {
         let plans = self.plans
         let secret = SecretBytes(Array(request.value.utf8))
         defer { secret.wipe() }
-        let stored = try await audited { tx in
+        let stored = try await audited { [binding] tx in
             let tenant = try tx.tenant(named: name)
             let plan = try plans.plan(tenant.plan)
             guard plan.isBrokered else {
@@ -34,12 +38,13 @@ extension ControlPlane {
             }
             let policy = try SandboxService.egressPolicy(of: tenant, plan: plan, in: tx)
             guard case .allow(let ruleAllowsPrivate) = policy.decide(host: binding.host, port: binding.port, tls: true) else {
-                throw KeyholdError.invalidInput(
+                throw KeyholdError.conflict(
                     "host '\(binding.destination)': not allowed by the egress policy of '\(name)': allow it first (`keyhold tenant allow-egress \(name) \(binding.destination)`)"
                 )
             }
+            try binding.checkAddress()
             if binding.allowPrivate && !ruleAllowsPrivate {
-                throw KeyholdError.invalidInput(
+                throw KeyholdError.conflict(
                     "private: the egress entry for \(binding.destination) does not allow private addresses: allow it with --private first")
             }
             let (secretID, version) = try tx.prepareSecret(tenantID: tenant.id, name: secretName, binding: binding)

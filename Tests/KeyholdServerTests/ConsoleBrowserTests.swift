@@ -75,7 +75,7 @@ struct ConsoleBrowserTests {
         try sandboxes.tenant(tenant, agent: RotationTests.agent)
         try sandboxes.setKey(tenant, oldKey)
         try #require(try sandboxes.start(tenant).status == 0)
-        _ = try sandboxes.waitForLog(tenant, containing: "hash=")
+        _ = try await sandboxes.waitForLog(tenant, containing: "hash=")
 
         let driver = try await ChromeDriver.start(log: sandboxes.keyhold.root + "/chromedriver.log")
         defer { driver.stop() }
@@ -111,7 +111,7 @@ struct ConsoleBrowserTests {
             #expect(seen.contains("running") || seen.contains("done"))
             let after = try sandboxes.activeUnits(tenant: tenant)
             #expect(after.count == 1 && Set(after.keys).isDisjoint(with: before.keys), "a new agent replaced the old one")
-            let line = try sandboxes.waitForLog(tenant, containing: "hash=" + (try SandboxHarness.sha256(newKey)))
+            let line = try await sandboxes.waitForLog(tenant, containing: "hash=" + (try SandboxHarness.sha256(newKey)))
             #expect(!line.isEmpty, "the new agent holds the new key")
             #expect(try await browser.property("value", of: "#new-key-anthropic") == "", "the pasted key is not kept in the page")
             let source = try await browser.source()

@@ -299,7 +299,7 @@ struct FleetTests {
             tenant, plan: "managed", agent: "/bin/sh -c 'for i in 1 2 3 4; do echo \"check req$i $(\(call))\"; done; exec sleep infinity'")
         let started = try b.cli(["sandbox", "start", tenant, "--host", "caps-b"])
         try #require(started.status == 0, "\(started.stderr)")
-        _ = try sandboxes.waitForLog(tenant, containing: "check req4")
+        _ = try await sandboxes.waitForLog(tenant, containing: "check req4")
         let onB = try sandboxes.checks(tenant)
         #expect(["req1", "req2", "req3"].allSatisfy { onB[$0] == "200" } && onB["req4"] == "429", "three a minute on caps-b: \(onB)")
         // The three requests reach the database (flushed every 200 ms) before the host dies.
@@ -310,7 +310,7 @@ struct FleetTests {
             })
 
         try Self.failOver(tenant, from: b, to: sandboxes)
-        _ = try sandboxes.waitForLog(tenant, containing: "check req4")
+        _ = try await sandboxes.waitForLog(tenant, containing: "check req4")
         let onFirst = try sandboxes.checks(tenant)
         #expect(
             ["req1", "req2", "req3", "req4"].allSatisfy { onFirst[$0] == "429" },
@@ -337,7 +337,7 @@ struct FleetTests {
         try #require(set.status == 0, "\(set.stderr)")
         let started = try b.cli(["sandbox", "start", tenant, "--host", "brk-b"])
         try #require(started.status == 0, "\(started.stderr)")
-        _ = try sandboxes.waitForLog(tenant, containing: "check call 200")
+        _ = try await sandboxes.waitForLog(tenant, containing: "check call 200")
         let first = try #require(try sandboxes.checks(tenant)["placeholder"])
 
         try Self.failOver(tenant, from: b, to: sandboxes)

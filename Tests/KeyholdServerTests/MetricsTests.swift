@@ -78,7 +78,7 @@ struct MetricsTests {
         chmod(script, 0o755)
         try sandboxes.tenant(managed, plan: "tight", agent: "/bin/sh \(script)")
         try #require(try sandboxes.start(managed).status == 0)
-        let calls = try sandboxes.waitForLog(managed, containing: "calls ")
+        let calls = try await sandboxes.waitForLog(managed, containing: "calls ")
         #expect(calls.hasSuffix("calls 200 429"), "\(calls)")
         #expect(try keyhold.cli(["key", "validate", byok, "anthropic"]).status == 0)
         let rotate = try keyhold.cli(

@@ -81,6 +81,21 @@ import Yams
         try await api.call("DELETE", "/v1/tenants/{tenant}/egress", acme, query: "?destination=pypi.org", expect: 200)
         try await api.call("DELETE", "/v1/tenants/{tenant}/egress", acme, query: "?destination=pypi.org", expect: 404)
         try await api.call("DELETE", "/v1/tenants/{tenant}/egress", acme, expect: 400)
+        // Secrets: on the brokered plan, for a host the tenant may reach.
+        try await api.call("PUT", "/v1/tenants/{tenant}/plan", acme, body: #"{"plan":"byok-brokered"}"#, expect: 200)
+        try await api.call("POST", "/v1/tenants/{tenant}/egress", acme, body: #"{"destination":"api.github.com"}"#, expect: 200)
+        let github = ["tenant": "acme", "secret": "github"]
+        let secret = #"{"value":"ghp_test","host":"api.github.com","env":"GITHUB_TOKEN"}"#
+        try await api.call("PUT", "/v1/tenants/{tenant}/secrets/{secret}", github, body: secret, expect: 201)
+        try await api.call(
+            "PUT", "/v1/tenants/{tenant}/secrets/{secret}", github, body: #"{"value":"ghp_test","host":"api.github.com","header":"a b"}"#,
+            expect: 400)
+        try await api.call(
+            "PUT", "/v1/tenants/{tenant}/secrets/{secret}", github, body: #"{"value":"ghp_test","host":"example.org"}"#, expect: 409)
+        try await api.call("GET", "/v1/tenants/{tenant}/secrets", acme, expect: 200)
+        try await api.call("DELETE", "/v1/tenants/{tenant}/secrets/{secret}", github, expect: 200)
+        try await api.call("DELETE", "/v1/tenants/{tenant}/secrets/{secret}", github, expect: 404)
+        try await api.call("DELETE", "/v1/tenants/{tenant}/egress", acme, query: "?destination=api.github.com", expect: 200)
         try await api.call("PUT", "/v1/tenants/{tenant}/plan", acme, body: #"{"plan":"managed"}"#, expect: 200)
         try await api.call("GET", "/v1/tenants/{tenant}/usage", acme, query: "?by=model", expect: 200)
         try await api.call("GET", "/v1/tenants/{tenant}/usage", acme, query: "?by=week", expect: 400)

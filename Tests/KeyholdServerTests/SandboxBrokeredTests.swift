@@ -43,7 +43,7 @@ struct SandboxBrokeredTests {
         let start = try sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
         let pid = try #require(SandboxHarness.mainPID(start.stdout))
-        _ = try sandboxes.waitForLog(tenant, containing: "done python", timeout: 90)
+        _ = try await sandboxes.waitForLog(tenant, containing: "done python", timeout: 90)
         let results = try sandboxes.checks(tenant)
 
         // Nothing in the sandbox holds a key: not the environment, not a process, not a file.
@@ -115,7 +115,7 @@ struct SandboxBrokeredTests {
             let counts = events.compactMap { ($0["details"] as? [String: String])?["count"] }.compactMap(Int.init)
             return (events.count, counts.reduce(0, +))
         }
-        try? Self.waitUntil("key.use records counting every call") {
+        try? await Self.waitUntil("key.use records counting every call") {
             (try? uses("openai").count) ?? 0 >= 8 && (try? uses("anthropic").count) ?? 0 >= 2
         }
         #expect(try uses("openai").count == 8)
@@ -156,7 +156,7 @@ struct SandboxBrokeredTests {
             ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check"], input: Array(canary.openAI.utf8))
         try #require(set.status == 0, "\(set.stderr)")
         try #require(try sandboxes.start(tenant).status == 0)
-        _ = try sandboxes.waitForLog(tenant, containing: "status 200", timeout: 30)
+        _ = try await sandboxes.waitForLog(tenant, containing: "status 200", timeout: 30)
         let before = try sandboxes.activeUnits(tenant: tenant)
         try #require(before.count == 1)
 
@@ -165,7 +165,7 @@ struct SandboxBrokeredTests {
         try #require(rotation.status == 0, "\(rotation.stderr)")
         #expect(rotation.stdout.contains("use the new key from their next request, without a restart"), "\(rotation.stdout)")
         let rotatedAt = provider.requestCount
-        try Self.waitUntil("the provider receives the rotated key") {
+        try await Self.waitUntil("the provider receives the rotated key") {
             provider.requests.dropFirst(rotatedAt).contains { $0.header("authorization") == "Bearer " + rotated }
         }
         // The same unit, the same invocation: no restart, no second unit; and the old key is no longer sent.
@@ -173,20 +173,20 @@ struct SandboxBrokeredTests {
         let status = try sandboxes.keyhold.cli(["sandbox", "status", tenant, "--json"]).stdout
         #expect(status.contains("openai:2"), "sandbox status names the version its requests now carry: \(status)")
         let settled = provider.requestCount
-        try Self.waitUntil("three more calls") { provider.requestCount >= settled + 3 }
+        try await Self.waitUntil("three more calls") { provider.requestCount >= settled + 3 }
         #expect(provider.requests.dropFirst(settled).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
 
         // A daemon restart with the agent running: the broker inside the sandbox comes back, the placeholder still works.
         #expect(sandboxes.keyhold.stopDaemon() == 0)
         try sandboxes.restartDaemon()
         let restarted = provider.requestCount
-        try Self.waitUntil("calls after the daemon's restart") { provider.requestCount >= restarted + 2 }
+        try await Self.waitUntil("calls after the daemon's restart") { provider.requestCount >= restarted + 2 }
         #expect(try sandboxes.activeUnits(tenant: tenant) == before)
 
         // The tenant's own cap on its key: one request a minute, then 429s in OpenAI's shape.
         let caps = try sandboxes.keyhold.cli(["tenant", "set-caps", tenant, "--requests-per-minute", "1"])
         try #require(caps.status == 0, "\(caps.stderr)")
-        _ = try sandboxes.waitForLog(tenant, containing: "status 429", timeout: 20)
+        _ = try await sandboxes.waitForLog(tenant, containing: "status 429", timeout: 20)
         #expect(try sandboxes.keyhold.cli(["tenant", "set-caps", tenant, "--clear"]).status == 0)
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
         try await provider.stop()
@@ -207,9 +207,16 @@ struct SandboxBrokeredTests {
         ])
         let waiting = try WarmPoolTests.waitForWarmUnits(sandboxes, "one", plan: "byok-brokered") { $0.count == 1 }
         try #require(waiting.count == 1)
+        // A waiting unit trusts the system's roots only: no sandbox's authority is made before a tenant takes it.
+        let bundle = "/etc/ssl/certs/ca-certificates.crt"
+        let authorityMark = "Keyhold: the authority"
+        let waitingUnit = try #require(waiting.first)
+        let waitingPID = try #require(try sandboxes.manager.unitStatus(name: waitingUnit)?.mainPID)
+        let waitingBundle = sandboxes.file(bundle, asSeenByPID: Int(waitingPID))
+        #expect(waitingBundle.contains("BEGIN CERTIFICATE") && !waitingBundle.contains(authorityMark))
         let tenant = SandboxHarness.tenantName("brw")
         let call = #"""
-            /bin/sh -c 'echo "check placeholder $OPENAI_API_KEY"; echo "check call $(curl -s -o /dev/null -w %{http_code} -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models")"; exec sleep infinity'
+            /bin/sh -c 'echo "check placeholder $OPENAI_API_KEY"; echo "check call $(curl -sS --max-time 8 -o /dev/null -w %{http_code} -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models" 2>&1)"; exec sleep infinity'
             """#
         try sandboxes.tenant(tenant, plan: "byok-brokered", agent: call)
         let set = try sandboxes.keyhold.cli(
@@ -218,17 +225,20 @@ struct SandboxBrokeredTests {
         let unit = try WarmPoolTests.startedUnit(try sandboxes.start(tenant))
         // The tenant got the waiting unit, and its placeholder and broker with it.
         #expect(waiting.contains(unit), "\(unit) is not the warm unit \(waiting)")
-        _ = try sandboxes.waitForLog(tenant, containing: "check call")
+        _ = try await sandboxes.waitForLog(tenant, containing: "check call")
         let results = try sandboxes.checks(tenant)
         #expect(results["call"] == "200", "\(results)")
         #expect(results["placeholder"]?.hasPrefix("sk-keyhold-") == true, "\(results)")
         #expect(provider.requests.contains { $0.header("authorization") == "Bearer " + canary.openAI })
+        // Taken, it trusts its own authority (written into the bundle it had mounted already).
+        #expect(sandboxes.file(bundle, asSeenByPID: Int(waitingPID)).contains(authorityMark))
         // The pool's next unit waits with no tenant's placeholder.
         let next = try WarmPoolTests.waitForWarmUnits(sandboxes, "refilled", plan: "byok-brokered") { $0.subtracting([unit]).count == 1 }
         for other in next.subtracting([unit]) {
             let pid = try #require(try sandboxes.manager.unitStatus(name: other)?.mainPID)
             let environment = sandboxes.environment(ofPID: Int(pid))
             #expect(!environment.isEmpty && environment.range(of: Data("sk-keyhold-".utf8)) == nil, "a waiting unit holds no placeholder")
+            #expect(!sandboxes.file(bundle, asSeenByPID: Int(pid)).contains(authorityMark), "nor an authority")
         }
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
         try await provider.stop()
@@ -249,25 +259,26 @@ struct SandboxBrokeredTests {
         try #require(set.status == 0, "\(set.stderr)")
         try #require(try sandboxes.start(tenant).status == 0)
         // The tenant named its own loopback address: the daemon does not go there from the host's network.
-        let refused = try sandboxes.waitForLog(tenant, containing: " 403")
+        let refused = try await sandboxes.waitForLog(tenant, containing: " 403")
         // (JSON writes a slash as \/.)
         #expect(refused.contains(#"allow-egress \#(tenant) http:\/\/127.0.0.1:\#(provider.port) --private"#), "\(refused)")
         #expect(provider.requestCount == 0)
         // Allowed by the admin: the next check passes, and the provider gets the key.
         let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, "http://127.0.0.1:\(provider.port)", "--private"])
         try #require(allowed.status == 0, "\(allowed.stderr)")
-        _ = try sandboxes.waitForLog(tenant, containing: " 200")
+        _ = try await sandboxes.waitForLog(tenant, containing: " 200")
         #expect(provider.requests.contains { $0.header("authorization") == "Bearer " + canary.openAI })
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
         try await provider.stop()
     }
 
-    /// Polls (bounded: 20 s) until `condition` holds.
-    static func waitUntil(_ what: String, _ condition: () -> Bool) throws {
+    /// Polls (bounded: 20 s) until `condition` holds, sleeping without holding a thread (the in-process fake servers
+    /// of the tests running beside it answer on the same pool).
+    static func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(20)
         while !condition() {
             guard Date() < deadline else { throw BrokeredTestTimeout(what: what) }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
     }
 

@@ -38,7 +38,7 @@ struct SandboxEgressTests {
         )
         try sandboxes.setKey(neighbour, SandboxHarness.canary())
         try #require(try sandboxes.start(neighbour).status == 0)
-        _ = try sandboxes.waitForLog(neighbour, containing: "listening")
+        _ = try await sandboxes.waitForLog(neighbour, containing: "listening")
 
         let tenant = SandboxHarness.tenantName("egr")
         let phase2 = assets.directory + "/phase2"
@@ -73,7 +73,7 @@ struct SandboxEgressTests {
 
         let start = try sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
-        _ = try sandboxes.waitForLog(tenant, containing: "done phase1", timeout: 90)
+        _ = try await sandboxes.waitForLog(tenant, containing: "done phase1", timeout: 90)
         let results = try sandboxes.checks(tenant)
         #expect(results["openai_plain"]?.hasPrefix("ok:") == true, "\(results)")
         #expect(results["openai_stream"]?.hasPrefix("ok:") == true, "\(results)")
@@ -118,7 +118,7 @@ struct SandboxEgressTests {
         let denied = try sandboxes.keyhold.cli(["tenant", "deny-egress", tenant, "fake-provider.test"])
         #expect(denied.status == 0, "\(denied.stderr)")
         _ = FileManager.default.createFile(atPath: phase2, contents: Data())
-        _ = try sandboxes.waitForLog(tenant, containing: "done phase2")
+        _ = try await sandboxes.waitForLog(tenant, containing: "done phase2")
         // The key's own entry still allows it (not private): the name resolves to a private address and is refused.
         #expect(try sandboxes.checks(tenant)["after_deny_proxy"] == "HTTP/1.1_403_Forbidden")
         let audit = try sandboxes.keyhold.cli(["audit", "list", "--tenant", tenant, "--json"]).stdout

@@ -54,26 +54,27 @@ struct SandboxHarness {
     func start(_ tenant: String) throws -> ProcessResult { try keyhold.cli(["sandbox", "start", tenant, "--json"]) }
 
     /// Polls the tenant's journal until a line contains `marker` (bounded: 20 s): the agent reports asynchronously.
-    func waitForLog(_ tenant: String, containing marker: String, timeout: Double = 20) throws -> String {
+    /// It sleeps without holding a thread: the fake servers of tests running beside it answer on the same pool.
+    func waitForLog(_ tenant: String, containing marker: String, timeout: Double = 20) async throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
         while Date() < deadline {
             last = try keyhold.cli(["sandbox", "logs", tenant, "--lines", "200"]).stdout
             if let line = last.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("no '\(marker)' in the journal of \(tenant) within \(Int(timeout)) s; last logs: \(last)")
         return ""
     }
 
     /// Polls the audit log until `predicate` holds (bounded: 30 s).
-    func waitForAudit(_ description: String, _ predicate: (String) -> Bool) throws -> String {
+    func waitForAudit(_ description: String, _ predicate: (String) -> Bool) async throws -> String {
         let deadline = Date().addingTimeInterval(30)
         var audit = ""
         while Date() < deadline {
             audit = try keyhold.cli(["audit", "export"]).stdout
             if predicate(audit) { return audit }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("audit never showed \(description): \(audit)")
         return audit
@@ -128,6 +129,12 @@ struct SandboxHarness {
     func environment(ofPID pid: Int) -> Data {
         let root = if case .privateInstance(let instance) = systemd { instance.rootDirectory } else { "" }
         return FileManager.default.contents(atPath: root + "/proc/\(pid)/environ") ?? Data()
+    }
+
+    /// A file as a sandbox's process sees it (its own mount namespace), by the process's pid as systemd numbers it.
+    func file(_ path: String, asSeenByPID pid: Int) -> String {
+        let root = if case .privateInstance(let instance) = systemd { instance.rootDirectory } else { "" }
+        return (try? String(contentsOfFile: root + "/proc/\(pid)/root" + path, encoding: .utf8)) ?? ""
     }
 
     /// The main pid in `sandbox start --json` output.

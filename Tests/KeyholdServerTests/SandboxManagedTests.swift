@@ -30,7 +30,7 @@ struct SandboxManagedTests {
         )
         let start = try sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
-        _ = try sandboxes.waitForLog(tenant, containing: "done python", timeout: 90)
+        _ = try await sandboxes.waitForLog(tenant, containing: "done python", timeout: 90)
         let results = try sandboxes.checks(tenant)
         #expect(results["curl_models"] == "200", "\(results)")
         #expect(results["node_fetch_plain"] == "200:chat.completion", "\(results)")

@@ -13,7 +13,8 @@ struct SandboxSecretTests {
         let assets: TestAssets
         let github: FakeProvider
         let slack: FakeProvider
-        let webhook: WebhookReceiver
+        /// The tenant's webhook, when the test asked for one.
+        let webhook: WebhookReceiver?
         let sandboxes: SandboxHarness
         let githubCanary = "ghp_canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let slackCanary = "xoxb-canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
@@ -21,7 +22,7 @@ struct SandboxSecretTests {
         var githubURL: String { "https://github.keyhold.test:\(github.port)" }
         var slackURL: String { "https://slack.keyhold.test:\(slack.port)" }
 
-        init(daemonArguments: [String] = [], githubKeys: [String] = []) async throws {
+        init(daemonArguments: [String] = [], githubKeys: [String] = [], webhook withWebhook: Bool = false) async throws {
             assets = try TestAssets()
             let githubCertificate = try SelfSignedCertificate(address: "github.keyhold.test", dnsName: true, parent: assets.directory)
             let slackCertificate = try SelfSignedCertificate(address: "slack.keyhold.test", dnsName: true, parent: assets.directory)
@@ -36,7 +37,7 @@ struct SandboxSecretTests {
             configuration.openAIKeys = Set(githubKeys + [githubCanary])
             github = try await FakeProvider.start(configuration: configuration, tls: try githubCertificate.serverConfiguration())
             slack = try await FakeProvider.start(tls: try slackCertificate.serverConfiguration())
-            webhook = try await WebhookReceiver.start(failingFirst: 0)
+            webhook = withWebhook ? try await WebhookReceiver.start(failingFirst: 0) : nil
             sandboxes = try SandboxHarness(
                 extraArguments: [
                     "--proxy", "127.0.0.1:\(try LoopbackPort.free())", "--egress-hosts", hosts, "--egress-trust-roots", roots,
@@ -81,14 +82,15 @@ struct SandboxSecretTests {
     }
 
     @Test func aHostileAgentUsesItsSecretsThroughTheGatewayAndCannotLeakThem() async throws {
-        let rig = try await Rig()
+        let rig = try await Rig(webhook: true)
+        let receiver = try #require(rig.webhook)
         let tenant = try rig.tenant("sec", agent: rig.agentCommand("secret_agent.sh"))
-        let webhook = try rig.sandboxes.keyhold.cli(["tenant", "set-alert-webhook", tenant, "-"], input: Array((rig.webhook.url + "\n").utf8))
+        let webhook = try rig.sandboxes.keyhold.cli(["tenant", "set-alert-webhook", tenant, "-"], input: Array((receiver.url + "\n").utf8))
         try #require(webhook.status == 0, "\(webhook.stderr)")
         let start = try rig.sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
         let pid = try #require(SandboxHarness.mainPID(start.stdout))
-        _ = try rig.sandboxes.waitForLog(tenant, containing: "done secrets", timeout: 90)
+        _ = try await rig.sandboxes.waitForLog(tenant, containing: "done secrets", timeout: 90)
         let results = try rig.sandboxes.checks(tenant)
 
         // Nowhere in the sandbox: not its environment, its processes, its files; its bundle holds no private key.
@@ -129,7 +131,7 @@ struct SandboxSecretTests {
         #expect(results["misuse_llm"] == "403", "\(results)")
         #expect(!slackRequests.contains { $0.headers.contains { $0.value.contains("keyhold-") } })
         let slackDestination = "slack.keyhold.test:\(rig.slack.port)"
-        try SandboxBrokeredTests.waitUntil("two key.misuse records") {
+        try await SandboxBrokeredTests.waitUntil("two key.misuse records") {
             let listed = (try? rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.misuse", "--tenant", tenant, "--json"]).stdout) ?? ""
             return SandboxHarness.jsonObjects(listed).count == 2
         }
@@ -140,7 +142,7 @@ struct SandboxSecretTests {
         #expect(Set(misuses.compactMap { $0["provider"] as? String }) == ["secret:github", "openai"], "\(misuses)")
         #expect(misuses.allSatisfy { ($0["details"] as? [String: String])?["destination"] == slackDestination }, "\(misuses)")
         for label in ["secret:github", "openai"] {
-            let posted = try await rig.webhook.waitForBody(timeout: .seconds(20)) { $0["placeholder_of"] == label }
+            let posted = try await receiver.waitForBody(timeout: .seconds(20)) { $0["placeholder_of"] == label }
             #expect(
                 posted?["event"] == "key.misuse" && posted?["destination"] == slackDestination && posted?["tenant"] == tenant,
                 "\(String(describing: posted))")
@@ -150,7 +152,7 @@ struct SandboxSecretTests {
         // key.inject names the secrets' placeholders by fingerprint; key.use counts their requests.
         let inject = try rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.inject", "--tenant", tenant, "--json"]).stdout
         #expect(inject.contains("secret:github") && inject.contains("placeholder_fingerprint") && !inject.contains(placeholder), "\(inject)")
-        try SandboxBrokeredTests.waitUntil("key.use for the github secret") {
+        try await SandboxBrokeredTests.waitUntil("key.use for the github secret") {
             let listed = (try? rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.use", "--tenant", tenant, "--json"]).stdout) ?? ""
             let counts = SandboxHarness.jsonObjects(listed).compactMap { $0["event"] as? [String: Any] }
                 .filter { ($0["provider"] as? String) == "secret:github" }
@@ -180,7 +182,7 @@ struct SandboxSecretTests {
             .write(toFile: rig.assets.directory + "/loop.sh", atomically: true, encoding: .utf8)
         let tenant = try rig.tenant("ser", agent: rig.agentCommand("loop.sh"))
         try #require(try rig.sandboxes.start(tenant).status == 0)
-        _ = try rig.sandboxes.waitForLog(tenant, containing: "status 200", timeout: 30)
+        _ = try await rig.sandboxes.waitForLog(tenant, containing: "status 200", timeout: 30)
         let before = try rig.sandboxes.activeUnits(tenant: tenant)
         try #require(before.count == 1)
 
@@ -190,20 +192,20 @@ struct SandboxSecretTests {
         try #require(set.status == 0, "\(set.stderr)")
         #expect(set.stdout.contains("version 2"), "\(set.stdout)")
         let rotatedAt = rig.github.requestCount
-        try SandboxBrokeredTests.waitUntil("the host receives the new version") {
+        try await SandboxBrokeredTests.waitUntil("the host receives the new version") {
             rig.github.requests.dropFirst(rotatedAt).contains { $0.header("authorization") == "Bearer " + rotated }
         }
         // The same unit and invocation, the same placeholder: no restart, no second unit.
         #expect(try rig.sandboxes.activeUnits(tenant: tenant) == before)
         let settled = rig.github.requestCount
-        try SandboxBrokeredTests.waitUntil("three more calls") { rig.github.requestCount >= settled + 3 }
+        try await SandboxBrokeredTests.waitUntil("three more calls") { rig.github.requestCount >= settled + 3 }
         #expect(rig.github.requests.dropFirst(settled).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
 
         // A daemon restart with the agent running: the authority it trusts is restored, its requests carry the secret.
         #expect(rig.sandboxes.keyhold.stopDaemon() == 0)
         try rig.sandboxes.restartDaemon()
         let restarted = rig.github.requestCount
-        try SandboxBrokeredTests.waitUntil("calls after the daemon's restart") { rig.github.requestCount >= restarted + 2 }
+        try await SandboxBrokeredTests.waitUntil("calls after the daemon's restart") { rig.github.requestCount >= restarted + 2 }
         #expect(rig.github.requests.dropFirst(restarted).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
         #expect(try rig.sandboxes.activeUnits(tenant: tenant) == before)
 
@@ -212,7 +214,7 @@ struct SandboxSecretTests {
         let revoked = try rig.sandboxes.keyhold.cli(["secret", "revoke", tenant, "github"])
         try #require(revoked.status == 0, "\(revoked.stderr)")
         let revokedAt = rig.github.requestCount
-        _ = try rig.sandboxes.waitForLog(tenant, containing: "status 000", timeout: 20)
+        _ = try await rig.sandboxes.waitForLog(tenant, containing: "status 000", timeout: 20)
         #expect(rig.github.requests.dropFirst(revokedAt).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
         let listed = try rig.sandboxes.keyhold.cli(["secret", "list", tenant])
         #expect(listed.stdout.contains("revoked") && !listed.stdout.contains(rotated), "\(listed.stdout)")
