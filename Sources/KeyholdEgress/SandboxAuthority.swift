@@ -4,7 +4,7 @@ import KeyholdCore
 import NIOSSL
 import SwiftASN1
 import Synchronization
-public import X509
+import X509
 
 /// The certificate authority of one brokered sandbox, trusted inside that sandbox only: the egress gateway shows
 /// its agent a certificate signed by it for each host that carries a brokered secret, and terminates TLS there.

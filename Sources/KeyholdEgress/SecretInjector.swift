@@ -1,3 +1,4 @@
+import Glibc
 import KeyholdCore
 import NIOCore
 import NIOHTTP1
@@ -52,7 +53,7 @@ final class SecretInjector: ChannelDuplexHandler {
                 refuse(context, "keyhold: the secret '\(secret.name)' for \(destination) was revoked; ask the tenant's admin for a new one")
                 return
             }
-            defer { opened.value.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+            defer { opened.value.withUnsafeMutableBytes { buffer in if let base = buffer.baseAddress { explicit_bzero(base, buffer.count) } } }
             let presented = head.headers[canonicalForm: secret.binding.header].lazy.compactMap { self.placeholder(in: String($0)) }.first
             head.headers.remove(name: secret.binding.header)
             head.headers.add(name: secret.binding.header, value: secret.binding.headerValue(secret: String(decoding: opened.value, as: UTF8.self)))

@@ -8,7 +8,9 @@ extension ControlPlane {
     /// Its brokered sandboxes write it into their next request to that host (no restart); a sandbox started after
     /// this also finds its placeholder in `env`. Refused, with nothing stored, when the tenant's plan does not broker
     /// keys, or its egress policy does not allow the host.
-    public func setSecret(tenant name: String, secret secretName: String, _ request: AdminAPI.SetSecret, actor: String) async throws
+    public func setSecret(
+        tenant name: String, secret secretName: String, _ request: AdminAPI.SetSecret, actor: String
+    ) async throws
         -> AdminAPI.Secret
     {
         // Its shape first (400); then what the tenant's state allows (404, 409); its address last (400), so that a host

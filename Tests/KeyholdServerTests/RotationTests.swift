@@ -23,7 +23,7 @@ struct RotationTests {
 
     @Test func aRotationNeverLeavesTheTenantWithoutARunningAgent() async throws {
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "500"])
-        let (tenant, _) = await try Self.runningTenant(sandboxes, prefix: "rot")
+        let (tenant, _) = try await Self.runningTenant(sandboxes, prefix: "rot")
         let before = try sandboxes.activeUnits(tenant: tenant)
         try #require(before.count == 1)
         let newKey = SandboxHarness.canary()
@@ -69,7 +69,7 @@ struct RotationTests {
 
     @Test func aNewKeyWhoseAgentFailsLeavesTheOldAgentRunning() async throws {
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "1000"])
-        let (tenant, _) = await try Self.runningTenant(sandboxes, prefix: "rotbad")
+        let (tenant, _) = try await Self.runningTenant(sandboxes, prefix: "rotbad")
         let before = try sandboxes.activeUnits(tenant: tenant)
         let rotate = try sandboxes.keyhold.cli(
             ["key", "rotate", tenant, "anthropic", "--no-validate"], input: Array(("sk-ant-bad-" + UUID().uuidString).utf8)
@@ -86,7 +86,7 @@ struct RotationTests {
     @Test(arguments: ["rotation.before-new-unit", "rotation.new-unit-starting", "rotation.after-new-ready", "rotation.stopping-old"])
     func aDaemonKilledAtAnyStepConverges(fault: String) async throws {
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "300"])
-        let (tenant, _) = await try Self.runningTenant(sandboxes, prefix: "crash")
+        let (tenant, _) = try await Self.runningTenant(sandboxes, prefix: "crash")
         sandboxes.keyhold.stopDaemon()
         try sandboxes.restartDaemon(environment: ["KEYHOLD_FAULT": fault])
         let rotate = try sandboxes.keyhold.cli(["key", "rotate", tenant, "anthropic", "--no-validate"], input: Array(SandboxHarness.canary().utf8))
@@ -118,7 +118,7 @@ struct RotationTests {
 
     @Test func badRotationsAreRefusedAndChangeNothing() async throws {
         let sandboxes = try SandboxHarness()
-        let (tenant, _) = await try Self.runningTenant(sandboxes, prefix: "rotin")
+        let (tenant, _) = try await Self.runningTenant(sandboxes, prefix: "rotin")
         let before = try sandboxes.keyhold.cli(["key", "list", tenant]).stdout
         let cases: [([String], String, String)] = [
             (["key", "rotate", "nobody-here", "anthropic", "--no-validate"], "sk-ant-x", "no tenant named"),
