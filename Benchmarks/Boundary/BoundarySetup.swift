@@ -56,7 +56,7 @@ final class BoundarySetup: @unchecked Sendable {
         proxyPort = try LoopbackPort.free()
         var arguments = [
             "--plans", plans, "--proxy", "127.0.0.1:\(proxyPort)", "--provider-base-url", "openai=\(plainProvider.baseURL)",
-            "--egress-hosts", keyhold.root + "/egress-hosts",
+            "--egress-hosts", keyhold.root + "/egress-hosts", "--egress-trust-roots", assets + "/cert.pem",
         ]
         if let journal = systemd.journalDirectory { arguments += ["--journal-directory", journal] }
         try keyhold.startDaemon(systemdBus: .some(systemd.busAddress), extraArguments: arguments)
@@ -68,7 +68,7 @@ final class BoundarySetup: @unchecked Sendable {
         try Self.check(
             keyhold.cli([
                 "tenant", "create", "bench-byok", "--plan", "byok", "--agent",
-                "/bin/sh -c '\(environment) export BENCH_KEY=\"$OPENAI_API_KEY\"; \(client) sni \(requests); \(client) connect \(requests); echo bench-done; exec sleep infinity'",
+                "/bin/sh -c '\(environment) export BENCH_KEY=\"$OPENAI_API_KEY\"; \(client) sni \(requests); \(client) connect \(requests); \(client) handshake-sni \(requests); echo bench-done; exec sleep infinity'",
             ]))
         try Self.check(
             keyhold.cli(
@@ -86,10 +86,16 @@ final class BoundarySetup: @unchecked Sendable {
         try Self.check(
             keyhold.cli([
                 "tenant", "create", "bench-brk", "--plan", "byok-brokered", "--agent",
-                "/bin/sh -c '\(client) brokered \(requests); echo bench-done; exec sleep infinity'",
+                "/bin/sh -c '\(environment) \(client) brokered \(requests); \(client) secret \(requests); \(client) handshake-secret \(requests); echo bench-done; exec sleep infinity'",
             ]))
         // Its key goes to the plain provider (the daemon's --provider-base-url), as the managed proxy's does.
         try Self.check(keyhold.cli(["key", "set", "bench-brk", "openai", "--no-validate", "--skip-shape-check"], input: Array(key.utf8)))
+        // A generic secret bound to the TLS provider: the same requests as the BYOK tenant's by name, terminated.
+        try Self.check(keyhold.cli(["tenant", "allow-egress", "bench-brk", "\(Self.providerName):\(tlsProvider.port)", "--private"]))
+        try Self.check(
+            keyhold.cli(
+                ["secret", "set", "bench-brk", "bench", "--host", "\(Self.providerName):\(tlsProvider.port)", "--env", "BENCH_SECRET", "--private"],
+                input: Array(key.utf8)))
         // The host's client needs a proxy token of its own, made as a sandbox start makes one, for a tenant of its own
         // on the same plan (the managed tenant's sandbox restarts, which revokes its tokens).
         try Self.check(keyhold.cli(["tenant", "create", "bench-host", "--plan", "managed"]))

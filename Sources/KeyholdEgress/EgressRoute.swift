@@ -33,6 +33,12 @@ public final class EgressRoute: Sendable {
         self.authority = authority
     }
 
+    /// Whether TLS connections to `host:port` go to the sandbox's key broker (a brokered key's destination).
+    func isKeyDestination(host: String, port: Int) -> Bool {
+        guard authority != nil, let broker else { return false }
+        return broker.isKeyDestination(host: host, port: port)
+    }
+
     /// The secret whose TLS connections to `host:port` are terminated, if any.
     func terminatedSecret(host: String, port: Int) -> BrokeredSecret? {
         guard authority != nil else { return nil }

@@ -1,6 +1,7 @@
 import KeyholdCore
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Decides where one connection from a sandbox goes, from its first bytes only: a `CONNECT host:port` (clients
 /// that honour `HTTPS_PROXY`), a TLS ClientHello's server name (clients that resolved an allowed name to the
@@ -23,6 +24,8 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         /// and a TLS server name must be the CONNECT target's (no fronting another name through an allowed host).
         /// With a brokered secret bound to the destination, the tunnel's TLS is terminated rather than spliced.
         case tunnel(upstream: any Channel, host: String, requireTLS: Bool, secret: BrokeredSecret?)
+        /// A CONNECT tunnel to a brokered key's destination: its TLS is terminated and served by the key broker.
+        case keyTunnel(host: String)
         case done
     }
 
@@ -55,7 +58,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         deadline = context.eventLoop.scheduleTask(in: .seconds(10)) {
             let (router, context) = bound.value
             switch router.state {
-            case .sniffing, .connecting, .tunnel:
+            case .sniffing, .connecting, .tunnel, .keyTunnel:
                 router.closeUpstream()
                 router.refuse(context, destination: "(unknown)", reason: "no destination reached within 10 s", http: false)
             case .done: break
@@ -76,6 +79,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             evaluate(context)
         case .connecting, .done: break
         case .tunnel: startTunnel(context)
+        case .keyTunnel(let host): startKeyTunnel(context, host: host)
         }
     }
 
@@ -168,6 +172,15 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         case .refuse(let reason):
             refuse(context, destination: destination, reason: reason, http: !tls || connect)
         case .allow(let ruleAllowsPrivate):
+            // A brokered key's destination (an agent that ignores its base URL): the key broker answers, here.
+            if tls, route.isKeyDestination(host: host, port: port) {
+                guard connect else { return serveKey(context, host: host, destination: destination) }
+                bytes.removeFirst(min(connectHeadLength, bytes.count))
+                state = .keyTunnel(host: host)
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
+                if !bytes.isEmpty { startKeyTunnel(context, host: host) }
+                return
+            }
             let secret = tls ? route.terminatedSecret(host: host, port: port) : nil
             // A secret bound to a name reaches a private address only when both its rule and the secret say so.
             let allowPrivate = ruleAllowsPrivate && (secret?.binding.allowPrivate ?? true)
@@ -230,6 +243,52 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
                 glue(context, to: upstream)
             }
         }
+    }
+
+    /// The first bytes through a CONNECT tunnel to a key's destination: a ClientHello naming it (or nothing).
+    private func startKeyTunnel(_ context: ChannelHandlerContext, host: String) {
+        guard bytes.count <= Self.sniffLimit, bytes.first == 0x16 else {
+            return refuse(context, destination: host, reason: "a tunnel to a brokered key's host must start with TLS", http: false)
+        }
+        guard bytes.count >= helloNeeds else { return }
+        switch ClientHello.parse(bytes) {
+        case .incomplete(let needed): helloNeeds = needed
+        case .malformed(let why): refuse(context, destination: host, reason: why, http: false)
+        case .complete(let serverName):
+            if let serverName, EgressRule.canonicalDestination(serverName) != host {
+                refuse(
+                    context, destination: host, reason: "the TLS server name \(EgressRouter.printable(serverName)) is not the tunnel's destination",
+                    http: false)
+            } else {
+                serveKey(context, host: host, destination: host)
+            }
+        }
+    }
+
+    /// Terminates the agent's TLS with its sandbox's certificate for `host` and hands the connection to the key
+    /// broker (no connection leaves from here: the broker makes its own to the key's base URL).
+    private func serveKey(_ context: ChannelHandlerContext, host: String, destination: String) {
+        guard let authority = route.authority, let broker = route.broker else {
+            return refuse(context, destination: destination, reason: "the sandbox has no key broker", http: false)
+        }
+        let pending = bytes
+        finish()
+        do {
+            try context.pipeline.syncOperations.addHandler(
+                NIOSSLServerHandler(context: try authority.serverContext(host: host)), position: .after(self))
+            try broker.serveKeyConnection(context.channel)
+        } catch {
+            route.countRefused()
+            gateway.logRefusal(route: route, destination: destination, reason: "\(error)")
+            context.close(promise: nil)
+            return
+        }
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        if !pending.isEmpty {
+            context.fireChannelRead(NIOAny(ByteBuffer(bytes: pending)))
+            context.fireChannelReadComplete()
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     /// Joins the client and the upstream and leaves the pipeline; what was read so far goes first.

@@ -1,4 +1,5 @@
 public import KeyholdCore
+public import NIOCore
 
 /// What the egress gateway asks the daemon about one brokered sandbox: which destinations carry a secret, the
 /// secret's value at the moment a request needs it, which tokens are the sandbox's placeholders, and where uses and
@@ -13,6 +14,11 @@ public protocol SecretBroker: Sendable {
     func placeholderLabel(of token: String) -> String?
     /// Counts one request sent with the secret (the `key.use` batches).
     func recordUse(of secret: OpenedSecret, name: String, destination: String)
+    /// Whether `host:port` is where one of the sandbox's brokered keys goes (its provider's API or its key's base
+    /// URL): a TLS connection there is terminated and served by the key broker, as if the agent had called its base URL.
+    func isKeyDestination(host: String, port: Int) -> Bool
+    /// Hands a terminated connection to a key's destination to the key broker (its TLS handler is in place).
+    func serveKeyConnection(_ channel: any Channel) throws
     /// A placeholder on its way to a destination it is not bound to: audited as `key.misuse`, posted to the
     /// tenant's webhook. The request was refused and nothing was replaced.
     func recordMisuse(label: String, destination: String, location: String)

@@ -5,6 +5,7 @@ public import KeyholdStore
 public import KeyholdVault
 public import Logging
 public import NIOCore
+import NIOHTTP1
 import NIOPosix
 public import ServiceLifecycle
 import Synchronization
@@ -103,6 +104,14 @@ public final class MeteringProxy: Sendable {
         ProxyListener.bootstrap(proxy: self, brokeredSandboxID: brokeredSandboxID)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .withBoundSocket(socket)
+    }
+
+    /// Serves a connection the egress gateway terminated for `brokeredSandboxID` (an agent that called its key's
+    /// host by name instead of its base URL) exactly as the broker's listener inside that sandbox serves one: the
+    /// same placeholders, metering, caps and echo redaction. Call it on the channel's event loop, its TLS in place.
+    public func adoptBrokered(_ channel: any Channel, brokeredSandboxID: Int64) throws {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: self, brokeredSandboxID: brokeredSandboxID))
     }
 
     /// The service that moves usage from the journal into SQLite (and replays it at start).

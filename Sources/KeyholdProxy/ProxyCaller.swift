@@ -35,8 +35,10 @@ struct ProxyCaller: Sendable {
     ///   - cache: where the caller is remembered for the next requests.
     ///   - version: the lookups' version seen before this read (`LookupCache.currentVersion()`; nil: not remembered).
     ///   - upstreamBaseURLs: where each provider is when a key names no base URL (the daemon's overrides).
+    ///   - staticHosts: names resolved before DNS when a key's base URL is checked (the operator's `--egress-hosts`).
     static func resolve(
-        token: String, store: Store, plans: PlanCatalog, cache: LookupCache, version: Int?, upstreamBaseURLs: [Provider: String] = [:]
+        token: String, store: Store, plans: PlanCatalog, cache: LookupCache, version: Int?, upstreamBaseURLs: [Provider: String] = [:],
+        staticHosts: [String: [String]] = [:]
     ) async throws -> Resolution {
         let tokenHash = TokenStore.hash(token)
         let found = try await store.read { tx -> (TokenOwner?, TenantRecord?, KeyVersionRecord?, [EgressRule]) in
@@ -56,7 +58,7 @@ struct ProxyCaller: Sendable {
             // The tenant chose this upstream: the daemon reaches it only as the egress gateway would let the sandbox.
             var upstreamRefusal: String?
             if key.baseURL != nil {
-                switch await UpstreamAddressCheck.check(origin: origin, tenant: tenant.name, rules: found.3) {
+                switch await UpstreamAddressCheck.check(origin: origin, tenant: tenant.name, rules: found.3, staticHosts: staticHosts) {
                 case .allowed(let address): origin.connectAddress = address
                 case .refused(let reason): upstreamRefusal = reason
                 }

@@ -23,6 +23,9 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamCAFile: String?
     /// How often brokered key uses are audited (`key.use`, one record per sandbox and key per batch).
     public var keyUseAuditInterval: Duration
+    /// Names resolved before DNS when a brokered key's base URL is checked: the operator's `--egress-hosts`, as the
+    /// egress gateway resolves them (lowercased name to addresses).
+    public var staticHosts: [String: [String]] = [:]
 
     public init(
         tcpAddress: String?, socketPath: String?, upstreamBaseURLs: [Provider: String], maximumBodyBytes: Int = 1 << 20,

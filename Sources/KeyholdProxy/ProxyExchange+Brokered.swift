@@ -39,8 +39,10 @@ extension ProxyExchange {
             return brokeredAuthorized(cached, placeholder: token, header: header, sandboxID: sandboxID, dataVersion: version)
         }
         let (store, plans, lookups, bases) = (proxy.store, proxy.plans, proxy.lookups, proxy.configuration.upstreamBaseURLs)
+        let staticHosts = proxy.configuration.staticHosts
         proxy.callerReads.run(CallerKey(tokenHash: tokenHash, dataVersion: version), on: eventLoop) {
-            try await ProxyCaller.resolve(token: token, store: store, plans: plans, cache: lookups, version: version, upstreamBaseURLs: bases)
+            try await ProxyCaller.resolve(
+                token: token, store: store, plans: plans, cache: lookups, version: version, upstreamBaseURLs: bases, staticHosts: staticHosts)
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(.caller(let caller)):

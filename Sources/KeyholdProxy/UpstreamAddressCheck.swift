@@ -18,10 +18,13 @@ enum UpstreamAddressCheck {
     /// How long a check holds before the name is resolved again.
     static let lifetime: Duration = .seconds(60)
 
-    static func check(origin: UpstreamOrigin, tenant: String, rules: [EgressRule]) async -> Outcome {
+    /// - Parameter staticHosts: names resolved before DNS (the operator's `--egress-hosts`).
+    static func check(origin: UpstreamOrigin, tenant: String, rules: [EgressRule], staticHosts: [String: [String]] = [:]) async -> Outcome {
         let addresses: [(text: String, kind: AddressClass)]
         if let literal = AddressClass.of(literal: origin.host) {
             addresses = [(origin.host, literal)]
+        } else if let fixed = staticHosts[origin.host.lowercased()] {
+            addresses = fixed.compactMap { address in AddressClass.of(literal: address).map { (address, $0) } }
         } else {
             do {
                 addresses = try await NIOThreadPool.singleton.runIfActive { try resolve(origin.host) }

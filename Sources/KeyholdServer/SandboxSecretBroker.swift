@@ -7,6 +7,7 @@ import KeyholdProxy
 import KeyholdStore
 import KeyholdVault
 import Logging
+import NIOCore
 import Synchronization
 
 /// What the egress gateway of one brokered sandbox knows of its tenant's secrets: their bindings and sealed newest
@@ -17,6 +18,8 @@ final class SandboxSecretBroker: SecretBroker {
     struct Snapshot: Sendable {
         var secrets: [SecretRecord] = []
         var placeholders: [Data: String] = [:]
+        /// `host:port` of each brokered key's HTTPS destination (its base URL, or its provider's API).
+        var keyDestinations: Set<String> = []
         var webhook: String?
         var readAt = ContinuousClock.now
     }
@@ -59,7 +62,13 @@ final class SandboxSecretBroker: SecretBroker {
             let webhook = tenant.flatMap { tenant in tenant.alertWebhook ?? (try? plans.plan(tenant.plan))?.alertWebhook }
             var placeholders: [Data: String] = [:]
             for (hash, label) in try tx.placeholderHashes(sandboxID: sandboxID) { placeholders[hash] = label }
-            return Snapshot(secrets: try tx.activeSecrets(tenantID: tenantID), placeholders: placeholders, webhook: webhook, readAt: .now)
+            let destinations = try tx.activeKeys(tenantID: tenantID).compactMap { key -> String? in
+                guard key.provider.brokering != nil else { return nil }
+                return Self.destination(ofBaseURL: key.baseURL ?? key.provider.defaultBaseURL)
+            }
+            return Snapshot(
+                secrets: try tx.activeSecrets(tenantID: tenantID), placeholders: placeholders, keyDestinations: Set(destinations), webhook: webhook,
+                readAt: .now)
         }
         snapshot.withLock { $0 = read }
     }
@@ -75,7 +84,26 @@ final class SandboxSecretBroker: SecretBroker {
         }
     }
 
+    /// `host:port` of an https:// base URL (port 443 unless given); nil for anything else.
+    static func destination(ofBaseURL url: String?) -> String? {
+        guard let url, let components = URLComponents(string: url), components.scheme?.lowercased() == "https",
+            let host = components.host.flatMap(EgressRule.canonicalDestination)
+        else { return nil }
+        return "\(host):\(components.port ?? 443)"
+    }
+
     // MARK: SecretBroker
+
+    func isKeyDestination(host: String, port: Int) -> Bool {
+        let current = snapshot.withLock { $0 }
+        refreshIfStale(current)
+        return current.keyDestinations.contains("\(host):\(port)")
+    }
+
+    func serveKeyConnection(_ channel: any Channel) throws {
+        guard let proxy else { throw KeyholdError.unavailable("this daemon runs no metering proxy (--proxy): no key broker") }
+        try proxy.adoptBrokered(channel, brokeredSandboxID: sandboxID)
+    }
 
     func secret(host: String, port: Int) -> BrokeredSecret? {
         let current = snapshot.withLock { $0 }

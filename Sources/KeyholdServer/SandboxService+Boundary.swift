@@ -28,10 +28,11 @@ extension SandboxService {
     /// A managed sandbox's only way out is the metering proxy: its policy is empty.
     static func egressPolicy(plan: Plan, keys: [KeyVersionRecord], tenantEgress: [EgressRule]) -> EgressPolicy {
         guard plan.kind == .byok else { return EgressPolicy(entries: []) }
-        // Brokered: the keys' requests leave from the daemon, so their hosts are not the agent's to reach (a placeholder
-        // sent there directly would be worthless anyway).
-        let bases = (plan.isBrokered ? [] : keys).compactMap { key -> (provider: String, baseURL: String)? in
+        // Brokered: the keys' requests leave from the daemon. Their HTTPS hosts stay listed so that a client that ignores
+        // its base URL finds them by name, but the gateway never splices there: it terminates and the key broker answers.
+        let bases = keys.compactMap { key -> (provider: String, baseURL: String)? in
             guard let url = key.baseURL ?? key.provider.defaultBaseURL else { return nil }
+            if plan.isBrokered && !url.lowercased().hasPrefix("https://") { return nil }
             return (key.provider.rawValue, url)
         }
         return EgressPolicy.of(keyBaseURLs: bases, plan: plan, tenant: tenantEgress)

@@ -247,6 +247,8 @@ struct DaemonFlags: ParsableArguments {
                 lease: .seconds(leaseSeconds)
             ).validated()
         )
+        // The broker checks a key's base URL with the names the egress gateway resolves itself.
+        options.proxy?.staticHosts = sandbox.egressResolver.staticEntries
         options.metricsAddress = metrics
         options.keyChecks = KeyCheckOptions(callsPerSecondPerProvider: keyCheckRate, timeoutSeconds: Int64(keyCheckTimeout))
         options.console = try console.map { try ConsoleOptions(address: $0, publicURL: consoleURL) }

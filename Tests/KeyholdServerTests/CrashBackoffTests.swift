@@ -7,7 +7,7 @@ import Testing
 /// A crash-looping tenant's back-off is its own: it holds up neither the reconciler nor other tenants.
 @Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
 struct CrashBackoffTests {
-    @Test func anotherTenantsCrashIsRestartedWhileACrashLoopWaitsOutItsBackOff() async throws {
+    @Test func anotherTenantsCrashIsRestartedWhileACrashLoopWaitsOutItsBackOff() throws {
         // A first back-off of 2 s, doubling: the looping tenant waits 2, 4, then 8 s between its restarts.
         let sandboxes = try SandboxHarness(extraArguments: ["--restart-backoff-ms", "2000", "--max-restarts", "5"])
         let looping = SandboxHarness.tenantName("loop")
@@ -19,7 +19,7 @@ struct CrashBackoffTests {
             try #require(try sandboxes.start(tenant).status == 0)
         }
         // Two crashes of the looping tenant: its next restart is 8 s away.
-        _ = try await sandboxes.waitForAudit("two crashes of \(looping)") { audit in
+        _ = try sandboxes.waitForAudit("two crashes of \(looping)") { audit in
             audit.split(separator: "\n").filter { $0.contains("\"sandbox.crash\"") && $0.contains(looping) }.count >= 2
         }
         let before = try #require(try sandboxes.activeUnits(tenant: steady).first)

@@ -11,19 +11,19 @@ struct RotationTests {
     static let agent =
         #"/bin/sh -c 'case "$ANTHROPIC_API_KEY" in *-bad-*) echo "refusing this key"; exit 2;; esac; echo "hash=$(printf %s "$ANTHROPIC_API_KEY" | sha256sum | cut -c1-64)"; exec sleep infinity'"#
 
-    static func runningTenant(_ sandboxes: SandboxHarness, prefix: String) async throws -> (tenant: String, key: String) {
+    static func runningTenant(_ sandboxes: SandboxHarness, prefix: String) throws -> (tenant: String, key: String) {
         let tenant = SandboxHarness.tenantName(prefix)
         let key = SandboxHarness.canary()
         try sandboxes.tenant(tenant, agent: agent)
         try sandboxes.setKey(tenant, key)
         try #require(try sandboxes.start(tenant).status == 0)
-        _ = try await sandboxes.waitForLog(tenant, containing: "hash=")
+        _ = try sandboxes.waitForLog(tenant, containing: "hash=")
         return (tenant, key)
     }
 
-    @Test func aRotationNeverLeavesTheTenantWithoutARunningAgent() async throws {
+    @Test func aRotationNeverLeavesTheTenantWithoutARunningAgent() throws {
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "500"])
-        let (tenant, _) = try await Self.runningTenant(sandboxes, prefix: "rot")
+        let (tenant, _) = try Self.runningTenant(sandboxes, prefix: "rot")
         let before = try sandboxes.activeUnits(tenant: tenant)
         try #require(before.count == 1)
         let newKey = SandboxHarness.canary()
@@ -52,7 +52,7 @@ struct RotationTests {
         let after = try sandboxes.activeUnits(tenant: tenant)
         #expect(after.count == 1)
         #expect(Set(after.keys).isDisjoint(with: before.keys), "the old unit is gone, a new one runs")
-        let line = try await sandboxes.waitForLog(tenant, containing: "hash=")
+        let line = try sandboxes.waitForLog(tenant, containing: "hash=")
         #expect(line.hasSuffix("hash=" + (try SandboxHarness.sha256(newKey))), "the new agent holds the new key")
 
         let keys = try sandboxes.keyhold.cli(["key", "list", tenant]).stdout
@@ -67,9 +67,9 @@ struct RotationTests {
         #expect(try sandboxes.keyhold.cli(["audit", "verify"]).status == 0)
     }
 
-    @Test func aNewKeyWhoseAgentFailsLeavesTheOldAgentRunning() async throws {
+    @Test func aNewKeyWhoseAgentFailsLeavesTheOldAgentRunning() throws {
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "1000"])
-        let (tenant, _) = try await Self.runningTenant(sandboxes, prefix: "rotbad")
+        let (tenant, _) = try Self.runningTenant(sandboxes, prefix: "rotbad")
         let before = try sandboxes.activeUnits(tenant: tenant)
         let rotate = try sandboxes.keyhold.cli(
             ["key", "rotate", tenant, "anthropic", "--no-validate"], input: Array(("sk-ant-bad-" + UUID().uuidString).utf8)
@@ -84,9 +84,9 @@ struct RotationTests {
     }
 
     @Test(arguments: ["rotation.before-new-unit", "rotation.new-unit-starting", "rotation.after-new-ready", "rotation.stopping-old"])
-    func aDaemonKilledAtAnyStepConverges(fault: String) async throws {
+    func aDaemonKilledAtAnyStepConverges(fault: String) throws {
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "300"])
-        let (tenant, _) = try await Self.runningTenant(sandboxes, prefix: "crash")
+        let (tenant, _) = try Self.runningTenant(sandboxes, prefix: "crash")
         sandboxes.keyhold.stopDaemon()
         try sandboxes.restartDaemon(environment: ["KEYHOLD_FAULT": fault])
         let rotate = try sandboxes.keyhold.cli(["key", "rotate", tenant, "anthropic", "--no-validate"], input: Array(SandboxHarness.canary().utf8))
@@ -95,7 +95,7 @@ struct RotationTests {
         #expect(sandboxes.keyhold.daemonLog.contains("SIGKILL at \(fault)"))
 
         try sandboxes.restartDaemon()
-        let audit = try await sandboxes.waitForAudit("the interrupted rotation resolved") {
+        let audit = try sandboxes.waitForAudit("the interrupted rotation resolved") {
             $0.contains("\"completed-after-restart\"") || $0.contains("rolled back\"")
         }
         let rolledForward = ["rotation.after-new-ready", "rotation.stopping-old"].contains(fault)
@@ -116,9 +116,9 @@ struct RotationTests {
         #expect(try sandboxes.keyhold.cli(["audit", "verify"]).status == 0)
     }
 
-    @Test func badRotationsAreRefusedAndChangeNothing() async throws {
+    @Test func badRotationsAreRefusedAndChangeNothing() throws {
         let sandboxes = try SandboxHarness()
-        let (tenant, _) = try await Self.runningTenant(sandboxes, prefix: "rotin")
+        let (tenant, _) = try Self.runningTenant(sandboxes, prefix: "rotin")
         let before = try sandboxes.keyhold.cli(["key", "list", tenant]).stdout
         let cases: [([String], String, String)] = [
             (["key", "rotate", "nobody-here", "anthropic", "--no-validate"], "sk-ant-x", "no tenant named"),
@@ -140,17 +140,17 @@ struct RotationTests {
         #expect(revoked.status != 0 && revoked.stderr.contains("no active anthropic key"))
     }
 
-    @Test func aManagedTenantsProxyTokenRotates() async throws {
+    @Test func aManagedTenantsProxyTokenRotates() throws {
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "300"])
         let tenant = SandboxHarness.tenantName("tok")
         try sandboxes.tenant(
             tenant, plan: "managed",
             agent: #"/bin/sh -c 'echo "token=$(printf %s "$KEYHOLD_PROXY_TOKEN" | sha256sum | cut -c1-16)"; exec sleep infinity'"#)
         try #require(try sandboxes.start(tenant).status == 0)
-        let first = try await sandboxes.waitForLog(tenant, containing: "token=")
+        let first = try sandboxes.waitForLog(tenant, containing: "token=")
         let rotate = try sandboxes.keyhold.cli(["key", "rotate", tenant, "proxy-token"])
         #expect(rotate.status == 0, "\(rotate.stderr)")
-        let second = try await sandboxes.waitForLog(tenant, containing: "token=")
+        let second = try sandboxes.waitForLog(tenant, containing: "token=")
         #expect(first != second, "the new agent has a new token")
         #expect(try sandboxes.activeUnits(tenant: tenant).count == 1)
     }
@@ -166,7 +166,7 @@ struct RotationTests {
         time.sleep(10**6)
         """
 
-    @Test func aNotifyAgentIsReadyWhenItSaysSo() async throws {
+    @Test func aNotifyAgentIsReadyWhenItSaysSo() throws {
         // A long readiness window that a notify agent does not wait for: READY=1 is its readiness.
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "20000"])
         let tenant = SandboxHarness.tenantName("ntf")
@@ -189,7 +189,7 @@ struct RotationTests {
         let rotate = try sandboxes.keyhold.cli(["key", "rotate", tenant, "anthropic", "--no-validate"], input: Array(newKey.utf8))
         #expect(rotate.status == 0, "\(rotate.stderr)")
         #expect(Date().timeIntervalSince(began) < 15, "the rotation did not wait out the 20 s window")
-        let line = try await sandboxes.waitForLog(tenant, containing: "hash=")
+        let line = try sandboxes.waitForLog(tenant, containing: "hash=")
         #expect(line.hasSuffix("hash=" + (try SandboxHarness.sha256(newKey))))
         #expect(try sandboxes.activeUnits(tenant: tenant).count == 1)
     }

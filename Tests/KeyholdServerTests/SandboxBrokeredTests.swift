@@ -26,7 +26,7 @@ struct SandboxBrokeredTests {
         let canary = Self.canaries()
         let provider = try await FakeProvider.start(configuration: .init(openAIKeys: [canary.openAI], anthropicKeys: [canary.anthropic]))
         let proxyPort = try LoopbackPort.free()
-        let sandboxes = try SandboxHarness(extraArguments: ["--proxy", "127.0.0.1:\(proxyPort)", "--key-use-audit-interval-ms", "300"])
+        let sandboxes = try SandboxHarness(extraArguments: ["--proxy", "127.0.0.1:\(proxyPort)", "--key-use-audit-interval-ms", "2000"])
         let tenant = SandboxHarness.tenantName("brk")
         let agent =
             "/bin/sh -c '\(Self.search); /usr/bin/node \(assets.directory)/managed_fetch.mjs; \(TestAssets.python) \(assets.directory)/brokered_agent.py; exec sleep infinity'"
@@ -106,7 +106,7 @@ struct SandboxBrokeredTests {
         #expect(inject.contains("\"delivery\":\"brokered\"") || inject.contains("\"delivery\" : \"brokered\""), "\(inject)")
         #expect(inject.contains("placeholder_fingerprint") && !inject.contains(placeholder), "\(inject)")
         // Two SDK calls, the models list, two fetches, two echoes and the smuggling call: the refused ones never
-        // reached a key. Batches come every 300 ms here (a minute by default), one record per sandbox and key each.
+        // reached a key. Batches come every 2 s here (a minute by default), one record per sandbox and key each.
         func uses(_ provider: String) throws -> (records: Int, count: Int) {
             let listed = try sandboxes.keyhold.cli(["audit", "list", "--action", "key.use", "--tenant", tenant, "--json"]).stdout
             let events = SandboxHarness.jsonObjects(listed).compactMap { $0["event"] as? [String: Any] }.filter {

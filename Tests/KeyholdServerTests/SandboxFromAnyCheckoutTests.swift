@@ -6,7 +6,7 @@ import Testing
 /// already exited is what the user asked for, not an error.
 @Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxFromAnyCheckoutTests {
-    @Test func aDaemonBuiltUnderRootStartsAgentsFromItsLaunchersCopy() async throws {
+    @Test func aDaemonBuiltUnderRootStartsAgentsFromItsLaunchersCopy() throws {
         let checkout = "/root/keyhold-\(LauncherPlacementTests.unique())"
         defer { try? FileManager.default.removeItem(atPath: checkout) }
         let launcher = try LauncherPlacementTests.plantLaunchers(in: checkout + "/.build/debug")
@@ -21,7 +21,7 @@ struct SandboxFromAnyCheckoutTests {
         try sandboxes.setKey(tenant, canary)
         let start = try sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
-        #expect(try await sandboxes.waitForLog(tenant, containing: "agent key").hasSuffix(try SandboxHarness.sha256(canary)))
+        #expect(try sandboxes.waitForLog(tenant, containing: "agent key").hasSuffix(try SandboxHarness.sha256(canary)))
 
         let unit = try #require(try sandboxes.loadedUnits(tenant: tenant).first)
         let show = try sandboxes.systemctlShow(unit)
@@ -32,14 +32,14 @@ struct SandboxFromAnyCheckoutTests {
         #expect(try sandboxes.keyhold.cli(["sandbox", "stop", tenant]).status == 0)
     }
 
-    @Test func stoppingATenantWhoseAgentExitedSucceedsAndSaysSo() async throws {
+    @Test func stoppingATenantWhoseAgentExitedSucceedsAndSaysSo() throws {
         let sandboxes = try SandboxHarness()
         let tenant = SandboxHarness.tenantName("exited")
         try sandboxes.tenant(tenant, agent: "/bin/sh -c 'echo agent done'")
         try sandboxes.setKey(tenant, SandboxHarness.canary())
         let start = try sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
-        _ = try await sandboxes.waitForLog(tenant, containing: "agent done")
+        _ = try sandboxes.waitForLog(tenant, containing: "agent done")
         // Whether or not the daemon has noticed the exit yet, the user's request already holds.
         let first = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
         #expect(first.status == 0, "\(first.stderr)")

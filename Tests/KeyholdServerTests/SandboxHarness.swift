@@ -54,7 +54,8 @@ struct SandboxHarness {
     func start(_ tenant: String) throws -> ProcessResult { try keyhold.cli(["sandbox", "start", tenant, "--json"]) }
 
     /// Polls the tenant's journal until a line contains `marker` (bounded: 20 s): the agent reports asynchronously.
-    /// It sleeps without holding a thread: the fake servers of tests running beside it answer on the same pool.
+    /// In an async test it sleeps without holding a thread: the in-process fake servers of the tests running beside
+    /// it answer on the same pool of threads.
     func waitForLog(_ tenant: String, containing marker: String, timeout: Double = 20) async throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
@@ -62,6 +63,19 @@ struct SandboxHarness {
             last = try keyhold.cli(["sandbox", "logs", tenant, "--lines", "200"]).stdout
             if let line = last.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
             try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("no '\(marker)' in the journal of \(tenant) within \(Int(timeout)) s; last logs: \(last)")
+        return ""
+    }
+
+    /// The same, for a synchronous test (which has a thread of its own to block).
+    func waitForLog(_ tenant: String, containing marker: String, timeout: Double = 20) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            last = try keyhold.cli(["sandbox", "logs", tenant, "--lines", "200"]).stdout
+            if let line = last.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
+            usleep(50_000)
         }
         Issue.record("no '\(marker)' in the journal of \(tenant) within \(Int(timeout)) s; last logs: \(last)")
         return ""
@@ -75,6 +89,19 @@ struct SandboxHarness {
             audit = try keyhold.cli(["audit", "export"]).stdout
             if predicate(audit) { return audit }
             try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("audit never showed \(description): \(audit)")
+        return audit
+    }
+
+    /// The same, for a synchronous test.
+    func waitForAudit(_ description: String, _ predicate: (String) -> Bool) throws -> String {
+        let deadline = Date().addingTimeInterval(30)
+        var audit = ""
+        while Date() < deadline {
+            audit = try keyhold.cli(["audit", "export"]).stdout
+            if predicate(audit) { return audit }
+            usleep(100_000)
         }
         Issue.record("audit never showed \(description): \(audit)")
         return audit

@@ -8,7 +8,7 @@ import Testing
 struct SandboxInjectionTests {
     static let hashAgent = #"/bin/sh -c 'echo "hash=$(printf %s "$ANTHROPIC_API_KEY" | sha256sum | cut -c1-64)"; exec sleep infinity'"#
 
-    @Test func theAgentHoldsItsKeyAndTheCanaryIsNowhereElse() async throws {
+    @Test func theAgentHoldsItsKeyAndTheCanaryIsNowhereElse() throws {
         let sandboxes = try SandboxHarness()
         let tenant = SandboxHarness.tenantName("inj")
         let canary = SandboxHarness.canary()
@@ -17,7 +17,7 @@ struct SandboxInjectionTests {
         let start = try sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
 
-        let line = try await sandboxes.waitForLog(tenant, containing: "hash=")
+        let line = try sandboxes.waitForLog(tenant, containing: "hash=")
         #expect(line.hasSuffix("hash=" + (try SandboxHarness.sha256(canary))))
 
         let unit = try #require(try sandboxes.loadedUnits(tenant: tenant).first)
@@ -44,7 +44,7 @@ struct SandboxInjectionTests {
         #expect(try sandboxes.loadedUnits(tenant: tenant).isEmpty)
     }
 
-    @Test func oneTenantCannotReachAnothersKeyProcessesOrPtrace() async throws {
+    @Test func oneTenantCannotReachAnothersKeyProcessesOrPtrace() throws {
         let sandboxes = try SandboxHarness()
         let victim = SandboxHarness.tenantName("vic")
         let canary = SandboxHarness.canary()
@@ -52,7 +52,7 @@ struct SandboxInjectionTests {
         try sandboxes.setKey(victim, canary)
         let started = try sandboxes.start(victim)
         let victimPID = try #require(SandboxHarness.mainPID(started.stdout))
-        _ = try await sandboxes.waitForLog(victim, containing: "hash=")
+        _ = try sandboxes.waitForLog(victim, containing: "hash=")
 
         let snoop = SandboxHarness.tenantName("snp")
         let script = """
@@ -66,7 +66,7 @@ struct SandboxInjectionTests {
         try sandboxes.tenant(snoop, agent: "/bin/sh -c '\(script.replacingOccurrences(of: "'", with: "'\\''"))'")
         try sandboxes.setKey(snoop, "sk-ant-snoop-" + UUID().uuidString)
         try #require(try sandboxes.start(snoop).status == 0)
-        let report = try await sandboxes.waitForLog(snoop, containing: "snoop ")
+        let report = try sandboxes.waitForLog(snoop, containing: "snoop ")
         #expect(report.contains("hits=0"), "the other tenant's key is not readable: \(report)")
         #expect(!report.contains("direct=0"), "the victim's /proc entry is not readable: \(report)")
         #expect(!report.contains("ptrace=0"), "ptrace of the victim fails: \(report)")
@@ -76,7 +76,7 @@ struct SandboxInjectionTests {
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", victim])
     }
 
-    @Test func theProfilesSeccompPolicyBitesInsideAndNotOutside() async throws {
+    @Test func theProfilesSeccompPolicyBitesInsideAndNotOutside() throws {
         // A copy of the default profile whose seccomp layer also denies uname(2) with EACCES.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kh-profiles-\(UUID().uuidString.prefix(6))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -97,21 +97,21 @@ struct SandboxInjectionTests {
         try sandboxes.tenant(tenant, agent: #"/bin/sh -c 'uname -s; echo "uname_rc=$?"; exec sleep infinity'"#)
         try sandboxes.setKey(tenant, SandboxHarness.canary())
         try #require(try sandboxes.start(tenant).status == 0)
-        let line = try await sandboxes.waitForLog(tenant, containing: "uname_rc=")
+        let line = try sandboxes.waitForLog(tenant, containing: "uname_rc=")
         #expect(line.hasSuffix("uname_rc=1"))
         let logs = try sandboxes.keyhold.cli(["sandbox", "logs", tenant]).stdout
         #expect(logs.contains("Permission denied"), "EACCES, the profile's errno: \(logs)")
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
     }
 
-    @Test func aCrashedAgentIsRestartedWithAFreshAuditedInjectionThenReportedFailed() async throws {
+    @Test func aCrashedAgentIsRestartedWithAFreshAuditedInjectionThenReportedFailed() throws {
         let sandboxes = try SandboxHarness()
         let tenant = SandboxHarness.tenantName("crash")
         try sandboxes.tenant(tenant, agent: #"/bin/sh -c 'echo "up"; exit 3'"#)
         try sandboxes.setKey(tenant, SandboxHarness.canary())
         try #require(try sandboxes.start(tenant).status == 0)
         // --max-restarts 2: the first start and two restarts, each its own injection, then failed.
-        let audit = try await sandboxes.waitForAudit("sandbox.fail") { $0.contains("\"sandbox.fail\"") }
+        let audit = try sandboxes.waitForAudit("sandbox.fail") { $0.contains("\"sandbox.fail\"") }
         let injections = audit.split(separator: "\n").filter { $0.contains("\"key.inject\"") && $0.contains(tenant) }
         #expect(injections.count == 3)
         let invocations = Set(
@@ -125,13 +125,13 @@ struct SandboxInjectionTests {
         #expect(try sandboxes.loadedUnits(tenant: tenant).isEmpty)
     }
 
-    @Test func aSuspendedTenantsSandboxStopsAndStaysStopped() async throws {
+    @Test func aSuspendedTenantsSandboxStopsAndStaysStopped() throws {
         let sandboxes = try SandboxHarness()
         let tenant = SandboxHarness.tenantName("susp")
         try sandboxes.tenant(
             tenant, plan: "managed", agent: #"/bin/sh -c 'echo "token=${#KEYHOLD_PROXY_TOKEN} base=$OPENAI_BASE_URL"; exec sleep infinity'"#)
         try #require(try sandboxes.start(tenant).status == 0)
-        let line = try await sandboxes.waitForLog(tenant, containing: "token=")
+        let line = try sandboxes.waitForLog(tenant, containing: "token=")
         #expect(line.contains("base=http://127.0.0.1:8787/v1"))
         #expect(!line.contains("token=0 "), "the managed agent got a proxy token")
         #expect(try sandboxes.keyhold.cli(["tenant", "suspend", tenant]).status == 0)
@@ -139,7 +139,7 @@ struct SandboxInjectionTests {
         // Several reconciler passes later it is still stopped, and a start is refused.
         let start = try sandboxes.start(tenant)
         #expect(start.status != 0 && start.stderr.contains("suspended"))
-        _ = try await sandboxes.waitForAudit("the stop") { $0.contains("\"sandbox.stop\"") }
+        _ = try sandboxes.waitForAudit("the stop") { $0.contains("\"sandbox.stop\"") }
         #expect(try sandboxes.loadedUnits(tenant: tenant).isEmpty)
         #expect(try sandboxes.keyhold.cli(["sandbox", "status", tenant]).stdout.contains("no sandbox running"))
     }

@@ -15,33 +15,43 @@ struct SandboxSecretTests {
         let slack: FakeProvider
         /// The tenant's webhook, when the test asked for one.
         let webhook: WebhookReceiver?
+        /// A stand-in LLM provider serving HTTPS under a name: the tenant's brokered OpenAI key's base URL.
+        let llm: FakeProvider
+        let llmCanary = "sk-canary-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let sandboxes: SandboxHarness
         let githubCanary = "ghp_canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let slackCanary = "xoxb-canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
 
         var githubURL: String { "https://github.keyhold.test:\(github.port)" }
         var slackURL: String { "https://slack.keyhold.test:\(slack.port)" }
+        var llmURL: String { "https://llm.keyhold.test:\(llm.port)" }
+
+        /// The tenant console's base URL.
+        let console: String
 
         init(daemonArguments: [String] = [], githubKeys: [String] = [], webhook withWebhook: Bool = false) async throws {
             assets = try TestAssets()
             let githubCertificate = try SelfSignedCertificate(address: "github.keyhold.test", dnsName: true, parent: assets.directory)
             let slackCertificate = try SelfSignedCertificate(address: "slack.keyhold.test", dnsName: true, parent: assets.directory)
+            let llmCertificate = try SelfSignedCertificate(address: "llm.keyhold.test", dnsName: true, parent: assets.directory)
             let roots = assets.directory + "/roots.pem"
-            try
-                (try String(contentsOfFile: githubCertificate.certificatePath, encoding: .utf8)
-                + String(contentsOfFile: slackCertificate.certificatePath, encoding: .utf8))
-                .write(toFile: roots, atomically: true, encoding: .utf8)
+            try [githubCertificate, slackCertificate, llmCertificate].map { try String(contentsOfFile: $0.certificatePath, encoding: .utf8) }
+                .joined().write(toFile: roots, atomically: true, encoding: .utf8)
             let hosts = assets.directory + "/egress-hosts"
-            try "127.0.0.1 github.keyhold.test\n127.0.0.1 slack.keyhold.test\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+            try "127.0.0.1 github.keyhold.test\n127.0.0.1 slack.keyhold.test\n127.0.0.1 llm.keyhold.test\n".write(
+                toFile: hosts, atomically: true, encoding: .utf8)
             var configuration = FakeProvider.Configuration()
             configuration.openAIKeys = Set(githubKeys + [githubCanary])
             github = try await FakeProvider.start(configuration: configuration, tls: try githubCertificate.serverConfiguration())
             slack = try await FakeProvider.start(tls: try slackCertificate.serverConfiguration())
+            llm = try await FakeProvider.start(configuration: .init(openAIKeys: [llmCanary]), tls: try llmCertificate.serverConfiguration())
             webhook = withWebhook ? try await WebhookReceiver.start(failingFirst: 0) : nil
+            let consolePort = try LoopbackPort.free()
+            console = "http://127.0.0.1:\(consolePort)"
             sandboxes = try SandboxHarness(
                 extraArguments: [
                     "--proxy", "127.0.0.1:\(try LoopbackPort.free())", "--egress-hosts", hosts, "--egress-trust-roots", roots,
-                    "--key-use-audit-interval-ms", "300",
+                    "--key-use-audit-interval-ms", "300", "--console", "127.0.0.1:\(consolePort)", "--provider-ca-file", roots,
                 ] + daemonArguments)
         }
 
@@ -50,9 +60,9 @@ struct SandboxSecretTests {
             let tenant = SandboxHarness.tenantName(prefix)
             try sandboxes.tenant(tenant, plan: "byok-brokered", agent: agent)
             let key = try sandboxes.keyhold.cli(
-                ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check"], input: Array("sk-canary-\(UUID().uuidString)".utf8))
+                ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check", "--base-url", llmURL + "/v1"], input: Array(llmCanary.utf8))
             try #require(key.status == 0, "\(key.stderr)")
-            for host in ["github.keyhold.test:\(github.port)", "slack.keyhold.test:\(slack.port)"] {
+            for host in ["github.keyhold.test:\(github.port)", "slack.keyhold.test:\(slack.port)", "llm.keyhold.test:\(llm.port)"] {
                 let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, host, "--private"])
                 try #require(allowed.status == 0, "\(allowed.stderr)")
             }
@@ -71,12 +81,13 @@ struct SandboxSecretTests {
         }
 
         func agentCommand(_ script: String) -> String {
-            "/bin/sh -c 'export TEST_GITHUB=\(githubURL) TEST_SLACK=\(slackURL) TEST_PYTHON=\(TestAssets.python); exec /bin/sh \(assets.directory)/\(script)'"
+            "/bin/sh -c 'export TEST_GITHUB=\(githubURL) TEST_SLACK=\(slackURL) TEST_LLM=\(llmURL) TEST_PYTHON=\(TestAssets.python); exec /bin/sh \(assets.directory)/\(script)'"
         }
 
         func stop() async throws {
             try await github.stop()
             try await slack.stop()
+            try await llm.stop()
             assets.remove()
         }
     }
@@ -126,6 +137,18 @@ struct SandboxSecretTests {
         let smuggled = try #require(githubRequests.first { $0.query?.contains("token=") == true })
         #expect(smuggled.query?.contains(placeholder) == true && String(decoding: smuggled.body, as: UTF8.self).contains(placeholder))
 
+        // A client that ignores its base URL and calls its provider by name (here the key's own HTTPS host): the gateway
+        // terminates, the key broker answers with the key in the provider's header, metered as through the base URL.
+        #expect(results["llm_by_name"]?.hasSuffix("\"chat.completion\"") == false, "answered by the provider: \(results)")
+        #expect(results["llm_by_name"]?.hasSuffix(" 200") == true && results["llm_via_proxy"] == "200", "\(results)")
+        #expect(results["llm_node"] == "200 chat.completion", "\(results)")
+        let llmRequests = rig.llm.requests.filter { $0.path == "/v1/chat/completions" }
+        #expect(llmRequests.count == 3 && llmRequests.allSatisfy { $0.header("authorization") == "Bearer " + rig.llmCanary }, "\(llmRequests.count)")
+        try await SandboxBrokeredTests.waitUntil("three metered completions") {
+            let usage = (try? rig.sandboxes.keyhold.cli(["usage", "show", tenant, "--json"]).stdout) ?? ""
+            return SandboxHarness.jsonObjects(usage).first?["requests_this_month"] as? Int == 3
+        }
+
         // Caught in the act: refused before leaving, audited with the destination, posted to the tenant's webhook.
         #expect(results["misuse_secret"]?.hasSuffix(" 403") == true && results["misuse_secret"]?.contains("secret 'github'") == true, "\(results)")
         #expect(results["misuse_llm"] == "403", "\(results)")
@@ -159,6 +182,19 @@ struct SandboxSecretTests {
                 .compactMap { ($0["details"] as? [String: String])?["count"] }.compactMap(Int.init)
             return counts.reduce(0, +) == githubRequests.count
         }
+
+        // The tenant's console lists its secrets (never a value), its keys' uses and the placeholders caught.
+        let link = try rig.sandboxes.keyhold.cli(["tenant", "console-link", tenant]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let jar = rig.assets.directory + "/cookies"
+        _ = try ProcessRunner.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-c", jar, link])
+        let page = try ProcessRunner.run("/usr/bin/curl", ["-s", "-b", jar, rig.console + "/"]).stdout
+        #expect(page.contains("id=\"secrets\"") && page.contains("GITHUB_TOKEN") && page.contains("slack.keyhold.test:\(rig.slack.port)"))
+        #expect(page.contains("secret:github v1") && page.contains("github.keyhold.test:\(rig.github.port) ("), "key uses with destinations")
+        #expect(page.contains("Placeholders refused") && page.contains(slackDestination))
+        #expect(!page.contains(rig.githubCanary) && !page.contains(rig.slackCanary))
+        // (The agent printed its own placeholder to its log, which the page shows; Keyhold's sections never do.)
+        let sections = page.components(separatedBy: "id=\"secrets\"").last?.components(separatedBy: "id=\"webhook\"").first ?? ""
+        #expect(!sections.isEmpty && !sections.contains(placeholder))
 
         // The host side holds no secret where it could be read: the agent's environment, its unit, logs, state files.
         let environment = rig.sandboxes.environment(ofPID: pid)

@@ -14,19 +14,19 @@ struct SandboxStateTests {
     /// Where the tenant's state lives on this host (systemd keeps DynamicUser state under /var/lib/private).
     static func hostPath(_ tenant: String) -> String { "/var/lib/private/keyhold-agents/\(tenant)" }
 
-    @Test func stateSurvivesCrashDaemonRestartAndRotationAndIsDeletedWithTheTenant() async throws {
+    @Test func stateSurvivesCrashDaemonRestartAndRotationAndIsDeletedWithTheTenant() throws {
         let sandboxes = try SandboxHarness(extraArguments: ["--readiness-window-ms", "300"])
         let tenant = SandboxHarness.tenantName("st")
         try sandboxes.tenant(tenant, agent: Self.countingAgent)
         try sandboxes.setKey(tenant, SandboxHarness.canary())
         try #require(try sandboxes.start(tenant).status == 0)
-        let first = try await sandboxes.waitForLog(tenant, containing: "runs=")
+        let first = try sandboxes.waitForLog(tenant, containing: "runs=")
         #expect(first.contains("runs=1 home=/var/lib/keyhold-agents/\(tenant)"), "\(first)")
 
         // A crash: the reconciler restarts the agent, which finds its state.
         let unit = try #require(try sandboxes.activeUnits(tenant: tenant).keys.first)
         try sandboxes.manager.killUnit(name: unit, signal: SIGKILL)
-        _ = try await sandboxes.waitForLog(tenant, containing: "runs=2")
+        _ = try sandboxes.waitForLog(tenant, containing: "runs=2")
 
         // A daemon restart leaves the agent and its state alone.
         sandboxes.keyhold.stopDaemon()
@@ -37,7 +37,7 @@ struct SandboxStateTests {
         // A rotation: the new agent finds the state the old one wrote (both share it during the overlap).
         let rotate = try sandboxes.keyhold.cli(["key", "rotate", tenant, "anthropic", "--no-validate"], input: Array(SandboxHarness.canary().utf8))
         #expect(rotate.status == 0, "\(rotate.stderr)")
-        _ = try await sandboxes.waitForLog(tenant, containing: "runs=3")
+        _ = try sandboxes.waitForLog(tenant, containing: "runs=3")
 
         // Another tenant sees none of it.
         let snoop = SandboxHarness.tenantName("sn")
@@ -46,7 +46,7 @@ struct SandboxStateTests {
         try sandboxes.tenant(snoop, agent: "/bin/sh -c '\(script)'")
         try sandboxes.setKey(snoop, SandboxHarness.canary())
         try #require(try sandboxes.start(snoop).status == 0)
-        let report = try await sandboxes.waitForLog(snoop, containing: "snoop ")
+        let report = try sandboxes.waitForLog(snoop, containing: "snoop ")
         #expect(report.contains("own=\(snoop) "), "\(report)")
         #expect(!report.contains("read=run"), "\(report)")
         #expect(report.contains("private=\(snoop) "), "its private state parent holds only its own: \(report)")
@@ -60,7 +60,7 @@ struct SandboxStateTests {
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", snoop])
     }
 
-    @Test func stateOverThePlansLimitIsFoundWhileRunningAndMountedReadOnly() async throws {
+    @Test func stateOverThePlansLimitIsFoundWhileRunningAndMountedReadOnly() throws {
         let keyhold = try KeyholdHarness()
         let plans = keyhold.root + "/plans"
         try FileManager.default.createDirectory(atPath: plans, withIntermediateDirectories: true)
@@ -75,9 +75,9 @@ struct SandboxStateTests {
         try sandboxes.tenant(tenant, agent: agent)
         try sandboxes.setKey(tenant, SandboxHarness.canary())
         try #require(try sandboxes.start(tenant).status == 0)
-        #expect(try await sandboxes.waitForLog(tenant, containing: "write=").hasSuffix("write=ok"))
+        #expect(try sandboxes.waitForLog(tenant, containing: "write=").hasSuffix("write=ok"))
         // The reconciler measures the running agent's state, finds it over the limit and restarts it read-only.
-        _ = try await sandboxes.waitForLog(tenant, containing: "write=refused")
+        _ = try sandboxes.waitForLog(tenant, containing: "write=refused")
         let stops = try sandboxes.keyhold.cli(["audit", "list", "--action", "sandbox.stop", "--tenant", tenant, "--json"]).stdout
         #expect(stops.contains("state over the plan's state_max"), "\(stops)")
         let audit = try sandboxes.keyhold.cli(["audit", "list", "--action", "sandbox.state-limit", "--tenant", tenant, "--json"]).stdout

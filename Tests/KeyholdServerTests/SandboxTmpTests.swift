@@ -6,7 +6,7 @@ import Testing
 /// agent filling them hits ENOSPC, not the disk that holds the database and the usage journal.
 @Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxTmpTests {
-    @Test func aFilledTmpIsTheAgentsOwnProblem() async throws {
+    @Test func aFilledTmpIsTheAgentsOwnProblem() throws {
         let keyhold = try KeyholdHarness()
         let plans = keyhold.root + "/plans"
         try FileManager.default.createDirectory(atPath: plans, withIntermediateDirectories: true)
@@ -29,7 +29,7 @@ struct SandboxTmpTests {
         try sandboxes.tenant(filler, agent: "/bin/sh -c '\(fill)'")
         try sandboxes.setKey(filler, SandboxHarness.canary())
         try #require(try sandboxes.start(filler).status == 0)
-        _ = try await sandboxes.waitForLog(filler, containing: "check filled")
+        _ = try sandboxes.waitForLog(filler, containing: "check filled")
         let filled = try sandboxes.checks(filler)
         #expect(filled["tmp_dd"] != "0", "dd ran out of room: \(filled)")
         #expect(filled["vartmp_dd"] != "0", "\(filled)")
@@ -50,7 +50,7 @@ struct SandboxTmpTests {
         )
         try sandboxes.setKey(neighbour, SandboxHarness.canary())
         try #require(try sandboxes.start(neighbour).status == 0)
-        _ = try await sandboxes.waitForLog(neighbour, containing: "check ready")
+        _ = try sandboxes.waitForLog(neighbour, containing: "check ready")
         let results = try sandboxes.checks(neighbour)
         #expect(results["sees_fill"] == "no" && results["mine_dd"] == "0", "\(results)")
         #expect(try sandboxes.activeUnits(tenant: filler).count == 1, "the filler still runs: its full /tmp is its own problem")

@@ -52,7 +52,7 @@ struct WarmPoolTests {
         return try #require(SandboxHarness.jsonObjects(result.stdout).first?["unit"] as? String, "\(result.stdout)")
     }
 
-    @Test func aStartTakesAWaitingUnitForItsTenantOnlyAndThePoolRefills() async throws {
+    @Test func aStartTakesAWaitingUnitForItsTenantOnlyAndThePoolRefills() throws {
         let keyhold = try KeyholdHarness()
         let plans = try Self.plans(in: keyhold, pool: "  warm_pool: 2\n")
         let sandboxes = try SandboxHarness(extraArguments: ["--plans", plans])
@@ -70,7 +70,7 @@ struct WarmPoolTests {
         try sandboxes.setKey(tenant, canary)
         let unit = try Self.startedUnit(try sandboxes.start(tenant))
         #expect(waiting.contains(unit), "the start did not take a waiting unit: \(unit), waiting \(waiting)")
-        let report = try await sandboxes.waitForLog(tenant, containing: "report ")
+        let report = try sandboxes.waitForLog(tenant, containing: "report ")
         #expect(report.contains("runs=1 home=/var/lib/keyhold-agents/\(tenant) state=/var/lib/keyhold-agents/\(tenant) "), "\(report)")
         #expect(report.contains("key=\(try SandboxHarness.sha256(canary))"), "\(report)")
         // keyhold-mount attached the state (systemd's slower BindMountUnit is the fallback).
@@ -79,7 +79,7 @@ struct WarmPoolTests {
         // The key travelled through the pipe only: not in the unit's properties, not in the journal.
         #expect(!(try sandboxes.systemctlShow(unit)).contains(canary))
         #expect(!(try sandboxes.keyhold.cli(["sandbox", "logs", tenant, "--lines", "200"]).stdout).contains(canary))
-        let audit = try await sandboxes.waitForAudit("the injection into \(unit)") { $0.contains("\"key.inject\"") && $0.contains(unit) }
+        let audit = try sandboxes.waitForAudit("the injection into \(unit)") { $0.contains("\"key.inject\"") && $0.contains(unit) }
         #expect(!audit.contains(canary))
 
         // The pool refills in the background, with new units: the taken one never comes back.
@@ -91,7 +91,7 @@ struct WarmPoolTests {
         #expect(try sandboxes.manager.unitStatus(name: unit)?.activeState != "active")
         let second = try Self.startedUnit(try sandboxes.start(tenant))
         #expect(second != unit)
-        #expect(try await sandboxes.waitForLog(tenant, containing: "runs=2").contains("report runs=2"))
+        #expect(try sandboxes.waitForLog(tenant, containing: "runs=2").contains("report runs=2"))
 
         // Another tenant gets a unit of its own and sees none of the first one's state.
         let other = SandboxHarness.tenantName("wq")
@@ -99,7 +99,7 @@ struct WarmPoolTests {
         try sandboxes.setKey(other, SandboxHarness.canary())
         let third = try Self.startedUnit(try sandboxes.start(other))
         #expect(![unit, second].contains(third))
-        let otherReport = try await sandboxes.waitForLog(other, containing: "report ")
+        let otherReport = try sandboxes.waitForLog(other, containing: "report ")
         #expect(otherReport.contains("runs=1 ") && otherReport.contains("varlib=\(other), "), "\(otherReport)")
 
         // The state both warm units wrote stays on the host, in the tenant's private directory.

@@ -86,7 +86,7 @@ import Testing
 @Suite struct ProxyGenerationTests {
     /// The metering proxy keeps its caches while `proxy_generation` is unchanged: every change to tokens, tenants and
     /// keys must move it, and its own usage rows must not.
-    @Test(arguments: StoreKind.allCases) func tokenTenantAndKeyChangesMoveTheGenerationAndUsageRowsDoNot(kind: StoreKind) throws {
+    @Test(arguments: StoreKind.allCases) func tokenTenantAndKeyChangesMoveTheGenerationAndUsageRowsDoNot(kind: StoreKind) async throws {
         let temporary = try TemporaryStore(kind)
         let queue = temporary.store
         func generation() throws -> Int { try queue.readNow { tx in try tx.lookupGeneration() } }
@@ -123,14 +123,15 @@ import Testing
         // What the proxy checks per request: the same counter, read at once on SQLite, followed through the commits'
         // notifications on PostgreSQL (so it may lag a commit by the notification's trip: waited for, bounded).
         let reader = queue.generationReader()
-        func readerCatchesUp() -> Bool {
+        // Waits without holding a thread: the notification is handled on the same pool as this test.
+        func readerCatchesUp() async -> Bool {
             let deadline = ContinuousClock.now + .seconds(5)
-            while reader.generation() != last && ContinuousClock.now < deadline { usleep(1_000) }
+            while reader.generation() != last && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
             return reader.generation() == last
         }
-        #expect(readerCatchesUp())
+        #expect(await readerCatchesUp())
         try queue.writeNow { tx in try tx.updateTenant(tenant.id, state: .active) }
         try expectMoved("a resumed tenant")
-        #expect(readerCatchesUp(), "the reader follows a later commit")
+        #expect(await readerCatchesUp(), "the reader follows a later commit")
     }
 }

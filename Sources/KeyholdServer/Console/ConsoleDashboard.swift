@@ -9,6 +9,41 @@ public enum ConsoleDashboard {
     static let injectionCount = 20
     static let logLineCount = 20
 
+    /// How many `key.use` and `key.misuse` records the page lists.
+    static let keyUseCount = 20
+
+    /// A brokered tenant's secrets (bindings and fingerprints, never values), its keys' recent uses, and the
+    /// placeholders caught on their way to the wrong host.
+    static func brokeredModel(plane: ControlPlane, tenant name: String, into model: inout [String: Any]) async throws {
+        model["brokered"] = true
+        let secrets = try await plane.listSecrets(tenant: name)
+        model["secrets"] = secrets.map { secret -> [String: Any] in
+            [
+                "name": secret.name, "host": secret.host, "header": secret.header, "env": secret.env, "version": secret.version,
+                "state": secret.state, "fingerprint": secret.fingerprint,
+            ]
+        }
+        model["hasSecrets"] = !secrets.isEmpty
+        let uses = try await plane.auditRecords(tenant: name, action: "key.use", since: nil, limit: keyUseCount)
+        model["keyUses"] = uses.map { record -> [String: Any] in
+            let details = record.event.details
+            let destinations = details.keys.filter { $0.hasPrefix("destination.") }.sorted().map {
+                "\($0.dropFirst("destination.".count)) (\(details[$0] ?? "0"))"
+            }
+            return [
+                "time": display(details["last_use"] ?? record.time), "key": record.event.provider ?? "-",
+                "version": record.event.keyVersion.map(String.init) ?? "-", "count": details["count"] ?? "0",
+                "destinations": destinations.joined(separator: ", "),
+            ]
+        }
+        model["hasKeyUses"] = !uses.isEmpty
+        let misuses = try await plane.auditRecords(tenant: name, action: "key.misuse", since: nil, limit: keyUseCount)
+        model["misuses"] = misuses.map { record -> [String: Any] in
+            ["time": display(record.time), "key": record.event.provider ?? "-", "destination": record.event.details["destination"] ?? "-"]
+        }
+        model["hasMisuses"] = !misuses.isEmpty
+    }
+
     /// Renders the console page of a signed-in session.
     /// - Parameters:
     ///   - notice: a sentence confirming what was just done.
@@ -56,6 +91,7 @@ public enum ConsoleDashboard {
             ]
         }
         model["hasInjections"] = !injections.isEmpty
+        if plan?.isBrokered == true { try await brokeredModel(plane: plane, tenant: name, into: &model) }
         if let webhook = tenant.alertWebhook, let host = URLComponents(string: webhook)?.host { model["webhookHost"] = host }
         return pages.dashboard(model)
     }

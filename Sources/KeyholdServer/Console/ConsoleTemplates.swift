@@ -90,6 +90,25 @@ enum ConsoleTemplates {
         </tbody></table>{{/hasInjections}}
         {{^injections}}<p>No key was injected into your agent yet.</p>{{/injections}}
         </section>
+        {{#brokered}}
+        <section class="card" id="secrets"><h2>Secrets</h2>
+        <p>Your agent holds placeholders; each secret is written into its header on its way to its host, and nowhere else.</p>
+        {{#hasSecrets}}<table><thead><tr><th>Name</th><th>Sent to</th><th>Header</th><th>Variable</th><th>Version</th><th>Fingerprint</th></tr></thead><tbody>
+        {{#secrets}}<tr><td>{{name}}</td><td>{{host}}</td><td>{{header}}</td><td><code>{{env}}</code></td><td>v{{version}} · {{state}}</td>\
+        <td><code>{{fingerprint}}</code></td></tr>{{/secrets}}
+        </tbody></table>{{/hasSecrets}}
+        {{^hasSecrets}}<p>No secret yet.</p>{{/hasSecrets}}
+        </section>
+        <section class="card" id="key-uses"><h2>Key uses</h2>
+        {{#hasKeyUses}}<table><thead><tr><th>Last use</th><th>Key</th><th>Requests</th><th>Destinations</th></tr></thead><tbody>
+        {{#keyUses}}<tr><td>{{time}}</td><td>{{key}} v{{version}}</td><td>{{count}}</td><td>{{destinations}}</td></tr>{{/keyUses}}
+        </tbody></table>{{/hasKeyUses}}
+        {{^hasKeyUses}}<p>Your keys were not used through the broker yet.</p>{{/hasKeyUses}}
+        {{#hasMisuses}}<h3>Placeholders refused on their way elsewhere</h3><table><thead><tr><th>When</th><th>Placeholder of</th><th>Destination</th></tr></thead><tbody>
+        {{#misuses}}<tr><td>{{time}}</td><td>{{key}}</td><td>{{destination}}</td></tr>{{/misuses}}
+        </tbody></table>{{/hasMisuses}}
+        </section>
+        {{/brokered}}
         <section class="card" id="webhook"><h2>Alert webhook</h2>
         <p>{{#webhookHost}}Usage alerts are posted to a URL on <strong>{{webhookHost}}</strong>.{{/webhookHost}}\
         {{^webhookHost}}No webhook of your own: alerts go to your plan's default, if any.{{/webhookHost}}</p>

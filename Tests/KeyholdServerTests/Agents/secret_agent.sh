@@ -19,6 +19,16 @@ echo "check via_proxy $(curl -s -H "Authorization: Bearer $GITHUB_TOKEN" "$G/v1/
 echo "check by_name $(curl -s --noproxy '*' -H "Authorization: Bearer $GITHUB_TOKEN" "$G/v1/echo/headers" -o /dev/null -w '%{http_code}')"
 echo "check without_placeholder $(curl -s -H 'Authorization: token mine' "$G/v1/echo/headers" -o /dev/null -w '%{http_code}')"
 echo "check slack $(curl -s -H "X-Slack-Token: $SLACK_TOKEN" "$S/v1/echo/headers" -o /dev/null -w '%{http_code}')"
+# The LLM key by its host's name, ignoring $OPENAI_BASE_URL (as some clients do): directly and through HTTPS_PROXY.
+CHAT='{"model":"gpt-4o-mini","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+echo "check llm_by_name $(curl -s --noproxy '*' -H "Authorization: Bearer $OPENAI_API_KEY" -H 'content-type: application/json' -d "$CHAT" "$TEST_LLM/v1/chat/completions" -w ' %{http_code}' | tr -d '\n' | tail -c 400)"
+echo "check llm_via_proxy $(curl -s -H "Authorization: Bearer $OPENAI_API_KEY" -H 'content-type: application/json' -d "$CHAT" "$TEST_LLM/v1/chat/completions" -o /dev/null -w '%{http_code}')"
+/usr/bin/node -e '
+fetch(process.env.TEST_LLM + "/v1/chat/completions", { method: "POST", headers: { authorization: "Bearer " + process.env.OPENAI_API_KEY, "content-type": "application/json" },
+  body: JSON.stringify({ model: "gpt-4o-mini", max_tokens: 8, messages: [{ role: "user", content: "hi" }] }) })
+  .then(async (r) => console.log("check llm_node", r.status, (await r.json()).object))
+  .catch((e) => console.log("check llm_node error", e.cause ? e.cause.code : e.message));
+'
 # An echo in every event of a stream; a placeholder in a URL and a body (passed as they are).
 echo "check stream_placeholders $(curl -s -X POST -d "token=$GITHUB_TOKEN" -H "Authorization: Bearer $GITHUB_TOKEN" "$G/v1/echo/stream?token=$GITHUB_TOKEN" | grep -c "$GITHUB_TOKEN")"
 # Leaks caught in the act: github's placeholder, and the LLM key's, sent to slack.
