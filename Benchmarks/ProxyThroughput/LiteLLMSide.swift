@@ -162,7 +162,7 @@ enum LiteLLMSide {
             guard process.isRunning else {
                 throw BenchError("LiteLLM exited with \(process.terminationStatus): " + tail(log))
             }
-            if LoopbackPort.waitUntilListening(target.port, timeout: 0.5) { break }
+            if await LoopbackPort.waitUntilListening(target.port, timeout: 0.5) { break }
         }
         let answerDeadline = ContinuousClock.now + .seconds(60)
         var last = ""

@@ -1,3 +1,4 @@
+import Foundation
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdServer
@@ -26,7 +27,10 @@ enum FloorUnit {
         ]
         if let boundary {
             properties += BoundaryUnitProperties.make(
-                hostsFile: boundary.hosts, resolvConfFile: boundary.resolvConf, stateDirectory: "keyhold-agents/\(tenant)", notifySocket: false)
+                hostsFile: boundary.hosts, resolvConfFile: boundary.resolvConf, stateDirectory: "keyhold-agents/\(tenant)", notifySocket: false,
+                // The same mounts as a sandbox's: its bundle of roots too (here the system's own file).
+                trustBundleFile: FileManager.default.fileExists(atPath: "/etc/ssl/certs/ca-certificates.crt")
+                    ? "/etc/ssl/certs/ca-certificates.crt" : nil)
         } else {
             properties.append(.bool("PrivateNetwork", false))
         }

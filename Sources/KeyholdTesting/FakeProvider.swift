@@ -62,7 +62,8 @@ public final class FakeProvider: Sendable {
             },
             logger: logger
         )
-        let serverTask = Task {
+        // Its connections' tasks inherit the preference: the stand-in answers even while the tests block the pool.
+        let serverTask = Task(executorPreference: StandInExecutor.shared) {
             do {
                 try await app.run()
                 bound.resolve(.failure(FakeProviderError.serverExited))

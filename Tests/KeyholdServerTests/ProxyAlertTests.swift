@@ -83,8 +83,8 @@ final class WebhookReceiver: Sendable {
             }
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: receiver.port)))
-        receiver.task.withLock { $0 = Task { try await app.runService() } }
-        try #require(LoopbackPort.waitUntilListening(receiver.port))
+        receiver.task.withLock { $0 = Task(executorPreference: StandInExecutor.shared) { try await app.runService() } }
+        try #require(await LoopbackPort.waitUntilListening(receiver.port))
         return receiver
     }
 
