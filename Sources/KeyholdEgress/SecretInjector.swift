@@ -39,6 +39,14 @@ final class SecretInjector: ChannelDuplexHandler {
         guard !refusing, let upstream else { return }
         switch unwrapInboundIn(data) {
         case .head(var head):
+            // Origin-form only: an absolute URI could name another site behind the same address (a CDN), and the
+            // secret would follow it there.
+            guard head.uri.hasPrefix("/") else {
+                refuse(
+                    context, "keyhold: requests to \(destination) take a path (origin-form), not \(EgressRouter.printable(head.uri))",
+                    status: .badRequest)
+                return
+            }
             var scanned = Array(head.uri.utf8)
             for (_, value) in head.headers { scanned += [0x20] + Array(value.utf8) }
             if let misused = PlaceholderScan.labels(in: scanned, broker: broker).first(where: { $0 != secret.label }) {
@@ -55,6 +63,8 @@ final class SecretInjector: ChannelDuplexHandler {
             }
             defer { opened.value.withUnsafeMutableBytes { buffer in if let base = buffer.baseAddress { explicit_bzero(base, buffer.count) } } }
             let presented = head.headers[canonicalForm: secret.binding.header].lazy.compactMap { self.placeholder(in: String($0)) }.first
+            // The secret's host, whatever the agent named: another Host could route it to another site at that address.
+            head.headers.replaceOrAdd(name: "host", value: secret.binding.port == 443 ? secret.binding.host : secret.binding.destination)
             head.headers.remove(name: secret.binding.header)
             head.headers.add(name: secret.binding.header, value: secret.binding.headerValue(secret: String(decoding: opened.value, as: UTF8.self)))
             let replacement = presented ?? SecretInjector.redactedMark

@@ -20,7 +20,9 @@ struct FakeProviderHandler: Sendable {
                 method: request.method.rawValue,
                 path: request.uri.path,
                 query: request.uri.query,
-                headers: request.headers.map { .init(name: $0.name.rawName, value: $0.value) },
+                // HTTP/1.1's Host arrives as the request's authority: recorded as the header it was on the wire.
+                headers: (request.head.authority.map { [.init(name: "host", value: $0)] } ?? [])
+                    + request.headers.map { .init(name: $0.name.rawName, value: $0.value) },
                 body: Array(body.readableBytesView),
                 provider: provider,
                 connectionNoDelay: noDelay.map { $0 != 0 }

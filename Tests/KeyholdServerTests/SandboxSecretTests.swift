@@ -121,12 +121,16 @@ struct SandboxSecretTests {
         #expect(viaProxy.hasSuffix(" 200") && viaProxy.contains("Bearer \(placeholder)") && !viaProxy.contains(rig.githubCanary), "\(results)")
         #expect(results["by_name"] == "200", "\(results)")
         #expect(results["without_placeholder"] == "200", "the named header is replaced, whatever the agent sent: \(results)")
+        #expect(results["other_host"] == "200" && results["absolute_uri"] == "400", "\(results)")
         #expect(results["requests"] == "200 True", "\(results)")
         #expect(results["node"] == "200 true", "\(results)")
         #expect(results["stream_placeholders"] == "2", "each event's echo is the placeholder: \(results)")
         // The stand-ins got the secrets, each in its own header with its format, and nothing else of the sandbox's.
         let githubRequests = rig.github.requests
-        #expect(githubRequests.count >= 6)
+        #expect(githubRequests.count >= 7)
+        #expect(
+            githubRequests.allSatisfy { $0.header("host") == "github.keyhold.test:\(rig.github.port)" }, "\(githubRequests.map { $0.header("host") })"
+        )
         #expect(
             githubRequests.allSatisfy { $0.header("authorization") == "Bearer " + rig.githubCanary },
             "\(githubRequests.map { $0.header("authorization") })")

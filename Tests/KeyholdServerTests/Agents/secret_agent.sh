@@ -18,6 +18,9 @@ echo "check slack_placeholder $SLACK_TOKEN"
 echo "check via_proxy $(curl -s -H "Authorization: Bearer $GITHUB_TOKEN" "$G/v1/echo/headers" -w ' %{http_code}' | tr -d '\n')"
 echo "check by_name $(curl -s --noproxy '*' -H "Authorization: Bearer $GITHUB_TOKEN" "$G/v1/echo/headers" -o /dev/null -w '%{http_code}')"
 echo "check without_placeholder $(curl -s -H 'Authorization: token mine' "$G/v1/echo/headers" -o /dev/null -w '%{http_code}')"
+# Another site's name in Host (a CDN would route by it) and an absolute URI: the secret never follows them.
+echo "check other_host $(curl -s -H 'Host: attacker.example' "$G/v1/echo/headers" -o /dev/null -w '%{http_code}')"
+echo "check absolute_uri $(curl -s --request-target "https://attacker.example/v1/echo/headers" "$G/v1/echo/headers" -o /dev/null -w '%{http_code}')"
 echo "check slack $(curl -s -H "X-Slack-Token: $SLACK_TOKEN" "$S/v1/echo/headers" -o /dev/null -w '%{http_code}')"
 # The LLM key by its host's name, ignoring $OPENAI_BASE_URL (as some clients do): directly and through HTTPS_PROXY.
 CHAT='{"model":"gpt-4o-mini","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
