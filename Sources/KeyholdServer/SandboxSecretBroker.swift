@@ -34,6 +34,12 @@ final class SandboxSecretBroker: SecretBroker {
     private let plans: PlanCatalog
     private let logger: Logger
     private let snapshot = Mutex(Snapshot())
+    /// When each (placeholder, destination) misuse was last recorded, and how many were refused since without a record:
+    /// an agent that loops on a leak gets one `key.misuse` record and one webhook POST a minute for it, not one each.
+    private let misuses = Mutex<[String: (recordedAt: ContinuousClock.Instant, unrecorded: Int)]>([:])
+
+    /// The most one misuse of a sandbox (a placeholder to one destination) is recorded and posted.
+    static let misuseInterval: Duration = .seconds(60)
     private let refreshing = Atomic<Bool>(false)
 
     /// How old a snapshot may get before a request reads the store again (in the background).
@@ -136,6 +142,19 @@ final class SandboxSecretBroker: SecretBroker {
     }
 
     func recordMisuse(label: String, destination: String, location: String) {
+        let now = ContinuousClock.now
+        // nil: recorded less than a minute ago (counted); else how many were refused unrecorded since the last record.
+        let unrecorded = misuses.withLock { all -> Int? in
+            let key = label + " " + destination
+            if let last = all[key], now - last.recordedAt < Self.misuseInterval {
+                all[key] = (last.recordedAt, last.unrecorded + 1)
+                return nil
+            }
+            let since = all[key]?.unrecorded ?? 0
+            all[key] = (now, 0)
+            return since
+        }
+        guard let unrecorded else { return }
         let (store, logger, tenant, unit) = (self.store, self.logger, self.tenantName, self.unit)
         let webhook = snapshot.withLock { $0.webhook }
         logger.warning("\(unit): a placeholder of \(label) was sent to \(destination): refused", metadata: ["tenant": .string(tenant)])
@@ -146,7 +165,9 @@ final class SandboxSecretBroker: SecretBroker {
                     _ = try tx.appendAudit(
                         AuditEvent(
                             actor: "keyhold-gateway", action: "key.misuse", tenant: tenant, provider: label, outcome: "refused", unit: unit,
-                            details: ["destination": destination, "location": location]))
+                            details: [
+                                "destination": destination, "location": location, "refused_unrecorded_before": String(unrecorded),
+                            ]))
                 }
             } catch {
                 logger.error("\(unit): the key.misuse record could not be written: \(error)")

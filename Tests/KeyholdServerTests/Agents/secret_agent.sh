@@ -36,6 +36,7 @@ fetch(process.env.TEST_LLM + "/v1/chat/completions", { method: "POST", headers: 
 echo "check stream_placeholders $(curl -s -X POST -d "token=$GITHUB_TOKEN" -H "Authorization: Bearer $GITHUB_TOKEN" "$G/v1/echo/stream?token=$GITHUB_TOKEN" | grep -c "$GITHUB_TOKEN")"
 # Leaks caught in the act: github's placeholder, and the LLM key's, sent to slack.
 echo "check misuse_secret $(curl -s -H "Authorization: Bearer $GITHUB_TOKEN" "$S/v1/echo/headers" -w ' %{http_code}' | tr -d '\n')"
+echo "check misuse_repeat $(curl -s -H "Authorization: Bearer $GITHUB_TOKEN" "$S/v1/echo/headers" -o /dev/null -w '%{http_code}')"
 echo "check misuse_llm $(curl -s -H "x-api-key: $OPENAI_API_KEY" "$S/v1/echo/headers" -o /dev/null -w '%{http_code}')"
 "$TEST_PYTHON" -c '
 import os, requests
