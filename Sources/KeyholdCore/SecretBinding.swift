@@ -35,6 +35,9 @@ public struct SecretBinding: Codable, Sendable, Equatable {
     /// `host:port` as a destination is shown (IPv6 in brackets).
     public var destination: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
 
+    /// The `Host` header of a request to it (the port left out when it is HTTPS's own).
+    public var hostHeader: String { port == 443 ? (host.contains(":") ? "[\(host)]" : host) : destination }
+
     /// The label a secret's sealed versions are bound to (with its tenant and version).
     public static func sealingLabel(name: String) -> String { "secret:\(name)" }
 

@@ -6,8 +6,15 @@ enum PlaceholderScan {
 
     /// The labels of the placeholders of `broker`'s sandbox found in `bytes`, in order, without repeats.
     static func labels(in bytes: some Collection<UInt8>, broker: any SecretBroker) -> [String] {
-        let text = Array(bytes)
         var labels: [String] = []
+        for found in placeholders(in: bytes, broker: broker) where !labels.contains(found.label) { labels.append(found.label) }
+        return labels
+    }
+
+    /// The placeholders of `broker`'s sandbox found in `bytes`, in order, each with what it stands for.
+    static func placeholders(in bytes: some Collection<UInt8>, broker: any SecretBroker) -> [(token: String, label: String)] {
+        let text = Array(bytes)
+        var found: [(token: String, label: String)] = []
         var index = 0
         var candidates = 0
         while index + marker.count <= text.count, candidates < 16 {
@@ -20,14 +27,11 @@ enum PlaceholderScan {
             var end = index + marker.count
             while end < text.count, isTokenByte(text[end]) { end += 1 }
             candidates += 1
-            if end - start <= 128, let label = broker.placeholderLabel(of: String(decoding: text[start..<end], as: UTF8.self)),
-                !labels.contains(label)
-            {
-                labels.append(label)
-            }
+            let token = String(decoding: text[start..<end], as: UTF8.self)
+            if end - start <= 128, let label = broker.placeholderLabel(of: token) { found.append((token, label)) }
             index = end
         }
-        return labels
+        return found
     }
 
     /// Letters, digits, `-` and `_`: a placeholder's alphabet (base64url after its prefix).

@@ -22,12 +22,12 @@ public final class SandboxAuthority: Sendable {
     /// How long an authority (and every certificate it signs) is valid: longer than any sandbox runs between restarts.
     static let lifetime: TimeInterval = 397 * 86_400
 
-    /// A new authority for the sandbox `unit`.
-    public static func make(unit: String) throws -> SandboxAuthority {
+    /// A new authority for a sandbox of `tenant` (named in its certificate).
+    public static func make(tenant: String) throws -> SandboxAuthority {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName {
             OrganizationName("Keyhold")
-            CommonName("Keyhold sandbox \(unit.prefix(40))")
+            CommonName("Keyhold sandbox of \(tenant.prefix(40))")
         }
         let publicKey = Certificate.PublicKey(key.publicKey)
         let now = Date()

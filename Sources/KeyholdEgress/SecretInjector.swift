@@ -62,9 +62,10 @@ final class SecretInjector: ChannelDuplexHandler {
                 return
             }
             defer { opened.value.withUnsafeMutableBytes { buffer in if let base = buffer.baseAddress { explicit_bzero(base, buffer.count) } } }
-            let presented = head.headers[canonicalForm: secret.binding.header].lazy.compactMap { self.placeholder(in: String($0)) }.first
+            let named = head.headers[secret.binding.header].joined(separator: " ")
+            let presented = PlaceholderScan.placeholders(in: Array(named.utf8), broker: broker).first { $0.label == secret.label }?.token
             // The secret's host, whatever the agent named: another Host could route it to another site at that address.
-            head.headers.replaceOrAdd(name: "host", value: secret.binding.port == 443 ? secret.binding.host : secret.binding.destination)
+            head.headers.replaceOrAdd(name: "host", value: secret.binding.hostHeader)
             head.headers.remove(name: secret.binding.header)
             head.headers.add(name: secret.binding.header, value: secret.binding.headerValue(secret: String(decoding: opened.value, as: UTF8.self)))
             let replacement = presented ?? SecretInjector.redactedMark
@@ -84,14 +85,6 @@ final class SecretInjector: ChannelDuplexHandler {
 
     /// What stands in for an echo of the secret when the agent did not present its placeholder.
     static let redactedMark = "keyhold-secret-redacted"
-
-    /// The placeholder of this secret in a header value, if the agent sent it there.
-    private func placeholder(in value: String) -> String? {
-        for word in value.split(separator: " ") where word.contains("keyhold-") && broker.placeholderLabel(of: String(word)) == secret.label {
-            return String(word)
-        }
-        return nil
-    }
 
     private static func describe(label: String) -> String {
         label.hasPrefix("secret:") ? "secret '\(label.dropFirst(7))'" : "\(label) key"
@@ -133,8 +126,6 @@ final class SecretInjector: ChannelDuplexHandler {
     }
 
     func deliverFlush() { context?.flush() }
-
-    func closeAll() { context?.close(promise: nil) }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 

@@ -144,6 +144,8 @@ extension SandboxService {
         actor: String
     ) async throws -> (PlacementDecision, SandboxRecord?, StartCredentials) {
         let name = tenant.name
+        // A brokered sandbox's own authority: made (a key pair, a signature) before the write, which holds the store's lock.
+        let authority = plan.isBrokered ? try SandboxAuthority.make(tenant: name) : nil
         return try await store.write { tx -> (PlacementDecision, SandboxRecord?, StartCredentials) in
             try tx.lockTenant(id: tenant.id)
             try tx.clearFailedSandboxes(tenantID: tenant.id)
@@ -178,8 +180,9 @@ extension SandboxService {
                     let placeholder = try tx.createSecretPlaceholder(tenantID: tenant.id, sandboxID: sandbox.id, name: secret.name)
                     credentials.secretPlaceholders.append(SecretPlaceholder(secret: secret, placeholder: placeholder))
                 }
-                // Its own authority, its key sealed like a tenant's key: a restarted daemon serves its secrets on.
-                let authority = try SandboxAuthority.make(unit: sandbox.unit)
+            }
+            // Its authority's key sealed like a tenant's key: a restarted daemon serves its secrets on.
+            if let authority {
                 let key = SecretBytes(authority.privateKeyBytes)
                 defer { key.wipe() }
                 let binding = KeyBinding(tenantID: tenant.id, provider: StoreTransaction.authorityLabel(sandboxID: sandbox.id), version: 1)

@@ -29,7 +29,7 @@ struct SandboxSecretTests {
         /// The tenant console's base URL.
         let console: String
 
-        init(daemonArguments: [String] = [], githubKeys: [String] = [], webhook withWebhook: Bool = false) async throws {
+        init(githubKeys: [String] = [], webhook withWebhook: Bool = false) async throws {
             assets = try TestAssets()
             let githubCertificate = try SelfSignedCertificate(address: "github.keyhold.test", dnsName: true, parent: assets.directory)
             let slackCertificate = try SelfSignedCertificate(address: "slack.keyhold.test", dnsName: true, parent: assets.directory)
@@ -52,7 +52,7 @@ struct SandboxSecretTests {
                 extraArguments: [
                     "--proxy", "127.0.0.1:\(try LoopbackPort.free())", "--egress-hosts", hosts, "--egress-trust-roots", roots,
                     "--key-use-audit-interval-ms", "300", "--console", "127.0.0.1:\(consolePort)", "--provider-ca-file", roots,
-                ] + daemonArguments)
+                ])
         }
 
         /// A tenant on the brokered plan with an LLM key, both hosts allowed, and both secrets.
