@@ -48,9 +48,10 @@ public enum RotationStep: String, Codable, Sendable, CaseIterable {
     case rolledBack = "rolled-back"
 }
 
-/// How a usage report groups a tenant's metered requests.
+/// How a usage report groups a tenant's metered requests: by model, by day, or by the tenant key (provider and
+/// version) that served them.
 public enum UsageGrouping: String, Codable, Sendable, CaseIterable {
-    case model, day
+    case model, day, key
 }
 
 /// What a stored usage row charged: the usage the provider reported, or the whole reservation of a request whose

@@ -41,6 +41,11 @@ public struct SecretBinding: Codable, Sendable, Equatable {
     /// The label a secret's sealed versions are bound to (with its tenant and version).
     public static func sealingLabel(name: String) -> String { "secret:\(name)" }
 
+    /// A placeholder's label as a message names it: `secret 'github'` or `openai key`.
+    public static func describe(label: String) -> String {
+        label.hasPrefix("secret:") ? "secret '\(label.dropFirst("secret:".count))'" : "\(label) key"
+    }
+
     public static let defaultHeader = "Authorization"
     public static let defaultFormat = "Bearer {}"
 

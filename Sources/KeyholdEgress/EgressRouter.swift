@@ -25,7 +25,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         /// With a brokered secret bound to the destination, the tunnel's TLS is terminated rather than spliced.
         case tunnel(upstream: any Channel, host: String, requireTLS: Bool, secret: BrokeredSecret?)
         /// A CONNECT tunnel to a brokered key's destination: its TLS is terminated and served by the key broker.
-        case keyTunnel(host: String)
+        case keyTunnel(host: String, port: Int)
         case done
     }
 
@@ -79,7 +79,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
             evaluate(context)
         case .connecting, .done: break
         case .tunnel: startTunnel(context)
-        case .keyTunnel(let host): startKeyTunnel(context, host: host)
+        case .keyTunnel(let host, let port): startKeyTunnel(context, host: host, port: port)
         }
     }
 
@@ -174,11 +174,11 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         case .allow(let ruleAllowsPrivate):
             // A brokered key's destination (an agent that ignores its base URL): the key broker answers, here.
             if tls, route.isKeyDestination(host: host, port: port) {
-                guard connect else { return serveKey(context, host: host, destination: destination) }
+                guard connect else { return serveKey(context, host: host, port: port, destination: destination) }
                 bytes.removeFirst(min(connectHeadLength, bytes.count))
-                state = .keyTunnel(host: host)
+                state = .keyTunnel(host: host, port: port)
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
-                if !bytes.isEmpty { startKeyTunnel(context, host: host) }
+                if !bytes.isEmpty { startKeyTunnel(context, host: host, port: port) }
                 return
             }
             let secret = tls ? route.terminatedSecret(host: host, port: port) : nil
@@ -246,7 +246,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The first bytes through a CONNECT tunnel to a key's destination: a ClientHello naming it (or nothing).
-    private func startKeyTunnel(_ context: ChannelHandlerContext, host: String) {
+    private func startKeyTunnel(_ context: ChannelHandlerContext, host: String, port: Int) {
         guard bytes.count <= Self.sniffLimit, bytes.first == 0x16 else {
             return refuse(context, destination: host, reason: "a tunnel to a brokered key's host must start with TLS", http: false)
         }
@@ -260,14 +260,14 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
                     context, destination: host, reason: "the TLS server name \(EgressRouter.printable(serverName)) is not the tunnel's destination",
                     http: false)
             } else {
-                serveKey(context, host: host, destination: host)
+                serveKey(context, host: host, port: port, destination: host)
             }
         }
     }
 
     /// Terminates the agent's TLS with its sandbox's certificate for `host` and hands the connection to the key
     /// broker (no connection leaves from here: the broker makes its own to the key's base URL).
-    private func serveKey(_ context: ChannelHandlerContext, host: String, destination: String) {
+    private func serveKey(_ context: ChannelHandlerContext, host: String, port: Int, destination: String) {
         guard let authority = route.authority, let broker = route.broker else {
             return refuse(context, destination: destination, reason: "the sandbox has no key broker", http: false)
         }
@@ -276,7 +276,7 @@ final class EgressRouter: ChannelInboundHandler, RemovableChannelHandler {
         do {
             try context.pipeline.syncOperations.addHandler(
                 NIOSSLServerHandler(context: try authority.serverContext(host: host)), position: .after(self))
-            try broker.serveKeyConnection(context.channel)
+            try broker.serveKeyConnection(context.channel, host: host, port: port)
         } catch {
             route.countRefused()
             gateway.logRefusal(route: route, destination: destination, reason: "\(error)")

@@ -17,8 +17,9 @@ public protocol SecretBroker: Sendable {
     /// Whether `host:port` is where one of the sandbox's brokered keys goes (its provider's API or its key's base
     /// URL): a TLS connection there is terminated and served by the key broker, as if the agent had called its base URL.
     func isKeyDestination(host: String, port: Int) -> Bool
-    /// Hands a terminated connection to a key's destination to the key broker (its TLS handler is in place).
-    func serveKeyConnection(_ channel: any Channel) throws
+    /// Hands a terminated connection to a key's destination `host:port` to the key broker (its TLS handler is in
+    /// place); the broker takes only the placeholders of the keys bound there.
+    func serveKeyConnection(_ channel: any Channel, host: String, port: Int) throws
     /// A placeholder on its way to a destination it is not bound to: audited as `key.misuse`, posted to the
     /// tenant's webhook. The request was refused and nothing was replaced.
     func recordMisuse(label: String, destination: String, location: String)

@@ -53,7 +53,7 @@ final class SecretInjector: ChannelDuplexHandler {
                 broker.recordMisuse(label: misused, destination: destination, location: "a request header or its URL")
                 refuse(
                     context,
-                    "keyhold: a placeholder of this sandbox's \(Self.describe(label: misused)) may not be sent to \(destination); the request was refused and recorded"
+                    "keyhold: a placeholder of this sandbox's \(SecretBinding.describe(label: misused)) may not be sent to \(destination); the request was refused and recorded"
                 )
                 return
             }
@@ -85,10 +85,6 @@ final class SecretInjector: ChannelDuplexHandler {
 
     /// What stands in for an echo of the secret when the agent did not present its placeholder.
     static let redactedMark = "keyhold-secret-redacted"
-
-    private static func describe(label: String) -> String {
-        label.hasPrefix("secret:") ? "secret '\(label.dropFirst(7))'" : "\(label) key"
-    }
 
     /// Answers `status` (403) with `message` and closes once it is written.
     private func refuse(_ context: ChannelHandlerContext, _ message: String, status: HTTPResponseStatus = .forbidden) {

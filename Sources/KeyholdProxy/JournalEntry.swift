@@ -21,4 +21,7 @@ struct JournalEntry: Codable, Sendable {
     var charged = "usage"
     var latencyMs = 0.0
     var time: String
+    /// The tenant's key a brokered request was sent with (nil: the platform's).
+    var keyProvider: String? = nil
+    var keyVersion: Int? = nil
 }

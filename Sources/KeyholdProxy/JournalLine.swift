@@ -1,11 +1,14 @@
 import Foundation
 
-/// The journal's line format: the entry's 17 fields, tab-separated, ending in a newline.
+/// The journal's line format: the entry's 19 fields, tab-separated, ending in a newline.
 ///
-/// Text fields escape backslash, tab, newline and carriage return (`\\`, `\t`, `\n`, `\r`); an absent sandbox is
-/// an empty field. A line with a wrong field count or a malformed number is rejected whole.
+/// Text fields escape backslash, tab, newline and carriage return (`\\`, `\t`, `\n`, `\r`); an absent sandbox or
+/// key is an empty field. Lines of 17 fields (journals written before the key's provider and version were added) are
+/// read as the platform's key. A line with a wrong field count or a malformed number is rejected whole.
 enum JournalLine {
-    static let fieldCount = 17
+    static let fieldCount = 19
+    /// The field count of lines written before the key fields.
+    static let formerFieldCount = 17
 
     static func encode(_ entry: JournalEntry, into line: inout [UInt8]) {
         text(entry.kind, &line)
@@ -25,7 +28,13 @@ enum JournalLine {
         text(entry.charged, &line)
         line.append(contentsOf: entry.latencyMs.description.utf8)
         line.append(0x09)
-        escape(entry.time, &line)
+        text(entry.time, &line)
+        if let provider = entry.keyProvider, let version = entry.keyVersion {
+            text(provider, &line)
+            integer(Int64(version), &line)
+        } else {
+            line.append(0x09)
+        }
         line.append(0x0A)
     }
 
@@ -76,7 +85,8 @@ enum JournalLine {
             start = index + 1
         }
         fields.append(UnsafeBufferPointer(rebasing: line[start...]))
-        guard fields.count == fieldCount, let kind = unescape(fields[0]), let id = unescape(fields[1]), let tenant = integer(fields[2]),
+        guard fields.count == fieldCount || fields.count == formerFieldCount, let kind = unescape(fields[0]), let id = unescape(fields[1]),
+            let tenant = integer(fields[2]),
             let model = unescape(fields[4]), let charged = unescape(fields[14]), let time = unescape(fields[16]),
             let latency = Double(String(decoding: fields[15], as: UTF8.self))
         else { return nil }
@@ -94,10 +104,18 @@ enum JournalLine {
             numbers.append(value)
         }
         guard numbers.allSatisfy({ $0 >= Int64(Int.min) && $0 <= Int64(Int.max) }) else { return nil }
+        var key: (String, Int)?
+        if fields.count == fieldCount, !fields[17].isEmpty {
+            guard let provider = unescape(fields[17]), let version = integer(fields[18]), version >= 0, version <= Int64(Int.max) else {
+                return nil
+            }
+            key = (provider, Int(version))
+        }
         return JournalEntry(
             kind: kind, id: id, tenantID: tenant, sandboxID: sandbox, model: model, reservedTokens: Int(numbers[0]), reservedPicoUSD: numbers[1],
             input: Int(numbers[2]), cachedInput: Int(numbers[3]), cacheWrite: Int(numbers[4]), output: Int(numbers[5]), reasoning: Int(numbers[6]),
-            picoUSD: numbers[7], status: Int(numbers[8]), charged: charged, latencyMs: latency, time: time
+            picoUSD: numbers[7], status: Int(numbers[8]), charged: charged, latencyMs: latency, time: time, keyProvider: key?.0,
+            keyVersion: key?.1
         )
     }
 

@@ -98,20 +98,21 @@ public final class MeteringProxy: Sendable {
 
     /// Serves a listening socket made inside a managed sandbox's network namespace (its `http://127.0.0.1:PORT`);
     /// takes ownership of it. Close the returned channel when the sandbox stops.
-    /// - Parameter brokeredSandboxID: for a brokered plan's sandbox, its id: the listener then takes that sandbox's
-    ///   placeholders only, and brokers its tenant's keys instead of metering the platform's.
-    public func serve(sandboxListener socket: Int32, brokeredSandboxID: Int64? = nil) -> EventLoopFuture<any Channel> {
-        ProxyListener.bootstrap(proxy: self, brokeredSandboxID: brokeredSandboxID)
+    /// - Parameter brokered: for a brokered plan's sandbox: the listener then takes that sandbox's placeholders only,
+    ///   and brokers its tenant's keys instead of metering the platform's.
+    public func serve(sandboxListener socket: Int32, brokered: BrokeredListener? = nil) -> EventLoopFuture<any Channel> {
+        ProxyListener.bootstrap(proxy: self, brokeredListener: brokered)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .withBoundSocket(socket)
     }
 
-    /// Serves a connection the egress gateway terminated for `brokeredSandboxID` (an agent that called its key's
-    /// host by name instead of its base URL) exactly as the broker's listener inside that sandbox serves one: the
-    /// same placeholders, metering, caps and echo redaction. Call it on the channel's event loop, its TLS in place.
-    public func adoptBrokered(_ channel: any Channel, brokeredSandboxID: Int64) throws {
+    /// Serves a connection the egress gateway terminated for a brokered sandbox (an agent that called its key's host
+    /// by name instead of its base URL) exactly as the broker's listener inside that sandbox serves one: the same
+    /// placeholders, metering, caps and echo redaction; only the placeholders of `brokered.providers` are taken.
+    /// Call it on the channel's event loop, its TLS in place.
+    public func adoptBrokered(_ channel: any Channel, brokered: BrokeredListener) throws {
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-        try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: self, brokeredSandboxID: brokeredSandboxID))
+        try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: self, brokeredListener: brokered))
     }
 
     /// The service that moves usage from the journal into SQLite (and replays it at start).

@@ -22,12 +22,12 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Closes a connection that sends a request too slowly, or stays idle between requests too long.
     private var timer: Scheduled<Void>?
 
-    /// The sandbox whose keys this connection's listener brokers, if it does.
-    private let brokeredSandboxID: Int64?
+    /// The sandbox whose keys this connection brokers, if it does.
+    private let brokeredListener: BrokeredListener?
 
-    init(proxy: MeteringProxy, brokeredSandboxID: Int64? = nil) {
+    init(proxy: MeteringProxy, brokeredListener: BrokeredListener? = nil) {
         self.proxy = proxy
-        self.brokeredSandboxID = brokeredSandboxID
+        self.brokeredListener = brokeredListener
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -61,7 +61,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             switch state {
             case .receiving(let head, let body):
                 let exchange = ProxyExchange(
-                    proxy: proxy, head: head, body: body, connection: self, eventLoop: context.eventLoop, brokeredSandboxID: brokeredSandboxID)
+                    proxy: proxy, head: head, body: body, connection: self, eventLoop: context.eventLoop, brokeredListener: brokeredListener)
                 state = .answering(head, exchange)
                 exchange.start()
             case .tooLarge(let head):

@@ -26,7 +26,7 @@ extension ProxyExchange {
         "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
     ]
 
-    func startBrokered(sandboxID: Int64) {
+    func startBrokered(_ listener: BrokeredListener) {
         guard let (token, header) = WireFormat.presentedKey(in: head.headers) else {
             return finish(
                 format.error(
@@ -36,7 +36,7 @@ extension ProxyExchange {
         let version = proxy.lookups.currentVersion()
         let tokenHash = TokenStore.hash(token)
         if let version, let cached = proxy.lookups.caller(tokenHash, version: version), cached.brokered?.isStale != true {
-            return brokeredAuthorized(cached, placeholder: token, header: header, sandboxID: sandboxID, dataVersion: version)
+            return brokeredAuthorized(cached, placeholder: token, header: header, listener: listener, dataVersion: version)
         }
         let (store, plans, lookups, bases) = (proxy.store, proxy.plans, proxy.lookups, proxy.configuration.upstreamBaseURLs)
         let staticHosts = proxy.configuration.staticHosts
@@ -46,18 +46,27 @@ extension ProxyExchange {
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(.caller(let caller)):
-                self.brokeredAuthorized(caller, placeholder: token, header: header, sandboxID: sandboxID, dataVersion: version)
-            case .success(.refused): self.refuseAsInvalid()
+                self.brokeredAuthorized(caller, placeholder: token, header: header, listener: listener, dataVersion: version)
+            case .success(.refused):
+                // A secret's placeholder of this sandbox is a leak attempt, not a made-up key.
+                if let label = listener.misuse?.placeholderLabel(of: token) {
+                    return self.refuseAsMisuse(label: label, header: header, listener: listener)
+                }
+                self.refuseAsInvalid()
             case .failure(let error): self.finish(self.databaseUnavailable(error))
             }
         }
     }
 
     /// Checks that the placeholder belongs to this sandbox and came in its provider's header, then meters or passes.
-    private func brokeredAuthorized(_ caller: ProxyCaller, placeholder: String, header: String, sandboxID: Int64, dataVersion: Int?) {
+    private func brokeredAuthorized(_ caller: ProxyCaller, placeholder: String, header: String, listener: BrokeredListener, dataVersion: Int?) {
         guard !clientIsGone else { return }
-        guard let brokered = caller.brokered, caller.sandboxID == sandboxID, brokered.brokering.acceptedHeaders.contains(header) else {
+        guard let brokered = caller.brokered, caller.sandboxID == listener.sandboxID, brokered.brokering.acceptedHeaders.contains(header) else {
             return refuseAsInvalid()
+        }
+        // A key's placeholder sent to another provider's host (the agent called api.openai.com with its Anthropic key).
+        if let providers = listener.providers, !providers.contains(brokered.provider) {
+            return refuseAsMisuse(label: brokered.provider.rawValue, header: header, listener: listener)
         }
         format = brokered.provider == .anthropic ? .anthropic : .openAI
         if let refusal = brokered.upstreamRefusal {
@@ -74,6 +83,18 @@ extension ProxyExchange {
         }
         guard let key = openBrokeredKey(brokered) else { return }
         sendBrokered(brokered, key: key, body: body)
+    }
+
+    /// A placeholder of this sandbox presented where it may not be used: refused (nothing opened, nothing sent),
+    /// audited as `key.misuse` and posted to the tenant's webhook.
+    private func refuseAsMisuse(label: String, header: String, listener: BrokeredListener) {
+        listener.misuse?.recordMisuse(label: label, destination: listener.destination, location: "the \(header) header")
+        finish(
+            format.error(
+                .forbidden, type: format.forbiddenError,
+                message:
+                    "a placeholder of this sandbox's \(SecretBinding.describe(label: label)) may not be sent to \(listener.destination); the request was refused and recorded"
+            ))
     }
 
     /// The same answer for every placeholder that is not this sandbox's: made up, revoked, or another's.

@@ -17,8 +17,8 @@ final class ProxyExchange {
     let body: ByteBuffer
     var format: WireFormat
     let path: String
-    /// The sandbox whose own listener took the request, when that listener brokers its tenant's keys.
-    let brokeredSandboxID: Int64?
+    /// The sandbox whose own listener (or terminated key host) took the request, when it brokers its tenant's keys.
+    let brokeredListener: BrokeredListener?
     /// A brokered request's key, opened for this request only: wiped when the exchange ends.
     var brokeredSecret: SecretBytes?
     /// The placeholder the agent sent, put back wherever the provider echoes the key.
@@ -60,10 +60,10 @@ final class ProxyExchange {
 
     init(
         proxy: MeteringProxy, head: HTTPRequestHead, body: ByteBuffer, connection: ProxyConnectionHandler, eventLoop: any EventLoop,
-        brokeredSandboxID: Int64? = nil
+        brokeredListener: BrokeredListener? = nil
     ) {
         self.proxy = proxy
-        self.brokeredSandboxID = brokeredSandboxID
+        self.brokeredListener = brokeredListener
         self.head = head
         self.body = body
         self.connection = connection
@@ -85,7 +85,7 @@ final class ProxyExchange {
     private static let postPaths: Set<String> = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages"]
 
     func start() {
-        if let sandboxID = brokeredSandboxID { return startBrokered(sandboxID: sandboxID) }
+        if let brokeredListener { return startBrokered(brokeredListener) }
         let isModels = path == "/v1/models"
         guard isModels || Self.postPaths.contains(path) else {
             return finish(format.error(.notFound, type: format.notFoundError, message: "unknown path \(path): the proxy serves \(Self.routes)"))
@@ -189,7 +189,8 @@ final class ProxyExchange {
         let recorded = journaled.shard.reserve(
             JournalEntry(
                 kind: "r", id: journaled.id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model,
-                reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, time: Timestamp.now()
+                reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, time: Timestamp.now(),
+                keyProvider: caller.brokered?.provider.rawValue, keyVersion: caller.brokered?.record.version
             )
         )
         // Fail closed: a request whose reservation is not on disk could not be metered after a crash.

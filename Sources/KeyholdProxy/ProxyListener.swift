@@ -22,13 +22,13 @@ struct ProxyListener: Service {
     var drainTimeout: TimeAmount = .seconds(10)
 
     /// A server whose connections speak HTTP/1.1 to the proxy.
-    /// - Parameter brokeredSandboxID: the sandbox whose keys this listener brokers (nil: the managed proxy).
-    static func bootstrap(proxy: MeteringProxy, brokeredSandboxID: Int64? = nil) -> ServerBootstrap {
+    /// - Parameter brokeredListener: the sandbox whose keys this listener brokers (nil: the managed proxy).
+    static func bootstrap(proxy: MeteringProxy, brokeredListener: BrokeredListener? = nil) -> ServerBootstrap {
         ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { [proxy] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: proxy, brokeredSandboxID: brokeredSandboxID))
+                    try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: proxy, brokeredListener: brokeredListener))
                 }
             }
             .childChannelOption(.maxMessagesPerRead, value: 16)

@@ -100,7 +100,8 @@ extension MeteringProxy {
             requestID: entry.id, tenantID: entry.tenantID, sandboxID: entry.sandboxID, model: entry.model, inputTokens: entry.input,
             outputTokens: entry.output, cachedTokens: entry.cachedInput, cacheWriteTokens: entry.cacheWrite, reasoningTokens: entry.reasoning,
             costPicoUSD: entry.picoUSD, status: entry.status, charged: UsageCharge(rawValue: entry.charged) ?? .reservation,
-            latencyMs: entry.latencyMs, createdAt: entry.time
+            latencyMs: entry.latencyMs, createdAt: entry.time,
+            key: entry.keyProvider.flatMap { provider in entry.keyVersion.map { UsageKey(provider: provider, version: $0) } }
         )
     }
 }

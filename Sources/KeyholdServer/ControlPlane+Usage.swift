@@ -4,10 +4,12 @@ import KeyholdStore
 
 extension ControlPlane {
     /// A tenant's usage against every cap of its plan (or, brokered, the caps it set on its own keys), with an optional
-    /// breakdown by model or day.
+    /// breakdown by model, day or key version.
     public func usage(tenant name: String, by group: String?) async throws -> AdminAPI.UsageReport {
         let grouping = try group.map { name in
-            guard let grouping = UsageGrouping(rawValue: name) else { throw KeyholdError.invalidInput("--by must be model or day") }
+            guard let grouping = UsageGrouping(rawValue: name) else {
+                throw KeyholdError.invalidInput("--by must be model, day or key (got '\(name)')")
+            }
             return grouping
         }
         let tenant = try await store.read { tx in try tx.tenant(named: name) }

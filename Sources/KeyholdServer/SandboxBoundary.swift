@@ -114,7 +114,10 @@ final class SandboxBoundary: Sendable {
                             if index == sockets.count - 1 {
                                 gateway.serveDNS(datagramSocket: socket, route: newRoute)
                             } else if let brokeredSandboxID, let brokeringProxy, index == sockets.count - 2 {
-                                brokeringProxy.serve(sandboxListener: socket, brokeredSandboxID: brokeredSandboxID)
+                                brokeringProxy.serve(
+                                    sandboxListener: socket,
+                                    brokered: secrets?.brokerListener
+                                        ?? BrokeredListener(sandboxID: brokeredSandboxID, destination: "127.0.0.1:\(Self.proxyPort)"))
                             } else {
                                 gateway.serve(listeningSocket: socket, route: newRoute)
                             }

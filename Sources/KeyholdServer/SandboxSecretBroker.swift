@@ -14,12 +14,13 @@ import Synchronization
 /// versions, and the sandbox's placeholders (as SHA-256), in memory. A request opens the sealed value at that
 /// moment, so `secret set` and `secret revoke` hold from the next request on: this host refreshes its sandboxes at
 /// once, and every snapshot older than `maximumAge` is read again (the fleet's other hosts).
-final class SandboxSecretBroker: SecretBroker {
+final class SandboxSecretBroker: SecretBroker, PlaceholderMisuseReporter {
     struct Snapshot: Sendable {
         var secrets: [SecretRecord] = []
         var placeholders: [Data: String] = [:]
-        /// `host:port` of each brokered key's HTTPS destination (its base URL, or its provider's API).
-        var keyDestinations: Set<String> = []
+        /// `host:port` of each brokered key's HTTPS destination (its base URL, or its provider's API), and the
+        /// providers whose keys go there.
+        var keyDestinations: [String: Set<Provider>] = [:]
         var webhook: String?
         var readAt = ContinuousClock.now
     }
@@ -68,12 +69,13 @@ final class SandboxSecretBroker: SecretBroker {
             let webhook = tenant.flatMap { tenant in tenant.alertWebhook ?? (try? plans.plan(tenant.plan))?.alertWebhook }
             var placeholders: [Data: String] = [:]
             for (hash, label) in try tx.placeholderHashes(sandboxID: sandboxID) { placeholders[hash] = label }
-            let destinations = try tx.activeKeys(tenantID: tenantID).compactMap { key -> String? in
-                guard key.provider.brokering != nil else { return nil }
-                return Self.destination(ofBaseURL: key.baseURL ?? key.provider.defaultBaseURL)
+            var destinations: [String: Set<Provider>] = [:]
+            for key in try tx.activeKeys(tenantID: tenantID) where key.provider.brokering != nil {
+                guard let destination = Self.destination(ofBaseURL: key.baseURL ?? key.provider.defaultBaseURL) else { continue }
+                destinations[destination, default: []].insert(key.provider)
             }
             return Snapshot(
-                secrets: try tx.activeSecrets(tenantID: tenantID), placeholders: placeholders, keyDestinations: Set(destinations), webhook: webhook,
+                secrets: try tx.activeSecrets(tenantID: tenantID), placeholders: placeholders, keyDestinations: destinations, webhook: webhook,
                 readAt: .now)
         }
         snapshot.withLock { $0 = read }
@@ -103,12 +105,20 @@ final class SandboxSecretBroker: SecretBroker {
     func isKeyDestination(host: String, port: Int) -> Bool {
         let current = snapshot.withLock { $0 }
         refreshIfStale(current)
-        return current.keyDestinations.contains("\(host):\(port)")
+        return current.keyDestinations["\(host):\(port)"] != nil
     }
 
-    func serveKeyConnection(_ channel: any Channel) throws {
+    func serveKeyConnection(_ channel: any Channel, host: String, port: Int) throws {
         guard let proxy else { throw KeyholdError.unavailable("this daemon runs no metering proxy (--proxy): no key broker") }
-        try proxy.adoptBrokered(channel, brokeredSandboxID: sandboxID)
+        let destination = "\(host):\(port)"
+        let providers = snapshot.withLock { $0.keyDestinations[destination] } ?? []
+        try proxy.adoptBrokered(
+            channel, brokered: BrokeredListener(sandboxID: sandboxID, destination: destination, providers: providers, misuse: self))
+    }
+
+    /// How the key broker inside the sandbox (`127.0.0.1:8787`) serves this sandbox.
+    var brokerListener: BrokeredListener {
+        BrokeredListener(sandboxID: sandboxID, destination: "127.0.0.1:\(SandboxBoundary.proxyPort)", misuse: self)
     }
 
     func secret(host: String, port: Int) -> BrokeredSecret? {

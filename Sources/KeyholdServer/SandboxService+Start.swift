@@ -434,7 +434,6 @@ extension SandboxService {
 }
 
 extension SandboxService {
-    /// What the audit records of a placeholder: the first 16 hex digits of its SHA-256, enough to tell two apart.
     /// What the gateway of a brokered sandbox asks about its tenant's secrets, read once now.
     func secretBroker(tenant: TenantRecord, sandboxID: Int64, unit: String) async throws -> SandboxSecretBroker {
         let broker = SandboxSecretBroker(
@@ -444,6 +443,7 @@ extension SandboxService {
         return broker
     }
 
+    /// What the audit records of a placeholder: the first 16 hex digits of its SHA-256, enough to tell two apart.
     static func placeholderFingerprint(_ placeholder: String) -> String {
         String(TokenStore.hash(placeholder).map { String(format: "%02x", $0) }.joined().prefix(16))
     }

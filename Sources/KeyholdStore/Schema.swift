@@ -173,8 +173,17 @@ enum Schema {
                 try db.execute(sql: statement)
             }
         }
+        migrator.registerMigration("v9: usage by key version") { db in
+            for statement in Schema.usageKeyStatements { try db.execute(sql: statement) }
+        }
         return migrator
     }
+
+    /// v9: the tenant key (provider and version) a brokered request was sent with; NULL for the platform's key.
+    static let usageKeyStatements = [
+        "ALTER TABLE usage_requests ADD COLUMN key_provider TEXT",
+        "ALTER TABLE usage_requests ADD COLUMN key_version BIGINT",
+    ]
 
     /// v7: a placeholder is a proxy token bound to one provider key of its sandbox's tenant (`provider`; NULL for a
     /// managed sandbox's token); the caps a tenant sets on its own keys' brokered use (JSON, NULL for none).

@@ -16,11 +16,15 @@ public struct UsageRow: Sendable {
     public var charged: UsageCharge
     public var latencyMs: Double
     public var createdAt: String
+    /// The tenant's key a brokered request was sent with; nil for the platform's key (managed plans).
+    public var key: UsageKey?
 
     public init(
         requestID: String, tenantID: Int64, sandboxID: Int64?, model: String, inputTokens: Int, outputTokens: Int, cachedTokens: Int,
-        cacheWriteTokens: Int, reasoningTokens: Int, costPicoUSD: Int64, status: Int, charged: UsageCharge, latencyMs: Double, createdAt: String
+        cacheWriteTokens: Int, reasoningTokens: Int, costPicoUSD: Int64, status: Int, charged: UsageCharge, latencyMs: Double, createdAt: String,
+        key: UsageKey? = nil
     ) {
+        self.key = key
         self.requestID = requestID
         self.tenantID = tenantID
         self.sandboxID = sandboxID
@@ -41,6 +45,17 @@ public struct UsageRow: Sendable {
     public var totalTokens: Int { inputTokens + cachedTokens + cacheWriteTokens + outputTokens }
 }
 
+/// Which of a tenant's keys, by provider and version, served a request.
+public struct UsageKey: Sendable, Equatable, Hashable {
+    public var provider: String
+    public var version: Int
+
+    public init(provider: String, version: Int) {
+        self.provider = provider
+        self.version = version
+    }
+}
+
 /// Totals over a period.
 public struct UsageTotals: Sendable, Equatable, Codable {
     public var requests: Int
@@ -52,7 +67,7 @@ extension StoreTransaction {
     /// What a request's settlement replaces in the row its flushed reservation left (charged `in-flight`).
     private static let settledColumns = [
         "sandbox_id", "model", "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_picousd", "status",
-        "charged", "latency_ms", "created_at",
+        "charged", "latency_ms", "created_at", "key_provider", "key_version",
     ].map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
 
     /// Inserts metered requests. A request already stored (same id) replaces its row only if that one was charged
@@ -62,15 +77,15 @@ extension StoreTransaction {
     public func insertUsage(_ rows: [UsageRow]) throws {
         let columns =
             "request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens, cache_write_tokens, "
-            + "reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at"
+            + "reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at, key_provider, key_version"
         let placeholders =
             "(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), "
             + "CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), "
-            + "CAST(? AS TEXT))"
+            + "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))"
         for start in stride(from: 0, to: rows.count, by: 200) {
             let chunk = rows[start..<min(start + 200, rows.count)]
             var arguments: [StoreValue] = []
-            arguments.reserveCapacity(chunk.count * 14)
+            arguments.reserveCapacity(chunk.count * 17)
             for (position, row) in chunk.enumerated() {
                 arguments += [
                     .integer(Int64(position)), .text(row.requestID), .integer(row.tenantID), row.sandboxID.map { .integer($0) } ?? .null,
@@ -78,6 +93,7 @@ extension StoreTransaction {
                     .integer(Int64(row.inputTokens)), .integer(Int64(row.outputTokens)), .integer(Int64(row.cachedTokens)),
                     .integer(Int64(row.cacheWriteTokens)), .integer(Int64(row.reasoningTokens)), .integer(row.costPicoUSD),
                     .integer(Int64(row.status)), .text(row.charged.rawValue), .real(row.latencyMs), .text(row.createdAt),
+                    row.key.map { .text($0.provider) } ?? .null, row.key.map { .integer(Int64($0.version)) } ?? .null,
                 ]
             }
             _ = try connection.execute(
@@ -101,7 +117,10 @@ extension StoreTransaction {
                 inputTokens: row["input_tokens"], outputTokens: row["output_tokens"], cachedTokens: row["cached_tokens"],
                 cacheWriteTokens: row["cache_write_tokens"], reasoningTokens: row["reasoning_tokens"], costPicoUSD: row["cost_picousd"],
                 status: row["status"], charged: UsageCharge(rawValue: row["charged"]) ?? .reservation, latencyMs: row["latency_ms"],
-                createdAt: row["created_at"])
+                createdAt: row["created_at"],
+                key: (row["key_provider"] as String?).flatMap { provider in
+                    (row["key_version"] as Int?).map { UsageKey(provider: provider, version: $0) }
+                })
         }
     }
 
@@ -126,9 +145,15 @@ extension StoreTransaction {
         ).map { $0["created_at"] }
     }
 
-    /// A tenant's usage grouped by model or by day (`yyyy-mm-dd`) since a time.
+    /// A tenant's usage grouped by model, by day (`yyyy-mm-dd`) or by key (`openai v2`; `platform` for the platform's
+    /// key) since a time.
     public func usageBreakdown(tenantID: Int64, by group: UsageGrouping, since: String) throws -> [(String, UsageTotals)] {
-        let key = group == .day ? "substr(created_at, 1, 10)" : "model"
+        let key =
+            switch group {
+            case .day: "substr(created_at, 1, 10)"
+            case .model: "model"
+            case .key: "COALESCE(key_provider || ' v' || CAST(key_version AS TEXT), 'platform')"
+            }
         return try rows(
             """
             SELECT \(key) AS k, COUNT(*) AS n, CAST(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens) AS BIGINT) AS tokens,

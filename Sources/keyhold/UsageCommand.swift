@@ -20,7 +20,7 @@ struct UsageCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A tenant's usage against every cap of its plan.")
         @OptionGroup var global: GlobalOptions
         @Argument var tenant: String
-        @Option(help: "Break this month down by model or day.") var by: String?
+        @Option(help: "Break this month down by model, day or key (the tenant's key version that served brokered requests).") var by: String?
         @OptionGroup var output: OutputOptions
 
         func run() async throws {

@@ -92,6 +92,9 @@ struct ProxyWireFormatTests {
         let entries = [
             Self.entry(), Self.entry(sandbox: nil), Self.entry(model: "we\tird\\model\nname\r\u{e9}"),
             JournalEntry(kind: "r", id: "x", tenantID: Int64.min, sandboxID: 0, model: "", reservedTokens: 0, reservedPicoUSD: 0, time: ""),
+            JournalEntry(
+                kind: "s", id: "k", tenantID: 3, sandboxID: 9, model: "gpt-4o", reservedTokens: 1, reservedPicoUSD: 1, time: "t",
+                keyProvider: "openai-compatible", keyVersion: 12),
         ]
         let read = try Self.roundTrip(entries)
         #expect(read.count == entries.count)
@@ -109,6 +112,24 @@ struct ProxyWireFormatTests {
         let read = try Self.roundTrip(entries, tail: Array(json) + Array("s\tjunk\n".utf8) + torn)
         #expect(read.count == 3)
         #expect(Self.same(read[2], legacy))
+    }
+
+    @Test func linesWrittenBeforeTheKeyFieldsAreReadAsThePlatformsKey() throws {
+        let platform = Self.entry()
+        var keyed = Self.entry()
+        (keyed.keyProvider, keyed.keyVersion) = ("anthropic", 2)
+        var line: [UInt8] = []
+        JournalLine.encode(platform, into: &line)
+        // A former line: the same fields without the last two (its time ended the line).
+        let former = Array(line.dropLast(3)) + [0x0A]
+        var halfKeyed: [UInt8] = []
+        JournalLine.encode(keyed, into: &halfKeyed)
+        halfKeyed.removeLast(2)  // the version digit and newline: the provider without a version is not a whole entry
+        halfKeyed.append(0x0A)
+        let read = try Self.roundTrip([keyed], tail: former + halfKeyed)
+        #expect(read.count == 2)
+        #expect(read[0].keyProvider == "anthropic" && read[0].keyVersion == 2)
+        #expect(Self.same(read[1], platform))
     }
 
     @Test func anEventsDataIsItsDataLinesJoined() {

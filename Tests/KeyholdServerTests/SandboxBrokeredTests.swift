@@ -175,6 +175,13 @@ struct SandboxBrokeredTests {
         let settled = provider.requestCount
         try await Self.waitUntil("three more calls") { provider.requestCount >= settled + 3 }
         #expect(provider.requests.dropFirst(settled).allSatisfy { $0.header("authorization") == "Bearer " + rotated })
+        // Usage is attributed to the key version that served it: both versions appear, and nothing on the platform's key.
+        var byKey = ""
+        try await Self.waitUntil("usage rows of both key versions") {
+            byKey = (try? sandboxes.keyhold.cli(["usage", "show", tenant, "--by", "key", "--json"]).stdout) ?? ""
+            return byKey.contains("openai v1") && byKey.contains("openai v2")
+        }
+        #expect(!byKey.contains("platform"), "\(byKey)")
 
         // A daemon restart with the agent running: the broker inside the sandbox comes back, the placeholder still works.
         #expect(sandboxes.keyhold.stopDaemon() == 0)

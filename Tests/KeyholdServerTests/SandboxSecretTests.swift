@@ -18,6 +18,8 @@ struct SandboxSecretTests {
         /// A stand-in LLM provider serving HTTPS under a name: the tenant's brokered OpenAI key's base URL.
         let llm: FakeProvider
         let llmCanary = "sk-canary-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        /// The tenant's brokered Anthropic key (never called: its placeholder is only misused).
+        let anthropicCanary = "sk-ant-canary-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let sandboxes: SandboxHarness
         let githubCanary = "ghp_canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let slackCanary = "xoxb-canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
@@ -62,6 +64,9 @@ struct SandboxSecretTests {
             let key = try sandboxes.keyhold.cli(
                 ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check", "--base-url", llmURL + "/v1"], input: Array(llmCanary.utf8))
             try #require(key.status == 0, "\(key.stderr)")
+            let anthropic = try sandboxes.keyhold.cli(
+                ["key", "set", tenant, "anthropic", "--no-validate", "--skip-shape-check"], input: Array(anthropicCanary.utf8))
+            try #require(anthropic.status == 0, "\(anthropic.stderr)")
             for host in ["github.keyhold.test:\(github.port)", "slack.keyhold.test:\(slack.port)", "llm.keyhold.test:\(llm.port)"] {
                 let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, host, "--private"])
                 try #require(allowed.status == 0, "\(allowed.stderr)")
@@ -157,24 +162,40 @@ struct SandboxSecretTests {
         #expect(results["misuse_secret"]?.hasSuffix(" 403") == true && results["misuse_secret"]?.contains("secret 'github'") == true, "\(results)")
         #expect(results["misuse_llm"] == "403" && results["misuse_repeat"] == "403", "\(results)")
         #expect(!slackRequests.contains { $0.headers.contains { $0.value.contains("keyhold-") } })
+        // The key broker: a secret's placeholder is not an LLM key, and a key's placeholder goes to its own provider only.
+        #expect(results["misuse_broker"]?.hasSuffix(" 403") == true && results["misuse_broker"]?.contains("secret 'github'") == true, "\(results)")
+        #expect(results["misuse_key_host"]?.hasSuffix(" 403") == true && results["misuse_key_host"]?.contains("anthropic key") == true, "\(results)")
+        #expect(!rig.llm.requests.contains { $0.path == "/v1/messages" }, "nothing of the misused requests left")
         let slackDestination = "slack.keyhold.test:\(rig.slack.port)"
-        // Three refusals, two records: the same leak repeated within a minute is counted, not recorded again.
-        try await SandboxBrokeredTests.waitUntil("two key.misuse records") {
+        let brokerDestination = "127.0.0.1:8787"
+        let llmDestination = "llm.keyhold.test:\(rig.llm.port)"
+        // Five refusals, four records: the same leak repeated within a minute is counted, not recorded again.
+        try await SandboxBrokeredTests.waitUntil("four key.misuse records") {
             let listed = (try? rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.misuse", "--tenant", tenant, "--json"]).stdout) ?? ""
-            return SandboxHarness.jsonObjects(listed).count == 2
+            return SandboxHarness.jsonObjects(listed).count == 4
         }
         let misuses = SandboxHarness.jsonObjects(
             try rig.sandboxes.keyhold.cli(["audit", "list", "--action", "key.misuse", "--tenant", tenant, "--json"]).stdout
         )
         .compactMap { $0["event"] as? [String: Any] }
-        #expect(misuses.count == 2 && Set(misuses.compactMap { $0["provider"] as? String }) == ["secret:github", "openai"], "\(misuses)")
-        #expect(misuses.allSatisfy { ($0["details"] as? [String: String])?["destination"] == slackDestination }, "\(misuses)")
-        for label in ["secret:github", "openai"] {
-            let posted = try await receiver.waitForBody(timeout: .seconds(20)) { $0["placeholder_of"] == label }
-            #expect(
-                posted?["event"] == "key.misuse" && posted?["destination"] == slackDestination && posted?["tenant"] == tenant,
-                "\(String(describing: posted))")
-            #expect(posted?.values.contains { $0.contains("keyhold-secret-") || $0.contains("sk-keyhold-") } == false)
+        let recorded = Set(
+            misuses.compactMap { misuse -> String? in
+                guard let label = misuse["provider"] as? String, let destination = (misuse["details"] as? [String: String])?["destination"] else {
+                    return nil
+                }
+                return label + " to " + destination
+            })
+        let expected: Set = [
+            "secret:github to \(slackDestination)", "openai to \(slackDestination)", "secret:github to \(brokerDestination)",
+            "anthropic to \(llmDestination)",
+        ]
+        #expect(misuses.count == 4 && recorded == expected, "\(misuses)")
+        for (label, destination) in [
+            ("secret:github", slackDestination), ("openai", slackDestination), ("secret:github", brokerDestination), ("anthropic", llmDestination),
+        ] {
+            let posted = try await receiver.waitForBody(timeout: .seconds(20)) { $0["placeholder_of"] == label && $0["destination"] == destination }
+            #expect(posted?["event"] == "key.misuse" && posted?["tenant"] == tenant, "\(String(describing: posted))")
+            #expect(posted?.values.contains { $0.contains("keyhold-secret-") || $0.contains("keyhold-") && $0.contains("sk-") } == false)
         }
 
         // key.inject names the secrets' placeholders by fingerprint; key.use counts their requests.

@@ -38,6 +38,11 @@ echo "check stream_placeholders $(curl -s -X POST -d "token=$GITHUB_TOKEN" -H "A
 echo "check misuse_secret $(curl -s -H "Authorization: Bearer $GITHUB_TOKEN" "$S/v1/echo/headers" -w ' %{http_code}' | tr -d '\n')"
 echo "check misuse_repeat $(curl -s -H "Authorization: Bearer $GITHUB_TOKEN" "$S/v1/echo/headers" -o /dev/null -w '%{http_code}')"
 echo "check misuse_llm $(curl -s -H "x-api-key: $OPENAI_API_KEY" "$S/v1/echo/headers" -o /dev/null -w '%{http_code}')"
+# A secret's placeholder offered to the key broker as an LLM key, and the Anthropic key's placeholder sent to the
+# OpenAI key's host by name: both leaks, refused and recorded.
+echo "check misuse_broker $(curl -s -H "Authorization: Bearer $GITHUB_TOKEN" -H 'content-type: application/json' -d "$CHAT" "$OPENAI_BASE_URL/chat/completions" -w ' %{http_code}' | tr -d '\n' | tail -c 300)"
+MESSAGE='{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+echo "check misuse_key_host $(curl -s --noproxy '*' -H "x-api-key: $ANTHROPIC_API_KEY" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' -d "$MESSAGE" "$TEST_LLM/v1/messages" -w ' %{http_code}' | tr -d '\n' | tail -c 300)"
 "$TEST_PYTHON" -c '
 import os, requests
 try:
