@@ -321,24 +321,46 @@ struct FleetTests {
 
     @Test func aBrokeredTenantFailsOverWithNewPlaceholdersAndTheOldOnesStopWorking() async throws {
         let provider = try await FakeProvider.start()
+        // A secret's host: an HTTPS stand-in under a name, trusted by both hosts' gateways.
+        let assets = try TestAssets()
+        defer { assets.remove() }
+        let certificate = try SelfSignedCertificate(address: "github.keyhold.test", dnsName: true, parent: assets.directory)
+        let hosts = assets.directory + "/egress-hosts"
+        try "127.0.0.1 github.keyhold.test\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        let secretCanary = "ghp_canary" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let github = try await FakeProvider.start(configuration: .init(openAIKeys: [secretCanary]), tls: try certificate.serverConfiguration())
+        let gateway = ["--egress-hosts", hosts, "--egress-trust-roots", certificate.certificatePath]
         let brokered = ["--provider-base-url", "openai=\(provider.baseURL)", "--lease-seconds", "2"]
         let sandboxes = try SandboxHarness(
-            extraArguments: brokered + ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"],
+            extraArguments: brokered + gateway + ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"],
             database: try SharedTestPostgres.makeDatabase(prefix: "brokered"))
-        let b = try FleetHost(sandboxes, id: "brk-b", extraArguments: ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"])
+        let b = try FleetHost(sandboxes, id: "brk-b", extraArguments: gateway + ["--proxy", "127.0.0.1:\(try LoopbackPort.free())"])
         let tenant = SandboxHarness.tenantName("bfo")
-        // Prints its placeholder, then calls through its broker every 200 ms.
+        // Prints its placeholders, then calls through its broker and the secret's host every 200 ms.
         let call = #"curl -s -o /dev/null -w %{http_code} -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models""#
+        let secretCall =
+            #"curl -s -o /dev/null -w %{http_code} -H "Authorization: Bearer $GITHUB_TOKEN" https://github.keyhold.test:"#
+            + "\(github.port)/v1/echo/headers"
         try sandboxes.tenant(
             tenant, plan: "byok-brokered",
-            agent: "/bin/sh -c 'echo \"check placeholder $OPENAI_API_KEY\"; while true; do echo \"check call $(\(call))\"; sleep 0.2; done'")
+            agent:
+                "/bin/sh -c 'echo \"check placeholder $OPENAI_API_KEY\"; echo \"check secret_placeholder $GITHUB_TOKEN\"; "
+                + "while true; do echo \"check call $(\(call))\"; echo \"check secret $(\(secretCall))\"; sleep 0.2; done'")
         let set = try sandboxes.keyhold.cli(
             ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check"], input: Array(FakeProvider.Configuration.defaultOpenAIKey.utf8))
         try #require(set.status == 0, "\(set.stderr)")
+        let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, "github.keyhold.test:\(github.port)", "--private"])
+        try #require(allowed.status == 0, "\(allowed.stderr)")
+        let secret = try sandboxes.keyhold.cli(
+            ["secret", "set", tenant, "github", "--host", "github.keyhold.test:\(github.port)", "--env", "GITHUB_TOKEN", "--private"],
+            input: Array(secretCanary.utf8))
+        try #require(secret.status == 0, "\(secret.stderr)")
         let started = try b.cli(["sandbox", "start", tenant, "--host", "brk-b"])
         try #require(started.status == 0, "\(started.stderr)")
         _ = try await sandboxes.waitForLog(tenant, containing: "check call 200")
+        _ = try await sandboxes.waitForLog(tenant, containing: "check secret 200")
         let first = try #require(try sandboxes.checks(tenant)["placeholder"])
+        let firstSecret = try #require(try sandboxes.checks(tenant)["secret_placeholder"])
 
         try Self.failOver(tenant, from: b, to: sandboxes)
         // On the new host: a new placeholder, and its broker works.
@@ -356,7 +378,16 @@ struct FleetTests {
         let owners = try await store.read { tx in (try tx.proxyTokenOwner(first), try tx.proxyTokenOwner(second)) }
         #expect(owners.0 == nil, "the first host's placeholder still resolves")
         #expect(owners.1?.provider == .openai)
+        // The secret too: a new placeholder under the new host's authority, and the secret reaches its host again.
+        let secretBefore = github.requestCount
+        let secretRecovered = Self.waitUntil(20) { github.requestCount >= secretBefore + 2 }
+        let secondSecret = try #require(try sandboxes.checks(tenant)["secret_placeholder"])
+        #expect(secretRecovered && secondSecret != firstSecret && secondSecret.hasPrefix("keyhold-secret-"))
+        #expect(try sandboxes.checks(tenant)["secret"] == "200")
+        #expect(github.requests.allSatisfy { $0.header("authorization") == "Bearer " + secretCanary })
+        #expect(try await store.read { tx in try tx.proxyTokenOwner(firstSecret) } == nil, "the lost sandbox's secret placeholder still resolves")
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
         try await provider.stop()
+        try await github.stop()
     }
 }
