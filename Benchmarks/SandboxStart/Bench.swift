@@ -131,7 +131,8 @@ final class Bench: @unchecked Sendable {
         print("  [section \(section) took \(seconds) s]")
     }
 
-    /// Creates a tenant running `agent`, with an (unvalidated, random) Anthropic key on the BYOK plan.
+    /// Creates a tenant running `agent`, with an (unvalidated, random) Anthropic key on the BYOK plans; on the brokered
+    /// plan also a generic secret (so that its sandboxes carry an authority and a secret's snapshot, as tenants' do).
     func createTenant(_ name: String, plan: String) async throws {
         _ = try await client.call(
             "POST", "/v1/tenants", body: AdminAPI.CreateTenant(name: name, plan: plan, agent: Self.agent), as: AdminAPI.Tenant.self)
@@ -140,6 +141,14 @@ final class Bench: @unchecked Sendable {
         _ = try await client.call(
             "PUT", "/v1/tenants/\(name)/keys/anthropic", body: AdminAPI.SetKey(key: key, baseURL: nil, validate: false, skipShapeCheck: true),
             as: AdminAPI.Key.self)
+        guard plan == "byok-brokered" else { return }
+        _ = try await client.call(
+            "POST", "/v1/tenants/\(name)/egress", body: AdminAPI.AllowEgress(destination: "api.github.com"), as: AdminAPI.Tenant.self)
+        let secret = "ghp_bench" + (0..<18).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        _ = try await client.call(
+            "PUT", "/v1/tenants/\(name)/secrets/github",
+            body: AdminAPI.SetSecret(value: secret, host: "api.github.com", header: nil, format: nil, env: "GITHUB_TOKEN", private: false),
+            as: AdminAPI.Secret.self)
     }
 
     /// Starts tenant `name`'s sandbox through the admin API.
