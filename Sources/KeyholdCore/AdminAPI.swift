@@ -408,12 +408,15 @@ extension AdminAPI {
         public var tenant: String
         public var plan: String
         public var requestsThisMonth: Int
+        /// Of this month's requests, how many the caps clamped (their output maximum lowered to what remained).
+        public var clampedThisMonth: Int?
         public var caps: [CapUsage]
         public var breakdown: [Line]
-        public init(tenant: String, plan: String, requestsThisMonth: Int, caps: [CapUsage], breakdown: [Line]) {
+        public init(tenant: String, plan: String, requestsThisMonth: Int, clampedThisMonth: Int = 0, caps: [CapUsage], breakdown: [Line]) {
             self.tenant = tenant
             self.plan = plan
             self.requestsThisMonth = requestsThisMonth
+            self.clampedThisMonth = clampedThisMonth
             self.caps = caps
             self.breakdown = breakdown
         }

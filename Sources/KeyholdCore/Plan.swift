@@ -58,6 +58,14 @@ public struct Plan: Codable, Sendable, Equatable {
 
     /// Whether this plan's agents get placeholders instead of keys.
     public var isBrokered: Bool { kind == .byok && keyDelivery == .brokered }
+
+    /// The plan's entry for a model id a client sent: an exact id first, then an id's dated snapshot, then a
+    /// pattern, each in the plan's order.
+    public func model(matching model: String, provider: Provider) -> ModelPrice? {
+        let candidates = models.lazy.filter { $0.provider == provider }
+        return candidates.first { $0.id == model } ?? candidates.first { ModelMatch.isSnapshot(model, of: $0.id) }
+            ?? candidates.first { $0.pattern.map { ModelMatch.glob($0, matches: model) } ?? false }
+    }
 }
 
 /// How a BYOK plan hands its tenants' keys to their agents (`key_delivery:`).
@@ -74,10 +82,15 @@ public struct ModelPrice: Codable, Sendable, Equatable {
     // snake_case in JSON: acronyms are spelled so that the key survives the round trip.
     enum CodingKeys: String, CodingKey {
         case id, provider, inputUSDPerMillion = "inputUsdPerMillion", outputUSDPerMillion = "outputUsdPerMillion", cachedInputUSDPerMillion =
-            "cachedInputUsdPerMillion", cacheWriteUSDPerMillion = "cacheWriteUsdPerMillion"
+            "cachedInputUsdPerMillion", cacheWriteUSDPerMillion = "cacheWriteUsdPerMillion", pattern, priceDate
     }
 
+    /// The model as the plan lists it (`GET /v1/models`); it also matches its dated snapshots (`ModelMatch`).
     public var id: String
+    /// A pattern of the model ids this entry covers (`gpt-5*`), when it covers more than its family.
+    public var pattern: String?
+    /// When the prices were taken from the provider's price list (`yyyy-mm-dd`), if the plan says.
+    public var priceDate: String?
     public var provider: Provider
     /// USD per million input tokens.
     public var inputUSDPerMillion: Double
@@ -90,9 +103,11 @@ public struct ModelPrice: Codable, Sendable, Equatable {
 
     public init(
         id: String, provider: Provider, inputUSDPerMillion: Double, outputUSDPerMillion: Double,
-        cachedInputUSDPerMillion: Double? = nil, cacheWriteUSDPerMillion: Double? = nil
+        cachedInputUSDPerMillion: Double? = nil, cacheWriteUSDPerMillion: Double? = nil, pattern: String? = nil, priceDate: String? = nil
     ) {
         self.id = id
+        self.pattern = pattern
+        self.priceDate = priceDate
         self.provider = provider
         self.inputUSDPerMillion = inputUSDPerMillion
         self.outputUSDPerMillion = outputUSDPerMillion
@@ -109,14 +124,35 @@ public struct Caps: Codable, Sendable, Equatable {
     public var usdPerMonth: Double
     /// Tokens reserved for a request that does not say `max_tokens`.
     public var defaultMaxTokens: Int
+    /// What a request gets when what remains of the caps cannot cover its whole output (`on_cap:`).
+    public var onCap: CapAction
+    /// Below this many output tokens left, a clamped request is refused instead (`min_output_tokens:`).
+    public var minOutputTokens: Int
 
-    public init(tokensPerDay: Int, tokensPerMonth: Int, requestsPerMinute: Int, usdPerMonth: Double, defaultMaxTokens: Int) {
+    /// The output a request may be clamped down to when a plan states no `min_output_tokens:`.
+    public static let defaultMinOutputTokens = 256
+
+    public init(
+        tokensPerDay: Int, tokensPerMonth: Int, requestsPerMinute: Int, usdPerMonth: Double, defaultMaxTokens: Int, onCap: CapAction = .clamp,
+        minOutputTokens: Int = Caps.defaultMinOutputTokens
+    ) {
         self.tokensPerDay = tokensPerDay
         self.tokensPerMonth = tokensPerMonth
         self.requestsPerMinute = requestsPerMinute
         self.usdPerMonth = usdPerMonth
         self.defaultMaxTokens = defaultMaxTokens
+        self.onCap = onCap
+        self.minOutputTokens = minOutputTokens
     }
+}
+
+/// What the metering proxy does with a request whose whole `max_tokens` the caps' remainder cannot cover.
+public enum CapAction: String, Codable, Sendable, CaseIterable {
+    /// Lower the request's output maximum to what the caps still cover, so the provider stops there (its own
+    /// "max tokens" stop reason); refuse only below `min_output_tokens`.
+    case clamp
+    /// Refuse the request (429 with when the cap resets).
+    case refuse
 }
 
 /// The resources and the profile of a plan's sandboxes.

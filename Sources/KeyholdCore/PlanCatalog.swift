@@ -32,7 +32,7 @@ public struct PlanCatalog: Sendable {
     /// tenant pays its provider, so the figure is the host's estimate of that bill.
     public func listedPrice(model: String, provider: Provider) -> ModelPrice? {
         for plan in plans {
-            if let price = plan.models.first(where: { $0.id == model && $0.provider == provider }) { return price }
+            if let price = plan.model(matching: model, provider: provider) { return price }
         }
         return nil
     }

@@ -174,12 +174,21 @@ public enum PlanLoader {
         guard let name = YAMLFields.string(providerNode), let provider = Provider(rawValue: name) else {
             throw fields.error("provider", providerNode, "unknown provider '\(YAMLFields.text(providerNode))'")
         }
+        let pattern = try fields.optionalString("pattern")
+        if let pattern, let problem = ModelMatch.problem(pattern: pattern, id: id) {
+            throw fields.error("pattern", fields.node("pattern"), problem)
+        }
+        let priceDate = try fields.optionalString("price_date")
+        if let priceDate, priceDate.range(of: "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", options: .regularExpression) == nil {
+            throw fields.error("price_date", fields.node("price_date"), "expected the date the prices were taken, as yyyy-mm-dd, found '\(priceDate.prefix(40))'")
+        }
         let model = ModelPrice(
             id: id, provider: provider,
             inputUSDPerMillion: try fields.number("input_usd_per_mtok"),
             outputUSDPerMillion: try fields.number("output_usd_per_mtok"),
             cachedInputUSDPerMillion: try fields.optionalNumber("cached_input_usd_per_mtok"),
-            cacheWriteUSDPerMillion: try fields.optionalNumber("cache_write_usd_per_mtok")
+            cacheWriteUSDPerMillion: try fields.optionalNumber("cache_write_usd_per_mtok"),
+            pattern: pattern, priceDate: priceDate
         )
         try fields.finish()
         return model
@@ -187,13 +196,26 @@ public enum PlanLoader {
 
     private static func caps(_ node: Node, file: String) throws(PlanError) -> Caps {
         var fields = try YAMLFields(node, file: file, path: "caps")
-        let caps = Caps(
+        var caps = Caps(
             tokensPerDay: try fields.int("tokens_per_day", minimum: 1),
             tokensPerMonth: try fields.int("tokens_per_month", minimum: 1),
             requestsPerMinute: try fields.int("requests_per_minute", minimum: 1),
             usdPerMonth: try fields.number("usd_per_month"),
             defaultMaxTokens: try fields.int("default_max_tokens", minimum: 1)
         )
+        if let text = try fields.optionalString("on_cap") {
+            guard let action = CapAction(rawValue: text) else {
+                let known = CapAction.allCases.map(\.rawValue).joined(separator: " or ")
+                throw fields.error("on_cap", fields.node("on_cap"), "expected \(known), found '\(text.prefix(40))'")
+            }
+            caps.onCap = action
+        }
+        if let minimum = try fields.optionalInt("min_output_tokens") {
+            guard minimum >= 1 else {
+                throw fields.error("min_output_tokens", fields.node("min_output_tokens"), "expected a whole number ≥ 1, found \(minimum)")
+            }
+            caps.minOutputTokens = minimum
+        }
         try fields.finish()
         return caps
     }

@@ -69,9 +69,22 @@ struct Reservation: Sendable {
     var tenantID: Int64
     var tokens: Int
     var picoUSD: Int64
+    /// The output tokens held (of `tokens`): the request's maximum, or what the caps had left when it was clamped.
+    var outputTokens = 0
+    /// The output maximum the request asked for, when the caps' remainder lowered it to `outputTokens`.
+    var clampedFrom: Int?
     var day: String
     var month: String
     var generation: Int
+}
+
+/// What a request asks of its tenant's caps: its input (an upper bound), its output maximum, and their prices.
+struct CapAsk: Sendable {
+    var inputTokens: Int
+    var outputTokens: Int
+    var inputPicoUSD: Int64
+    /// The model's output price, in pico-USD per token.
+    var picoUSDPerOutputToken: Double
 }
 
 /// A request that would pass a cap: refused before it reaches the provider.
@@ -111,8 +124,15 @@ final class CapLedger: Sendable {
     /// Forgets every tenant (the host lost its leases).
     func forgetAll() { windows.withLock { $0.removeAll() } }
 
-    /// Reserves `tokens` and `picoUSD` if every cap allows it.
+    /// Reserves `tokens` and `picoUSD` if every cap allows it (nothing to clamp: all of it is input).
     func reserve(tenantID: Int64, caps: Caps, tokens: Int, picoUSD: Int64, now: Date = Date()) -> Result<Reservation, CapRefusal> {
+        reserve(tenantID: tenantID, caps: caps, ask: CapAsk(inputTokens: tokens, outputTokens: 0, inputPicoUSD: picoUSD, picoUSDPerOutputToken: 0), now: now)
+    }
+
+    /// Reserves a request's input and output if every cap allows it. When the caps' remainder (after what requests in
+    /// flight hold) cannot cover the whole output, and the caps clamp, the output is lowered to what remains, in
+    /// tokens and in dollars at the model's output price; it is refused when that is below `caps.minOutputTokens`.
+    func reserve(tenantID: Int64, caps: Caps, ask: CapAsk, now: Date = Date()) -> Result<Reservation, CapRefusal> {
         let day = Self.day(now)
         let month = Self.month(now)
         return windows.withLock { all in
@@ -133,6 +153,17 @@ final class CapLedger: Sendable {
                 )
             }
             let capUSD = Int64(caps.usdPerMonth * 1e12)
+            var output = ask.outputTokens
+            var clampedFrom: Int?
+            if caps.onCap == .clamp, output > 0 {
+                let fits = Self.outputThatFits(ask, caps: caps, capUSD: capUSD, window: window)
+                if fits < output && fits >= min(caps.minOutputTokens, output) {
+                    clampedFrom = output
+                    output = fits
+                }
+            }
+            let tokens = ask.inputTokens + output
+            let picoUSD = ask.inputPicoUSD + Int64((Double(output) * ask.picoUSDPerOutputToken).rounded(.up))
             let checks: [(String, Int64, Int64, Int64)] = [
                 ("tokens_per_day", Int64(window.tokensToday), Int64(caps.tokensPerDay), Int64(tokens)),
                 ("tokens_per_month", Int64(window.tokensThisMonth), Int64(caps.tokensPerMonth), Int64(tokens)),
@@ -163,8 +194,23 @@ final class CapLedger: Sendable {
             window.countRequest()
             window.reservedTokens += tokens
             window.reservedPicoUSD += picoUSD
-            return .success(Reservation(tenantID: tenantID, tokens: tokens, picoUSD: picoUSD, day: day, month: month, generation: window.generation))
+            return .success(
+                Reservation(
+                    tenantID: tenantID, tokens: tokens, picoUSD: picoUSD, outputTokens: output, clampedFrom: clampedFrom, day: day, month: month,
+                    generation: window.generation))
         }
+    }
+
+    /// The most output tokens the caps' remainder covers after the request's input, in tokens and in dollars.
+    private static func outputThatFits(_ ask: CapAsk, caps: Caps, capUSD: Int64, window: UsageWindow) -> Int {
+        let tokensLeft = min(caps.tokensPerDay - window.tokensToday, caps.tokensPerMonth - window.tokensThisMonth) - window.reservedTokens
+        var fits = tokensLeft - ask.inputTokens
+        if ask.picoUSDPerOutputToken > 0 {
+            let picoLeft = capUSD - window.picoUSDThisMonth - window.reservedPicoUSD - ask.inputPicoUSD
+            let byDollars = (Double(picoLeft) / ask.picoUSDPerOutputToken).rounded(.down)
+            if byDollars < Double(fits) { fits = Int(max(0, byDollars)) }
+        }
+        return max(0, fits)
     }
 
     /// Replaces a reservation by what the request actually used (or keeps the reservation's amounts when unknown).

@@ -24,4 +24,6 @@ struct JournalEntry: Codable, Sendable {
     /// The tenant's key a brokered request was sent with (nil: the platform's).
     var keyProvider: String? = nil
     var keyVersion: Int? = nil
+    /// The output maximum the request asked for, when the caps' remainder lowered it.
+    var clampedFrom: Int? = nil
 }

@@ -1,12 +1,12 @@
 import Foundation
 
-/// The journal's line format: the entry's 19 fields, tab-separated, ending in a newline.
+/// The journal's line format: the entry's 20 fields, tab-separated, ending in a newline.
 ///
-/// Text fields escape backslash, tab, newline and carriage return (`\\`, `\t`, `\n`, `\r`); an absent sandbox or
-/// key is an empty field. Lines of 17 fields (journals written before the key's provider and version were added) are
-/// read as the platform's key. A line with a wrong field count or a malformed number is rejected whole.
+/// Text fields escape backslash, tab, newline and carriage return (`\\`, `\t`, `\n`, `\r`); an absent sandbox, key
+/// or clamp is an empty field. Lines of 17 fields (journals written before the key and the clamp were added) are read
+/// as the platform's key, unclamped. A line with a wrong field count or a malformed number is rejected whole.
 enum JournalLine {
-    static let fieldCount = 19
+    static let fieldCount = 20
     /// The field count of lines written before the key fields.
     static let formerFieldCount = 17
 
@@ -35,6 +35,8 @@ enum JournalLine {
         } else {
             line.append(0x09)
         }
+        line.append(0x09)
+        if let clampedFrom = entry.clampedFrom { integer(Int64(clampedFrom), &line) }
         line.append(0x0A)
     }
 
@@ -111,11 +113,16 @@ enum JournalLine {
             }
             key = (provider, Int(version))
         }
+        var clampedFrom: Int?
+        if fields.count == fieldCount, !fields[19].isEmpty {
+            guard let value = integer(fields[19]), value > 0, value <= Int64(Int.max) else { return nil }
+            clampedFrom = Int(value)
+        }
         return JournalEntry(
             kind: kind, id: id, tenantID: tenant, sandboxID: sandbox, model: model, reservedTokens: Int(numbers[0]), reservedPicoUSD: numbers[1],
             input: Int(numbers[2]), cachedInput: Int(numbers[3]), cacheWrite: Int(numbers[4]), output: Int(numbers[5]), reasoning: Int(numbers[6]),
             picoUSD: numbers[7], status: Int(numbers[8]), charged: charged, latencyMs: latency, time: time, keyProvider: key?.0,
-            keyVersion: key?.1
+            keyVersion: key?.1, clampedFrom: clampedFrom
         )
     }
 

@@ -24,7 +24,7 @@ extension MeteringProxy {
                 reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, input: used.input, cachedInput: used.cachedInput,
                 cacheWrite: used.cacheWrite, output: used.output, reasoning: used.reasoning, picoUSD: cost, status: status, charged: charged,
                 latencyMs: Double((ContinuousClock.now - started) / .microseconds(1)) / 1000, time: Timestamp.now(),
-                keyProvider: caller.brokered?.provider.rawValue, keyVersion: caller.brokered?.record.version
+                keyProvider: caller.brokered?.provider.rawValue, keyVersion: caller.brokered?.record.version, clampedFrom: ask.clampedFrom
             )
         )
         // Unrecorded, the reservation stands in the journal and is charged whole: never less than was reserved.
@@ -60,14 +60,14 @@ extension MeteringProxy {
     }
 
     /// The headers sent to the provider: the client's API headers, and the platform's key instead of the token.
-    func upstreamHeaders(for ask: Ask, clientHeaders: HTTPHeaders, key: SecretBytes) -> HTTPHeaders {
+    func upstreamHeaders(for provider: Provider, clientHeaders: HTTPHeaders, key: SecretBytes) -> HTTPHeaders {
         var headers = HTTPHeaders([("content-type", "application/json")])
         for name in Self.forwardedHeaders {
             if let value = clientHeaders.first(name: name) { headers.add(name: name, value: value) }
         }
         key.withBytes { bytes in
             let value = String(decoding: bytes, as: UTF8.self)
-            if ask.provider == .anthropic {
+            if provider == .anthropic {
                 headers.add(name: "x-api-key", value: value)
             } else {
                 headers.add(name: "authorization", value: "Bearer " + value)

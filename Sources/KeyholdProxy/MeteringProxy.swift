@@ -21,6 +21,8 @@ public final class MeteringProxy: Sendable {
     let vaults: VaultRing
     /// Brokered uses of tenants' keys, audited in batches (`key.use`).
     let keyUses = KeyUseLedger()
+    let clamps = ClampLedger()
+    let responseOwners = ResponseOwners()
     let ledger = CapLedger()
     let journal: UsageJournal
     let journalFailures = JournalFailures()

@@ -22,6 +22,28 @@ struct OpenAIUsage: Decodable, Sendable {
     }
 }
 
+/// The Responses API's `usage` object (a response, and the response of `response.completed`, `.incomplete`, `.failed`).
+struct ResponsesUsage: Decodable, Sendable {
+    struct InputDetails: Decodable, Sendable {
+        var cachedTokens: Int?
+        enum CodingKeys: String, CodingKey { case cachedTokens = "cached_tokens" }
+    }
+    struct OutputDetails: Decodable, Sendable {
+        var reasoningTokens: Int?
+        enum CodingKeys: String, CodingKey { case reasoningTokens = "reasoning_tokens" }
+    }
+    var inputTokens: Int?
+    var outputTokens: Int?
+    var inputTokensDetails: InputDetails?
+    var outputTokensDetails: OutputDetails?
+    enum CodingKeys: String, CodingKey {
+        case inputTokens = "input_tokens"
+        case outputTokens = "output_tokens"
+        case inputTokensDetails = "input_tokens_details"
+        case outputTokensDetails = "output_tokens_details"
+    }
+}
+
 /// Anthropic's `usage` object (a message, `message_start`'s message, `message_delta`).
 struct AnthropicUsage: Decodable, Sendable {
     var inputTokens: Int?
@@ -46,6 +68,11 @@ struct UsageCarrier: Decodable, Sendable {
     struct Message: Decodable, Sendable {
         var usage: AnthropicUsage?
     }
+    /// The response a Responses API stream event carries (`response.completed` and its kin).
+    struct Response: Decodable, Sendable {
+        var id: String?
+        var usage: ResponsesUsage?
+    }
     /// Anthropic's event type (`message_start`, `message_delta`, …).
     var type: String?
     /// OpenAI: an empty list marks the usage-only final chunk of a stream.
@@ -54,9 +81,13 @@ struct UsageCarrier: Decodable, Sendable {
     var message: Message?
     var openAIUsage: OpenAIUsage?
     var anthropicUsage: AnthropicUsage?
+    /// A Responses API answer: its id and usage; in a stream, the event's response.
+    var id: String?
+    var responsesUsage: ResponsesUsage?
+    var response: Response?
 
     enum CodingKeys: String, CodingKey {
-        case type, choices, message, usage
+        case type, choices, message, usage, id, response
     }
 
     init(from decoder: any Decoder) throws {
@@ -66,6 +97,9 @@ struct UsageCarrier: Decodable, Sendable {
         message = try? container.decodeIfPresent(Message.self, forKey: .message)
         openAIUsage = try? container.decodeIfPresent(OpenAIUsage.self, forKey: .usage)
         anthropicUsage = try? container.decodeIfPresent(AnthropicUsage.self, forKey: .usage)
+        responsesUsage = try? container.decodeIfPresent(ResponsesUsage.self, forKey: .usage)
+        id = try? container.decodeIfPresent(String.self, forKey: .id)
+        response = try? container.decodeIfPresent(Response.self, forKey: .response)
     }
 
     /// Decodes `bytes`, or nil when they are not a JSON object.
@@ -83,15 +117,33 @@ struct RequestFields: Decodable, Sendable {
     var model: String?
     var maxTokens: Int?
     var maxCompletionTokens: Int?
+    /// The Responses API's output maximum.
+    var maxOutputTokens: Int?
     var stream: Bool?
     var streamOptions: StreamOptions?
+    /// Responses API: run after the request returns (not metered here: refused).
+    var background: Bool?
+    /// Responses API: the response whose conversation this one continues (the tenant's own only).
+    var previousResponseID: String?
 
     enum CodingKeys: String, CodingKey {
         case model
         case maxTokens = "max_tokens"
         case maxCompletionTokens = "max_completion_tokens"
+        case maxOutputTokens = "max_output_tokens"
         case stream
         case streamOptions = "stream_options"
+        case background
+        case previousResponseID = "previous_response_id"
+    }
+
+    /// The output maximum the request states, whichever field it used.
+    var statedOutputMaximum: Int? { maxTokens ?? maxCompletionTokens ?? maxOutputTokens }
+
+    /// The fields of the output maximum the request sent (a clamp lowers each).
+    var outputFieldsSent: [String] {
+        [(maxTokens, "max_tokens"), (maxCompletionTokens, "max_completion_tokens"), (maxOutputTokens, "max_output_tokens")]
+            .compactMap { $0.0 == nil ? nil : $0.1 }
     }
 
     /// A body that is not a JSON object, or whose fields have the wrong type, with a message saying which.

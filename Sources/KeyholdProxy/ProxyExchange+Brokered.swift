@@ -12,7 +12,7 @@ import NIOHTTP1
 /// echoes the key. Calls that spend tokens are metered and held to the tenant's own caps exactly as on the managed path.
 extension ProxyExchange {
     /// The calls metered from the provider's usage; any other path of the provider's API passes through (counted).
-    static let meteredPaths: Set<String> = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages"]
+    static let meteredPaths: Set<String> = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/v1/responses"]
 
     /// Request headers never forwarded: the connection's own, and every header a key could travel in (the key goes
     /// in its provider's header only, written by the exchange).

@@ -57,10 +57,15 @@ extension ProxyExchange: UpstreamReceiver {
             // Only events that can carry usage are parsed; output is estimated by a byte scan.
             if data.first == UInt8(ascii: "{") {
                 response.outputCharacters += SSEEvents.stringCharacters(
-                    ofKey: format == .openAI ? SSEEvents.contentKey : SSEEvents.textKey, in: data)
+                    ofKey: ask.isResponses ? SSEEvents.deltaKey : format == .openAI ? SSEEvents.contentKey : SSEEvents.textKey, in: data)
             }
             if SSEEvents.mayCarryUsage(data), let carrier = UsageCarrier.decode(data) {
                 switch format {
+                case .openAI where ask.isResponses:
+                    if let reported = carrier.response?.usage {
+                        response.usage = TokenUsage(responses: reported)
+                        if let id = carrier.response?.id { recordResponse(id) }
+                    }
                 case .openAI:
                     if let reported = carrier.openAIUsage {
                         response.usage = TokenUsage(openAI: reported)
@@ -112,6 +117,9 @@ extension ProxyExchange: UpstreamReceiver {
                 var merged = TokenUsage()
                 merged.merge(anthropic: reported)
                 usage = merged
+            } else if ask?.isResponses == true {
+                if let reported = carrier.responsesUsage { usage = TokenUsage(responses: reported) }
+                if let id = carrier.id { recordResponse(id) }
             } else if format == .openAI, let reported = carrier.openAIUsage {
                 usage = TokenUsage(openAI: reported)
             }

@@ -81,18 +81,17 @@ final class ProxyExchange {
         return .openAI
     }
 
-    /// The routes: `GET /v1/models` and the three `POST` calls.
-    private static let postPaths: Set<String> = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages"]
-
     func start() {
         if let brokeredListener { return startBrokered(brokeredListener) }
-        let isModels = path == "/v1/models"
-        guard isModels || Self.postPaths.contains(path) else {
+        let route: ManagedRoute
+        switch ManagedRoute.of(method: head.method, path: path) {
+        case .success(let found): route = found
+        case .failure(.unknownPath):
             return finish(format.error(.notFound, type: format.notFoundError, message: "unknown path \(path): the proxy serves \(Self.routes)"))
-        }
-        guard head.method == (isModels ? .GET : .POST) else {
-            var answer = format.error(.methodNotAllowed, type: format.invalidRequestError, message: "\(path) takes \(isModels ? "GET" : "POST")")
-            answer.headers.add(name: "allow", value: isModels ? "GET" : "POST")
+        case .failure(.methodNotAllowed(let allowed)):
+            var answer = format.error(
+                .methodNotAllowed, type: format.invalidRequestError, message: "\(path) takes \(allowed.map(\.rawValue).joined(separator: " or "))")
+            answer.headers.add(name: "allow", value: allowed.map(\.rawValue).joined(separator: ", "))
             return finish(answer)
         }
         guard let token = format.token(in: head.headers) else {
@@ -101,33 +100,46 @@ final class ProxyExchange {
         let version = proxy.lookups.currentVersion()
         let tokenHash = TokenStore.hash(token)
         if let version, let cached = proxy.lookups.caller(tokenHash, version: version) {
-            return authorized(cached, dataVersion: version, isModels: isModels)
+            return authorized(cached, dataVersion: version, route: route)
         }
         let (store, plans, lookups, bases) = (proxy.store, proxy.plans, proxy.lookups, proxy.configuration.upstreamBaseURLs)
         proxy.callerReads.run(CallerKey(tokenHash: tokenHash, dataVersion: version), on: eventLoop) {
             try await ProxyCaller.resolve(token: token, store: store, plans: plans, cache: lookups, version: version, upstreamBaseURLs: bases)
         }.assumeIsolated().whenComplete { result in
             switch result {
-            case .success(.caller(let caller)): self.authorized(caller, dataVersion: version, isModels: isModels)
+            case .success(.caller(let caller)): self.authorized(caller, dataVersion: version, route: route)
             case .success(.refused(let reason)): self.finish(self.format.error(.unauthorized, type: self.format.authenticationError, message: reason))
             case .failure(let error): self.finish(self.databaseUnavailable(error))
             }
         }
     }
 
-    static let routes = "POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, GET /v1/models"
+    static let routes =
+        "POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/responses, "
+        + "POST /v1/responses/input_tokens, GET|DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items, "
+        + "GET /v1/models"
 
-    private func authorized(_ caller: ProxyCaller, dataVersion: Int?, isModels: Bool) {
+    private func authorized(_ caller: ProxyCaller, dataVersion: Int?, route: ManagedRoute) {
         guard !clientIsGone else { return }
         // A placeholder is worth something only on its own sandbox's listener: here it is answered as an unknown token.
         guard caller.brokered == nil else {
             return finish(format.error(.unauthorized, type: format.authenticationError, message: ProxyCaller.unknownToken))
         }
         self.caller = caller
-        if isModels { return finish(proxy.models(for: caller.plan, format: format)) }
+        switch route {
+        case .models: return finish(proxy.models(for: caller.plan, format: format))
+        case .countTokens: return countTokens(caller, dataVersion: dataVersion)
+        case .storedResponse(let id): return storedResponse(id, caller: caller, dataVersion: dataVersion)
+        case .metered: break
+        }
         switch proxy.read(body, path: path, plan: caller.plan, format: format) {
         case .refused(let refusal): return finish(refusal)
         case .ask(let parsed): ask = parsed
+        }
+        if let previous = ask?.previousResponseID {
+            return whenOwned(previous, by: caller, param: "previous_response_id") {
+                self.loadLedgerThenReserve(caller, dataVersion: dataVersion)
+            }
         }
         loadLedgerThenReserve(caller, dataVersion: dataVersion)
     }
@@ -145,27 +157,49 @@ final class ProxyExchange {
     }
 
     private func reserve(dataVersion: Int?) {
-        guard !clientIsGone, let caller, let ask, let caps = caller.caps else { return }
-        let reservedPico = TokenUsage(input: ask.reservedTokens - ask.reservedOutputTokens, output: ask.reservedOutputTokens).cost(ask.price)
-        switch proxy.ledger.reserve(tenantID: caller.tenantID, caps: caps, tokens: ask.reservedTokens, picoUSD: reservedPico) {
+        guard !clientIsGone, let caller, var ask, let caps = caller.caps else { return }
+        let input = ask.reservedTokens - ask.reservedOutputTokens
+        let capAsk = CapAsk(
+            inputTokens: input, outputTokens: ask.reservedOutputTokens, inputPicoUSD: TokenUsage(input: input).cost(ask.price),
+            picoUSDPerOutputToken: ask.price.outputUSDPerMillion * 1_000_000)
+        switch proxy.ledger.reserve(tenantID: caller.tenantID, caps: caps, ask: capAsk) {
         case .failure(let refusal):
             Telemetry.capRefusal(cap: refusal.cap)
             return finish(
                 format.error(.tooManyRequests, type: format.rateLimitError, message: refusal.message, retryAfter: refusal.retryAfterSeconds))
-        case .success(let held): reservation = held
+        case .success(let held):
+            reservation = held
+            if let asked = held.clampedFrom {
+                // What remains of the caps covers less than the request's maximum: the provider stops at what it covers.
+                guard let clamped = MeteringProxy.withOutputMaximum(ask.body, fields: ask.outputFields, maximum: held.outputTokens) else {
+                    settle(usage: TokenUsage(), status: 400, charged: "none")
+                    return finish(format.error(.badRequest, type: format.invalidRequestError, message: "the request body is not a JSON object"))
+                }
+                ask.body = clamped
+                ask.reservedOutputTokens = held.outputTokens
+                ask.reservedTokens = held.tokens
+                ask.clampedFrom = asked
+                self.ask = ask
+                proxy.clamps.count(tenantName: caller.tenantName, asked: asked, clampedTo: held.outputTokens)
+            }
         }
         if let brokered = caller.brokered {
             guard let key = openBrokeredKey(brokered) else { return }
             return forward(with: key)
         }
-        let provider = ask.provider
-        if let key = proxy.platformKeys.cached(for: provider, dataVersion: dataVersion) { return forward(with: key) }
+        withPlatformKey(ask.provider, dataVersion: dataVersion) { self.forward(with: $0) }
+    }
+
+    /// Runs `body` with the platform's key of `provider` (cached, or read once for every request waiting on it);
+    /// answers 503 when there is none or it cannot be read.
+    func withPlatformKey(_ provider: Provider, dataVersion: Int?, _ body: @escaping (SecretBytes) -> Void) {
+        if let key = proxy.platformKeys.cached(for: provider, dataVersion: dataVersion) { return body(key) }
         let platformKeys = proxy.platformKeys
         proxy.keyReads.run(ProviderKey(provider: provider, dataVersion: dataVersion), on: eventLoop) {
             try await platformKeys.key(for: provider, dataVersion: dataVersion)
         }.assumeIsolated().whenComplete { result in
             switch result {
-            case .success(let key?): self.forward(with: key)
+            case .success(let key?): body(key)
             case .success(nil):
                 self.settle(usage: TokenUsage(), status: 503, charged: "none")
                 self.finish(
@@ -190,7 +224,7 @@ final class ProxyExchange {
             JournalEntry(
                 kind: "r", id: journaled.id, tenantID: caller.tenantID, sandboxID: caller.sandboxID, model: ask.model,
                 reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, time: Timestamp.now(),
-                keyProvider: caller.brokered?.provider.rawValue, keyVersion: caller.brokered?.record.version
+                keyProvider: caller.brokered?.provider.rawValue, keyVersion: caller.brokered?.record.version, clampedFrom: ask.clampedFrom
             )
         )
         // Fail closed: a request whose reservation is not on disk could not be metered after a crash.
@@ -214,7 +248,7 @@ final class ProxyExchange {
         }
         upstreamStarted = .now
         upstream = proxy.upstreams.send(
-            to: origin, method: .POST, uri: path, headers: proxy.upstreamHeaders(for: ask, clientHeaders: head.headers, key: key), body: ask.body,
+            to: origin, method: .POST, uri: path, headers: proxy.upstreamHeaders(for: ask.provider, clientHeaders: head.headers, key: key), body: ask.body,
             on: eventLoop, receiver: self
         )
     }

@@ -15,6 +15,14 @@ struct Ask: Sendable {
     var reservedOutputTokens: Int
     /// The body sent upstream (the client's, with `include_usage` asked for on OpenAI streams).
     var body: ByteBuffer
+    /// The output maximum's fields the client sent, or the one a clamp adds when it sent none.
+    var outputFields: [String] = []
+    /// The output maximum the client asked for, when a clamp lowered it to `reservedOutputTokens`.
+    var clampedFrom: Int?
+    /// Responses API: the response this one continues, checked to be the tenant's own before anything is sent.
+    var previousResponseID: String?
+    /// A Responses API call (`POST /v1/responses`): its usage and id come in the Responses API's shapes.
+    var isResponses = false
 }
 
 /// A parsed request, or the answer that refuses it.
@@ -49,33 +57,55 @@ extension MeteringProxy {
                 $0.listedPrice(model: model, provider: provider)
                     ?? ModelPrice(id: model, provider: provider, inputUSDPerMillion: 0, outputUSDPerMillion: 0)
             }
-            ?? plan.models.first(where: { $0.id == model && $0.provider == provider })
+            ?? plan.model(matching: model, provider: provider)
         guard let price = planPrice else {
             let allowed = plan.models.filter { $0.provider == provider }.map(\.id).joined(separator: ", ")
             return .refused(
                 format.error(.forbidden, type: format.permissionError, message: "model '\(model)' is not in plan '\(plan.id)' (allowed: \(allowed))")
             )
         }
-        let requested = fields.maxTokens ?? fields.maxCompletionTokens
+        let requested = fields.statedOutputMaximum
         if let requested, requested <= 0 {
-            return .refused(format.error(.badRequest, type: format.invalidRequestError, message: "max_tokens must be positive"))
+            let field = fields.outputFieldsSent.first ?? "max_tokens"
+            return .refused(format.error(.badRequest, type: format.invalidRequestError, message: "\(field) must be positive"))
+        }
+        let isResponses = path == "/v1/responses"
+        if isResponses, fields.background == true {
+            return .refused(
+                format.error(
+                    .badRequest, type: format.invalidRequestError,
+                    message:
+                        "background responses are not served on this plan: they run after the request returns, where the proxy cannot meter them or hold them to your caps; send the request without background (stream it for long tasks)"
+                ))
         }
         let output = path.hasSuffix("/embeddings") ? 0 : (requested ?? plan.caps?.defaultMaxTokens ?? 4096)
+        var outputFields = fields.outputFieldsSent
+        if outputFields.isEmpty && output > 0 {
+            outputFields = [isResponses ? "max_output_tokens" : format == .anthropic ? "max_tokens" : "max_completion_tokens"]
+        }
         // Input tokens are not known before the provider counts them: reserve one per 3 bytes of body, an upper bound for text.
         let input = max(1, (body.readableBytes + 2) / 3)
         let stream = fields.stream ?? false
         let clientWantsUsage = fields.streamOptions?.includeUsage ?? false
         var forwarded = body
-        if stream && format == .openAI && !clientWantsUsage {
+        if stream && format == .openAI && !clientWantsUsage && !isResponses {
             // Ask for the final usage chunk (stripped again before the client sees it): streamed calls are metered exactly.
             forwarded = Self.askingForUsage(body, hasStreamOptions: fields.streamOptions != nil) ?? body
         }
         return .ask(
             Ask(
                 model: model, provider: provider, price: price, stream: stream, clientWantsUsage: clientWantsUsage,
-                reservedTokens: input + output, reservedOutputTokens: output, body: forwarded
+                reservedTokens: input + output, reservedOutputTokens: output, body: forwarded, outputFields: outputFields,
+                previousResponseID: fields.previousResponseID, isResponses: isResponses
             )
         )
+    }
+
+    /// The body with each output maximum field set to `maximum` (added when the client sent none): a clamped request.
+    static func withOutputMaximum(_ body: ByteBuffer, fields: [String], maximum: Int) -> ByteBuffer? {
+        guard var object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else { return nil }
+        for field in fields { object[field] = maximum }
+        return (try? JSONSerialization.data(withJSONObject: object)).map { ByteBuffer(bytes: $0) }
     }
 
     /// The body with `stream_options.include_usage` set. Without `stream_options`, the key is inserted after the

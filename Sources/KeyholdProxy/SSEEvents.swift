@@ -90,6 +90,8 @@ struct SSEEvents {
     static let usageKey = Array(#""usage""#.utf8)
     /// The keys whose strings are a stream's output text: OpenAI's `content`, Anthropic's `text`.
     static let contentKey = Array("content".utf8)
+    /// The Responses API's output text comes in `response.output_text.delta` events' `delta`.
+    static let deltaKey = Array("delta".utf8)
     static let textKey = Array("text".utf8)
 
     /// Characters in the string values of every `key` in a JSON text, at any depth (a byte scan, not a parse).

@@ -33,6 +33,15 @@ struct TokenUsage: Sendable, Equatable {
         )
     }
 
+    /// From a Responses API `usage` object.
+    init(responses usage: ResponsesUsage) {
+        let cached = usage.inputTokensDetails?.cachedTokens ?? 0
+        self.init(
+            input: max(0, (usage.inputTokens ?? 0) - cached), cachedInput: cached, cacheWrite: 0, output: usage.outputTokens ?? 0,
+            reasoning: usage.outputTokensDetails?.reasoningTokens ?? 0
+        )
+    }
+
     init(input: Int = 0, cachedInput: Int = 0, cacheWrite: Int = 0, output: Int = 0, reasoning: Int = 0) {
         self.input = input
         self.cachedInput = cachedInput

@@ -21,10 +21,12 @@ struct UsageFlusher: Service {
             if ContinuousClock.now - lastKeyUseAudit >= proxy.configuration.keyUseAuditInterval {
                 lastKeyUseAudit = .now
                 await proxy.auditKeyUses()
+                await proxy.auditClamps()
             }
         }
         await flushOnce()
         await proxy.auditKeyUses()
+        await proxy.auditClamps()
     }
 
     func flushOnce() async {
@@ -101,7 +103,8 @@ extension MeteringProxy {
             outputTokens: entry.output, cachedTokens: entry.cachedInput, cacheWriteTokens: entry.cacheWrite, reasoningTokens: entry.reasoning,
             costPicoUSD: entry.picoUSD, status: entry.status, charged: UsageCharge(rawValue: entry.charged) ?? .reservation,
             latencyMs: entry.latencyMs, createdAt: entry.time,
-            key: entry.keyProvider.flatMap { provider in entry.keyVersion.map { UsageKey(provider: provider, version: $0) } }
+            key: entry.keyProvider.flatMap { provider in entry.keyVersion.map { UsageKey(provider: provider, version: $0) } },
+            clampedFrom: entry.clampedFrom
         )
     }
 }

@@ -41,7 +41,7 @@ extension ControlPlane {
             if let limit = limits.usdPerMonth { caps.append(line(.usdPerMonth, Double(thisMonth.picoUSD) / 1e12, limit)) }
         }
         return AdminAPI.UsageReport(
-            tenant: tenant.name, plan: plan.id, requestsThisMonth: thisMonth.requests, caps: caps,
+            tenant: tenant.name, plan: plan.id, requestsThisMonth: thisMonth.requests, clampedThisMonth: thisMonth.clamped, caps: caps,
             breakdown: breakdown.map { .init(key: $0.0, requests: $0.1.requests, tokens: $0.1.tokens, usd: Double($0.1.picoUSD) / 1e12) }
         )
     }

@@ -18,13 +18,16 @@ public struct UsageRow: Sendable {
     public var createdAt: String
     /// The tenant's key a brokered request was sent with; nil for the platform's key (managed plans).
     public var key: UsageKey?
+    /// The output maximum the request asked for, when the caps' remainder lowered it (clamped).
+    public var clampedFrom: Int?
 
     public init(
         requestID: String, tenantID: Int64, sandboxID: Int64?, model: String, inputTokens: Int, outputTokens: Int, cachedTokens: Int,
         cacheWriteTokens: Int, reasoningTokens: Int, costPicoUSD: Int64, status: Int, charged: UsageCharge, latencyMs: Double, createdAt: String,
-        key: UsageKey? = nil
+        key: UsageKey? = nil, clampedFrom: Int? = nil
     ) {
         self.key = key
+        self.clampedFrom = clampedFrom
         self.requestID = requestID
         self.tenantID = tenantID
         self.sandboxID = sandboxID
@@ -61,13 +64,15 @@ public struct UsageTotals: Sendable, Equatable, Codable {
     public var requests: Int
     public var tokens: Int
     public var picoUSD: Int64
+    /// Of `requests`, how many the caps clamped (their output maximum lowered to what remained).
+    public var clamped = 0
 }
 
 extension StoreTransaction {
     /// What a request's settlement replaces in the row its flushed reservation left (charged `in-flight`).
     private static let settledColumns = [
         "sandbox_id", "model", "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_picousd", "status",
-        "charged", "latency_ms", "created_at", "key_provider", "key_version",
+        "charged", "latency_ms", "created_at", "key_provider", "key_version", "clamped_from",
     ].map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
 
     /// Inserts metered requests. A request already stored (same id) replaces its row only if that one was charged
@@ -77,15 +82,15 @@ extension StoreTransaction {
     public func insertUsage(_ rows: [UsageRow]) throws {
         let columns =
             "request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens, cache_write_tokens, "
-            + "reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at, key_provider, key_version"
+            + "reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at, key_provider, key_version, clamped_from"
         let placeholders =
             "(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), "
             + "CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), "
-            + "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))"
+            + "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
         for start in stride(from: 0, to: rows.count, by: 200) {
             let chunk = rows[start..<min(start + 200, rows.count)]
             var arguments: [StoreValue] = []
-            arguments.reserveCapacity(chunk.count * 17)
+            arguments.reserveCapacity(chunk.count * 18)
             for (position, row) in chunk.enumerated() {
                 arguments += [
                     .integer(Int64(position)), .text(row.requestID), .integer(row.tenantID), row.sandboxID.map { .integer($0) } ?? .null,
@@ -94,6 +99,7 @@ extension StoreTransaction {
                     .integer(Int64(row.cacheWriteTokens)), .integer(Int64(row.reasoningTokens)), .integer(row.costPicoUSD),
                     .integer(Int64(row.status)), .text(row.charged.rawValue), .real(row.latencyMs), .text(row.createdAt),
                     row.key.map { .text($0.provider) } ?? .null, row.key.map { .integer(Int64($0.version)) } ?? .null,
+                    row.clampedFrom.map { .integer(Int64($0)) } ?? .null,
                 ]
             }
             _ = try connection.execute(
@@ -120,7 +126,7 @@ extension StoreTransaction {
                 createdAt: row["created_at"],
                 key: (row["key_provider"] as String?).flatMap { provider in
                     (row["key_version"] as Int?).map { UsageKey(provider: provider, version: $0) }
-                })
+                }, clampedFrom: row["clamped_from"])
         }
     }
 
@@ -129,11 +135,12 @@ extension StoreTransaction {
         let row = try row(
             """
             SELECT COUNT(*) AS n, CAST(COALESCE(SUM(input_tokens + cached_tokens + cache_write_tokens + output_tokens), 0) AS BIGINT) AS tokens,
-            CAST(COALESCE(SUM(cost_picousd), 0) AS BIGINT) AS cost FROM usage_requests WHERE tenant_id = ? AND created_at >= ?
+            CAST(COALESCE(SUM(cost_picousd), 0) AS BIGINT) AS cost, COUNT(clamped_from) AS clamped FROM usage_requests
+            WHERE tenant_id = ? AND created_at >= ?
             """,
             tenantID, since
         )!
-        return UsageTotals(requests: row["n"], tokens: row["tokens"], picoUSD: row["cost"])
+        return UsageTotals(requests: row["n"], tokens: row["tokens"], picoUSD: row["cost"], clamped: row["clamped"])
     }
 
     /// When each of a tenant's requests sent upstream since `since` was stored (refusals excluded), oldest first:

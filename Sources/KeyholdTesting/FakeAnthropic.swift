@@ -14,6 +14,8 @@ enum FakeAnthropic {
         switch (call.method, call.path) {
         case (.get, "/v1/models"): return models(call)
         case (.post, "/v1/messages"): return message(call)
+        case (.post, "/v1/messages/count_tokens"):
+            return FakeResponses.json(.object([("input_tokens", .int(call.configuration.usage.inputTokens))]))
         default: return error(status: 404, message: "Not Found")
         }
     }

@@ -1,7 +1,7 @@
 import HTTPTypes
 import Hummingbird
 
-/// OpenAI wire format: `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`.
+/// OpenAI wire format: `/v1/models`, `/v1/chat/completions`, `/v1/embeddings`, and the Responses API.
 enum FakeOpenAI {
     static func respond(to call: FakeProviderCall, state: FakeProviderState) async throws -> Response {
         if let denied = authenticate(call) { return denied }
@@ -15,6 +15,9 @@ enum FakeOpenAI {
         case (.get, "/v1/models"): return models(call)
         case (.post, "/v1/chat/completions"): return chatCompletion(call)
         case (.post, "/v1/embeddings"): return FakeOpenAIEmbeddings.respond(to: call)
+        case (.post, "/v1/responses"): return FakeOpenAIResponses.create(call, state: state)
+        case (.post, "/v1/responses/input_tokens"): return FakeOpenAIResponses.inputTokens(call)
+        case (_, let path) where path.hasPrefix("/v1/responses/"): return FakeOpenAIResponses.stored(call, state: state)
         case (.get, "/v1/echo/headers"): return FakeEcho.headers(call)
         case (.post, "/v1/echo/stream"): return FakeEcho.stream(call)
         default:

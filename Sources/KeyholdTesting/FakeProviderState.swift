@@ -5,6 +5,8 @@ final class FakeProviderState: Sendable {
     private struct Storage {
         var configuration: FakeProvider.Configuration
         var requests: [FakeProvider.RecordedRequest] = []
+        /// Responses API responses made with `store` (the default), by id, as JSON.
+        var storedResponses: [String: FakeJSON] = [:]
     }
 
     private let storage: Mutex<Storage>
@@ -32,6 +34,14 @@ final class FakeProviderState: Sendable {
     func record(_ request: FakeProvider.RecordedRequest) {
         storage.withLock { $0.requests.append(request) }
     }
+
+    /// A stored Responses API response.
+    func storedResponse(_ id: String) -> FakeJSON? { storage.withLock { $0.storedResponses[id] } }
+
+    func store(response: FakeJSON, id: String) { storage.withLock { $0.storedResponses[id] = response } }
+
+    /// Deletes a stored response; false when there was none.
+    func deleteResponse(_ id: String) -> Bool { storage.withLock { $0.storedResponses.removeValue(forKey: id) != nil } }
 
     func resetRequests() {
         storage.withLock { $0.requests.removeAll() }

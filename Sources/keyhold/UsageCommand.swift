@@ -29,7 +29,10 @@ struct UsageCommand: AsyncParsableCommand {
                 "GET", "/v1/tenants/\(tenant.pathSegment)/usage\(query)", as: AdminAPI.UsageReport.self
             )
             if output.json { return try Output.json(report) }
-            print("tenant \(report.tenant) on plan \(report.plan): \(report.requestsThisMonth) requests this month")
+            let clamped = report.clampedThisMonth ?? 0
+            print(
+                "tenant \(report.tenant) on plan \(report.plan): \(report.requestsThisMonth) requests this month"
+                    + (clamped > 0 ? " (\(clamped) clamped to what the caps had left)" : ""))
             if report.caps.isEmpty { print("(no caps: not a managed plan, and no limits set with `keyhold tenant set-caps`)") }
             Output.table(
                 ["CAP", "USED", "LIMIT", "PERCENT"],
@@ -44,7 +47,7 @@ struct UsageCommand: AsyncParsableCommand {
             if !report.breakdown.isEmpty {
                 print("")
                 Output.table(
-                    [by == "day" ? "DAY" : "MODEL", "REQUESTS", "TOKENS", "USD"],
+                    [by == "day" ? "DAY" : by == "key" ? "KEY" : "MODEL", "REQUESTS", "TOKENS", "USD"],
                     report.breakdown.map { [$0.key, String($0.requests), String($0.tokens), String(format: "%.6f", $0.usd)] }
                 )
             }

@@ -13,8 +13,8 @@ import Testing
 struct ProxyMeteringTests {
     static let chat = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":50}"#
     static let chatStream = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":50,"stream":true}"#
-    static let message = #"{"model":"claude-3-5-haiku-latest","max_tokens":50,"messages":[{"role":"user","content":"Say hi"}]}"#
-    static let messageStream = #"{"model":"claude-3-5-haiku-latest","max_tokens":50,"messages":[{"role":"user","content":"Say hi"}],"stream":true}"#
+    static let message = #"{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"Say hi"}]}"#
+    static let messageStream = #"{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"Say hi"}],"stream":true}"#
 
     @Test func aRequestPassesThroughByteForByteWithThePlatformKeyAndIsMeteredExactly() async throws {
         let proxy = try await ProxyHarness()
@@ -60,8 +60,8 @@ struct ProxyMeteringTests {
         }
         #expect(metered(rows[0]) == metered(rows[1]), "OpenAI streamed = unstreamed")
         #expect(metered(rows[2]) == metered(rows[3]), "Anthropic streamed = unstreamed")
-        // Anthropic: 11 input, 5 written to the cache, 4 read from it, 7 output.
-        let anthropicCost: Int64 = 11 * 800_000 + 4 * 80_000 + 5 * 1_000_000 + 7 * 4_000_000
+        // Anthropic (claude-haiku-4-5: 1.00 $/M input, 0.10 read, 1.25 written, 5.00 output): 11 input, 5 written, 4 read, 7 output.
+        let anthropicCost: Int64 = 11 * 1_000_000 + 4 * 100_000 + 5 * 1_250_000 + 7 * 5_000_000
         let expected: [Int64] = [11, 4, 5, 7, 0, anthropicCost]
         #expect(metered(rows[2]) == expected)
         #expect(rows.allSatisfy { $0.charged == .usage })

@@ -33,10 +33,10 @@ struct ProxySmugglingTests {
                 #"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"stream_options":{"include_usage":false},"messages":[]}"#
             ),
             ("/v1/chat/completions", false, #"{"model":"gpt-4o-mini","max_tokens":10,"messages":[],"max_tokens":100000}"#),
-            ("/v1/messages", true, #"{"model":"claude-3-5-haiku-latest","max_tokens":50,"model":"claude-opus-4-1","messages":[]}"#),
+            ("/v1/messages", true, #"{"model":"claude-haiku-4-5","max_tokens":50,"model":"claude-opus-4-1","messages":[]}"#),
             (
                 "/v1/messages", true,
-                #"{"model":"claude-3-5-haiku-latest","max_tokens":50,"messages":[{"role":"user","content":[{"type":"text","text":"a","type":"image"}]}]}"#
+                #"{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":[{"type":"text","text":"a","type":"image"}]}]}"#
             ),
         ]
         for attempt in attempts {

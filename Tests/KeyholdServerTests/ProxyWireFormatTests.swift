@@ -120,12 +120,12 @@ struct ProxyWireFormatTests {
         (keyed.keyProvider, keyed.keyVersion) = ("anthropic", 2)
         var line: [UInt8] = []
         JournalLine.encode(platform, into: &line)
-        // A former line: the same fields without the last two (its time ended the line).
-        let former = Array(line.dropLast(3)) + [0x0A]
+        // A former line: the same fields without the last three (its time ended the line).
+        let former = Array(line.dropLast(4)) + [0x0A]
         var halfKeyed: [UInt8] = []
         JournalLine.encode(keyed, into: &halfKeyed)
-        halfKeyed.removeLast(2)  // the version digit and newline: the provider without a version is not a whole entry
-        halfKeyed.append(0x0A)
+        halfKeyed.removeLast(3)  // the version digit on: the provider without a version is not a whole entry
+        halfKeyed += [0x09, 0x0A]
         let read = try Self.roundTrip([keyed], tail: former + halfKeyed)
         #expect(read.count == 2)
         #expect(read[0].keyProvider == "anthropic" && read[0].keyVersion == 2)

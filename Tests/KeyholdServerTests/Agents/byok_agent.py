@@ -38,14 +38,14 @@ def openai_stream():
 def anthropic_via_proxy():
     # The SDK's HTTP client honours HTTPS_PROXY: a CONNECT to the gateway, TLS end to end to the provider.
     client = anthropic.Anthropic(http_client=anthropic.DefaultHttpxClient(verify=tls_context()))
-    message = client.messages.create(model="claude-3-5-haiku-latest", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    message = client.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
     return "ok:%d" % message.usage.output_tokens
 
 
 def anthropic_stream_by_name():
     # Without the proxy: the name resolves (its /etc/hosts) to the gateway, which routes on the TLS server name.
     client = anthropic.Anthropic(http_client=anthropic.DefaultHttpxClient(verify=tls_context(), trust_env=False))
-    with client.messages.stream(model="claude-3-5-haiku-latest", max_tokens=16, messages=[{"role": "user", "content": "hi"}]) as stream:
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}]) as stream:
         text = "".join(stream.text_stream)
     return "ok:%d" % len(text)
 

@@ -4,7 +4,7 @@ async function message(stream) {
   const response = await fetch(process.env.ANTHROPIC_BASE_URL + "/v1/messages", {
     method: "POST",
     headers: { "x-api-key": process.env.ANTHROPIC_API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json" },
-    body: JSON.stringify({ model: "claude-3-5-haiku-latest", max_tokens: 16, stream, messages: [{ role: "user", content: "hi" }] }),
+    body: JSON.stringify({ model: "claude-haiku-4-5", max_tokens: 16, stream, messages: [{ role: "user", content: "hi" }] }),
   });
   const text = await response.text();
   return `${response.status}:${stream ? (text.includes("message_stop") ? "stream-complete" : "stream-cut") : JSON.parse(text).type}`;

@@ -26,12 +26,12 @@ def openai_stream():
 
 
 def anthropic_plain():
-    message = anthropic.Anthropic().messages.create(model="claude-3-5-haiku-latest", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    message = anthropic.Anthropic().messages.create(model="claude-haiku-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
     return "ok:%d" % message.usage.output_tokens
 
 
 def anthropic_stream():
-    with anthropic.Anthropic().messages.stream(model="claude-3-5-haiku-latest", max_tokens=16, messages=[{"role": "user", "content": "hi"}]) as stream:
+    with anthropic.Anthropic().messages.stream(model="claude-haiku-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}]) as stream:
         return "ok:%d" % len("".join(stream.text_stream))
 
 
