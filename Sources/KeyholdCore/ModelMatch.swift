@@ -11,7 +11,8 @@ public enum ModelMatch {
 
     /// Whether `model` is `id` followed by a dated snapshot's suffix.
     public static func isSnapshot(_ model: String, of id: String) -> Bool {
-        guard model.count > id.count + 1, model.hasPrefix(id), model.utf8[model.utf8.index(model.utf8.startIndex, offsetBy: id.utf8.count)] == UInt8(ascii: "-")
+        guard model.count > id.count + 1, model.hasPrefix(id),
+            model.utf8[model.utf8.index(model.utf8.startIndex, offsetBy: id.utf8.count)] == UInt8(ascii: "-")
         else { return false }
         let date = Array(model.utf8.dropFirst(id.utf8.count + 1))
         func digits(_ slice: ArraySlice<UInt8>) -> Bool { slice.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
@@ -42,7 +43,8 @@ public enum ModelMatch {
     public static func problem(pattern: String, id: String) -> String? {
         let prefix = pattern.prefix { $0 != "*" }
         if prefix.count < minimumLiteralPrefix {
-            return "'\(pattern)' needs at least \(minimumLiteralPrefix) characters before its first '*' (such as 'gpt-5*'): a pattern may not match every model"
+            return
+                "'\(pattern)' needs at least \(minimumLiteralPrefix) characters before its first '*' (such as 'gpt-5*'): a pattern may not match every model"
         }
         if !glob(pattern, matches: id) { return "'\(pattern)' does not match the entry's own id '\(id)'" }
         return nil

@@ -180,7 +180,8 @@ public enum PlanLoader {
         }
         let priceDate = try fields.optionalString("price_date")
         if let priceDate, priceDate.range(of: "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", options: .regularExpression) == nil {
-            throw fields.error("price_date", fields.node("price_date"), "expected the date the prices were taken, as yyyy-mm-dd, found '\(priceDate.prefix(40))'")
+            throw fields.error(
+                "price_date", fields.node("price_date"), "expected the date the prices were taken, as yyyy-mm-dd, found '\(priceDate.prefix(40))'")
         }
         let model = ModelPrice(
             id: id, provider: provider,

@@ -126,7 +126,9 @@ final class CapLedger: Sendable {
 
     /// Reserves `tokens` and `picoUSD` if every cap allows it (nothing to clamp: all of it is input).
     func reserve(tenantID: Int64, caps: Caps, tokens: Int, picoUSD: Int64, now: Date = Date()) -> Result<Reservation, CapRefusal> {
-        reserve(tenantID: tenantID, caps: caps, ask: CapAsk(inputTokens: tokens, outputTokens: 0, inputPicoUSD: picoUSD, picoUSDPerOutputToken: 0), now: now)
+        reserve(
+            tenantID: tenantID, caps: caps, ask: CapAsk(inputTokens: tokens, outputTokens: 0, inputPicoUSD: picoUSD, picoUSDPerOutputToken: 0),
+            now: now)
     }
 
     /// Reserves a request's input and output if every cap allows it. When the caps' remainder (after what requests in

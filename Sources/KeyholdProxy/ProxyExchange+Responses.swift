@@ -51,7 +51,10 @@ enum ManagedRoute: Equatable {
 enum ResponseID {
     static func isValid(_ id: String) -> Bool {
         id.count <= 200 && id.hasPrefix("resp_")
-            && id.utf8.allSatisfy { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+            && id.utf8.allSatisfy {
+                $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
+                    || (0x61...0x7A).contains($0)
+            }
     }
 }
 

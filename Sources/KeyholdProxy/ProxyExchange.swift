@@ -248,7 +248,8 @@ final class ProxyExchange {
         }
         upstreamStarted = .now
         upstream = proxy.upstreams.send(
-            to: origin, method: .POST, uri: path, headers: proxy.upstreamHeaders(for: ask.provider, clientHeaders: head.headers, key: key), body: ask.body,
+            to: origin, method: .POST, uri: path, headers: proxy.upstreamHeaders(for: ask.provider, clientHeaders: head.headers, key: key),
+            body: ask.body,
             on: eventLoop, receiver: self
         )
     }
