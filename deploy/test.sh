@@ -16,6 +16,12 @@ if ! "$venv/bin/python" -c 'import openai, anthropic' 2>/dev/null; then
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check openai anthropic
 fi
+# Two popular agent frameworks, run unmodified inside sandboxes (SandboxManagedTests): OpenAI's Agents SDK and
+# LangChain's Anthropic chat model; pinned, like the SDKs they bring.
+if ! "$venv/bin/python" -c 'import agents, langchain_anthropic' 2>/dev/null; then
+  echo "test: installing openai-agents and langchain-anthropic into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "openai-agents==0.24.0" "langchain-anthropic==1.7.10"
+fi
 # schemathesis fuzzes the admin API against deploy/openapi.yaml (OpenAPIFuzzTests); pinned, so that a new release's
 # new checks land by choice.
 if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version 4.32.5" ]; then

@@ -54,7 +54,10 @@ struct SandboxBrokeredTests {
         let placeholder = try #require(results["placeholder"])
         #expect(placeholder.hasPrefix("sk-keyhold-") && placeholder.count > 40, "\(placeholder)")
         // Unmodified SDKs and fetch, streamed and not, and a path that is not metered (models).
-        for name in ["openai_plain", "openai_stream", "openai_models", "anthropic_plain", "anthropic_stream"] {
+        for name in [
+            "openai_plain", "openai_stream", "openai_models", "anthropic_plain", "anthropic_stream", "openai_responses", "openai_responses_stream",
+            "openai_responses_retrieve",
+        ] {
             #expect(results[name]?.hasPrefix("ok:") == true, "\(name): \(results)")
         }
         #expect(results["node_fetch_plain"] == "200:chat.completion", "\(results)")
@@ -95,18 +98,18 @@ struct SandboxBrokeredTests {
         while Date() < deadline {
             let usage = try sandboxes.keyhold.cli(["usage", "show", tenant, "--json"]).stdout
             requests = SandboxHarness.jsonObjects(usage).first?["requests_this_month"] as? Int ?? 0
-            if requests >= 7 { break }
+            if requests >= 10 { break }
             usleep(100_000)
         }
-        // The seventh: the chat completion with the placeholder in its body.
-        #expect(requests == 7, "metered requests")
+        // The seventh: the chat completion with the placeholder in its body; then three responses (the Responses API).
+        #expect(requests == 10, "metered requests")
 
         // The audit: key.inject says brokered with the placeholder's fingerprint (never the placeholder); key.use counts.
         let inject = try sandboxes.keyhold.cli(["audit", "list", "--action", "key.inject", "--tenant", tenant, "--json"]).stdout
         #expect(inject.contains("\"delivery\":\"brokered\"") || inject.contains("\"delivery\" : \"brokered\""), "\(inject)")
         #expect(inject.contains("placeholder_fingerprint") && !inject.contains(placeholder), "\(inject)")
-        // Two SDK calls, the models list, two fetches, two echoes and the smuggling call: the refused ones never
-        // reached a key. Batches come every 2 s here (a minute by default), one record per sandbox and key each.
+        // Two SDK calls, the models list, two fetches, two echoes and the smuggling call, three responses made and one
+        // read back: the refused ones never reached a key. Batches come every 2 s here (a minute by default), one record per sandbox and key each.
         func uses(_ provider: String) throws -> (records: Int, count: Int) {
             let listed = try sandboxes.keyhold.cli(["audit", "list", "--action", "key.use", "--tenant", tenant, "--json"]).stdout
             let events = SandboxHarness.jsonObjects(listed).compactMap { $0["event"] as? [String: Any] }.filter {
@@ -116,11 +119,11 @@ struct SandboxBrokeredTests {
             return (events.count, counts.reduce(0, +))
         }
         try? await Self.waitUntil("key.use records counting every call") {
-            (try? uses("openai").count) ?? 0 >= 8 && (try? uses("anthropic").count) ?? 0 >= 2
+            (try? uses("openai").count) ?? 0 >= 12 && (try? uses("anthropic").count) ?? 0 >= 2
         }
-        #expect(try uses("openai").count == 8)
+        #expect(try uses("openai").count == 12)
         #expect(try uses("anthropic").count == 2)
-        #expect(try uses("openai").records < 8, "calls are counted in batches, not audited one by one")
+        #expect(try uses("openai").records < 12, "calls are counted in batches, not audited one by one")
         // The tenant's signed receipt carries them beside key.inject, and verifies offline.
         let receipt = sandboxes.keyhold.root + "/receipt.json"
         let issued = try sandboxes.keyhold.cli(["audit", "receipt", tenant])

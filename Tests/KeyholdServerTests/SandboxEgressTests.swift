@@ -77,6 +77,9 @@ struct SandboxEgressTests {
         let results = try sandboxes.checks(tenant)
         #expect(results["openai_plain"]?.hasPrefix("ok:") == true, "\(results)")
         #expect(results["openai_stream"]?.hasPrefix("ok:") == true, "\(results)")
+        // The Responses API, straight to the provider with the tenant's key, streamed and not.
+        #expect(results["openai_responses"] == "ok:completed:18", "\(results)")
+        #expect(results["openai_responses_stream"] == "ok:response.completed", "\(results)")
         #expect(results["anthropic_via_proxy"]?.hasPrefix("ok:") == true, "\(results)")
         #expect(results["anthropic_stream_by_name"]?.hasPrefix("ok:") == true, "\(results)")
         #expect(results["node_fetch_plain"] == "200:message", "\(results)")

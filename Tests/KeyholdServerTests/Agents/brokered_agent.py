@@ -60,6 +60,7 @@ def made_up():
 
 
 sdk_calls.run_all()
+sdk_calls.run_responses()
 for name, fn in [
     ("openai_models", openai_models), ("echo_plain", echo_plain), ("echo_stream", echo_stream),
     ("placeholder_in_body_and_url", placeholder_in_body_and_url), ("wrong_header", wrong_header), ("made_up", made_up),

@@ -35,6 +35,16 @@ def openai_stream():
     return "ok:%d" % sum(1 for _ in chunks)
 
 
+def openai_responses():
+    reply = OpenAI().responses.create(model="gpt-5-mini", input="hi")
+    return "ok:%s:%d" % (reply.status, reply.usage.total_tokens)
+
+
+def openai_responses_stream():
+    types = [event.type for event in OpenAI().responses.create(model="gpt-5-mini", input="hi", stream=True)]
+    return "ok:%s" % types[-1]
+
+
 def anthropic_via_proxy():
     # The SDK's HTTP client honours HTTPS_PROXY: a CONNECT to the gateway, TLS end to end to the provider.
     client = anthropic.Anthropic(http_client=anthropic.DefaultHttpxClient(verify=tls_context()))
@@ -96,6 +106,8 @@ def listing(path):
 
 report("openai_plain", openai_plain)
 report("openai_stream", openai_stream)
+report("openai_responses", openai_responses)
+report("openai_responses_stream", openai_responses_stream)
 report("anthropic_via_proxy", anthropic_via_proxy)
 report("anthropic_stream_by_name", anthropic_stream_by_name)
 report("host_loopback_service", lambda: connect("127.0.0.1", HOST_SERVICE))

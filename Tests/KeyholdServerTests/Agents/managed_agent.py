@@ -4,4 +4,5 @@
 import sdk_calls
 
 sdk_calls.run_all()
+sdk_calls.run_responses()
 print("done python", flush=True)
