@@ -60,7 +60,8 @@ struct SandboxManagedTests {
         }
         #expect(requests == 13, "metered requests")
         let responses = provider.requests.filter { $0.path == "/v1/responses" }
-        #expect(responses.count == 5 && responses.allSatisfy { $0.header("authorization") == "Bearer " + FakeProvider.Configuration.defaultOpenAIKey })
+        #expect(
+            responses.count == 5 && responses.allSatisfy { $0.header("authorization") == "Bearer " + FakeProvider.Configuration.defaultOpenAIKey })
         let status = try sandboxes.keyhold.cli(["sandbox", "status", tenant]).stdout
         #expect(status.contains("metering proxy at http://127.0.0.1:8787"), "\(status)")
         _ = try sandboxes.keyhold.cli(["sandbox", "stop", tenant])
