@@ -65,7 +65,7 @@ final class Bench: @unchecked Sendable {
         // 1. The fake provider alone: if it is slow (Nagle, a small backlog), every other figure is meaningless.
         say("\n1. the fake provider alone (127.0.0.1:\(provider.port))")
         var saneFake = true
-        for kind in CallKind.allCases {
+        for kind in CallKind.compared {
             let one = try await Load.interleaved([direct], kind: kind, count: min(options.requests, 1000), warmup: options.warmup, group: group)[0]
             let many = try await Load.concurrent(
                 direct, kind: kind, connections: options.connections, count: min(options.concurrentRequests, 10_000), duration: nil, warmup: 5,
@@ -81,7 +81,7 @@ final class Bench: @unchecked Sendable {
 
         // 2. One client at a time, direct and through Keyhold alternately.
         var figures: [KindFigures] = []
-        for kind in CallKind.allCases {
+        for kind in CallKind.compared {
             progress("Keyhold: \(kind.rawValue), one client, \(options.requests) requests each to the fake and through the proxy, interleaved")
             let one = try await Load.interleaved([direct, keyhold.target], kind: kind, count: options.requests, warmup: options.warmup, group: group)
             provider.resetRequests()
@@ -110,6 +110,15 @@ final class Bench: @unchecked Sendable {
         }
         Report.printKeyhold(figures, options: options)
         Report.printPaced(figures, options: options)
+
+        // 3c. Clamping: chat completions whose max_tokens the caps lower, beside the same unclamped, one client.
+        progress("Keyhold: clamped and unclamped chat completions, one client, \(options.requests) requests each, interleaved with direct calls")
+        let unclamped = try await Load.interleaved(
+            [direct, keyhold.target], kind: .plain, count: options.requests, warmup: options.warmup, group: group)
+        let clamped = try await Load.interleaved(
+            [direct, keyhold.target], kind: .clamped, count: options.requests, warmup: options.warmup, group: group)
+        provider.resetRequests()
+        Report.printClamping(unclamped: unclamped, clamped: clamped, responses: figures, options: options)
 
         // 4. Memory over a sustained run, then with the database unwritable.
         try await measureMemory(keyhold, into: &memory)

@@ -103,12 +103,39 @@ struct Target: Sendable {
 enum CallKind: String, Sendable, CaseIterable, Codable {
     case plain = "non-streaming"
     case stream = "streaming"
+    /// The Responses API (`POST /v1/responses`), whole and as typed events.
+    case responses = "responses"
+    case responsesStream = "responses-stream"
+    /// A chat completion whose `max_tokens` is more than the caps have left: the proxy lowers it (rewrites the body).
+    case clamped = "clamped"
+
+    /// Chat Completions, the kinds every proxy compared here serves.
+    static let chat: [CallKind] = [.plain, .stream]
+    /// The kinds measured at one client, at many connections and paced (a clamped request reserves all that is
+    /// left, so its concurrent figures would be refusals: it is measured at one client only).
+    static let compared: [CallKind] = [.plain, .stream, .responses, .responsesStream]
+
+    var path: String {
+        switch self {
+        case .responses, .responsesStream: "/v1/responses"
+        default: "/v1/chat/completions"
+        }
+    }
 
     var body: String {
-        let stream = self == .stream ? #","stream":true"# : ""
-        return
-            #"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello."}],"max_tokens":64"#
-            + stream + "}"
+        switch self {
+        case .responses, .responsesStream:
+            return #"{"model":"gpt-5-mini","instructions":"You are terse.","input":"Say hello.","max_output_tokens":64"#
+                + (self == .responsesStream ? #","stream":true}"# : "}")
+        case .clamped:
+            return
+                #"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello."}],"max_tokens":1000000000000}"#
+        case .plain, .stream:
+            let stream = self == .stream ? #","stream":true"# : ""
+            return
+                #"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello."}],"max_tokens":64"#
+                + stream + "}"
+        }
     }
 }
 
@@ -131,6 +158,8 @@ struct Connection: Sendable {
             }
             .connect(host: "127.0.0.1", port: target.port).get()
         let body = ByteBuffer(string: kind.body)
+        var target = target
+        target.path = kind.path
         return Connection(channel: channel, target: target, kind: kind, head: target.head(bodyLength: body.readableBytes), body: body)
     }
 

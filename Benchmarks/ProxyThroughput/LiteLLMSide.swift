@@ -128,7 +128,7 @@ enum LiteLLMSide {
             let pid = process.processIdentifier
             let sampler = MemorySampler(interval: .seconds(1), tree: true) { pid }
             let direct = Target(name: "fake", port: provider.port, key: FakeProvider.Configuration.defaultOpenAIKey)
-            for kind in CallKind.allCases {
+            for kind in CallKind.chat {
                 progress("LiteLLM: \(kind.rawValue), one client, \(options.litellmRequests) requests to the fake and through LiteLLM, interleaved")
                 let one = try await Load.interleaved(
                     [direct, target], kind: kind, count: options.litellmRequests, warmup: min(options.warmup, 50), group: group)

@@ -34,6 +34,29 @@ enum Report {
         }
     }
 
+    /// Issue 19's figures: what the Responses API adds beside Chat Completions, and what clamping costs.
+    static func printClamping(unclamped: [LoadResult], clamped: [LoadResult], responses figures: [KindFigures], options: Options) {
+        let addedPlain = unclamped[1].median - unclamped[0].median
+        let addedClamped = clamped[1].median - clamped[0].median
+        say("\n3c. clamping, one client (\(options.requests) requests of each, interleaved with direct calls, same run)")
+        say(
+            "   unclamped      added median \(ms(addedPlain)) ms | clamped (max_tokens lowered, body rewritten) added median \(ms(addedClamped)) ms "
+                + "| clamping costs \(ms(addedClamped - addedPlain, 4)) ms; errors \(clamped[1].errors)" + firstError(clamped[1]))
+        func added(_ kind: CallKind) -> (one: Double, many: Double)? {
+            figures.first { $0.kind == kind }.map { ($0.proxyOne.median - $0.directOne.median, $0.proxyMany.requestsPerSecond) }
+        }
+        say("\n   targets (issue 19):")
+        for (chat, responses) in [(CallKind.plain, CallKind.responses), (.stream, .responsesStream)] {
+            guard let chatFigure = added(chat), let responsesFigure = added(responses) else { continue }
+            say(
+                "     \(pad(responses.rawValue, 16)) adds \(ms(responsesFigure.one)) ms median at 1 client vs \(ms(chatFigure.one)) ms for "
+                    + "\(chat.rawValue) chat (\(Int(responsesFigure.many)) vs \(Int(chatFigure.many)) req/s at \(options.connections) connections): "
+                    + (responsesFigure.one <= chatFigure.one + 0.01 ? "met" : "MISSED") + " (within 0.01 ms)")
+        }
+        let cost = addedClamped - addedPlain
+        say("     clamping costs <= 0.02 ms per request:     \(ms(cost, 4)) ms  \(cost <= 0.02 ? "met" : "MISSED")")
+    }
+
     static func firstError(_ result: LoadResult) -> String {
         result.firstError.map { " (first: \($0.prefix(200)))" } ?? ""
     }
