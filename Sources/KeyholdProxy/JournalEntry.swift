@@ -26,4 +26,6 @@ struct JournalEntry: Codable, Sendable {
     var keyVersion: Int? = nil
     /// The output maximum the request asked for, when the caps' remainder lowered it.
     var clampedFrom: Int? = nil
+    /// The Responses API response the request made (its owner, for reads and cancels later).
+    var responseID: String? = nil
 }

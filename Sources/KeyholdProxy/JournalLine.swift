@@ -1,12 +1,13 @@
 import Foundation
 
-/// The journal's line format: the entry's 20 fields, tab-separated, ending in a newline.
+/// The journal's line format: the entry's 21 fields, tab-separated, ending in a newline.
 ///
-/// Text fields escape backslash, tab, newline and carriage return (`\\`, `\t`, `\n`, `\r`); an absent sandbox, key
-/// or clamp is an empty field. Lines of 17 fields (journals written before the key and the clamp were added) are read
-/// as the platform's key, unclamped. A line with a wrong field count or a malformed number is rejected whole.
+/// Text fields escape backslash, tab, newline and carriage return (`\\`, `\t`, `\n`, `\r`); an absent sandbox, key,
+/// clamp or response is an empty field. Lines of 17 fields (journals written before those were added) are read as
+/// the platform's key, unclamped, without a response. A line with a wrong field count or a malformed number is
+/// rejected whole.
 enum JournalLine {
-    static let fieldCount = 20
+    static let fieldCount = 21
     /// The field count of lines written before the key fields.
     static let formerFieldCount = 17
 
@@ -37,6 +38,8 @@ enum JournalLine {
         }
         line.append(0x09)
         if let clampedFrom = entry.clampedFrom { integer(Int64(clampedFrom), &line) }
+        line.append(0x09)
+        if let responseID = entry.responseID { escape(responseID, &line) }
         line.append(0x0A)
     }
 
@@ -118,11 +121,16 @@ enum JournalLine {
             guard let value = integer(fields[19]), value > 0, value <= Int64(Int.max) else { return nil }
             clampedFrom = Int(value)
         }
+        var responseID: String?
+        if fields.count == fieldCount, !fields[20].isEmpty {
+            guard let value = unescape(fields[20]) else { return nil }
+            responseID = value
+        }
         return JournalEntry(
             kind: kind, id: id, tenantID: tenant, sandboxID: sandbox, model: model, reservedTokens: Int(numbers[0]), reservedPicoUSD: numbers[1],
             input: Int(numbers[2]), cachedInput: Int(numbers[3]), cacheWrite: Int(numbers[4]), output: Int(numbers[5]), reasoning: Int(numbers[6]),
             picoUSD: numbers[7], status: Int(numbers[8]), charged: charged, latencyMs: latency, time: time, keyProvider: key?.0,
-            keyVersion: key?.1, clampedFrom: clampedFrom
+            keyVersion: key?.1, clampedFrom: clampedFrom, responseID: responseID
         )
     }
 

@@ -24,7 +24,8 @@ extension MeteringProxy {
                 reservedTokens: reservation.tokens, reservedPicoUSD: reservation.picoUSD, input: used.input, cachedInput: used.cachedInput,
                 cacheWrite: used.cacheWrite, output: used.output, reasoning: used.reasoning, picoUSD: cost, status: status, charged: charged,
                 latencyMs: Double((ContinuousClock.now - started) / .microseconds(1)) / 1000, time: Timestamp.now(),
-                keyProvider: caller.brokered?.provider.rawValue, keyVersion: caller.brokered?.record.version, clampedFrom: ask.clampedFrom
+                keyProvider: caller.brokered?.provider.rawValue, keyVersion: caller.brokered?.record.version, clampedFrom: ask.clampedFrom,
+                responseID: ask.responseID
             )
         )
         // Unrecorded, the reservation stands in the journal and is charged whole: never less than was reserved.

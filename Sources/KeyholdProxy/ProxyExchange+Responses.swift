@@ -98,18 +98,12 @@ extension ProxyExchange {
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }
 
-    /// Records that the caller's tenant made response `id` (memory now, the store in the background).
+    /// Records that the caller's tenant made response `id`: in memory now, and with the request's usage (its journal
+    /// line, then its usage row), so a restarted daemon and the fleet's other hosts know whose it is.
     func recordResponse(_ id: String) {
         guard let caller, ResponseID.isValid(id) else { return }
         proxy.responseOwners.remember(id, tenantID: caller.tenantID)
-        let (store, logger) = (proxy.store, proxy.logger)
-        Task {
-            do {
-                try await store.write { tx in try tx.recordResponseOwner(responseID: id, tenantID: caller.tenantID, sandboxID: caller.sandboxID) }
-            } catch {
-                logger.warning("proxy: the owner of response \(id) was not stored (it is known on this host only until a restart): \(error)")
-            }
-        }
+        ask?.responseID = id
     }
 
     /// A stored response of the caller's tenant: read, deleted, cancelled or its input listed, with the platform's key.

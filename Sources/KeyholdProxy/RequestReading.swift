@@ -23,6 +23,8 @@ struct Ask: Sendable {
     var previousResponseID: String?
     /// A Responses API call (`POST /v1/responses`): its usage and id come in the Responses API's shapes.
     var isResponses = false
+    /// The response it made, once the provider said (recorded with its usage: its tenant's from then on).
+    var responseID: String?
 }
 
 /// A parsed request, or the answer that refuses it.

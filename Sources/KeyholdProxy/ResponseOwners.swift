@@ -6,7 +6,7 @@ import Synchronization
 final class ResponseOwners: Sendable {
     private let owners = Mutex<[String: Int64]>([:])
     /// The most ids kept in memory; past it the map starts again (the store still answers).
-    static let capacity = 100_000
+    static let capacity = 20_000
 
     func remember(_ responseID: String, tenantID: Int64) {
         owners.withLock { all in

@@ -104,7 +104,7 @@ extension MeteringProxy {
             costPicoUSD: entry.picoUSD, status: entry.status, charged: UsageCharge(rawValue: entry.charged) ?? .reservation,
             latencyMs: entry.latencyMs, createdAt: entry.time,
             key: entry.keyProvider.flatMap { provider in entry.keyVersion.map { UsageKey(provider: provider, version: $0) } },
-            clampedFrom: entry.clampedFrom
+            clampedFrom: entry.clampedFrom, responseID: entry.responseID
         )
     }
 }

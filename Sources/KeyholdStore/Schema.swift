@@ -173,29 +173,22 @@ enum Schema {
                 try db.execute(sql: statement)
             }
         }
-        migrator.registerMigration("v9: usage by key version, clamps, response owners") { db in
+        migrator.registerMigration("v9: usage by key version, clamps, responses") { db in
             for statement in Schema.usageKeyStatements(bigint: "INTEGER") { try db.execute(sql: statement) }
         }
         return migrator
     }
 
     /// v9: the tenant key (provider and version) a brokered request was sent with (NULL for the platform's key); the
-    /// output maximum a request asked for when the caps lowered it (NULL when not clamped); which sandbox of which
-    /// tenant made each Responses API response (so that no other tenant can read, continue or cancel it).
+    /// output maximum a request asked for when the caps lowered it (NULL when not clamped); the Responses API
+    /// response a request made (so that no other tenant can read, continue or cancel it).
     static func usageKeyStatements(bigint: String) -> [String] {
         [
             "ALTER TABLE usage_requests ADD COLUMN key_provider TEXT",
             "ALTER TABLE usage_requests ADD COLUMN key_version \(bigint)",
             "ALTER TABLE usage_requests ADD COLUMN clamped_from \(bigint)",
-            """
-            CREATE TABLE response_owners (
-                response_id TEXT PRIMARY KEY,
-                tenant_id \(bigint) NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-                sandbox_id \(bigint),
-                created_at TEXT NOT NULL
-            )
-            """,
-            "CREATE INDEX response_owners_created ON response_owners(created_at)",
+            "ALTER TABLE usage_requests ADD COLUMN response_id TEXT",
+            "CREATE INDEX usage_requests_response ON usage_requests(response_id) WHERE response_id IS NOT NULL",
         ]
     }
 

@@ -20,12 +20,15 @@ public struct UsageRow: Sendable {
     public var key: UsageKey?
     /// The output maximum the request asked for, when the caps' remainder lowered it (clamped).
     public var clampedFrom: Int?
+    /// The Responses API response the request made, if it made one.
+    public var responseID: String?
 
     public init(
         requestID: String, tenantID: Int64, sandboxID: Int64?, model: String, inputTokens: Int, outputTokens: Int, cachedTokens: Int,
         cacheWriteTokens: Int, reasoningTokens: Int, costPicoUSD: Int64, status: Int, charged: UsageCharge, latencyMs: Double, createdAt: String,
-        key: UsageKey? = nil, clampedFrom: Int? = nil
+        key: UsageKey? = nil, clampedFrom: Int? = nil, responseID: String? = nil
     ) {
+        self.responseID = responseID
         self.key = key
         self.clampedFrom = clampedFrom
         self.requestID = requestID
@@ -72,7 +75,7 @@ extension StoreTransaction {
     /// What a request's settlement replaces in the row its flushed reservation left (charged `in-flight`).
     private static let settledColumns = [
         "sandbox_id", "model", "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_picousd", "status",
-        "charged", "latency_ms", "created_at", "key_provider", "key_version", "clamped_from",
+        "charged", "latency_ms", "created_at", "key_provider", "key_version", "clamped_from", "response_id",
     ].map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
 
     /// Inserts metered requests. A request already stored (same id) replaces its row only if that one was charged
@@ -82,15 +85,15 @@ extension StoreTransaction {
     public func insertUsage(_ rows: [UsageRow]) throws {
         let columns =
             "request_id, tenant_id, sandbox_id, model, input_tokens, output_tokens, cached_tokens, cache_write_tokens, "
-            + "reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at, key_provider, key_version, clamped_from"
+            + "reasoning_tokens, cost_picousd, status, charged, latency_ms, created_at, key_provider, key_version, clamped_from, response_id"
         let placeholders =
             "(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), "
             + "CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION), "
-            + "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+            + "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))"
         for start in stride(from: 0, to: rows.count, by: 200) {
             let chunk = rows[start..<min(start + 200, rows.count)]
             var arguments: [StoreValue] = []
-            arguments.reserveCapacity(chunk.count * 18)
+            arguments.reserveCapacity(chunk.count * 19)
             for (position, row) in chunk.enumerated() {
                 arguments += [
                     .integer(Int64(position)), .text(row.requestID), .integer(row.tenantID), row.sandboxID.map { .integer($0) } ?? .null,
@@ -99,7 +102,7 @@ extension StoreTransaction {
                     .integer(Int64(row.cacheWriteTokens)), .integer(Int64(row.reasoningTokens)), .integer(row.costPicoUSD),
                     .integer(Int64(row.status)), .text(row.charged.rawValue), .real(row.latencyMs), .text(row.createdAt),
                     row.key.map { .text($0.provider) } ?? .null, row.key.map { .integer(Int64($0.version)) } ?? .null,
-                    row.clampedFrom.map { .integer(Int64($0)) } ?? .null,
+                    row.clampedFrom.map { .integer(Int64($0)) } ?? .null, row.responseID.map { .text($0) } ?? .null,
                 ]
             }
             _ = try connection.execute(
@@ -126,7 +129,7 @@ extension StoreTransaction {
                 createdAt: row["created_at"],
                 key: (row["key_provider"] as String?).flatMap { provider in
                     (row["key_version"] as Int?).map { UsageKey(provider: provider, version: $0) }
-                }, clampedFrom: row["clamped_from"])
+                }, clampedFrom: row["clamped_from"], responseID: row["response_id"])
         }
     }
 

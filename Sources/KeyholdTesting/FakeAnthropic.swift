@@ -90,14 +90,19 @@ enum FakeAnthropic {
         guard let body = call.jsonObject else {
             return error(status: 400, message: "There was an error parsing the body of your request.")
         }
-        let message = FakeAnthropicMessage(
+        // The provider stops at max_tokens: the configured output is cut to it, with its own stop reason.
+        var configuration = call.configuration
+        let stopped = (body["max_tokens"] as? Int).map { $0 < configuration.usage.outputTokens } ?? false
+        if stopped, let maximum = body["max_tokens"] as? Int { configuration.usage.outputTokens = maximum }
+        var message = FakeAnthropicMessage(
             id: "msg_01" + FakeResponses.randomID(length: 22),
             model: body["model"] as? String ?? call.configuration.anthropicModels.first ?? "claude-sonnet-4-5",
-            configuration: call.configuration
+            configuration: configuration
         )
+        if stopped { message.stopReason = "max_tokens" }
         guard body["stream"] as? Bool == true else {
             return FakeResponses.json(message.messageObject)
         }
-        return FakeResponses.eventStream(message.streamEvents(), configuration: call.configuration)
+        return FakeResponses.eventStream(message.streamEvents(), configuration: configuration)
     }
 }

@@ -3,6 +3,8 @@ struct FakeAnthropicMessage {
     let id: String
     let model: String
     let configuration: FakeProvider.Configuration
+    /// `end_turn`, or `max_tokens` when the request's `max_tokens` stopped the message (the configured output cut to it).
+    var stopReason = "end_turn"
 
     private func usage(outputTokens: Int) -> FakeJSON {
         let usage = configuration.usage
@@ -30,7 +32,7 @@ struct FakeAnthropicMessage {
     var messageObject: FakeJSON {
         message(
             content: .array([.object([("type", .string("text")), ("text", .string(configuration.responseText))])]),
-            stopReason: "end_turn",
+            stopReason: stopReason,
             outputTokens: configuration.usage.outputTokens
         )
     }
@@ -52,7 +54,7 @@ struct FakeAnthropicMessage {
             event(
                 "message_delta",
                 [
-                    ("delta", .object([("stop_reason", .string("end_turn")), ("stop_sequence", .null)])),
+                    ("delta", .object([("stop_reason", .string(stopReason)), ("stop_sequence", .null)])),
                     ("usage", .object([("output_tokens", .int(configuration.usage.outputTokens))])),
                 ]
             )

@@ -113,12 +113,18 @@ enum FakeOpenAI {
             )
         }
         let model = body["model"] as? String ?? call.configuration.openAIModels.first ?? "gpt-4o-mini"
-        let completion = FakeOpenAIChat(
+        // The provider stops at the request's maximum: the configured output is cut to it, finish_reason "length".
+        var configuration = call.configuration
+        let maximum = body["max_completion_tokens"] as? Int ?? body["max_tokens"] as? Int
+        let stopped = maximum.map { $0 < configuration.usage.outputTokens } ?? false
+        if stopped, let maximum { configuration.usage.outputTokens = maximum }
+        var completion = FakeOpenAIChat(
             id: "chatcmpl-" + FakeResponses.randomID(length: 29),
             created: FakeResponses.unixTime(),
             model: model,
-            configuration: call.configuration
+            configuration: configuration
         )
+        if stopped { completion.finishReason = "length" }
         guard body["stream"] as? Bool == true else {
             return FakeResponses.json(completion.completionObject)
         }

@@ -4,6 +4,8 @@ struct FakeOpenAIChat {
     let created: Int
     let model: String
     let configuration: FakeProvider.Configuration
+    /// `stop`, or `length` when the request's maximum stopped the completion.
+    var finishReason = "stop"
 
     private static let fingerprint = "fp_fake0001"
 
@@ -47,7 +49,7 @@ struct FakeOpenAIChat {
                             ])
                         ),
                         ("logprobs", .null),
-                        ("finish_reason", .string("stop")),
+                        ("finish_reason", .string(finishReason)),
                     ])
                 ])
             ),
@@ -65,7 +67,7 @@ struct FakeOpenAIChat {
         for piece in FakeResponses.split(configuration.responseText, into: configuration.streamChunkCount) {
             events.append(chunk(delta: .object([("content", .string(piece))]), includeUsage: includeUsage))
         }
-        events.append(chunk(delta: .object([]), finishReason: "stop", includeUsage: includeUsage))
+        events.append(chunk(delta: .object([]), finishReason: finishReason, includeUsage: includeUsage))
         if includeUsage {
             events.append(frame(envelope(choices: .array([]), usage: usageObject)))
         }

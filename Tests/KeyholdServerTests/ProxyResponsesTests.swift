@@ -123,37 +123,45 @@ struct ProxyResponsesTests {
 
     @Test func aCapNearlySpentClampsTheOutputMaximumThenRefusesBelowTheMinimum() async throws {
         let proxy = try await ProxyHarness(tokensPerDay: 10_000, daemonArguments: ["--key-use-audit-interval-ms", "300"])
-        // A framework's default: 64,000 output tokens on every call, more than the whole day's cap.
-        let message = #"{"model":"claude-haiku-4-5","max_tokens":64000,"messages":[{"role":"user","content":"hi"}]}"#
+        // The provider would write 50,000 tokens; a framework's default asks for 64,000 on every call, more than the
+        // whole day's cap. The proxy lowers it to what the day has left; the provider stops there, with its own reason.
+        proxy.provider.update { $0.usage.outputTokens = 50_000 }
+        let message = #"{"model":"claude-haiku-4-5","max_tokens":64000,"temperature":0.7,"messages":[{"role":"user","content":"write a book"}]}"#
         let first = try await proxy.send("/v1/messages", body: message, anthropic: true)
-        #expect(first.status == 200, "\(first.text)")
+        #expect(first.status == 200 && first.json["stop_reason"] as? String == "max_tokens", "\(first.text)")
         let forwarded = try #require(proxy.provider.requests.last?.bodyString.data(using: .utf8))
         let lowered = try #require((try JSONSerialization.jsonObject(with: forwarded) as? [String: Any])?["max_tokens"] as? Int)
         #expect(lowered < 10_000 && lowered > 9_900, "lowered to what the day has left after the input's reservation: \(lowered)")
-        _ = try proxy.waitForUsageRows(1)
-
-        // The provider would write 50,000 tokens: it stops at the clamp, with its own stop reason.
-        proxy.provider.update { $0.usage.outputTokens = 50_000 }
-        let second = try await proxy.send("/v1/responses", body: #"{"model":"gpt-5-mini","input":"write a book","max_output_tokens":64000}"#)
-        #expect(second.status == 200 && second.json["status"] as? String == "incomplete", "\(second.text)")
-        #expect((second.json["incomplete_details"] as? [String: Any])?["reason"] as? String == "max_output_tokens")
-        let rows = try proxy.waitForUsageRows(2)
-        #expect(rows.map(\.clampedFrom) == [64_000, 64_000])
-        #expect(rows.reduce(0) { $0 + $1.totalTokens } <= 10_000, "the caps were not overrun")
+        #expect((first.json["usage"] as? [String: Any])?["output_tokens"] as? Int == lowered)
+        #expect(String(decoding: forwarded, as: UTF8.self).contains(#""temperature":0.7"#), "the rest of the body is kept as it was")
+        let rows = try proxy.waitForUsageRows(1)
+        #expect(rows.first?.clampedFrom == 64_000 && rows.reduce(0) { $0 + $1.totalTokens } <= 10_000, "the cap was not overrun")
 
         // Less than min_output_tokens (256) left: refused in the provider's shape, with when the cap resets.
-        let third = try await proxy.send("/v1/messages", body: message, anthropic: true)
-        #expect(third.status == 429 && third.text.contains("rate_limit_error") && third.text.contains("resets at"), "\(third.text)")
-        let usage = try proxy.keyhold.cli(["usage", "show", "globex", "--json"]).stdout
-        #expect(usage.contains("\"clamped_this_month\" : 2") || usage.contains("\"clamped_this_month\":2"), "\(usage)")
+        let refused = try await proxy.send("/v1/messages", body: message, anthropic: true)
+        #expect(refused.status == 429 && refused.text.contains("rate_limit_error") && refused.text.contains("resets at"), "\(refused.text)")
+
+        // Another tenant on the Responses API: clamped the same way, and the response ends `incomplete`.
+        let other = try await Self.secondTenant(proxy, name: "initech")
+        let response = try await proxy.send(
+            "/v1/responses", body: #"{"model":"gpt-5-mini","input":"write a book","max_output_tokens":64000,"stream":true}"#, token: other)
+        #expect(response.status == 200 && response.text.contains("event: response.incomplete"), "\(response.text.suffix(300))")
+        #expect(response.text.contains(#""reason":"max_output_tokens""#))
+        _ = try proxy.waitForUsageRows(2)
+        for tenant in ["globex", "initech"] {
+            let usage = try proxy.keyhold.cli(["usage", "show", tenant, "--json"]).stdout
+            #expect(usage.contains("\"clamped_this_month\" : 1") || usage.contains("\"clamped_this_month\":1"), "\(tenant): \(usage)")
+        }
         let deadline = ContinuousClock.now + .seconds(10)
-        var audited = ""
+        var audited: [[String: Any]] = []
         while ContinuousClock.now < deadline {
-            audited = try proxy.keyhold.cli(["audit", "list", "--action", "usage.clamp", "--json"]).stdout
-            if audited.contains("usage.clamp") { break }
+            let listed = try proxy.keyhold.cli(["audit", "list", "--action", "usage.clamp", "--json"]).stdout
+            audited = SandboxHarness.jsonObjects(listed).compactMap { $0["event"] as? [String: Any] }
+            if audited.count >= 2 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(audited.contains("\"count\"") && audited.contains("64000"), "\(audited)")
+        #expect(Set(audited.compactMap { $0["tenant"] as? String }) == ["globex", "initech"], "\(audited)")
+        #expect(audited.allSatisfy { ($0["details"] as? [String: String])?["largest_asked"] == "64000" }, "\(audited)")
         try await proxy.stop()
     }
 }

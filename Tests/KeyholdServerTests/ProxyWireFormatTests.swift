@@ -117,18 +117,21 @@ struct ProxyWireFormatTests {
     @Test func linesWrittenBeforeTheKeyFieldsAreReadAsThePlatformsKey() throws {
         let platform = Self.entry()
         var keyed = Self.entry()
-        (keyed.keyProvider, keyed.keyVersion) = ("anthropic", 2)
-        var line: [UInt8] = []
-        JournalLine.encode(platform, into: &line)
-        // A former line: the same fields without the last three (its time ended the line).
-        let former = Array(line.dropLast(4)) + [0x0A]
-        var halfKeyed: [UInt8] = []
-        JournalLine.encode(keyed, into: &halfKeyed)
-        halfKeyed.removeLast(3)  // the version digit on: the provider without a version is not a whole entry
-        halfKeyed += [0x09, 0x0A]
-        let read = try Self.roundTrip([keyed], tail: former + halfKeyed)
+        (keyed.keyProvider, keyed.keyVersion, keyed.clampedFrom, keyed.responseID) = ("anthropic", 2, 64_000, "resp_abc")
+        func fields(_ entry: JournalEntry) -> [ArraySlice<UInt8>] {
+            var line: [UInt8] = []
+            JournalLine.encode(entry, into: &line)
+            return line.dropLast().split(separator: 0x09, omittingEmptySubsequences: false)
+        }
+        func line(_ fields: [ArraySlice<UInt8>]) -> [UInt8] { Array(fields.joined(separator: [0x09])) + [0x0A] }
+        // A former line: its first 17 fields (its time ended the line).
+        let former = line(Array(fields(platform).prefix(JournalLine.formerFieldCount)))
+        // A provider without its version is not a whole entry.
+        var halfKeyed = fields(keyed)
+        halfKeyed[18] = []
+        let read = try Self.roundTrip([keyed], tail: former + line(halfKeyed))
         #expect(read.count == 2)
-        #expect(read[0].keyProvider == "anthropic" && read[0].keyVersion == 2)
+        #expect(read[0].keyProvider == "anthropic" && read[0].keyVersion == 2 && read[0].clampedFrom == 64_000 && read[0].responseID == "resp_abc")
         #expect(Self.same(read[1], platform))
     }
 

@@ -29,7 +29,7 @@ struct SandboxBrokeredTests {
         let sandboxes = try SandboxHarness(extraArguments: ["--proxy", "127.0.0.1:\(proxyPort)", "--key-use-audit-interval-ms", "2000"])
         let tenant = SandboxHarness.tenantName("brk")
         let agent =
-            "/bin/sh -c '\(Self.search); /usr/bin/node \(assets.directory)/managed_fetch.mjs; \(TestAssets.python) \(assets.directory)/brokered_agent.py; exec sleep infinity'"
+            "/bin/sh -c '\(Self.search); /usr/bin/node \(assets.directory)/managed_fetch.mjs; \(TestAssets.python) \(assets.directory)/brokered_agent.py; cd \(assets.directory) && \(TestAssets.python) frameworks_agent.py; exec sleep infinity'"
         try sandboxes.tenant(tenant, plan: "byok-brokered", agent: agent)
         // The OpenAI key with its own base URL (as its clients take it, ending in /v1); Anthropic's with the provider's.
         for (name, key, base) in [("openai", canary.openAI, provider.baseURL + "/v1"), ("anthropic", canary.anthropic, provider.baseURL)] {
@@ -43,7 +43,7 @@ struct SandboxBrokeredTests {
         let start = try sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
         let pid = try #require(SandboxHarness.mainPID(start.stdout))
-        _ = try await sandboxes.waitForLog(tenant, containing: "done python", timeout: 90)
+        _ = try await sandboxes.waitForLog(tenant, containing: "done frameworks", timeout: 120)
         let results = try sandboxes.checks(tenant)
 
         // Nothing in the sandbox holds a key: not the environment, not a process, not a file.
@@ -62,6 +62,9 @@ struct SandboxBrokeredTests {
         }
         #expect(results["node_fetch_plain"] == "200:chat.completion", "\(results)")
         #expect(results["node_fetch_stream"] == "200:true", "\(results)")
+        // Two agent frameworks from PyPI, unmodified, with placeholders for keys.
+        #expect(results["agents"] == "ok:True:True:True" && results["langchain_invoke"] == "ok:True:7", "\(results)")
+        #expect(results["langchain_stream"] == "ok:True", "\(results)")
         // Echoes of the key come back as the placeholder: in a body, a header and every event of a stream.
         #expect(results["echo_plain"] == "200:True:True", "\(results)")
         #expect(results["echo_stream"] == "200:2", "\(results)")
@@ -98,18 +101,19 @@ struct SandboxBrokeredTests {
         while Date() < deadline {
             let usage = try sandboxes.keyhold.cli(["usage", "show", tenant, "--json"]).stdout
             requests = SandboxHarness.jsonObjects(usage).first?["requests_this_month"] as? Int ?? 0
-            if requests >= 10 { break }
+            if requests >= 14 { break }
             usleep(100_000)
         }
-        // The seventh: the chat completion with the placeholder in its body; then three responses (the Responses API).
-        #expect(requests == 10, "metered requests")
+        // The seventh: the chat completion with the placeholder in its body; then three responses (the Responses API),
+        // and the frameworks' four calls.
+        #expect(requests == 14, "metered requests")
 
         // The audit: key.inject says brokered with the placeholder's fingerprint (never the placeholder); key.use counts.
         let inject = try sandboxes.keyhold.cli(["audit", "list", "--action", "key.inject", "--tenant", tenant, "--json"]).stdout
         #expect(inject.contains("\"delivery\":\"brokered\"") || inject.contains("\"delivery\" : \"brokered\""), "\(inject)")
         #expect(inject.contains("placeholder_fingerprint") && !inject.contains(placeholder), "\(inject)")
         // Two SDK calls, the models list, two fetches, two echoes and the smuggling call, three responses made and one
-        // read back: the refused ones never reached a key. Batches come every 2 s here (a minute by default), one record per sandbox and key each.
+        // read back, two agent runs; two Anthropic SDK calls and two LangChain calls: the refused ones never reached a key. Batches come every 2 s here (a minute by default), one record per sandbox and key each.
         func uses(_ provider: String) throws -> (records: Int, count: Int) {
             let listed = try sandboxes.keyhold.cli(["audit", "list", "--action", "key.use", "--tenant", tenant, "--json"]).stdout
             let events = SandboxHarness.jsonObjects(listed).compactMap { $0["event"] as? [String: Any] }.filter {
@@ -119,11 +123,11 @@ struct SandboxBrokeredTests {
             return (events.count, counts.reduce(0, +))
         }
         try? await Self.waitUntil("key.use records counting every call") {
-            (try? uses("openai").count) ?? 0 >= 12 && (try? uses("anthropic").count) ?? 0 >= 2
+            (try? uses("openai").count) ?? 0 >= 14 && (try? uses("anthropic").count) ?? 0 >= 4
         }
-        #expect(try uses("openai").count == 12)
-        #expect(try uses("anthropic").count == 2)
-        #expect(try uses("openai").records < 12, "calls are counted in batches, not audited one by one")
+        #expect(try uses("openai").count == 14)
+        #expect(try uses("anthropic").count == 4)
+        #expect(try uses("openai").records < 14, "calls are counted in batches, not audited one by one")
         // The tenant's signed receipt carries them beside key.inject, and verifies offline.
         let receipt = sandboxes.keyhold.root + "/receipt.json"
         let issued = try sandboxes.keyhold.cli(["audit", "receipt", tenant])
