@@ -171,7 +171,7 @@ final class ProxyExchange {
             reservation = held
             if let asked = held.clampedFrom {
                 // What remains of the caps covers less than the request's maximum: the provider stops at what it covers.
-                guard let clamped = MeteringProxy.withOutputMaximum(ask.body, fields: ask.outputFields, maximum: held.outputTokens) else {
+                guard let clamped = OutputMaximumRewrite.apply(ask.body, fields: ask.outputFields, value: held.outputTokens) else {
                     settle(usage: TokenUsage(), status: 400, charged: "none")
                     return finish(format.error(.badRequest, type: format.invalidRequestError, message: "the request body is not a JSON object"))
                 }

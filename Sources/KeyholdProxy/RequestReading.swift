@@ -103,12 +103,6 @@ extension MeteringProxy {
         )
     }
 
-    /// The body with each output maximum field set to `maximum` (added when the client sent none): a clamped request.
-    static func withOutputMaximum(_ body: ByteBuffer, fields: [String], maximum: Int) -> ByteBuffer? {
-        guard var object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else { return nil }
-        for field in fields { object[field] = maximum }
-        return (try? JSONSerialization.data(withJSONObject: object)).map { ByteBuffer(bytes: $0) }
-    }
 
     /// The body with `stream_options.include_usage` set. Without `stream_options`, the key is inserted after the
     /// opening brace, leaving the client's bytes as they were; with it, the object is rewritten.

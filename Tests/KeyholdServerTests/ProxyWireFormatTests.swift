@@ -135,6 +135,23 @@ struct ProxyWireFormatTests {
         #expect(Self.same(read[1], platform))
     }
 
+    @Test func aClampSetsTheTopLevelMaximumAndLeavesEveryOtherByte() {
+        func clamp(_ body: String, _ fields: [String] = ["max_tokens"]) -> String? {
+            OutputMaximumRewrite.apply(ByteBuffer(string: body), fields: fields, value: 900).map { String(buffer: $0) }
+        }
+        #expect(clamp(#"{"model":"m", "max_tokens" : 64000 ,"temperature":0.70}"#) == #"{"model":"m", "max_tokens" : 900 ,"temperature":0.70}"#)
+        #expect(
+            clamp(#"{"tools":[{"max_tokens":5}],"max_tokens":10}"#) == #"{"tools":[{"max_tokens":5}],"max_tokens":900}"#, "nested keys are not it")
+        #expect(clamp(#"{"max\u005ftokens":64000}"#) == #"{"max\u005ftokens":900}"#, "an escaped spelling is the same key")
+        #expect(clamp(#"{"input":"a}\"b{,","max_output_tokens":1}"#, ["max_output_tokens"]) == #"{"input":"a}\"b{,","max_output_tokens":900}"#)
+        #expect(clamp(#"{"model":"m"}"#, ["max_completion_tokens"]) == #"{"max_completion_tokens":900,"model":"m"}"#, "added when absent")
+        #expect(clamp(#" {}"#, ["max_output_tokens"]) == #" {"max_output_tokens":900}"#)
+        #expect(
+            clamp(#"{"max_tokens":1,"max_completion_tokens":2}"#, ["max_tokens", "max_completion_tokens"])
+                == #"{"max_tokens":900,"max_completion_tokens":900}"#)
+        #expect(clamp("[1]") == nil && clamp(#"{"max_tokens":}"#) == nil)
+    }
+
     @Test func anEventsDataIsItsDataLinesJoined() {
         func data(_ text: String) -> String { String(decoding: SSEEvents.data(Array(text.utf8)), as: UTF8.self) }
         #expect(data("data: {\"a\":1}\n\n") == #"{"a":1}"#)
