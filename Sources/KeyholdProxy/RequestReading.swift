@@ -103,7 +103,6 @@ extension MeteringProxy {
         )
     }
 
-
     /// The body with `stream_options.include_usage` set. Without `stream_options`, the key is inserted after the
     /// opening brace, leaving the client's bytes as they were; with it, the object is rewritten.
     static func askingForUsage(_ body: ByteBuffer, hasStreamOptions: Bool) -> ByteBuffer? {
