@@ -2,7 +2,6 @@ import Foundation
 import KeyholdCore
 import KeyholdStore
 import KeyholdVault
-import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -127,18 +126,6 @@ extension ProxyExchange {
                 self.proxy.ledger.settle(held, tokens: 0, picoUSD: 0)
                 let provider: Provider = self.format == .anthropic ? .anthropic : .openai
                 self.withPlatformKey(provider, dataVersion: dataVersion) { key in self.sendUnmetered(to: provider, key: key) }
-            }
-        }
-    }
-
-    /// Loads the caller's usage windows once, then runs `then`.
-    private func loadLedger(_ caller: ProxyCaller, then: @escaping () -> Void) {
-        if proxy.ledger.isLoaded(caller.tenantID) { return then() }
-        let proxy = self.proxy
-        proxy.ledgerLoads.run(caller.tenantID, on: eventLoop) { try await proxy.loadLedger(caller) }.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success: then()
-            case .failure(let error): self.finish(self.databaseUnavailable(error))
             }
         }
     }

@@ -146,11 +146,16 @@ final class ProxyExchange {
 
     /// Reserves against the caller's caps, once its usage windows are loaded.
     func loadLedgerThenReserve(_ caller: ProxyCaller, dataVersion: Int?) {
-        if proxy.ledger.isLoaded(caller.tenantID) { return reserve(dataVersion: dataVersion) }
+        loadLedger(caller) { self.reserve(dataVersion: dataVersion) }
+    }
+
+    /// Loads the caller's usage windows once (one read for every request waiting on them), then runs `then`.
+    func loadLedger(_ caller: ProxyCaller, then: @escaping () -> Void) {
+        if proxy.ledger.isLoaded(caller.tenantID) { return then() }
         let proxy = self.proxy
         proxy.ledgerLoads.run(caller.tenantID, on: eventLoop) { try await proxy.loadLedger(caller) }.assumeIsolated().whenComplete { result in
             switch result {
-            case .success: self.reserve(dataVersion: dataVersion)
+            case .success: then()
             case .failure(let error): self.finish(self.databaseUnavailable(error))
             }
         }

@@ -116,8 +116,10 @@ struct ProxyResponsesTests {
         #expect(unknownPath.status == 404)
         // Nothing of these was metered; counting was authenticated.
         #expect(try await Self.call(proxy, .POST, "/v1/responses/input_tokens", token: "sk-made-up").status == 401)
-        try await Task.sleep(for: .milliseconds(600))  // two journal flushes: a metered request would be stored by now
-        #expect(try proxy.usageRows().allSatisfy { $0.charged == .nothing })
+        // One metered request last: once its row is stored, any metered before it would be too (journaled earlier).
+        #expect(try await proxy.send("/v1/responses", body: Self.create).status == 200)
+        let rows = try proxy.waitForUsageRows(1)
+        #expect(rows.count == 1 && rows.first?.charged == .usage, "only the last request was metered: \(rows.map(\.model))")
         try await proxy.stop()
     }
 
