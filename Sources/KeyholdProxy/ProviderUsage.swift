@@ -44,6 +44,23 @@ struct ResponsesUsage: Decodable, Sendable {
     }
 }
 
+/// The id and usage of the response a Responses API stream event carries (`response.completed`, `.incomplete`,
+/// `.failed`). The event also carries the whole output; a scan finds the two fields and only they are decoded.
+struct ResponsesEventUsage: Sendable {
+    var id: String?
+    var usage: ResponsesUsage
+
+    /// Reads an event's data; nil when it has no response with a usage object.
+    init?(eventData data: [UInt8]) {
+        guard let response = JSONMembers.value(at: ["response"], in: data), let object = JSONMembers(of: data, from: response.lowerBound),
+            let usage = object.value(of: "usage"), data[usage.lowerBound] == UInt8(ascii: "{"),
+            let decoded = try? JSONDecoder().decode(ResponsesUsage.self, from: Data(data[usage]))
+        else { return nil }
+        self.usage = decoded
+        id = object.value(of: "id").flatMap { try? JSONDecoder().decode(String.self, from: Data(data[$0])) }
+    }
+}
+
 /// Anthropic's `usage` object (a message, `message_start`'s message, `message_delta`).
 struct AnthropicUsage: Decodable, Sendable {
     var inputTokens: Int?
@@ -68,11 +85,6 @@ struct UsageCarrier: Decodable, Sendable {
     struct Message: Decodable, Sendable {
         var usage: AnthropicUsage?
     }
-    /// The response a Responses API stream event carries (`response.completed` and its kin).
-    struct Response: Decodable, Sendable {
-        var id: String?
-        var usage: ResponsesUsage?
-    }
     /// Anthropic's event type (`message_start`, `message_delta`, …).
     var type: String?
     /// OpenAI: an empty list marks the usage-only final chunk of a stream.
@@ -81,13 +93,12 @@ struct UsageCarrier: Decodable, Sendable {
     var message: Message?
     var openAIUsage: OpenAIUsage?
     var anthropicUsage: AnthropicUsage?
-    /// A Responses API answer: its id and usage; in a stream, the event's response.
+    /// A Responses API answer: its id and usage.
     var id: String?
     var responsesUsage: ResponsesUsage?
-    var response: Response?
 
     enum CodingKeys: String, CodingKey {
-        case type, choices, message, usage, id, response
+        case type, choices, message, usage, id
     }
 
     init(from decoder: any Decoder) throws {
@@ -99,7 +110,6 @@ struct UsageCarrier: Decodable, Sendable {
         anthropicUsage = try? container.decodeIfPresent(AnthropicUsage.self, forKey: .usage)
         responsesUsage = try? container.decodeIfPresent(ResponsesUsage.self, forKey: .usage)
         id = try? container.decodeIfPresent(String.self, forKey: .id)
-        response = try? container.decodeIfPresent(Response.self, forKey: .response)
     }
 
     /// Decodes `bytes`, or nil when they are not a JSON object.

@@ -55,17 +55,17 @@ extension ProxyExchange: UpstreamReceiver {
             let data = SSEEvents.data(event)
             var forward = true
             // Only events that can carry usage are parsed; output is estimated by a byte scan.
-            if data.first == UInt8(ascii: "{") {
+            if data.first == UInt8(ascii: "{"), !ask.isResponses || SSEEvents.mayCarryDelta(event) {
                 response.outputCharacters += SSEEvents.stringCharacters(
                     ofKey: ask.isResponses ? SSEEvents.deltaKey : format == .openAI ? SSEEvents.contentKey : SSEEvents.textKey, in: data)
             }
-            if SSEEvents.mayCarryUsage(data), let carrier = UsageCarrier.decode(data) {
+            if ask.isResponses {
+                if SSEEvents.mayCarryUsage(data), let reported = ResponsesEventUsage(eventData: data) {
+                    response.usage = TokenUsage(responses: reported.usage)
+                    if let id = reported.id { recordResponse(id) }
+                }
+            } else if SSEEvents.mayCarryUsage(data), let carrier = UsageCarrier.decode(data) {
                 switch format {
-                case .openAI where ask.isResponses:
-                    if let reported = carrier.response?.usage {
-                        response.usage = TokenUsage(responses: reported)
-                        if let id = carrier.response?.id { recordResponse(id) }
-                    }
                 case .openAI:
                     if let reported = carrier.openAIUsage {
                         response.usage = TokenUsage(openAI: reported)

@@ -55,6 +55,19 @@ struct SSEEvents {
         return data
     }
 
+    /// Whether an event may carry output deltas: every event but one whose `event:` line (its first) names a type that
+    /// does not end in `.delta`. The Responses API names each event so; its larger events (`response.completed` with
+    /// the whole output, `response.output_text.done`) then cost no output scan.
+    static func mayCarryDelta(_ event: [UInt8]) -> Bool {
+        let prefix = Self.eventPrefix
+        guard event.starts(with: prefix), var end = event.firstIndex(of: 0x0A) else { return true }
+        if event[end - 1] == 0x0D { end -= 1 }
+        return event[prefix.count..<end].reversed().starts(with: Self.deltaSuffixReversed)
+    }
+
+    static let eventPrefix = Array("event: ".utf8)
+    static let deltaSuffixReversed = Array(".delta".utf8.reversed())
+
     /// Whether the data may hold a `usage` object: it has a `"usage"` key whose value is not `null`.
     ///
     /// A byte scan, so that only the events that can carry usage are parsed. It errs on the side of parsing:

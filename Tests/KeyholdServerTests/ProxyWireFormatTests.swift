@@ -169,6 +169,30 @@ struct ProxyWireFormatTests {
         #expect(!SSEEvents.mayCarryUsage(Array(#"{"choices":[{"delta":{"content":"the \"usage\" key"}}]}"#.utf8)))
     }
 
+    @Test func aResponsesEventsUsageAndIdAreFoundWithoutParsingTheOutput() throws {
+        func read(_ text: String) -> ResponsesEventUsage? { ResponsesEventUsage(eventData: Array(text.utf8)) }
+        let completed = try #require(
+            read(
+                #"{"type":"response.completed","response":{"id":"resp_\u0031","output":[{"content":[{"text":"\"usage\":{\"input_tokens\":999}"}]}],"#
+                    + #""usage" : {"input_tokens":12,"input_tokens_details":{"cached_tokens":4},"output_tokens":7,"#
+                    + #""output_tokens_details":{"reasoning_tokens":3},"total_tokens":19}}}"#))
+        #expect(completed.id == "resp_1", "an escaped id is decoded")
+        #expect(completed.usage.inputTokens == 12 && completed.usage.inputTokensDetails?.cachedTokens == 4, "usage inside the output text is not it")
+        #expect(completed.usage.outputTokens == 7 && completed.usage.outputTokensDetails?.reasoningTokens == 3)
+        #expect(read(#"{"type":"response.created","response":{"id":"resp_1","usage":null}}"#) == nil)
+        #expect(read(#"{"type":"x","usage":{"input_tokens":1},"response":{"id":"r"}}"#) == nil, "only the response's own usage counts")
+        #expect(read(#"{"response":{"usage":{"input_tokens":1}"#) == nil, "a cut event is not read")
+        #expect(JSONMembers.value(at: ["a", "b"], in: Array(#"{"a":{"b":1,"b":[2]}}"#.utf8)) == 16..<19, "the last of two keys, as providers read")
+    }
+
+    @Test func onlyEventsThatMayCarryDeltasAreScannedForOutput() {
+        #expect(SSEEvents.mayCarryDelta(Array("event: response.output_text.delta\ndata: {}\n\n".utf8)))
+        #expect(SSEEvents.mayCarryDelta(Array("event: response.function_call_arguments.delta\r\ndata: {}\r\n\r\n".utf8)))
+        #expect(SSEEvents.mayCarryDelta(Array("data: {}\n\n".utf8)), "an unnamed event may carry anything")
+        #expect(!SSEEvents.mayCarryDelta(Array("event: response.completed\ndata: {}\n\n".utf8)))
+        #expect(!SSEEvents.mayCarryDelta(Array("event: response.output_text.done\ndata: {}\n\n".utf8)))
+    }
+
     @Test func outputCharactersAreCountedNeverBelowTheStringsCount() {
         let openAI = #"{"choices":[{"delta":{"content":"h\u00e9\"llo\n"}},{"delta":{"content":"\"content\":\"x"}}],"x":{"content":null}}"#
         #expect(SSEEvents.stringCharacters(ofKey: SSEEvents.contentKey, in: Array(openAI.utf8)) == 7 + 12)
