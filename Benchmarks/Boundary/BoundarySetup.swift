@@ -70,6 +70,8 @@ final class BoundarySetup: @unchecked Sendable {
                 "tenant", "create", "bench-byok", "--plan", "byok", "--agent",
                 "/bin/sh -c '\(environment) export BENCH_KEY=\"$OPENAI_API_KEY\"; \(client) sni \(requests); \(client) connect \(requests); \(client) handshake-sni \(requests); echo bench-done; exec sleep infinity'",
             ]))
+        // The admin's rule first: a key's base URL elsewhere than its provider's API is refused until one allows it.
+        try Self.check(keyhold.cli(["tenant", "allow-egress", "bench-byok", "\(Self.providerName):\(tlsProvider.port)", "--private"]))
         try Self.check(
             keyhold.cli(
                 [
@@ -77,7 +79,6 @@ final class BoundarySetup: @unchecked Sendable {
                     "https://\(Self.providerName):\(tlsProvider.port)/v1",
                 ],
                 input: Array(key.utf8)))
-        try Self.check(keyhold.cli(["tenant", "allow-egress", "bench-byok", "\(Self.providerName):\(tlsProvider.port)", "--private"]))
         try Self.check(
             keyhold.cli([
                 "tenant", "create", "bench-mgd", "--plan", "managed", "--agent",

@@ -113,12 +113,12 @@ final class Bench: @unchecked Sendable {
 
         // 3c. Clamping: chat completions whose max_tokens the caps lower, beside the same unclamped, one client.
         progress("Keyhold: clamped and unclamped chat completions, one client, \(options.requests) requests each, interleaved with direct calls")
-        let unclamped = try await Load.interleaved(
-            [direct, keyhold.target], kind: .plain, count: options.requests, warmup: options.warmup, group: group)
-        let clamped = try await Load.interleaved(
-            [direct, keyhold.target], kind: .clamped, count: options.requests, warmup: options.warmup, group: group)
+        // All four in one loop, taking turns: the two differences are measured over the same moments.
+        let four = try await Load.interleaved(
+            [(direct, .plain), (keyhold.target, .plain), (direct, .clamped), (keyhold.target, .clamped)], count: options.requests,
+            warmup: options.warmup, group: group)
         provider.resetRequests()
-        Report.printClamping(unclamped: unclamped, clamped: clamped, responses: figures, options: options)
+        Report.printClamping(unclamped: Array(four[0...1]), clamped: Array(four[2...3]), responses: figures, options: options)
 
         // 4. Memory over a sustained run, then with the database unwritable.
         try await measureMemory(keyhold, into: &memory)

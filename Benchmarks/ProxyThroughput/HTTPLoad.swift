@@ -232,9 +232,17 @@ enum Load {
     /// `count` requests one at a time to each target in turn (A, B, A, B, ...) after `warmup` untimed rounds, so both
     /// see the same conditions; returns one result per target.
     static func interleaved(_ targets: [Target], kind: CallKind, count: Int, warmup: Int, group: any EventLoopGroup) async throws -> [LoadResult] {
+        try await interleaved(targets.map { ($0, kind) }, count: count, warmup: warmup, group: group)
+    }
+
+    /// One client taking turns over targets that each send their own kind: kinds compared in one loop see the same
+    /// machine at the same moments (no drift between two runs).
+    static func interleaved(
+        _ pairs: [(target: Target, kind: CallKind)], count: Int, warmup: Int, group: any EventLoopGroup
+    ) async throws -> [LoadResult] {
         var connections: [Connection] = []
-        for target in targets { connections.append(try await Connection.open(target, kind: kind, group: group)) }
-        var results = [LoadResult](repeating: LoadResult(), count: targets.count)
+        for pair in pairs { connections.append(try await Connection.open(pair.target, kind: pair.kind, group: group)) }
+        var results = [LoadResult](repeating: LoadResult(), count: pairs.count)
         var discard = LoadResult()
         for _ in 0..<warmup {
             for index in connections.indices { await timed(&connections[index], group: group, into: &discard) }

@@ -20,6 +20,12 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     /// Free-form facts (sorted by key in the hash), never secrets.
     public var details: [String: String]
 
+    /// The detail that binds a record to its tenant's id (the audit log sets it from the name when a caller did not).
+    public static let tenantIDDetail = "tenant_id"
+
+    /// The id of the tenant the record is about, once it was written.
+    public var tenantID: Int64? { details[Self.tenantIDDetail].flatMap { Int64($0) } }
+
     public init(
         actor: String, action: String, tenant: String? = nil, provider: String? = nil, keyVersion: Int? = nil,
         fingerprint: String? = nil, outcome: String = "ok", unit: String? = nil, invocationID: String? = nil,

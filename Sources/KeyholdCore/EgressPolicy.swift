@@ -33,8 +33,12 @@ public struct EgressPolicy: Sendable, Equatable {
     public static func of(keyBaseURLs: [(provider: String, baseURL: String)], plan: Plan, tenant: [EgressRule]) -> EgressPolicy {
         var entries: [Entry] = []
         for (provider, baseURL) in keyBaseURLs {
-            // A key's base URL never opens a private address by itself: that takes an admin's explicit entry.
-            if let rule = try? EgressRule.fromURL(baseURL) { entries.append(Entry(rule: rule, source: "key \(provider)")) }
+            // Only a provider's public API comes with its key: a base URL elsewhere is reached through the admin's entry
+            // that allowed it (`KeyBaseURLRule`), never opened by the tenant's choice of URL.
+            guard let known = Provider(rawValue: provider), let rule = try? EgressRule.fromURL(baseURL),
+                KeyBaseURLRule.isOfficial(rule, provider: known)
+            else { continue }
+            entries.append(Entry(rule: rule, source: "key \(provider)"))
         }
         entries += plan.sandbox.egressAllow.map { Entry(rule: $0, source: "plan \(plan.id)") }
         entries += tenant.map { Entry(rule: $0, source: "tenant") }
@@ -104,7 +108,8 @@ public struct LoopbackAddress: Sendable, Hashable, CustomStringConvertible {
 
 extension EgressRule {
     /// The rule a provider base URL needs (`https://api.anthropic.com` → `api.anthropic.com:443`), never private.
-    public static func fromURL(_ url: String) throws -> EgressRule {
+    /// - Parameter allowPrivate: whether a loopback or private address is read (not refused); nothing is opened by it.
+    public static func fromURL(_ url: String, allowPrivate: Bool = false) throws -> EgressRule {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), let host = components.host,
             !host.isEmpty, scheme == "https" || scheme == "http"
         else {
@@ -112,6 +117,6 @@ extension EgressRule {
         }
         let port = components.port ?? (scheme == "https" ? 443 : 80)
         let hostText = host.contains(":") ? "[\(host)]" : host
-        return try parse("\(scheme)://\(hostText):\(port)", field: "base URL")
+        return try parse("\(scheme)://\(hostText):\(port)", allowPrivate: allowPrivate, field: "base URL")
     }
 }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import KeyholdCore
 import KeyholdStore
@@ -11,14 +10,14 @@ import Synchronization
 /// back-off) when the plan configures one.
 final class AlertNotifier: Sendable {
     let store: Store
-    let httpClient: HTTPClient
+    let webhooks: WebhookSender
     let logger: Logger
     /// Alerts already fired in this process (the database is the durable record).
     private let fired = Mutex<Set<String>>([])
 
-    init(store: Store, httpClient: HTTPClient, logger: Logger) {
+    init(store: Store, webhooks: WebhookSender, logger: Logger) {
         self.store = store
-        self.httpClient = httpClient
+        self.webhooks = webhooks
         self.logger = logger
     }
 
@@ -53,7 +52,7 @@ final class AlertNotifier: Sendable {
                         actor: "keyhold-proxy", action: "usage.alert", tenant: caller.tenantName,
                         details: [
                             "cap": cap.rawValue, "window": window, "threshold": "\(threshold)%", "used": Self.format(used),
-                            "limit": Self.format(limit),
+                            "limit": Self.format(limit), AuditEvent.tenantIDDetail: String(caller.tenantID),
                         ]
                     )
                 )
@@ -64,7 +63,7 @@ final class AlertNotifier: Sendable {
                 "tenant": caller.tenantName, "cap": cap.rawValue, "window": window, "threshold_percent": threshold, "used": used, "limit": limit,
                 "time": Timestamp.now(),
             ]
-            await WebhookSender(httpClient: httpClient, logger: logger).post(payload, to: webhook, about: "alert for \(caller.tenantName)")
+            await webhooks.post(payload, to: webhook, about: "alert for \(caller.tenantName)", tenant: caller.tenantName)
         } catch {
             logger.error("could not record the \(cap) alert of \(caller.tenantName): \(error)")
         }

@@ -8,34 +8,37 @@ import Synchronization
 /// writes one `usage.clamp` record per tenant, so the audit says when caps began to bite without a record per request.
 final class ClampLedger: Sendable {
     struct Tally: Sendable {
+        var tenantName: String
         var count: Int
         /// The largest maximum asked for, and the smallest it was lowered to.
         var largestAsked: Int
         var smallestClamp: Int
-        var first: String
-        var last: String
+        /// When the first and last were counted (formatted only when the batch is written: a clamp costs no formatting).
+        var first: Date
+        var last: Date
     }
 
-    private let tallies = Mutex<[String: Tally]>([:])
+    /// By tenant id: the records are bound to the tenant, not to a name a later tenant may take.
+    private let tallies = Mutex<[Int64: Tally]>([:])
 
-    /// Counts one clamped request of `tenantName`.
-    func count(tenantName: String, asked: Int, clampedTo: Int) {
-        let now = Timestamp.now()
+    /// Counts one clamped request of a tenant.
+    func count(tenantID: Int64, tenantName: String, asked: Int, clampedTo: Int) {
+        let now = Date()
         tallies.withLock { all in
-            if var tally = all[tenantName] {
+            if var tally = all[tenantID] {
                 tally.count += 1
                 tally.largestAsked = max(tally.largestAsked, asked)
                 tally.smallestClamp = min(tally.smallestClamp, clampedTo)
                 tally.last = now
-                all[tenantName] = tally
+                all[tenantID] = tally
             } else {
-                all[tenantName] = Tally(count: 1, largestAsked: asked, smallestClamp: clampedTo, first: now, last: now)
+                all[tenantID] = Tally(tenantName: tenantName, count: 1, largestAsked: asked, smallestClamp: clampedTo, first: now, last: now)
             }
         }
     }
 
     /// Takes every tally counted since the last batch.
-    func drain() -> [String: Tally] {
+    func drain() -> [Int64: Tally] {
         tallies.withLock { all in
             defer { all.removeAll() }
             return all
@@ -43,7 +46,7 @@ final class ClampLedger: Sendable {
     }
 
     /// Puts tallies back (their batch could not be written): they go in the next one.
-    func restore(_ batch: [String: Tally]) {
+    func restore(_ batch: [Int64: Tally]) {
         tallies.withLock { all in
             for (tenant, tally) in batch {
                 guard let newer = all[tenant] else {
@@ -51,7 +54,7 @@ final class ClampLedger: Sendable {
                     continue
                 }
                 all[tenant] = Tally(
-                    count: tally.count + newer.count, largestAsked: max(tally.largestAsked, newer.largestAsked),
+                    tenantName: tally.tenantName, count: tally.count + newer.count, largestAsked: max(tally.largestAsked, newer.largestAsked),
                     smallestClamp: min(tally.smallestClamp, newer.smallestClamp), first: tally.first, last: newer.last)
             }
         }
@@ -66,13 +69,14 @@ extension MeteringProxy {
         guard !batch.isEmpty else { return }
         do {
             try await store.write { tx in
-                for (tenant, tally) in batch.sorted(by: { $0.key < $1.key }) {
+                for (tenantID, tally) in batch.sorted(by: { $0.key < $1.key }) {
                     try tx.appendAudit(
                         AuditEvent(
-                            actor: "keyhold-proxy", action: "usage.clamp", tenant: tenant, outcome: "clamped",
+                            actor: "keyhold-proxy", action: "usage.clamp", tenant: tally.tenantName, outcome: "clamped",
                             details: [
                                 "count": String(tally.count), "largest_asked": String(tally.largestAsked),
-                                "smallest_clamp": String(tally.smallestClamp), "first": tally.first, "last": tally.last,
+                                "smallest_clamp": String(tally.smallestClamp), "first": Timestamp.format(tally.first),
+                                "last": Timestamp.format(tally.last), AuditEvent.tenantIDDetail: String(tenantID),
                             ]))
                 }
             }

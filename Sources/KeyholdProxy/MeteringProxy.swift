@@ -28,8 +28,6 @@ public final class MeteringProxy: Sendable {
     let journalFailures = JournalFailures()
     /// When the usage journal was last flushed into the database.
     let lastFlush = Mutex<ContinuousClock.Instant>(.now)
-    /// For alert webhooks.
-    let httpClient: HTTPClient
     /// Connections to the providers, and where each provider is.
     let upstreams: UpstreamPool
     let origins: [Provider: UpstreamOrigin]
@@ -59,9 +57,6 @@ public final class MeteringProxy: Sendable {
         let eventLoops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         self.lookups = LookupCache(store: store)
         self.journal = try UsageJournal(directory: journalDirectory, eventLoops: eventLoops)
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(30))
-        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         self.upstreams = try UpstreamPool(
             connectTimeout: .seconds(10), readTimeout: .seconds(configuration.upstreamTimeoutSeconds), additionalCAFile: configuration.upstreamCAFile)
         var origins: [Provider: UpstreamOrigin] = [:]
@@ -72,12 +67,8 @@ public final class MeteringProxy: Sendable {
         }
         self.origins = origins
         self.logger = logger
-        self.alerts = AlertNotifier(store: store, httpClient: httpClient, logger: logger)
-    }
-
-    /// Stops the upstream client (call once the servers are down).
-    public func shutdown() async {
-        try? await httpClient.shutdown()
+        self.alerts = AlertNotifier(
+            store: store, webhooks: WebhookSender(destinations: configuration.tenantDestinations, logger: logger), logger: logger)
     }
 
     /// The proxy's listeners (loopback TCP and/or a Unix socket), as services for the daemon's group.

@@ -57,7 +57,12 @@ struct ProxyCaller: Sendable {
             else { return .refused(invalidPlaceholder) }
             // The tenant chose this upstream: the daemon reaches it only as the egress gateway would let the sandbox.
             var upstreamRefusal: String?
-            if key.baseURL != nil {
+            if let base = key.baseURL,
+                let refusal = KeyBaseURLRule.refusal(of: base, provider: provider, plan: plan, tenant: tenant.name, tenantRules: found.3)
+            {
+                // The admin's rule that let this base URL was removed since the key was set.
+                upstreamRefusal = refusal
+            } else if key.baseURL != nil {
                 switch await UpstreamAddressCheck.check(origin: origin, tenant: tenant.name, rules: found.3, staticHosts: staticHosts) {
                 case .allowed(let address): origin.connectAddress = address
                 case .refused(let reason): upstreamRefusal = reason

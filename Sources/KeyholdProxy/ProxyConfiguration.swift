@@ -26,6 +26,8 @@ public struct ProxyConfiguration: Sendable {
     /// Names resolved before DNS when a brokered key's base URL is checked: the operator's `--egress-hosts`, as the
     /// egress gateway resolves them (lowercased name to addresses).
     public var staticHosts: [String: [String]] = [:]
+    /// How alert webhooks, URLs a tenant chose, are reached (checked as the egress gateway checks destinations).
+    public var tenantDestinations = TenantDestinationClient()
 
     public init(
         tcpAddress: String?, socketPath: String?, upstreamBaseURLs: [Provider: String], maximumBodyBytes: Int = 1 << 20,

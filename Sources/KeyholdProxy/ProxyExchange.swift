@@ -185,7 +185,7 @@ final class ProxyExchange {
                 ask.reservedTokens = held.tokens
                 ask.clampedFrom = asked
                 self.ask = ask
-                proxy.clamps.count(tenantName: caller.tenantName, asked: asked, clampedTo: held.outputTokens)
+                proxy.clamps.count(tenantID: caller.tenantID, tenantName: caller.tenantName, asked: asked, clampedTo: held.outputTokens)
             }
         }
         if let brokered = caller.brokered {

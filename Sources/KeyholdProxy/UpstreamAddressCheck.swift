@@ -18,8 +18,14 @@ enum UpstreamAddressCheck {
     /// How long a check holds before the name is resolved again.
     static let lifetime: Duration = .seconds(60)
 
-    /// - Parameter staticHosts: names resolved before DNS (the operator's `--egress-hosts`).
-    static func check(origin: UpstreamOrigin, tenant: String, rules: [EgressRule], staticHosts: [String: [String]] = [:]) async -> Outcome {
+    /// - Parameters:
+    ///   - subject: what the destination is, in refusals (`the key's base URL`, `the alert webhook`).
+    ///   - remedy: the admin's way to allow a destination on the host's own network, given it as a rule.
+    ///   - staticHosts: names resolved before DNS (the operator's `--egress-hosts`).
+    static func check(
+        origin: UpstreamOrigin, tenant: String, rules: [EgressRule], staticHosts: [String: [String]] = [:], subject: String = "the key's base URL",
+        remedy: ((EgressRule) -> String)? = nil
+    ) async -> Outcome {
         let addresses: [(text: String, kind: AddressClass)]
         if let literal = AddressClass.of(literal: origin.host) {
             addresses = [(origin.host, literal)]
@@ -29,21 +35,20 @@ enum UpstreamAddressCheck {
             do {
                 addresses = try await NIOThreadPool.singleton.runIfActive { try resolve(origin.host) }
             } catch {
-                return .refused("the key's base URL host \(origin.host) does not resolve (\(error)); fix the key's base URL")
+                return .refused("\(subject)'s host \(origin.host) does not resolve (\(error)); fix \(subject)")
             }
         }
-        guard let first = addresses.first else { return .refused("the key's base URL host \(origin.host) has no address") }
+        guard let first = addresses.first else { return .refused("\(subject)'s host \(origin.host) has no address") }
         if let never = addresses.first(where: { $0.kind.isNeverReachable }) {
-            return .refused("the key's base URL host \(origin.host) resolves to a \(never.kind.rawValue) address, which is never reachable")
+            return .refused("\(subject)'s host \(origin.host) resolves to a \(never.kind.rawValue) address, which is never reachable")
         }
         if addresses.contains(where: { $0.kind.needsPrivateFlag }) {
             let scheme: EgressRule.Scheme = origin.isTLS ? .https : .http
             let allowed = rules.contains { $0.allowPrivate && $0.scheme == scheme && $0.covers(host: origin.host, port: origin.port) }
             guard allowed else {
                 let destination = EgressRule(scheme: scheme, host: origin.host, port: origin.port, allowPrivate: true)
-                return .refused(
-                    "the key's base URL \(origin) is on the host's own network; the host's admin must allow it first (keyhold tenant allow-egress \(tenant) \(destination) --private)"
-                )
+                let allow = remedy?(destination) ?? "keyhold tenant allow-egress \(tenant) \(destination) --private"
+                return .refused("\(subject) \(origin) is on the host's own network; the host's admin must allow it first (\(allow))")
             }
         }
         return .allowed(address: first.text)

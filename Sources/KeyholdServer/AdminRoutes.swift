@@ -207,7 +207,8 @@ enum AdminRoutes {
             let query = request.uri.queryParameters
             let limit = try request.integerQuery("limit", in: 1...1_000_000)
             let records = try await plane.auditRecords(
-                tenant: query.get("tenant"), action: query.get("action"), since: query.get("since"), limit: limit
+                tenant: query.get("tenant"), tenantID: try request.integerQuery("tenant_id", in: 1...Int.max).map { Int64($0) },
+                action: query.get("action"), since: query.get("since"), limit: limit
             )
             return JSONResponse.make(records)
         }

@@ -4,10 +4,14 @@ import KeyholdStore
 
 extension ControlPlane {
     /// Audit records, filtered. `since` is a duration such as `24h`, `30m`, `7d`, or an RFC 3339 time.
-    public func auditRecords(tenant: String?, action: String?, since: String?, limit: Int?) async throws -> [AuditRecord] {
+    /// - Parameters:
+    ///   - tenant: the records of the live tenant of that name (not of a deleted tenant that had the name before).
+    ///   - tenantID: the records of a tenant by its id, deleted or not.
+    public func auditRecords(tenant: String?, tenantID: Int64? = nil, action: String?, since: String?, limit: Int?) async throws -> [AuditRecord] {
         let sinceTime = try since.map { try Self.parseSince($0) }
         return try await store.read { tx in
-            try tx.auditRecords(tenant: tenant, action: action, since: sinceTime, limit: limit, newest: true)
+            let id = try tenantID ?? tenant.map { name in try tx.liveTenantID(named: name) }
+            return try tx.auditRecords(tenantID: id, action: action, since: sinceTime, limit: limit, newest: true)
         }
     }
 

@@ -30,6 +30,11 @@ extension ControlPlane {
         }
     }
 
+    /// The tenant a sign-in link is for, without spending it.
+    public func consoleLinkTenant(_ token: String) async throws -> Result<String, ConsoleLinkRefusal> {
+        try await store.read { tx in try tx.consoleLinkTenant(token) }
+    }
+
     /// Spends a sign-in link and opens a console session (audited `console.signin` when it succeeds).
     /// - Returns: the session cookie's value and the session, or why the link was refused.
     public func redeemConsoleLink(_ token: String) async throws -> Result<(cookie: String, session: ConsoleSession), ConsoleLinkRefusal> {

@@ -44,7 +44,7 @@ extension ControlPlane {
                 "detail": check.message, "time": now,
             ]
             let webhooks = self.webhooks
-            Task { await webhooks.post(payload, to: webhook, about: "key health of \(key.tenant)") }
+            Task { await webhooks.post(payload, to: webhook, about: "key health of \(key.tenant)", tenant: key.tenant) }
         }
         if check.health == .invalid {
             try await actOnInvalidKey(key, tenant: tenant, plan: plan)
@@ -95,8 +95,8 @@ extension ControlPlane {
     func revalidate(_ candidate: KeyHealthCandidate) async throws {
         guard let record = try await store.read({ tx in try tx.keyVersion(id: candidate.keyID) }), record.state == .active else { return }
         let secret = try vault.open(record.sealed, binding: record.binding)
-        let check = await validator.validate(provider: record.provider, key: secret, keyBaseURL: record.baseURL)
-        secret.wipe()
+        defer { secret.wipe() }
+        let check = try await checkKey(secret, provider: record.provider, baseURL: record.baseURL, tenant: candidate.tenantName)
         try await recordHealth(check, of: record.checked(tenant: candidate.tenantName), actor: Self.healthActor)
     }
 }

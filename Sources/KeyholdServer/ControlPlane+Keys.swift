@@ -22,7 +22,8 @@ extension ControlPlane {
             throw KeyholdError.invalidInput(
                 "plan '\(plan.id)' does not allow \(provider) keys (allowed: \(plan.providers.map(\.rawValue).joined(separator: ", ")))")
         }
-        let check: KeyCheck? = request.validate ? await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL) : nil
+        try await checkBaseURLAllowed(baseURL, provider: provider, plan: plan, tenant: name)
+        let check: KeyCheck? = request.validate ? try await checkKey(secret, provider: provider, baseURL: baseURL, tenant: name) : nil
         if let check, !check.valid {
             try await recordAttempt(
                 AuditEvent(
@@ -79,13 +80,42 @@ extension ControlPlane {
         }
     }
 
+    /// Refuses a key's own base URL that is not its provider's API and that no admin's egress rule allows
+    /// (`KeyBaseURLRule`): a base URL is a destination the tenant chooses for its sandbox and for the daemon.
+    func checkBaseURLAllowed(_ url: String?, provider: Provider, plan: Plan, tenant name: String) async throws {
+        guard let url else { return }
+        let rules = try await store.read { tx in try tx.egressRules(tenantID: try tx.tenant(named: name).id) }
+        if let refusal = KeyBaseURLRule.refusal(of: url, provider: provider, plan: plan, tenant: name, tenantRules: rules) {
+            throw KeyholdError.invalidInput(refusal)
+        }
+    }
+
+    /// Asks the provider about a tenant's key. A key's own base URL is the tenant's choice, reached only where the
+    /// tenant's admin-made egress rules (or the daemon's internal destinations) open the host's network.
+    func checkKey(_ secret: SecretBytes, provider: Provider, baseURL: String?, tenant name: String) async throws -> KeyCheck {
+        var owner: KeyValidator.Owner? = nil
+        if let baseURL {
+            let (tenant, rules) = try await store.read { tx in
+                let tenant = try tx.tenant(named: name)
+                return (tenant, try tx.egressRules(tenantID: tenant.id))
+            }
+            if let plan = try? plans.plan(tenant.plan),
+                let refusal = KeyBaseURLRule.refusal(of: baseURL, provider: provider, plan: plan, tenant: name, tenantRules: rules)
+            {
+                return KeyCheck(health: .unreachable, status: nil, message: "\(refusal); the key was not checked")
+            }
+            owner = KeyValidator.Owner(tenant: name, rules: rules)
+        }
+        return await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL, owner: owner)
+    }
+
     /// Decrypts the tenant's active key for a provider and asks the provider whether it works.
     public func validateKey(tenant name: String, provider providerName: String, actor: String) async throws -> AdminAPI.Validation {
         let provider = try Provider.named(providerName)
         let record = try await activeKey(tenant: name, provider: provider)
         let secret = try vault.open(record.sealed, binding: record.binding)
         defer { secret.wipe() }
-        let result = await validator.validate(provider: provider, key: secret, keyBaseURL: record.baseURL)
+        let result = try await checkKey(secret, provider: provider, baseURL: record.baseURL, tenant: name)
         try await recordAttempt(
             AuditEvent(
                 actor: actor, action: "key.validate", tenant: name, provider: provider.rawValue, keyVersion: record.version,

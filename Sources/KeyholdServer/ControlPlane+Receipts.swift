@@ -9,8 +9,8 @@ extension ControlPlane {
     public func tenantAuditRecords(tenant name: String, action: String?, since: String?, limit: Int?) async throws -> [AuditRecord] {
         let sinceTime = try since.map { try Self.parseSince($0) }
         return try await store.read { tx in
-            _ = try tx.tenant(named: name)
-            return try tx.auditRecords(tenant: name, action: action, since: sinceTime, limit: limit, newest: true)
+            let tenant = try tx.tenant(named: name)
+            return try tx.auditRecords(tenantID: tenant.id, action: action, since: sinceTime, limit: limit, newest: true)
         }
     }
 
@@ -26,8 +26,8 @@ extension ControlPlane {
             throw KeyholdError.unavailable("cannot sign a receipt: \(error)")
         }
         let (head, records) = try await store.read { tx in
-            _ = try tx.tenant(named: name)
-            let records = try InjectionReceipt.actions.flatMap { try tx.auditRecords(tenant: name, action: $0, since: sinceTime) }
+            let tenant = try tx.tenant(named: name)
+            let records = try InjectionReceipt.actions.flatMap { try tx.auditRecords(tenantID: tenant.id, action: $0, since: sinceTime) }
             return (try tx.auditHead(), records.sorted { $0.seq < $1.seq })
         }
         return try InjectionReceipt.make(

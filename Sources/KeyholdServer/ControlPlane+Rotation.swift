@@ -41,7 +41,8 @@ extension ControlPlane {
         }
         let current = try await activeKey(tenant: name, provider: provider)
         let baseURL = try Self.checkBaseURL(request.baseURL ?? current.baseURL, provider: provider)
-        let check: KeyCheck? = request.validate ? await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL) : nil
+        try await checkBaseURLAllowed(baseURL, provider: provider, plan: plan, tenant: name)
+        let check: KeyCheck? = request.validate ? try await checkKey(secret, provider: provider, baseURL: baseURL, tenant: name) : nil
         if let check, !check.valid {
             try await recordAttempt(
                 AuditEvent(

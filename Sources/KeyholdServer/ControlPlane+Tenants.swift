@@ -1,5 +1,6 @@
 import Foundation
 public import KeyholdCore
+import KeyholdProxy
 import KeyholdStore
 
 extension ControlPlane {
@@ -82,6 +83,9 @@ extension ControlPlane {
                     "the alert webhook must be an http:// or https:// URL with a host name, an optional port and a path of URL characters (percent-encode anything else)"
                 )
             }
+            if let refusal = sandboxes.configuration.tenantDestinations.refusalOfAddress(in: url, subject: "the alert webhook") {
+                throw KeyholdError.invalidInput(refusal)
+            }
             host = found
         } else {
             host = nil
@@ -135,7 +139,10 @@ extension ControlPlane {
                 }
                 let keys = try tx.keyVersions(tenantID: tenant.id).count
                 try tx.deleteTenant(tenant.id)
-                let details = ["destroyed_key_versions": String(keys), "deleted_state_bytes": String(stateBytes)]
+                // The row is gone when the record is written: the id is given, so that the tenant's history ends with it.
+                let details = [
+                    "destroyed_key_versions": String(keys), "deleted_state_bytes": String(stateBytes), AuditEvent.tenantIDDetail: String(tenant.id),
+                ]
                 return ((), [AuditEvent(actor: actor, action: "tenant.delete", tenant: name, details: details)])
             }
         }

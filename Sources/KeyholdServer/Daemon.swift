@@ -57,8 +57,9 @@ public final class Daemon: Sendable {
         self.plane = ControlPlane(
             store: store, vaults: vaults, plans: plans,
             validator: KeyValidator(
-                httpClient: httpClient, baseURLOverrides: options.providerBaseURLs, timeout: .seconds(options.keyChecks.timeoutSeconds)),
-            sandboxes: sandboxes, state: state, webhooks: WebhookSender(httpClient: httpClient, logger: logger)
+                httpClient: httpClient, destinations: options.sandbox.tenantDestinations, baseURLOverrides: options.providerBaseURLs,
+                timeout: .seconds(options.keyChecks.timeoutSeconds)),
+            sandboxes: sandboxes, state: state, webhooks: WebhookSender(destinations: options.sandbox.tenantDestinations, logger: logger)
         )
         self.proxy = try options.proxy.map {
             try MeteringProxy(
@@ -163,7 +164,6 @@ public final class Daemon: Sendable {
         }
         defer { SystemdNotifier.notify("STOPPING=1") }
         try await group.run()
-        await proxy?.shutdown()
         unlink(options.socketPath)
     }
 

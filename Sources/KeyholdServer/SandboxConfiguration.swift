@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdEgress
+public import KeyholdProxy
 import KeyholdSandbox
 
 /// How the daemon runs sandboxes on this host.
@@ -27,6 +28,8 @@ public struct SandboxConfiguration: Sendable {
     public var jobTimeout: Duration
     /// How long a new agent without sd_notify support must stay up to count as ready in a rotation.
     public var readinessWindow: Duration
+    /// How the daemon reaches URLs a tenant chose (its webhook, a key's own base URL): checked as the gateway checks.
+    public var tenantDestinations = TenantDestinationClient()
     /// How the egress gateway resolves destination names (static entries from `--egress-hosts`, then DNS).
     public var egressResolver = EgressResolver()
     /// A PEM file of roots the gateway trusts beside the system's when it talks to a host carrying a brokered

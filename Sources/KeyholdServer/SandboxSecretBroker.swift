@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import KeyholdCore
@@ -33,6 +32,7 @@ final class SandboxSecretBroker: SecretBroker, PlaceholderMisuseReporter {
     private let vaults: VaultRing
     private let proxy: MeteringProxy?
     private let plans: PlanCatalog
+    private let webhooks: WebhookSender
     private let logger: Logger
     private let snapshot = Mutex(Snapshot())
     /// When each (placeholder, destination) misuse was last recorded, and how many were refused since without a record:
@@ -48,7 +48,7 @@ final class SandboxSecretBroker: SecretBroker, PlaceholderMisuseReporter {
 
     init(
         tenantID: Int64, tenantName: String, sandboxID: Int64, unit: String, store: Store, vaults: VaultRing, proxy: MeteringProxy?,
-        plans: PlanCatalog, logger: Logger
+        plans: PlanCatalog, webhooks: WebhookSender, logger: Logger
     ) {
         self.tenantID = tenantID
         self.tenantName = tenantName
@@ -58,6 +58,7 @@ final class SandboxSecretBroker: SecretBroker, PlaceholderMisuseReporter {
         self.vaults = vaults
         self.proxy = proxy
         self.plans = plans
+        self.webhooks = webhooks
         self.logger = logger
     }
 
@@ -187,7 +188,7 @@ final class SandboxSecretBroker: SecretBroker, PlaceholderMisuseReporter {
                 "event": "key.misuse", "tenant": tenant, "sandbox": unit, "placeholder_of": label, "destination": destination,
                 "location": location, "time": time,
             ]
-            await WebhookSender(httpClient: .shared, logger: logger).post(payload, to: webhook, about: "key.misuse for \(tenant)")
+            await webhooks.post(payload, to: webhook, about: "key.misuse for \(tenant)", tenant: tenant)
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KeyholdCore
 import KeyholdEgress
+import KeyholdProxy
 import KeyholdSandbox
 import KeyholdStore
 import KeyholdVault
@@ -438,7 +439,8 @@ extension SandboxService {
     func secretBroker(tenant: TenantRecord, sandboxID: Int64, unit: String) async throws -> SandboxSecretBroker {
         let broker = SandboxSecretBroker(
             tenantID: tenant.id, tenantName: tenant.name, sandboxID: sandboxID, unit: unit, store: store, vaults: vaults,
-            proxy: boundary.attachedProxy, plans: plans, logger: logger)
+            proxy: boundary.attachedProxy, plans: plans, webhooks: WebhookSender(destinations: configuration.tenantDestinations, logger: logger),
+            logger: logger)
         try await broker.refresh()
         return broker
     }

@@ -33,6 +33,14 @@ extension StoreTransaction {
     public func appendAudit(_ event: AuditEvent) throws -> AuditRecord {
         var event = event
         if let host, event.details["host"] == nil { event.details["host"] = host }
+        // The record is bound to its tenant's id (hashed with the details), so that its history follows the tenant,
+        // not a name a later tenant may take. A caller that knows the id says so (a deletion, a batch written later).
+        if let tenant = event.tenant, event.details[AuditEvent.tenantIDDetail] == nil,
+            let id: Int64 = try row("SELECT id FROM tenants WHERE name = ?", tenant)?["id"]
+        {
+            event.details[AuditEvent.tenantIDDetail] = String(id)
+        }
+        let tenantID = event.details[AuditEvent.tenantIDDetail].flatMap { Int64($0) }
         if dialect == .postgres {
             // One chain for the fleet: appends from every host take this lock in turn (held to the commit); the head
             // is then read with a fresh snapshot (READ COMMITTED), so it includes the previous holder's append.
@@ -46,24 +54,27 @@ extension StoreTransaction {
         let details = String(decoding: try JSONEncoder.sorted.encode(event.details), as: UTF8.self)
         try execute(
             """
-            INSERT INTO audit (seq, time, actor, action, tenant, provider, key_version, fingerprint, outcome, unit, invocation_id, details, prev_hash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO audit (seq, time, actor, action, tenant, tenant_id, provider, key_version, fingerprint, outcome, unit, invocation_id,
+                details, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            seq, record.time, event.actor, event.action, event.tenant, event.provider, event.keyVersion, event.fingerprint, event.outcome,
-            event.unit, event.invocationID, details, prevHash, record.hash
+            seq, record.time, event.actor, event.action, event.tenant, tenantID, event.provider, event.keyVersion, event.fingerprint,
+            event.outcome, event.unit, event.invocationID, details, prevHash, record.hash
         )
         return record
     }
 
     /// Reads records in sequence order, optionally filtered.
+    /// - Parameter tenantID: one tenant's records, by its id: a tenant created again under a deleted one's name does
+    ///   not see its predecessor's.
     public func auditRecords(
-        tenant: String? = nil, action: String? = nil, since: String? = nil, afterSeq: Int64 = 0, limit: Int? = nil, newest: Bool = false
+        tenantID: Int64? = nil, action: String? = nil, since: String? = nil, afterSeq: Int64 = 0, limit: Int? = nil, newest: Bool = false
     ) throws -> [AuditRecord] {
         var conditions = ["seq > ?"]
         var arguments: [any StoreArgument] = [afterSeq]
-        if let tenant {
-            conditions.append("tenant = ?")
-            arguments.append(tenant)
+        if let tenantID {
+            conditions.append("tenant_id = ?")
+            arguments.append(tenantID)
         }
         if let action {
             if action.hasSuffix(".*") || !action.contains(".") {

@@ -49,6 +49,18 @@ extension StoreTransaction {
         return (token, expiresAt)
     }
 
+    /// The tenant a sign-in link is for, read without spending the link (the page that asks before signing in).
+    public func consoleLinkTenant(_ token: String, now: Date = Date()) throws -> Result<String, ConsoleLinkRefusal> {
+        guard
+            let link = try row(
+                "SELECT l.expires_at, l.used_at, t.name FROM console_links l JOIN tenants t ON t.id = l.tenant_id WHERE l.token_hash = ?",
+                TokenStore.hash(token))
+        else { return .failure(.unknown) }
+        if (link["used_at"] as String?) != nil { return .failure(.spent) }
+        if (link["expires_at"] as String) <= Timestamp.format(now) { return .failure(.expired) }
+        return .success(link["name"])
+    }
+
     /// Spends a sign-in link and opens a session for its tenant, in this one transaction: a second use finds it spent.
     /// - Returns: the session's cookie value (shown once) and the session, or why the link was refused.
     public func redeemConsoleLink(

@@ -176,7 +176,26 @@ enum Schema {
         migrator.registerMigration("v9: usage by key version, clamps, responses") { db in
             for statement in Schema.usageKeyStatements(bigint: "INTEGER") { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v10: audit by tenant id") { db in
+            for statement in Schema.auditTenantStatements(bigint: "INTEGER") { try db.execute(sql: statement) }
+        }
         return migrator
+    }
+
+    /// v10: each audit record bound to its tenant's id, so that history follows the tenant and not its name (a tenant
+    /// created again under a deleted one's name starts with none). Records written before are bound to the live
+    /// tenant of their name from that tenant's own `tenant.create` on; a deleted tenant's stay unbound.
+    static func auditTenantStatements(bigint: String) -> [String] {
+        [
+            "ALTER TABLE audit ADD COLUMN tenant_id \(bigint)",
+            """
+            UPDATE audit SET tenant_id = (SELECT tenants.id FROM tenants WHERE tenants.name = audit.tenant)
+            WHERE audit.tenant IS NOT NULL AND audit.seq >= (
+                SELECT COALESCE(MAX(created.seq), 0) FROM audit AS created
+                WHERE created.action = 'tenant.create' AND created.outcome = 'ok' AND created.tenant = audit.tenant)
+            """,
+            "CREATE INDEX audit_tenant_id ON audit(tenant_id, seq)",
+        ]
     }
 
     /// v9: the tenant key (provider and version) a brokered request was sent with (NULL for the platform's key); the

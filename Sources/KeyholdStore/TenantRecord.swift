@@ -63,11 +63,28 @@ extension StoreTransaction {
         }
         let now = Timestamp.now()
         let agentJSON = String(decoding: try JSONEncoder().encode(agent), as: UTF8.self)
+        // An id is never given twice: audit records are bound to it. PostgreSQL's identity never reuses one; SQLite's
+        // rowid would give a deleted newest tenant's id to the next, so the next id is past every id ever recorded.
+        let id =
+            dialect == .postgres
+            ? "DEFAULT"
+            : "(SELECT MAX(COALESCE((SELECT MAX(id) FROM tenants), 0), COALESCE((SELECT MAX(tenant_id) FROM audit), 0)) + 1)"
         try execute(
-            "INSERT INTO tenants (name, plan, state, agent, agent_notify, created_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?, ?)",
+            "INSERT INTO tenants (id, name, plan, state, agent, agent_notify, created_at, updated_at) VALUES (\(id), ?, ?, 'active', ?, ?, ?, ?)",
             name.value, plan, agentJSON, agentNotify, now, now
         )
         return try tenant(named: name.value)
+    }
+
+    /// The id of the live tenant of that name, for reading its records.
+    /// - Throws: `KeyholdError.notFound` naming the way to a deleted tenant's records (by its id).
+    public func liveTenantID(named name: String) throws -> Int64 {
+        guard let id: Int64 = try row("SELECT id FROM tenants WHERE name = ?", name)?["id"] else {
+            throw KeyholdError.notFound(
+                "no tenant is named '\(name.prefix(64))' now; a deleted tenant's records are listed by its id (audit list --tenant-id N; its tenant.delete record gives the id)"
+            )
+        }
+        return id
     }
 
     public func tenant(id: Int64) throws -> TenantRecord? {

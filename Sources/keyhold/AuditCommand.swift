@@ -15,7 +15,8 @@ struct AuditCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List audit records.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "Only this tenant.") var tenant: String?
+        @Option(help: "Only the tenant of this name now (not a deleted tenant that had the name before).") var tenant: String?
+        @Option(help: "Only the tenant of this id, deleted or not (a tenant.delete record gives it).") var tenantId: Int64?
         @Option(help: "Only this action (key.inject) or family (key).") var action: String?
         @Option(help: "Only records since a duration ago (24h, 30m, 7d) or an RFC 3339 time.") var since: String?
         @OptionGroup var output: OutputOptions
@@ -23,8 +24,10 @@ struct AuditCommand: AsyncParsableCommand {
         func run() async throws {
             let sinceTime = try since.map { try ControlPlane.parseSince($0) }
             let store = try global.state.openStoreReadOnly()
+            if tenant != nil && tenantId != nil { throw ValidationError("give --tenant or --tenant-id, not both") }
             let records = try await store.read { tx in
-                try tx.auditRecords(tenant: tenant, action: action, since: sinceTime)
+                let id = try tenantId ?? tenant.map { name in try tx.liveTenantID(named: name) }
+                return try tx.auditRecords(tenantID: id, action: action, since: sinceTime)
             }
             if output.json { return try Output.json(records) }
             Self.printRecords(records)

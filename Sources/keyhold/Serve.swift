@@ -111,6 +111,13 @@ struct DaemonFlags: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "A destination on this host's own network (loopback or private) the daemon may call for tenants: their alert webhooks and keys' base URLs (an internal alert relay). Repeatable; [http://]HOST:PORT.",
+            valueName: "destination"))
+    var internalDestination: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "A PEM file of roots trusted beside the system's for hosts that carry brokered secrets (a private service's CA).",
             valueName: "file"))
     var egressTrustRoots: String?
@@ -222,6 +229,9 @@ struct DaemonFlags: ParsableArguments {
         )
         sandbox.launcherStagingRoot = launcherStagingRoot
         if let egressHosts { sandbox.egressResolver = try EgressResolver.loading(hostsFile: egressHosts) }
+        sandbox.tenantDestinations = TenantDestinationClient(
+            internalDestinations: try internalDestination.map { try EgressRule.parse($0, allowPrivate: true, field: "--internal-destination") },
+            staticHosts: sandbox.egressResolver.staticEntries)
         if let egressTrustRoots {
             guard FileManager.default.isReadableFile(atPath: egressTrustRoots) else {
                 throw KeyholdError.invalidInput("--egress-trust-roots \(egressTrustRoots): no such readable file (PEM certificates)")
@@ -249,6 +259,7 @@ struct DaemonFlags: ParsableArguments {
         )
         // The broker checks a key's base URL with the names the egress gateway resolves itself.
         options.proxy?.staticHosts = sandbox.egressResolver.staticEntries
+        options.proxy?.tenantDestinations = sandbox.tenantDestinations
         options.metricsAddress = metrics
         options.keyChecks = KeyCheckOptions(callsPerSecondPerProvider: keyCheckRate, timeoutSeconds: Int64(keyCheckTimeout))
         options.console = try console.map { try ConsoleOptions(address: $0, publicURL: consoleURL) }

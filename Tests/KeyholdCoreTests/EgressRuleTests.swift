@@ -100,6 +100,30 @@ import Testing
             policy.listenAddresses(proxyPort: 3128).map(\.description) == ["127.0.0.1:3128", "127.0.0.1:443", "127.0.0.1:80", "127.0.0.1:9000"])
     }
 
+    @Test func aKeysBaseURLElsewhereThanItsProvidersAPINeedsAnAdminsRule() throws {
+        let plan = try PlanLoader.parse(PlanLoaderTests.valid, file: "starter.yaml")
+        func refusal(_ url: String, _ provider: Provider = .openaiCompatible, rules: [EgressRule] = []) -> String? {
+            KeyBaseURLRule.refusal(of: url, provider: provider, plan: plan, tenant: "acme", tenantRules: rules)
+        }
+        #expect(refusal("https://api.anthropic.com", .anthropic) == nil)
+        #expect(refusal("https://API.anthropic.com/v1/", .anthropic) == nil, "a path and the host's case change nothing")
+        #expect(refusal("https://api.openai.com/v1", .anthropic) != nil, "another provider's API is not this one's")
+        #expect(refusal("https://api.anthropic.com.evil.example", .anthropic) != nil)
+        #expect(refusal("https://api.anthropic.com:8443", .anthropic) != nil)
+        let groq = try #require(refusal("https://api.groq.com/openai/v1"))
+        #expect(groq.contains("keyhold tenant allow-egress acme api.groq.com:443"), "\(groq)")
+        #expect(refusal("https://api.groq.com/openai/v1", rules: [try EgressRule.parse("api.groq.com")]) == nil)
+        #expect(refusal("https://x.groq.com/v1", rules: [try EgressRule.parse("*.groq.com")]) == nil)
+        #expect(refusal("http://api.groq.com/openai/v1", rules: [try EgressRule.parse("api.groq.com")]) != nil, "plain HTTP needs an http:// rule")
+        #expect(refusal("http://127.0.0.1:9000", .openai)?.contains("http://127.0.0.1:9000 --private") == true)
+        #expect(refusal("http://127.0.0.1:9000", rules: [try EgressRule.parse("http://127.0.0.1:9000", allowPrivate: true)]) == nil)
+        #expect(refusal("ftp://example.com") != nil)
+        // A base URL elsewhere adds no destination of its own to the sandbox: the admin's rule is the one there.
+        let policy = EgressPolicy.of(
+            keyBaseURLs: [("openai-compatible", "https://api.groq.com/openai/v1"), ("openai", "https://evil.example/v1")], plan: plan, tenant: [])
+        #expect(policy.entries.isEmpty, "\(policy.entries)")
+    }
+
     @Test func plansCarryTheirEgressAndStateLimit() throws {
         let text =
             PlanLoaderTests.valid + """

@@ -81,9 +81,13 @@ struct ConsoleBrowserTests {
         defer { driver.stop() }
         let browser = try await driver.session()
         do {
-            // Sign in: the link lands on the console, and the address bar no longer holds the token.
+            // Sign in: the link's page names the tenant and asks; its button lands on the console, and the address bar
+            // no longer holds the token.
             let link = try sandboxes.keyhold.cli(["tenant", "console-link", tenant]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             try await browser.navigate(link)
+            try await browser.wait("the sign-in page") { try await browser.exists("#continue") }
+            #expect(try await browser.text("#target") == tenant)
+            try await browser.click("#continue")
             try await browser.wait("the console page") { try await browser.exists("#keys") }
             #expect(try await browser.currentURL() == base + "/")
             #expect(try await browser.text("#keys").contains("anthropic"))
@@ -143,6 +147,10 @@ struct ConsoleBrowserTests {
             }
             try await browser.navigate(
                 try sandboxes.keyhold.cli(["tenant", "console-link", managed]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            // Still signed in to the first tenant, the browser is told that the link switches tenants.
+            try await browser.wait("the sign-in page") { try await browser.exists("#continue") }
+            #expect(try await browser.text("#switching").contains(tenant), "the page names the tenant it would leave")
+            try await browser.click("#continue")
             try await browser.wait("the usage section") { try await browser.exists("#usage") }
             let usage = try await browser.text("#usage")
             #expect(usage.contains("5 requests") && usage.contains("Tokens this month"), "\(usage)")

@@ -39,9 +39,14 @@ import Testing
             return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
+        /// Spends a link as its page's button does: a POST from the console's own page.
+        func spend(_ link: String, origin: String? = nil, cookie: String? = nil) async throws -> Answer {
+            try await send("POST", link, cookie: cookie, body: [], origin: origin ?? base)
+        }
+
         /// Signs in with a new link; returns the session cookie and the page's CSRF token.
         func signIn(_ tenant: String) async throws -> (cookie: String, csrf: String) {
-            let opened = try await get(try link(tenant))
+            let opened = try await spend(try link(tenant))
             try #require(opened.status == 303)
             let setCookie = try #require(opened.headers.first(name: "set-cookie"))
             let cookie = String(setCookie.split(separator: ";")[0])
@@ -107,7 +112,16 @@ import Testing
 
         let link = try console.link("acme")
         #expect(link.hasPrefix(console.base + "/link/kh_link_"), "\(link)")
-        let opened = try await console.get(link)
+        // Opening the link only asks (a mail scanner's fetch spends nothing); posted from another site, it is refused.
+        for _ in 0..<2 {
+            let asked = try await console.get(link)
+            #expect(asked.status == 200 && asked.body.contains("Sign in to tenant acme") && asked.body.contains(#"id="continue""#), "\(asked.body)")
+            #expect(asked.headers.first(name: "set-cookie") == nil && !asked.body.contains(#"id="switching""#))
+            Self.expectSecurityHeaders(asked, "the sign-in page")
+        }
+        let crossSite = try await console.spend(link, origin: "https://evil.example")
+        #expect(crossSite.status == 403 && crossSite.headers.first(name: "set-cookie") == nil, "\(crossSite.status)")
+        let opened = try await console.spend(link)
         #expect(opened.status == 303)
         #expect(opened.headers.first(name: "location") == "/")
         let setCookie = try #require(opened.headers.first(name: "set-cookie"))
@@ -122,9 +136,18 @@ import Testing
         #expect(page.body.contains("anthropic") && page.body.contains("never checked"), "the key's health, never checked yet")
         #expect(!page.body.contains(key))
         Self.expectSecurityHeaders(page, "the console page")
+        #expect(page.body.contains(#"<span class="tenant">acme</span>"#), "the page names its tenant")
+
+        // A link for another tenant, opened in this signed-in browser, says it would switch tenants before it does.
+        #expect(try console.keyhold.cli(["tenant", "create", "globex", "--plan", "byok"]).status == 0)
+        let other = try await console.get(try console.link("globex"), cookie: cookie)
+        #expect(other.status == 200 && other.body.contains(#"id="switching""#), "\(other.body)")
+        #expect(other.body.contains("signed in to tenant <strong>acme</strong>") && other.body.contains("Sign in as globex"))
+        #expect(try await console.get(console.base + "/", cookie: cookie).body.contains(#"<span class="tenant">acme</span>"#), "still acme's")
 
         let spent = try await console.get(link)
         #expect(spent.status == 410 && spent.body.contains("used already"), "\(spent.body)")
+        #expect(try await console.spend(link).status == 410)
         #expect(spent.headers.first(name: "set-cookie") == nil)
         Self.expectSecurityHeaders(spent, "a spent link")
         let forged = try await console.get(console.base + "/link/kh_link_" + String(repeating: "A", count: 43))

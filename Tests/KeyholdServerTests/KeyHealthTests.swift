@@ -86,7 +86,11 @@ struct KeyHealthTests {
         let keyhold = try KeyholdHarness()
         try keyhold.startDaemon(
             systemdBus: nil,
-            extraArguments: ["--plans", plans, "--provider-base-url", "anthropic=\(provider.baseURL)", "--key-check-timeout", "1"])
+            extraArguments: [
+                "--plans", plans, "--provider-base-url", "anthropic=\(provider.baseURL)", "--key-check-timeout", "1",
+                // The stand-ins on the host's own network the admin lets the daemon call for tenants.
+                "--internal-destination", "http://127.0.0.1:\(receiver.port)", "--internal-destination", "http://127.0.0.1:\(hole.port)",
+            ])
         #expect(try keyhold.cli(["tenant", "create", "acme", "--plan", "checked"]).status == 0)
         #expect(try keyhold.cli(["tenant", "set-alert-webhook", "acme", "-"], input: Array((receiver.url + "\n").utf8)).status == 0)
         #expect(try keyhold.cli(["key", "set", "acme", "anthropic"], input: Array((key + "\n").utf8)).status == 0)
@@ -116,6 +120,8 @@ struct KeyHealthTests {
         #expect(try keyhold.cli(["tenant", "create", "initech", "--plan", "checked"]).status == 0)
         let hangingHook = "http://127.0.0.1:\(hole.port)/hook\n"
         #expect(try keyhold.cli(["tenant", "set-alert-webhook", "initech", "-"], input: Array(hangingHook.utf8)).status == 0)
+        // The key's own endpoint on the host's network: the admin makes it the tenant's destination first.
+        #expect(try keyhold.cli(["tenant", "allow-egress", "initech", "http://127.0.0.1:\(hole.port)", "--private"]).status == 0)
         let compatible = try keyhold.cli(
             ["key", "set", "initech", "openai-compatible", "--base-url", "http://127.0.0.1:\(hole.port)", "--no-validate"],
             input: Array("gsk-hanging\n".utf8))

@@ -136,6 +136,7 @@ struct KeyLifecycleTests {
         let keyhold = try KeyholdHarness()
         try keyhold.startDaemon(systemdBus: nil)
         #expect(try keyhold.cli(["tenant", "create", "acme", "--plan", "byok"]).status == 0)
+        #expect(try keyhold.cli(["tenant", "allow-egress", "acme", "api.groq.com"]).status == 0, "the compatible endpoint, allowed by the admin")
         let openai = try keyhold.cli(["key", "set", "acme", "openai", "--no-validate"], input: Array("sk-proj-first\n".utf8))
         #expect(openai.status == 0, "\(openai.stderr)")
         let compatible = try keyhold.cli(

@@ -10,7 +10,8 @@ import Testing
         let receiver = try await WebhookReceiver.start(failingFirst: 1)
         defer { receiver.stop() }
         // 1,000 tokens a day; each call uses 250 (240 in, 10 out): 50% after 2 calls, 100% after 4, then refused.
-        let proxy = try await ProxyHarness(tokensPerDay: 1_000)
+        // The receiver is on the host's own network: the admin allows the daemon to call it.
+        let proxy = try await ProxyHarness(tokensPerDay: 1_000, daemonArguments: ["--internal-destination", "http://127.0.0.1:\(receiver.port)"])
         proxy.provider.update { $0.usage = .init(inputTokens: 240, outputTokens: 10, cachedInputTokens: 0, reasoningTokens: 0) }
         // The URL is piped on stdin (`-`): webhook URLs often carry a secret, and argv is public.
         let set = try proxy.keyhold.cli(["tenant", "set-alert-webhook", "globex", "-"], input: Array((receiver.url + "\n").utf8))

@@ -31,15 +31,15 @@ struct SandboxBrokeredTests {
         let agent =
             "/bin/sh -c '\(Self.search); /usr/bin/node \(assets.directory)/managed_fetch.mjs; \(TestAssets.python) \(assets.directory)/brokered_agent.py; cd \(assets.directory) && \(TestAssets.python) frameworks_agent.py; exec sleep infinity'"
         try sandboxes.tenant(tenant, plan: "byok-brokered", agent: agent)
+        // A base URL on the host's own network is reached only once the admin allowed it (and set only then).
+        let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, "http://127.0.0.1:\(provider.port)", "--private"])
+        try #require(allowed.status == 0, "\(allowed.stderr)")
         // The OpenAI key with its own base URL (as its clients take it, ending in /v1); Anthropic's with the provider's.
         for (name, key, base) in [("openai", canary.openAI, provider.baseURL + "/v1"), ("anthropic", canary.anthropic, provider.baseURL)] {
             let set = try sandboxes.keyhold.cli(
                 ["key", "set", tenant, name, "--no-validate", "--skip-shape-check", "--base-url", base], input: Array(key.utf8))
             try #require(set.status == 0, "\(set.stderr)")
         }
-        // A base URL on the host's own network is reached only once the admin allowed it.
-        let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, "http://127.0.0.1:\(provider.port)", "--private"])
-        try #require(allowed.status == 0, "\(allowed.stderr)")
         let start = try sandboxes.start(tenant)
         try #require(start.status == 0, "\(start.stderr)")
         let pid = try #require(SandboxHarness.mainPID(start.stdout))
@@ -262,23 +262,36 @@ struct SandboxBrokeredTests {
         let canary = Self.canaries()
         let provider = try await FakeProvider.start(configuration: .init(openAIKeys: [canary.openAI]))
         let proxyPort = try LoopbackPort.free()
-        let sandboxes = try SandboxHarness(extraArguments: ["--proxy", "127.0.0.1:\(proxyPort)"])
+        // A name that resolves to the host's loopback (as a tenant's DNS name could).
+        let hosts = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-hosts-\(UUID().uuidString.prefix(8))").path
+        try "127.0.0.1 llm.keyhold.test\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: hosts) }
+        let sandboxes = try SandboxHarness(extraArguments: ["--proxy", "127.0.0.1:\(proxyPort)", "--egress-hosts", hosts])
         let tenant = SandboxHarness.tenantName("brs")
         let loop =
             #"/bin/sh -c 'while true; do echo "status $(curl -s -w " %{http_code}" -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models" | tail -c 300)"; sleep 0.3; done'"#
         try sandboxes.tenant(tenant, plan: "byok-brokered", agent: loop)
-        let set = try sandboxes.keyhold.cli(
-            ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check", "--base-url", provider.baseURL + "/v1"],
-            input: Array(canary.openAI.utf8))
+        func setKey() throws -> ProcessResult {
+            try sandboxes.keyhold.cli(
+                ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check", "--base-url", "http://llm.keyhold.test:\(provider.port)/v1"],
+                input: Array(canary.openAI.utf8))
+        }
+        // Not the provider's API: refused until the admin makes it a destination.
+        let early = try setKey()
+        #expect(early.status != 0 && early.stderr.contains("allow-egress \(tenant) http://llm.keyhold.test:\(provider.port)"), "\(early.stderr)")
+        let named = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, "http://llm.keyhold.test:\(provider.port)"])
+        try #require(named.status == 0, "\(named.stderr)")
+        let set = try setKey()
         try #require(set.status == 0, "\(set.stderr)")
         try #require(try sandboxes.start(tenant).status == 0)
-        // The tenant named its own loopback address: the daemon does not go there from the host's network.
+        // The name resolves to the host's loopback, which the rule (a name, without --private) does not open: the
+        // daemon does not go there from the host's network.
         let refused = try await sandboxes.waitForLog(tenant, containing: " 403")
         // (JSON writes a slash as \/.)
-        #expect(refused.contains(#"allow-egress \#(tenant) http:\/\/127.0.0.1:\#(provider.port) --private"#), "\(refused)")
+        #expect(refused.contains(#"allow-egress \#(tenant) http:\/\/llm.keyhold.test:\#(provider.port) --private"#), "\(refused)")
         #expect(provider.requestCount == 0)
         // Allowed by the admin: the next check passes, and the provider gets the key.
-        let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, "http://127.0.0.1:\(provider.port)", "--private"])
+        let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, "http://llm.keyhold.test:\(provider.port)", "--private"])
         try #require(allowed.status == 0, "\(allowed.stderr)")
         _ = try await sandboxes.waitForLog(tenant, containing: " 200")
         #expect(provider.requests.contains { $0.header("authorization") == "Bearer " + canary.openAI })

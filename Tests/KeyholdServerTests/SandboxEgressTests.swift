@@ -51,13 +51,11 @@ struct SandboxEgressTests {
             agent:
                 "/bin/sh -c '\(environment) /usr/bin/node \(assets.directory)/fetch_agent.mjs; exec \(TestAssets.python) \(assets.directory)/byok_agent.py'"
         )
-        let setCompatible = try sandboxes.keyhold.cli(
-            ["key", "set", tenant, "openai-compatible", "--no-validate", "--base-url", loopbackProvider.baseURL + "/v1"], input: Array(canary.utf8))
-        try #require(setCompatible.status == 0, "\(setCompatible.stderr)")
-        let setAnthropic = try sandboxes.keyhold.cli(
+        // A key's base URL that is not its provider's API is refused until an admin's egress rule allows it.
+        let early = try sandboxes.keyhold.cli(
             ["key", "set", tenant, "anthropic", "--no-validate", "--base-url", "https://fake-provider.test"],
             input: Array(FakeProvider.Configuration.defaultAnthropicKey.utf8))
-        try #require(setAnthropic.status == 0, "\(setAnthropic.stderr)")
+        #expect(early.status != 0 && early.stderr.contains("allow-egress \(tenant) fake-provider.test:443"), "\(early.stderr)")
         // Both providers sit on private addresses: only an admin's explicit entry opens them. rebind.test is allowed
         // as a name, without --private, so its loopback address must still be refused.
         for (destination, isPrivate) in [
@@ -66,9 +64,17 @@ struct SandboxEgressTests {
             let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, destination] + (isPrivate ? ["--private"] : []))
             try #require(allowed.status == 0, "\(allowed.stderr)")
         }
+        let setCompatible = try sandboxes.keyhold.cli(
+            ["key", "set", tenant, "openai-compatible", "--no-validate", "--base-url", loopbackProvider.baseURL + "/v1"], input: Array(canary.utf8))
+        try #require(setCompatible.status == 0, "\(setCompatible.stderr)")
+        let setAnthropic = try sandboxes.keyhold.cli(
+            ["key", "set", tenant, "anthropic", "--no-validate", "--base-url", "https://fake-provider.test"],
+            input: Array(FakeProvider.Configuration.defaultAnthropicKey.utf8))
+        try #require(setAnthropic.status == 0, "\(setAnthropic.stderr)")
+        // The admin's rule is the destination; the key's base URL adds none of its own.
         let shown = try sandboxes.keyhold.cli(["tenant", "show", tenant]).stdout
         #expect(
-            shown.contains("fake-provider.test:443 (private)  from tenant") && shown.contains("fake-provider.test:443  from key anthropic"),
+            shown.contains("fake-provider.test:443 (private)  from tenant") && !shown.contains("from key anthropic"),
             "\(shown)")
 
         let start = try sandboxes.start(tenant)

@@ -54,23 +54,23 @@ struct SandboxSecretTests {
                 extraArguments: [
                     "--proxy", "127.0.0.1:\(try LoopbackPort.free())", "--egress-hosts", hosts, "--egress-trust-roots", roots,
                     "--key-use-audit-interval-ms", "300", "--console", "127.0.0.1:\(consolePort)", "--provider-ca-file", roots,
-                ])
+                ] + (webhook.map { ["--internal-destination", "http://127.0.0.1:\($0.port)"] } ?? []))
         }
 
         /// A tenant on the brokered plan with an LLM key, both hosts allowed, and both secrets.
         func tenant(_ prefix: String, agent: String) throws -> String {
             let tenant = SandboxHarness.tenantName(prefix)
             try sandboxes.tenant(tenant, plan: "byok-brokered", agent: agent)
+            for host in ["github.keyhold.test:\(github.port)", "slack.keyhold.test:\(slack.port)", "llm.keyhold.test:\(llm.port)"] {
+                let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, host, "--private"])
+                try #require(allowed.status == 0, "\(allowed.stderr)")
+            }
             let key = try sandboxes.keyhold.cli(
                 ["key", "set", tenant, "openai", "--no-validate", "--skip-shape-check", "--base-url", llmURL + "/v1"], input: Array(llmCanary.utf8))
             try #require(key.status == 0, "\(key.stderr)")
             let anthropic = try sandboxes.keyhold.cli(
                 ["key", "set", tenant, "anthropic", "--no-validate", "--skip-shape-check"], input: Array(anthropicCanary.utf8))
             try #require(anthropic.status == 0, "\(anthropic.stderr)")
-            for host in ["github.keyhold.test:\(github.port)", "slack.keyhold.test:\(slack.port)", "llm.keyhold.test:\(llm.port)"] {
-                let allowed = try sandboxes.keyhold.cli(["tenant", "allow-egress", tenant, host, "--private"])
-                try #require(allowed.status == 0, "\(allowed.stderr)")
-            }
             let setGitHub = try sandboxes.keyhold.cli(
                 ["secret", "set", tenant, "github", "--host", "github.keyhold.test:\(github.port)", "--env", "GITHUB_TOKEN", "--private"],
                 input: Array(githubCanary.utf8))

@@ -102,7 +102,9 @@ import Testing
         let foreign = try await callers.acme.send(
             "PUT", "/v1/tenants/globex/keys/anthropic", body: #"{"key":"\#(key)","validate":false,"skip_shape_check":false}"#)
         #expect(foreign.status == 404)
-        #expect(try await callers.admin.send("PUT", "/v1/tenants/globex/alert-webhook", body: #"{"url":"http://127.0.0.1:9/hook"}"#).status == 200)
+        #expect(
+            try await callers.admin.send("PUT", "/v1/tenants/globex/alert-webhook", body: #"{"url":"https://hooks.example:9443/hook"}"#).status == 200
+        )
 
         let records = try #require(try await callers.acme.send("GET", "/v1/tenants/acme/audit").json as? [[String: Any]])
         let events = records.compactMap { $0["event"] as? [String: Any] }

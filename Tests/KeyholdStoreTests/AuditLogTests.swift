@@ -1,7 +1,8 @@
 import Foundation
 import KeyholdCore
-import KeyholdStore
 import Testing
+
+@testable import KeyholdStore
 
 @Suite struct AuditLogTests {
     @Test(arguments: StoreKind.allCases) func anIntactChainVerifies(kind: StoreKind) throws {
@@ -78,16 +79,60 @@ import Testing
         #expect(try temporary.store.readNow { tx in try tx.allTenants() }.isEmpty, "fail-closed: no tenant without its record")
     }
 
+    @Test(arguments: StoreKind.allCases) func aTenantCreatedAgainUnderADeletedNameStartsWithoutItsHistory(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
+        let (first, second) = try temporary.store.writeNow { tx in
+            let first = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
+            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "acme", provider: "openai", keyVersion: 1))
+            // The newest tenant is deleted: SQLite's rowid alone would give its id to the next.
+            try tx.deleteTenant(first.id)
+            try tx.appendAudit(
+                AuditEvent(actor: "root", action: "tenant.delete", tenant: "acme", details: [AuditEvent.tenantIDDetail: String(first.id)]))
+            let second = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
+            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
+            return (first, second)
+        }
+        #expect(second.id != first.id, "a deleted tenant's id was given again")
+        let (old, new) = try temporary.store.readNow { tx in (try tx.auditRecords(tenantID: first.id), try tx.auditRecords(tenantID: second.id)) }
+        #expect(old.map(\.event.action) == ["tenant.create", "key.inject", "tenant.delete"])
+        #expect(new.map(\.event.action) == ["tenant.create"], "the new tenant sees its predecessor's records")
+        #expect(new.first?.event.tenantID == second.id && old.last?.event.tenantID == first.id)
+        #expect(throws: KeyholdError.self) { try temporary.store.readNow { tx in try tx.liveTenantID(named: "gone") } }
+        #expect(try temporary.verify().problem == nil, "the ids are part of the hashed records")
+    }
+
+    @Test(arguments: StoreKind.allCases) func recordsWrittenBeforeIdsAreBoundToTheLiveTenantFromItsCreation(kind: StoreKind) throws {
+        let temporary = try TemporaryStore(kind)
+        let live = try temporary.store.writeNow { tx in
+            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.delete", tenant: "acme"))
+            let live = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
+            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "acme"))
+            return live
+        }
+        // As a database written before v10 holds them: no ids; then the migration's backfill.
+        try temporary.tamper("UPDATE audit SET tenant_id = NULL")
+        try temporary.tamper(Schema.auditTenantStatements(bigint: "BIGINT")[1])
+        let bound = try temporary.store.readNow { tx in try tx.auditRecords(tenantID: live.id) }
+        #expect(bound.map(\.seq) == [4, 5], "only the live tenant's own records are bound to it")
+    }
+
     @Test(arguments: StoreKind.allCases) func filtersSelectRecords(kind: StoreKind) throws {
         let temporary = try TemporaryStore(kind)
-        try temporary.store.writeNow { tx in
+        let a = try temporary.store.writeNow { tx in
+            let a = try tx.insertTenant(name: try TenantName("a"), plan: "byok", agent: ["/bin/true"])
+            _ = try tx.insertTenant(name: try TenantName("b"), plan: "byok", agent: ["/bin/true"])
             try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "a"))
             try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", tenant: "a", provider: "openai", keyVersion: 1))
             try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "b"))
+            return a
         }
         let (byTenant, byFamily, byAction, future) = try temporary.store.readNow { tx in
             (
-                try tx.auditRecords(tenant: "a"), try tx.auditRecords(action: "key"),
+                try tx.auditRecords(tenantID: a.id), try tx.auditRecords(action: "key"),
                 try tx.auditRecords(action: "key.inject"), try tx.auditRecords(since: "2999-01-01T00:00:00.000Z")
             )
         }

@@ -12,6 +12,7 @@ public struct ConsolePages: Sendable {
         try library.register(ConsoleTemplates.foot, named: "foot")
         try library.register(ConsoleTemplates.message, named: "message")
         try library.register(ConsoleTemplates.dashboard, named: "dashboard")
+        try library.register(ConsoleTemplates.signIn, named: "signin")
         self.library = library
     }
 
@@ -23,6 +24,14 @@ public struct ConsolePages: Sendable {
     }
 
     func message(title: String, text: String, signedIn: Bool) -> String { message(title: title, text: text) }
+
+    /// The page a sign-in link opens: the tenant it is for, a warning when the browser is signed in to another, and
+    /// the button that spends the link.
+    func signIn(tenant: String, action: String, signedInAs current: String?) -> String {
+        var model: [String: Any] = ["title": "Sign in to \(tenant)", "target": tenant, "action": action]
+        if let current { model["current"] = current }
+        return library.render(model, withTemplate: "signin") ?? ""
+    }
 
     /// The signed-in tenant's console, from the model `ConsoleDashboard` builds.
     func dashboard(_ model: [String: Any]) -> String { library.render(model, withTemplate: "dashboard") ?? "" }

@@ -18,7 +18,14 @@ struct ConsoleRoutes: Sendable {
     func register(on router: Router<ConsoleContext>) {
         router.get("/static/console.css") { _, _ in ConsoleResponse.body(ConsoleTemplates.css, type: "text/css; charset=utf-8") }
         router.get("/static/console.js") { _, _ in ConsoleResponse.body(ConsoleTemplates.script, type: "text/javascript; charset=utf-8") }
-        router.get("/link/{token}") { _, context in try await signIn(token: context.parameters.get("token") ?? "") }
+        // A link's GET only asks: mail scanners and link previews fetch links, and a link spent by them would be lost (or,
+        // opened in a signed-in browser, would silently swap its tenant). The page's POST spends it.
+        router.get("/link/{token}") { _, context in try await askToSignIn(token: context.parameters.get("token") ?? "", context: context) }
+        router.post("/link/{token}") { request, context in
+            // A sign-in posted from another site would sign the visitor into a tenant of that site's choosing.
+            if let sent = request.headers[.origin], sent != origin { throw ConsolePageError.missingCSRF }
+            return try await signIn(token: context.parameters.get("token") ?? "")
+        }
         router.get("/") { request, context in
             let session = try Self.requireSession(context)
             let notice = request.uri.queryParameters.get("done").flatMap(Self.notice(for:))
@@ -62,25 +69,40 @@ struct ConsoleRoutes: Sendable {
         }
     }
 
+    /// The page a link opens: whose console it signs in to, and, when this browser is signed in to another tenant,
+    /// that continuing switches tenants. Nothing is spent until its button posts.
+    func askToSignIn(token: String, context: ConsoleContext) async throws -> Response {
+        switch try await plane.consoleLinkTenant(token) {
+        case .success(let tenant):
+            let current = context.session?.tenantName
+            return ConsoleResponse.html(pages.signIn(tenant: tenant, action: "/link/\(token)", signedInAs: current == tenant ? nil : current))
+        case .failure(let refusal): return refused(refusal)
+        }
+    }
+
     /// Opens a session from a one-time link, then sends the browser to the console without the token in its address bar.
     func signIn(token: String) async throws -> Response {
         switch try await plane.redeemConsoleLink(token) {
         case .success(let opened):
             return ConsoleResponse.redirect(to: "/", cookie: cookies.setting(opened.cookie, maxAge: ControlPlane.consoleSessionSeconds))
-        case .failure(let refusal):
-            let (status, title, text): (HTTPResponse.Status, String, String) =
-                switch refusal {
-                case .unknown:
-                    (
-                        .notFound, "Unknown sign-in link",
-                        "This sign-in link is not valid. Check that it was copied whole, or ask your hosting provider for a new one."
-                    )
-                case .spent:
-                    (.gone, "Link already used", "This sign-in link was used already: each link works once. Ask your hosting provider for a new one.")
-                case .expired: (.gone, "Link expired", "This sign-in link has expired. Ask your hosting provider for a new one.")
-                }
-            return ConsoleResponse.html(pages.message(title: title, text: text), status: status)
+        case .failure(let refusal): return refused(refusal)
         }
+    }
+
+    /// The page of a link that cannot sign in.
+    private func refused(_ refusal: ConsoleLinkRefusal) -> Response {
+        let (status, title, text): (HTTPResponse.Status, String, String) =
+            switch refusal {
+            case .unknown:
+                (
+                    .notFound, "Unknown sign-in link",
+                    "This sign-in link is not valid. Check that it was copied whole, or ask your hosting provider for a new one."
+                )
+            case .spent:
+                (.gone, "Link already used", "This sign-in link was used already: each link works once. Ask your hosting provider for a new one.")
+            case .expired: (.gone, "Link expired", "This sign-in link has expired. Ask your hosting provider for a new one.")
+            }
+        return ConsoleResponse.html(pages.message(title: title, text: text), status: status)
     }
 
     /// A form post: signed in, from this console, with the session's CSRF token; a refusal re-renders the console with it.

@@ -27,6 +27,18 @@ enum ConsoleTemplates {
         {{> foot}}
         """
 
+    static let signIn = """
+        {{> head}}
+        <section class="card" id="signin"><h1>Sign in to tenant {{target}}</h1>
+        <p>This link opens the Keyhold console of tenant <strong id="target">{{target}}</strong>. It works once.</p>
+        {{#current}}<p class="error" id="switching" role="alert">This browser is signed in to tenant <strong>{{current}}</strong>. \
+        Continuing signs it out of {{current}} and into {{target}}: what you do next acts on {{target}}'s keys. \
+        If you did not expect a link for {{target}}, close this page.</p>{{/current}}
+        <form method="post" action="{{action}}"><button type="submit" id="continue">Sign in as {{target}}</button></form>
+        </section>
+        {{> foot}}
+        """
+
     static let dashboard = """
         {{> head}}
         {{#notice}}<p class="notice" id="notice" role="status">{{notice}}</p>{{/notice}}
