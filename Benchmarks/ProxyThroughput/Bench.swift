@@ -117,8 +117,17 @@ final class Bench: @unchecked Sendable {
         let four = try await Load.interleaved(
             [(direct, .plain), (keyhold.target, .plain), (direct, .clamped), (keyhold.target, .clamped)], count: options.requests,
             warmup: options.warmup, group: group)
+        // 3d. Responses beside Chat Completions the same way: each pair of kinds in one loop, taking turns.
+        progress("Keyhold: Responses and Chat Completions, one client, \(options.requests) requests each, interleaved with direct calls")
+        var pairs: [(chat: [LoadResult], responses: [LoadResult])] = []
+        for (chat, responses) in [(CallKind.plain, CallKind.responses), (.stream, .responsesStream)] {
+            let both = try await Load.interleaved(
+                [(direct, chat), (keyhold.target, chat), (direct, responses), (keyhold.target, responses)], count: options.requests,
+                warmup: options.warmup, group: group)
+            pairs.append((Array(both[0...1]), Array(both[2...3])))
+        }
         provider.resetRequests()
-        Report.printClamping(unclamped: Array(four[0...1]), clamped: Array(four[2...3]), responses: figures, options: options)
+        Report.printClamping(unclamped: Array(four[0...1]), clamped: Array(four[2...3]), pairs: pairs, responses: figures, options: options)
 
         // 4. Memory over a sustained run, then with the database unwritable.
         try await measureMemory(keyhold, into: &memory)

@@ -228,10 +228,22 @@ public struct KeyHealthPolicy: Codable, Sendable, Equatable {
     public var onInvalidKey: InvalidKeyAction
     /// The managed plan an agent falls back to (with `fallback-managed`).
     public var fallbackPlan: String?
+    /// How many times a calendar month (UTC) a tenant may be moved onto the fallback (`fallback_max_per_month:`): a
+    /// tenant can make its own key invalid on purpose, and each move puts its agent on the platform's key. Past it,
+    /// the agent keeps its invalid key (audited `key.fallback` refused). The fallback plan's caps count the whole
+    /// month's usage, so leaving and re-entering resets nothing.
+    public var fallbackMaxPerMonth: Int
 
-    public init(revalidateEverySeconds: Int = 86_400, onInvalidKey: InvalidKeyAction = .keep, fallbackPlan: String? = nil) {
+    /// The bound when a plan names none.
+    public static let defaultFallbackMaxPerMonth = 3
+
+    public init(
+        revalidateEverySeconds: Int = 86_400, onInvalidKey: InvalidKeyAction = .keep, fallbackPlan: String? = nil,
+        fallbackMaxPerMonth: Int = KeyHealthPolicy.defaultFallbackMaxPerMonth
+    ) {
         self.revalidateEverySeconds = revalidateEverySeconds
         self.onInvalidKey = onInvalidKey
         self.fallbackPlan = fallbackPlan
+        self.fallbackMaxPerMonth = fallbackMaxPerMonth
     }
 }

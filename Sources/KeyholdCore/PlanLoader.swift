@@ -156,6 +156,13 @@ public enum PlanLoader {
             policy.onInvalidKey = action
         }
         policy.fallbackPlan = try fields.optionalString("fallback_plan")
+        if let bound = try fields.optionalInt("fallback_max_per_month", minimum: 0) {
+            guard policy.onInvalidKey == .fallbackManaged else {
+                throw fields.error(
+                    "fallback_max_per_month", fields.node("fallback_max_per_month"), "applies with on_invalid_key: fallback-managed only")
+            }
+            policy.fallbackMaxPerMonth = bound
+        }
         if kind == .managed && (policy.onInvalidKey != .keep || policy.fallbackPlan != nil) {
             throw fields.error("on_invalid_key", fields.node("on_invalid_key") ?? fields.node("fallback_plan"), "applies to BYOK plans only")
         }

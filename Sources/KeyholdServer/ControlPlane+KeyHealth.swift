@@ -64,16 +64,39 @@ extension ControlPlane {
             _ = try await sandboxes.stop(tenant: tenant.name, actor: Self.healthActor)
         case .fallbackManaged:
             let fallback = plan.keyHealth.fallbackPlan ?? ""
+            let bound = plan.keyHealth.fallbackMaxPerMonth
             let changed = try await audited { tx in
+                // A tenant can make its own key invalid on purpose: the moves onto the platform's key are counted by
+                // the month, and past the plan's bound the agent keeps its invalid key.
+                let moves = try tx.auditRecords(tenantID: tenant.id, action: "key.fallback", since: Self.monthStart())
+                    .filter { $0.event.outcome == "managed" }.count
+                if moves >= bound {
+                    let refused = AuditEvent(
+                        actor: Self.healthActor, action: "key.fallback", tenant: tenant.name, provider: key.provider.rawValue,
+                        keyVersion: key.version, fingerprint: key.fingerprint, outcome: "refused",
+                        details: [
+                            "plan": fallback, "reason": "the plan allows \(bound) fallbacks a month (fallback_max_per_month), all used",
+                            "fallbacks_this_month": String(moves),
+                        ])
+                    return (false, [refused])
+                }
                 guard try tx.setFallbackProvider(tenantID: tenant.id, provider: key.provider.rawValue) else { return (false, []) }
                 let event = AuditEvent(
                     actor: Self.healthActor, action: "key.fallback", tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
                     fingerprint: key.fingerprint, outcome: "managed",
-                    details: ["plan": fallback, "reason": "the \(key.provider) key is invalid", "restarted": String(running)])
+                    details: [
+                        "plan": fallback, "reason": "the \(key.provider) key is invalid", "restarted": String(running),
+                        "fallbacks_this_month": String(moves + 1), "fallback_max_per_month": String(bound),
+                    ])
                 return (true, [event])
             }
             if changed && running { _ = try await sandboxes.restart(tenant: tenant.name, actor: Self.healthActor) }
         }
+    }
+
+    /// The first moment of this calendar month (UTC), as audit times are written.
+    static func monthStart(_ now: Date = Date()) -> String {
+        String(Timestamp.format(now).prefix(7)) + "-01T00:00:00.000Z"
     }
 
     /// Moves a tenant's agent back from the managed fallback to its own keys (restarting it if it runs).

@@ -160,8 +160,17 @@ extension ControlPlane {
             }
             return ((), events)
         }
+        var stoppedAll = stopped
+        if tenant.fallbackProvider == provider.rawValue {
+            // The fallback stood in for this key: with the key gone it ends too, and an agent running on the platform's
+            // key stops (it would otherwise stay on it with nothing left to check).
+            try await endFallback(tenant: tenant, provider: provider, actor: actor, reason: "the \(provider) key was revoked", restart: false)
+            if try await store.read({ tx in try !tx.liveSandboxes(tenantID: tenant.id).isEmpty }) {
+                stoppedAll += try await sandboxes.stop(tenant: name, actor: actor).map(\.unit)
+            }
+        }
         try store.checkpointWAL()
-        return AdminAPI.Revoked(provider: provider.rawValue, versions: targets.map(\.version).sorted(), stoppedSandboxes: stopped)
+        return AdminAPI.Revoked(provider: provider.rawValue, versions: targets.map(\.version).sorted(), stoppedSandboxes: stoppedAll)
     }
 
     func activeKey(tenant name: String, provider: Provider) async throws -> KeyVersionRecord {

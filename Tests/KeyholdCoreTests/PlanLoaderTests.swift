@@ -69,6 +69,11 @@ import Testing
         (Self.valid + "\non_invalid_key: panic", "starter.yaml:11: on_invalid_key: expected one of keep, stop, fallback-managed"),
         (Self.valid + "\non_invalid_key: fallback-managed", "starter.yaml:11: fallback_plan: on_invalid_key: fallback-managed needs fallback_plan"),
         (Self.valid + "\nfallback_plan: managed", "starter.yaml:11: fallback_plan: on_invalid_key: fallback-managed needs"),
+        (Self.valid + "\nfallback_max_per_month: 2", "starter.yaml:11: fallback_max_per_month: applies with on_invalid_key: fallback-managed only"),
+        (
+            Self.valid + "\non_invalid_key: fallback-managed\nfallback_plan: managed\nfallback_max_per_month: -1",
+            "starter.yaml:13: fallback_max_per_month: expected a whole number ≥ 0"
+        ),
         (Self.valid + "\n  warm_pool: -1", "starter.yaml:11: sandbox.warm_pool: expected a whole number ≥ 0"),
         (Self.valid + "\n  warm_pool: 257", "starter.yaml:11: sandbox.warm_pool: expected at most 256 units, found 257"),
         (Self.valid + "\n  warm_pool: 2\n  warm_pool_max_wait: 0", "starter.yaml:12: sandbox.warm_pool_max_wait: expected a duration"),
@@ -109,6 +114,10 @@ import Testing
         let plan = try PlanLoader.parse(
             Self.valid + "\nrevalidate_every: 6h\non_invalid_key: fallback-managed\nfallback_plan: managed", file: "starter.yaml")
         #expect(plan.keyHealth == KeyHealthPolicy(revalidateEverySeconds: 6 * 3600, onInvalidKey: .fallbackManaged, fallbackPlan: "managed"))
+        #expect(plan.keyHealth.fallbackMaxPerMonth == KeyHealthPolicy.defaultFallbackMaxPerMonth)
+        let bounded = try PlanLoader.parse(
+            Self.valid + "\non_invalid_key: fallback-managed\nfallback_plan: managed\nfallback_max_per_month: 0", file: "starter.yaml")
+        #expect(bounded.keyHealth.fallbackMaxPerMonth == 0, "0: never onto the platform's key")
         #expect(try PlanLoader.parse(Self.valid, file: "starter.yaml").keyHealth.revalidateEverySeconds == 86_400)
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plans-\(UUID().uuidString.prefix(8))").path

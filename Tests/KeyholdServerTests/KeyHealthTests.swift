@@ -174,7 +174,7 @@ struct KeyFallbackTests {
         let key = "sk-ant-api03-fallback-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let provider = try await FakeProvider.start(configuration: .init(anthropicKeys: [key, FakeProvider.Configuration.defaultAnthropicKey]))
         let plans = try KeyHealthTests.plans([
-            "fallback": "on_invalid_key: fallback-managed\nfallback_plan: managed", "strict": "on_invalid_key: stop",
+            "fallback": "on_invalid_key: fallback-managed\nfallback_plan: managed\nfallback_max_per_month: 2", "strict": "on_invalid_key: stop",
         ])
         defer { try? FileManager.default.removeItem(atPath: plans) }
         let sandboxes = try SandboxHarness(extraArguments: [
@@ -216,6 +216,35 @@ struct KeyFallbackTests {
         #expect(direct?.hasSuffix("token=") == true, "\(String(describing: direct))")
         let back = try keyhold.cli(["audit", "list", "--tenant", tenant, "--action", "key.fallback", "--json"]).stdout
         #expect(SandboxHarness.jsonObjects(back).count == 2 && back.contains("\"byok\""), "\(back)")
+
+        // The second fallback of the month; revoking the key it stands in for ends it and stops the agent.
+        provider.update { $0.anthropicKeys.remove(fresh) }
+        _ = try Self.waitForReport(sandboxes, tenant, containing: "base=http://127.0.0.1:8787 token=yes")
+        let revoked = try keyhold.cli(["key", "revoke", tenant, "anthropic"])
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        #expect(try sandboxes.loadedUnits(tenant: tenant).isEmpty, "an agent stayed on the platform's key after its key was revoked")
+        let ended = SandboxHarness.jsonObjects(try keyhold.cli(["audit", "list", "--tenant", tenant, "--action", "key.fallback", "--json"]).stdout)
+        #expect(ended.compactMap { ($0["event"] as? [String: Any])?["outcome"] as? String } == ["managed", "byok", "managed", "byok"], "\(ended)")
+
+        // A tenant that makes its key invalid on purpose once more gets no third move onto the platform's key this
+        // month: the agent keeps its own (invalid) key, and the audit says so.
+        let third = "sk-ant-api03-third-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        provider.update { $0.anthropicKeys.insert(third) }
+        #expect(try keyhold.cli(["key", "set", tenant, "anthropic"], input: Array((third + "\n").utf8)).status == 0)
+        try #require(try sandboxes.start(tenant).status == 0)
+        _ = try Self.waitForReport(sandboxes, tenant, containing: "base=direct")
+        let running = try sandboxes.activeUnits(tenant: tenant)
+        provider.update { $0.anthropicKeys.remove(third) }
+        let refusedBy = Date().addingTimeInterval(20)
+        var refusal: String?
+        while Date() < refusedBy, refusal == nil {
+            let records = try keyhold.cli(["audit", "list", "--tenant", tenant, "--action", "key.fallback", "--json"]).stdout
+            refusal = records.contains("\"refused\"") ? records : nil
+            if refusal == nil { usleep(100_000) }
+        }
+        #expect(refusal?.contains("fallback_max_per_month") == true, "no refused fallback: \(String(describing: refusal))")
+        #expect(try sandboxes.activeUnits(tenant: tenant) == running, "the agent was moved or restarted")
+        #expect(try Self.reports(sandboxes, tenant).last?.contains("base=direct") == true)
         #expect(try keyhold.cli(["sandbox", "stop", tenant]).status == 0)
         try await provider.stop()
     }
