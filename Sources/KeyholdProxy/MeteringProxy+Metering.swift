@@ -77,8 +77,10 @@ extension MeteringProxy {
         return headers
     }
 
-    /// The client's headers that reach the provider (API versions and options, not its auth).
-    static let forwardedHeaders = ["anthropic-version", "anthropic-beta", "openai-organization", "openai-project", "user-agent", "accept"]
+    /// The client's headers that reach the provider with the platform's key (API versions and options, not its auth).
+    /// `openai-organization` and `openai-project` are not among them: they would bill the call to another of the
+    /// platform's organizations or projects; `anthropic-beta` is refused before (`UnpricedRequest`).
+    static let forwardedHeaders = ["anthropic-version", "user-agent", "accept"]
 
     /// `GET /v1/models`: the plan's models, in the caller's format; no upstream call.
     func models(for plan: Plan, format: WireFormat) -> ProxyAnswer {

@@ -135,6 +135,8 @@ struct RequestFields: Decodable, Sendable {
     var background: Bool?
     /// Responses API: the response whose conversation this one continues (the tenant's own only).
     var previousResponseID: String?
+    /// OpenAI: how many completions (choices) to make.
+    var n: Int?
 
     enum CodingKeys: String, CodingKey {
         case model
@@ -145,6 +147,7 @@ struct RequestFields: Decodable, Sendable {
         case streamOptions = "stream_options"
         case background
         case previousResponseID = "previous_response_id"
+        case n
     }
 
     /// The output maximum the request states, whichever field it used.

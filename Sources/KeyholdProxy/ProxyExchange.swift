@@ -132,7 +132,7 @@ final class ProxyExchange {
         case .storedResponse(let id): return storedResponse(id, caller: caller, dataVersion: dataVersion)
         case .metered: break
         }
-        switch proxy.read(body, path: path, plan: caller.plan, format: format) {
+        switch proxy.read(body, path: path, plan: caller.plan, format: format, headers: head.headers) {
         case .refused(let refusal): return finish(refusal)
         case .ask(let parsed): ask = parsed
         }
@@ -176,7 +176,9 @@ final class ProxyExchange {
             reservation = held
             if let asked = held.clampedFrom {
                 // What remains of the caps covers less than the request's maximum: the provider stops at what it covers.
-                guard let clamped = OutputMaximumRewrite.apply(ask.body, fields: ask.outputFields, value: held.outputTokens) else {
+                // The maximum is per completion: `n` of them share what the caps have left.
+                let perCompletion = max(1, held.outputTokens / ask.completions)
+                guard let clamped = OutputMaximumRewrite.apply(ask.body, fields: ask.outputFields, value: perCompletion) else {
                     settle(usage: TokenUsage(), status: 400, charged: "none")
                     return finish(format.error(.badRequest, type: format.invalidRequestError, message: "the request body is not a JSON object"))
                 }

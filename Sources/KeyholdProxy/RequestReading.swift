@@ -25,6 +25,8 @@ struct Ask: Sendable {
     var isResponses = false
     /// The response it made, once the provider said (recorded with its usage: its tenant's from then on).
     var responseID: String?
+    /// How many completions the request asks for (OpenAI's `n`): each may run to the output maximum.
+    var completions = 1
 }
 
 /// A parsed request, or the answer that refuses it.
@@ -37,7 +39,10 @@ extension MeteringProxy {
     /// Parses the body: model allowed, stream flag, reservation size. A refusal is already in the provider's format.
     /// - Parameter listedPrices: for a tenant's own key (brokered), any model goes, priced as this host lists it (zero
     ///   when it lists none); nil: the plan's models only, at the plan's prices.
-    func read(_ body: ByteBuffer, path: String, plan: Plan, format: WireFormat, listedPrices: PlanCatalog? = nil) -> Reading {
+    /// - Parameter headers: the client's; on the platform's key, one that changes the price is refused.
+    func read(
+        _ body: ByteBuffer, path: String, plan: Plan, format: WireFormat, headers: HTTPHeaders = [:], listedPrices: PlanCatalog? = nil
+    ) -> Reading {
         let fields: RequestFields
         do {
             fields = try RequestFields.decode(body.readableBytesView)
@@ -80,7 +85,19 @@ extension MeteringProxy {
                         "background responses are not served on this plan: they run after the request returns, where the proxy cannot meter them or hold them to your caps; send the request without background (stream it for long tasks)"
                 ))
         }
-        let output = path.hasSuffix("/embeddings") ? 0 : (requested ?? plan.caps?.defaultMaxTokens ?? 4096)
+        if listedPrices == nil,
+            let unpriced = UnpricedRequest.first(in: body, headers: headers, format: format, isResponses: isResponses)
+        {
+            // The platform's key pays: what the reservation cannot bound is not sent.
+            return .refused(
+                format.error(.badRequest, type: format.invalidRequestError, message: "'\(unpriced.field)' cannot be priced: \(unpriced.why)"))
+        }
+        let completions = isResponses || format == .anthropic ? 1 : (fields.n ?? 1)
+        guard completions >= 1 else {
+            return .refused(format.error(.badRequest, type: format.invalidRequestError, message: "n must be at least 1"))
+        }
+        // `n` completions may each run to the maximum: the reservation covers them all.
+        let output = path.hasSuffix("/embeddings") ? 0 : (requested ?? plan.caps?.defaultMaxTokens ?? 4096) * completions
         var outputFields = fields.outputFieldsSent
         if outputFields.isEmpty && output > 0 {
             outputFields = [isResponses ? "max_output_tokens" : format == .anthropic ? "max_tokens" : "max_completion_tokens"]
@@ -98,7 +115,7 @@ extension MeteringProxy {
             Ask(
                 model: model, provider: provider, price: price, stream: stream, clientWantsUsage: clientWantsUsage,
                 reservedTokens: input + output, reservedOutputTokens: output, body: forwarded, outputFields: outputFields,
-                previousResponseID: fields.previousResponseID, isResponses: isResponses
+                previousResponseID: fields.previousResponseID, isResponses: isResponses, completions: completions
             )
         )
     }

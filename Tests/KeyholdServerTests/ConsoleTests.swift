@@ -39,9 +39,23 @@ import Testing
             return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        /// Spends a link as its page's button does: a POST from the console's own page.
-        func spend(_ link: String, origin: String? = nil, cookie: String? = nil) async throws -> Answer {
-            try await send("POST", link, cookie: cookie, body: [], origin: origin ?? base)
+        /// Spends a link as its page's button does: the page is opened (it sets its sign-in cookie and puts the same
+        /// value in its form), then the form is posted from the console's own origin. `crossSite` posts the form as
+        /// another site's page would: with the field, without the page's cookie.
+        func spend(_ link: String, origin: String? = nil, crossSite: Bool = false) async throws -> Answer {
+            let page = try await get(link)
+            guard page.status == 200 else { return page }
+            let nonce = try #require(Self.field("signin", in: page.body), "\(page.body)")
+            let setCookie = try #require(page.headers.first(name: "set-cookie"))
+            #expect(setCookie.hasPrefix("keyhold_signin=\(nonce);") && setCookie.contains("SameSite=Strict") && setCookie.contains("HttpOnly"))
+            return try await send(
+                "POST", link, cookie: crossSite ? nil : "keyhold_signin=\(nonce)", body: ConsoleTests.form([("signin", nonce)]),
+                origin: origin ?? base)
+        }
+
+        static func field(_ name: String, in page: String) -> String? {
+            guard let range = page.range(of: #"name="\#(name)" value=""#) else { return nil }
+            return String(page[range.upperBound...].prefix { $0 != "\"" })
         }
 
         /// Signs in with a new link; returns the session cookie and the page's CSRF token.
@@ -55,10 +69,7 @@ import Testing
             return (cookie, try #require(Self.csrf(in: page.body)))
         }
 
-        static func csrf(in page: String) -> String? {
-            guard let range = page.range(of: #"name="csrf" value=""#) else { return nil }
-            return String(page[range.upperBound...].prefix { $0 != "\"" })
-        }
+        static func csrf(in page: String) -> String? { field("csrf", in: page) }
 
         struct Answer {
             var status: Int
@@ -116,10 +127,15 @@ import Testing
         for _ in 0..<2 {
             let asked = try await console.get(link)
             #expect(asked.status == 200 && asked.body.contains("Sign in to tenant acme") && asked.body.contains(#"id="continue""#), "\(asked.body)")
-            #expect(asked.headers.first(name: "set-cookie") == nil && !asked.body.contains(#"id="switching""#))
+            #expect(
+                asked.headers.first(name: "set-cookie")?.hasPrefix("keyhold_signin=") == true && !asked.body.contains(#"id="switching""#),
+                "the page sets its own sign-in cookie, never a session")
             Self.expectSecurityHeaders(asked, "the sign-in page")
         }
-        let crossSite = try await console.spend(link, origin: "https://evil.example")
+        let otherOrigin = try await console.spend(link, origin: "https://evil.example")
+        #expect(otherOrigin.status == 403 && otherOrigin.headers.first(name: "set-cookie") == nil, "\(otherOrigin.status)")
+        // Another site's page that posts the form (its Origin hidden: "null") comes without the page's cookie.
+        let crossSite = try await console.spend(link, origin: "null", crossSite: true)
         #expect(crossSite.status == 403 && crossSite.headers.first(name: "set-cookie") == nil, "\(crossSite.status)")
         let opened = try await console.spend(link)
         #expect(opened.status == 303)

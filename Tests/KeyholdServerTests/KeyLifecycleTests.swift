@@ -101,7 +101,10 @@ struct KeyLifecycleTests {
         let delete = try keyhold.cli(["tenant", "delete", "acme"])
         #expect(delete.status != 0 && delete.stderr.contains("--yes"))
         #expect(try keyhold.cli(["tenant", "delete", "acme", "--yes"]).status == 0)
-        let actions = try keyhold.cli(["audit", "list", "--tenant", "acme", "--json"]).stdout
+        // The deleted tenant's history is listed by its id (its name may be taken again).
+        let deletion = try keyhold.cli(["audit", "list", "--action", "tenant.delete", "--json"]).stdout
+        let id = try #require(deletion.range(of: #""tenant_id" : ""#).map { String(deletion[$0.upperBound...].prefix { $0 != "\"" }) }, "\(deletion)")
+        let actions = try keyhold.cli(["audit", "list", "--tenant-id", id, "--json"]).stdout
         for action in ["tenant.create", "tenant.suspend", "tenant.resume", "tenant.plan", "tenant.delete"] {
             #expect(actions.contains("\"\(action)\""))
         }

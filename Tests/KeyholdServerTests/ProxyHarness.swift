@@ -87,10 +87,11 @@ final class ProxyHarness: @unchecked Sendable {
     }
 
     /// Sends a request to the proxy as an SDK would (OpenAI: Bearer; Anthropic: x-api-key).
-    func send(_ path: String, body: String, anthropic: Bool = false, token: String? = nil) async throws -> Answer {
+    func send(_ path: String, body: String, anthropic: Bool = false, token: String? = nil, headers: [(String, String)] = []) async throws -> Answer {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if anthropic {
             request.headers.add(name: "x-api-key", value: token ?? self.token)
             request.headers.add(name: "anthropic-version", value: "2023-06-01")

@@ -56,4 +56,81 @@ struct ProxySmugglingTests {
         #expect(try await proxy.send("/v1/messages", body: ProxyMeteringTests.message, anthropic: true).status == 200)
         try await proxy.stop()
     }
+
+    /// What the platform's key would pay for beyond what the reservation can bound is refused, naming the field.
+    @Test func whatCannotBePricedIsRefusedByFieldAndNeverSent() async throws {
+        let proxy = try await ProxyHarness()
+        let image = #"{"type":"image_url","image_url":{"url":"https://attacker.example/huge.png"}}"#
+        let attempts: [(path: String, anthropic: Bool, body: String, field: String)] = [
+            (
+                "/v1/chat/completions", false,
+                #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":[{"type":"text","text":"look"},\#(image)]}]}"#,
+                "messages[0].content[1].image_url"
+            ),
+            (
+                "/v1/chat/completions", false,
+                #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-abc"}}]}]}"#,
+                "messages[0].content[0].file.file_id"
+            ),
+            ("/v1/chat/completions", false, #"{"model":"gpt-4o-mini","service_tier":"priority","messages":[]}"#, "service_tier"),
+            ("/v1/chat/completions", false, #"{"model":"gpt-4o-mini","web_search_options":{},"messages":[]}"#, "web_search_options"),
+            ("/v1/chat/completions", false, #"{"model":"gpt-4o-mini","modalities":["text","audio"],"messages":[]}"#, "modalities"),
+            (
+                "/v1/responses", false,
+                #"{"model":"gpt-5-mini","input":[{"role":"user","content":[{"type":"input_file","file_url":"https://attacker.example/a.pdf"}]}]}"#,
+                "input[0].content[0].file_url"
+            ),
+            (
+                "/v1/responses", false, #"{"model":"gpt-5-mini","input":"hi","tools":[{"type":"function","name":"f"},{"type":"web_search"}]}"#,
+                "tools[1].type"
+            ),
+            (
+                "/v1/messages", true,
+                #"{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://attacker.example/a.pdf"}}]}]}"#,
+                "messages[0].content[0].source"
+            ),
+            (
+                "/v1/messages", true,
+                #"{"model":"claude-haiku-4-5","max_tokens":50,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[]}"#,
+                "tools[0].type"
+            ),
+            ("/v1/messages", true, #"{"model":"claude-haiku-4-5","max_tokens":50,"mcp_servers":[{"type":"url"}],"messages":[]}"#, "mcp_servers"),
+        ]
+        for attempt in attempts {
+            let answer = try await proxy.send(attempt.path, body: attempt.body, anthropic: attempt.anthropic)
+            #expect(answer.status == 400, "\(attempt.body): \(answer.text)")
+            let error = try #require(answer.json["error"] as? [String: Any], "\(answer.text)")
+            #expect((error["message"] as? String)?.hasPrefix("'\(attempt.field)' cannot be priced") == true, "\(attempt.field): \(answer.text)")
+            #expect(error["type"] as? String == "invalid_request_error")
+        }
+        let beta = try await proxy.send(
+            "/v1/messages", body: ProxyMeteringTests.message, anthropic: true, headers: [("anthropic-beta", "context-1m-2025-08-07")])
+        #expect(beta.status == 400 && beta.text.contains("'anthropic-beta' cannot be priced"), "\(beta.text)")
+        #expect(proxy.provider.requests.isEmpty, "an unpriced request reached the provider")
+
+        // Inline content is counted in the body and passes; organisation and project headers are not forwarded.
+        let inline =
+            #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}],"tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{"image_url":{"type":"string"},"file_id":{"type":"string"}}}}}]}"#
+        let passed = try await proxy.send(
+            "/v1/chat/completions", body: inline, headers: [("openai-organization", "org-other"), ("openai-project", "proj-other")])
+        #expect(passed.status == 200, "\(passed.text)")
+        let sent = try #require(proxy.provider.requests.last)
+        #expect(sent.header("openai-organization") == nil && sent.header("openai-project") == nil)
+        try await proxy.stop()
+    }
+
+    /// `n` completions may each run to the maximum: the reservation covers all of them, and a clamp shares what is left.
+    @Test func nCompletionsAreReservedAsNAndAClampSharesWhatIsLeft() async throws {
+        let proxy = try await ProxyHarness(tokensPerDay: 1_000)
+        let body = #"{"model":"gpt-4o-mini","n":6,"max_tokens":400,"messages":[{"role":"user","content":"hi"}]}"#
+        let answer = try await proxy.send("/v1/chat/completions", body: body)
+        #expect(answer.status == 200, "\(answer.text)")
+        let sent = try #require(proxy.provider.requests.last)
+        let forwarded = try #require(try JSONSerialization.jsonObject(with: Data(sent.body)) as? [String: Any])
+        let each = try #require(forwarded["max_tokens"] as? Int, "\(sent.bodyString)")
+        #expect(each * 6 <= 1_000 && each < 400, "six completions of \(each) tokens can overrun a 1,000-token day")
+        let zero = try await proxy.send("/v1/chat/completions", body: #"{"model":"gpt-4o-mini","n":0,"messages":[]}"#)
+        #expect(zero.status == 400 && zero.text.contains("n must be at least 1"), "\(zero.text)")
+        try await proxy.stop()
+    }
 }

@@ -212,7 +212,10 @@ struct SandboxSecretTests {
         // The tenant's console lists its secrets (never a value), its keys' uses and the placeholders caught.
         let link = try rig.sandboxes.keyhold.cli(["tenant", "console-link", tenant]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let jar = rig.assets.directory + "/cookies"
-        _ = try ProcessRunner.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-c", jar, link])
+        // The link's page, then its form's POST (the page's cookie and field), as a browser signs in.
+        let signInPage = try ProcessRunner.run("/usr/bin/curl", ["-s", "-c", jar, link]).stdout
+        let nonce = try #require(ConsoleTests.Console.field("signin", in: signInPage), "\(signInPage)")
+        _ = try ProcessRunner.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-b", jar, "-c", jar, "-d", "signin=\(nonce)", link])
         let page = try ProcessRunner.run("/usr/bin/curl", ["-s", "-b", jar, rig.console + "/"]).stdout
         #expect(page.contains("id=\"secrets\"") && page.contains("GITHUB_TOKEN") && page.contains("slack.keyhold.test:\(rig.slack.port)"))
         #expect(page.contains("secret:github v1") && page.contains("github.keyhold.test:\(rig.github.port) ("), "key uses with destinations")

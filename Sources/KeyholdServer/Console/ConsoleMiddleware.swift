@@ -54,14 +54,28 @@ struct ConsoleCookies: Sendable {
     /// Whether the console is reached over https (then the cookie is `Secure`).
     let secure: Bool
 
-    func session(in headers: HTTPFields) -> String? {
+    /// The sign-in page's own cookie: the value its form must post back (a form posted from another site comes
+    /// without it, `SameSite=Strict`), so that no site can sign a visitor into a tenant of its choosing.
+    static let signInName = "keyhold_signin"
+
+    func session(in headers: HTTPFields) -> String? { Self.value(of: Self.name, in: headers) }
+
+    /// The sign-in page's cookie, if the browser sent it.
+    func signIn(in headers: HTTPFields) -> String? { Self.value(of: Self.signInName, in: headers) }
+
+    private static func value(of name: String, in headers: HTTPFields) -> String? {
         for field in headers[values: .cookie] {
             for part in field.split(separator: ";") {
                 let pair = part.trimmingPrefix(while: { $0 == " " })
-                if pair.hasPrefix(Self.name + "=") { return String(pair.dropFirst(Self.name.count + 1)) }
+                if pair.hasPrefix(name + "=") { return String(pair.dropFirst(name.count + 1)) }
             }
         }
         return nil
+    }
+
+    /// `Set-Cookie` for the sign-in page (valid on its POST only, for as long as a link may live).
+    func settingSignIn(_ value: String) -> String {
+        "\(Self.signInName)=\(value); Path=/link; Max-Age=86400; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
     }
 
     /// `Set-Cookie` for a new session.

@@ -27,8 +27,8 @@ public struct ConsolePages: Sendable {
 
     /// The page a sign-in link opens: the tenant it is for, a warning when the browser is signed in to another, and
     /// the button that spends the link.
-    func signIn(tenant: String, action: String, signedInAs current: String?) -> String {
-        var model: [String: Any] = ["title": "Sign in to \(tenant)", "target": tenant, "action": action]
+    func signIn(tenant: String, action: String, nonce: String, signedInAs current: String?) -> String {
+        var model: [String: Any] = ["title": "Sign in to \(tenant)", "target": tenant, "action": action, "nonce": nonce]
         if let current { model["current"] = current }
         return library.render(model, withTemplate: "signin") ?? ""
     }

@@ -22,8 +22,13 @@ struct ConsoleRoutes: Sendable {
         // opened in a signed-in browser, would silently swap its tenant). The page's POST spends it.
         router.get("/link/{token}") { _, context in try await askToSignIn(token: context.parameters.get("token") ?? "", context: context) }
         router.post("/link/{token}") { request, context in
-            // A sign-in posted from another site would sign the visitor into a tenant of that site's choosing.
-            if let sent = request.headers[.origin], sent != origin { throw ConsolePageError.missingCSRF }
+            // A sign-in posted from another site would sign the visitor into a tenant of that site's choosing: the form
+            // must carry the value of the cookie its page set, which another site's post comes without.
+            if let sent = request.headers[.origin], sent != origin, sent != "null" { throw ConsolePageError.missingCSRF }
+            let form = try await ConsoleForm.read(request)
+            guard let expected = cookies.signIn(in: request.headers), let sent = form["signin"], Self.constantTimeEqual(sent, expected) else {
+                throw ConsolePageError.missingCSRF
+            }
             return try await signIn(token: context.parameters.get("token") ?? "")
         }
         router.get("/") { request, context in
@@ -75,7 +80,11 @@ struct ConsoleRoutes: Sendable {
         switch try await plane.consoleLinkTenant(token) {
         case .success(let tenant):
             let current = context.session?.tenantName
-            return ConsoleResponse.html(pages.signIn(tenant: tenant, action: "/link/\(token)", signedInAs: current == tenant ? nil : current))
+            let nonce = TokenStore.generate(prefix: "")
+            var response = ConsoleResponse.html(
+                pages.signIn(tenant: tenant, action: "/link/\(token)", nonce: nonce, signedInAs: current == tenant ? nil : current))
+            response.headers[.setCookie] = cookies.settingSignIn(nonce)
+            return response
         case .failure(let refusal): return refused(refusal)
         }
     }

@@ -34,7 +34,8 @@ enum ConsoleTemplates {
         {{#current}}<p class="error" id="switching" role="alert">This browser is signed in to tenant <strong>{{current}}</strong>. \
         Continuing signs it out of {{current}} and into {{target}}: what you do next acts on {{target}}'s keys. \
         If you did not expect a link for {{target}}, close this page.</p>{{/current}}
-        <form method="post" action="{{action}}"><button type="submit" id="continue">Sign in as {{target}}</button></form>
+        <form method="post" action="{{action}}"><input type="hidden" name="signin" value="{{nonce}}">\
+        <button type="submit" id="continue">Sign in as {{target}}</button></form>
         </section>
         {{> foot}}
         """
