@@ -57,7 +57,7 @@ public final class EgressRoute: Sendable {
 
     /// Counts a new connection; false (and not counted) when the sandbox is at its limit.
     func open() -> Bool {
-        let (now, _) = openCount.add(1, ordering: .relaxed)
+        let (_, now) = openCount.add(1, ordering: .relaxed)
         guard now > Self.connectionLimit else { return true }
         openCount.subtract(1, ordering: .relaxed)
         return false
@@ -67,7 +67,7 @@ public final class EgressRoute: Sendable {
 
     /// Counts a resolution in flight; false when the sandbox is at its limit.
     func beginLookup() -> Bool {
-        let (now, _) = lookupCount.add(1, ordering: .relaxed)
+        let (_, now) = lookupCount.add(1, ordering: .relaxed)
         guard now > Self.lookupLimit else { return true }
         lookupCount.subtract(1, ordering: .relaxed)
         return false

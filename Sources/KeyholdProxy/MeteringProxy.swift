@@ -93,8 +93,9 @@ public final class MeteringProxy: Sendable {
     /// takes ownership of it. Close the returned channel when the sandbox stops.
     /// - Parameter brokered: for a brokered plan's sandbox: the listener then takes that sandbox's placeholders only,
     ///   and brokers its tenant's keys instead of metering the platform's.
-    public func serve(sandboxListener socket: Int32, brokered: BrokeredListener? = nil) -> EventLoopFuture<any Channel> {
-        ProxyListener.bootstrap(proxy: self, brokeredListener: brokered)
+    /// - Parameter unit: the sandbox's unit, named when it reaches its bound of connections (`ConnectionBudget`).
+    public func serve(sandboxListener socket: Int32, brokered: BrokeredListener? = nil, unit: String = "a sandbox") -> EventLoopFuture<any Channel> {
+        ProxyListener.bootstrap(proxy: self, brokeredListener: brokered, budget: ConnectionBudget(label: unit))
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .withBoundSocket(socket)
     }

@@ -22,11 +22,17 @@ struct ProxyListener: Service {
     var drainTimeout: TimeAmount = .seconds(10)
 
     /// A server whose connections speak HTTP/1.1 to the proxy.
-    /// - Parameter brokeredListener: the sandbox whose keys this listener brokers (nil: the managed proxy).
-    static func bootstrap(proxy: MeteringProxy, brokeredListener: BrokeredListener? = nil) -> ServerBootstrap {
+    /// - Parameters:
+    ///   - brokeredListener: the sandbox whose keys this listener brokers (nil: the managed proxy).
+    ///   - budget: the connections the listener may hold open at once (a sandbox's listener); nil: unbounded.
+    static func bootstrap(proxy: MeteringProxy, brokeredListener: BrokeredListener? = nil, budget: ConnectionBudget? = nil) -> ServerBootstrap {
         ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { [proxy] channel in
-                channel.eventLoop.makeCompletedFuture {
+                if let budget {
+                    guard budget.take(logger: proxy.logger) else { return channel.close() }
+                    channel.closeFuture.whenComplete { _ in budget.give() }
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(ProxyConnectionHandler(proxy: proxy, brokeredListener: brokeredListener))
                 }

@@ -92,7 +92,7 @@ final class SandboxBoundary: Sendable {
                 network = "private; metering proxy at http://127.0.0.1:\(Self.proxyPort)"
                 if let proxy = proxy.withLock({ $0 }) {
                     let sockets = try listeners([LoopbackAddress(ip: "127.0.0.1", port: Self.proxyPort)])
-                    for socket in sockets { channels.append(try proxy.serve(sandboxListener: socket).wait()) }
+                    for socket in sockets { channels.append(try proxy.serve(sandboxListener: socket, unit: unit).wait()) }
                 } else {
                     logger.warning("\(unit): no metering proxy runs on this daemon (--proxy): the managed agent has no way out")
                 }
@@ -117,7 +117,8 @@ final class SandboxBoundary: Sendable {
                                 brokeringProxy.serve(
                                     sandboxListener: socket,
                                     brokered: secrets?.brokerListener
-                                        ?? BrokeredListener(sandboxID: brokeredSandboxID, destination: "127.0.0.1:\(Self.proxyPort)"))
+                                        ?? BrokeredListener(sandboxID: brokeredSandboxID, destination: "127.0.0.1:\(Self.proxyPort)"),
+                                    unit: unit)
                             } else {
                                 gateway.serve(listeningSocket: socket, route: newRoute)
                             }

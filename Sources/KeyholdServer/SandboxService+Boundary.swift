@@ -16,6 +16,7 @@ extension SandboxService {
     /// - Returns: the bytes it held.
     func removeAgentState(tenant: String) async throws -> UInt64 {
         let state = agentState(tenant: tenant)
+        stateMeasurements.forget(tenant: tenant)
         do {
             return try await Blocking.run { try state.remove() }
         } catch {
@@ -63,7 +64,7 @@ extension SandboxService {
     /// read-only (writes fail with EROFS, as on a full disk) and the audit log says so.
     /// - Returns: whether the state must be read-only.
     func checkStateLimit(_ state: AgentStateDirectory, tenant: TenantRecord, plan: Plan, unit: String, actor: String) async throws -> Bool {
-        let used = (try? await Blocking.run { state.usedBytes() }) ?? 0
+        let used = await stateMeasurements.measure(state)
         guard used > plan.sandbox.stateMaxBytes else { return false }
         logger.warning("\(unit): the agent's state holds \(used) bytes, over the plan's state_max (\(plan.sandbox.stateMaxBytes)): mounted read-only")
         _ = try await store.write { tx in
@@ -89,7 +90,8 @@ extension SandboxService {
         }
         let state = agentState(tenant: sandbox.tenant)
         sandbox.stateDirectory = state.pathInSandbox
-        sandbox.stateBytes = try? await Blocking.run { state.usedBytes() }
+        // A status read shows a recent measurement: asking in a loop walks the tree no more than once in 30 s.
+        sandbox.stateBytes = await stateMeasurements.recent(state)
         sandbox.stateMaxBytes = plan?.sandbox.stateMaxBytes
         return sandbox
     }
@@ -117,7 +119,7 @@ extension SandboxService {
                 let deadline = ContinuousClock.now + self.configuration.jobTimeout
                 // Whether it was started read-only is not recorded: over the limit now means it was (or will be restarted so).
                 let state = self.agentState(tenant: tenantName)
-                let readOnly = try await Blocking.run { state.usedBytes() } > plan.sandbox.stateMaxBytes
+                let readOnly = await self.stateMeasurements.measure(state) > plan.sandbox.stateMaxBytes
                 do {
                     try await Blocking.run {
                         try self.boundary.open(
@@ -160,7 +162,7 @@ extension SandboxService {
 
     private func enforceStateLimit(of sandbox: SandboxRecord, tenant tenantName: String) async throws {
         let state = agentState(tenant: tenantName)
-        let used = try await Blocking.run { state.usedBytes() }
+        let used = await stateMeasurements.measure(state)
         let tenant = try await store.read { tx in try tx.tenant(named: tenantName) }
         let plan = try plans.effectivePlan(for: tenant)
         guard used > plan.sandbox.stateMaxBytes else { return }

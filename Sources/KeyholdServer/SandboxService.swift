@@ -21,6 +21,8 @@ public final class SandboxService: Sendable {
     let configuration: SandboxConfiguration
     let systemd: SystemdManager?
     let locks = TenantLocks()
+    /// Walks of agents' state trees: one per tenant at a time, off the queue systemd calls share.
+    let stateMeasurements = StateMeasurements()
     /// This host's hold on its leases; while fenced, the reconciler rests and the admin API answers 503.
     public let lease: HostLease
     /// Units stopped by a fence: once the host recovers, each is restarted (not counted as a crash).

@@ -12,6 +12,25 @@ struct AgentStateDirectoryTests {
         AgentStateDirectory(tenant: tenant, hostPath: { [root] in root + $0 })
     }
 
+    @Test func aStatusReadShowsARecentMeasurementAndWalksNoMoreThanOnce() async throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = root + state("acme").privatePath
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data(repeating: 1, count: 64 << 10).write(to: URL(fileURLWithPath: directory + "/a"))
+        let measurements = StateMeasurements()
+        let first = await measurements.measure(state("acme"))
+        #expect(first >= 64 << 10 && measurements.walks == 1)
+        // A tenant asking for its status in a loop costs no further walk while the measurement is recent.
+        for _ in 0..<50 { #expect(await measurements.recent(state("acme")) == first) }
+        #expect(measurements.walks == 1)
+        try Data(repeating: 2, count: 256 << 10).write(to: URL(fileURLWithPath: directory + "/b"))
+        #expect(await measurements.recent(state("acme")) == first, "a status read may be up to 30 s old")
+        #expect(await measurements.measure(state("acme")) >= first + (256 << 10), "a limit check measures now")
+        #expect(measurements.walks == 2)
+        // Another tenant's measurement is its own.
+        #expect(await measurements.recent(state("globex")) == 0 && measurements.walks == 3)
+    }
+
     @Test func symlinksAreNeitherMeasuredThroughNorFollowedWhenDeleting() throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let outside = root + "/outside"
