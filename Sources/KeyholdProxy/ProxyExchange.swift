@@ -42,6 +42,8 @@ final class ProxyExchange {
     var requestSent = false
     var isSettled = false
     var clientIsGone = false
+    /// The agent left while its call was under way: the provider's answer is read on for its usage, for no one.
+    var drainingAfterHangUp = false
     var response = UpstreamResponse()
 
     /// What the provider has answered so far.
@@ -261,18 +263,25 @@ final class ProxyExchange {
         )
     }
 
-    /// The agent hung up: the upstream call stops, and the request is settled with what is known (499, the status
-    /// nginx uses): its usage if it arrived, its reservation if it was sent, nothing if it never left.
+    /// The agent hung up. A call already sent is read on to its end without the agent (the provider charges it
+    /// anyway): its usage settles it, so a hang-up is charged what the provider reports, neither less (a client
+    /// leaving before the usage arrived) nor the whole reservation. The reservation and the upstream timeout still
+    /// bound it: a stream past its reservation is cut and charged that. A call not yet sent is charged nothing.
     func clientGone() {
         clientIsGone = true
         connection = nil
-        upstream?.cancel()
-        wipeBrokeredKey()
         if let usage = response.usage {
+            upstream?.cancel()
+            wipeBrokeredKey()
             settle(usage: usage, status: 499, charged: "usage")
+        } else if upstream != nil && ask != nil {
+            drainingAfterHangUp = true
         } else if upstream != nil {
-            settle(usage: nil, status: 499, charged: "reservation")
+            // A brokered call that is not metered has nothing to settle: it stops with its agent.
+            upstream?.cancel()
+            wipeBrokeredKey()
         } else {
+            wipeBrokeredKey()
             settle(usage: TokenUsage(), status: 499, charged: "none")
         }
     }
@@ -281,6 +290,8 @@ final class ProxyExchange {
     func settle(usage: TokenUsage?, status: Int, charged: String) {
         guard !isSettled, let reservation, let caller, let ask else { return }
         isSettled = true
+        // Read on after the agent left: what it was answered is no one's; its row says it hung up.
+        let status = drainingAfterHangUp ? 499 : status
         let now = ContinuousClock.now
         let providerShare = upstreamStarted.map { (upstreamEnded ?? now) - $0 } ?? .zero
         let counted = usage ?? TokenUsage()

@@ -13,6 +13,38 @@ import Testing
 struct ProxyMeteringTests {
     static let chat = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":50}"#
     static let chatStream = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":50,"stream":true}"#
+
+    /// An agent that hangs up during a stream is charged what the provider reports for the call it started: the proxy
+    /// reads the rest for no one, instead of charging nothing (usage not yet arrived) or the whole reservation.
+    @Test func anAgentThatHangsUpMidStreamIsChargedWhatTheProviderReports() async throws {
+        let proxy = try await ProxyHarness()
+        proxy.provider.update {
+            $0.usage = .init(inputTokens: 21, outputTokens: 9, cachedInputTokens: 0, reasoningTokens: 0)
+            $0.streamChunkCount = 8
+            $0.interChunkLatency = .milliseconds(150)
+        }
+        // A raw client: it reads the answer until its first event, then closes its socket.
+        let client = """
+            import socket, sys
+            body = sys.argv[3].encode()
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer " + sys.argv[2].encode()
+                      + b"\\r\\ncontent-type: application/json\\r\\ncontent-length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+            seen = b""
+            while b"data: " not in seen:
+                chunk = s.recv(4096)
+                if not chunk: break
+                seen += chunk
+            s.close()
+            print("left" if b"data: " in seen and b"[DONE]" not in seen else "not mid-stream")
+            """
+        let left = try ProcessRunner.run("/usr/bin/python3", ["-c", client, String(proxy.port), proxy.token, Self.chatStream])
+        #expect(left.stdout.contains("left"), "the client left mid-stream: \(left.stdout) \(left.stderr)")
+        let row = try #require(try proxy.waitForUsageRows(1).first)
+        #expect(row.status == 499 && row.charged == .usage, "\(row)")
+        #expect(row.inputTokens == 21 && row.outputTokens == 9, "the provider's usage, not the reservation: \(row)")
+        try await proxy.stop()
+    }
     static let message = #"{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"Say hi"}]}"#
     static let messageStream = #"{"model":"claude-haiku-4-5","max_tokens":50,"messages":[{"role":"user","content":"Say hi"}],"stream":true}"#
 
