@@ -10,6 +10,8 @@ import Synchronization
 /// without a record per request.
 final class KeyUseLedger: Sendable {
     struct Use: Hashable, Sendable {
+        /// The tenant's id binds the record (a name may be taken again by a later tenant).
+        var tenantID: Int64
         var tenantName: String
         var sandboxID: Int64?
         /// A provider's name, or `secret:NAME` for a generic secret.
@@ -31,7 +33,8 @@ final class KeyUseLedger: Sendable {
     func count(caller: ProxyCaller, key: KeyVersionRecord, destination: String) {
         count(
             Use(
-                tenantName: caller.tenantName, sandboxID: caller.sandboxID, label: key.provider.rawValue, keyVersion: key.version,
+                tenantID: caller.tenantID, tenantName: caller.tenantName, sandboxID: caller.sandboxID, label: key.provider.rawValue,
+                keyVersion: key.version,
                 fingerprint: key.sealed.fingerprint, destination: destination))
     }
 
@@ -74,10 +77,12 @@ final class KeyUseLedger: Sendable {
 extension MeteringProxy {
     /// Counts one request the egress gateway sent with a tenant's generic secret (`secret:NAME`), for the next
     /// `key.use` batch.
-    public func countSecretUse(tenantName: String, sandboxID: Int64, label: String, version: Int, fingerprint: String, destination: String) {
+    public func countSecretUse(
+        tenantID: Int64, tenantName: String, sandboxID: Int64, label: String, version: Int, fingerprint: String, destination: String
+    ) {
         keyUses.count(
             KeyUseLedger.Use(
-                tenantName: tenantName, sandboxID: sandboxID, label: label, keyVersion: version, fingerprint: fingerprint,
+                tenantID: tenantID, tenantName: tenantName, sandboxID: sandboxID, label: label, keyVersion: version, fingerprint: fingerprint,
                 destination: destination))
     }
 
@@ -87,6 +92,7 @@ extension MeteringProxy {
         let batch = keyUses.drain()
         guard !batch.isEmpty else { return }
         struct Group: Hashable {
+            var tenantID: Int64
             var tenantName: String
             var sandboxID: Int64?
             var label: String
@@ -95,7 +101,7 @@ extension MeteringProxy {
         }
         let groups = Dictionary(grouping: batch) {
             Group(
-                tenantName: $0.0.tenantName, sandboxID: $0.0.sandboxID, label: $0.0.label, keyVersion: $0.0.keyVersion,
+                tenantID: $0.0.tenantID, tenantName: $0.0.tenantName, sandboxID: $0.0.sandboxID, label: $0.0.label, keyVersion: $0.0.keyVersion,
                 fingerprint: $0.0.fingerprint)
         }
         do {
@@ -105,6 +111,7 @@ extension MeteringProxy {
                     var details = [
                         "count": String(uses.reduce(0) { $0 + $1.1.count }),
                         "first_use": uses.map(\.1.first).min() ?? "", "last_use": uses.map(\.1.last).max() ?? "", "delivery": "brokered",
+                        AuditEvent.tenantIDDetail: String(group.tenantID),
                     ]
                     for (use, tally) in uses { details["destination." + use.destination] = String(tally.count) }
                     try tx.appendAudit(

@@ -148,7 +148,7 @@ final class SandboxSecretBroker: SecretBroker, PlaceholderMisuseReporter {
 
     func recordUse(of secret: OpenedSecret, name: String, destination: String) {
         proxy?.countSecretUse(
-            tenantName: tenantName, sandboxID: sandboxID, label: SecretBinding.sealingLabel(name: name), version: secret.version,
+            tenantID: tenantID, tenantName: tenantName, sandboxID: sandboxID, label: SecretBinding.sealingLabel(name: name), version: secret.version,
             fingerprint: secret.fingerprint, destination: destination)
     }
 
