@@ -188,11 +188,14 @@ enum Schema {
     static func auditTenantStatements(bigint: String) -> [String] {
         [
             "ALTER TABLE audit ADD COLUMN tenant_id \(bigint)",
+            // One pass: each live tenant's creation record is found once (not once per record of the tenant).
             """
-            UPDATE audit SET tenant_id = (SELECT tenants.id FROM tenants WHERE tenants.name = audit.tenant)
-            WHERE audit.tenant IS NOT NULL AND audit.seq >= (
-                SELECT COALESCE(MAX(created.seq), 0) FROM audit AS created
-                WHERE created.action = 'tenant.create' AND created.outcome = 'ok' AND created.tenant = audit.tenant)
+            UPDATE audit SET tenant_id = bound.id FROM (
+                SELECT tenants.id, tenants.name, COALESCE(MAX(created.seq), 0) AS since FROM tenants
+                LEFT JOIN audit AS created ON created.tenant = tenants.name AND created.action = 'tenant.create' AND created.outcome = 'ok'
+                GROUP BY tenants.id, tenants.name
+            ) AS bound
+            WHERE audit.tenant = bound.name AND audit.seq >= bound.since
             """,
             "CREATE INDEX audit_tenant_id ON audit(tenant_id, seq)",
         ]
