@@ -8,16 +8,13 @@ final class ConnectionBudget: Sendable {
     /// The bound for one sandbox, as the egress gateway's (`EgressRoute.connectionLimit`).
     static let perSandbox = 512
 
-    let limit: Int
+    let limit = ConnectionBudget.perSandbox
     /// Whose listener it bounds, for the log.
     let label: String
     private let open = Atomic<Int>(0)
     private let refusedOnce = Atomic<Bool>(false)
 
-    init(limit: Int = ConnectionBudget.perSandbox, label: String) {
-        self.limit = limit
-        self.label = label
-    }
+    init(label: String) { self.label = label }
 
     /// Counts a new connection; false (and not counted) when the sandbox holds `limit` already.
     func take(logger: Logger) -> Bool {
@@ -31,7 +28,4 @@ final class ConnectionBudget: Sendable {
     }
 
     func give() { open.subtract(1, ordering: .relaxed) }
-
-    /// Connections open now.
-    var current: Int { open.load(ordering: .relaxed) }
 }

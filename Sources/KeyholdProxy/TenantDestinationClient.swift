@@ -47,7 +47,8 @@ public struct TenantDestinationClient: Sendable {
     ///   - tenant: whose URL it is, in refusals.
     ///   - allowing: the tenant's own admin-made rules that may open a destination on the host's network (its
     ///     `--private` egress rules); the daemon-wide internal destinations always count.
-    ///   - remedy: how the admin allows such a destination, given it as a rule; the tenant's egress rule by default.
+    ///   - remedy: how the admin allows such a destination, given it as a rule; the tenant's `--private` egress rule by
+    ///     default.
     ///   - timeout: the bound on the whole exchange.
     public func send(
         _ request: HTTPClientRequest, subject: String, tenant: String, allowing rules: [EgressRule] = [], remedy: ((EgressRule) -> String)? = nil,
@@ -55,8 +56,7 @@ public struct TenantDestinationClient: Sendable {
     ) async -> Outcome {
         guard let origin = UpstreamOrigin(baseURL: request.url) else { return .refused("\(subject) is not an http:// or https:// URL") }
         let check = await UpstreamAddressCheck.check(
-            origin: origin, tenant: tenant, rules: rules + internalDestinations, staticHosts: staticHosts, subject: subject,
-            remedy: remedy ?? Self.internalDestinationRemedy)
+            origin: origin, tenant: tenant, rules: rules + internalDestinations, staticHosts: staticHosts, subject: subject, remedy: remedy)
         guard case .allowed(let address) = check else {
             if case .refused(let why) = check { return .refused(why) }
             return .failed
@@ -68,9 +68,10 @@ public struct TenantDestinationClient: Sendable {
         if !origin.isAddress { configuration.dnsOverride = [origin.host: address] }
         let client = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
         let limit = maximumBodyBytes
-        let outcome = await Self.within(timeout) {
-            let response = try await client.execute(request, timeout: TimeAmount(timeout))
-            _ = try await response.body.collect(upTo: limit)
+        let outcome = await TimeLimit.first(within: timeout) { () async -> Outcome? in
+            guard let response = try? await client.execute(request, timeout: TimeAmount(timeout)),
+                (try? await response.body.collect(upTo: limit)) != nil
+            else { return nil }
             return Outcome.answered(status: Int(response.status.code))
         }
         try? await client.shutdown()
@@ -81,30 +82,14 @@ public struct TenantDestinationClient: Sendable {
     /// when it is called, as it resolves then); nil when it may.
     public func refusalOfAddress(in url: String, subject: String) -> String? {
         guard let origin = UpstreamOrigin(baseURL: url), let kind = AddressClass.of(literal: origin.host) else { return nil }
-        if kind.isNeverReachable { return "\(subject)'s host \(origin.host) is a \(kind.rawValue) address, which is never reachable" }
-        guard kind.needsPrivateFlag else { return nil }
-        let scheme: EgressRule.Scheme = origin.isTLS ? .https : .http
-        if internalDestinations.contains(where: { $0.scheme == scheme && $0.covers(host: origin.host, port: origin.port) }) { return nil }
-        let rule = EgressRule(scheme: scheme, host: origin.host, port: origin.port, allowPrivate: true)
-        return "\(subject) \(origin) is on the host's own network; the host's admin must allow it first (\(Self.internalDestinationRemedy(rule)))"
+        let judged = UpstreamAddressCheck.judge(
+            [(origin.host, kind)], origin: origin, tenant: "", rules: internalDestinations, subject: subject, remedy: Self.internalDestinationRemedy)
+        guard case .refused(let why) = judged else { return nil }
+        return why
     }
 
     /// The remedy for a destination on the host's network that only the daemon's flag can open (a webhook).
     public static func internalDestinationRemedy(_ rule: EgressRule) -> String {
         "start keyhold serve with --internal-destination \(rule)"
-    }
-
-    /// Runs `body`, giving up at the deadline; nil when it threw or ran out of time.
-    private static func within(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Outcome) async -> Outcome? {
-        await withTaskGroup(of: Outcome?.self) { group in
-            group.addTask { try? await body() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
     }
 }

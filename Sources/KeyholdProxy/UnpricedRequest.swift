@@ -41,8 +41,9 @@ enum UnpricedRequest {
         return nil
     }
 
+    /// A key's name ends in a quote: `url"` is in `"url"`, `"image_url"` and `"file_url"`, not in text mentioning a URL.
     static let markers = [
-        "url", "file_id", "\"tools\"", "\"service_tier\"", "\"modalities\"", "\"audio\"", "\"web_search_options\"", "\"mcp_servers\"",
+        "url\"", "file_id\"", "\"tools\"", "\"service_tier\"", "\"modalities\"", "\"audio\"", "\"web_search_options\"", "\"mcp_servers\"",
         "\"container\"",
     ].map { Array($0.utf8) }
 

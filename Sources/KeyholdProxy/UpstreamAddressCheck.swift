@@ -38,6 +38,15 @@ enum UpstreamAddressCheck {
                 return .refused("\(subject)'s host \(origin.host) does not resolve (\(error)); fix \(subject)")
             }
         }
+        return judge(addresses, origin: origin, tenant: tenant, rules: rules, subject: subject, remedy: remedy)
+    }
+
+    /// The verdict on addresses a destination has (resolved, or its literal address). A refusal names the scheme, host
+    /// and port only: a webhook's path often carries a secret, and refusals are logged and answered.
+    static func judge(
+        _ addresses: [(text: String, kind: AddressClass)], origin: UpstreamOrigin, tenant: String, rules: [EgressRule], subject: String,
+        remedy: ((EgressRule) -> String)?
+    ) -> Outcome {
         guard let first = addresses.first else { return .refused("\(subject)'s host \(origin.host) has no address") }
         if let never = addresses.first(where: { $0.kind.isNeverReachable }) {
             return .refused("\(subject)'s host \(origin.host) resolves to a \(never.kind.rawValue) address, which is never reachable")
@@ -48,7 +57,8 @@ enum UpstreamAddressCheck {
             guard allowed else {
                 let destination = EgressRule(scheme: scheme, host: origin.host, port: origin.port, allowPrivate: true)
                 let allow = remedy?(destination) ?? "keyhold tenant allow-egress \(tenant) \(destination) --private"
-                return .refused("\(subject) \(origin) is on the host's own network; the host's admin must allow it first (\(allow))")
+                let place = "\(origin.isTLS ? "https" : "http")://\(origin.hostHeader)"
+                return .refused("\(subject) \(place) is on the host's own network; the host's admin must allow it first (\(allow))")
             }
         }
         return .allowed(address: first.text)

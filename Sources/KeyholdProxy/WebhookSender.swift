@@ -39,7 +39,10 @@ public struct WebhookSender: Sendable {
             request.method = .POST
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
-            switch await destinations.send(request, subject: "the alert webhook", tenant: tenant, timeout: attemptTimeout) {
+            switch await destinations.send(
+                request, subject: "the alert webhook", tenant: tenant, remedy: TenantDestinationClient.internalDestinationRemedy,
+                timeout: attemptTimeout)
+            {
             case .answered(let status) where (200..<300).contains(status): return true
             case .refused(let why):
                 // Not a passing failure: the destination stays refused until the admin or the tenant changes something.

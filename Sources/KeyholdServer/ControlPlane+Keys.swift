@@ -22,8 +22,9 @@ extension ControlPlane {
             throw KeyholdError.invalidInput(
                 "plan '\(plan.id)' does not allow \(provider) keys (allowed: \(plan.providers.map(\.rawValue).joined(separator: ", ")))")
         }
-        try await checkBaseURLAllowed(baseURL, provider: provider, plan: plan, tenant: name)
-        let check: KeyCheck? = request.validate ? try await checkKey(secret, provider: provider, baseURL: baseURL, tenant: name) : nil
+        let owner = try await baseURLOwner(baseURL, provider: provider, tenant: name)
+        let check: KeyCheck? =
+            request.validate ? await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL, owner: owner) : nil
         if let check, !check.valid {
             try await recordAttempt(
                 AuditEvent(
@@ -82,29 +83,27 @@ extension ControlPlane {
 
     /// Refuses a key's own base URL that is not its provider's API and that no admin's egress rule allows
     /// (`KeyBaseURLRule`): a base URL is a destination the tenant chooses for its sandbox and for the daemon.
-    func checkBaseURLAllowed(_ url: String?, provider: Provider, plan: Plan, tenant name: String) async throws {
-        guard let url else { return }
-        let rules = try await store.read { tx in try tx.egressRules(tenantID: try tx.tenant(named: name).id) }
+    /// - Returns: whose key it is, with the rules that reach its base URL; nil without a base URL.
+    func baseURLOwner(_ url: String?, provider: Provider, tenant name: String) async throws -> KeyValidator.Owner? {
+        guard let url else { return nil }
+        let (tenant, rules) = try await store.read { tx in
+            let tenant = try tx.tenant(named: name)
+            return (tenant, try tx.egressRules(tenantID: tenant.id))
+        }
+        let plan = try plans.plan(tenant.plan)
         if let refusal = KeyBaseURLRule.refusal(of: url, provider: provider, plan: plan, tenant: name, tenantRules: rules) {
             throw KeyholdError.invalidInput(refusal)
         }
+        return KeyValidator.Owner(tenant: name, rules: rules)
     }
 
-    /// Asks the provider about a tenant's key. A key's own base URL is the tenant's choice, reached only where the
-    /// tenant's admin-made egress rules (or the daemon's internal destinations) open the host's network.
+    /// Asks the provider about a stored key. Its base URL is checked again: the admin's rule may have gone since.
     func checkKey(_ secret: SecretBytes, provider: Provider, baseURL: String?, tenant name: String) async throws -> KeyCheck {
-        var owner: KeyValidator.Owner? = nil
-        if let baseURL {
-            let (tenant, rules) = try await store.read { tx in
-                let tenant = try tx.tenant(named: name)
-                return (tenant, try tx.egressRules(tenantID: tenant.id))
-            }
-            if let plan = try? plans.plan(tenant.plan),
-                let refusal = KeyBaseURLRule.refusal(of: baseURL, provider: provider, plan: plan, tenant: name, tenantRules: rules)
-            {
-                return KeyCheck(health: .unreachable, status: nil, message: "\(refusal); the key was not checked")
-            }
-            owner = KeyValidator.Owner(tenant: name, rules: rules)
+        let owner: KeyValidator.Owner?
+        do {
+            owner = try await baseURLOwner(baseURL, provider: provider, tenant: name)
+        } catch let refusal as KeyholdError where refusal.code == .invalidInput {
+            return KeyCheck(health: .unreachable, status: nil, message: "\(refusal.message); the key was not checked")
         }
         return await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL, owner: owner)
     }

@@ -41,8 +41,9 @@ extension ControlPlane {
         }
         let current = try await activeKey(tenant: name, provider: provider)
         let baseURL = try Self.checkBaseURL(request.baseURL ?? current.baseURL, provider: provider)
-        try await checkBaseURLAllowed(baseURL, provider: provider, plan: plan, tenant: name)
-        let check: KeyCheck? = request.validate ? try await checkKey(secret, provider: provider, baseURL: baseURL, tenant: name) : nil
+        let owner = try await baseURLOwner(baseURL, provider: provider, tenant: name)
+        let check: KeyCheck? =
+            request.validate ? await validator.validate(provider: provider, key: secret, keyBaseURL: baseURL, owner: owner) : nil
         if let check, !check.valid {
             try await recordAttempt(
                 AuditEvent(

@@ -69,9 +69,7 @@ public struct KeyValidator: Sendable {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if keyBaseURL != nil {
             switch await destinations.send(
-                request, subject: "the key's base URL", tenant: owner?.tenant ?? "TENANT", allowing: owner?.rules ?? [],
-                remedy: Self.egressRemedy(owner),
-                timeout: Duration(timeout))
+                request, subject: "the key's base URL", tenant: owner?.tenant ?? "TENANT", allowing: owner?.rules ?? [], timeout: Duration(timeout))
             {
             case .answered(let status): return verdict(provider: provider, status: status, base: base)
             case .refused(let why): return KeyCheck(health: .unreachable, status: nil, message: "\(why); the key was not checked")
@@ -110,11 +108,6 @@ public struct KeyValidator: Sendable {
                 health: .unreachable, status: status,
                 message: "\(provider) answered HTTP \(status) at \(base): the key could not be confirmed; retry, or pass --no-validate")
         }
-    }
-
-    /// The admin's way to open a key's base URL on the host's network: the tenant's own egress rule.
-    private static func egressRemedy(_ owner: Owner?) -> (EgressRule) -> String {
-        { rule in "keyhold tenant allow-egress \(owner?.tenant ?? "TENANT") \(rule) --private" }
     }
 
     private static func reason(_ error: any Error) -> String {

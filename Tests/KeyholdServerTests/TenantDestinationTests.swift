@@ -178,6 +178,7 @@ struct TenantDestinationTests {
         let refusal = "webhook key health of acme not sent: the alert webhook http://localhost:\(rig.forbidden.port)"
         #expect(try await Self.waitFor(.seconds(15)) { rig.keyhold.daemonLog.contains(refusal) }, "\(rig.keyhold.daemonLog.suffix(2000))")
         #expect(rig.forbidden.total == 0, "the webhook reached the host's own network")
+        #expect(!rig.keyhold.daemonLog.contains(":\(rig.forbidden.port)/hook"), "a webhook's path (often a secret) is not logged")
 
         // The admin's internal destination is called.
         #expect(try setWebhook("http://127.0.0.1:\(rig.allowed.port)/hook").status == 0)

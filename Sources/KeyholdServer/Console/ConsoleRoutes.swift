@@ -171,26 +171,12 @@ struct ConsoleRoutes: Sendable {
             if let started = try await plane.latestRotation(tenant: tenant), started.rotation.id > before {
                 return ConsoleResponse.redirect(to: "/?done=rotating")
             }
-            if let finished = await Self.result(of: rotation, within: .milliseconds(25)) {
+            if let finished = await TimeLimit.first(within: .milliseconds(25), { await rotation.value }) {
                 if case .failure(let error) = finished { throw KeyholdError(error.code, Self.oneLine(error.message, hiding: pasted)) }
                 return ConsoleResponse.redirect(to: "/?done=rotating")
             }
         }
         return ConsoleResponse.redirect(to: "/?done=rotating")
-    }
-
-    /// The task's result if it finishes within `wait`.
-    private static func result<T: Sendable>(of task: Task<T, Never>, within wait: Duration) async -> T? {
-        await withTaskGroup(of: T?.self) { group in
-            group.addTask { await task.value }
-            group.addTask {
-                try? await Task.sleep(for: wait)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
     }
 
     static func requireSession(_ context: ConsoleContext) throws -> ConsoleSession {
