@@ -14,8 +14,9 @@ public final class EgressGateway: Sendable {
     private let refusedTotal = Atomic<Int>(0)
     /// The origin of the per-second log budgets.
     private let started = ContinuousClock.now
-    /// Threads of its own for getaddrinfo(3), so that slow or flooded resolutions never hold anyone else's work.
-    private let pool: NIOThreadPool
+    /// Threads of its own for getaddrinfo(3), shared fairly between sandboxes, so that one sandbox's slow or flooded
+    /// resolutions hold neither anyone else's work nor another sandbox's lookups.
+    private let pool = FairLookupPool()
     /// How the gateway talks to a host that carries a brokered secret: TLS 1.2 or later, verified against the
     /// system's roots (and `additionalTrustRoots`).
     let upstreamTLS: NIOSSLContext
@@ -33,8 +34,6 @@ public final class EgressGateway: Sendable {
         configuration.applicationProtocols = ["http/1.1"]
         if let additionalTrustRoots { configuration.additionalTrustRoots = [.file(additionalTrustRoots)] }
         upstreamTLS = try NIOSSLContext(configuration: configuration)
-        self.pool = NIOThreadPool(numberOfThreads: 8)
-        pool.start()
     }
 
     /// Connections refused on this host since the daemon started.
@@ -75,7 +74,7 @@ public final class EgressGateway: Sendable {
                 throw EgressRefusal("more than \(EgressRoute.lookupLimit) name resolutions in flight for this sandbox")
             }
             defer { route.endLookup() }
-            let addresses = try await resolver.resolve(host, port: port, on: pool)
+            let addresses = try await resolver.resolve(host, port: port, for: route, on: pool)
             let reachable = addresses.filter { address in
                 let kind = address.addressClass
                 return !kind.isNeverReachable && (allowPrivate || !kind.needsPrivateFlag)

@@ -10,8 +10,18 @@ import NIOPosix
 public struct EgressResolver: Sendable {
     /// Static names, lowercased, to their addresses.
     public let staticEntries: [String: [String]]
+    /// How a name without a static entry is resolved: the host's resolver (getaddrinfo(3)), which blocks.
+    let hostLookup: @Sendable (_ host: String, _ port: Int) throws -> [SocketAddress]
 
-    public init(staticEntries: [String: [String]] = [:]) { self.staticEntries = staticEntries }
+    public init(staticEntries: [String: [String]] = [:]) {
+        self.init(staticEntries: staticEntries, hostLookup: Self.getaddrinfo)
+    }
+
+    /// A resolver whose names without a static entry are looked up by `hostLookup` (tests stand in for slow names).
+    init(staticEntries: [String: [String]], hostLookup: @escaping @Sendable (_ host: String, _ port: Int) throws -> [SocketAddress]) {
+        self.staticEntries = staticEntries
+        self.hostLookup = hostLookup
+    }
 
     /// Reads a file in `/etc/hosts` format.
     /// - Throws: `KeyholdError.invalidInput` naming the line that is not `ADDRESS NAME...`.
@@ -31,11 +41,13 @@ public struct EgressResolver: Sendable {
         return EgressResolver(staticEntries: entries)
     }
 
-    /// The addresses of `host` (an IP address resolves to itself).
-    func resolve(_ host: String, port: Int, on pool: NIOThreadPool) async throws -> [SocketAddress] {
+    /// The addresses of `host` (an IP address resolves to itself); a lookup on the host's resolver waits for
+    /// `route`'s turn on `pool`.
+    func resolve(_ host: String, port: Int, for route: EgressRoute, on pool: FairLookupPool) async throws -> [SocketAddress] {
         if AddressClass.of(literal: host) != nil { return [try SocketAddress(ipAddress: host, port: port)] }
         if let fixed = staticEntries[host.lowercased()] { return try fixed.map { try SocketAddress(ipAddress: $0, port: port) } }
-        return try await pool.runIfActive { try Self.getaddrinfo(host, port: port) }
+        let lookup = hostLookup
+        return try await pool.run(for: ObjectIdentifier(route)) { try lookup(host, port) }
     }
 
     private static func getaddrinfo(_ host: String, port: Int) throws -> [SocketAddress] {

@@ -13,7 +13,8 @@ public final class EgressRoute: Sendable {
     /// Refusal log lines: at most `logBurst` per second per sandbox; the rest are counted and summarised.
     private let logBudget = Mutex<(second: Int64, used: Int, suppressed: Int)>((0, 0, 0))
 
-    /// The most name resolutions one sandbox may have in flight at once (the gateway's resolver threads are shared).
+    /// The most name resolutions one sandbox may have in flight at once, waiting or running (of which it runs at most
+    /// `FairLookupPool.threadsPerSandbox` at a time).
     public static let lookupLimit = 8
     static let logBurst = 10
 
@@ -74,6 +75,9 @@ public final class EgressRoute: Sendable {
     }
 
     func endLookup() { lookupCount.subtract(1, ordering: .relaxed) }
+
+    /// Resolutions in flight, waiting or running.
+    var lookupsInFlight: Int { lookupCount.load(ordering: .relaxed) }
 
     /// Whether a refusal may be logged now, and how many were left out since the last one logged.
     func logPermit(atSecond second: Int64) -> (allowed: Bool, suppressed: Int) {
