@@ -1,10 +1,16 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
-    .enableUpcomingFeature("MemberImportVisibility"),
-]
+/// `KEYHOLD_FUZZ=1`: Keyhold's own modules are built for libFuzzer with AddressSanitizer, and `keyhold-fuzz` runs
+/// libFuzzer's driver (deploy/fuzz.sh). Dependencies are built as always.
+let fuzzing = Context.environment["KEYHOLD_FUZZ"] != nil
+let fuzzSanitizers = "-sanitize=fuzzer,address"
+
+let swiftSettings: [SwiftSetting] =
+    [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ] + (fuzzing ? [.unsafeFlags([fuzzSanitizers]), .define("KEYHOLD_FUZZ")] : [])
 
 let package = Package(
     name: "keyhold",
@@ -162,10 +168,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "keyhold-exec",
+        .target(
+            name: "KeyholdExecPayload",
             dependencies: ["CSeccomp"],
             swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "keyhold-exec",
+            dependencies: ["CSeccomp", "KeyholdExecPayload"],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CLibFuzzer"),
+        .executableTarget(
+            name: "keyhold-fuzz",
+            dependencies: ["KeyholdCore", "KeyholdEgress", "KeyholdExecPayload", "KeyholdProxy", "CLibFuzzer"],
+            swiftSettings: swiftSettings,
+            // lld lets the executable's own main (SwiftPM's `--defsym main=`) stand in for libFuzzer's.
+            linkerSettings: fuzzing ? [.unsafeFlags([fuzzSanitizers, "-use-ld=lld"])] : []
         ),
         .executableTarget(
             name: "keyhold-mount",

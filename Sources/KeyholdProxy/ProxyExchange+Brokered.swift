@@ -75,7 +75,7 @@ extension ProxyExchange {
         self.caller = caller
         brokeredPlaceholder = placeholder
         if head.method == .POST && Self.meteredPaths.contains(path) {
-            switch proxy.read(body, path: path, plan: caller.plan, format: format, listedPrices: proxy.plans) {
+            switch MeteringProxy.read(body, path: path, plan: caller.plan, format: format, listedPrices: proxy.plans) {
             case .refused(let refusal): return finish(refusal)
             case .ask(let parsed): ask = parsed
             }

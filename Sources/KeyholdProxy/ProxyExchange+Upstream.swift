@@ -51,35 +51,14 @@ extension ProxyExchange: UpstreamReceiver {
             }
             return forwarded.readableBytes > 0 ? connection?.send([forwarded]) : nil
         }
+        if response.reader == nil {
+            response.reader = StreamUsageReader(format: format, isResponses: ask.isResponses, clientWantsUsage: ask.clientWantsUsage)
+        }
         for event in response.events.feed(buffer.readableBytesView) {
-            let data = SSEEvents.data(event)
-            var forward = true
-            // Only events that can carry usage are parsed; output is estimated by a byte scan.
-            if data.first == UInt8(ascii: "{"), !ask.isResponses || SSEEvents.mayCarryDelta(event) {
-                response.outputCharacters += SSEEvents.stringCharacters(
-                    ofKey: ask.isResponses ? SSEEvents.deltaKey : format == .openAI ? SSEEvents.contentKey : SSEEvents.textKey, in: data)
-            }
-            if ask.isResponses {
-                if SSEEvents.mayCarryUsage(data), let reported = ResponsesEventUsage(eventData: data) {
-                    response.usage = TokenUsage(responses: reported.usage)
-                    if let id = reported.id { recordResponse(id) }
-                }
-            } else if SSEEvents.mayCarryUsage(data), let carrier = UsageCarrier.decode(data) {
-                switch format {
-                case .openAI:
-                    if let reported = carrier.openAIUsage {
-                        response.usage = TokenUsage(openAI: reported)
-                        if carrier.choices?.isEmpty == true && !ask.clientWantsUsage { forward = false }
-                    }
-                case .anthropic:
-                    if let reported = carrier.message?.usage { response.anthropic.merge(anthropic: reported) }
-                    if let reported = carrier.anthropicUsage {
-                        response.anthropic.merge(anthropic: reported)
-                        if carrier.type == "message_delta" { response.usage = response.anthropic }
-                    }
-                }
-            }
-            if forward {
+            let reading = response.reader!.read(event)
+            if let reported = response.reader!.usage { response.usage = reported }
+            if let id = reading.responseID { recordResponse(id) }
+            if reading.forward {
                 if brokeredSecret == nil {
                     forwarded.writeBytes(event)
                 } else {

@@ -54,10 +54,12 @@ final class ProxyExchange {
         var collected = ByteBuffer()
         var isStream = false
         var events = SSEEvents()
+        /// A metered stream's reader, made at its first bytes.
+        var reader: StreamUsageReader?
+        /// The usage the provider reported (a stream's, as its reader found it).
         var usage: TokenUsage?
-        /// Anthropic reports usage in two events.
-        var anthropic = TokenUsage()
-        var outputCharacters = 0
+        /// Characters of output a stream's deltas held so far.
+        var outputCharacters: Int { reader?.outputCharacters ?? 0 }
     }
 
     init(
@@ -134,7 +136,7 @@ final class ProxyExchange {
         case .storedResponse(let id): return storedResponse(id, caller: caller, dataVersion: dataVersion)
         case .metered: break
         }
-        switch proxy.read(body, path: path, plan: caller.plan, format: format, headers: head.headers) {
+        switch MeteringProxy.read(body, path: path, plan: caller.plan, format: format, headers: head.headers) {
         case .refused(let refusal): return finish(refusal)
         case .ask(let parsed): ask = parsed
         }

@@ -40,7 +40,7 @@ extension MeteringProxy {
     /// - Parameter listedPrices: for a tenant's own key (brokered), any model goes, priced as this host lists it (zero
     ///   when it lists none); nil: the plan's models only, at the plan's prices.
     /// - Parameter headers: the client's; on the platform's key, one that changes the price is refused.
-    func read(
+    static func read(
         _ body: ByteBuffer, path: String, plan: Plan, format: WireFormat, headers: HTTPHeaders = [:], listedPrices: PlanCatalog? = nil
     ) -> Reading {
         let fields: RequestFields

@@ -20,6 +20,8 @@ public enum BuildProducts {
     public static var keyholdExec: String { binDirectory + "/keyhold-exec" }
     /// The fake provider as a program, for a test network namespace (`ip netns exec`).
     public static var fakeProvider: String { binDirectory + "/keyhold-fake-provider" }
+    /// The fuzz targets' program; built as usual, it runs each input of a corpus once.
+    public static var fuzz: String { binDirectory + "/keyhold-fuzz" }
     public static var plansDirectory: String { packageRoot + "/plans" }
     public static var profilesDirectory: String { packageRoot + "/sandbox-profiles" }
 }

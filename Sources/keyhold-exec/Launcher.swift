@@ -1,4 +1,5 @@
 import Glibc
+import KeyholdExecPayload
 
 /// The whole of keyhold-exec: `keyhold-exec [--] /path/to/agent [args...]`, or `keyhold-exec --pooled` (a warm
 /// pool's unit, which learns its agent's argv from the payload, with its key).
@@ -14,7 +15,7 @@ enum Launcher {
 
         let payload: Payload
         do {
-            payload = try Payload(decoding: input)
+            payload = try Payload(decoding: input.base, count: input.count)
         } catch {
             input.wipe()
             fail(.malformedPayload, "malformed payload: \(error.message)")

@@ -1,5 +1,6 @@
 import CSeccomp
 import Glibc
+import KeyholdExecPayload
 
 extension Payload.Filter {
     /// Builds the filter with libseccomp and loads it into the kernel for this process and its children.

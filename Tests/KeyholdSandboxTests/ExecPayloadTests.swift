@@ -1,3 +1,4 @@
+import Foundation
 import KeyholdSandbox
 import Testing
 
@@ -39,6 +40,31 @@ import Testing
         let withoutFilter = ExecPayload(environment: environment)
         #expect(try ExecPayload(decoding: withoutFilter.encode()) == withoutFilter)
         payload.withEncoded { buffer in #expect(Array(buffer) == bytes) }
+    }
+
+    /// The fuzzer's seed corpus for keyhold-exec's decoder (`Tests/FuzzCorpus/exec-payload`) holds what the daemon's
+    /// encoder writes today: an agent's environment, with a seccomp filter, and a pooled launch's argv. Run with
+    /// `KEYHOLD_RECORD_CORPUS=1` to write them after a change of format.
+    @Test func theFuzzCorpusHoldsWhatTheEncoderWrites() throws {
+        let environment: [ExecPayload.EnvironmentEntry] = [
+            .init(name: "OPENAI_API_KEY", value: "sk-corpus-not-a-key"), .init(name: "OPENAI_BASE_URL", value: "http://127.0.0.1:8080/v1"),
+            .init(name: "HTTPS_PROXY", value: "http://127.0.0.1:3128"),
+        ]
+        let payloads = [
+            "environment": ExecPayload(environment: environment),
+            "seccomp": try ExecPayload(environment: environment, policy: Self.policy),
+            "pooled": try ExecPayload(environment: environment, policy: Self.policy, arguments: ["/usr/bin/python3", "-u", "agent.py"]),
+        ]
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("FuzzCorpus/exec-payload")
+        for (name, payload) in payloads {
+            let file = directory.appendingPathComponent(name)
+            if ProcessInfo.processInfo.environment["KEYHOLD_RECORD_CORPUS"] != nil {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                try Data(payload.encode()).write(to: file)
+            }
+            #expect(FileManager.default.contents(atPath: file.path).map(Array.init) == payload.encode(), "\(file.path) is out of date")
+        }
     }
 
     @Test func encodingIsNetstrings() {

@@ -1,36 +1,40 @@
-import CSeccomp
+public import CSeccomp
 import Glibc
 
 /// A decoded payload. Every pointer points into the input buffer, where each field was
 /// NUL-terminated in place (over its netstring's `,`): no copy of a secret is made.
-/// The format is described on `ExecPayload` in KeyholdSandbox; this is its Foundation-free decoder.
-struct Payload {
-    struct EnvironmentEntry {
-        var name: UnsafeMutablePointer<CChar>
-        var value: UnsafeMutablePointer<CChar>
+/// The format is described on `ExecPayload` in KeyholdSandbox; this is its Foundation-free decoder, used by
+/// keyhold-exec (which links nothing but Glibc and libseccomp) and by the fuzzer.
+public struct Payload {
+    /// One variable to export: both pointers are NUL-terminated C strings inside the input buffer.
+    public struct EnvironmentEntry {
+        public var name: UnsafeMutablePointer<CChar>
+        public var value: UnsafeMutablePointer<CChar>
     }
 
-    struct Rule {
-        var syscall: UnsafeMutablePointer<CChar>
-        var action: UInt32
-        var conditions: [scmp_arg_cmp]
+    /// One seccomp rule: a syscall name, the action on a match, and up to six argument conditions.
+    public struct Rule {
+        public var syscall: UnsafeMutablePointer<CChar>
+        public var action: UInt32
+        public var conditions: [scmp_arg_cmp]
     }
 
-    struct Filter {
-        var defaultAction: UInt32
-        var architectures: [UnsafeMutablePointer<CChar>] = []
-        var rules: [Rule] = []
+    /// The seccomp filter: its default action, the architectures it covers, and its rules.
+    public struct Filter {
+        public var defaultAction: UInt32
+        public var architectures: [UnsafeMutablePointer<CChar>] = []
+        public var rules: [Rule] = []
     }
 
-    var environment: [EnvironmentEntry] = []
-    var filter: Filter?
+    public var environment: [EnvironmentEntry] = []
+    public var filter: Filter?
     /// The agent's argv for a pooled launch (`--pooled`), NULL-terminated when not empty.
-    var arguments: [UnsafeMutablePointer<CChar>?] = []
+    public var arguments: [UnsafeMutablePointer<CChar>?] = []
 }
 
 /// Why a payload was refused; the message never contains a payload value.
-struct PayloadError: Error {
-    var message: String
+public struct PayloadError: Error {
+    public var message: String
 }
 
 /// One netstring's content, NUL-terminated in place.
@@ -50,9 +54,10 @@ struct Field {
 }
 
 extension Payload {
-    /// Decodes `buffer[0..<count]`, writing a NUL after each field.
-    init(decoding buffer: InputBuffer) throws(PayloadError) {
-        var reader = FieldReader(base: buffer.base, count: buffer.count)
+    /// Decodes `base[0..<count]`, writing a NUL after each field (over its netstring's `,`): the payload's pointers
+    /// point into that buffer, which must outlive them.
+    public init(decoding base: UnsafeMutablePointer<UInt8>, count: Int) throws(PayloadError) {
+        var reader = FieldReader(base: base, count: count)
         guard try reader.next().equals("keyhold-exec/1") else { throw PayloadError(message: "not a keyhold-exec/1 payload") }
         while true {
             let kind = try reader.next()
