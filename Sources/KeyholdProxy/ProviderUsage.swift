@@ -1,5 +1,14 @@
 import Foundation
 
+/// The token counts a provider's answer may state: none negative, none past a billion (no call comes near). A usage
+/// object with another count is not taken as a report (the call is charged its reservation): a relay a tenant runs
+/// behind its key's base URL cannot credit itself tokens, nor make a cost overflow.
+enum ReportedTokens {
+    static let plausible = 0...1_000_000_000
+
+    static func arePlausible(_ counts: Int?...) -> Bool { counts.allSatisfy { $0.map(plausible.contains) ?? true } }
+}
+
 /// OpenAI's `usage` object (chat completions, their final stream chunk, embeddings).
 struct OpenAIUsage: Decodable, Sendable {
     struct PromptDetails: Decodable, Sendable {
@@ -19,6 +28,10 @@ struct OpenAIUsage: Decodable, Sendable {
         case completionTokens = "completion_tokens"
         case promptTokensDetails = "prompt_tokens_details"
         case completionTokensDetails = "completion_tokens_details"
+    }
+
+    var isPlausible: Bool {
+        ReportedTokens.arePlausible(promptTokens, completionTokens, promptTokensDetails?.cachedTokens, completionTokensDetails?.reasoningTokens)
     }
 }
 
@@ -42,6 +55,10 @@ struct ResponsesUsage: Decodable, Sendable {
         case inputTokensDetails = "input_tokens_details"
         case outputTokensDetails = "output_tokens_details"
     }
+
+    var isPlausible: Bool {
+        ReportedTokens.arePlausible(inputTokens, outputTokens, inputTokensDetails?.cachedTokens, outputTokensDetails?.reasoningTokens)
+    }
 }
 
 /// The id and usage of the response a Responses API stream event carries (`response.completed`, `.incomplete`,
@@ -54,7 +71,7 @@ struct ResponsesEventUsage: Sendable {
     init?(eventData data: [UInt8]) {
         guard let response = JSONMembers.value(at: ["response"], in: data), let object = JSONMembers(of: data, from: response.lowerBound),
             let usage = object.value(of: "usage"), data[usage.lowerBound] == UInt8(ascii: "{"),
-            let decoded = try? JSONDecoder().decode(ResponsesUsage.self, from: Data(data[usage]))
+            let decoded = try? JSONDecoder().decode(ResponsesUsage.self, from: Data(data[usage])), decoded.isPlausible
         else { return nil }
         self.usage = decoded
         id = object.value(of: "id").flatMap { try? JSONDecoder().decode(String.self, from: Data(data[$0])) }
@@ -73,6 +90,8 @@ struct AnthropicUsage: Decodable, Sendable {
         case cacheCreationInputTokens = "cache_creation_input_tokens"
         case cacheReadInputTokens = "cache_read_input_tokens"
     }
+
+    var isPlausible: Bool { ReportedTokens.arePlausible(inputTokens, outputTokens, cacheCreationInputTokens, cacheReadInputTokens) }
 }
 
 /// A JSON value whose content does not matter (only whether it is there).
@@ -106,9 +125,10 @@ struct UsageCarrier: Decodable, Sendable {
         type = try? container.decodeIfPresent(String.self, forKey: .type)
         choices = try? container.decodeIfPresent([IgnoredJSON].self, forKey: .choices)
         message = try? container.decodeIfPresent(Message.self, forKey: .message)
-        openAIUsage = try? container.decodeIfPresent(OpenAIUsage.self, forKey: .usage)
-        anthropicUsage = try? container.decodeIfPresent(AnthropicUsage.self, forKey: .usage)
-        responsesUsage = try? container.decodeIfPresent(ResponsesUsage.self, forKey: .usage)
+        if message?.usage?.isPlausible == false { message?.usage = nil }
+        openAIUsage = (try? container.decodeIfPresent(OpenAIUsage.self, forKey: .usage)).flatMap { $0?.isPlausible == true ? $0 : nil }
+        anthropicUsage = (try? container.decodeIfPresent(AnthropicUsage.self, forKey: .usage)).flatMap { $0?.isPlausible == true ? $0 : nil }
+        responsesUsage = (try? container.decodeIfPresent(ResponsesUsage.self, forKey: .usage)).flatMap { $0?.isPlausible == true ? $0 : nil }
         id = try? container.decodeIfPresent(String.self, forKey: .id)
     }
 
@@ -151,7 +171,8 @@ struct RequestFields: Decodable, Sendable {
     }
 
     /// The output maximum the request states, whichever field it used.
-    var statedOutputMaximum: Int? { maxTokens ?? maxCompletionTokens ?? maxOutputTokens }
+    /// The output maximums the request stated (a provider that honours either of two may take the larger).
+    var statedOutputMaximums: [Int] { [maxTokens, maxCompletionTokens, maxOutputTokens].compactMap(\.self) }
 
     /// The fields of the output maximum the request sent (a clamp lowers each).
     var outputFieldsSent: [String] {

@@ -36,6 +36,12 @@ enum Reading {
 }
 
 extension MeteringProxy {
+    /// The largest output maximum a request may state: above any model's, and small enough that a reservation of
+    /// `mostCompletions` of them cannot overflow.
+    static let largestOutputMaximum = 16_777_216
+    /// The most completions (`n`) one request may ask for (OpenAI's own limit).
+    static let mostCompletions = 128
+
     /// Parses the body: model allowed, stream flag, reservation size. A refusal is already in the provider's format.
     /// - Parameter listedPrices: for a tenant's own key (brokered), any model goes, priced as this host lists it (zero
     ///   when it lists none); nil: the plan's models only, at the plan's prices.
@@ -71,11 +77,17 @@ extension MeteringProxy {
                 format.error(.forbidden, type: format.permissionError, message: "model '\(model)' is not in plan '\(plan.id)' (allowed: \(allowed))")
             )
         }
-        let requested = fields.statedOutputMaximum
-        if let requested, requested <= 0 {
+        let stated = fields.statedOutputMaximums
+        if let smallest = stated.min(), smallest <= 0 {
             let field = fields.outputFieldsSent.first ?? "max_tokens"
             return .refused(format.error(.badRequest, type: format.invalidRequestError, message: "\(field) must be positive"))
         }
+        if let largest = stated.max(), largest > Self.largestOutputMaximum {
+            let field = fields.outputFieldsSent.first ?? "max_tokens"
+            return .refused(
+                format.error(.badRequest, type: format.invalidRequestError, message: "\(field) must be at most \(Self.largestOutputMaximum)"))
+        }
+        let requested = stated.max()
         let isResponses = path == "/v1/responses"
         if isResponses, fields.background == true {
             return .refused(
@@ -93,8 +105,9 @@ extension MeteringProxy {
                 format.error(.badRequest, type: format.invalidRequestError, message: "'\(unpriced.field)' cannot be priced: \(unpriced.why)"))
         }
         let completions = isResponses || format == .anthropic ? 1 : (fields.n ?? 1)
-        guard completions >= 1 else {
-            return .refused(format.error(.badRequest, type: format.invalidRequestError, message: "n must be at least 1"))
+        guard (1...Self.mostCompletions).contains(completions) else {
+            return .refused(
+                format.error(.badRequest, type: format.invalidRequestError, message: "n must be from 1 to \(Self.mostCompletions)"))
         }
         // `n` completions may each run to the maximum: the reservation covers them all.
         let output = path.hasSuffix("/embeddings") ? 0 : (requested ?? plan.caps?.defaultMaxTokens ?? 4096) * completions

@@ -19,7 +19,10 @@ struct TokenUsage: Sendable, Equatable {
 
     /// Cost in pico-USD (10⁻¹² USD): USD per million tokens × tokens × 10⁶.
     func cost(_ price: ModelPrice) -> Int64 {
-        func pico(_ tokens: Int, _ usdPerMillion: Double) -> Int64 { Int64((Double(tokens) * usdPerMillion * 1_000_000).rounded(.up)) }
+        // Saturating: a price an admin mistyped by orders of magnitude makes a large cost, never a trap.
+        func pico(_ tokens: Int, _ usdPerMillion: Double) -> Int64 {
+            Int64(min((Double(tokens) * usdPerMillion * 1_000_000).rounded(.up), 1e18))
+        }
         return pico(input, price.inputUSDPerMillion) + pico(cachedInput, price.cachedInputUSDPerMillion)
             + pico(cacheWrite, price.cacheWriteUSDPerMillion) + pico(output, price.outputUSDPerMillion)
     }

@@ -71,3 +71,12 @@ struct KeyholdFuzz {
         exit(64)
     }
 }
+
+#if KEYHOLD_FUZZ
+/// libFuzzer's callback, under the name its own `main` would call (linked in, though ours runs instead).
+@_cdecl("LLVMFuzzerTestOneInput")
+func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    KeyholdFuzz.target.run(UnsafeBufferPointer(start: data, count: size))
+    return 0
+}
+#endif

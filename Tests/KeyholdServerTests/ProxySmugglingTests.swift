@@ -130,7 +130,19 @@ struct ProxySmugglingTests {
         let each = try #require(forwarded["max_tokens"] as? Int, "\(sent.bodyString)")
         #expect(each * 6 <= 1_000 && each < 400, "six completions of \(each) tokens can overrun a 1,000-token day")
         let zero = try await proxy.send("/v1/chat/completions", body: #"{"model":"gpt-4o-mini","n":0,"messages":[]}"#)
-        #expect(zero.status == 400 && zero.text.contains("n must be at least 1"), "\(zero.text)")
+        #expect(zero.status == 400 && zero.text.contains("n must be from 1 to 128"), "\(zero.text)")
+        // Found by fuzzing: a reservation of n × max_tokens (or input + max_tokens) past Int.max stopped the daemon.
+        for (body, refusal) in [
+            (#"{"model":"gpt-4o-mini","n":2,"max_tokens":9000000000000000000,"messages":[]}"#, "max_tokens must be at most 16777216"),
+            (#"{"model":"gpt-4o-mini","max_completion_tokens":9223372036854775807,"messages":[]}"#, "max_completion_tokens must be at most"),
+            (#"{"model":"gpt-4o-mini","n":100000000000,"max_tokens":100000000,"messages":[]}"#, "must be at most"),
+            (#"{"model":"gpt-4o-mini","n":1000,"messages":[]}"#, "n must be from 1 to 128"),
+        ] {
+            let answer = try await proxy.send("/v1/chat/completions", body: body)
+            #expect(answer.status == 400 && answer.text.contains(refusal), "\(body): \(answer.text)")
+        }
+        let after = try await proxy.send("/v1/chat/completions", body: #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#)
+        #expect(after.status == 200, "the proxy still answers: \(after.text)")
         try await proxy.stop()
     }
 }
