@@ -44,3 +44,6 @@ export KEYHOLD_REQUIRE_BROWSER=1  # the tenant console's browser test fails, not
 swift test -Xswiftc -warnings-as-errors --no-parallel
 # The same suite again with every installation's state in PostgreSQL (a fleet's database) instead of SQLite.
 KEYHOLD_TEST_STORE=postgresql swift test -Xswiftc -warnings-as-errors --no-parallel --skip-build
+# Every parser that reads bytes a tenant chooses, fuzzed for 20 s from its seed corpus under libFuzzer and
+# AddressSanitizer. Last: it rebuilds Keyhold's own modules instrumented in this .build.
+deploy/fuzz.sh --seconds 20
