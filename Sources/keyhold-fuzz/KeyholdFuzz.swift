@@ -29,6 +29,10 @@ struct KeyholdFuzz {
             }
         }
         #if KEYHOLD_FUZZ
+        // A fuzzing build run as a corpus replay (a test before `swift build`) would fuzz for ever, into the seeds.
+        guard arguments.contains(where: { $0.hasPrefix("-max_total_time=") || $0.hasPrefix("-runs=") }) else {
+            fail("this keyhold-fuzz was built for fuzzing: give -max_total_time=N or -runs=N (deploy/fuzz.sh does), or `swift build` again")
+        }
         // libFuzzer sees the program name and its own arguments, without the target's name.
         var argv: [UnsafeMutablePointer<CChar>?] =
             [CommandLine.unsafeArgv[0]] + (2..<Int(CommandLine.argc)).map { CommandLine.unsafeArgv[$0] } + [nil]
