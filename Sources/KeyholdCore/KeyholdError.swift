@@ -5,7 +5,7 @@
 public struct KeyholdError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The class of the error, which the admin API maps to an HTTP status.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: String { case invalidInput, notFound, conflict, unavailable, forbidden, failed }
+        private enum Value: String { case invalidInput, notFound, conflict, unavailable, forbidden, unauthenticated, failed }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -17,12 +17,28 @@ public struct KeyholdError: Error, CustomStringConvertible, Sendable, Equatable 
         public static let conflict = Code(.conflict)
         /// A backend (systemd, the audit log, a provider) cannot be reached (HTTP 503).
         public static let unavailable = Code(.unavailable)
-        /// The caller is not allowed to do this (HTTP 401/403).
+        /// The caller is not allowed to do this (HTTP 403).
         public static let forbidden = Code(.forbidden)
+        /// The caller did not say who it is (HTTP 401); the API names it `forbidden`, as it always has.
+        public static let unauthenticated = Code(.unauthenticated)
         /// The operation was attempted and failed (HTTP 502 / 500).
         public static let failed = Code(.failed)
 
-        public var description: String { value.rawValue }
+        /// The name the admin API sends.
+        public var description: String { value == .unauthenticated ? Value.forbidden.rawValue : value.rawValue }
+
+        /// The HTTP status the admin API answers with.
+        public var httpStatus: Int {
+            switch value {
+            case .invalidInput: 400
+            case .notFound: 404
+            case .conflict: 409
+            case .unavailable: 503
+            case .forbidden: 403
+            case .unauthenticated: 401
+            case .failed: 502
+            }
+        }
 
         /// Parses the name that `description` prints, as the API sends it.
         public init?(name: String) {
@@ -46,6 +62,7 @@ public struct KeyholdError: Error, CustomStringConvertible, Sendable, Equatable 
     public static func conflict(_ message: String) -> KeyholdError { KeyholdError(.conflict, message) }
     public static func unavailable(_ message: String) -> KeyholdError { KeyholdError(.unavailable, message) }
     public static func forbidden(_ message: String) -> KeyholdError { KeyholdError(.forbidden, message) }
+    public static func unauthenticated(_ message: String) -> KeyholdError { KeyholdError(.unauthenticated, message) }
     public static func failed(_ message: String) -> KeyholdError { KeyholdError(.failed, message) }
 
     /// The one answer for a tenant that does not exist, or that the caller may not know exists.

@@ -20,7 +20,7 @@ struct AdminAuthMiddleware: RouterMiddleware {
             context.actor = await PeerCredentials.user(of: context.channel) ?? "unix:unknown"
         case .tcp:
             guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.count > 7 else {
-                throw KeyholdError.forbidden(
+                throw KeyholdError.unauthenticated(
                     "missing admin token: send `Authorization: Bearer kh_admin_...` (create one with `keyhold token create NAME`)")
             }
             let token = String(header.dropFirst(7))

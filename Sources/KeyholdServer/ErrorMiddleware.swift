@@ -27,16 +27,7 @@ struct ErrorMiddleware: RouterMiddleware {
     static func classify(_ error: any Error) -> (HTTPResponse.Status, KeyholdError.Code, String) {
         switch error {
         case let error as KeyholdError:
-            let status: HTTPResponse.Status =
-                switch error.code {
-                case .invalidInput: .badRequest
-                case .notFound: .notFound
-                case .conflict: .conflict
-                case .unavailable: .serviceUnavailable
-                case .forbidden: error.message.hasPrefix("missing") ? .unauthorized : .forbidden
-                default: .badGateway
-                }
-            return (status, error.code, error.message)
+            return (HTTPResponse.Status(code: error.code.httpStatus), error.code, error.message)
         case let error as VaultError:
             return (.internalServerError, .failed, error.message)
         case let error as StoreError:
