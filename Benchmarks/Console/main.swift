@@ -38,7 +38,7 @@ func prepare(_ name: String, plan: String, records: Int) async throws -> Console
         _ = try await plane.setKey(
             tenant: name, provider: "anthropic", .init(key: key, baseURL: nil, validate: false, skipShapeCheck: false), actor: "bench")
     }
-    let actions = ["key.inject", "sandbox.start", "key.validate"]
+    let actions: [AuditAction] = [.keyInject, .sandboxStart, .keyValidate]
     var written = 0
     while written < records {
         let range = written..<min(records, written + 1000)
@@ -49,7 +49,7 @@ func prepare(_ name: String, plan: String, records: Int) async throws -> Console
                         actor: "bench", action: actions[index % 3], tenant: name, provider: "anthropic", keyVersion: 1,
                         fingerprint: "0123456789abcdef",
                         unit: "keyhold-\(name)-\(index).service", details: ["n": String(index)]))
-                _ = try tx.appendAudit(AuditEvent(actor: "bench", action: "key.inject", tenant: "other-\(name)", details: ["n": String(index)]))
+                _ = try tx.appendAudit(AuditEvent(actor: "bench", action: .keyInject, tenant: "other-\(name)", details: ["n": String(index)]))
             }
         }
         written = range.upperBound

@@ -41,7 +41,7 @@ func measure(_ store: Store, appends: Int) async throws -> (sequential: Double, 
     var started = ContinuousClock.now
     for index in 0..<appends {
         try await store.write { tx in
-            _ = try tx.appendAudit(AuditEvent(actor: "bench", action: "tenant.resume", tenant: tenant.name, details: ["n": String(index)]))
+            _ = try tx.appendAudit(AuditEvent(actor: "bench", action: .tenantResume, tenant: tenant.name, details: ["n": String(index)]))
         }
     }
     let sequential = Double(appends) / ((ContinuousClock.now - started) / .seconds(1))
@@ -53,7 +53,7 @@ func measure(_ store: Store, appends: Int) async throws -> (sequential: Double, 
                 for index in 0..<(appends / 8) {
                     try await store.write { tx in
                         _ = try tx.appendAudit(
-                            AuditEvent(actor: "bench", action: "tenant.resume", tenant: tenant.name, details: ["w": "\(writer)/\(index)"]))
+                            AuditEvent(actor: "bench", action: .tenantResume, tenant: tenant.name, details: ["w": "\(writer)/\(index)"]))
                     }
                 }
             }

@@ -7,13 +7,13 @@ public struct AuditEvent: Codable, Sendable, Equatable {
 
     /// The Unix user (from the admin socket's peer credentials) or the API token's name.
     public var actor: String
-    /// A dotted verb such as `tenant.create`, `key.set`, `key.inject`.
+    /// A dotted verb such as `tenant.create`, `key.set`, `key.inject` (an `AuditAction`).
     public var action: String
     public var tenant: String?
     public var provider: String?
     public var keyVersion: Int?
     public var fingerprint: String?
-    /// `ok`, `refused` or `failed`.
+    /// How it ended (an `AuditOutcome`: `ok`, `refused`, `failed`, ...).
     public var outcome: String
     public var unit: String?
     public var invocationID: String?
@@ -26,10 +26,21 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     /// The id of the tenant the record is about, once it was written.
     public var tenantID: Int64? { details[Self.tenantIDDetail].flatMap { Int64($0) } }
 
+    /// A new event.
     public init(
-        actor: String, action: String, tenant: String? = nil, provider: String? = nil, keyVersion: Int? = nil,
-        fingerprint: String? = nil, outcome: String = "ok", unit: String? = nil, invocationID: String? = nil,
+        actor: String, action: AuditAction, tenant: String? = nil, provider: String? = nil, keyVersion: Int? = nil,
+        fingerprint: String? = nil, outcome: AuditOutcome = .ok, unit: String? = nil, invocationID: String? = nil,
         details: [String: String] = [:]
+    ) {
+        self.init(
+            recordedBy: actor, action: action.rawValue, tenant: tenant, provider: provider, keyVersion: keyVersion, fingerprint: fingerprint,
+            outcome: outcome.rawValue, unit: unit, invocationID: invocationID, details: details)
+    }
+
+    /// An event as it was recorded, its action and outcome as written (by this version of Keyhold or an older one).
+    public init(
+        recordedBy actor: String, action: String, tenant: String?, provider: String?, keyVersion: Int?, fingerprint: String?,
+        outcome: String, unit: String?, invocationID: String?, details: [String: String]
     ) {
         self.actor = actor
         self.action = action

@@ -79,7 +79,7 @@ public enum Telemetry {
 
     public static func warmPoolExpired(count: Int) { Counter(label: "keyhold_warm_pool_expired_total").increment(by: count) }
 
-    public static func capRefusal(cap: String) { Counter(label: "keyhold_cap_refusals_total", dimensions: [("cap", cap)]).increment() }
+    public static func capRefusal(cap: CapName) { Counter(label: "keyhold_cap_refusals_total", dimensions: [("cap", cap.rawValue)]).increment() }
 
     public static func journalWriteFailure() { Counter(label: "keyhold_usage_journal_write_failures_total").increment() }
 

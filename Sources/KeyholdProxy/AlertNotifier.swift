@@ -49,7 +49,7 @@ final class AlertNotifier: Sendable {
                 guard try tx.recordAlert(tenantID: caller.tenantID, cap: cap, window: window, threshold: threshold) else { return false }
                 try tx.appendAudit(
                     AuditEvent(
-                        actor: "keyhold-proxy", action: "usage.alert", tenant: caller.tenantName,
+                        actor: "keyhold-proxy", action: .usageAlert, tenant: caller.tenantName,
                         details: [
                             "cap": cap.rawValue, "window": window, "threshold": "\(threshold)%", "used": Self.format(used),
                             "limit": Self.format(limit), AuditEvent.tenantIDDetail: String(caller.tenantID),

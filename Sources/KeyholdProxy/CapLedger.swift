@@ -89,8 +89,8 @@ struct CapAsk: Sendable {
 
 /// A request that would pass a cap: refused before it reaches the provider.
 struct CapRefusal: Error, Sendable {
-    /// The cap that refused (`requests_per_minute`, `tokens_per_day`...).
-    var cap: String
+    /// The cap that refused.
+    var cap: CapName
     var message: String
     var retryAfterSeconds: Int
 }
@@ -147,7 +147,7 @@ final class CapLedger: Sendable {
                 let retry = window.secondsUntilASlotFrees
                 return .failure(
                     CapRefusal(
-                        cap: CapName.requestsPerMinute.rawValue,
+                        cap: .requestsPerMinute,
                         message:
                             "requests_per_minute cap reached: \(window.requestsInLastMinute) of \(caps.requestsPerMinute) requests in the last minute; retry in \(retry) s",
                         retryAfterSeconds: retry
@@ -166,20 +166,20 @@ final class CapLedger: Sendable {
             }
             let tokens = ask.inputTokens + output
             let picoUSD = ask.inputPicoUSD + Int64((Double(output) * ask.picoUSDPerOutputToken).rounded(.up))
-            let checks: [(String, Int64, Int64, Int64)] = [
-                ("tokens_per_day", Int64(window.tokensToday), Int64(caps.tokensPerDay), Int64(tokens)),
-                ("tokens_per_month", Int64(window.tokensThisMonth), Int64(caps.tokensPerMonth), Int64(tokens)),
-                ("usd_per_month", window.picoUSDThisMonth, capUSD, picoUSD),
+            let checks: [(CapName, Int64, Int64, Int64)] = [
+                (.tokensPerDay, Int64(window.tokensToday), Int64(caps.tokensPerDay), Int64(tokens)),
+                (.tokensPerMonth, Int64(window.tokensThisMonth), Int64(caps.tokensPerMonth), Int64(tokens)),
+                (.usdPerMonth, window.picoUSDThisMonth, capUSD, picoUSD),
             ]
             let reservedTokens = Int64(window.reservedTokens)
             for (name, used, cap, asked) in checks {
-                let inFlight = name == "usd_per_month" ? window.reservedPicoUSD : reservedTokens
+                let inFlight = name == .usdPerMonth ? window.reservedPicoUSD : reservedTokens
                 if used + inFlight + asked > cap {
                     // When the window resets: worked out only for a refusal (calendar arithmetic and formatting are not free).
-                    let reset = name == "tokens_per_day" ? Self.nextDay(now) : Self.nextMonth(now)
+                    let reset = name == .tokensPerDay ? Self.nextDay(now) : Self.nextMonth(now)
                     let retry = max(1, Int((Timestamp.parse(reset)?.timeIntervalSince(now) ?? 60).rounded(.up)))
                     let amounts =
-                        name == "usd_per_month"
+                        name == .usdPerMonth
                         ? String(format: "USD %.4f used of USD %.2f", Double(used) / 1e12, caps.usdPerMonth)
                             + (inFlight > 0 ? String(format: " (USD %.4f in flight)", Double(inFlight) / 1e12) : "")
                         : "\(used) tokens used of \(cap)" + (inFlight > 0 ? " (\(inFlight) in flight)" : "")
@@ -187,7 +187,7 @@ final class CapLedger: Sendable {
                         CapRefusal(
                             cap: name,
                             message:
-                                "\(name) cap reached: \(amounts); this request reserves \(name == "usd_per_month" ? String(format: "USD %.4f", Double(asked) / 1e12) : "\(asked) tokens"); resets at \(reset)",
+                                "\(name.rawValue) cap reached: \(amounts); this request reserves \(name == .usdPerMonth ? String(format: "USD %.4f", Double(asked) / 1e12) : "\(asked) tokens"); resets at \(reset)",
                             retryAfterSeconds: retry
                         )
                     )

@@ -72,7 +72,7 @@ extension MeteringProxy {
                 for (tenantID, tally) in batch.sorted(by: { $0.key < $1.key }) {
                     try tx.appendAudit(
                         AuditEvent(
-                            actor: "keyhold-proxy", action: "usage.clamp", tenant: tally.tenantName, outcome: "clamped",
+                            actor: "keyhold-proxy", action: .usageClamp, tenant: tally.tenantName, outcome: .clamped,
                             details: [
                                 "count": String(tally.count), "largest_asked": String(tally.largestAsked),
                                 "smallest_clamp": String(tally.smallestClamp), "first": Timestamp.format(tally.first),

@@ -116,7 +116,7 @@ extension MeteringProxy {
                     for (use, tally) in uses { details["destination." + use.destination] = String(tally.count) }
                     try tx.appendAudit(
                         AuditEvent(
-                            actor: "keyhold-broker", action: "key.use", tenant: group.tenantName, provider: group.label,
+                            actor: "keyhold-broker", action: .keyUse, tenant: group.tenantName, provider: group.label,
                             keyVersion: group.keyVersion, fingerprint: group.fingerprint, unit: unit, details: details))
                 }
             }

@@ -250,7 +250,7 @@ enum AdminRoutes {
                 }
                 let created = try tx.createAdminToken(name: body.name, tenantID: tenantID)
                 let event = AuditEvent(
-                    actor: context.actor, action: "token.create", tenant: body.tenant,
+                    actor: context.actor, action: .tokenCreate, tenant: body.tenant,
                     details: ["name": body.name, "scope": body.tenant == nil ? "admin" : "tenant"])
                 return (created, [event])
             }
@@ -262,7 +262,7 @@ enum AdminRoutes {
             let name = try context.parameter("name")
             try await plane.audited { tx in
                 try tx.revokeAdminToken(name: name)
-                return ((), [AuditEvent(actor: context.actor, action: "token.revoke", details: ["name": name])])
+                return ((), [AuditEvent(actor: context.actor, action: .tokenRevoke, details: ["name": name])])
             }
             return Response(status: .noContent)
         }

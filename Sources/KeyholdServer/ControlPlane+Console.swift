@@ -25,7 +25,7 @@ extension ControlPlane {
         return try await audited { tx in
             let tenant = try tx.tenant(named: name)
             let (token, expiresAt) = try tx.createConsoleLink(tenantID: tenant.id, actor: actor, seconds: seconds)
-            let event = AuditEvent(actor: actor, action: "console.link", tenant: name, details: ["expires_at": expiresAt])
+            let event = AuditEvent(actor: actor, action: .consoleLink, tenant: name, details: ["expires_at": expiresAt])
             return (AdminAPI.ConsoleLink(tenant: name, url: "\(base)/link/\(token)", expiresAt: expiresAt), [event])
         }
     }
@@ -42,7 +42,7 @@ extension ControlPlane {
             let result = try tx.redeemConsoleLink(token, sessionSeconds: Self.consoleSessionSeconds)
             guard case .success(let opened) = result else { return (result, []) }
             let name = opened.session.tenantName
-            return (result, [AuditEvent(actor: Self.consoleActor(name), action: "console.signin", tenant: name)])
+            return (result, [AuditEvent(actor: Self.consoleActor(name), action: .consoleSignin, tenant: name)])
         }
     }
 

@@ -25,7 +25,7 @@ extension ControlPlane {
             let changed = try tx.allowEgress(tenantID: tenant.id, rule: rule)
             guard changed else { throw KeyholdError.conflict("tenant '\(name)' may already reach \(rule)") }
             let event = AuditEvent(
-                actor: actor, action: "egress.allow", tenant: name,
+                actor: actor, action: .egressAllow, tenant: name,
                 details: ["destination": rule.description, "allow_private": String(rule.allowPrivate)])
             return (tenant, [event])
         }
@@ -50,7 +50,7 @@ extension ControlPlane {
                     "tenant '\(name)' has no egress entry \(rule): `keyhold tenant show \(name)` lists them (those from keys and plans cannot be removed here)"
                 )
             }
-            return ((), [AuditEvent(actor: actor, action: "egress.deny", tenant: name, details: ["destination": rule.description])])
+            return ((), [AuditEvent(actor: actor, action: .egressDeny, tenant: name, details: ["destination": rule.description])])
         }
         try await sandboxes.refreshEgress(tenant: name)
     }

@@ -11,7 +11,7 @@ extension ControlPlane {
     public func forgetHost(_ id: String, actor: String) async throws {
         try await audited { tx in
             try tx.forgetHost(id: id)
-            return ((), [AuditEvent(actor: actor, action: "host.forget", details: ["forgotten": id])])
+            return ((), [AuditEvent(actor: actor, action: .hostForget, details: ["forgotten": id])])
         }
     }
 
@@ -21,7 +21,7 @@ extension ControlPlane {
             let (moved, left) = try tx.drainHost(id: id, actor: actor)
             let drain = AdminAPI.Drain(host: id, moved: moved, left: left)
             return (
-                drain, [AuditEvent(actor: actor, action: "host.drain", details: ["drained": id, "moved": String(moved.count), "left": String(left)])]
+                drain, [AuditEvent(actor: actor, action: .hostDrain, details: ["drained": id, "moved": String(moved.count), "left": String(left)])]
             )
         }
     }
@@ -30,7 +30,7 @@ extension ControlPlane {
     public func activateHost(_ id: String, actor: String) async throws {
         try await audited { tx in
             try tx.activateHost(id: id)
-            return ((), [AuditEvent(actor: actor, action: "host.activate", details: ["activated": id])])
+            return ((), [AuditEvent(actor: actor, action: .hostActivate, details: ["activated": id])])
         }
     }
 }

@@ -32,7 +32,7 @@ extension ControlPlane {
                 self.vaults.replace(with: newVault)
                 try await self.reportKEKs()
                 try await self.recordAttempt(
-                    AuditEvent(actor: actor, action: "kek.rotate", outcome: "started", details: ["from": old, "to": newVault.kek.id])
+                    AuditEvent(actor: actor, action: .kekRotate, outcome: .started, details: ["from": old, "to": newVault.kek.id])
                 )
             }
             let started = ContinuousClock.now
@@ -40,7 +40,7 @@ extension ControlPlane {
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             try await self.recordAttempt(
                 AuditEvent(
-                    actor: actor, action: "kek.rotate",
+                    actor: actor, action: .kekRotate,
                     details: [
                         "to": self.vault.kek.id, "rewrapped": String(count), "resumed": String(resumed), "seconds": String(format: "%.3f", seconds),
                     ]
@@ -103,7 +103,7 @@ extension ControlPlane {
             }
             var retired: [String] = []
             for kek in self.vault.previous {
-                try await self.recordAttempt(AuditEvent(actor: actor, action: "kek.retire", details: ["kek": kek.id]))
+                try await self.recordAttempt(AuditEvent(actor: actor, action: .kekRetire, details: ["kek": kek.id]))
                 try state.destroyPreviousKEK(id: kek.id)
                 retired.append(kek.id)
             }

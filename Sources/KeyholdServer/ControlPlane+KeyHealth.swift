@@ -31,8 +31,8 @@ extension ControlPlane {
                 if let previous = recorded.previous { details["previous"] = previous.rawValue }
                 if let status = check.status { details["http_status"] = String(status) }
                 let event = AuditEvent(
-                    actor: actor, action: "key.health", tenant: key.tenant, provider: key.provider.rawValue, keyVersion: key.version,
-                    fingerprint: key.fingerprint, outcome: check.health.rawValue, details: details)
+                    actor: actor, action: .keyHealth, tenant: key.tenant, provider: key.provider.rawValue, keyVersion: key.version,
+                    fingerprint: key.fingerprint, outcome: AuditOutcome(check.health), details: details)
                 return ((recorded.previous, tenant), [event])
             } ?? (nil, nil)
         guard let tenant, previous != check.health else { return }
@@ -68,12 +68,12 @@ extension ControlPlane {
             let changed = try await audited { tx in
                 // A tenant can make its own key invalid on purpose: the moves onto the platform's key are counted by
                 // the month, and past the plan's bound the agent keeps its invalid key.
-                let moves = try tx.auditRecords(tenantID: tenant.id, action: "key.fallback", since: Self.monthStart())
-                    .filter { $0.event.outcome == "managed" }.count
+                let moves = try tx.auditRecords(tenantID: tenant.id, action: AuditAction.keyFallback.rawValue, since: Self.monthStart())
+                    .filter { $0.event.outcome == AuditOutcome.managed.rawValue }.count
                 if moves >= bound {
                     let refused = AuditEvent(
-                        actor: Self.healthActor, action: "key.fallback", tenant: tenant.name, provider: key.provider.rawValue,
-                        keyVersion: key.version, fingerprint: key.fingerprint, outcome: "refused",
+                        actor: Self.healthActor, action: .keyFallback, tenant: tenant.name, provider: key.provider.rawValue,
+                        keyVersion: key.version, fingerprint: key.fingerprint, outcome: .refused,
                         details: [
                             "plan": fallback, "reason": "the plan allows \(bound) fallbacks a month (fallback_max_per_month), all used",
                             "fallbacks_this_month": String(moves),
@@ -82,8 +82,8 @@ extension ControlPlane {
                 }
                 guard try tx.setFallbackProvider(tenantID: tenant.id, provider: key.provider.rawValue) else { return (false, []) }
                 let event = AuditEvent(
-                    actor: Self.healthActor, action: "key.fallback", tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
-                    fingerprint: key.fingerprint, outcome: "managed",
+                    actor: Self.healthActor, action: .keyFallback, tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
+                    fingerprint: key.fingerprint, outcome: .managed,
                     details: [
                         "plan": fallback, "reason": "the \(key.provider) key is invalid", "restarted": String(running),
                         "fallbacks_this_month": String(moves + 1), "fallback_max_per_month": String(bound),
@@ -105,7 +105,7 @@ extension ControlPlane {
         let changed = try await audited { tx in
             guard try tx.setFallbackProvider(tenantID: tenant.id, provider: nil) else { return (false, []) }
             let event = AuditEvent(
-                actor: actor, action: "key.fallback", tenant: tenant.name, provider: provider.rawValue, outcome: "byok",
+                actor: actor, action: .keyFallback, tenant: tenant.name, provider: provider.rawValue, outcome: .byok,
                 details: ["plan": tenant.plan, "reason": reason, "restarted": String(restart && running)])
             return (true, [event])
         }

@@ -28,8 +28,8 @@ extension ControlPlane {
         if let check, !check.valid {
             try await recordAttempt(
                 AuditEvent(
-                    actor: actor, action: "key.set", tenant: name, provider: provider.rawValue, fingerprint: vault.fingerprint(of: secret),
-                    outcome: "refused", details: ["reason": check.message]
+                    actor: actor, action: .keySet, tenant: name, provider: provider.rawValue, fingerprint: vault.fingerprint(of: secret),
+                    outcome: .refused, details: ["reason": check.message]
                 )
             )
             throw KeyholdError.invalidInput("the key was not stored: \(check.message)")
@@ -53,7 +53,7 @@ extension ControlPlane {
             if let baseURL { details["base_url"] = baseURL }
             if !retired.isEmpty { details["retired_versions"] = retired.map(String.init).joined(separator: ",") }
             let event = AuditEvent(
-                actor: actor, action: "key.set", tenant: name, provider: provider.rawValue, keyVersion: version, fingerprint: sealed.fingerprint,
+                actor: actor, action: .keySet, tenant: name, provider: provider.rawValue, keyVersion: version, fingerprint: sealed.fingerprint,
                 details: details
             )
             return (record.api, [event])
@@ -117,8 +117,8 @@ extension ControlPlane {
         let result = try await checkKey(secret, provider: provider, baseURL: record.baseURL, tenant: name)
         try await recordAttempt(
             AuditEvent(
-                actor: actor, action: "key.validate", tenant: name, provider: provider.rawValue, keyVersion: record.version,
-                fingerprint: record.sealed.fingerprint, outcome: result.valid ? "ok" : "failed",
+                actor: actor, action: .keyValidate, tenant: name, provider: provider.rawValue, keyVersion: record.version,
+                fingerprint: record.sealed.fingerprint, outcome: result.valid ? .ok : .failed,
                 details: ["result": result.message, "health": result.health.rawValue]
             )
         )
@@ -152,7 +152,7 @@ extension ControlPlane {
                 try tx.revokeKeyVersion(key.id)
                 events.append(
                     AuditEvent(
-                        actor: actor, action: "key.revoke", tenant: name, provider: provider.rawValue, keyVersion: key.version,
+                        actor: actor, action: .keyRevoke, tenant: name, provider: provider.rawValue, keyVersion: key.version,
                         fingerprint: key.sealed.fingerprint, details: stopped.isEmpty ? [:] : ["stopped_units": stopped.joined(separator: ",")]
                     )
                 )

@@ -30,7 +30,7 @@ extension ControlPlane {
                 tenantID: tenant.id, provider: provider, version: version, sealed: sealed, baseURL: nil)
             _ = try tx.retireKeyVersions(tenantID: tenant.id, provider: provider, olderThan: version)
             let event = AuditEvent(
-                actor: actor, action: "platform.key.set", tenant: Self.platformTenant, provider: provider.rawValue, keyVersion: version,
+                actor: actor, action: .platformKeySet, tenant: Self.platformTenant, provider: provider.rawValue, keyVersion: version,
                 fingerprint: sealed.fingerprint, details: ["validated": request.validate ? "ok" : "skipped"]
             )
             return (record.api, [event])

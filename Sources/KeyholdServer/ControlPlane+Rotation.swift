@@ -28,7 +28,7 @@ extension ControlPlane {
                     tenantID: tenant.id, tenantName: name, provider: Self.proxyTokenProvider, from: nil, to: nil,
                     host: self.sandboxes.configuration.hostID)
                 return (
-                    rotation, [AuditEvent(actor: actor, action: "key.rotate", tenant: name, provider: Self.proxyTokenProvider, outcome: "started")]
+                    rotation, [AuditEvent(actor: actor, action: .keyRotate, tenant: name, provider: Self.proxyTokenProvider, outcome: .started)]
                 )
             }
             return try await sandboxes.rollOut(rotation, tenant: tenant, pendingKey: nil, previousKey: nil, actor: actor)
@@ -47,8 +47,8 @@ extension ControlPlane {
         if let check, !check.valid {
             try await recordAttempt(
                 AuditEvent(
-                    actor: actor, action: "key.rotate", tenant: name, provider: provider.rawValue, keyVersion: current.version,
-                    fingerprint: vault.fingerprint(of: secret), outcome: "refused", details: ["reason": check.message]
+                    actor: actor, action: .keyRotate, tenant: name, provider: provider.rawValue, keyVersion: current.version,
+                    fingerprint: vault.fingerprint(of: secret), outcome: .refused, details: ["reason": check.message]
                 )
             )
             throw KeyholdError.invalidInput("the key was not rotated: \(check.message)")
@@ -72,8 +72,8 @@ extension ControlPlane {
                 host: self.sandboxes.configuration.hostID
             )
             let event = AuditEvent(
-                actor: actor, action: "key.rotate", tenant: name, provider: provider.rawValue, keyVersion: version, fingerprint: sealed.fingerprint,
-                outcome: "started", details: ["from_version": String(current.version), "from_fingerprint": current.sealed.fingerprint]
+                actor: actor, action: .keyRotate, tenant: name, provider: provider.rawValue, keyVersion: version, fingerprint: sealed.fingerprint,
+                outcome: .started, details: ["from_version": String(current.version), "from_fingerprint": current.sealed.fingerprint]
             )
             return ((rotation, pending), [event])
         }

@@ -56,7 +56,7 @@ extension ControlPlane {
             var details = ["destination": binding.destination, "header": binding.header, "env": binding.environment]
             if !retired.isEmpty { details["retired_versions"] = retired.map(String.init).joined(separator: ",") }
             let event = AuditEvent(
-                actor: actor, action: "secret.set", tenant: name, provider: SecretBinding.sealingLabel(name: secretName), keyVersion: version,
+                actor: actor, action: .secretSet, tenant: name, provider: SecretBinding.sealingLabel(name: secretName), keyVersion: version,
                 fingerprint: sealed.fingerprint, details: details)
             guard let record = try tx.secrets(tenantID: tenant.id).first(where: { $0.name == secretName }) else {
                 throw KeyholdError.failed("the secret '\(secretName)' was not stored")
@@ -83,7 +83,7 @@ extension ControlPlane {
                 throw KeyholdError.notFound("tenant '\(name)' has no live secret '\(secretName)': see `keyhold secret list \(name)`")
             }
             let event = AuditEvent(
-                actor: actor, action: "secret.revoke", tenant: name, provider: SecretBinding.sealingLabel(name: secretName),
+                actor: actor, action: .secretRevoke, tenant: name, provider: SecretBinding.sealingLabel(name: secretName),
                 keyVersion: record.version, fingerprint: record.sealed.fingerprint,
                 details: ["versions": versions.map(String.init).joined(separator: ","), "destination": record.binding.destination])
             return (record.api, [event])

@@ -14,7 +14,7 @@ extension ControlPlane {
         let agent = try Self.checkAgent(request.agent ?? SandboxService.defaultAgent)
         let tenant = try await audited { tx in
             let tenant = try tx.insertTenant(name: name, plan: plan.id, agent: agent, agentNotify: request.agentNotify ?? false)
-            return (tenant, [AuditEvent(actor: actor, action: "tenant.create", tenant: name.value, details: ["plan": plan.id])])
+            return (tenant, [AuditEvent(actor: actor, action: .tenantCreate, tenant: name.value, details: ["plan": plan.id])])
         }
         return tenant.api(keys: [])
     }
@@ -45,7 +45,7 @@ extension ControlPlane {
                 throw KeyholdError.conflict("tenant '\(name)' is already on plan '\(plan.id)'")
             }
             try tx.updateTenant(tenant.id, plan: plan.id)
-            let event = AuditEvent(actor: actor, action: "tenant.plan", tenant: name, details: ["from": tenant.plan, "to": plan.id])
+            let event = AuditEvent(actor: actor, action: .tenantPlan, tenant: name, details: ["from": tenant.plan, "to": plan.id])
             return (try tx.tenant(named: name).api(keys: try tx.keyVersions(tenantID: tenant.id)), [event])
         }
     }
@@ -62,7 +62,7 @@ extension ControlPlane {
             details["tokens_per_month"] = caps.tokensPerMonth.map(String.init) ?? "none"
             details["requests_per_minute"] = caps.requestsPerMinute.map(String.init) ?? "none"
             details["usd_per_month"] = caps.usdPerMonth.map { String($0) } ?? "none"
-            let event = AuditEvent(actor: actor, action: "tenant.key_caps", tenant: name, details: details)
+            let event = AuditEvent(actor: actor, action: .tenantKeyCaps, tenant: name, details: details)
             return (try tx.tenant(named: name).api(keys: try tx.keyVersions(tenantID: tenant.id)), [event])
         }
     }
@@ -93,7 +93,7 @@ extension ControlPlane {
         return try await audited { tx in
             let tenant = try tx.tenant(named: name)
             try tx.updateTenant(tenant.id, alertWebhook: url)
-            let event = AuditEvent(actor: actor, action: "tenant.alert_webhook", tenant: name, details: ["webhook_host": host ?? "none (the plan's)"])
+            let event = AuditEvent(actor: actor, action: .tenantAlertWebhook, tenant: name, details: ["webhook_host": host ?? "none (the plan's)"])
             return (try tx.tenant(named: name).api(keys: try tx.keyVersions(tenantID: tenant.id)), [event])
         }
     }
@@ -105,7 +105,7 @@ extension ControlPlane {
             guard tenant.state != .suspended else { throw KeyholdError.conflict("tenant '\(name)' is already suspended") }
             try tx.updateTenant(tenant.id, state: .suspended)
             try tx.setDesiredState(tenantID: tenant.id, desired: .stopped)
-            return (tenant, [AuditEvent(actor: actor, action: "tenant.suspend", tenant: name)])
+            return (tenant, [AuditEvent(actor: actor, action: .tenantSuspend, tenant: name)])
         }
         _ = try await sandboxes.stopAll(tenant: tenant, actor: actor, reason: "tenant suspended")
         return try await showTenant(name)
@@ -117,7 +117,7 @@ extension ControlPlane {
             guard tenant.state == .suspended else { throw KeyholdError.conflict("tenant '\(name)' is not suspended") }
             try tx.updateTenant(tenant.id, state: .active)
             let keys = try tx.keyVersions(tenantID: tenant.id)
-            return (try tx.tenant(named: name).api(keys: keys), [AuditEvent(actor: actor, action: "tenant.resume", tenant: name)])
+            return (try tx.tenant(named: name).api(keys: keys), [AuditEvent(actor: actor, action: .tenantResume, tenant: name)])
         }
     }
 
@@ -143,7 +143,7 @@ extension ControlPlane {
                 let details = [
                     "destroyed_key_versions": String(keys), "deleted_state_bytes": String(stateBytes), AuditEvent.tenantIDDetail: String(tenant.id),
                 ]
-                return ((), [AuditEvent(actor: actor, action: "tenant.delete", tenant: name, details: details)])
+                return ((), [AuditEvent(actor: actor, action: .tenantDelete, tenant: name, details: details)])
             }
         }
         try store.checkpointWAL()

@@ -140,8 +140,8 @@ extension SandboxService {
                 if giveUp, let epoch = sandbox.epoch { try tx.stopPlacement(tenantID: sandbox.tenantID, epoch: epoch) }
                 try tx.appendAudit(
                     AuditEvent(
-                        actor: Self.reconcilerActor, action: fenced ? "sandbox.fenced" : giveUp ? "sandbox.fail" : "sandbox.crash", tenant: name,
-                        outcome: "failed", unit: sandbox.unit, invocationID: sandbox.invocationID,
+                        actor: Self.reconcilerActor, action: fenced ? .sandboxFenced : giveUp ? .sandboxFail : .sandboxCrash, tenant: name,
+                        outcome: .failed, unit: sandbox.unit, invocationID: sandbox.invocationID,
                         details: fenced ? ["reason": "the host lost its lease"] : ["exit": exit, "restarts": String(restarts)]
                     )
                 )

@@ -175,7 +175,7 @@ final class SandboxSecretBroker: SecretBroker, PlaceholderMisuseReporter {
                 try await store.write { tx in
                     _ = try tx.appendAudit(
                         AuditEvent(
-                            actor: "keyhold-gateway", action: "key.misuse", tenant: tenant, provider: label, outcome: "refused", unit: unit,
+                            actor: "keyhold-gateway", action: .keyMisuse, tenant: tenant, provider: label, outcome: .refused, unit: unit,
                             details: [
                                 "destination": destination, "location": location, "refused_unrecorded_before": String(unrecorded),
                             ]))

@@ -70,7 +70,7 @@ extension SandboxService {
         _ = try await store.write { tx in
             try tx.appendAudit(
                 AuditEvent(
-                    actor: actor, action: "sandbox.state-limit", tenant: tenant.name, outcome: "read-only", unit: unit,
+                    actor: actor, action: .sandboxStateLimit, tenant: tenant.name, outcome: .readOnly, unit: unit,
                     details: ["bytes": String(used), "state_max": String(plan.sandbox.stateMaxBytes)]
                 )
             )

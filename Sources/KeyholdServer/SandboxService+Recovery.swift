@@ -23,7 +23,7 @@ extension SandboxService {
                     for unit in rotation.oldUnits {
                         try await Blocking.run { try systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout) }
                     }
-                    try await self.finish(rotation, tenant: tenant, actor: Self.recoveryActor, outcome: "completed-after-restart")
+                    try await self.finish(rotation, tenant: tenant, actor: Self.recoveryActor, outcome: .completedAfterRestart)
                 } else {
                     try await self.rollBack(
                         rotation, tenant: tenant, newUnits: rotation.newUnits, actor: Self.recoveryActor,
@@ -74,7 +74,7 @@ extension SandboxService {
                 try await store.write { tx in
                     _ = try tx.appendAudit(
                         AuditEvent(
-                            actor: Self.recoveryActor, action: "sandbox.stop", tenant: tenant, unit: unit, details: ["reason": "orphaned unit"])
+                            actor: Self.recoveryActor, action: .sandboxStop, tenant: tenant, unit: unit, details: ["reason": "orphaned unit"])
                     )
                 }
             }

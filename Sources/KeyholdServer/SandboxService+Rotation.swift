@@ -26,7 +26,7 @@ extension SandboxService {
             {
                 // Brokered: each running agent's placeholder stands for whichever version is active, so activating the new
                 // one is the whole rotation; the agents' next requests carry it, with no second unit and no restart.
-                try await self.finish(rotation, tenant: tenant, actor: actor, outcome: "ok")
+                try await self.finish(rotation, tenant: tenant, actor: actor, outcome: .ok)
                 // What `sandbox status` shows: the version the agents' requests now carry.
                 let provider = pendingKey.provider.rawValue
                 try await self.store.write { tx in
@@ -74,7 +74,7 @@ extension SandboxService {
             FaultInjection.point("rotation.stopping-old")
             let oldIDs = Set(old.map(\.id))
             _ = try await self.stopLocked(tenant: tenant, actor: actor, reason: "rotated to a new credential") { oldIDs.contains($0.id) }
-            try await self.finish(rotation, tenant: tenant, actor: actor, outcome: "ok")
+            try await self.finish(rotation, tenant: tenant, actor: actor, outcome: .ok)
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             return AdminAPI.Rotation(
                 provider: rotation.provider, fromVersion: previousKey?.version, toVersion: pendingKey?.version,
@@ -101,7 +101,7 @@ extension SandboxService {
     }
 
     /// Activates the new version, retires the older ones, and records the rotation as finished.
-    func finish(_ rotation: RotationRecord, tenant: TenantRecord, actor: String, outcome: String) async throws {
+    func finish(_ rotation: RotationRecord, tenant: TenantRecord, actor: String, outcome: AuditOutcome) async throws {
         try await store.write { tx in
             var events: [AuditEvent] = []
             let keys = try rotation.keyProvider.map { try tx.keyVersions(tenantID: tenant.id, provider: $0) } ?? []
@@ -112,7 +112,7 @@ extension SandboxService {
                     try tx.setKeyVersionState(old.id, state: .retired)
                     events.append(
                         AuditEvent(
-                            actor: actor, action: "key.retire", tenant: tenant.name, provider: rotation.provider, keyVersion: old.version,
+                            actor: actor, action: .keyRetire, tenant: tenant.name, provider: rotation.provider, keyVersion: old.version,
                             fingerprint: old.sealed.fingerprint,
                             details: ["replaced_by": String(to), "replaced_by_fingerprint": new.sealed.fingerprint]
                         )
@@ -120,7 +120,7 @@ extension SandboxService {
                 }
                 events.insert(
                     AuditEvent(
-                        actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, keyVersion: to,
+                        actor: actor, action: .keyRotate, tenant: tenant.name, provider: rotation.provider, keyVersion: to,
                         fingerprint: new.sealed.fingerprint, outcome: outcome,
                         details: [
                             "from_version": rotation.fromVersion.map(String.init) ?? "-", "from_fingerprint": previous?.sealed.fingerprint ?? "-",
@@ -130,7 +130,7 @@ extension SandboxService {
                     at: 0
                 )
             } else {
-                events.append(AuditEvent(actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, outcome: outcome))
+                events.append(AuditEvent(actor: actor, action: .keyRotate, tenant: tenant.name, provider: rotation.provider, outcome: outcome))
             }
             try tx.updateRotation(rotation.id, step: .finished, state: .done)
             for event in events { try tx.appendAudit(event) }
@@ -155,8 +155,8 @@ extension SandboxService {
             try tx.updateRotation(rotation.id, step: .rolledBack, state: .failed, error: String(reason.prefix(500)))
             try tx.appendAudit(
                 AuditEvent(
-                    actor: actor, action: "key.rotate", tenant: tenant.name, provider: rotation.provider, keyVersion: rotation.toVersion,
-                    outcome: "failed", details: ["reason": String(reason.prefix(300)), "kept_version": rotation.fromVersion.map(String.init) ?? "-"]
+                    actor: actor, action: .keyRotate, tenant: tenant.name, provider: rotation.provider, keyVersion: rotation.toVersion,
+                    outcome: .failed, details: ["reason": String(reason.prefix(300)), "kept_version": rotation.fromVersion.map(String.init) ?? "-"]
                 )
             )
         }

@@ -310,14 +310,14 @@ extension SandboxService {
         if injection.proxyToken != nil {
             return [
                 AuditEvent(
-                    actor: actor, action: "key.inject", tenant: tenant.name, provider: "keyhold-proxy", unit: sandbox.unit,
+                    actor: actor, action: .keyInject, tenant: tenant.name, provider: "keyhold-proxy", unit: sandbox.unit,
                     invocationID: started.invocationID, details: ["plan": plan.id, "credential": "proxy-token"]
                 )
             ]
         }
         let secretEvents = injection.secretPlaceholders.map { entry in
             AuditEvent(
-                actor: actor, action: "key.inject", tenant: tenant.name, provider: SecretBinding.sealingLabel(name: entry.secret.name),
+                actor: actor, action: .keyInject, tenant: tenant.name, provider: SecretBinding.sealingLabel(name: entry.secret.name),
                 keyVersion: entry.secret.version, fingerprint: entry.secret.sealed.fingerprint, unit: sandbox.unit,
                 invocationID: started.invocationID,
                 details: [
@@ -335,7 +335,7 @@ extension SandboxService {
                     details["placeholder_fingerprint"] = Self.placeholderFingerprint(placeholder)
                 }
                 return AuditEvent(
-                    actor: actor, action: "key.inject", tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
+                    actor: actor, action: .keyInject, tenant: tenant.name, provider: key.provider.rawValue, keyVersion: key.version,
                     fingerprint: key.sealed.fingerprint, unit: sandbox.unit, invocationID: started.invocationID, details: details
                 )
             }
@@ -420,7 +420,7 @@ extension SandboxService {
                 }
                 try tx.appendAudit(
                     AuditEvent(
-                        actor: actor, action: "sandbox.start", tenant: tenant.name, outcome: "failed", unit: sandbox.unit, details: ["error": message]
+                        actor: actor, action: .sandboxStart, tenant: tenant.name, outcome: .failed, unit: sandbox.unit, details: ["error": message]
                     )
                 )
             }

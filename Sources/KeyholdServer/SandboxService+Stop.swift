@@ -36,7 +36,7 @@ extension SandboxService {
                 try tx.revokeProxyTokens(sandboxID: sandbox.id)
                 try tx.appendAudit(
                     AuditEvent(
-                        actor: actor, action: "sandbox.stop", tenant: tenant.name, unit: sandbox.unit, invocationID: sandbox.invocationID,
+                        actor: actor, action: .sandboxStop, tenant: tenant.name, unit: sandbox.unit, invocationID: sandbox.invocationID,
                         details: ["reason": reason]
                     )
                 )

@@ -16,7 +16,7 @@ public enum AuditLog {
         let detailsText: String = row["details"]
         let details = (try? JSONDecoder().decode([String: String].self, from: Data(detailsText.utf8))) ?? ["(unreadable details)": detailsText]
         let event = AuditEvent(
-            actor: row["actor"], action: row["action"], tenant: row["tenant"], provider: row["provider"], keyVersion: row["key_version"],
+            recordedBy: row["actor"], action: row["action"], tenant: row["tenant"], provider: row["provider"], keyVersion: row["key_version"],
             fingerprint: row["fingerprint"], outcome: row["outcome"], unit: row["unit"], invocationID: row["invocation_id"], details: details
         )
         return AuditRecord(seq: row["seq"], time: row["time"], event: event, prevHash: row["prev_hash"], hash: row["hash"])

@@ -25,7 +25,7 @@ public struct InjectionReceipt: Codable, Sendable, Equatable {
     public var records: [AuditRecord]
 
     /// The actions a receipt holds.
-    public static let actions: Set<String> = ["key.inject", "key.use"]
+    public static let actions: Set<String> = [AuditAction.keyInject.rawValue, AuditAction.keyUse.rawValue]
     /// Base64 raw Ed25519 public key of the signing host's audit key.
     public var publicKey: String
     /// Base64 Ed25519 signature over `signedMessage`.

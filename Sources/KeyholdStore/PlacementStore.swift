@@ -141,7 +141,7 @@ extension StoreTransaction {
         }
         try appendAudit(
             AuditEvent(
-                actor: actor, action: "sandbox.failover", tenant: orphan.tenant, unit: lost.first?.unit, invocationID: lost.first?.invocationID,
+                actor: actor, action: .sandboxFailover, tenant: orphan.tenant, unit: lost.first?.unit, invocationID: lost.first?.invocationID,
                 details: ["from_host": orphan.host, "to_host": host, "epoch": String(claimed)]))
         return claimed
     }

@@ -71,7 +71,7 @@ struct CapClampTests {
             Issue.record("a request was let through with nothing left")
             return
         }
-        #expect(refusal.cap == "tokens_per_day" && refusal.message.contains("resets at"), "\(refusal.message)")
+        #expect(refusal.cap == .tokensPerDay && refusal.message.contains("resets at"), "\(refusal.message)")
         // A request that fits whole is not clamped.
         let other = try ledger.reserve(tenantID: 2, caps: Self.caps, ask: Self.ask(output: 200)).get()
         #expect(other.clampedFrom == nil && other.outputTokens == 200)

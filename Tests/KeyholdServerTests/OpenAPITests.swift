@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdCore
 import KeyholdServer
 import KeyholdTesting
 import Testing
@@ -19,6 +20,29 @@ import Yams
         for route in document.routes.subtracting(served).sorted() {
             Issue.record("\(route) is documented in deploy/openapi.yaml but not served")
         }
+    }
+
+    /// The document's audit actions and outcomes are the sources' (`AuditAction`, `AuditOutcome`), and every cap it
+    /// names is a `CapName`: a value added on one side only fails here.
+    @Test func theDocumentsAuditVocabularyAndCapNamesAreTheSources() throws {
+        let document = try OpenAPIDocument.load()
+        let schemas = (document.root["components"] as? [String: Any])?["schemas"] as? [String: Any] ?? [:]
+        let event = (schemas["AuditEvent"] as? [String: Any])?["properties"] as? [String: Any] ?? [:]
+        func values(_ property: Any?) -> Set<String> { Set(((property as? [String: Any])?["enum"] as? [Any] ?? []).map { "\($0)" }) }
+        #expect(values(event["action"]) == Set(AuditAction.allCases.map(\.rawValue)))
+        #expect(values(event["outcome"]) == Set(AuditOutcome.allCases.map(\.rawValue)))
+        var capEnums: [Set<String>] = []
+        func collectCaps(_ node: Any) {
+            if let map = node as? [String: Any] {
+                if let cap = map["cap"] as? [String: Any], cap["enum"] != nil { capEnums.append(values(cap)) }
+                map.values.forEach(collectCaps)
+            } else if let list = node as? [Any] {
+                list.forEach(collectCaps)
+            }
+        }
+        collectCaps(document.root)
+        #expect(!capEnums.isEmpty, "the document names caps")
+        for names in capEnums { #expect(names.isSubset(of: Set(CapName.allCases.map(\.rawValue))), "\(names.sorted())") }
     }
 
     @Test func theDocumentDeclaresBothWaysToAuthenticate() throws {

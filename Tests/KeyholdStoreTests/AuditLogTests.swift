@@ -29,8 +29,8 @@ import Testing
     @Test(arguments: StoreKind.allCases) func aChangedDetailIsNamed(kind: StoreKind) throws {
         let temporary = try TemporaryStore(kind)
         try temporary.store.writeNow { tx in
-            try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", details: ["validated": "ok"]))
-            try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", details: ["validated": "ok"]))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .keySet, details: ["validated": "ok"]))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .keySet, details: ["validated": "ok"]))
         }
         try temporary.tamper(#"UPDATE audit SET details = '{"validated":"skipped"}' WHERE seq = 2"#)
         #expect(try temporary.verify().problem?.seq == 2)
@@ -73,7 +73,7 @@ import Testing
         #expect(throws: StoreError.self) {
             try temporary.store.writeNow { tx in
                 _ = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
-                try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
+                try tx.appendAudit(AuditEvent(actor: "root", action: .tenantCreate, tenant: "acme"))
             }
         }
         #expect(try temporary.store.readNow { tx in try tx.allTenants() }.isEmpty, "fail-closed: no tenant without its record")
@@ -83,14 +83,14 @@ import Testing
         let temporary = try TemporaryStore(kind)
         let (first, second) = try temporary.store.writeNow { tx in
             let first = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
-            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
-            try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "acme", provider: "openai", keyVersion: 1))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .tenantCreate, tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .keyInject, tenant: "acme", provider: "openai", keyVersion: 1))
             // The newest tenant is deleted: SQLite's rowid alone would give its id to the next.
             try tx.deleteTenant(first.id)
             try tx.appendAudit(
-                AuditEvent(actor: "root", action: "tenant.delete", tenant: "acme", details: [AuditEvent.tenantIDDetail: String(first.id)]))
+                AuditEvent(actor: "root", action: .tenantDelete, tenant: "acme", details: [AuditEvent.tenantIDDetail: String(first.id)]))
             let second = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
-            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .tenantCreate, tenant: "acme"))
             return (first, second)
         }
         #expect(second.id != first.id, "a deleted tenant's id was given again")
@@ -105,12 +105,12 @@ import Testing
     @Test(arguments: StoreKind.allCases) func recordsWrittenBeforeIdsAreBoundToTheLiveTenantFromItsCreation(kind: StoreKind) throws {
         let temporary = try TemporaryStore(kind)
         let live = try temporary.store.writeNow { tx in
-            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
-            try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "acme"))
-            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.delete", tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .tenantCreate, tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .keyInject, tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .tenantDelete, tenant: "acme"))
             let live = try tx.insertTenant(name: try TenantName("acme"), plan: "byok", agent: ["/bin/true"])
-            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "acme"))
-            try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .tenantCreate, tenant: "acme"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .keyInject, tenant: "acme"))
             return live
         }
         // As a database written before v10 holds them: no ids; then the migration's backfill.
@@ -125,9 +125,9 @@ import Testing
         let a = try temporary.store.writeNow { tx in
             let a = try tx.insertTenant(name: try TenantName("a"), plan: "byok", agent: ["/bin/true"])
             _ = try tx.insertTenant(name: try TenantName("b"), plan: "byok", agent: ["/bin/true"])
-            try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "a"))
-            try tx.appendAudit(AuditEvent(actor: "root", action: "key.set", tenant: "a", provider: "openai", keyVersion: 1))
-            try tx.appendAudit(AuditEvent(actor: "root", action: "key.inject", tenant: "b"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .tenantCreate, tenant: "a"))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .keySet, tenant: "a", provider: "openai", keyVersion: 1))
+            try tx.appendAudit(AuditEvent(actor: "root", action: .keyInject, tenant: "b"))
             return a
         }
         let (byTenant, byFamily, byAction, future) = try temporary.store.readNow { tx in

@@ -43,7 +43,7 @@ final class TemporaryStore {
     func appendRecords(_ count: Int) throws {
         try store.writeNow { tx in
             for index in 0..<count {
-                try tx.appendAudit(AuditEvent(actor: "root", action: "tenant.create", tenant: "t\(index)"))
+                try tx.appendAudit(AuditEvent(actor: "root", action: .tenantCreate, tenant: "t\(index)"))
             }
         }
     }

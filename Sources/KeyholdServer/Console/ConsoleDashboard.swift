@@ -24,7 +24,7 @@ public enum ConsoleDashboard {
             ]
         }
         model["hasSecrets"] = !secrets.isEmpty
-        let uses = try await plane.tenantAuditRecords(tenant: name, action: "key.use", since: nil, limit: keyUseCount)
+        let uses = try await plane.tenantAuditRecords(tenant: name, action: AuditAction.keyUse.rawValue, since: nil, limit: keyUseCount)
         model["keyUses"] = uses.map { record -> [String: Any] in
             let details = record.event.details
             let destinations = details.keys.filter { $0.hasPrefix("destination.") }.sorted().map {
@@ -37,7 +37,7 @@ public enum ConsoleDashboard {
             ]
         }
         model["hasKeyUses"] = !uses.isEmpty
-        let misuses = try await plane.tenantAuditRecords(tenant: name, action: "key.misuse", since: nil, limit: keyUseCount)
+        let misuses = try await plane.tenantAuditRecords(tenant: name, action: AuditAction.keyMisuse.rawValue, since: nil, limit: keyUseCount)
         model["misuses"] = misuses.map { record -> [String: Any] in
             ["time": display(record.time), "key": record.event.provider ?? "-", "destination": record.event.details["destination"] ?? "-"]
         }
@@ -83,7 +83,7 @@ public enum ConsoleDashboard {
         model["logs"] = logs
         model["hasLogs"] = !logs.isEmpty
         if managed { model["usage"] = usageModel(try await plane.usage(tenant: name, by: UsageGrouping.day.rawValue)) }
-        let injections = try await plane.tenantAuditRecords(tenant: name, action: "key.inject", since: nil, limit: injectionCount)
+        let injections = try await plane.tenantAuditRecords(tenant: name, action: AuditAction.keyInject.rawValue, since: nil, limit: injectionCount)
         model["injections"] = injections.reversed().map { record -> [String: Any] in
             [
                 "time": display(record.time), "provider": record.event.provider ?? "proxy",
