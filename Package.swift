@@ -298,6 +298,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KeyholdProxyTests",
+            dependencies: [
+                "KeyholdProxy", "KeyholdCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KeyholdVaultTests",
             dependencies: ["KeyholdVault", "KeyholdCore"],
             swiftSettings: swiftSettings

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One line of the usage journal: a reservation made, or a request settled.
-struct JournalEntry: Codable, Sendable {
+struct JournalEntry: Codable, Sendable, Equatable {
     /// `r` (reserved) or `s` (settled).
     var kind: String
     var id: String

@@ -93,7 +93,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let receiver else { return }
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         switch unwrapInboundIn(data) {
         case .head(let head):
             answered = true
@@ -160,10 +160,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     /// One timer per call, moved on only when it fires (a stream's every chunk would otherwise schedule a new one).
     private func armTimer(context: ChannelHandlerContext, in delay: TimeAmount? = nil) {
         timer?.cancel()
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay ?? readTimeout) { [weak self] in
             guard let self, self.receiver != nil else { return }
-            let silent = NIODeadline.now() - self.lastActivity
+            let silent = context.eventLoop.now - self.lastActivity
             if silent < self.readTimeout { return self.armTimer(context: context, in: self.readTimeout - silent, keepingActivity: true) }
             self.fail(.timeout(seconds: self.readTimeout.nanoseconds / 1_000_000_000))
             context.close(promise: nil)
