@@ -47,9 +47,12 @@ for target in "${targets[@]}"; do
   mkdir -p "$found"
   log="$work/$target.log"
   status=0
+  # A dictionary of the keys and values the parser decides on, where there is one (Tests/FuzzCorpus/TARGET.dict).
+  dictionary=()
+  if [ -f "Tests/FuzzCorpus/$target.dict" ]; then dictionary=(-dict="Tests/FuzzCorpus/$target.dict"); fi
   # New inputs go to $found (libFuzzer writes to the first directory); the seeds are read only.
   "$binary" "$target" -max_total_time="$seconds" -print_final_stats=1 -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="$work/$target-" "$found" "$seeds" >"$log" 2>&1 || status=$?
+    "${dictionary[@]}" -artifact_prefix="$work/$target-" "$found" "$seeds" >"$log" 2>&1 || status=$?
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   corpus=$(find "$found" "$seeds" -type f | wc -l)
