@@ -196,6 +196,7 @@ let package = Package(
             dependencies: [
                 "BenchmarkSupport",
                 "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/SandboxStart",
             swiftSettings: swiftSettings
@@ -208,6 +209,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/ProxyThroughput",
             swiftSettings: swiftSettings
@@ -217,19 +219,26 @@ let package = Package(
             dependencies: [
                 "BenchmarkSupport",
                 "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Rotation",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "keyhold-bench-fleet",
-            dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting"],
+            dependencies: [
+                "BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/Fleet",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "keyhold-bench-keyhealth",
-            dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault"],
+            dependencies: [
+                "BenchmarkSupport", "KeyholdCore", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/KeyHealth",
             swiftSettings: swiftSettings
         ),
@@ -237,13 +246,17 @@ let package = Package(
             name: "keyhold-bench-console",
             dependencies: [
                 "BenchmarkSupport", "KeyholdCore", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Console",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "keyhold-bench-store",
-            dependencies: ["BenchmarkSupport", "KeyholdCore", "KeyholdStore", "KeyholdTesting"],
+            dependencies: [
+                "BenchmarkSupport", "KeyholdCore", "KeyholdStore", "KeyholdTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/Store",
             swiftSettings: swiftSettings
         ),
@@ -258,6 +271,7 @@ let package = Package(
             dependencies: [
                 "BenchmarkSupport", "KeyholdSandbox", "KeyholdStore", "KeyholdTesting",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Boundary",
             exclude: ["client.py"],
@@ -265,6 +279,7 @@ let package = Package(
         ),
         .target(
             name: "BenchmarkSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Support",
             swiftSettings: swiftSettings
         ),

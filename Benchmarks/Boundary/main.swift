@@ -1,3 +1,4 @@
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import Glibc
@@ -14,23 +15,23 @@ import KeyholdTesting
 //           in), against the same requests spliced (sni); and the TLS handshake of a new connection on both paths.
 // Usage: keyhold-bench-boundary [--requests N] [--rounds N]
 
-let usage = "usage: keyhold-bench-boundary [--requests N] [--rounds N]"
-var requests = 2000
-var rounds = 5
-do {
-    var rest = CommandLine.arguments.dropFirst()
-    let reader = OptionReader(usage: usage)
-    while let flag = rest.popFirst() {
-        switch flag {
-        case "--requests": requests = try reader.number(after: flag, in: &rest, minimum: 100)
-        case "--rounds": rounds = try reader.number(after: flag, in: &rest, minimum: 1)
-        default: throw BenchError("unknown option \(flag)\n\(usage)")
-        }
+/// The command line.
+struct Arguments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keyhold-bench-boundary", abstract: "What the sandbox boundary adds to an agent's requests.")
+
+    @Option(help: "Timed requests of each mode in each round.")
+    var requests = 2000
+    @Option(help: "Rounds (the sandboxes restart in each).")
+    var rounds = 5
+
+    func validate() throws {
+        try require(requests, atLeast: 100, for: "--requests")
+        try require(rounds, atLeast: 1, for: "--rounds")
     }
-} catch {
-    print(error)
-    exit(2)
 }
+let arguments = Arguments.parseOrExit()
+let (requests, rounds) = (arguments.requests, arguments.rounds)
 
 print(
     """

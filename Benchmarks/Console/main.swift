@@ -6,6 +6,7 @@
 // and p99 per tenant. Target: median at most 5 ms with 10,000 records.
 //
 // Usage: keyhold-bench-console [--records N] [--renders N]
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import KeyholdCore
@@ -13,18 +14,23 @@ import KeyholdServer
 import KeyholdStore
 import KeyholdTesting
 
-let usage = "usage: keyhold-bench-console [--records N] [--renders N]"
-var records = 10_000
-var renders = 500
-var rest = CommandLine.arguments.dropFirst()
-let reader = OptionReader(usage: usage)
-while let flag = rest.popFirst() {
-    switch flag {
-    case "--records": records = try reader.number(after: flag, in: &rest, minimum: 1)
-    case "--renders": renders = try reader.number(after: flag, in: &rest, minimum: 10)
-    default: throw BenchError("unknown argument \(flag)\n\(usage)")
+/// The command line.
+struct Arguments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keyhold-bench-console", abstract: "The tenant console's page renders with many audit records.")
+
+    @Option(help: "Audit records of the tenant's own (and as many of another's, interleaved).")
+    var records = 10_000
+    @Option(help: "Timed renders of each page.")
+    var renders = 500
+
+    func validate() throws {
+        try require(records, atLeast: 1, for: "--records")
+        try require(renders, atLeast: 10, for: "--renders")
     }
 }
+let arguments = Arguments.parseOrExit()
+let (records, renders) = (arguments.records, arguments.renders)
 
 let idle = try IdleDaemon(label: "keyhold-bench-console")
 let plane = idle.plane

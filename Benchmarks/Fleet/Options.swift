@@ -1,43 +1,27 @@
+import ArgumentParser
 import BenchmarkSupport
 
 /// The fleet benchmark's command-line options.
-struct Options: Sendable {
-    /// Tenants placed and started over the three hosts.
+struct Options: ParsableCommand, Sendable {
+    static let configuration = CommandConfiguration(
+        commandName: "keyhold-bench-fleet", abstract: "A fleet of three hosts: placement, start rate and failover.")
+
+    @Option(help: "Tenants placed and started over three hosts on PostgreSQL.")
     var tenants = 1500
-    /// Tenants started on one host on SQLite, for comparison.
+    @Option(help: "Tenants started on one host on SQLite, for comparison (0 skips).")
     var single = 300
-    /// Tenants on the host that is killed.
+    @Option(help: "Tenants on the host that is killed (0 skips).")
     var failover = 200
-    /// The hosts' lease, in seconds.
+    @Option(help: ArgumentHelp("The hosts' --lease-seconds.", valueName: "seconds"))
     var lease = 10
-    /// Start requests in flight at once.
+    @Option(help: "Start requests in flight at once.")
     var concurrency = 16
 
-    static let usage = """
-        usage: keyhold-bench-fleet [--tenants N] [--single N] [--failover N] [--lease S] [--concurrency N]
-          --tenants N      tenants placed and started over three hosts on PostgreSQL (default 1500)
-          --single N       tenants started on one host on SQLite, for comparison (default 300; 0 skips)
-          --failover N     tenants on the host that is killed (default 200; 0 skips)
-          --lease S        the hosts' --lease-seconds (default 10)
-          --concurrency N  start requests in flight at once (default 16)
-        """
-
-    /// Parses `arguments` (without the program name).
-    static func parse(_ arguments: [String]) throws(BenchError) -> Options {
-        var options = Options()
-        var rest = arguments[...]
-        let reader = OptionReader(usage: usage)
-        while let flag = rest.popFirst() {
-            switch flag {
-            case "--tenants": options.tenants = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--single": options.single = try reader.number(after: flag, in: &rest, minimum: 0)
-            case "--failover": options.failover = try reader.number(after: flag, in: &rest, minimum: 0)
-            case "--lease": options.lease = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--concurrency": options.concurrency = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "-h", "--help": throw BenchError(usage)
-            default: throw BenchError("unknown option \(flag)\n\(usage)")
-            }
-        }
-        return options
+    func validate() throws {
+        try require(tenants, atLeast: 1, for: "--tenants")
+        try require(single, atLeast: 0, for: "--single")
+        try require(failover, atLeast: 0, for: "--failover")
+        try require(lease, atLeast: 1, for: "--lease")
+        try require(concurrency, atLeast: 1, for: "--concurrency")
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import Glibc
@@ -9,14 +10,8 @@ import KeyholdTesting
 import Synchronization
 
 /// A fleet of three hosts on one PostgreSQL, on this machine: placement and start rate against one host on
-/// SQLite, and the failover time of a host's tenants after its death. See `Options.usage`.
-let options: Options
-do {
-    options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
-} catch {
-    print(error)
-    exit(2)
-}
+/// SQLite, and the failover time of a host's tenants after its death. See `--help`.
+let options = Options.parseOrExit()
 print(
     "keyhold-bench-fleet: \(MachineFacts.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(MachineFacts.kernel), \(MachineFacts.build)"
 )

@@ -6,6 +6,7 @@
 // budget is RATE). Each key's first check is spread over its period, so N/PERIOD per second is the mean load.
 //
 // Usage: keyhold-bench-keyhealth [--keys N] [--period SECONDS] [--rate N]
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import Glibc
@@ -15,20 +16,26 @@ import KeyholdStore
 import KeyholdTesting
 import KeyholdVault
 
-let usage = "usage: keyhold-bench-keyhealth [--keys N] [--period SECONDS] [--rate N]"
-var keys = 10_000
-var period = 60
-var rate = 100
-var rest = CommandLine.arguments.dropFirst()
-let reader = OptionReader(usage: usage)
-while let flag = rest.popFirst() {
-    switch flag {
-    case "--keys": keys = try reader.number(after: flag, in: &rest, minimum: 2)
-    case "--period": period = try reader.number(after: flag, in: &rest, minimum: 5)
-    case "--rate": rate = try reader.number(after: flag, in: &rest, minimum: 1)
-    default: throw BenchError("unknown argument \(flag)\n\(usage)")
+/// The command line.
+struct Arguments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keyhold-bench-keyhealth", abstract: "Scheduled key checks against the providers' rate limits.")
+
+    @Option(help: "Keys checked.")
+    var keys = 10_000
+    @Option(help: ArgumentHelp("The plans' revalidate_every.", valueName: "seconds"))
+    var period = 60
+    @Option(help: "--key-check-rate: checks a second per provider.")
+    var rate = 100
+
+    func validate() throws {
+        try require(keys, atLeast: 2, for: "--keys")
+        try require(period, atLeast: 5, for: "--period")
+        try require(rate, atLeast: 1, for: "--rate")
     }
 }
+let arguments = Arguments.parseOrExit()
+let (keys, period, rate) = (arguments.keys, arguments.period, arguments.rate)
 print("keyhold-bench-keyhealth: \(MachineFacts.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(MachineFacts.build)")
 print("\(keys) keys, revalidate_every: \(period)s, --key-check-rate \(rate) per provider (mean need: \(keys / 2 / period)/s per provider)")
 

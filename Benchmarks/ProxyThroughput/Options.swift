@@ -1,3 +1,4 @@
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 
@@ -36,54 +37,70 @@ struct Options: Sendable, Codable {
     static let compromisedLiteLLM: Set<String> = ["1.82.7", "1.82.8", "1.107.0"]
 
     var venv: String { litellmVenv ?? (scratch as NSString).appendingPathComponent("litellm-\(Self.litellmVersion)-venv") }
+}
 
-    static let usage = """
-        usage: keyhold-bench-proxy [options]
-          --requests N                    timed requests of each kind at one client, to the fake and through Keyhold (default 2000)
-          --warmup N                      untimed requests first (per connection when concurrent; default 200)
-          --connections N                 concurrent connections (default 64)
-          --concurrent-requests N         requests of each kind at N connections, per target (default 20000)
-          --paced-rate N                  requests/s in all for the paced run at N connections (default 2000, the issue's throughput target)
-          --paced-seconds N               length of each paced run (default 5)
-          --sustain-seconds N             sustained run with memory sampled every 5 s (default 60; the issue asks for 600)
-          --unwritable-seconds N          run with the database unwritable (default 30)
-          --litellm-requests N            timed requests of each kind at one client through LiteLLM (default 500)
-          --litellm-concurrent-requests N requests of each kind at N connections through LiteLLM (default 2000)
-          --skip-litellm                  do not install or run LiteLLM
-          --pin-daemon CPUS --pin-load CPUS
-                                          run keyhold serve on CPUS and the load generator and fake provider on others
-                                          (taskset -c lists: 1, 0-1, 2,3); LiteLLM's side is not pinned
-          --scratch DIR                   scratch directory (default $TMPDIR/keyhold-bench-proxy)
-          --litellm-venv DIR              LiteLLM's throwaway virtual environment (default SCRATCH/litellm-\(litellmVersion)-venv)
-        """
+/// The command line, read into `Options` (which also travels as JSON to the LiteLLM child).
+struct Arguments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keyhold-bench-proxy", abstract: "The metering proxy's latency, throughput and memory, and LiteLLM's.")
 
-    /// Parses `arguments` (without the program name).
-    static func parse(_ arguments: [String]) throws(BenchError) -> Options {
-        var options = Options()
-        var rest = arguments[...]
-        let reader = OptionReader(usage: usage)
-        while let flag = rest.popFirst() {
-            switch flag {
-            case "--requests": options.requests = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--warmup": options.warmup = try reader.number(after: flag, in: &rest, minimum: 0)
-            case "--connections": options.connections = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--concurrent-requests": options.concurrentRequests = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--paced-rate": options.pacedRate = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--paced-seconds": options.pacedSeconds = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--sustain-seconds": options.sustainSeconds = try reader.number(after: flag, in: &rest, minimum: 5)
-            case "--unwritable-seconds": options.unwritableSeconds = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--litellm-requests": options.litellmRequests = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--litellm-concurrent-requests": options.litellmConcurrentRequests = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--skip-litellm": options.skipLiteLLM = true
-            case "--pin-daemon": options.pinDaemon = try Pinning.cpus(try reader.text(after: flag, in: &rest), flag: flag)
-            case "--pin-load": options.pinLoad = try Pinning.cpus(try reader.text(after: flag, in: &rest), flag: flag)
-            case "--scratch": options.scratch = try reader.text(after: flag, in: &rest)
-            case "--litellm-venv": options.litellmVenv = try reader.text(after: flag, in: &rest)
-            case "-h", "--help": throw BenchError(usage)
-            default: throw BenchError("unknown option \(flag)\n\(usage)")
-            }
+    @Option(help: "Timed requests of each kind at one client, to the fake and through Keyhold.")
+    var requests = 2000
+    @Option(help: "Untimed requests first (per connection when concurrent).")
+    var warmup = 200
+    @Option(help: "Concurrent connections.")
+    var connections = 64
+    @Option(help: "Requests of each kind at N connections, per target.")
+    var concurrentRequests = 20_000
+    @Option(help: "Requests/s in all for the paced run at N connections (the issue's throughput target).")
+    var pacedRate = 2000
+    @Option(help: "Length of each paced run, in seconds.")
+    var pacedSeconds = 5
+    @Option(help: "Sustained run with memory sampled every 5 s, in seconds (the issue asks for 600).")
+    var sustainSeconds = 60
+    @Option(help: "Run with the database unwritable, in seconds.")
+    var unwritableSeconds = 30
+    @Option(help: "Timed requests of each kind at one client through LiteLLM.")
+    var litellmRequests = 500
+    @Option(help: "Requests of each kind at N connections through LiteLLM.")
+    var litellmConcurrentRequests = 2000
+    @Flag(name: .customLong("skip-litellm"), help: "Do not install or run LiteLLM.")
+    var skipLiteLLM = false
+    @Option(help: ArgumentHelp("Run keyhold serve on these CPUs (a taskset -c list: 1, 0-1, 2,3); give --pin-load too.", valueName: "cpus"))
+    var pinDaemon: String?
+    @Option(help: ArgumentHelp("Run the load generator and fake provider on these CPUs; LiteLLM's side is not pinned.", valueName: "cpus"))
+    var pinLoad: String?
+    @Option(help: ArgumentHelp("Scratch directory (default $TMPDIR/keyhold-bench-proxy).", valueName: "dir"))
+    var scratch: String?
+    @Option(
+        name: .customLong("litellm-venv"),
+        help: ArgumentHelp("LiteLLM's throwaway virtual environment (default SCRATCH/litellm-\(Options.litellmVersion)-venv).", valueName: "dir"))
+    var litellmVenv: String?
+
+    func validate() throws {
+        for (value, minimum, name) in [
+            (requests, 1, "--requests"), (warmup, 0, "--warmup"), (connections, 1, "--connections"),
+            (concurrentRequests, 1, "--concurrent-requests"), (pacedRate, 1, "--paced-rate"), (pacedSeconds, 1, "--paced-seconds"),
+            (sustainSeconds, 5, "--sustain-seconds"), (unwritableSeconds, 1, "--unwritable-seconds"),
+            (litellmRequests, 1, "--litellm-requests"), (litellmConcurrentRequests, 1, "--litellm-concurrent-requests"),
+        ] {
+            try require(value, atLeast: minimum, for: name)
         }
-        guard (options.pinDaemon == nil) == (options.pinLoad == nil) else { throw BenchError("give --pin-daemon and --pin-load together") }
+        guard (pinDaemon == nil) == (pinLoad == nil) else { throw ValidationError("give --pin-daemon and --pin-load together") }
+    }
+
+    /// The options the benchmark runs with.
+    func options() throws(BenchError) -> Options {
+        var options = Options()
+        (options.requests, options.warmup, options.connections, options.concurrentRequests) = (requests, warmup, connections, concurrentRequests)
+        (options.pacedRate, options.pacedSeconds, options.sustainSeconds) = (pacedRate, pacedSeconds, sustainSeconds)
+        (options.unwritableSeconds, options.litellmRequests, options.litellmConcurrentRequests) =
+            (unwritableSeconds, litellmRequests, litellmConcurrentRequests)
+        options.skipLiteLLM = skipLiteLLM
+        options.pinDaemon = try pinDaemon.map { text throws(BenchError) in try Pinning.cpus(text, flag: "--pin-daemon") }
+        options.pinLoad = try pinLoad.map { text throws(BenchError) in try Pinning.cpus(text, flag: "--pin-load") }
+        if let scratch { options.scratch = scratch }
+        options.litellmVenv = litellmVenv
         return options
     }
 }

@@ -1,9 +1,10 @@
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import Glibc
 
 /// Measures the latency Keyhold's metering proxy adds over calling a provider directly, its throughput and memory,
-/// and LiteLLM's proxy against the same fake provider. See `Options.usage`.
+/// and LiteLLM's proxy against the same fake provider. See `--help`.
 let arguments = Array(CommandLine.arguments.dropFirst())
 
 if arguments.first == "--litellm-child", arguments.count == 2 {
@@ -17,7 +18,7 @@ if arguments.first == "--litellm-child", arguments.count == 2 {
 
 let options: Options
 do {
-    options = try Options.parse(arguments)
+    options = try Arguments.parseOrExit().options()
 } catch {
     say(error.description)
     exit(2)

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import KeyholdCore
@@ -12,14 +13,25 @@ import KeyholdVault
 //
 //   keyhold-bench-rotation [--keys N] [--rotations N] [--readiness-ms N]
 
-let arguments = CommandLine.arguments
-func option(_ name: String, _ fallback: Int) -> Int {
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else { return fallback }
-    return value
+/// The command line.
+struct Arguments: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "keyhold-bench-rotation", abstract: "KEK rewrap rate and key rotation time.")
+
+    @Option(help: "Key versions sealed before `keyhold kek rotate`.")
+    var keys = 100_000
+    @Option(help: "Key rotations timed.")
+    var rotations = 10
+    @Option(help: "The daemon's --readiness-window-ms.")
+    var readinessMs = 500
+
+    func validate() throws {
+        try require(keys, atLeast: 1, for: "--keys")
+        try require(rotations, atLeast: 1, for: "--rotations")
+        try require(readinessMs, atLeast: 0, for: "--readiness-ms")
+    }
 }
-let keyCount = option("--keys", 100_000)
-let rotations = option("--rotations", 10)
-let readinessMs = option("--readiness-ms", 500)
+let arguments = Arguments.parseOrExit()
+let (keyCount, rotations, readinessMs) = (arguments.keys, arguments.rotations, arguments.readinessMs)
 
 print("keyhold-bench-rotation: \(ProcessInfo.processInfo.activeProcessorCount) CPUs, \(keyCount) keys, \(rotations) rotations")
 

@@ -1,53 +1,37 @@
+import ArgumentParser
 import BenchmarkSupport
 
 /// The benchmark's command-line options.
-struct Options: Sendable {
-    /// Timed starts of each kind.
+struct Options: ParsableCommand, Sendable {
+    static let configuration = CommandConfiguration(
+        commandName: "keyhold-bench-sandbox", abstract: "Sandbox start against systemd alone, density and security scores.")
+
+    @Option(help: "Timed starts of each kind, alternating.")
     var starts = 100
-    /// Untimed starts of each kind before the timed ones.
+    @Option(help: "Untimed starts of each kind first.")
     var warmup = 5
-    /// Idle sandboxes started for the density figure (0 skips it).
+    @Option(help: "Idle sandboxes started through the API, one tenant each (0 skips).")
     var density = 500
-    /// Skip the `systemd-analyze security` scores.
+    @Flag(help: "Do not print systemd-analyze security scores.")
     var skipSecurity = false
-    /// Sizes of the concurrent-start rounds (an empty list skips them).
-    var concurrent = [20, 100]
-    /// Rounds of each concurrent size and kind.
+    @Option(
+        name: .customLong("concurrent"),
+        help: ArgumentHelp("Starts sent at once, through the API and as systemd-run, for each size (0 skips).", valueName: "N,M"))
+    var concurrentSizes = "20,100"
+    @Option(help: "Rounds of each concurrent size and kind.")
     var concurrentRounds = 5
 
-    static let usage = """
-        usage: keyhold-bench-sandbox [--starts N] [--warmup N] [--density N] [--concurrent N,M] [--concurrent-rounds N] [--skip-security]
-          --starts N       timed starts of each kind, alternating (default 100)
-          --warmup N       untimed starts of each kind first (default 5)
-          --density N      idle sandboxes started through the API, one tenant each (default 500; 0 skips)
-          --concurrent N,M starts sent at once, through the API and as systemd-run, for each size (default 20,100; 0 skips)
-          --concurrent-rounds N  rounds of each size and kind (default 5)
-          --skip-security  do not print systemd-analyze security scores
-        """
+    /// The concurrent-start round sizes (an empty list skips them).
+    var concurrent: [Int] { concurrentSizes.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
 
-    /// Parses `arguments` (without the program name).
-    static func parse(_ arguments: [String]) throws(BenchError) -> Options {
-        var options = Options()
-        var rest = arguments[...]
-        let reader = OptionReader(usage: usage)
-        while let flag = rest.popFirst() {
-            switch flag {
-            case "--starts": options.starts = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "--warmup": options.warmup = try reader.number(after: flag, in: &rest, minimum: 0)
-            case "--density": options.density = try reader.number(after: flag, in: &rest, minimum: 0)
-            case "--skip-security": options.skipSecurity = true
-            case "--concurrent":
-                guard let text = rest.popFirst() else { throw BenchError("--concurrent needs sizes, e.g. 20,100\n\(usage)") }
-                let sizes = text.split(separator: ",").compactMap { Int($0) }
-                guard sizes.count == text.split(separator: ",").count, sizes.allSatisfy({ $0 >= 0 }) else {
-                    throw BenchError("--concurrent takes whole numbers separated by commas, e.g. 20,100")
-                }
-                options.concurrent = sizes.filter { $0 > 0 }
-            case "--concurrent-rounds": options.concurrentRounds = try reader.number(after: flag, in: &rest, minimum: 1)
-            case "-h", "--help": throw BenchError(usage)
-            default: throw BenchError("unknown option \(flag)\n\(usage)")
-            }
+    func validate() throws {
+        try require(starts, atLeast: 1, for: "--starts")
+        try require(warmup, atLeast: 0, for: "--warmup")
+        try require(density, atLeast: 0, for: "--density")
+        try require(concurrentRounds, atLeast: 1, for: "--concurrent-rounds")
+        let parts = concurrentSizes.split(separator: ",")
+        guard !parts.isEmpty, parts.allSatisfy({ Int($0).map { $0 >= 0 } ?? false }) else {
+            throw ValidationError("--concurrent takes whole numbers separated by commas, e.g. 20,100")
         }
-        return options
     }
 }

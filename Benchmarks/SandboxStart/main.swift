@@ -1,16 +1,11 @@
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import Glibc
 
 /// Measures how long Keyhold takes to start a sandbox compared with systemd alone, how many idle sandboxes a host
-/// holds, and the units' `systemd-analyze security` scores. See `Options.usage`.
-let options: Options
-do {
-    options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
-} catch {
-    print(error)
-    exit(2)
-}
+/// holds, and the units' `systemd-analyze security` scores. See `--help`.
+let options = Options.parseOrExit()
 
 Machine.printHeader(options)
 let bench: Bench

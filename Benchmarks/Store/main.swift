@@ -7,24 +7,30 @@
 // protocol's and the engine's, not the disk's); SQLite is a file with synchronous=FULL (it does sync).
 //
 // Usage: keyhold-bench-store [--appends N] [--runs N]
+import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import KeyholdCore
 import KeyholdStore
 import KeyholdTesting
 
-let usage = "usage: keyhold-bench-store [--appends N] [--runs N]"
-var appends = 1000
-var runs = 5
-var rest = CommandLine.arguments.dropFirst()
-let reader = OptionReader(usage: usage)
-while let flag = rest.popFirst() {
-    switch flag {
-    case "--appends": appends = try reader.number(after: flag, in: &rest, minimum: 10)
-    case "--runs": runs = try reader.number(after: flag, in: &rest, minimum: 1)
-    default: throw BenchError("unknown argument \(flag)\n\(usage)")
+/// The command line.
+struct Arguments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keyhold-bench-store", abstract: "Audit appends, tenant lookups and usage rows on SQLite against PostgreSQL.")
+
+    @Option(help: "Audit appends per run.")
+    var appends = 1000
+    @Option(help: "Runs of each measurement (medians are printed).")
+    var runs = 5
+
+    func validate() throws {
+        try require(appends, atLeast: 10, for: "--appends")
+        try require(runs, atLeast: 1, for: "--runs")
     }
 }
+let arguments = Arguments.parseOrExit()
+let (appends, runs) = (arguments.appends, arguments.runs)
 
 /// One backend's figures, medians over the runs.
 struct Figures {
