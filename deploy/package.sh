@@ -78,7 +78,7 @@ done
 # (`|| true`: head closes the pipe early, and pipefail would make that a failure.)
 sources_of() {
   case $1 in
-  keyhold-exec) echo Sources/keyhold-exec Sources/CSeccomp ;;
+  keyhold-exec) echo Sources/keyhold-exec Sources/KeyholdExecPayload Sources/CSeccomp ;;
   keyhold-mount) echo Sources/keyhold-mount Sources/CMountNamespace ;;
   keyhold) find Sources -mindepth 1 -maxdepth 1 -type d ! -name keyhold-exec ! -name keyhold-mount ! -name KeyholdTesting ;;
   esac
