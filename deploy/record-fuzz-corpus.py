@@ -219,8 +219,8 @@ for data in queries:
 
 def record_console_forms():
     for fields in (
-        {"csrf": "3f9c2a7be1d04c5d9e8f7a6b5c4d3e2f", "key": "sk-proj-AbCdEf0123456789_-xyz"},
-        {"csrf": "3f9c2a7be1d04c5d9e8f7a6b5c4d3e2f", "key": " sk-ant-api03-Zz9+/= with spaces\n", "provider": "anthropic"},
+        {"csrf": "3f9c2a7be1d04c5d9e8f7a6b5c4d3e2f", "key": "sk-corpus-not-a-key_-xyz"},
+        {"csrf": "3f9c2a7be1d04c5d9e8f7a6b5c4d3e2f", "key": " sk-ant-corpus-not-a-key+/= with spaces\n", "provider": "anthropic"},
         {"signin": "kh_link_0123456789abcdef", "csrf": "00ff"},
         {"key": "clé-ünïcödé-🔑"},
     ):

@@ -45,27 +45,27 @@ struct Arguments: ParsableCommand {
         commandName: "keyhold-bench-proxy", abstract: "The metering proxy's latency, throughput and memory, and LiteLLM's.")
 
     @Option(help: "Timed requests of each kind at one client, to the fake and through Keyhold.")
-    var requests = 2000
+    var requests = Options().requests
     @Option(help: "Untimed requests first (per connection when concurrent).")
-    var warmup = 200
+    var warmup = Options().warmup
     @Option(help: "Concurrent connections.")
-    var connections = 64
+    var connections = Options().connections
     @Option(help: "Requests of each kind at N connections, per target.")
-    var concurrentRequests = 20_000
+    var concurrentRequests = Options().concurrentRequests
     @Option(help: "Requests/s in all for the paced run at N connections (the issue's throughput target).")
-    var pacedRate = 2000
+    var pacedRate = Options().pacedRate
     @Option(help: "Length of each paced run, in seconds.")
-    var pacedSeconds = 5
+    var pacedSeconds = Options().pacedSeconds
     @Option(help: "Sustained run with memory sampled every 5 s, in seconds (the issue asks for 600).")
-    var sustainSeconds = 60
+    var sustainSeconds = Options().sustainSeconds
     @Option(help: "Run with the database unwritable, in seconds.")
-    var unwritableSeconds = 30
+    var unwritableSeconds = Options().unwritableSeconds
     @Option(help: "Timed requests of each kind at one client through LiteLLM.")
-    var litellmRequests = 500
+    var litellmRequests = Options().litellmRequests
     @Option(help: "Requests of each kind at N connections through LiteLLM.")
-    var litellmConcurrentRequests = 2000
+    var litellmConcurrentRequests = Options().litellmConcurrentRequests
     @Flag(name: .customLong("skip-litellm"), help: "Do not install or run LiteLLM.")
-    var skipLiteLLM = false
+    var skipLiteLLM = Options().skipLiteLLM
     @Option(help: ArgumentHelp("Run keyhold serve on these CPUs (a taskset -c list: 1, 0-1, 2,3); give --pin-load too.", valueName: "cpus"))
     var pinDaemon: String?
     @Option(help: ArgumentHelp("Run the load generator and fake provider on these CPUs; LiteLLM's side is not pinned.", valueName: "cpus"))

@@ -78,12 +78,13 @@ extension MeteringProxy {
             )
         }
         let stated = fields.statedOutputMaximums
+        // `stated` and `outputFieldsSent` list the same fields in the same order.
         if let smallest = stated.min(), smallest <= 0 {
-            let field = fields.outputFieldsSent.first ?? "max_tokens"
+            let field = fields.outputFieldsSent[stated.firstIndex(of: smallest)!]
             return .refused(format.error(.badRequest, type: format.invalidRequestError, message: "\(field) must be positive"))
         }
         if let largest = stated.max(), largest > Self.largestOutputMaximum {
-            let field = fields.outputFieldsSent.first ?? "max_tokens"
+            let field = fields.outputFieldsSent[stated.firstIndex(of: largest)!]
             return .refused(
                 format.error(.badRequest, type: format.invalidRequestError, message: "\(field) must be at most \(Self.largestOutputMaximum)"))
         }

@@ -23,7 +23,8 @@ public final class SandboxService: Sendable {
     let locks = TenantLocks()
     /// Walks of agents' state trees: one per tenant at a time, off the queue systemd calls share.
     let stateMeasurements = StateMeasurements()
-    let statusFlights = StatusFlights()
+    /// Concurrent asks for one tenant's status share one read.
+    let statusReads = TaskFlights<String, [AdminAPI.Sandbox]>()
     /// This host's hold on its leases; while fenced, the reconciler rests and the admin API answers 503.
     public let lease: HostLease
     /// Units stopped by a fence: once the host recovers, each is restarted (not counted as a crash).
@@ -119,8 +120,7 @@ public final class SandboxService: Sendable {
 
     /// The tenant's live sandboxes with systemd's view of each.
     public func status(tenant name: String) async throws -> [AdminAPI.Sandbox] {
-        // Concurrent asks for one tenant share one read.
-        try await statusFlights.status(of: name) { try await self.readStatus(tenant: name) }
+        try await statusReads.run(name) { try await self.readStatus(tenant: name) }
     }
 
     private func readStatus(tenant name: String) async throws -> [AdminAPI.Sandbox] {

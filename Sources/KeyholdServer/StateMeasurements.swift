@@ -10,7 +10,7 @@ final class StateMeasurements: Sendable {
     static let maximumAge: Duration = .seconds(30)
 
     private let queue = DispatchQueue(label: "keyhold.state-walks", attributes: .concurrent)
-    private let inFlight = Mutex<[String: Task<UInt64, Never>]>([:])
+    private let walksInFlight = TaskFlights<String, UInt64>()
     private let last = Mutex<[String: (bytes: UInt64, at: ContinuousClock.Instant)]>([:])
     private let walkCount = Atomic<Int>(0)
 
@@ -19,14 +19,8 @@ final class StateMeasurements: Sendable {
 
     /// The state's size now: the walk in flight for this tenant if there is one, else a new walk.
     func measure(_ state: AgentStateDirectory) async -> UInt64 {
-        let tenant = state.tenant
-        let task = inFlight.withLock { all -> Task<UInt64, Never> in
-            if let running = all[tenant] { return running }
-            let task = Task { await self.walk(state) }
-            all[tenant] = task
-            return task
-        }
-        return await task.value
+        // A walk does not throw: the only failure would be a cancelled task, never made here.
+        (try? await walksInFlight.run(state.tenant) { await self.walk(state) }) ?? 0
     }
 
     /// The state's size as last measured, when that is recent enough; else measured now.
@@ -44,7 +38,6 @@ final class StateMeasurements: Sendable {
             queue.async { continuation.resume(returning: state.usedBytes()) }
         }
         last.withLock { $0[state.tenant] = (bytes, .now) }
-        _ = inFlight.withLock { $0.removeValue(forKey: state.tenant) }
         return bytes
     }
 }

@@ -137,6 +137,8 @@ struct ProxySmugglingTests {
             (#"{"model":"gpt-4o-mini","max_completion_tokens":9223372036854775807,"messages":[]}"#, "max_completion_tokens must be at most"),
             (#"{"model":"gpt-4o-mini","n":100000000000,"max_tokens":100000000,"messages":[]}"#, "must be at most"),
             (#"{"model":"gpt-4o-mini","n":1000,"messages":[]}"#, "n must be from 1 to 128"),
+            // Of two stated maximums, the refusal names the one out of range.
+            (#"{"model":"gpt-4o-mini","max_tokens":100,"max_completion_tokens":90000000,"messages":[]}"#, "max_completion_tokens must be at most"),
         ] {
             let answer = try await proxy.send("/v1/chat/completions", body: body)
             #expect(answer.status == 400 && answer.text.contains(refusal), "\(body): \(answer.text)")
