@@ -87,6 +87,7 @@ let package = Package(
             name: "KeyholdSandbox",
             dependencies: [
                 "KeyholdCore",
+                "KeyholdExecPayload",
                 "CSystemd",
                 "CSeccomp",
                 .product(name: "Logging", package: "swift-log"),
@@ -127,8 +128,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KeyholdOrchestration",
+            dependencies: [
+                "KeyholdProxy",
+                "KeyholdEgress",
+                "KeyholdCore",
+                "KeyholdVault",
+                "KeyholdStore",
+                "KeyholdSandbox",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KeyholdServer",
             dependencies: [
+                "KeyholdOrchestration",
                 "KeyholdProxy",
                 "KeyholdEgress",
                 "KeyholdCore",
@@ -160,7 +180,7 @@ let package = Package(
                 "KeyholdVault",
                 "KeyholdStore",
                 "KeyholdSandbox",
-                "KeyholdServer",
+                "KeyholdOrchestration", "KeyholdServer",
                 "KeyholdProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -195,7 +215,7 @@ let package = Package(
             name: "keyhold-bench-sandbox",
             dependencies: [
                 "BenchmarkSupport",
-                "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdTesting",
+                "KeyholdCore", "KeyholdSandbox", "KeyholdOrchestration", "KeyholdServer", "KeyholdTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/SandboxStart",
@@ -205,7 +225,7 @@ let package = Package(
             name: "keyhold-bench-proxy",
             dependencies: [
                 "BenchmarkSupport",
-                "KeyholdCore", "KeyholdStore", "KeyholdServer", "KeyholdTesting",
+                "KeyholdCore", "KeyholdStore", "KeyholdOrchestration", "KeyholdServer", "KeyholdTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -218,7 +238,7 @@ let package = Package(
             name: "keyhold-bench-rotation",
             dependencies: [
                 "BenchmarkSupport",
-                "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
+                "KeyholdCore", "KeyholdSandbox", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Rotation",
@@ -227,7 +247,7 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-fleet",
             dependencies: [
-                "BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                "BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Fleet",
@@ -236,7 +256,7 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-keyhealth",
             dependencies: [
-                "BenchmarkSupport", "KeyholdCore", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
+                "BenchmarkSupport", "KeyholdCore", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/KeyHealth",
@@ -245,7 +265,7 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-console",
             dependencies: [
-                "BenchmarkSupport", "KeyholdCore", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                "BenchmarkSupport", "KeyholdCore", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Console",
@@ -288,7 +308,7 @@ let package = Package(
             dependencies: [
                 "KeyholdCore",
                 "KeyholdSandbox",
-                "KeyholdServer",
+                "KeyholdOrchestration", "KeyholdServer",
                 "KeyholdStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -343,7 +363,8 @@ let package = Package(
         .testTarget(
             name: "KeyholdServerTests",
             dependencies: [
-                "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox", "KeyholdTesting", "KeyholdProxy",
+                "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox", "KeyholdTesting",
+                "KeyholdProxy",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -10,6 +10,7 @@ import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdServer
 import KeyholdStore
 import KeyholdTesting

@@ -3,6 +3,7 @@ import BenchmarkSupport
 import Foundation
 import Glibc
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import KeyholdStore

@@ -11,6 +11,7 @@ import BenchmarkSupport
 import Foundation
 import Glibc
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdServer
 import KeyholdStore
 import KeyholdTesting

@@ -2,6 +2,7 @@ import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import KeyholdStore

@@ -1,6 +1,7 @@
 import BenchmarkSupport
 import Foundation
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 

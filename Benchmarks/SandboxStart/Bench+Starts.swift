@@ -1,6 +1,7 @@
 import BenchmarkSupport
 import Glibc
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import KeyholdTesting

@@ -15,14 +15,17 @@ final class FairLookupPool: Sendable {
     typealias Job = @Sendable () -> Void
 
     private let threads: NIOThreadPool
+    /// Whether the threads were started: at the first lookup, so that a gateway that never resolves holds none.
+    private let started = Mutex(false)
     private let state = Mutex(Turns())
 
     init() {
         threads = NIOThreadPool(numberOfThreads: Self.threadCount)
-        threads.start()
     }
 
-    deinit { threads.shutdownGracefully { _ in } }
+    deinit {
+        if started.withLock({ $0 }) { threads.shutdownGracefully { _ in } }
+    }
 
     /// Runs `work` on a pool thread when it is `owner`'s turn, and returns its result.
     func run<Value: Sendable>(for owner: Owner, _ work: @escaping @Sendable () throws -> Value) async throws -> Value {
@@ -38,6 +41,12 @@ final class FairLookupPool: Sendable {
     }
 
     private func start(_ ready: [(Owner, Job)]) {
+        if !ready.isEmpty {
+            started.withLock { started in
+                if !started { threads.start() }
+                started = true
+            }
+        }
         for (owner, job) in ready {
             threads.submit { [self] _ in
                 job()

@@ -1,16 +1,16 @@
 import Foundation
+import Synchronization
 
 /// Starts a `Process` from a thread of its own that stays alive until `release()` (internal).
 ///
 /// Linux sends `PR_SET_PDEATHSIG` signals when the *thread* that forked the child exits, not the process; a
 /// child spawned from a pool thread could be killed when that idle thread is retired. Spawning from this
 /// parked thread means `setpriv --pdeathsig KILL` fires only when this process dies (or after `release()`).
-final class DeathSignalSpawner: @unchecked Sendable {
+final class DeathSignalSpawner: Sendable {
     private let started = DispatchSemaphore(value: 0)
     private let parked = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var launchError: (any Error)?
-    private var released = false
+    private let launchError = Mutex<(any Error)?>(nil)
+    private let released = Atomic<Bool>(false)
 
     /// Runs `process.run()` on a new thread and waits until it returned.
     func run(_ process: Process) throws {
@@ -19,9 +19,7 @@ final class DeathSignalSpawner: @unchecked Sendable {
             do {
                 try box.process.run()
             } catch {
-                lock.lock()
-                launchError = error
-                lock.unlock()
+                launchError.withLock { $0 = error }
                 started.signal()
                 return  // nothing was spawned: no need to stay alive
             }
@@ -31,19 +29,12 @@ final class DeathSignalSpawner: @unchecked Sendable {
         thread.name = "keyhold-private-systemd"
         thread.start()
         started.wait()
-        lock.lock()
-        defer { lock.unlock() }
-        if let launchError { throw launchError }
+        if let error = launchError.withLock({ $0 }) { throw error }
     }
 
     /// Lets the thread exit (call once the child is dead).
     func release() {
-        lock.lock()
-        defer { lock.unlock() }
-        if !released {
-            released = true
-            parked.signal()
-        }
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { parked.signal() }
     }
 }
 

@@ -1,100 +1,72 @@
+import CSeccomp
+import KeyholdExecPayload
+
 extension ExecPayload {
     /// A payload that does not follow the wire format. Its message never contains a payload value.
     public struct DecodingError: Error, CustomStringConvertible, Sendable, Equatable {
         public var description: String
     }
 
-    /// Decodes a payload; the inverse of ``encode()``. `keyhold-exec` carries its own copy of this decoder.
+    /// Decodes a payload; the inverse of ``encode()``, through keyhold-exec's own decoder (`KeyholdExecPayload`), so
+    /// that what tests read is what the launcher reads. `SCMP_ACT_KILL` reads back as its current name,
+    /// `SCMP_ACT_KILL_THREAD` (libseccomp gives both one value).
     /// - Throws: ``DecodingError``.
     public init(decoding bytes: [UInt8]) throws {
-        var reader = TokenReader(bytes: bytes)
-        guard try reader.text() == Self.magic else { throw DecodingError(description: "bad magic") }
-        var environment: [EnvironmentEntry] = []
-        var seccomp: SeccompFilter?
-        var arguments: [String] = []
-        while true {
-            switch try reader.text() {
-            case "env":
-                environment.append(EnvironmentEntry(name: try reader.text(), value: try reader.text()))
-            case "arg":
-                arguments.append(try reader.text())
-            case "seccomp" where seccomp == nil:
-                seccomp = SeccompFilter(defaultAction: try reader.action(), defaultErrno: try reader.errno())
-            case "arch" where seccomp != nil:
-                seccomp!.architectures.append(try reader.text())
-            case "rule" where seccomp != nil:
-                var rule = SeccompFilter.Rule(syscall: try reader.text(), action: try reader.action(), errno: try reader.errno())
-                let count = try reader.number()
-                guard count <= 6 else { throw DecodingError(description: "too many conditions") }
-                for _ in 0..<count {
-                    let index = try reader.number()
-                    guard index <= 5, let op = SeccompPolicy.Operator(rawValue: try reader.text()) else {
-                        throw DecodingError(description: "bad condition")
-                    }
-                    rule.conditions.append(.init(index: UInt32(index), value: try reader.number(), valueTwo: try reader.number(), op: op))
-                }
-                seccomp!.rules.append(rule)
-            case "end":
-                guard reader.isAtEnd else { throw DecodingError(description: "data after end") }
-                self.init(environment: environment, seccomp: seccomp, arguments: arguments)
-                return
-            default:
-                throw DecodingError(description: "unexpected record")
+        var buffer = bytes
+        self = try buffer.withUnsafeMutableBufferPointer { buffer throws -> ExecPayload in
+            guard let base = buffer.baseAddress else { throw DecodingError(description: "empty payload") }
+            let decoded: Payload
+            do throws(PayloadError) {
+                decoded = try Payload(decoding: base, count: buffer.count)
+            } catch {
+                throw DecodingError(description: error.message)
             }
+            // Every pointer points into `buffer`: each is copied out before it goes.
+            return ExecPayload(
+                environment: try decoded.environment.map { EnvironmentEntry(name: try Self.text($0.name), value: try Self.text($0.value)) },
+                seccomp: try decoded.filter.map(Self.filter), arguments: try decoded.arguments.compactMap { $0 }.map(Self.text))
         }
     }
-}
 
-/// Reads netstrings from a payload.
-private struct TokenReader {
-    let bytes: [UInt8]
-    var offset = 0
-
-    var isAtEnd: Bool { offset == bytes.count }
-
-    mutating func token() throws -> ArraySlice<UInt8> {
-        var length = 0
-        var digits = 0
-        while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) {
-            length = length * 10 + Int(bytes[offset] - UInt8(ascii: "0"))
-            digits += 1
-            offset += 1
-            guard digits <= 7 else { throw ExecPayload.DecodingError(description: "length too long") }
+    private static func filter(_ filter: Payload.Filter) throws(DecodingError) -> SeccompFilter {
+        let (defaultAction, defaultErrno) = try action(filter.defaultAction)
+        var result = SeccompFilter(
+            defaultAction: defaultAction, defaultErrno: defaultErrno, architectures: try filter.architectures.map(Self.text))
+        for rule in filter.rules {
+            let (action, errno) = try action(rule.action)
+            result.rules.append(
+                SeccompFilter.Rule(
+                    syscall: try text(rule.syscall), action: action, errno: errno, conditions: try rule.conditions.map(Self.condition)))
         }
-        guard digits > 0, offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else {
-            throw ExecPayload.DecodingError(description: "truncated or malformed length")
-        }
-        offset += 1
-        guard bytes.count - offset > length, bytes[offset + length] == UInt8(ascii: ",") else {
-            throw ExecPayload.DecodingError(description: "truncated or malformed field")
-        }
-        defer { offset += length + 1 }
-        return bytes[offset..<offset + length]
+        return result
     }
 
-    mutating func text() throws -> String {
-        let token = try token()
-        guard let string = String(validating: token, as: UTF8.self) else {
-            throw ExecPayload.DecodingError(description: "field is not UTF-8")
+    /// A libseccomp action value as the policy's action and errno.
+    private static func action(_ value: UInt32) throws(DecodingError) -> (SeccompPolicy.Action, UInt16) {
+        let errnoBase = keyhold_scmp_act_errno(0)
+        switch value {
+        case keyhold_scmp_act_allow(): return (.allow, 0)
+        case keyhold_scmp_act_kill_process(): return (.killProcess, 0)
+        case keyhold_scmp_act_kill_thread(): return (.killThread, 0)
+        case keyhold_scmp_act_log(): return (.log, 0)
+        case keyhold_scmp_act_trap(): return (.trap, 0)
+        case _ where value & 0xFFFF_0000 == errnoBase: return (.errno, UInt16(value & 0xFFFF))
+        default: throw DecodingError(description: "unknown seccomp action")
         }
-        return string
     }
 
-    mutating func number() throws -> UInt64 {
-        guard let number = UInt64(try text()) else { throw ExecPayload.DecodingError(description: "bad number") }
-        return number
+    private static func condition(_ condition: scmp_arg_cmp) throws(DecodingError) -> SeccompPolicy.Argument {
+        let operators: [(scmp_compare, SeccompPolicy.Operator)] = [
+            (SCMP_CMP_NE, .notEqual), (SCMP_CMP_LT, .lessThan), (SCMP_CMP_LE, .lessOrEqual), (SCMP_CMP_EQ, .equal),
+            (SCMP_CMP_GE, .greaterOrEqual), (SCMP_CMP_GT, .greaterThan), (SCMP_CMP_MASKED_EQ, .maskedEqual),
+        ]
+        guard let op = operators.first(where: { $0.0 == condition.op })?.1 else { throw DecodingError(description: "bad condition") }
+        return SeccompPolicy.Argument(index: condition.arg, value: condition.datum_a, valueTwo: condition.datum_b, op: op)
     }
 
-    mutating func errno() throws -> UInt16 {
-        let number = try number()
-        guard number <= UInt64(SeccompPolicy.maxErrno) else { throw ExecPayload.DecodingError(description: "bad errno") }
-        return UInt16(number)
-    }
-
-    mutating func action() throws -> SeccompPolicy.Action {
-        guard let action = SeccompPolicy.Action(rawValue: try text()) else {
-            throw ExecPayload.DecodingError(description: "unknown action")
-        }
-        return action
+    /// A field as text: it must be UTF-8.
+    private static func text(_ pointer: UnsafeMutablePointer<CChar>) throws(DecodingError) -> String {
+        guard let text = String(validatingCString: pointer) else { throw DecodingError(description: "field is not UTF-8") }
+        return text
     }
 }

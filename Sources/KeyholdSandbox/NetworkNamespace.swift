@@ -68,6 +68,10 @@ public enum NetworkNamespace {
         return .success(sockets)
     }
 
+    /// A listening socket (non-blocking, close-on-exec) on `address` in this thread's network namespace; a datagram
+    /// socket is bound only.
+    public static func listener(on address: LoopbackAddress) throws -> Int32 { try makeListener(address).get() }
+
     private static func makeListener(_ address: LoopbackAddress) -> Result<Int32, SystemdError> {
         guard let bytes = IPLiteral.ipv4(address.ip) else { return .failure(failure("\(address.ip) is not an IPv4 address")) }
         let type = address.datagram ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// A private systemd booted in its own pid and mount namespace, for development, tests and demos on machines
 /// whose PID 1 is not systemd (see DESIGN.md, "A real systemd on machines without one").
@@ -50,10 +51,8 @@ public final class PrivateSystemd: @unchecked Sendable {
 
     private let process: Process
     private let spawner: DeathSignalSpawner?
-    /// Set once booted; released when stopped.
-    private var machineLock: PrivateSystemdLock?
-    private let lock = NSLock()
-    private var stopped = false
+    /// The machine-wide lock (set once booted; released when stopped), and whether it was stopped.
+    private let state = Mutex<(machineLock: PrivateSystemdLock?, stopped: Bool)>((nil, false))
 
     private init(process: Process, spawner: DeathSignalSpawner?, systemdPID: Int32, logFile: String?) {
         self.process = process
@@ -167,7 +166,7 @@ public final class PrivateSystemd: @unchecked Sendable {
             usleep(20_000)  // poll interval; the deadline bounds the wait
         }
         let instance = PrivateSystemd(process: process, spawner: spawner, systemdPID: systemdPID!, logFile: logFile)
-        instance.machineLock = machineLock
+        instance.state.withLock { $0.machineLock = machineLock }
 
         let manager = SystemdManager(address: instance.busAddress, callTimeout: .seconds(5))
         var lastState = "no answer"
@@ -191,9 +190,11 @@ public final class PrivateSystemd: @unchecked Sendable {
     /// Stops the instance: SIGKILL to its systemd (PID 1 of the namespace, so the kernel kills every process in
     /// it), then waits for `unshare` to exit. Safe to call twice.
     public func stop(timeout: Duration = .seconds(10)) throws {
-        lock.lock()
-        defer { lock.unlock() }
-        if stopped { return }
+        try state.withLock { state in try stop(&state, timeout: timeout) }
+    }
+
+    private func stop(_ state: inout (machineLock: PrivateSystemdLock?, stopped: Bool), timeout: Duration) throws {
+        if state.stopped { return }
         // Only kill the pid if it is still our systemd (a child of our unshare), never a reused pid.
         if PrivateSystemd.parentPID(of: systemdPID) == unsharePID {
             kill(systemdPID, SIGKILL)
@@ -208,8 +209,8 @@ public final class PrivateSystemd: @unchecked Sendable {
             usleep(10_000)  // poll interval; the deadline bounds the wait
         }
         spawner?.release()
-        machineLock?.release()
-        stopped = true
+        state.machineLock?.release()
+        state.stopped = true
     }
 
     // MARK: Helpers

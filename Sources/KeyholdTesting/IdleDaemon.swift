@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdOrchestration
 public import KeyholdServer
 import Logging
 

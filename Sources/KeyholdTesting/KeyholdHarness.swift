@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KeyholdOrchestration
 import KeyholdServer
 public import KeyholdStore
 

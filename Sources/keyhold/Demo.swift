@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import Logging

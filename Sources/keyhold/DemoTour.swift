@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdServer
 import KeyholdStore
 import KeyholdVault

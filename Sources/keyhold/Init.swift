@@ -1,4 +1,5 @@
 import ArgumentParser
+import KeyholdOrchestration
 import KeyholdServer
 import KeyholdStore
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdServer
 
 struct SandboxCommand: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KeyholdCore
 import KeyholdEgress
+import KeyholdOrchestration
 import KeyholdProxy
 import KeyholdServer
 import Logging

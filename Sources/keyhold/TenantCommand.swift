@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdServer
 
 struct TenantCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import KeyholdOrchestration
 @testable import KeyholdServer
 
 /// The daemon (root) measures and deletes a directory its tenant controls: planted symlinks are not followed and

@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import KeyholdStore

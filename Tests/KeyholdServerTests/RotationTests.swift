@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import KeyholdTesting

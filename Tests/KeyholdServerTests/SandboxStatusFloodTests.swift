@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdOrchestration
 import KeyholdServer
 import KeyholdTesting
 import Testing

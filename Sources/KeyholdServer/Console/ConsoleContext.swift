@@ -1,4 +1,5 @@
 import Hummingbird
+import KeyholdOrchestration
 import KeyholdStore
 
 /// The request context of the tenant console: the session its cookie names, once `ConsoleSessionMiddleware` found it.

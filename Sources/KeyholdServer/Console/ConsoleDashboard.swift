@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdCore
+import KeyholdOrchestration
 public import KeyholdStore
 
 /// Gathers what the console shows a tenant and renders it: keys, the latest rotation, the agent, usage, injections,

@@ -1,5 +1,6 @@
 import Hummingbird
 import KeyholdCore
+import KeyholdOrchestration
 import NIOCore
 
 /// A posted console form (`application/x-www-form-urlencoded`), read with a size limit and checked to be UTF-8.

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import KeyholdCore
+import KeyholdOrchestration
 import Logging
 
 /// Finds the session the cookie names, renders any error as a page, and puts the security headers on every answer.

@@ -1,4 +1,5 @@
 import HTTPTypes
+import KeyholdOrchestration
 
 /// A console request that cannot be served, with the status it is answered with and a sentence for the page.
 ///

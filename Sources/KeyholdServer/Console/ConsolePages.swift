@@ -1,3 +1,4 @@
+import KeyholdOrchestration
 import KeyholdStore
 import Mustache
 

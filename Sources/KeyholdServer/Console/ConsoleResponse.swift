@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import KeyholdOrchestration
 import NIOCore
 
 /// The console's answers, every one with the same security headers.

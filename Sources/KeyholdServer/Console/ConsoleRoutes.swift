@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import KeyholdCore
+import KeyholdOrchestration
 import KeyholdStore
 import Logging
 import NIOCore

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KeyholdCore
+import KeyholdOrchestration
 import Logging
 import ServiceLifecycle
 

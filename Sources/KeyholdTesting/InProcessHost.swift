@@ -1,0 +1,132 @@
+import AsyncHTTPClient
+import Foundation
+public import KeyholdCore
+import KeyholdOrchestration
+import KeyholdProxy
+import KeyholdSandbox
+public import KeyholdServer
+public import KeyholdStore
+import KeyholdVault
+import Logging
+import Synchronization
+
+/// One Keyhold host in this process, for orchestration tests that take milliseconds: a real state directory and
+/// store (SQLite, or PostgreSQL under `KEYHOLD_TEST_STORE=postgresql`), the real ``ControlPlane`` and
+/// ``SandboxService``, on an ``InMemorySystemd`` and ``LoopbackNamespaces``.
+///
+/// ``restart(crashPoints:)`` replaces the daemon as a restart would: a new service on the same store and the same
+/// systemd, whose units outlive the old one. A crash point ``CrashPoints/parkForever(at:)`` parks the old daemon's
+/// task where a `kill -9` would have stopped it.
+public final class InProcessHost: Sendable {
+    public let root: String
+    public let state: StateDirectory
+    public let store: Store
+    public let systemd: InMemorySystemd
+    public let namespaces: LoopbackNamespaces
+    public let configuration: SandboxConfiguration
+    private let plans: PlanCatalog
+    private let vaults: VaultRing
+    private let current: Mutex<ControlPlane>
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - plans: the plans; the repository's by default.
+    ///   - configure: changes to the sandbox configuration (readiness window, restarts, job timeout...).
+    public init(
+        plans: PlanCatalog? = nil, crashPoints: CrashPoints = .environment, configure: (inout SandboxConfiguration) -> Void = { _ in }
+    ) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-inprocess-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root + "/systemd-root", withIntermediateDirectories: true)
+        let database = SharedTestPostgres.serverTestsUsePostgres ? try SharedTestPostgres.makeDatabase(prefix: "inprocess").url : nil
+        state = StateDirectory(path: root + "/state", database: database)
+        try state.initialize()
+        store = try state.openStore()
+        vaults = VaultRing(try state.loadVault())
+        self.plans = try plans ?? PlanCatalog.load(directory: BuildProducts.plansDirectory)
+        var configuration = SandboxConfiguration(
+            systemdBus: nil, journalDirectory: nil, profilesDirectory: BuildProducts.profilesDirectory, execPath: "/bin/true",
+            maximumRestarts: 3, restartBackoff: .milliseconds(20), reconcileInterval: .milliseconds(50), jobTimeout: .seconds(5),
+            readinessWindow: .milliseconds(100))
+        configuration.fileSystemRoot = root + "/systemd-root"
+        configure(&configuration)
+        self.configuration = configuration
+        systemd = InMemorySystemd()
+        namespaces = LoopbackNamespaces()
+        var logger = Logger(label: "keyhold.inprocess")
+        logger.logLevel = .warning
+        self.logger = logger
+        current = Mutex(
+            try Self.makePlane(
+                store: store, vaults: vaults, plans: self.plans, configuration: configuration, systemd: systemd, namespaces: namespaces,
+                state: state, crashPoints: crashPoints, logger: logger))
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    /// The daemon now serving.
+    public var plane: ControlPlane { current.withLock { $0 } }
+    public var sandboxes: SandboxService { plane.sandboxes }
+
+    /// A new daemon on the same store and systemd, as after a restart; the old one is left as it is (parked, if it
+    /// crashed). Runs the new daemon's recovery, as its reconciler does first.
+    @discardableResult
+    public func restart(crashPoints: CrashPoints = .environment) async throws -> ControlPlane {
+        let plane = try Self.makePlane(
+            store: store, vaults: vaults, plans: plans, configuration: configuration, systemd: systemd, namespaces: namespaces, state: state,
+            crashPoints: crashPoints, logger: logger)
+        current.withLock { $0 = plane }
+        try await plane.sandboxes.recoverAfterRestart()
+        return plane
+    }
+
+    /// A tenant on `plan` running `agent`, with `key` as its Anthropic key when the plan is BYOK.
+    public func tenant(_ name: String, plan: String = "byok", key: String? = nil, agent: [String] = ["/bin/sh"]) async throws {
+        _ = try await plane.createTenant(AdminAPI.CreateTenant(name: name, plan: plan, agent: agent), actor: "test")
+        if let key {
+            _ = try await plane.setKey(
+                tenant: name, provider: "anthropic", AdminAPI.SetKey(key: key, baseURL: nil, validate: false, skipShapeCheck: true), actor: "test")
+        }
+    }
+
+    /// The tenant's units systemd runs (`active`).
+    public func activeUnits(tenant: String) -> [String] { systemd.activeUnits(prefix: "keyhold-\(tenant)-") }
+
+    /// The value of `name` in what the unit's launcher received.
+    public func injected(_ name: String, unit: String) async -> String? {
+        await systemd.payload(of: unit)?.environment.first { $0.name == name }?.value
+    }
+
+    /// The audit records of `tenant`, oldest first.
+    public func audit(tenant: String) async throws -> [AuditRecord] {
+        try await plane.auditRecords(tenant: tenant, action: nil, since: nil, limit: nil).sorted { $0.seq < $1.seq }
+    }
+
+    private static func makePlane(
+        store: Store, vaults: VaultRing, plans: PlanCatalog, configuration: SandboxConfiguration, systemd: InMemorySystemd,
+        namespaces: LoopbackNamespaces, state: StateDirectory, crashPoints: CrashPoints, logger: Logger
+    ) throws -> ControlPlane {
+        let sandboxes = try SandboxService(
+            store: store, vaults: vaults, plans: plans, configuration: configuration, systemd: systemd, namespaces: namespaces,
+            crashPoints: crashPoints, logger: logger)
+        return ControlPlane(
+            store: store, vaults: vaults, plans: plans, validator: KeyValidator(httpClient: HTTPClient.shared, baseURLOverrides: [:]),
+            sandboxes: sandboxes, state: state, webhooks: WebhookSender(destinations: configuration.tenantDestinations, logger: logger))
+    }
+}
+
+extension CrashPoints {
+    /// Parks the task that reaches `point` forever, as a `kill -9` there would stop the daemon; `parked` hears of it.
+    public static func parkForever(at point: String, parked: AsyncStream<String>.Continuation) -> CrashPoints {
+        CrashPoints { reached in
+            guard reached == point else { return }
+            parked.yield(reached)
+            await withCheckedContinuation { ParkedTasks.park($0) }
+        }
+    }
+}
+
+/// Tasks parked at a crash point: kept (never resumed) for the life of the test process.
+enum ParkedTasks {
+    private static let parked = Mutex<[CheckedContinuation<Void, Never>]>([])
+    static func park(_ task: CheckedContinuation<Void, Never>) { parked.withLock { $0.append(task) } }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import KeyholdCore
+import KeyholdSandbox
+import KeyholdStore
+import KeyholdTesting
+import Testing
+
+@testable import KeyholdOrchestration
+@testable import KeyholdServer
+
+/// A daemon restarted against an in-memory systemd whose units outlived it: orphans are stopped, sandboxes caught
+/// half-started are restarted with a fresh injection, running ones are left alone.
+@Suite struct InProcessRecoveryTests {
+    @Test func aRestartedDaemonLeavesRunningAgentsAloneAndStopsOrphans() async throws {
+        let host = try InProcessHost()
+        let (tenant, key, unit) = try await host.runningTenant("orphan")
+        // A unit of this tenant that no record names (its row lost with a crash before the write).
+        let orphan = "keyhold-\(tenant)-999.service"
+        _ = try await host.systemd.startTransientUnit(name: orphan, properties: [], timeout: .seconds(1), whenForked: nil)
+
+        try await host.restart()
+        #expect(host.activeUnits(tenant: tenant) == [unit], "the running agent kept running; the orphan was stopped")
+        #expect(await host.injected("ANTHROPIC_API_KEY", unit: unit) == key)
+        let stops = try await host.audit(tenant: tenant).filter { $0.event.action == AuditAction.sandboxStop.rawValue }
+        #expect(stops.map(\.event.unit) == [orphan] && stops.first?.event.details["reason"] == "orphaned unit")
+        // Its way out was opened again by the new daemon.
+        #expect(host.namespaces.port(unit: unit, inside: LoopbackAddress(ip: "127.0.0.1", port: 3128)) != nil)
+    }
+
+    @Test func aSandboxCaughtHalfStartedIsStoppedAndStartedAgainWithAFreshInjection() async throws {
+        let host = try InProcessHost()
+        let (tenant, key, unit) = try await host.runningTenant("half")
+        // As if the daemon died after starting the unit, before writing its key: the row still says starting.
+        try await host.store.write { tx in
+            let sandbox = try #require(try tx.liveSandboxes(tenantID: try tx.tenant(named: tenant).id).first)
+            try tx.updateSandbox(sandbox.id, state: .starting)
+        }
+        try await host.restart()
+        #expect(host.systemd.unit(unit) == nil, "the half-started unit was stopped")
+        try await host.sandboxes.reconcileOnce()
+        let restarted = await host.waitForNewUnit(of: tenant, except: [unit])
+        #expect(await host.injected("ANTHROPIC_API_KEY", unit: restarted) == key)
+    }
+
+    @Test func aFencedHostStopsItsAgentsWithoutTheDatabaseAndRestartsThemWhenItRecovers() async throws {
+        let host = try InProcessHost()
+        let (tenant, key, unit) = try await host.runningTenant("fence")
+        // The heartbeat's path: the lease goes stale, the host fences itself.
+        let reason = try #require(host.sandboxes.lease.fenceIfStale(now: .now + .seconds(3600)))
+        await host.sandboxes.fence(reason: reason)
+        #expect(host.activeUnits(tenant: tenant).isEmpty, "every agent was killed")
+        try await host.sandboxes.reconcileOnce()  // fenced: touches nothing
+        #expect(host.activeUnits(tenant: tenant).isEmpty)
+        #expect(host.sandboxes.lease.renewed(sentAt: .now), "the lease came back")
+        try await host.sandboxes.reconcileOnce()
+        let restarted = await host.waitForNewUnit(of: tenant, except: [unit])
+        #expect(await host.injected("ANTHROPIC_API_KEY", unit: restarted) == key)
+        let fenced = try await host.audit(tenant: tenant).filter { $0.event.action == AuditAction.sandboxFenced.rawValue }
+        #expect(fenced.count == 1, "the fence's stop is recorded as such, not as a crash")
+    }
+}
