@@ -128,6 +128,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KeyholdClient",
+            dependencies: [
+                "KeyholdCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KeyholdOrchestration",
             dependencies: [
                 "KeyholdProxy",
@@ -148,6 +159,7 @@ let package = Package(
         .target(
             name: "KeyholdServer",
             dependencies: [
+                "KeyholdClient",
                 "KeyholdOrchestration",
                 "KeyholdProxy",
                 "KeyholdEgress",
@@ -180,7 +192,7 @@ let package = Package(
                 "KeyholdVault",
                 "KeyholdStore",
                 "KeyholdSandbox",
-                "KeyholdOrchestration", "KeyholdServer",
+                "KeyholdClient", "KeyholdOrchestration", "KeyholdServer",
                 "KeyholdProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -215,7 +227,7 @@ let package = Package(
             name: "keyhold-bench-sandbox",
             dependencies: [
                 "BenchmarkSupport",
-                "KeyholdCore", "KeyholdSandbox", "KeyholdOrchestration", "KeyholdServer", "KeyholdTesting",
+                "KeyholdCore", "KeyholdSandbox", "KeyholdClient", "KeyholdOrchestration", "KeyholdServer", "KeyholdTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/SandboxStart",
@@ -225,7 +237,7 @@ let package = Package(
             name: "keyhold-bench-proxy",
             dependencies: [
                 "BenchmarkSupport",
-                "KeyholdCore", "KeyholdStore", "KeyholdOrchestration", "KeyholdServer", "KeyholdTesting",
+                "KeyholdCore", "KeyholdStore", "KeyholdClient", "KeyholdOrchestration", "KeyholdServer", "KeyholdTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -238,7 +250,8 @@ let package = Package(
             name: "keyhold-bench-rotation",
             dependencies: [
                 "BenchmarkSupport",
-                "KeyholdCore", "KeyholdSandbox", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
+                "KeyholdCore", "KeyholdSandbox", "KeyholdClient", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                "KeyholdVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Rotation",
@@ -247,7 +260,8 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-fleet",
             dependencies: [
-                "BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                "BenchmarkSupport", "KeyholdCore", "KeyholdSandbox", "KeyholdClient", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore",
+                "KeyholdTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Fleet",
@@ -256,7 +270,8 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-keyhealth",
             dependencies: [
-                "BenchmarkSupport", "KeyholdCore", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting", "KeyholdVault",
+                "BenchmarkSupport", "KeyholdCore", "KeyholdClient", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                "KeyholdVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/KeyHealth",
@@ -265,7 +280,7 @@ let package = Package(
         .executableTarget(
             name: "keyhold-bench-console",
             dependencies: [
-                "BenchmarkSupport", "KeyholdCore", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
+                "BenchmarkSupport", "KeyholdCore", "KeyholdClient", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/Console",
@@ -308,7 +323,7 @@ let package = Package(
             dependencies: [
                 "KeyholdCore",
                 "KeyholdSandbox",
-                "KeyholdOrchestration", "KeyholdServer",
+                "KeyholdClient", "KeyholdOrchestration", "KeyholdServer",
                 "KeyholdStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -363,10 +378,12 @@ let package = Package(
         .testTarget(
             name: "KeyholdServerTests",
             dependencies: [
-                "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox", "KeyholdTesting",
+                "KeyholdClient", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox",
+                "KeyholdTesting",
                 "KeyholdProxy",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

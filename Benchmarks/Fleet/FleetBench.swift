@@ -1,5 +1,6 @@
 import BenchmarkSupport
 import Foundation
+import KeyholdClient
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdSandbox

@@ -2,6 +2,7 @@ import ArgumentParser
 import BenchmarkSupport
 import Foundation
 import Glibc
+import KeyholdClient
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdSandbox

@@ -1,6 +1,7 @@
 import BenchmarkSupport
 import Foundation
 import Glibc
+import KeyholdClient
 
 /// The header: this machine and the method.
 enum Machine {

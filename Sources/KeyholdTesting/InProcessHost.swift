@@ -1,10 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 public import KeyholdCore
-import KeyholdOrchestration
+public import KeyholdOrchestration
 import KeyholdProxy
 import KeyholdSandbox
-public import KeyholdServer
 public import KeyholdStore
 import KeyholdVault
 import Logging

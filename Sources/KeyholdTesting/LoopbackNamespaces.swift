@@ -1,8 +1,7 @@
 import Foundation
 public import KeyholdCore
-import KeyholdOrchestration
+public import KeyholdOrchestration
 import KeyholdSandbox
-public import KeyholdServer
 import Synchronization
 
 /// ``UnitNamespaces`` for units of an ``InMemorySystemd``, which have no namespaces: each listener a sandbox would get

@@ -1,8 +1,7 @@
 import ArgumentParser
 import Foundation
+import KeyholdClient
 import KeyholdCore
-import KeyholdOrchestration
-import KeyholdServer
 
 extension TenantCommand {
     struct ConsoleLink: AsyncParsableCommand {

@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
+import KeyholdClient
 import KeyholdCore
 import KeyholdOrchestration
-import KeyholdServer
 import KeyholdStore
 import KeyholdVault
 

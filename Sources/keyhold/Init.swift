@@ -1,6 +1,5 @@
 import ArgumentParser
 import KeyholdOrchestration
-import KeyholdServer
 import KeyholdStore
 
 extension Keyhold {

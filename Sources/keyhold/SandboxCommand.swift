@@ -1,7 +1,6 @@
 import ArgumentParser
+import KeyholdClient
 import KeyholdCore
-import KeyholdOrchestration
-import KeyholdServer
 
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,8 +1,7 @@
 import ArgumentParser
 import Foundation
+import KeyholdClient
 import KeyholdCore
-import KeyholdOrchestration
-import KeyholdServer
 import KeyholdVault
 
 /// `keyhold secret`: a tenant's generic secrets (a GitHub or Slack token...), brokered to one host each.

@@ -1,8 +1,7 @@
 import ArgumentParser
 import Foundation
+import KeyholdClient
 import KeyholdCore
-import KeyholdOrchestration
-import KeyholdServer
 
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

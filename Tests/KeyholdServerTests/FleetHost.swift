@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdClient
 import KeyholdOrchestration
 import KeyholdServer
 import KeyholdTesting

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdCore
 import KeyholdOrchestration
 import KeyholdServer
 import KeyholdTesting

@@ -50,6 +50,12 @@ final class TemporaryStore {
 
     func verify() throws -> AuditVerification { try store.readNow { tx in try tx.verifyAudit() } }
 
+    /// The rows `sql` returns in the PostgreSQL database, as psql prints them: one line per row, `|` between columns.
+    func postgresRows(_ sql: String) throws -> [String] {
+        guard let postgres else { return [] }
+        return try postgres.execute(sql, database: databaseName).split(separator: "\n").map(String.init)
+    }
+
     /// Changes the database behind the store's back, as an attacker with the file or the server would.
     func tamper(_ sql: String) throws {
         switch kind {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import KeyholdClient
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdProxy
@@ -176,15 +177,22 @@ public final class Daemon: Sendable {
     private let shutdownHandle = ShutdownHandle()
 
     private func makeApplication(address: BindAddress, transport: AdminAuthMiddleware.Transport, ready: ReadyCounter) -> some Service {
+        Application(
+            router: Self.adminRouter(plane: plane, transport: transport, version: options.version, consoleURL: options.console?.publicURL),
+            configuration: .init(address: address, serverName: "keyhold"), onServerRunning: { _ in ready.arrive() }, logger: logger
+        )
+    }
+
+    /// The admin API as served on `transport`: errors as JSON, the lease's 503, authentication, then the routes.
+    static func adminRouter(
+        plane: ControlPlane, transport: AdminAuthMiddleware.Transport, version: String, consoleURL: String? = nil
+    ) -> Router<AdminContext> {
         let router = Router(context: AdminContext.self)
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: LeaseMiddleware(lease: plane.sandboxes.lease))
         router.add(middleware: AdminAuthMiddleware(transport: transport, store: plane.store))
-        AdminRoutes.register(on: RouteTable(router: router), plane: plane, version: options.version, consoleURL: options.console?.publicURL)
-        return Application(
-            router: router, configuration: .init(address: address, serverName: "keyhold"), onServerRunning: { _ in ready.arrive() },
-            logger: logger
-        )
+        AdminRoutes.register(on: RouteTable(router: router), plane: plane, version: version, consoleURL: consoleURL)
+        return router
     }
 
     /// Creates the socket's directory and removes a stale socket left by a killed daemon; refuses to steal a live one.

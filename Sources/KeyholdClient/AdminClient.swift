@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 public import Foundation
 import KeyholdCore
-import KeyholdOrchestration
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1

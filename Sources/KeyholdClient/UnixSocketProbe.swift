@@ -1,5 +1,4 @@
 import Foundation
-import KeyholdOrchestration
 
 /// Checks whether something listens on a Unix socket path.
 public enum UnixSocketProbe {

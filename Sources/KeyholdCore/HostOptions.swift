@@ -1,5 +1,4 @@
 import Foundation
-import KeyholdCore
 
 /// How a daemon takes part in a fleet: its host id, its capacity, and how long a missed heartbeat is tolerated.
 public struct HostOptions: Sendable {
