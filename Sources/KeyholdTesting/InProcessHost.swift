@@ -35,7 +35,10 @@ public final class InProcessHost: Sendable {
         plans: PlanCatalog? = nil, crashPoints: CrashPoints = .environment, configure: (inout SandboxConfiguration) -> Void = { _ in }
     ) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-inprocess-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: root + "/systemd-root", withIntermediateDirectories: true)
+        // The directories every root file system has, where the daemon writes units' name files and agents' state.
+        for directory in ["/run", "/var/lib"] {
+            try FileManager.default.createDirectory(atPath: root + "/systemd-root" + directory, withIntermediateDirectories: true)
+        }
         let database = SharedTestPostgres.serverTestsUsePostgres ? try SharedTestPostgres.makeDatabase(prefix: "inprocess").url : nil
         state = StateDirectory(path: root + "/state", database: database)
         try state.initialize()
