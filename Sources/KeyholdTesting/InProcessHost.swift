@@ -25,31 +25,50 @@ public final class InProcessHost: Sendable {
     public let configuration: SandboxConfiguration
     private let plans: PlanCatalog
     private let vaults: VaultRing
+    /// The PostgreSQL database, when the store is one.
+    private let databaseName: String?
     private let current: Mutex<ControlPlane>
     private let logger: Logger
 
     /// - Parameters:
     ///   - plans: the plans; the repository's by default.
+    ///   - fleet: a host of a fleet: its id, and the host whose installation (state directory, KEK and PostgreSQL
+    ///     database) it shares, or nil for the fleet's first host (its database is then PostgreSQL, whatever
+    ///     `KEYHOLD_TEST_STORE` says). Each host has a systemd of its own.
     ///   - configure: changes to the sandbox configuration (readiness window, restarts, job timeout...).
     public init(
-        plans: PlanCatalog? = nil, crashPoints: CrashPoints = .environment, configure: (inout SandboxConfiguration) -> Void = { _ in }
+        plans: PlanCatalog? = nil, crashPoints: CrashPoints = .environment, fleet: (host: String, joining: InProcessHost?)? = nil,
+        configure: (inout SandboxConfiguration) -> Void = { _ in }
     ) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-inprocess-\(UUID().uuidString.prefix(8))").path
         // The directories every root file system has, where the daemon writes units' name files and agents' state.
         for directory in ["/run", "/var/lib"] {
             try FileManager.default.createDirectory(atPath: root + "/systemd-root" + directory, withIntermediateDirectories: true)
         }
-        let database = SharedTestPostgres.serverTestsUsePostgres ? try SharedTestPostgres.makeDatabase(prefix: "inprocess").url : nil
-        state = StateDirectory(path: root + "/state", database: database)
-        try state.initialize()
+        if let joined = fleet?.joining {
+            state = joined.state
+            databaseName = joined.databaseName
+        } else {
+            let database =
+                fleet != nil || SharedTestPostgres.serverTestsUsePostgres ? try SharedTestPostgres.makeDatabase(prefix: "inprocess") : nil
+            databaseName = database?.name
+            state = StateDirectory(path: root + "/state", database: database?.url)
+            try state.initialize()
+        }
         store = try state.openStore()
-        vaults = VaultRing(try state.loadVault())
+        let vault = try state.loadVault()
+        vaults = VaultRing(vault)
+        if let host = fleet?.host {
+            try HostHeartbeat.register(store: store, host: HostOptions(id: host), instance: HostHeartbeat.makeInstance(), keks: vault.kekIDs)
+            store.nameHost(host)
+        }
         self.plans = try plans ?? PlanCatalog.load(directory: BuildProducts.plansDirectory)
         var configuration = SandboxConfiguration(
             systemdBus: nil, journalDirectory: nil, profilesDirectory: BuildProducts.profilesDirectory, execPath: "/bin/true",
             maximumRestarts: 3, restartBackoff: .milliseconds(20), reconcileInterval: .milliseconds(50), jobTimeout: .seconds(5),
             readinessWindow: .milliseconds(100))
         configuration.fileSystemRoot = root + "/systemd-root"
+        configuration.hostID = fleet?.host
         configure(&configuration)
         self.configuration = configuration
         systemd = InMemorySystemd()
@@ -88,6 +107,12 @@ public final class InProcessHost: Sendable {
             _ = try await plane.setKey(
                 tenant: name, provider: "anthropic", AdminAPI.SetKey(key: key, baseURL: nil, validate: false, skipShapeCheck: true), actor: "test")
         }
+    }
+
+    /// Runs `sql` in the PostgreSQL database behind the store's back, as a clock or an attacker would change it.
+    public func tamper(_ sql: String) throws {
+        guard let databaseName else { throw HarnessError("\(root): the store is not PostgreSQL") }
+        try SharedTestPostgres.get().execute(sql, database: databaseName)
     }
 
     /// The tenant's units systemd runs (`active`).

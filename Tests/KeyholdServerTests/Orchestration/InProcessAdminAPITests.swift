@@ -13,7 +13,7 @@ import Testing
 
 /// The admin API's router in process (Hummingbird's test client, over loopback), on a control plane whose systemd is
 /// in memory: authentication, a tenant token's scope, the error bodies, and a start over HTTP down to the launcher.
-@Suite struct InProcessAdminAPITests {
+@Suite(.timeLimit(.minutes(1))) struct InProcessAdminAPITests {
     /// An admin token and a tenant token of `tenant`, made in the store as `keyhold token create` makes them.
     static func tokens(_ host: InProcessHost, tenant: String) async throws -> (admin: String, tenant: String) {
         try await host.store.write { tx in

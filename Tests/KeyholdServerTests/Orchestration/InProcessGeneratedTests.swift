@@ -9,7 +9,7 @@ import Testing
 /// Random sequences of what admins, agents and hosts do (starts, stops, restarts, crashes, rotations, daemon restarts)
 /// against an in-memory systemd, with Keyhold's promises checked after every step. Each sequence comes from a seed, so
 /// a failure names the seed that reproduces it.
-@Suite struct InProcessGeneratedTests {
+@Suite(.timeLimit(.minutes(1))) struct InProcessGeneratedTests {
     enum Step: CaseIterable {
         case start, stop, restart, crash, rotate, reconcile, restartDaemon
     }

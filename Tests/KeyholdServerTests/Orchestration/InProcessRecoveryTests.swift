@@ -10,7 +10,7 @@ import Testing
 
 /// A daemon restarted against an in-memory systemd whose units outlived it: orphans are stopped, sandboxes caught
 /// half-started are restarted with a fresh injection, running ones are left alone.
-@Suite struct InProcessRecoveryTests {
+@Suite(.timeLimit(.minutes(1))) struct InProcessRecoveryTests {
     @Test func aRestartedDaemonLeavesRunningAgentsAloneAndStopsOrphans() async throws {
         let host = try InProcessHost()
         let (tenant, key, unit) = try await host.runningTenant("orphan")

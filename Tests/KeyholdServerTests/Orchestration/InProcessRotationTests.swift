@@ -9,7 +9,7 @@ import Testing
 
 /// Key rotation against an in-memory systemd: a daemon killed between any two steps converges after its restart, and a
 /// new agent that dies within its readiness window is heard of at once and leaves the old one running.
-@Suite struct InProcessRotationTests {
+@Suite(.timeLimit(.minutes(1))) struct InProcessRotationTests {
     static let newKeyWins = ["rotation.after-new-ready", "rotation.stopping-old"]
 
     @Test(arguments: ["rotation.before-new-unit", "rotation.new-unit-starting", "rotation.after-new-ready", "rotation.stopping-old"])

@@ -8,7 +8,7 @@ import Testing
 
 /// Starts and stops against an in-memory systemd: what the launcher receives, what is audited, and what a failing
 /// or hanging systemd leaves behind. Milliseconds each; no systemd, no root namespaces.
-@Suite struct InProcessStartTests {
+@Suite(.timeLimit(.minutes(1))) struct InProcessStartTests {
     @Test func aStartHandsTheKeyToTheLauncherOnlyAfterItsAuditRecord() async throws {
         let host = try InProcessHost()
         let (tenant, key, unit) = try await host.runningTenant("start")

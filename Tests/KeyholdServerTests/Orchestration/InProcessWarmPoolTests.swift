@@ -9,7 +9,7 @@ import Testing
 
 /// A plan's warm pool against an in-memory systemd: units started ahead hold nothing of a tenant until a start takes
 /// one, the pool is refilled, and a restarted daemon stops the units the previous one left (their pipes died with it).
-@Suite struct InProcessWarmPoolTests {
+@Suite(.timeLimit(.minutes(1))) struct InProcessWarmPoolTests {
     /// The repository's plans, with a warm pool of `size` on BYOK.
     static func plans(size: Int) throws -> PlanCatalog {
         var plans = try PlanCatalog.load(directory: BuildProducts.plansDirectory).plans
