@@ -248,9 +248,14 @@ extension SandboxService {
             pipe.closeReadEnd()
             timing.mark("systemd-start")
             if !notify {
-                try await Blocking.run { try openBoundary(started) }
-                timing.mark("boundary")
-                try await Blocking.run { try audit(started) }
+                // One hop off the async threads for both: the way out, then the audit records and the key.
+                let opened = try await Blocking.run {
+                    try openBoundary(started)
+                    let opened = ContinuousClock.now
+                    try audit(started)
+                    return opened
+                }
+                timing.mark("boundary", at: opened)
             }
             timing.mark("audit-payload")
         } catch {

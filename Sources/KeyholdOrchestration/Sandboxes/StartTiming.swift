@@ -10,10 +10,9 @@ struct StartTiming: Sendable {
     private var last = ContinuousClock.now
     private var steps: [(name: String, duration: Duration)] = []
 
-    /// Records the time since the previous mark as step `name`.
-    mutating func mark(_ name: String) {
+    /// Records the time since the previous mark as step `name`, ending `now` (a step timed on another thread).
+    mutating func mark(_ name: String, at now: ContinuousClock.Instant = .now) {
         guard Self.enabled else { return }
-        let now = ContinuousClock.now
         steps.append((name, now - last))
         last = now
     }

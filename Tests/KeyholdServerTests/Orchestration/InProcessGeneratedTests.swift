@@ -14,7 +14,7 @@ import Testing
         case start, stop, restart, crash, rotate, reconcile, restartDaemon
     }
 
-    @Test(arguments: 1...8 as ClosedRange<UInt64>)
+    @Test(arguments: 1...12 as ClosedRange<UInt64>)
     func keyholdsPromisesHoldAfterEveryStepOfARandomSequence(seed: UInt64) async throws {
         var random = SplitMix64(seed: seed)
         let host = try InProcessHost { $0.maximumRestarts = 2 }
