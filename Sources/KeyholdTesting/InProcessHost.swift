@@ -25,6 +25,9 @@ public final class InProcessHost: Sendable {
     public let configuration: SandboxConfiguration
     private let plans: PlanCatalog
     private let vaults: VaultRing
+    /// A fleet host's lease: the longest a host may have (`--lease-seconds 600`).
+    static let fleetLease = Duration.seconds(600)
+
     /// The PostgreSQL database, when the store is one.
     private let databaseName: String?
     private let current: Mutex<ControlPlane>
@@ -59,7 +62,9 @@ public final class InProcessHost: Sendable {
         let vault = try state.loadVault()
         vaults = VaultRing(vault)
         if let host = fleet?.host {
-            try HostHeartbeat.register(store: store, host: HostOptions(id: host), instance: HostHeartbeat.makeInstance(), keks: vault.kekIDs)
+            // No heartbeat runs here: a lease of the longest kind keeps the host live for the test, however slow.
+            try HostHeartbeat.register(
+                store: store, host: HostOptions(id: host, lease: Self.fleetLease), instance: HostHeartbeat.makeInstance(), keks: vault.kekIDs)
             store.nameHost(host)
         }
         self.plans = try plans ?? PlanCatalog.load(directory: BuildProducts.plansDirectory)
@@ -69,6 +74,7 @@ public final class InProcessHost: Sendable {
             readinessWindow: .milliseconds(100))
         configuration.fileSystemRoot = root + "/systemd-root"
         configuration.hostID = fleet?.host
+        if fleet != nil { configuration.leaseDuration = Self.fleetLease }
         configure(&configuration)
         self.configuration = configuration
         systemd = InMemorySystemd()
