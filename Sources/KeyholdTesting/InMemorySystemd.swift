@@ -52,8 +52,12 @@ public final class InMemorySystemd: SystemdControl {
         var nextListener = 0
         var nextPID: Int32 = 400_000
         var calls: [Call: Int] = [:]
-        /// Invocations whose launcher has read its pipe to the end, and who waits for the others.
-        var launchersDone: Set<String> = []
+        /// Every unit started, by name, in order.
+        var started: [String] = []
+        /// Each unit name's invocations that had a launcher, oldest first.
+        var launchedInvocations: [String: [String]] = [:]
+        /// What each invocation's launcher read once its pipe ended (nil: empty), and who waits for the others.
+        var launcherReads: [String: ExecPayload?] = [:]
         var launcherWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
     }
 
@@ -104,16 +108,33 @@ public final class InMemorySystemd: SystemdControl {
     /// What the unit's launcher read, once it read its pipe to the end (nil: the pipe closed empty, or no such unit).
     public func payload(of name: String) async -> ExecPayload? {
         guard let invocation = state.withLock({ $0.units[name]?.invocationID }) else { return nil }
+        return await launcherRead(invocation: invocation)
+    }
+
+    /// What every launcher of units named `name` read, oldest first, once each read its pipe to the end: nil for a
+    /// pipe that closed empty. Units stopped and unloaded since count too.
+    public func launcherReads(of name: String) async -> [ExecPayload?] {
+        var reads: [ExecPayload?] = []
+        for invocation in state.withLock({ $0.launchedInvocations[name] ?? [] }) {
+            reads.append(await launcherRead(invocation: invocation))
+        }
+        return reads
+    }
+
+    private func launcherRead(invocation: String) async -> ExecPayload? {
         await withCheckedContinuation { waiter in
             let done = state.withLock { state -> Bool in
-                if state.launchersDone.contains(invocation) { return true }
+                if state.launcherReads[invocation] != nil { return true }
                 state.launcherWaiters[invocation, default: []].append(waiter)
                 return false
             }
             if done { waiter.resume() }
         }
-        return state.withLock { state in state.units.values.first { $0.invocationID == invocation }?.payload }
+        return state.withLock { $0.launcherReads[invocation] ?? nil }
     }
+
+    /// Every unit started so far, by name, in order (stopped and unloaded ones too).
+    public var startedUnits: [String] { state.withLock { $0.started } }
 
     /// How many times each call was made.
     public var calls: [Call: Int] { state.withLock { $0.calls } }
@@ -130,6 +151,7 @@ public final class InMemorySystemd: SystemdControl {
                     code: .callFailed, message: "Could not start unit \(name): unit \(name) was already loaded (\(existing.activeState))")
             }
             state.nextPID += 1
+            state.started.append(name)
             let started = StartedUnit(name: name, invocationID: Self.newInvocationID(), mainPID: state.nextPID)
             state.units[name] = Unit(
                 name: name, properties: properties, activeState: "activating", subState: "start", invocationID: started.invocationID,
@@ -293,7 +315,11 @@ public final class InMemorySystemd: SystemdControl {
         guard let descriptor else { return }
         let own = dup(descriptor)
         guard own >= 0 else { return }
-        let invocation = state.withLock { $0.units[name]?.invocationID }
+        guard let invocation = state.withLock({ $0.units[name]?.invocationID }) else {
+            close(own)
+            return
+        }
+        state.withLock { $0.launchedInvocations[name, default: []].append(invocation) }
         let thread = Thread { [weak self] in
             var bytes: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -311,8 +337,8 @@ public final class InMemorySystemd: SystemdControl {
             let (current, waiters) = self.state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
                 let current = state.units[name]?.invocationID == invocation
                 if current { state.units[name]?.payload = payload }
-                if let invocation { state.launchersDone.insert(invocation) }
-                return (current, invocation.flatMap { state.launcherWaiters.removeValue(forKey: $0) } ?? [])
+                state.launcherReads[invocation] = .some(payload)
+                return (current, state.launcherWaiters.removeValue(forKey: invocation) ?? [])
             }
             if current && payload == nil { self.exit(unit: name, result: "exit-code", status: 1) }
             for waiter in waiters { waiter.resume() }

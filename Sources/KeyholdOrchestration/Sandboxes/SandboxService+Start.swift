@@ -266,12 +266,17 @@ extension SandboxService {
             throw error
         }
         timing.log(unit: sandbox.unit, logger: logger)
+        return Self.running(sandbox, started: started, keyVersions: injection.versions, tenant: tenant.name)
+    }
+
+    /// The sandbox as a start leaves it: running as `started`, holding `keyVersions`.
+    static func running(_ sandbox: SandboxRecord, started: StartedUnit, keyVersions: [String], tenant: String) -> AdminAPI.Sandbox {
         var record = sandbox
         record.state = .running
         record.invocationID = started.invocationID
         record.mainPID = Int(started.mainPID)
-        record.keyVersions = injection.versions
-        return record.api(tenant: tenant.name, systemdState: "active/running")
+        record.keyVersions = keyVersions
+        return record.api(tenant: tenant, systemdState: "active/running")
     }
 
     /// Writes the sandbox's new state and its `key.inject` records in one synced transaction: the step before

@@ -38,17 +38,26 @@ extension SandboxService {
             injection.stateReadOnly = try await checkStateLimit(state, tenant: tenant, plan: plan, unit: unit.name, actor: actor)
             let prepared = injection
             // The state's mount, the way out and the audit records at once; the keys only once all three are done.
-            async let mounted = Blocking.run {
-                Result<Void, any Error> {
+            async let mounted = Self.outcome {
+                // The state handed to the unit's user, then mounted by keyhold-mount; by systemd if that fails.
+                let attached = try await Blocking.run { () throws -> Result<Void, any Error> in
                     do {
                         try state.prepare(owner: unit.uid)
                     } catch {
                         throw KeyholdError.unavailable(
                             "cannot hand the agent state of '\(tenant.name)' (\(state.privatePath)) to its sandbox (\(error)): no key was injected")
                     }
-                    try self.namespaces.attach(
-                        unit: unit.name, mainPID: unit.mainPID, source: state.privatePath, destination: state.pathInSandbox,
-                        readOnly: prepared.stateReadOnly)
+                    return Result {
+                        try self.namespaces.attach(
+                            unit: unit.name, mainPID: unit.mainPID, source: state.privatePath, destination: state.pathInSandbox,
+                            readOnly: prepared.stateReadOnly)
+                    }
+                }
+                if case .failure(let error) = attached {
+                    // systemd's way: slower (a child forked per call), same result.
+                    self.logger.warning("\(unit.name): \(error); mounting the state with systemd's BindMountUnit instead")
+                    try await systemd.bindMountUnit(
+                        name: unit.name, source: state.privatePath, destination: state.pathInSandbox, readOnly: prepared.stateReadOnly)
                 }
             }
             async let opened = Blocking.run {
@@ -67,15 +76,7 @@ extension SandboxService {
             }
             // All three finish before any error is thrown: nothing runs on behind the clean-up below.
             let results = try await [mounted, opened, recorded]
-            if case .failure(let error) = results[0], !(error is KeyholdError) {
-                // systemd's way: slower (a child forked per call), same result.
-                logger.warning("\(unit.name): \(error); mounting the state with systemd's BindMountUnit instead")
-                try await systemd.bindMountUnit(
-                    name: unit.name, source: state.privatePath, destination: state.pathInSandbox, readOnly: prepared.stateReadOnly)
-            } else {
-                try results[0].get()
-            }
-            for result in results.dropFirst() { try result.get() }
+            for result in results { try result.get() }
             timing.mark("state-boundary-audit")
             try await Blocking.run {
                 try self.writePayload(prepared, tenant: tenant.name, profile: profile, agentArguments: tenant.agent, to: pipe)
@@ -88,12 +89,17 @@ extension SandboxService {
             throw error
         }
         timing.log(unit: unit.name, logger: logger)
-        var record = sandbox
-        record.state = .running
-        record.invocationID = unit.invocationID
-        record.mainPID = Int(unit.mainPID)
-        record.keyVersions = injection.versions
-        return record.api(tenant: tenant.name, systemdState: "active/running")
+        return Self.running(sandbox, started: started, keyVersions: injection.versions, tenant: tenant.name)
+    }
+
+    /// What `body` ended with, as a value: for work run beside other work whose errors are thrown only once all ended.
+    private static func outcome(_ body: @Sendable () async throws -> Void) async -> Result<Void, any Error> {
+        do {
+            try await body()
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// Starts one unit for the plan's warm pool and adds it there once keyhold-exec waits on its pipe.

@@ -1,15 +1,16 @@
 import Foundation
 import KeyholdCore
-import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import KeyholdTesting
 import Testing
 
+@testable import KeyholdOrchestration
+
 /// Starts and stops against an in-memory systemd: what the launcher receives, what is audited, and what a failing
 /// or hanging systemd leaves behind. Milliseconds each; no systemd, no root namespaces.
 @Suite(.timeLimit(.minutes(1))) struct InProcessStartTests {
-    @Test func aStartHandsTheKeyToTheLauncherOnlyAfterItsAuditRecord() async throws {
+    @Test func aStartHandsTheKeyToTheLauncherAndAuditsItsInvocation() async throws {
         let host = try InProcessHost()
         let (tenant, key, unit) = try await host.runningTenant("start")
 
@@ -33,29 +34,41 @@ import Testing
         #expect(try await host.sandboxes.status(tenant: tenant).isEmpty)
     }
 
-    @Test(arguments: [InMemorySystemd.Call.start, .status])
-    func aSystemdCallThatFailsLeavesNoUnitAndNoKey(failing call: InMemorySystemd.Call) async throws {
+    @Test func aStartCallThatFailsLeavesNoUnitAndNoKey() async throws {
         let host = try InProcessHost()
         let tenant = InProcessTenants.name("fail")
         try await host.tenant(tenant, key: InProcessTenants.canary())
-        if call == .start {
-            host.systemd.failNext(.start)
-            await #expect(throws: InMemorySystemd.CommandedFailure.self) { try await host.sandboxes.start(tenant: tenant, actor: "test") }
-            #expect(host.systemd.units.isEmpty)
-            let failed = try await host.audit(tenant: tenant).filter { $0.event.action == AuditAction.sandboxStart.rawValue }
-            #expect(failed.map(\.event.outcome) == [AuditOutcome.failed.rawValue])
-            #expect(try await host.audit(tenant: tenant).allSatisfy { $0.event.action != AuditAction.keyInject.rawValue })
-            // The next start goes ahead: nothing was left half-done.
-            let sandbox = try await host.sandboxes.start(tenant: tenant, actor: "test")
-            #expect(host.activeUnits(tenant: tenant) == [sandbox.unit])
-        } else {
-            // A status read is not a start's step: the start goes ahead, and the failed read shows as "not loaded".
-            let sandbox = try await host.sandboxes.start(tenant: tenant, actor: "test")
-            host.systemd.failNext(.status)
-            #expect(try await host.sandboxes.status(tenant: tenant).first?.systemdState == "not loaded")
-            #expect(try await host.sandboxes.status(tenant: tenant).first?.systemdState == "active/running")
-            #expect(host.activeUnits(tenant: tenant) == [sandbox.unit])
-        }
+        host.systemd.failNext(.start)
+        await #expect(throws: InMemorySystemd.CommandedFailure.self) { try await host.sandboxes.start(tenant: tenant, actor: "test") }
+        #expect(host.systemd.units.isEmpty)
+        let records = try await host.audit(tenant: tenant)
+        #expect(records.filter { $0.event.action == AuditAction.sandboxStart.rawValue }.map(\.event.outcome) == [AuditOutcome.failed.rawValue])
+        #expect(records.allSatisfy { $0.event.action != AuditAction.keyInject.rawValue })
+        // The next start goes ahead: nothing was left half-done.
+        let sandbox = try await host.sandboxes.start(tenant: tenant, actor: "test")
+        #expect(host.activeUnits(tenant: tenant) == [sandbox.unit])
+    }
+
+    @Test func aStartWhoseAuditRecordCannotBeWrittenHandsTheLauncherNoKey() async throws {
+        let host = try InProcessHost()
+        let tenant = InProcessTenants.name("noaudit")
+        try await host.tenant(tenant, key: InProcessTenants.canary())
+        // A fenced host writes no key.inject record: the unit starts, and its pipe must close empty.
+        _ = try #require(host.sandboxes.lease.fenceIfStale(now: .now + .seconds(3600)))
+        await #expect(throws: KeyholdError.self) { try await host.sandboxes.start(tenant: tenant, actor: "test") }
+        let unit = try #require(host.systemd.startedUnits.first, "the unit was started before the refusal")
+        #expect(await host.systemd.launcherReads(of: unit).map { $0 == nil } == [true], "its launcher's pipe closed empty")
+        #expect(try await host.audit(tenant: tenant).allSatisfy { $0.event.action != AuditAction.keyInject.rawValue })
+        #expect(host.activeUnits(tenant: tenant).isEmpty, "the unit was stopped")
+    }
+
+    @Test func aStatusReadThatFailsShowsAsNotLoadedAndTheNextOneReadsAgain() async throws {
+        let host = try InProcessHost()
+        let (tenant, _, unit) = try await host.runningTenant("status")
+        host.systemd.failNext(.status)
+        #expect(try await host.sandboxes.status(tenant: tenant).first?.systemdState == "not loaded")
+        #expect(try await host.sandboxes.status(tenant: tenant).first?.systemdState == "active/running")
+        #expect(host.activeUnits(tenant: tenant) == [unit])
     }
 
     @Test func aStartJobThatNeverFinishesTimesOutAndItsUnitIsStopped() async throws {
