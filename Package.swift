@@ -47,6 +47,7 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         .systemLibrary(name: "CMountNamespace"),
+        .systemLibrary(name: "CFileStatus"),
         .systemLibrary(
             name: "CSeccomp",
             pkgConfig: "libseccomp",
@@ -147,6 +148,7 @@ let package = Package(
                 "KeyholdVault",
                 "KeyholdStore",
                 "KeyholdSandbox",
+                "CFileStatus",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import CFileStatus
 import Foundation
 
 extension AgentStateDirectory {
@@ -19,12 +20,12 @@ extension AgentStateDirectory {
         guard errno == EEXIST else { throw Self.posixError() }
         let root = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard root >= 0 else { throw Self.posixError() }
-        var info = stat()
-        guard fstat(root, &info) == 0 else {
+        var info = keyhold_file_status()
+        guard keyhold_fstat(root, &info) == 0 else {
             close(root)
             throw Self.posixError()
         }
-        guard info.st_uid != owner || info.st_gid != owner else {
+        guard info.uid != owner || info.gid != owner else {
             close(root)
             return
         }
@@ -32,7 +33,7 @@ extension AgentStateDirectory {
             close(root)
             throw Self.posixError()
         }
-        var walk = OwnerWalk(owner: owner, device: info.st_dev)
+        var walk = OwnerWalk(owner: owner, device: info.device)
         walk.visit(root, depth: 0)
         if let failure = walk.failure { throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO) }
     }
@@ -46,7 +47,7 @@ extension AgentStateDirectory {
     /// Hands a tree to one owner, entry by entry, by descriptor.
     private struct OwnerWalk {
         let owner: uid_t
-        let device: dev_t
+        let device: UInt64
         /// The first errno a change of owner met (the walk goes on).
         var failure: Int32?
 
@@ -68,12 +69,12 @@ extension AgentStateDirectory {
 
         private mutating func visitEntry(_ directory: Int32, _ name: UnsafePointer<CChar>, depth: Int) {
             if name[0] == 0x2e && (name[1] == 0 || (name[1] == 0x2e && name[2] == 0)) { return }  // . and ..
-            var info = stat()
-            guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-            if info.st_uid != owner || info.st_gid != owner, fchownat(directory, name, owner, owner, AT_SYMLINK_NOFOLLOW) != 0 {
+            var info = keyhold_file_status()
+            guard keyhold_lstatat(directory, name, &info) == 0 else { return }
+            if info.uid != owner || info.gid != owner, fchownat(directory, name, owner, owner, AT_SYMLINK_NOFOLLOW) != 0 {
                 failure = failure ?? errno
             }
-            guard info.st_mode & S_IFMT == S_IFDIR, info.st_dev == device, depth + 1 < AgentStateDirectory.depthLimit else { return }
+            guard info.is_directory != 0, info.device == device, depth + 1 < AgentStateDirectory.depthLimit else { return }
             let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if child >= 0 { visit(child, depth: depth + 1) }
         }

@@ -1,3 +1,4 @@
+import CFileStatus
 import Foundation
 
 /// A tenant's persistent agent state: systemd's `StateDirectory=keyhold-agents/TENANT`. With `DynamicUser=yes`,
@@ -32,12 +33,12 @@ struct AgentStateDirectory: Sendable {
     func usedBytes() -> UInt64 {
         let root = open(hostPath(privatePath), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard root >= 0 else { return 0 }
-        var info = stat()
-        guard fstat(root, &info) == 0 else {
+        var info = keyhold_file_status()
+        guard keyhold_fstat(root, &info) == 0 else {
             close(root)
             return 0
         }
-        var walk = Walk(root: -1, device: info.st_dev, remove: false)
+        var walk = Walk(root: -1, device: info.device, remove: false)
         let total = walk.visit(root, depth: 0)
         return walk.tooDeep ? UInt64.max : total
     }
@@ -53,15 +54,15 @@ struct AgentStateDirectory: Sendable {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
         defer { close(root) }
-        var info = stat()
-        fstat(root, &info)
+        var info = keyhold_file_status()
+        keyhold_fstat(root, &info)
         var total: UInt64 = 0
         // A subtree deeper than the limit is moved up under the root and removed by the next pass.
         while true {
             // A description of its own (a dup would share the directory's read position with the previous pass).
             let pass = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard pass >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EMFILE) }
-            var walk = Walk(root: root, device: info.st_dev, remove: true)
+            var walk = Walk(root: root, device: info.device, remove: true)
             total += walk.visit(pass, depth: 0)
             if walk.hoisted == 0 { break }
         }
@@ -75,7 +76,7 @@ struct AgentStateDirectory: Sendable {
     private struct Walk {
         /// Where a too-deep subtree is moved when removing (-1: measuring).
         let root: Int32
-        let device: dev_t
+        let device: UInt64
         let remove: Bool
         var tooDeep = false
         var hoisted = 0
@@ -102,14 +103,14 @@ struct AgentStateDirectory: Sendable {
         /// One entry of `directory`; charges at least `minimumCharge` bytes for it (an inode costs the host that much).
         private mutating func visitEntry(_ directory: Int32, _ name: UnsafePointer<CChar>, depth: Int) -> UInt64 {
             if name[0] == 0x2e && (name[1] == 0 || (name[1] == 0x2e && name[2] == 0)) { return 0 }  // . and ..
-            var info = stat()
-            guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return 0 }
-            var total = max(UInt64(info.st_blocks) * 512, AgentStateDirectory.minimumCharge)
-            guard info.st_mode & S_IFMT == S_IFDIR else {
+            var info = keyhold_file_status()
+            guard keyhold_lstatat(directory, name, &info) == 0 else { return 0 }
+            var total = max(info.allocated_bytes, AgentStateDirectory.minimumCharge)
+            guard info.is_directory != 0 else {
                 if remove { unlinkat(directory, name, 0) }
                 return total
             }
-            guard info.st_dev == device else { return total }
+            guard info.device == device else { return total }
             if depth + 1 >= AgentStateDirectory.depthLimit {
                 tooDeep = true
                 if remove, renameat(directory, name, root, ".keyhold-deep-\(hoisted)-\(UInt32.random(in: 0...UInt32.max))") == 0 {
