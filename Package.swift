@@ -17,6 +17,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "keyhold", targets: ["keyhold"]),
+        .executable(name: "keyholdd", targets: ["keyholdd"]),
         .executable(name: "keyhold-exec", targets: ["keyhold-exec"]),
         .executable(name: "keyhold-mount", targets: ["keyhold-mount"]),
     ],
@@ -186,18 +187,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KeyholdCommandLine",
+            dependencies: ["KeyholdCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        // The client: what it links is what an admin's `keyhold tenant list` loads (no daemon, store or HTTP server).
         .executableTarget(
             name: "keyhold",
             dependencies: [
-                "KeyholdCore",
-                "KeyholdEgress",
-                "KeyholdVault",
-                "KeyholdStore",
-                "KeyholdSandbox",
-                "KeyholdClient", "KeyholdOrchestration", "KeyholdServer",
-                "KeyholdProxy",
+                "KeyholdCommandLine", "KeyholdClient", "KeyholdCore", "KeyholdVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon and the commands that own the state directory, which `keyhold` hands over (DaemonCommand).
+        .executableTarget(
+            name: "keyholdd",
+            dependencies: [
+                "KeyholdCommandLine", "KeyholdCore", "KeyholdEgress", "KeyholdVault", "KeyholdStore", "KeyholdSandbox", "KeyholdClient",
+                "KeyholdOrchestration", "KeyholdServer", "KeyholdProxy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -312,6 +323,12 @@ let package = Package(
             ],
             path: "Benchmarks/Boundary",
             exclude: ["client.py"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "keyhold-bench-cli",
+            dependencies: ["BenchmarkSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/CLIStart",
             swiftSettings: swiftSettings
         ),
         .target(

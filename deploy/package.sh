@@ -10,7 +10,7 @@
 # KEYHOLD_SCRATCH_PATH   SwiftPM's scratch path of the release build (default .build, SwiftPM's own default)
 # KEYHOLD_MAINTAINER     the Maintainer: field (default: the project's address)
 #
-# VERSION is the daemon's version (Keyhold.version in Sources/keyhold/Keyhold.swift), then, unless HEAD is
+# VERSION is Keyhold's version (CommandMain.version in Sources/KeyholdCommandLine/CommandMain.swift), then, unless HEAD is
 # tagged v<version>, "~git<commits>.g<hash>": `~` sorts a snapshot before the release it leads to, and the commit
 # count makes later snapshots sort after earlier ones (apt upgrades along main). A tree with uncommitted changes
 # adds ".dirty". The Debian revision is -1.
@@ -59,8 +59,8 @@ for tool in dpkg-deb dpkg-shlibdeps strip gzip; do
 done
 
 if [ "$build" = yes ]; then
-  # The three programs the package ships, not the benchmarks.
-  for product in keyhold keyhold-exec keyhold-mount; do
+  # The four programs the package ships, not the benchmarks.
+  for product in keyhold keyholdd keyhold-exec keyhold-mount; do
     echo "package: $build_command --product $product"
     $build_command --product "$product" || fail "the release build failed (above)"
   done
@@ -68,7 +68,7 @@ fi
 
 # --- The release build: present, up to date, linking only Debian libraries ---
 release=$scratch/release
-programs=(keyhold keyhold-exec keyhold-mount)
+programs=(keyhold keyholdd keyhold-exec keyhold-mount)
 for program in "${programs[@]}"; do
   [ -x "$release/$program" ] ||
     fail "no release build: $release/$program is missing. Run: $build_command (or deploy/package.sh --build)"
@@ -80,7 +80,8 @@ sources_of() {
   case $1 in
   keyhold-exec) echo Sources/keyhold-exec Sources/KeyholdExecPayload Sources/CSeccomp ;;
   keyhold-mount) echo Sources/keyhold-mount Sources/CMountNamespace ;;
-  keyhold) find Sources -mindepth 1 -maxdepth 1 -type d ! -name keyhold-exec ! -name keyhold-mount ! -name KeyholdTesting ;;
+  keyhold) echo Sources/keyhold Sources/KeyholdCommandLine Sources/KeyholdClient Sources/KeyholdCore Sources/KeyholdVault ;;
+  keyholdd) find Sources -mindepth 1 -maxdepth 1 -type d ! -name keyhold ! -name keyhold-exec ! -name keyhold-mount ! -name KeyholdTesting ;;
   esac
 }
 if [ "$build" = no ]; then
@@ -102,8 +103,8 @@ for program in "${programs[@]}"; do
 done
 
 # --- Version ---
-upstream=$(sed -n 's/.*static let version = "\([^"]*\)".*/\1/p' Sources/keyhold/Keyhold.swift | head -1)
-[ -n "$upstream" ] || fail "cannot read Keyhold.version from Sources/keyhold/Keyhold.swift"
+upstream=$(sed -n 's/.*static let version = "\([^"]*\)".*/\1/p' Sources/KeyholdCommandLine/CommandMain.swift | head -1)
+[ -n "$upstream" ] || fail "cannot read CommandMain.version from Sources/KeyholdCommandLine/CommandMain.swift"
 built_version=$("$release/keyhold" --version 2>/dev/null || true)
 [ "$built_version" = "$upstream" ] ||
   fail "the release build says version '$built_version' but the sources say '$upstream': rebuild with $build_command"
@@ -120,7 +121,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 else
   commit=unknown
   version="$upstream~nogit"
-  commit_time=$(stat -c %Y Sources/keyhold/Keyhold.swift)
+  commit_time=$(stat -c %Y Sources/KeyholdCommandLine/CommandMain.swift)
 fi
 debian_version="$version-1"
 arch=$(dpkg --print-architecture)
@@ -139,11 +140,13 @@ install -d "$root/DEBIAN" "$root/usr/bin" "$root/usr/libexec/keyhold" "$root/usr
   "$root/etc/keyhold/plans" "$root/etc/keyhold/sandbox-profiles"
 
 # Stripped (Debian policy; Swift's reflection metadata is in sections strip keeps, not in the symbol table).
-install -m 0755 "$release/keyhold" "$root/usr/bin/keyhold"
+install -m 0755 "$release/keyhold" "$release/keyholdd" "$root/usr/bin/"
 install -m 0755 "$release/keyhold-exec" "$release/keyhold-mount" "$root/usr/libexec/keyhold/"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note \
-  "$root/usr/bin/keyhold" "$root/usr/libexec/keyhold/keyhold-exec" "$root/usr/libexec/keyhold/keyhold-mount"
-"$root/usr/bin/keyhold" --version >/dev/null || fail "the stripped keyhold does not run"
+  "$root/usr/bin/keyhold" "$root/usr/bin/keyholdd" "$root/usr/libexec/keyhold/keyhold-exec" "$root/usr/libexec/keyhold/keyhold-mount"
+for program in keyhold keyholdd; do
+  "$root/usr/bin/$program" --version >/dev/null || fail "the stripped $program does not run"
+done
 
 # Plans and profiles: the shipped copies in /usr/share/keyhold (reference: `diff -r` shows a provider's edits),
 # the ones the daemon reads in /etc/keyhold (conffiles: an upgrade never overwrites a provider's edits silently).
@@ -213,9 +216,12 @@ if [ ! -x "$generator" ] || [ -n "$(find "$parser/Tools/generate-manual" -newer 
   swift build -c release --package-path "$parser" --scratch-path "$scratch/generate-manual" --product generate-manual >"$work/generate-manual.log" 2>&1 ||
     { cat "$work/generate-manual.log" >&2; fail "building generate-manual failed (log above)"; }
 fi
-"$generator" "$root/usr/bin/keyhold" --multi-page --section 1 --date "$(date -u -d "@$commit_time" +%Y-%m-%d)" \
-  --authors "The Keyhold authors" --output-directory "$root/usr/share/man/man1"
-[ -f "$root/usr/share/man/man1/keyhold.1" ] || fail "generate-manual wrote no keyhold.1"
+# keyholdd's pages document the commands keyhold hands it (keyholdd-serve(1) for `keyhold serve`).
+for program in keyhold keyholdd; do
+  "$generator" "$root/usr/bin/$program" --multi-page --section 1 --date "$(date -u -d "@$commit_time" +%Y-%m-%d)" \
+    --authors "The Keyhold authors" --output-directory "$root/usr/share/man/man1"
+  [ -f "$root/usr/share/man/man1/$program.1" ] || fail "generate-manual wrote no $program.1"
+done
 # Pages named like git's (keyhold-tenant-create(1), `man keyhold-tenant-create`), with a NAME that whatis and lintian
 # can parse (one word, an unquoted description); the SYNOPSIS still shows the command as typed: keyhold tenant create.
 python3 - "$root/usr/share/man/man1" <<'PYTHON' || fail "rewriting the man pages failed"
@@ -238,8 +244,8 @@ for name in sorted(os.listdir(directory)):
             line = ".Nd " + line[5:-1]
         elif section == "SYNOPSIS" and line == ".Nm" and not synopsis_named and command != page:
             line, synopsis_named = '.Nm "' + command + '"', True
-        elif line.startswith(".Xr keyhold."):
-            line = re.sub(r"^\.Xr (keyhold\.[^ ]+)", lambda m: ".Xr " + m.group(1).replace(".", "-"), line)
+        elif re.match(r"\.Xr keyholdd?\.", line):
+            line = re.sub(r"^\.Xr (keyholdd?\.[^ ]+)", lambda m: ".Xr " + m.group(1).replace(".", "-"), line)
         out.append(line)
     os.remove(os.path.join(directory, name))
     with open(os.path.join(directory, page + ".1"), "w") as f:
@@ -255,7 +261,7 @@ install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm 
 mkdir -p "$work/shlibdeps/debian"
 printf 'Source: keyhold\n\nPackage: keyhold\nArchitecture: any\n' >"$work/shlibdeps/debian/control"
 shlibs=$(cd "$work/shlibdeps" && dpkg-shlibdeps -O --warnings=7 \
-  "$root/usr/bin/keyhold" "$root/usr/libexec/keyhold/keyhold-exec" "$root/usr/libexec/keyhold/keyhold-mount" 2>"$work/shlibdeps.err") ||
+  "$root/usr/bin/keyhold" "$root/usr/bin/keyholdd" "$root/usr/libexec/keyhold/keyhold-exec" "$root/usr/libexec/keyhold/keyhold-mount" 2>"$work/shlibdeps.err") ||
   { cat "$work/shlibdeps.err" >&2; fail "dpkg-shlibdeps failed: a linked library belongs to no Debian package?"; }
 shlib_depends=$(sed -n 's/^shlibs:Depends=//p' <<<"$shlibs")
 [ -n "$shlib_depends" ] || fail "dpkg-shlibdeps found no dependencies"

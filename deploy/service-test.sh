@@ -132,14 +132,17 @@ installed=yes
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$run/deb/$(basename "$deb")" >"$run/install.log" 2>&1 || { cat "$run/install.log"; fail "apt-get install failed"; }
 grep -q 'keyhold.service is installed but not enabled' "$run/install.log" || { cat "$run/install.log"; fail "postinst did not say what to do next"; }
 [ ! -e /etc/systemd/system/multi-user.target.wants/keyhold.service ] || fail "postinst enabled keyhold.service on a host without its credentials"
-for path in /usr/bin/keyhold /usr/libexec/keyhold/keyhold-exec /usr/libexec/keyhold/keyhold-mount; do
+for path in /usr/bin/keyhold /usr/bin/keyholdd /usr/libexec/keyhold/keyhold-exec /usr/libexec/keyhold/keyhold-mount; do
   [ "$(stat -c '%U %a' "$path")" = "root 755" ] || fail "$path is not root-owned 0755: $(stat -c '%U %a' "$path")"
 done
 for path in /lib/systemd/system/keyhold.service /etc/keyhold/plans/byok.yaml /etc/keyhold/plans/managed.yaml \
-  /etc/keyhold/sandbox-profiles/default.json /usr/share/man/man1/keyhold.1.gz /usr/share/doc/keyhold/copyright; do
+  /etc/keyhold/sandbox-profiles/default.json /usr/share/man/man1/keyhold.1.gz /usr/share/man/man1/keyholdd-serve.1.gz \
+  /usr/share/doc/keyhold/copyright; do
   [ -f "$path" ] || fail "the package did not install $path"
 done
-ldd /usr/bin/keyhold | grep -E 'libswift|libFoundation|/opt/swift' >/dev/null && fail "/usr/bin/keyhold links the Swift runtime dynamically"
+for program in keyhold keyholdd; do
+  ldd /usr/bin/$program | grep -E 'libswift|libFoundation|/opt/swift' >/dev/null && fail "/usr/bin/$program links the Swift runtime dynamically"
+done
 man -l /usr/share/man/man1/keyhold.1.gz >/dev/null 2>&1 || [ ! -x /usr/bin/man ] || fail "man cannot render keyhold(1)"
 say "installed: $(dpkg-query -W -f='${Package} ${Version}' keyhold)"
 

@@ -2,7 +2,7 @@
 ///
 /// Its message is meant for the person at the keyboard: it says what went wrong and what to do next.
 /// It never contains a key.
-public struct KeyholdError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct KeyholdError: UserFacingError, Sendable, Equatable {
     /// The class of the error, which the admin API maps to an HTTP status.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String { case invalidInput, notFound, conflict, unavailable, forbidden, unauthenticated, failed }

@@ -1,5 +1,5 @@
 /// A plan file that cannot be used, with the file, the line and the field at fault.
-public struct PlanError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct PlanError: UserFacingError, Sendable, Equatable {
     public let file: String
     public let line: Int?
     public let field: String

@@ -1,8 +1,10 @@
+public import KeyholdCore
+
 /// An error found while loading or validating a sandbox profile or a seccomp policy.
 ///
 /// Its description names the file (when known), the field and the problem, for example
 /// `sandbox-profiles/x.json: unit.ProtectSytem: unknown property`.
-public struct ProfileError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct ProfileError: UserFacingError, Sendable, Equatable {
     /// The kind of problem. New codes may be added without breaking the API.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {

@@ -1,5 +1,7 @@
+public import KeyholdCore
+
 /// An error talking to systemd, with a message that says what to do next.
-public struct SystemdError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct SystemdError: UserFacingError, Sendable, Equatable {
     /// What kind of failure this is.
     public enum Code: String, Sendable, Equatable {
         /// The bus could not be reached (no socket, connection refused or dropped twice).

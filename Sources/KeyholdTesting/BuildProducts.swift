@@ -17,6 +17,8 @@ public enum BuildProducts {
     }
 
     public static var keyhold: String { binDirectory + "/keyhold" }
+    /// The daemon and the commands that own the state directory, which `keyhold` hands over.
+    public static var keyholdd: String { binDirectory + "/keyholdd" }
     public static var keyholdExec: String { binDirectory + "/keyhold-exec" }
     /// The fake provider as a program, for a test network namespace (`ip netns exec`).
     public static var fakeProvider: String { binDirectory + "/keyhold-fake-provider" }

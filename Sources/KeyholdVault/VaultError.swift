@@ -1,5 +1,7 @@
+public import KeyholdCore
+
 /// Why the vault could not seal or open a key. Messages never contain key material.
-public struct VaultError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct VaultError: UserFacingError, Sendable, Equatable {
     public struct Code: Hashable, Sendable {
         private enum Value { case kekMissing, kekInvalid, kekMismatch, decryptionFailed, destroyed }
         private let value: Value

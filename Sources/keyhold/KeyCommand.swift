@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdClient
+import KeyholdCommandLine
 import KeyholdCore
 import KeyholdVault
 

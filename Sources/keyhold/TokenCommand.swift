@@ -1,5 +1,6 @@
 import ArgumentParser
 import KeyholdClient
+import KeyholdCommandLine
 import KeyholdCore
 
 struct TokenCommand: AsyncParsableCommand {

@@ -1,19 +1,14 @@
 import Foundation
+import KeyholdCommandLine
 
 /// Finds the shipped data directories (`plans/`, `sandbox-profiles/`) and `keyhold-exec`.
 enum ResourceLocator {
-    /// The directory of the running executable.
-    static var executableDirectory: String {
-        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return (path as NSString).deletingLastPathComponent
-    }
-
     /// The first existing directory named `name` among: the working directory, the source tree above the executable
     /// (a `swift build` tree), `/etc/keyhold` (the package's conffiles, which a provider edits), `/usr/local/share/keyhold`,
     /// `/usr/share/keyhold` (the package's originals).
     static func directory(_ name: String) -> String {
         var candidates = [FileManager.default.currentDirectoryPath]
-        var directory = executableDirectory
+        var directory = SiblingProgram.executableDirectory
         for _ in 0..<4 {
             directory = (directory as NSString).deletingLastPathComponent
             candidates.append(directory)
@@ -29,7 +24,7 @@ enum ResourceLocator {
 
     /// `keyhold-exec` beside this executable (a build tree), else where the package installs it.
     static var execPath: String {
-        let sibling = (executableDirectory as NSString).appendingPathComponent("keyhold-exec")
+        let sibling = (SiblingProgram.executableDirectory as NSString).appendingPathComponent("keyhold-exec")
         return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "/usr/libexec/keyhold/keyhold-exec"
     }
 }

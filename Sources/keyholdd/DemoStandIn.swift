@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdCommandLine
 import KeyholdCore
 
 /// The demo's stand-in LLM provider: `keyhold-fake-provider` (the test suite's double, which speaks OpenAI's and
@@ -17,7 +18,7 @@ final class DemoStandIn: @unchecked Sendable {
 
     /// Starts `keyhold-fake-provider` from beside this executable and waits (at most 10 s) until it listens.
     static func start() throws -> DemoStandIn {
-        let path = ResourceLocator.executableDirectory + "/keyhold-fake-provider"
+        let path = SiblingProgram.executableDirectory + "/keyhold-fake-provider"
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw KeyholdError.unavailable(
                 "the demo's stand-in provider is missing at \(path): it is built with the source tree (run `swift build` in the checkout, "

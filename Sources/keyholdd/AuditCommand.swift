@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyholdCommandLine
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdServer
@@ -9,7 +10,7 @@ import KeyholdVault
 /// Audit commands read the database directly and read-only: they work while the daemon is down.
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "audit", abstract: "Read and verify the hash-chained audit log (works without the daemon).",
+        commandName: DaemonCommand.audit.rawValue, abstract: DaemonCommand.audit.abstract,
         subcommands: [List.self, Verify.self, Checkpoint.self, Export.self, Receipt.self, VerifyReceipt.self, PublicKey.self]
     )
 
@@ -64,7 +65,7 @@ struct AuditCommand: AsyncParsableCommand {
             let store = try state.openStoreReadOnly()
             let result = try await store.read { tx in try tx.verifyAudit() }
             if let problem = result.problem {
-                Main.fail("audit log verification FAILED at \(problem)")
+                CommandMain.fail("audit log verification FAILED at \(problem)")
             }
             if let path = checkpoint {
                 try await checkCheckpoint(path: path, state: state, store: store)
@@ -82,19 +83,19 @@ struct AuditCommand: AsyncParsableCommand {
             } catch {
                 throw KeyholdError.invalidInput("\(path) is not a keyhold audit checkpoint: \(error)")
             }
-            guard checkpoint.signatureIsValid else { Main.fail("checkpoint \(path) has an invalid signature: it was altered") }
+            guard checkpoint.signatureIsValid else { CommandMain.fail("checkpoint \(path) has an invalid signature: it was altered") }
             let trusted = publicKey ?? (try? state.loadSigningKey().publicKeyBase64)
             if let trusted, trusted != checkpoint.publicKey {
-                Main.fail("checkpoint \(path) was signed by another key (\(checkpoint.publicKey)) than the trusted one (\(trusted))")
+                CommandMain.fail("checkpoint \(path) was signed by another key (\(checkpoint.publicKey)) than the trusted one (\(trusted))")
             }
             let (head, hash) = try await store.read { tx in (try tx.auditHead(), try tx.auditHash(ofSeq: checkpoint.seq)) }
             if head.seq < checkpoint.seq {
-                Main.fail(
+                CommandMain.fail(
                     "audit log verification FAILED at record \(head.seq + 1): the log ends at record \(head.seq) but checkpoint \(path) covers \(checkpoint.seq): it was truncated"
                 )
             }
             if hash != checkpoint.headHash {
-                Main.fail(
+                CommandMain.fail(
                     "audit log verification FAILED at record \(checkpoint.seq): its hash differs from checkpoint \(path): the log was rewritten"
                 )
             }
@@ -113,7 +114,7 @@ struct AuditCommand: AsyncParsableCommand {
             let key = try state.loadSigningKey()
             let store = try state.openStoreReadOnly()
             let result = try await store.read { tx in try tx.verifyAudit() }
-            if let problem = result.problem { Main.fail("refusing to sign a broken log: \(problem)") }
+            if let problem = result.problem { CommandMain.fail("refusing to sign a broken log: \(problem)") }
             let checkpoint = try AuditCheckpoint.make(seq: result.count, headHash: result.headHash, time: Timestamp.now(), key: key)
             try Output.json(checkpoint)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdClient
+import KeyholdCommandLine
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdStore
@@ -51,7 +52,7 @@ extension AuditCommand {
                 throw KeyholdError.invalidInput("\(file) is not a keyhold injection receipt: \(error)")
             }
             if let problem = receipt.problem(trustingPublicKey: trusted) {
-                Main.fail("receipt \(file) does NOT verify: \(problem)")
+                CommandMain.fail("receipt \(file) does NOT verify: \(problem)")
             }
             print(
                 "receipt \(file) verifies: \(receipt.records.count) key.inject/key.use record(s) of tenant \(receipt.tenant), signed by host \(receipt.host) at \(receipt.issuedAt), audit head \(receipt.headSeq)"

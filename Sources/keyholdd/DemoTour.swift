@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KeyholdClient
+import KeyholdCommandLine
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdStore
@@ -14,11 +15,14 @@ struct DemoTour {
     let standInKey: String
 
     private var client: AdminClient { AdminClient(socketPath: global.socket) }
-    private func step(_ title: String) { Keyhold.Demo.step(title) }
+    private func step(_ title: String) { Keyholdd.Demo.step(title) }
+
+    /// Runs a `keyhold` command, as a user would type it: the client program beside this one, against the demo's daemon.
+    private func keyhold(_ arguments: [String]) async throws { try await SiblingProgram.client.run(arguments: arguments) }
 
     func run() async throws {
         step("4. keyhold plan list")
-        try await Keyhold.Demo.run(PlanCommand.List.self, arguments)
+        try await keyhold(["plan", "list"] + arguments)
 
         step("5. printf %s \"$PLATFORM_KEY\" | keyhold platform set-key anthropic   (the key managed calls are made with)")
         _ = try await client.call(
@@ -46,7 +50,7 @@ struct DemoTour {
         print("printf %s \"$KEY\" | keyhold key set initech anthropic: stored version \(brokered.version), fingerprint \(brokered.fingerprint)")
 
         step("8. keyhold sandbox start acme; ... globex; ... initech   (key.inject audited and synced before any key is decrypted)")
-        for tenant in Self.tenants { try await Keyhold.Demo.run(SandboxCommand.Start.self, arguments + [tenant]) }
+        for tenant in Self.tenants { try await keyhold(["sandbox", "start"] + arguments + [tenant]) }
 
         try await managedPlanAtWork()
         try await byokPlanAtWork(firstKey: firstKey)
@@ -54,9 +58,9 @@ struct DemoTour {
         try await audit()
 
         step("14. keyhold sandbox stop acme globex initech; keyhold tenant delete acme globex initech --yes   (keys destroyed, agent state deleted)")
-        for tenant in Self.tenants { try await Keyhold.Demo.run(SandboxCommand.Stop.self, arguments + [tenant]) }
+        for tenant in Self.tenants { try await keyhold(["sandbox", "stop"] + arguments + [tenant]) }
         if !keep {
-            for tenant in Self.tenants { try await Keyhold.Demo.run(TenantCommand.Delete.self, arguments + [tenant, "--yes"]) }
+            for tenant in Self.tenants { try await keyhold(["tenant", "delete"] + arguments + [tenant, "--yes"]) }
         }
     }
 
@@ -70,7 +74,7 @@ struct DemoTour {
         print("initech's agent holds a placeholder (its hash is the placeholder_fingerprint of its key.inject record below); its key")
         print("(sha256:\(Self.shortHash(key))) was decrypted in the daemon for that one request, sent to the provider")
         print("in x-api-key and wiped: the agent's environment, files and memory never held it. Its call was metered:")
-        try await Keyhold.Demo.run(UsageCommand.Show.self, arguments + ["initech"])
+        try await keyhold(["usage", "show"] + arguments + ["initech"])
     }
 
     /// The managed agent's calls through the metering proxy, metered, until the plan's cap refuses one.
@@ -87,7 +91,7 @@ struct DemoTour {
             if report.requestsThisMonth >= 3 { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        try await Keyhold.Demo.run(UsageCommand.Show.self, arguments + ["globex"])
+        try await keyhold(["usage", "show"] + arguments + ["globex"])
     }
 
     /// The BYOK agent's key, its refused egress, and a rotation watched from outside.
@@ -95,7 +99,7 @@ struct DemoTour {
         step("11. BYOK: acme's agent holds its own key, and reaches nothing its plan does not allow")
         for line in try await agentLines("acme", until: "agent tried http://169.254") { print("acme: \(line)") }
         print("expected for acme's key: sha256:\(Self.shortHash(firstKey))")
-        try await Keyhold.Demo.run(SandboxCommand.Status.self, arguments + ["acme"])
+        try await keyhold(["sandbox", "status"] + arguments + ["acme"])
 
         step("12. printf %s \"$NEW_KEY\" | keyhold key rotate acme anthropic --no-validate   (a watcher polls acme's agents every 20 ms)")
         let watcher = Task { try await watchAgents("acme") }
@@ -119,15 +123,15 @@ struct DemoTour {
 
     private func audit() async throws {
         step("13. keyhold audit list --action key.inject; keyhold audit verify")
-        try await Keyhold.Demo.run(AuditCommand.List.self, arguments + ["--action", "key.inject"])
-        try await Keyhold.Demo.run(AuditCommand.Verify.self, arguments)
+        try await Keyholdd.Demo.run(AuditCommand.List.self, arguments + ["--action", "key.inject"])
+        try await Keyholdd.Demo.run(AuditCommand.Verify.self, arguments)
 
         step("13b. keyhold audit receipt acme > receipt.json; keyhold audit public-key > host.pem; keyhold audit verify-receipt (offline)")
         let receipt = try await client.call("GET", "/v1/tenants/acme/receipt", as: InjectionReceipt.self)
         let directory = (global.stateDir as NSString).deletingLastPathComponent
         try AdminJSON.encoder().encode(receipt).write(to: URL(fileURLWithPath: directory + "/receipt.json"))
         try global.state.loadSigningKey().publicKeyPEM.write(toFile: directory + "/host.pem", atomically: true, encoding: .utf8)
-        try await Keyhold.Demo.run(
+        try await Keyholdd.Demo.run(
             AuditCommand.VerifyReceipt.self, arguments + [directory + "/receipt.json", "--public-key", directory + "/host.pem"])
     }
 

@@ -1,11 +1,12 @@
 import ArgumentParser
+import KeyholdCommandLine
 import KeyholdOrchestration
 import KeyholdStore
 
-extension Keyhold {
+extension Keyholdd {
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create the state directory: a KEK (32 random bytes, mode 0600), an audit signing key and the database."
+            commandName: DaemonCommand.initialize.rawValue, abstract: DaemonCommand.initialize.abstract
         )
 
         @OptionGroup var global: GlobalOptions

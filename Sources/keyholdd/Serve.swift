@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyholdCommandLine
 import KeyholdCore
 import KeyholdEgress
 import KeyholdOrchestration
@@ -7,10 +8,10 @@ import KeyholdProxy
 import KeyholdServer
 import Logging
 
-extension Keyhold {
+extension Keyholdd {
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the daemon: the admin API on a Unix socket (and optionally loopback TCP), sandboxes under systemd."
+            abstract: DaemonCommand.serve.abstract
         )
 
         @OptionGroup var global: GlobalOptions
@@ -244,7 +245,7 @@ struct DaemonFlags: ParsableArguments {
         sandbox.stateCheckInterval = .milliseconds(stateCheckIntervalMs)
         var options = DaemonOptions(
             stateDirectory: global.stateDir, socketPath: global.socket, tcpAddress: tcp, plansDirectory: plans, sandbox: sandbox,
-            providerBaseURLs: overrides, version: Keyhold.version,
+            providerBaseURLs: overrides, version: CommandMain.version,
             proxy: proxy == nil && proxySocket == nil
                 ? nil
                 : ProxyConfiguration(

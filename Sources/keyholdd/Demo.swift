@@ -1,15 +1,16 @@
 import ArgumentParser
 import Foundation
+import KeyholdCommandLine
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import Logging
 
-extension Keyhold {
+extension Keyholdd {
     struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show each plan at work in a throwaway installation: real sandboxes, metered calls, a cap, a rotation, the audit.",
+            abstract: DaemonCommand.demo.abstract,
             discussion: """
                 Onboards a tenant on BYOK and one on Managed, starts a real sandbox for each, lets the managed agent call a stand-in \
                 LLM provider through the metering proxy until the plan's cap refuses it, rotates the BYOK key while a watcher checks \
@@ -120,7 +121,7 @@ struct DemoResources {
     init(root: String) { self.root = root }
 
     func release(keep: Bool) async {
-        Keyhold.Demo.step(
+        Keyholdd.Demo.step(
             "clean up: stop the daemon, the stand-in provider\(systemd?.busAddress == nil ? "" : " and the private systemd")\(keep ? "" : ", remove \(root)")"
         )
         if let server {

@@ -2,14 +2,14 @@ import Foundation
 import KeyholdCore
 
 /// Printing for people (aligned tables) and for scripts (JSON).
-enum Output {
-    static func json(_ value: some Encodable) throws {
+public enum Output {
+    public static func json(_ value: some Encodable) throws {
         let data = try AdminJSON.encoder(pretty: true).encode(value)
         print(String(decoding: data, as: UTF8.self))
     }
 
     /// Prints rows under a header, each column as wide as its widest cell.
-    static func table(_ header: [String], _ rows: [[String]]) {
+    public static func table(_ header: [String], _ rows: [[String]]) {
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         for row in [header] + rows {
             let cells = row.enumerated().map { index, cell in
@@ -20,7 +20,7 @@ enum Output {
     }
 
     /// A size as people read it: 512 B, 3.2 KiB, 1.0 GiB.
-    static func bytes(_ count: UInt64) -> String {
+    public static func bytes(_ count: UInt64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(count)
         var unit = 0
@@ -31,7 +31,7 @@ enum Output {
         return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
     }
 
-    static func stderr(_ text: String) {
+    public static func stderr(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 }
