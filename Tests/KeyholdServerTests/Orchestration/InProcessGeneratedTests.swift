@@ -4,34 +4,47 @@ import KeyholdOrchestration
 import KeyholdServer
 import KeyholdStore
 import KeyholdTesting
+import PropertyBased
 import Testing
 
 /// Random sequences of what admins, agents and hosts do (starts, stops, restarts, crashes, rotations, daemon restarts)
-/// against an in-memory systemd, with Keyhold's promises checked after every step. Each sequence comes from a seed, so
-/// a failure names the seed that reproduces it.
-@Suite(.timeLimit(.minutes(1))) struct InProcessGeneratedTests {
-    enum Step: CaseIterable {
+/// against an in-memory systemd, with Keyhold's promises checked after every step. The sequences come from
+/// swift-property-based: a failing one is shrunk to the fewest steps that still fail, and reported with the seed that
+/// replays it (`.fixedSeed(...)` on the test).
+@Suite(.timeLimit(.minutes(3))) struct InProcessGeneratedTests {
+    enum Action: CaseIterable, Sendable {
         case start, stop, restart, crash, rotate, reconcile, restartDaemon
     }
 
-    @Test(arguments: 1...12 as ClosedRange<UInt64>)
-    func keyholdsPromisesHoldAfterEveryStepOfARandomSequence(seed: UInt64) async throws {
-        var random = SplitMix64(seed: seed)
+    /// One step: an action on one of the two tenants.
+    struct Step: Sendable, CustomStringConvertible {
+        let action: Action
+        let tenant: Int
+        var description: String { "\(action) gen\(tenant)" }
+    }
+
+    static let sequences = zip(Gen<Action>.case, Gen.int(in: 0...1)).map { Step(action: $0, tenant: $1) }.array(of: 1...24)
+
+    @Test func keyholdsPromisesHoldAfterEveryStepOfARandomSequence() async throws {
+        await propertyCheck(count: 40, input: Self.sequences) { steps in
+            try await run(steps)
+        }
+    }
+
+    private func run(_ steps: [Step]) async throws {
         let host = try InProcessHost { $0.maximumRestarts = 2 }
         var keys: [String: String] = [:]
-        for index in 0..<2 {
-            let tenant = InProcessTenants.name("gen\(index)")
+        let tenants = (0..<2).map { InProcessTenants.name("gen\($0)") }
+        for tenant in tenants {
             keys[tenant] = InProcessTenants.canary()
             try await host.tenant(tenant, key: keys[tenant])
         }
-        let tenants = keys.keys.sorted()
         var history: [String] = []
-        for _ in 0..<24 {
-            let tenant = tenants[Int(random.next() % UInt64(tenants.count))]
-            let step = Step.allCases[Int(random.next() % UInt64(Step.allCases.count))]
-            history.append("\(step) \(tenant)")
+        for step in steps {
+            let tenant = tenants[step.tenant]
+            history.append(step.description)
             do {
-                switch step {
+                switch step.action {
                 case .start: _ = try await host.sandboxes.start(tenant: tenant, actor: "test")
                 case .stop: _ = try await host.sandboxes.stop(tenant: tenant, actor: "test")
                 case .restart: _ = try await host.sandboxes.restart(tenant: tenant, actor: "test")
@@ -49,7 +62,7 @@ import Testing
                 // Refused as it should be (a second start of a running tenant): the promises below still hold.
             }
             for tenant in tenants {
-                try await checkPromises(tenant: tenant, key: keys[tenant]!, host: host, seed: seed, history: history)
+                try await checkPromises(tenant: tenant, key: keys[tenant]!, host: host, history: history)
             }
         }
     }
@@ -64,8 +77,8 @@ import Testing
         if !failed { _ = await host.waitForNewUnit(of: tenant, except: [unit]) }
     }
 
-    private func checkPromises(tenant: String, key: String, host: InProcessHost, seed: UInt64, history: [String]) async throws {
-        let context = "seed \(seed): \(history.joined(separator: ", "))"
+    private func checkPromises(tenant: String, key: String, host: InProcessHost, history: [String]) async throws {
+        let context = "after \(history.joined(separator: ", "))"
         let active = host.activeUnits(tenant: tenant)
         #expect(active.count <= 1, "at most one agent per tenant between steps (\(active)); \(context)")
         let recorded = try await host.store.read { tx in Set(try tx.liveSandboxes(tenantID: try tx.tenant(named: tenant).id).map(\.unit)) }
@@ -75,18 +88,5 @@ import Testing
         }
         let injections = try await host.audit(tenant: tenant).filter { $0.event.action == AuditAction.keyInject.rawValue }
         #expect(injections.allSatisfy { $0.event.invocationID?.count == 32 }, "each injection names its invocation; \(context)")
-    }
-}
-
-/// A small seedable generator (SplitMix64), so that a sequence can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
