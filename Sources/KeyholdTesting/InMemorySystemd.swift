@@ -59,6 +59,16 @@ public final class InMemorySystemd: SystemdControl {
         /// What each invocation's launcher read once its pipe ended (nil: empty), and who waits for the others.
         var launcherReads: [String: ExecPayload?] = [:]
         var launcherWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+        /// Every `ActiveState` change, in order, with when it was signalled.
+        var history: [StateChange] = []
+    }
+
+    /// A unit's `ActiveState` change, as signalled. The instants of two systemds in one process compare: a test can
+    /// merge their histories and ask whether, at every moment, some agent of a tenant was active on some host.
+    public struct StateChange: Sendable {
+        public var unit: String
+        public var activeState: String
+        public var at: ContinuousClock.Instant
     }
 
     private let state = Mutex(State())
@@ -135,6 +145,9 @@ public final class InMemorySystemd: SystemdControl {
 
     /// Every unit started so far, by name, in order (stopped and unloaded ones too).
     public var startedUnits: [String] { state.withLock { $0.started } }
+
+    /// Every `ActiveState` change so far, oldest first.
+    public var history: [StateChange] { state.withLock { $0.history } }
 
     /// How many times each call was made.
     public var calls: [Call: Int] { state.withLock { $0.calls } }
@@ -300,7 +313,10 @@ public final class InMemorySystemd: SystemdControl {
         case .resynchronise: unit = ""
         }
         let listeners = state.withLock { state in
-            state.listeners.values.filter { listener in listener.prefixes.contains { unit.hasPrefix($0) } }.map(\.continuation)
+            if case .changed(let name, let activeState) = event {
+                state.history.append(StateChange(unit: name, activeState: activeState, at: .now))
+            }
+            return state.listeners.values.filter { listener in listener.prefixes.contains { unit.hasPrefix($0) } }.map(\.continuation)
         }
         for listener in listeners { listener.yield(event) }
     }

@@ -40,38 +40,48 @@ extension SandboxService {
 
     /// A sandbox left `starting` never got its key (the pipe's writer died): its unit is stopped and the row marked
     /// `running`, so the reconciler sees it down and restarts it with a fresh injection. One left `stopping` is stopped.
+    ///
+    /// Each is read again under its tenant's lock: the admin API serves while recovery runs, and a start or stop this
+    /// daemon is carrying out holds that lock and leaves its sandbox running or stopped, not interrupted.
     private func settleInterruptedSandboxes(systemd: any SystemdControl) async throws {
         let all = try await store.read { [host = configuration.hostID] tx in try tx.allLiveSandboxes(host: host) }
-        for (_, sandbox) in all where [.starting, .stopping].contains(sandbox.state) {
-            let unit = sandbox.unit
-            try await systemd.stopUnit(name: unit, timeout: configuration.jobTimeout)
-            try? await systemd.resetFailedUnit(name: unit)
-            try await store.write { tx in
-                let next: SandboxState = sandbox.state == .starting && sandbox.desired == .running ? .running : .stopped
-                try tx.updateSandbox(sandbox.id, state: next, lastError: "interrupted by a daemon restart")
-                if next == .stopped { try tx.revokeProxyTokens(sandboxID: sandbox.id) }
+        for (tenant, found) in all where [.starting, .stopping].contains(found.state) {
+            try await locks.withLock(tenant) {
+                guard let sandbox = try await self.store.read({ tx in try tx.sandbox(id: found.id) }), sandbox.state == found.state else { return }
+                let unit = sandbox.unit
+                try await systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
+                try? await systemd.resetFailedUnit(name: unit)
+                try await self.store.write { tx in
+                    let next: SandboxState = sandbox.state == .starting && sandbox.desired == .running ? .running : .stopped
+                    try tx.updateSandbox(sandbox.id, state: next, lastError: "interrupted by a daemon restart")
+                    if next == .stopped { try tx.revokeProxyTokens(sandboxID: sandbox.id) }
+                }
             }
         }
     }
 
-    /// Stops `keyhold-TENANT-N.service` units of our tenants that no live sandbox record names.
+    /// Stops `keyhold-TENANT-N.service` units of our tenants that no live sandbox record names. Each tenant's units are
+    /// listed and its records read under its lock, so that a start in flight (its unit up, its record not yet written)
+    /// is never taken for an orphan.
     private func stopOrphanedUnits(systemd: any SystemdControl) async throws {
-        let (tenants, live) = try await store.read { tx in
-            (try tx.allTenants().map(\.name), Set(try tx.allLiveSandboxes().map(\.sandbox.unit)))
-        }
+        let tenants = try await store.read { tx in try tx.allTenants().map(\.name) }
         for tenant in tenants {
-            let units = try await systemd.listUnits(matching: "keyhold-\(tenant)-*.service")
-            for unit in units where !live.contains(unit) && unit.range(of: "^keyhold-\(tenant)-[0-9]+\\.service$", options: .regularExpression) != nil
-            {
-                let status = try await systemd.unitStatus(name: unit)
-                guard let status, status.activeState != "inactive" else { continue }
-                try await systemd.stopUnit(name: unit, timeout: configuration.jobTimeout)
-                try? await systemd.resetFailedUnit(name: unit)
-                try await store.write { tx in
-                    _ = try tx.appendAudit(
-                        AuditEvent(
-                            actor: Self.recoveryActor, action: .sandboxStop, tenant: tenant, unit: unit, details: ["reason": "orphaned unit"])
-                    )
+            try await locks.withLock(tenant) {
+                let units = try await systemd.listUnits(matching: "keyhold-\(tenant)-*.service")
+                guard !units.isEmpty else { return }
+                let live = try await self.store.read { tx in Set(try tx.allLiveSandboxes().map(\.sandbox.unit)) }
+                for unit in units
+                where !live.contains(unit) && unit.range(of: "^keyhold-\(tenant)-[0-9]+\\.service$", options: .regularExpression) != nil {
+                    let status = try await systemd.unitStatus(name: unit)
+                    guard let status, status.activeState != "inactive" else { continue }
+                    try await systemd.stopUnit(name: unit, timeout: self.configuration.jobTimeout)
+                    try? await systemd.resetFailedUnit(name: unit)
+                    try await self.store.write { tx in
+                        _ = try tx.appendAudit(
+                            AuditEvent(
+                                actor: Self.recoveryActor, action: .sandboxStop, tenant: tenant, unit: unit, details: ["reason": "orphaned unit"])
+                        )
+                    }
                 }
             }
         }

@@ -9,7 +9,7 @@ import Testing
 @testable import KeyholdServer
 
 /// A daemon restarted against an in-memory systemd whose units outlived it: orphans are stopped, sandboxes caught
-/// half-started are restarted with a fresh injection, running ones are left alone.
+/// half-started are restarted with a fresh injection, running ones and starts in flight are left alone.
 @Suite(.timeLimit(.minutes(1))) struct InProcessRecoveryTests {
     @Test func aRestartedDaemonLeavesRunningAgentsAloneAndStopsOrphans() async throws {
         let host = try InProcessHost()
@@ -57,5 +57,32 @@ import Testing
         #expect(await host.injected("ANTHROPIC_API_KEY", unit: restarted) == key)
         let fenced = try await host.audit(tenant: tenant).filter { $0.event.action == AuditAction.sandboxFenced.rawValue }
         #expect(fenced.count == 1, "the fence's stop is recorded as such, not as a crash")
+    }
+
+    @Test func recoveryLeavesAStartInFlightAlone() async throws {
+        let host = try InProcessHost()
+        let tenant = InProcessTenants.name("inflight")
+        let key = InProcessTenants.canary()
+        try await host.tenant(tenant, key: key)
+        let prefix = "keyhold-\(tenant)-"
+        let events = host.systemd.unitEvents(prefixes: [prefix])
+        host.systemd.holdStarts(of: prefix)
+        let start = Task { try await host.sandboxes.start(tenant: tenant, actor: "test") }
+        // The unit is up (its job held) and its record still says starting: what recovery, which runs while the admin
+        // API already serves, must take neither for a start a crash interrupted nor for an orphan.
+        for await event in events {
+            if case .changed(_, activeState: "activating") = event { break }
+        }
+        let recovery = Task { try await host.sandboxes.recoverAfterRestart() }
+        // Recovery waits for the tenant's lock. The pause gives one that did not the time to stop the unit; it cannot
+        // make a correct recovery fail.
+        try await Task.sleep(for: .milliseconds(300))
+        host.systemd.releaseStarts(of: prefix)
+        let sandbox = try await start.value
+        try await recovery.value
+        #expect(host.activeUnits(tenant: tenant) == [sandbox.unit], "the started agent runs")
+        #expect(await host.injected("ANTHROPIC_API_KEY", unit: sandbox.unit) == key)
+        let stops = try await host.audit(tenant: tenant).filter { $0.event.action == AuditAction.sandboxStop.rawValue }
+        #expect(stops.isEmpty, "nothing was stopped: \(stops.map { $0.event.details })")
     }
 }
