@@ -12,6 +12,9 @@ public struct SiblingProgram: Sendable {
 
     public let name: String
 
+    /// The program `name` beside the running one (also `keyhold-exec`, or the demo's stand-in provider).
+    public init(name: String) { self.name = name }
+
     /// The directory of the running executable (`/proc/self/exe`, symbolic links resolved).
     public static var executableDirectory: String {
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

@@ -3,7 +3,6 @@ import Foundation
 import KeyholdCommandLine
 import KeyholdCore
 import KeyholdOrchestration
-import KeyholdServer
 import KeyholdStore
 import KeyholdVault
 

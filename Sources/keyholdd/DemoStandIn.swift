@@ -18,7 +18,7 @@ final class DemoStandIn: @unchecked Sendable {
 
     /// Starts `keyhold-fake-provider` from beside this executable and waits (at most 10 s) until it listens.
     static func start() throws -> DemoStandIn {
-        let path = SiblingProgram.executableDirectory + "/keyhold-fake-provider"
+        let path = SiblingProgram(name: "keyhold-fake-provider").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw KeyholdError.unavailable(
                 "the demo's stand-in provider is missing at \(path): it is built with the source tree (run `swift build` in the checkout, "

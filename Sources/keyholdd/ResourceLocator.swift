@@ -24,7 +24,7 @@ enum ResourceLocator {
 
     /// `keyhold-exec` beside this executable (a build tree), else where the package installs it.
     static var execPath: String {
-        let sibling = (SiblingProgram.executableDirectory as NSString).appendingPathComponent("keyhold-exec")
+        let sibling = SiblingProgram(name: "keyhold-exec").path
         return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "/usr/libexec/keyhold/keyhold-exec"
     }
 }

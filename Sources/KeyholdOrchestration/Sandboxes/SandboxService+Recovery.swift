@@ -64,12 +64,13 @@ extension SandboxService {
     /// listed and its records read under its lock, so that a start in flight (its unit up, its record not yet written)
     /// is never taken for an orphan.
     private func stopOrphanedUnits(systemd: any SystemdControl) async throws {
-        let tenants = try await store.read { tx in try tx.allTenants().map(\.name) }
-        for tenant in tenants {
+        let tenants = try await store.read { tx in try tx.allTenants() }
+        for record in tenants {
+            let tenant = record.name
             try await locks.withLock(tenant) {
                 let units = try await systemd.listUnits(matching: "keyhold-\(tenant)-*.service")
                 guard !units.isEmpty else { return }
-                let live = try await self.store.read { tx in Set(try tx.allLiveSandboxes().map(\.sandbox.unit)) }
+                let live = try await self.store.read { tx in Set(try tx.liveSandboxes(tenantID: record.id).map(\.unit)) }
                 for unit in units
                 where !live.contains(unit) && unit.range(of: "^keyhold-\(tenant)-[0-9]+\\.service$", options: .regularExpression) != nil {
                     let status = try await systemd.unitStatus(name: unit)
