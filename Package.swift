@@ -357,6 +357,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test traits shared by the test targets (not by the benchmarks, which link KeyholdTesting without Testing).
+        .target(
+            name: "KeyholdTestTraits",
+            path: "Tests/KeyholdTestTraits",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KeyholdCoreTests",
             dependencies: ["KeyholdCore"],
@@ -385,21 +391,21 @@ let package = Package(
         .testTarget(
             name: "KeyholdStoreTests",
             dependencies: [
-                "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdTesting",
+                "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdTesting", "KeyholdTestTraits",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KeyholdSandboxTests",
-            dependencies: ["KeyholdSandbox", "KeyholdCore", "KeyholdTesting"],
+            dependencies: ["KeyholdSandbox", "KeyholdCore", "KeyholdTesting", "KeyholdTestTraits"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KeyholdServerTests",
             dependencies: [
                 "KeyholdClient", "KeyholdOrchestration", "KeyholdServer", "KeyholdStore", "KeyholdVault", "KeyholdCore", "KeyholdSandbox",
-                "KeyholdTesting",
+                "KeyholdTesting", "KeyholdTestTraits",
                 "KeyholdProxy",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

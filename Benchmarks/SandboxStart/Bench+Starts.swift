@@ -163,8 +163,10 @@ extension Bench {
     /// Waits (bounded: 10 s) until the warm plan's pool has all its units waiting.
     func waitForWarmPool() throws {
         let deadline = ContinuousClock.now + .seconds(10)
+        let tag = SandboxConfiguration.installationTag(stateDirectory: harness.stateDirectory)
+        let pattern = SandboxConfiguration.warmUnitPattern(installationTag: tag, plan: Self.warmPlan)
         while true {
-            let active = try manager.listUnits(matching: "keyhold_warm-\(Self.warmPlan)-*.service").filter {
+            let active = try manager.listUnits(matching: pattern).filter {
                 try manager.unitStatus(name: $0)?.isActive == true
             }
             if active.count >= Self.warmPoolSize { return }

@@ -38,10 +38,12 @@ public final class InProcessHost: Sendable {
     ///   - fleet: a host of a fleet: its id, and the host whose installation (state directory, KEK and PostgreSQL
     ///     database) it shares, or nil for the fleet's first host (its database is then PostgreSQL, whatever
     ///     `KEYHOLD_TEST_STORE` says). Each host has a systemd of its own.
+    ///   - systemd: the systemd its sandboxes run under: a new one by default; another host's for two installations
+    ///     on one systemd.
     ///   - configure: changes to the sandbox configuration (readiness window, restarts, job timeout...).
     public init(
         plans: PlanCatalog? = nil, crashPoints: CrashPoints = .environment, fleet: (host: String, joining: InProcessHost?)? = nil,
-        configure: (inout SandboxConfiguration) -> Void = { _ in }
+        systemd: InMemorySystemd = InMemorySystemd(), configure: (inout SandboxConfiguration) -> Void = { _ in }
     ) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("keyhold-inprocess-\(UUID().uuidString.prefix(8))").path
         // The directories every root file system has, where the daemon writes units' name files and agents' state.
@@ -74,10 +76,11 @@ public final class InProcessHost: Sendable {
             readinessWindow: .milliseconds(100))
         configuration.fileSystemRoot = root + "/systemd-root"
         configuration.hostID = fleet?.host
+        configuration.installationTag = SandboxConfiguration.installationTag(stateDirectory: state.path)
         if fleet != nil { configuration.leaseDuration = Self.fleetLease }
         configure(&configuration)
         self.configuration = configuration
-        systemd = InMemorySystemd()
+        self.systemd = systemd
         namespaces = LoopbackNamespaces()
         var logger = Logger(label: "keyhold.inprocess")
         logger.logLevel = .warning

@@ -1,8 +1,9 @@
 import Foundation
 import KeyholdSandbox
+import KeyholdTestTraits
 import Testing
 
-@Suite struct ExecPayloadTests {
+@Suite(.offCooperativePool) struct ExecPayloadTests {
     static let policy = SeccompPolicy(
         defaultAction: .allow, architectures: ["SCMP_ARCH_X86_64", "native"],
         syscalls: [

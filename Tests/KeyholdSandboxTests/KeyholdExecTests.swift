@@ -1,9 +1,10 @@
 import Foundation
 import KeyholdSandbox
+import KeyholdTestTraits
 import Testing
 
 /// Runs the built `keyhold-exec` binary directly, without systemd.
-@Suite(.serialized) struct KeyholdExecTests {
+@Suite(.offCooperativePool, .serialized) struct KeyholdExecTests {
     let exec: String
 
     init() throws {

@@ -1,8 +1,9 @@
 import Foundation
 import KeyholdSandbox
+import KeyholdTestTraits
 import Testing
 
-@Suite struct ShippedProfileTests {
+@Suite(.offCooperativePool) struct ShippedProfileTests {
     @Test(arguments: ["default", "strict"])
     func shippedProfileLoads(name: String) throws {
         let profile = try SandboxProfile.load(name: name, from: TestSupport.profilesDirectory)
@@ -45,7 +46,7 @@ import Testing
     }
 }
 
-@Suite struct ProfileErrorTests {
+@Suite(.offCooperativePool) struct ProfileErrorTests {
     /// A valid profile named `x`, with `unit` and `seccomp` replaceable.
     static func profileJSON(
         unit: String = #"{"DynamicUser": true}"#, seccomp: String = #"{"defaultAction": "SCMP_ACT_ALLOW"}"#, extra: String = ""

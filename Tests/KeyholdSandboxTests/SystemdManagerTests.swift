@@ -1,11 +1,12 @@
 import Foundation
 import Glibc
 import KeyholdSandbox
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Real transient units on a real systemd (a private one when PID 1 is not systemd).
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun, "needs systemd; set KEYHOLD_REQUIRE_SYSTEMD=1 to fail instead"))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun, "needs systemd; set KEYHOLD_REQUIRE_SYSTEMD=1 to fail instead"))
 struct SystemdManagerTests {
     @Test func systemIsRunning() throws {
         let state = try TestSystemd.manager().systemState()
@@ -148,6 +149,7 @@ struct SystemdManagerTests {
 /// once share the host's cgroup tree and disturb each other, so this must not run next to the shared instance
 /// of the other suites.
 @Suite(
+    .offCooperativePool,
     .serialized,
     .enabled(
         if: !PrivateSystemd.hostHasSystemd && ProcessInfo.processInfo.environment["KEYHOLD_TEST_PRIVATE_BOOT"] == "1",

@@ -1,9 +1,10 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// The admin API over loopback TCP (bearer admin tokens) and its answers to bad requests, against the real daemon.
-@Suite struct AdminAPITests {
+@Suite(.offCooperativePool) struct AdminAPITests {
     /// The real daemon serving on its socket and on `127.0.0.1:port`.
     struct Served {
         let keyhold: KeyholdHarness

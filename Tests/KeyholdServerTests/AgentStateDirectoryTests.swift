@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestTraits
 import Testing
 
 @testable import KeyholdOrchestration
@@ -6,7 +7,7 @@ import Testing
 
 /// The daemon (root) measures and deletes a directory its tenant controls: planted symlinks are not followed and
 /// trees deeper than any state needs neither exhaust its descriptors nor escape the limit or the deletion.
-struct AgentStateDirectoryTests {
+@Suite(.offCooperativePool) struct AgentStateDirectoryTests {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("kh-state-\(UUID().uuidString.prefix(8))").path
 
     func state(_ tenant: String) -> AgentStateDirectory {

@@ -1,9 +1,10 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// `keyhold audit verify | checkpoint` on a real database, with and without the daemon.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct AuditCommandTests {
     /// An installation with a few audited actions, daemon stopped.
     static func installation() throws -> KeyholdHarness {

@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdCore
+import KeyholdTestTraits
 import KeyholdVault
 import NIOCore
 import Testing
@@ -8,7 +9,7 @@ import Testing
 
 /// The broker's byte-level rules: every echo of a key becomes its placeholder, and an agent's path maps onto the key's
 /// base URL the way the provider's own clients map it.
-@Suite struct BrokerUnitTests {
+@Suite(.offCooperativePool) struct BrokerUnitTests {
     static let key = "sk-real-key-0123456789"
     static let placeholder = "sk-keyhold-PLACEHOLDER"
 

@@ -1,11 +1,12 @@
 import Foundation
 import KeyholdCore
+import KeyholdTestTraits
 import Testing
 
 @testable import KeyholdProxy
 
 /// The in-memory cap ledger: the requests-per-minute window and reservations.
-struct CapLedgerTests {
+@Suite(.offCooperativePool) struct CapLedgerTests {
     static let caps = Caps(tokensPerDay: 1_000, tokensPerMonth: 10_000, requestsPerMinute: 3, usdPerMonth: 10, defaultMaxTokens: 10)
 
     @Test func theMinuteWindowRefusesTheFourthRequestUntilTheFirstLeavesIt() throws {

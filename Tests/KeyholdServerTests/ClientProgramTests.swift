@@ -1,10 +1,11 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// `keyhold` is the client: it links none of the daemon, and hands the commands that own the state directory to
 /// `keyholdd` beside it, so that `keyhold serve`, `keyhold init` and `keyhold audit verify` still work as typed.
-struct ClientProgramTests {
+@Suite(.offCooperativePool) struct ClientProgramTests {
     /// Swift's mangled names carry their module's name, length first: a module the binary links leaves them in its
     /// symbols and its type metadata.
     static let daemonModules = ["KeyholdServer", "KeyholdOrchestration", "KeyholdStore", "KeyholdSandbox", "Hummingbird", "GRDB", "PostgresNIO"]

@@ -2,8 +2,8 @@ import Foundation
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
-import Synchronization
 import Testing
 
 /// Whether the browser test runs: when chromium and chromedriver are installed, or when `KEYHOLD_REQUIRE_BROWSER=1`
@@ -17,7 +17,7 @@ enum TestBrowser {
 /// systemd: sign in with a link, replace a key while an agent is watched every 10 ms, revoke, see usage.
 ///
 /// Skipped when chromium or chromium-driver is missing, unless `KEYHOLD_REQUIRE_BROWSER=1` (CI), which makes it fail.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun && TestBrowser.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun && TestBrowser.shouldRun))
 struct ConsoleBrowserTests {
     /// Where screenshots go: `.build/test-artefacts/` of the package.
     static var artefacts: String {
@@ -25,38 +25,6 @@ struct ConsoleBrowserTests {
             .appendingPathComponent(".build/test-artefacts").path
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         return directory
-    }
-
-    /// Records which of a tenant's units are active, every 10 ms, on its own thread, until stopped.
-    final class UnitWatcher: Sendable {
-        private let state = Mutex<(running: Bool, observations: [Int], failures: Int)>((true, [], 0))
-        private let done = DispatchSemaphore(value: 0)
-
-        init(tenant: String) throws {
-            let manager = try TestSystemd.manager()
-            Thread.detachNewThread { [self] in
-                while self.state.withLock({ $0.running }) {
-                    let active = try? manager.listUnits(matching: "keyhold-\(tenant)-*.service").filter { unit in
-                        try manager.unitStatus(name: unit)?.activeState == "active"
-                    }.count
-                    self.state.withLock { value in
-                        if let active { value.observations.append(active) } else { value.failures += 1 }
-                    }
-                    usleep(10_000)
-                }
-                self.done.signal()
-            }
-        }
-
-        /// Stops watching; returns the number of active units at each observation.
-        func stop() -> [Int] {
-            let wasRunning = state.withLock { value in
-                defer { value.running = false }
-                return value.running
-            }
-            if wasRunning { done.wait() }
-            return state.withLock { $0.observations }
-        }
     }
 
     @Test func aTenantSignsInReplacesAKeyWithoutDowntimeRevokesItAndSeesUsage() async throws {
@@ -95,10 +63,9 @@ struct ConsoleBrowserTests {
             let cookie = try #require(try await browser.cookies().first { $0["name"] as? String == "keyhold_console" })
             #expect(cookie["httpOnly"] as? Bool == true && cookie["sameSite"] as? String == "Strict")
 
-            // Replace the key while the agent is watched every 10 ms.
+            // Replace the key while systemd's signals record every change of the tenant's units.
             let before = try sandboxes.activeUnits(tenant: tenant)
-            let watcher = try UnitWatcher(tenant: tenant)
-            defer { _ = watcher.stop() }
+            let timeline = try UnitTimeline(tenant: tenant)
             try await browser.type(newKey, into: "#new-key-anthropic")
             try await browser.click("#replace-anthropic")
             try await browser.wait("the rotation to start") { try await browser.exists("#rotation") }
@@ -107,11 +74,12 @@ struct ConsoleBrowserTests {
                 if let state = try? await browser.text("#rotation-state") { seen.insert(state) }
                 return seen.contains("done")
             }
-            let observations = watcher.stop()
             try Data(try await browser.screenshot()).write(to: URL(fileURLWithPath: Self.artefacts + "/console-rotation.png"))
-            #expect(observations.count > 20, "watched the whole rotation (\(observations.count) observations)")
-            #expect(observations.allSatisfy { $0 > 0 }, "at every observation at least one agent was active")
-            #expect(observations.contains(2), "old and new ran side by side")
+            let old = try #require(before.keys.first)
+            #expect(timeline.waitUntilInactive(old), "systemd signalled the old unit's stop")
+            let counts = timeline.activeCounts(from: Set(before.keys))
+            #expect(counts.allSatisfy { $0 > 0 }, "after every change at least one agent was active: \(counts)")
+            #expect(counts.contains(2), "old and new ran side by side: \(counts)")
             #expect(seen.contains("running") || seen.contains("done"))
             let after = try sandboxes.activeUnits(tenant: tenant)
             #expect(after.count == 1 && Set(after.keys).isDisjoint(with: before.keys), "a new agent replaced the old one")

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import NIOCore
 import NIOHTTP1
@@ -7,7 +8,7 @@ import Testing
 
 /// The tenant console over HTTP against a real daemon: sign-in links, sessions, CSRF, headers, and a pasted key
 /// that never comes back.
-@Suite(.serialized) struct ConsoleTests {
+@Suite(.offCooperativePool, .serialized) struct ConsoleTests {
     /// A daemon serving the console on a free loopback port, with a fake provider that accepts `keys`.
     struct Console {
         let keyhold: KeyholdHarness

@@ -1,11 +1,12 @@
 import Foundation
 import Glibc
 import KeyholdSandbox
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// A crash-looping tenant's back-off is its own: it holds up neither the reconciler nor other tenants.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct CrashBackoffTests {
     @Test func anotherTenantsCrashIsRestartedWhileACrashLoopWaitsOutItsBackOff() throws {
         // A first back-off of 2 s, doubling: the looping tenant waits 2, 4, then 8 s between its restarts.

@@ -4,12 +4,13 @@ import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Several daemons, one store, one KEK and (on this machine) one systemd: tenants placed from any host's API,
 /// failed over when a host dies, fenced when a host loses the database, moved blue/green by a drain.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct FleetTests {
     static let firstHost = HostOptions.defaultID
 
@@ -176,8 +177,8 @@ struct FleetTests {
         #expect(fencedAfter < .seconds(2), "stopped before the 2 s lease could pass elsewhere: took \(fencedAfter)")
         let refused = try sandboxes.keyhold.cli(["sandbox", "status", tenant])
         #expect(refused.status != 0 && refused.stderr.contains("has not renewed its lease"), "503 with the reason: \(refused.stderr)")
-        // Down for 30 s (fifteen leases): nothing restarts meanwhile.
-        let outage = ContinuousClock.now + .seconds(30)
+        // Down for three leases (twelve reconciler passes): nothing restarts meanwhile.
+        let outage = ContinuousClock.now + .seconds(6)
         while ContinuousClock.now < outage {
             #expect(try sandboxes.activeUnits(tenant: tenant).isEmpty)
             usleep(100_000)

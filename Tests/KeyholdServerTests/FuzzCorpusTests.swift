@@ -1,11 +1,12 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// The fuzzers' seed corpus (`Tests/FuzzCorpus`, recorded from real clients by `deploy/record-fuzz-corpus.py`, and
 /// the inputs the fuzzers found and `deploy/fuzz.sh` kept) runs through every target in the ordinary build: a parser
 /// change that breaks on an input once found is caught by the suite, not only by the next fuzzing run.
-struct FuzzCorpusTests {
+@Suite(.offCooperativePool) struct FuzzCorpusTests {
     static let targets = [
         "request-body", "stream-usage", "answer-usage", "client-hello", "request-head", "dns-query", "exec-payload", "console-form",
     ]

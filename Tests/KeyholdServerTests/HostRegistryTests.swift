@@ -3,11 +3,12 @@ import KeyholdCore
 import KeyholdOrchestration
 import KeyholdServer
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Each daemon registers as a host of the fleet, heartbeats on the database's clock, and holds its host id alone.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct HostRegistryTests {
     static func hosts(_ keyhold: KeyholdHarness) throws -> [[String: Any]] {
         let listed = try keyhold.cli(["host", "list", "--json"])

@@ -1,9 +1,10 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// A tenant downloads a signed receipt of its own injections with its tenant token, and anyone checks it offline.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct InjectionReceiptTests {
     @Test func aReceiptVerifiesOfflineAndATamperedOneDoesNot() async throws {
         let port = try LoopbackPort.free()

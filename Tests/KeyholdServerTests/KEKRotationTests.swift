@@ -3,12 +3,13 @@ import KeyholdCore
 import KeyholdOrchestration
 import KeyholdServer
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import KeyholdVault
 import Testing
 
 /// `keyhold kek rotate | status | retire` on 10,000 real sealed keys, while sandboxes start.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct KEKRotationTests {
     static let bulkKeys = 10_000
 

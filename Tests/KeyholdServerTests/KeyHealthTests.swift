@@ -1,11 +1,12 @@
 import Foundation
 import Glibc
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Keys checked with their providers on the plan's schedule: health recorded, audited, posted to the tenant's
 /// webhook, and acted on as the plan says.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct KeyHealthTests {
     /// A plans directory: the shipped managed plan, and BYOK plans checked every second with the given extra fields.
     static func plans(_ byok: [String: String]) throws -> String {
@@ -147,7 +148,7 @@ struct KeyHealthTests {
 }
 
 /// What an invalid key does to a running agent, as its plan says, under a real systemd.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct KeyFallbackTests {
     static let agent = #"/bin/sh -c 'echo "base=${ANTHROPIC_BASE_URL:-direct} token=${KEYHOLD_PROXY_TOKEN:+yes}"; exec sleep infinity'"#
 

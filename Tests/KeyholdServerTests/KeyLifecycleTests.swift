@@ -1,9 +1,10 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// The CLI against the real daemon on a temporary Unix socket, with a fake provider on 127.0.0.1.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct KeyLifecycleTests {
     static func canary() -> String { "sk-ant-canary-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
 
@@ -134,7 +135,7 @@ struct KeyLifecycleTests {
 }
 
 /// No two providers of one tenant write the same environment variable.
-@Suite struct KeyEnvironmentTests {
+@Suite(.offCooperativePool) struct KeyEnvironmentTests {
     @Test func openAIAndOpenAICompatibleKeysAreNotBothKept() async throws {
         let keyhold = try KeyholdHarness()
         try keyhold.startDaemon(systemdBus: nil)

@@ -1,12 +1,13 @@
 import Foundation
 import KeyholdOrchestration
 import KeyholdServer
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// The launcher is never handed to systemd where sandboxes cannot execute it: a checkout under /root, /tmp, /home, a
 /// path with a space, a noexec mount or a directory someone else owns gets a root-owned copy, or a clear refusal.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct LauncherPlacementTests {
     /// A launcher pair (keyhold-exec, keyhold-mount) copied from the build into `directory`.
     static func plantLaunchers(in directory: String) throws -> String {

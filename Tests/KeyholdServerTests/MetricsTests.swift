@@ -1,11 +1,12 @@
 import Foundation
 import KeyholdCore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// `keyhold serve --metrics`: scraped over HTTP, checked by Prometheus's own `promtool`, and moving with what
 /// the daemon does, under a real systemd.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct MetricsTests {
     static let promtool = "/usr/bin/promtool"
 
@@ -133,7 +134,7 @@ struct MetricsTests {
 }
 
 /// `deploy/grafana-dashboard.json` draws only what the daemon exports.
-@Suite struct GrafanaDashboardTests {
+@Suite(.offCooperativePool) struct GrafanaDashboardTests {
     @Test func everyQueryNamesAnExportedFamily() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: BuildProducts.packageRoot + "/deploy/grafana-dashboard.json"))
         let dashboard = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])

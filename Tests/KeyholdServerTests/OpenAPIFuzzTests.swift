@@ -1,11 +1,12 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// schemathesis (from PyPI, in the test set-up's virtual environment) against the real daemon over TCP with an admin
 /// token, under a real systemd and with a fake provider on loopback: every phase and every check of
 /// `deploy/schemathesis.toml`, zero failures. Its JUnit report is kept under `.build/test-artefacts/schemathesis/`.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct OpenAPIFuzzTests {
     static let schemathesis = "/opt/keyhold-test-venv/bin/schemathesis"
 

@@ -2,12 +2,13 @@ import Foundation
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdServer
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 import Yams
 
 /// `deploy/openapi.yaml` against what the daemon really serves: the same routes, and answers of the documented shape.
-@Suite struct OpenAPITests {
+@Suite(.offCooperativePool) struct OpenAPITests {
     @Test func everyServedRouteIsDocumentedAndEveryDocumentedRouteIsServed() throws {
         let document = try OpenAPIDocument.load()
         let daemon = try IdleDaemon(label: "keyhold-openapi-test")

@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
+import KeyholdTestTraits
 import KeyholdTesting
 import Synchronization
 import Testing
 
 /// Usage alerts: once per window at each threshold, an audit record and a webhook POST, retried until it is taken.
-@Suite(.serialized) struct ProxyAlertTests {
+@Suite(.offCooperativePool, .serialized) struct ProxyAlertTests {
     @Test func eachThresholdAlertsOnceToTheTenantsWebhookWhichIsRetried() async throws {
         let receiver = try await WebhookReceiver.start(failingFirst: 1)
         defer { receiver.stop() }

@@ -9,11 +9,12 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import KeyholdTestTraits
 #endif
 
 /// The proxy's behaviour at the edges of a connection: slow agents, unknown routes, and providers that fail,
 /// stall or cannot be reached (each answered in the provider's own error shape).
-@Suite(.serialized) struct ProxyConnectionTests {
+@Suite(.offCooperativePool, .serialized) struct ProxyConnectionTests {
     @Test func aClientThatSendsTooSlowlyGets408AndHoldsNothing() async throws {
         let proxy = try await ProxyHarness(tokensPerDay: 400, daemonArguments: ["--proxy-request-timeout", "1"])
         // A request announcing 200 bytes that sends 20 and then nothing.

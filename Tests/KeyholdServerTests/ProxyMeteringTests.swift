@@ -3,13 +3,14 @@ import Foundation
 import GRDB
 import KeyholdCore
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import NIOCore
 import NIOHTTP1
 import Testing
 
 /// The metering proxy against a fake provider on 127.0.0.1: wire formats, exact metering, caps, crash safety.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct ProxyMeteringTests {
     static let chat = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":50}"#
     static let chatStream = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hi"}],"max_tokens":50,"stream":true}"#

@@ -1,6 +1,7 @@
 import Foundation
 import KeyholdCore
 import KeyholdOrchestration
+import KeyholdTestTraits
 import KeyholdTesting
 import KeyholdVault
 import Logging
@@ -13,7 +14,7 @@ import Testing
 
 /// The proxy's request reader (`ProxyConnectionHandler`) on an `EmbeddedChannel`, driven by virtual time: a body over
 /// the limit is refused before it is read whole, and a request sent too slowly, or a connection left idle, is closed.
-@Suite struct ProxyRequestReaderTests {
+@Suite(.offCooperativePool) struct ProxyRequestReaderTests {
     /// A metering proxy on a real store; nothing listens, and no upstream is called by these requests.
     static func proxy(maximumBodyBytes: Int = 1024) throws -> (MeteringProxy, InProcessHost) {
         let host = try InProcessHost()

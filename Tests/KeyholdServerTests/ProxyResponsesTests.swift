@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import KeyholdCore
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import NIOCore
 import NIOFoundationCompat
@@ -10,7 +11,7 @@ import Testing
 
 /// The Responses API through the managed proxy (metered from its own usage shape, stored responses scoped to their
 /// tenant), and caps that clamp a request's output maximum instead of refusing it.
-struct ProxyResponsesTests {
+@Suite(.offCooperativePool) struct ProxyResponsesTests {
     static let create = #"{"model":"gpt-5-mini","input":"Say hi","max_output_tokens":50}"#
     static let createStream = #"{"model":"gpt-5-mini-2025-08-07","input":"Say hi","max_output_tokens":50,"stream":true}"#
 

@@ -1,11 +1,12 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 @testable import KeyholdProxy
 
 /// A body that says two things at once is refused: the proxy would check one and the provider would run the other.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct ProxySmugglingTests {
     @Test(arguments: [
         (#"{"model":"a","model":"b"}"#, "model"),

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import KeyholdCore
 import KeyholdStore
+import KeyholdTestTraits
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -10,7 +11,7 @@ import Testing
 
 /// Keep-alive connections to the provider: a provider may close an idle connection at any moment, and a request
 /// that crosses that close must be sent again, once, on a new connection; a request on a new connection never is.
-@Suite(.serialized) struct ProxyUpstreamReuseTests {
+@Suite(.offCooperativePool, .serialized) struct ProxyUpstreamReuseTests {
     @Test func aRequestOnAnIdleConnectionTheProviderClosedIsSentAgainOnANewOne() async throws {
         let provider = try await ClosingProvider.start(answersPerConnection: 1)
         defer { provider.stop() }

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestTraits
 import NIOCore
 import NIOPosix
 import Testing
@@ -6,7 +7,7 @@ import Testing
 @testable import KeyholdProxy
 
 /// The proxy's hand-written formats: usage journal lines and the byte scans of server-sent events.
-struct ProxyWireFormatTests {
+@Suite(.offCooperativePool) struct ProxyWireFormatTests {
     static func entry(model: String = "gpt-4o-mini", sandbox: Int64? = 7) -> JournalEntry {
         JournalEntry(
             kind: "s", id: UUID().uuidString, tenantID: 42, sandboxID: sandbox, model: model, reservedTokens: 1234, reservedPicoUSD: Int64.max,

@@ -1,9 +1,10 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Requests schemathesis found mishandled: each now answered 400 or 404 (or 405), and the daemon stays up.
-@Suite struct QueryEdgeTests {
+@Suite(.offCooperativePool) struct QueryEdgeTests {
     @Test func oddQueriesBodiesAndMethodsGetClearAnswersAndTheDaemonLives() async throws {
         let served = try AdminAPITests.serve()
         let client = AdminHTTP(.socket(served.keyhold.socketPath))

@@ -1,12 +1,13 @@
 import Foundation
 import Glibc
 import KeyholdSandbox
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// The reconciler follows systemd's signals (`PropertiesChanged`, `UnitRemoved`): it reads no unit's status while
 /// nothing changes, and a crash reaches it as a signal.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct ReconcilerSignalTests {
     @Test func runningSandboxesCostNoStatusReadsAndACrashIsSeenAtOnce() async throws {
         let port = try LoopbackPort.free()

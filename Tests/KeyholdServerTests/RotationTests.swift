@@ -3,11 +3,12 @@ import KeyholdCore
 import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Key rotation against a real systemd: blue/green with no downtime, failure keeps the old agent, crash safety.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct RotationTests {
     /// Reports a hash of its key, refuses keys containing "-bad-" (never in a canary: hex after its prefix) by exiting at start.
     static let agent =
@@ -30,26 +31,15 @@ struct RotationTests {
         try #require(before.count == 1)
         let newKey = SandboxHarness.canary()
 
-        // The rotation runs in another process while this thread watches systemd every 10 ms.
-        let rotation = Process()
-        rotation.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
-        rotation.arguments = ["key", "rotate", tenant, "anthropic", "--no-validate"] + sandboxes.keyhold.globalArguments
-        let stdin = Pipe()
-        rotation.standardInput = stdin
-        rotation.standardOutput = FileHandle.nullDevice
-        try rotation.run()
-        stdin.fileHandleForWriting.write(Data(newKey.utf8))
-        try stdin.fileHandleForWriting.close()
-        var observations: [[String: String]] = []
-        while rotation.isRunning {
-            observations.append(try sandboxes.activeUnits(tenant: tenant))
-            usleep(10_000)
-        }
-        rotation.waitUntilExit()
-        #expect(rotation.terminationStatus == 0)
-        #expect(observations.count > 20, "watched the whole rotation (\(observations.count) observations)")
-        #expect(observations.allSatisfy { !$0.isEmpty }, "at every observation at least one agent was active")
-        #expect(observations.contains { $0.count == 2 }, "old and new ran side by side")
+        // The rotation runs in another process while systemd's signals record every change of the tenant's units.
+        let timeline = try UnitTimeline(tenant: tenant)
+        let rotation = try sandboxes.keyhold.cli(["key", "rotate", tenant, "anthropic", "--no-validate"], input: Array(newKey.utf8))
+        #expect(rotation.status == 0, "\(rotation.stderr)")
+        let old = try #require(before.keys.first)
+        #expect(timeline.waitUntilInactive(old), "systemd signalled the old unit's stop")
+        let counts = timeline.activeCounts(from: Set(before.keys))
+        #expect(counts.allSatisfy { $0 > 0 }, "after every change at least one agent was active: \(counts)")
+        #expect(counts.contains(2), "old and new ran side by side: \(counts)")
 
         let after = try sandboxes.activeUnits(tenant: tenant)
         #expect(after.count == 1)

@@ -1,11 +1,12 @@
 import Foundation
 import GRDB
 import KeyholdSandbox
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Each bad start is a clear error, leaves no unit behind and delivers no key.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxBadInputTests {
     static func expectRefused(_ sandboxes: SandboxHarness, _ tenant: String, _ message: String) throws {
         let start = try sandboxes.start(tenant)

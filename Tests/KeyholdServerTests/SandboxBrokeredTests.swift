@@ -1,11 +1,12 @@
 import Foundation
 import KeyholdSandbox
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Brokered keys under a real systemd: the agent's environment holds placeholders, its base URLs point at the broker
 /// the daemon keeps inside its sandbox, and the stand-in provider receives the tenant's real key in its own header.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxBrokeredTests {
     /// A hostile agent's search for its key: environment, every process it can see, the files it can read.
     static let search = [

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import NIOCore
 import NIOHTTP1
@@ -8,7 +9,7 @@ import Testing
 
 /// One sandbox cannot take the daemon's connections: its listener holds at most 512 at once, and while a hostile agent
 /// holds them all, another tenant's calls keep their latency.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxConnectionBudgetTests {
     /// The median of `count` model-list calls through the daemon's own proxy port with a neighbour's token, in ms.
     static func medianLatency(port: Int, token: String, count: Int) async throws -> Double {

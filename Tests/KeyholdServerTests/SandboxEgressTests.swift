@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import NIOSSL
 import Testing
@@ -7,7 +8,7 @@ import Testing
 /// egress gateway, to exactly the destinations its keys, plan and tenant allow. The "internet" is a network namespace
 /// this test makes (veth pair), where a fake provider serves HTTPS under a name; the agent is the official Python
 /// SDKs and Node's fetch, unmodified.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxEgressTests {
     @Test func aBYOKAgentReachesOnlyWhatItIsAllowedByNameOrProxyAndNothingOfTheHost() async throws {
         let assets = try TestAssets()

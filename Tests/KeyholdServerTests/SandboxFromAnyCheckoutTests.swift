@@ -1,10 +1,11 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// A build tree that sandboxes cannot see still starts agents (its launcher is copied), and stopping an agent that has
 /// already exited is what the user asked for, not an error.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxFromAnyCheckoutTests {
     @Test func aDaemonBuiltUnderRootStartsAgentsFromItsLaunchersCopy() throws {
         let checkout = "/root/keyhold-\(LauncherPlacementTests.unique())"

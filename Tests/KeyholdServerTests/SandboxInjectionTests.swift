@@ -1,10 +1,11 @@
 import Foundation
 import KeyholdSandbox
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Real sandboxed agents under a real systemd, started through the real daemon and CLI.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxInjectionTests {
     static let hashAgent = #"/bin/sh -c 'echo "hash=$(printf %s "$ANTHROPIC_API_KEY" | sha256sum | cut -c1-64)"; exec sleep infinity'"#
 

@@ -1,10 +1,11 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// The managed boundary under a real systemd: the agent's network is its own, and the metering proxy answers inside
 /// it at a plain `http://127.0.0.1:8787`, so that unmodified clients work with the injected environment alone.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxManagedTests {
     @Test func unmodifiedSDKsCurlAndFetchReachTheProxyAndAreMetered() async throws {
         let assets = try TestAssets()

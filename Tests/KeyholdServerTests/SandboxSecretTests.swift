@@ -1,11 +1,12 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Generic secrets under a real systemd: a hostile agent holds placeholders only; the egress gateway terminates its
 /// TLS to the two hosts that carry secrets (stand-ins serving HTTPS under names on 127.0.0.1) with the sandbox's own
 /// authority, writes each secret into its header, and refuses a placeholder on its way to the wrong host.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxSecretTests {
     /// Two HTTPS stand-ins with their own certificates (trusted by the daemon through `--egress-trust-roots`), the
     /// names that resolve to them, a webhook receiver, and a daemon with a proxy (the LLM key's broker).

@@ -1,11 +1,12 @@
 import Foundation
 import KeyholdSandbox
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// The agent's own persistent state (`$STATE_DIRECTORY`) and what else a sandbox may see of the host, under a real
 /// systemd.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxStateTests {
     /// Appends a line per run to its state, reports how many runs it remembers, then waits.
     static let countingAgent =

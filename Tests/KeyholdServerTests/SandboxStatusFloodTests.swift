@@ -2,13 +2,14 @@ import Foundation
 import KeyholdClient
 import KeyholdOrchestration
 import KeyholdServer
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// A tenant's state tree is its own to shape, and `sandbox status` measures it: a hostile tenant that grows a huge
 /// tree and asks for its status in a loop from many clients costs one status read and one walk at a time of its own,
 /// and another tenant's starts keep their latency.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxStatusFloodTests {
     /// Fills its state with 40,000 files in 40 directories, says so, then waits.
     static let fillingAgent =

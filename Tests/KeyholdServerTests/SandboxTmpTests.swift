@@ -1,10 +1,11 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// An agent's /tmp and /var/tmp are tmpfs of its own, bounded by its plan's tmp_max and charged to its memory: one
 /// agent filling them hits ENOSPC, not the disk that holds the database and the usage journal.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct SandboxTmpTests {
     @Test func aFilledTmpIsTheAgentsOwnProblem() throws {
         let keyhold = try KeyholdHarness()

@@ -1,10 +1,11 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// `keyhold serve` refuses listen addresses it cannot honour, with one line naming the option, before anything
 /// listens (it used to skip `--proxy localhost` silently and never report ready).
-struct ServeOptionsTests {
+@Suite(.offCooperativePool) struct ServeOptionsTests {
     @Test func badListenAddressesAreRefusedBeforeAnythingListens() throws {
         let keyhold = try KeyholdHarness()
         let cases: [([String], String)] = [

@@ -2,12 +2,13 @@ import Foundation
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdServer
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Two daemons, two hosts, one store and (on this machine) one systemd: each host manages only the sandboxes it
 /// runs: stopping, restarting or starting again a sandbox another host runs is refused with that host's name.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct SharedStoreHostsTests {
     @Test func aHostLeavesAnotherHostsSandboxesAloneAndNamesTheirHost() throws {
         let sandboxes = try SandboxHarness()

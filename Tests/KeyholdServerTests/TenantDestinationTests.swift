@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import KeyholdTestTraits
 import KeyholdTesting
 import NIOCore
 import Synchronization
@@ -8,7 +9,7 @@ import Testing
 /// A hostile tenant points the daemon at the host's own network: a key's base URL (checked when set, validated and on
 /// schedule) and an alert webhook. The root daemon reaches only what the admin allowed, connects to the address it
 /// checked, follows no redirect, bounds the exchange and never hands back the remote text.
-@Suite(.serialized)
+@Suite(.offCooperativePool, .serialized)
 struct TenantDestinationTests {
     /// An HTTP service on 127.0.0.1 that counts what reaches it: a model list, a redirect elsewhere, a failure with
     /// text that must stay inside, and an answer that never ends.

@@ -1,10 +1,11 @@
 import Foundation
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// History follows a tenant, not its name: a tenant created again under a deleted tenant's name starts with none, by
 /// the CLI, the admin API and its own tenant token; the admin still finds the old history by the old id.
-@Suite struct TenantHistoryTests {
+@Suite(.offCooperativePool) struct TenantHistoryTests {
     static func records(_ text: String) -> [[String: Any]] {
         ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]]) ?? []
     }

@@ -1,11 +1,12 @@
 import Foundation
 import KeyholdOrchestration
 import KeyholdServer
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Tenant tokens over the TCP admin API: what each kind of caller may do on every route, against the real daemon.
-@Suite struct TenantTokenTests {
+@Suite(.offCooperativePool) struct TenantTokenTests {
     /// A daemon serving TCP, with tenants `acme` and `globex` and a token for each kind of caller.
     struct Callers {
         let served: AdminAPITests.Served

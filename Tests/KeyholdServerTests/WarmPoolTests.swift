@@ -1,11 +1,13 @@
 import Foundation
+import KeyholdOrchestration
 import KeyholdSandbox
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// A plan's warm pool (`warm_pool:`) under a real systemd: units started ahead, each handed to one tenant's start
 /// with its key, state and way out, never to a second; expired and refilled in the background.
-@Suite(.serialized, .enabled(if: TestSystemd.shouldRun))
+@Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun))
 struct WarmPoolTests {
     /// Reports its key's hash, its state, what it sees of /var/lib and its hosts file, then waits.
     static let agent = #"""
@@ -24,10 +26,11 @@ struct WarmPoolTests {
         return plans
     }
 
-    /// The warm units of the plan that are running (waiting, or handed to a tenant).
+    /// The warm units of the plan that are running (waiting, or handed to a tenant): this installation's only.
     static func activeWarmUnits(_ sandboxes: SandboxHarness, plan: String = "byok") throws -> Set<String> {
-        Set(
-            try sandboxes.manager.listUnits(matching: "keyhold_warm-\(plan)-*.service").filter { unit in
+        let tag = SandboxConfiguration.installationTag(stateDirectory: sandboxes.keyhold.stateDirectory)
+        return Set(
+            try sandboxes.manager.listUnits(matching: SandboxConfiguration.warmUnitPattern(installationTag: tag, plan: plan)).filter { unit in
                 try sandboxes.manager.unitStatus(name: unit)?.activeState == "active"
             })
     }

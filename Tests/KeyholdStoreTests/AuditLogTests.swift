@@ -1,10 +1,11 @@
 import Foundation
 import KeyholdCore
+import KeyholdTestTraits
 import Testing
 
 @testable import KeyholdStore
 
-@Suite struct AuditLogTests {
+@Suite(.offCooperativePool) struct AuditLogTests {
     @Test(arguments: StoreKind.allCases) func anIntactChainVerifies(kind: StoreKind) throws {
         let temporary = try TemporaryStore(kind)
         try temporary.appendRecords(5)

@@ -1,10 +1,11 @@
 import Foundation
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// `--database` URLs: what is refused, and that a password never reaches a message.
-@Suite struct DatabaseURLTests {
+@Suite(.offCooperativePool) struct DatabaseURLTests {
     @Test func badURLsAreRefusedInOneLineWithoutThePassword() throws {
         let secret = "pw-canary-\(UUID().uuidString.prefix(8))"
         for url in [

@@ -1,13 +1,14 @@
 import Foundation
 import GRDB
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// The schema is written for each dialect (SQLite's and PostgreSQL's migrations). Both, fully migrated, must hold the
 /// same tables, the same columns, and the same columns that may be NULL: a column added to one and forgotten in the
 /// other is caught here, not by the fleet that first reads it.
-@Suite struct SchemaDriftTests {
+@Suite(.offCooperativePool) struct SchemaDriftTests {
     /// Each store's own migration bookkeeping.
     static let bookkeeping: Set<String> = ["grdb_migrations", "keyhold_migrations"]
 

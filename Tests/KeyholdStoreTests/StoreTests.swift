@@ -1,10 +1,11 @@
 import Foundation
 import KeyholdCore
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdVault
 import Testing
 
-@Suite struct StoreTests {
+@Suite(.offCooperativePool) struct StoreTests {
     @Test(arguments: StoreKind.allCases) func aCiphertextSwappedBetweenTenantsDoesNotDecrypt(kind: StoreKind) throws {
         let temporary = try TemporaryStore(kind)
         let vault = Vault(kek: .generate())
@@ -83,7 +84,7 @@ import Testing
     }
 }
 
-@Suite struct ProxyGenerationTests {
+@Suite(.offCooperativePool) struct ProxyGenerationTests {
     /// The metering proxy keeps its caches while `proxy_generation` is unchanged: every change to tokens, tenants and
     /// keys must move it, and its own usage rows must not.
     @Test(arguments: StoreKind.allCases) func tokenTenantAndKeyChangesMoveTheGenerationAndUsageRowsDoNot(kind: StoreKind) async throws {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KeyholdEgress
 public import KeyholdProxy
@@ -44,6 +45,21 @@ public struct SandboxConfiguration: Sendable {
     public var maxSandboxes: Int?
     /// The host's lease (`--lease-seconds`): without a heartbeat for half of it, the host fences itself.
     public var leaseDuration: Duration = .seconds(10)
+    /// Names this installation among others on one systemd (a demo beside the service, one test beside another):
+    /// it is part of its warm units' names, so that a daemon stops only the warm units its own installation left.
+    /// The daemon sets it from its state directory (``installationTag(stateDirectory:)``).
+    public var installationTag = SandboxConfiguration.installationTag(stateDirectory: "/var/lib/keyhold")
+
+    /// Six hex digits of the SHA-256 of the state directory's absolute path.
+    public static func installationTag(stateDirectory: String) -> String {
+        let path = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        return SHA256.hash(data: Array(path.utf8)).prefix(3).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The systemd glob that matches an installation's warm units, of every plan or of `plan`.
+    public static func warmUnitPattern(installationTag: String, plan: String? = nil) -> String {
+        "\(WarmPool.unitPrefix)\(installationTag)-\(plan.map { $0 + "-" } ?? "")*.service"
+    }
 
     /// `keyhold-mount`, which mounts a tenant's state into the warm unit a start takes: beside `keyhold-exec`.
     public var mountHelperPath: String { (execPath as NSString).deletingLastPathComponent + "/keyhold-mount" }

@@ -108,7 +108,7 @@ extension SandboxService {
         guard FileManager.default.isExecutableFile(atPath: configuration.execPath) else {
             throw KeyholdError.unavailable("keyhold-exec is missing at \(configuration.execPath): build it or pass --exec-path")
         }
-        let (name, user) = WarmPool.newIdentity(plan: plan.id)
+        let (name, user) = WarmPool.newIdentity(installationTag: configuration.installationTag, plan: plan.id)
         let pipe = try InjectionPipe()
         do {
             let files = try boundary.writeNameFiles(unit: name, policy: EgressPolicy(entries: []))
@@ -191,11 +191,13 @@ extension SandboxService {
         }
     }
 
-    /// Stops warm units a previous daemon left behind (their pipes closed with it: they can serve no one).
+    /// Stops warm units a previous daemon of this installation left behind (their pipes closed with it: they can serve
+    /// no one). Another installation's warm units on the same systemd are its own daemon's business.
     func stopLeftoverWarmUnits() async {
         guard let systemd else { return }
         do {
-            let units = try await systemd.listUnits(matching: "\(WarmPool.unitPrefix)*.service")
+            let units = try await systemd.listUnits(
+                matching: SandboxConfiguration.warmUnitPattern(installationTag: configuration.installationTag))
             let claimed = Set(try await store.read { tx in try tx.allLiveSandboxes().map(\.sandbox.unit) })
             let waiting = warmPool.names
             for unit in units where !claimed.contains(unit) && !waiting.contains(unit) {

@@ -115,9 +115,10 @@ final class WarmPool: Sendable {
     /// The unit-name prefix of pooled units: `_` is in no tenant's name, so no tenant's unit can match it.
     static let unitPrefix = "keyhold_warm-"
 
-    /// A new unit's name and dynamic user: `keyhold_warm-PLAN-HEX.service`, `kh_warm_HEX` (never a tenant's `kh-NAME`).
-    static func newIdentity(plan: String) -> (unit: String, user: String) {
+    /// A new unit's name and dynamic user: `keyhold_warm-INSTALLATION-PLAN-HEX.service`, `kh_warm_HEX` (never a
+    /// tenant's `kh-NAME`).
+    static func newIdentity(installationTag: String, plan: String) -> (unit: String, user: String) {
         let suffix = String(format: "%08x", UInt32.random(in: 0...UInt32.max))
-        return ("\(unitPrefix)\(plan)-\(suffix).service", "kh_warm_\(suffix)")
+        return ("\(unitPrefix)\(installationTag)-\(plan)-\(suffix).service", "kh_warm_\(suffix)")
     }
 }

@@ -43,6 +43,7 @@ public final class Daemon: Sendable {
         sandboxConfiguration.hostID = options.host.id
         sandboxConfiguration.maxSandboxes = options.host.maxSandboxes
         sandboxConfiguration.leaseDuration = options.host.lease
+        sandboxConfiguration.installationTag = SandboxConfiguration.installationTag(stateDirectory: options.stateDirectory)
         if sandboxConfiguration.systemdEnabled {
             let placement = try LauncherPlacement.place(
                 execPath: sandboxConfiguration.execPath, stagingRoot: sandboxConfiguration.launcherStagingRoot)

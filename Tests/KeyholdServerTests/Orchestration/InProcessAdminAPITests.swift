@@ -5,6 +5,7 @@ import HummingbirdTesting
 import KeyholdCore
 import KeyholdOrchestration
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import NIOCore
 import Testing
@@ -13,7 +14,7 @@ import Testing
 
 /// The admin API's router in process (Hummingbird's test client, over loopback), on a control plane whose systemd is
 /// in memory: authentication, a tenant token's scope, the error bodies, and a start over HTTP down to the launcher.
-@Suite(.timeLimit(.minutes(1))) struct InProcessAdminAPITests {
+@Suite(.offCooperativePool, .timeLimit(.minutes(1))) struct InProcessAdminAPITests {
     /// An admin token and a tenant token of `tenant`, made in the store as `keyhold token create` makes them.
     static func tokens(_ host: InProcessHost, tenant: String) async throws -> (admin: String, tenant: String) {
         try await host.store.write { tx in

@@ -3,6 +3,7 @@ import KeyholdCore
 import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
@@ -10,7 +11,7 @@ import Testing
 /// host, and two hosts racing to start one tenant run it once; a start pinned to another host runs there and only
 /// there; a host that stops renewing its lease loses its tenants to another, which starts them with a fresh, audited
 /// injection; a drain moves a tenant blue/green, with an agent active at every moment.
-@Suite(.timeLimit(.minutes(1))) struct InProcessFleetTests {
+@Suite(.offCooperativePool, .timeLimit(.minutes(1))) struct InProcessFleetTests {
     static func fleet() throws -> (a: InProcessHost, b: InProcessHost) {
         let a = try InProcessHost(fleet: ("a", nil))
         let b = try InProcessHost(fleet: ("b", a))

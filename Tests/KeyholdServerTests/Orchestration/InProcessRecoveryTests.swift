@@ -2,6 +2,7 @@ import Foundation
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
@@ -10,7 +11,7 @@ import Testing
 
 /// A daemon restarted against an in-memory systemd whose units outlived it: orphans are stopped, sandboxes caught
 /// half-started are restarted with a fresh injection, running ones and starts in flight are left alone.
-@Suite(.timeLimit(.minutes(1))) struct InProcessRecoveryTests {
+@Suite(.offCooperativePool, .timeLimit(.minutes(1))) struct InProcessRecoveryTests {
     @Test func aRestartedDaemonLeavesRunningAgentsAloneAndStopsOrphans() async throws {
         let host = try InProcessHost()
         let (tenant, key, unit) = try await host.runningTenant("orphan")

@@ -4,12 +4,13 @@ import KeyholdOrchestration
 import KeyholdSandbox
 import KeyholdServer
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
 /// Key rotation against an in-memory systemd: a daemon killed between any two steps converges after its restart, and a
 /// new agent that dies within its readiness window is heard of at once and leaves the old one running.
-@Suite(.timeLimit(.minutes(1))) struct InProcessRotationTests {
+@Suite(.offCooperativePool, .timeLimit(.minutes(1))) struct InProcessRotationTests {
     static let newKeyWins = ["rotation.after-new-ready", "rotation.stopping-old"]
 
     @Test(arguments: ["rotation.before-new-unit", "rotation.new-unit-starting", "rotation.after-new-ready", "rotation.stopping-old"])

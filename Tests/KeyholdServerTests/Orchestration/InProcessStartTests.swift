@@ -2,6 +2,7 @@ import Foundation
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdServer
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
 
 /// Starts and stops against an in-memory systemd: what the launcher receives, what is audited, and what a failing
 /// or hanging systemd leaves behind. Milliseconds each; no systemd, no root namespaces.
-@Suite(.timeLimit(.minutes(1))) struct InProcessStartTests {
+@Suite(.offCooperativePool, .timeLimit(.minutes(1))) struct InProcessStartTests {
     @Test func aStartHandsTheKeyToTheLauncherAndAuditsItsInvocation() async throws {
         let host = try InProcessHost()
         let (tenant, key, unit) = try await host.runningTenant("start")

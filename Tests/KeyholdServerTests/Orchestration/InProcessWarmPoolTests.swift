@@ -2,6 +2,7 @@ import Foundation
 import KeyholdCore
 import KeyholdSandbox
 import KeyholdStore
+import KeyholdTestTraits
 import KeyholdTesting
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
 
 /// A plan's warm pool against an in-memory systemd: units started ahead hold nothing of a tenant until a start takes
 /// one, the pool is refilled, and a restarted daemon stops the units the previous one left (their pipes died with it).
-@Suite(.timeLimit(.minutes(1))) struct InProcessWarmPoolTests {
+@Suite(.offCooperativePool, .timeLimit(.minutes(1))) struct InProcessWarmPoolTests {
     /// The repository's plans, with a warm pool of `size` on BYOK.
     static func plans(size: Int) throws -> PlanCatalog {
         var plans = try PlanCatalog.load(directory: BuildProducts.plansDirectory).plans
@@ -59,5 +60,25 @@ import Testing
         await host.sandboxes.tendWarmPool()
         let fresh = Self.warmUnits(host)
         #expect(fresh.count == 2 && Set(fresh).isDisjoint(with: left), "the new daemon fills its own pool")
+    }
+
+    /// Two installations on one systemd (a demo beside the service, one test beside another): a daemon's start stops
+    /// the warm units its own installation left, never the other's, which are waiting for their tenants.
+    @Test func aDaemonLeavesAnotherInstallationsWarmUnitsAlone() async throws {
+        let service = try InProcessHost(plans: try Self.plans(size: 2))
+        let demo = try InProcessHost(plans: try Self.plans(size: 1), systemd: service.systemd)
+        #expect(service.configuration.installationTag != demo.configuration.installationTag)
+        await service.sandboxes.tendWarmPool()
+        await demo.sandboxes.tendWarmPool()
+        let serviceUnits = Set(service.sandboxes.warmPool.names)
+        #expect(serviceUnits.count == 2 && Self.warmUnits(service).count == 3)
+
+        try await demo.restart()
+        await demo.sandboxes.stopLeftoverWarmUnits()
+        #expect(Set(Self.warmUnits(service)) == serviceUnits, "the demo stopped its own leftover unit only")
+        let tenant = InProcessTenants.name("warm")
+        try await service.tenant(tenant, key: InProcessTenants.canary(), agent: ["/bin/sh", "-c", "exec sleep infinity"])
+        let sandbox = try await service.sandboxes.start(tenant: tenant, actor: "test")
+        #expect(serviceUnits.contains(sandbox.unit), "the service's waiting unit still serves its next tenant")
     }
 }
