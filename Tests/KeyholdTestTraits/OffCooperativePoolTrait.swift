@@ -1,3 +1,6 @@
+// Testing comes with the toolchain's shared runtime only: a release build with the static one (deploy/package.sh
+// builds every target) compiles this module without the trait.
+#if canImport(Testing)
 public import Testing
 
 /// Runs each test of a suite, and every task it starts in structured concurrency, on threads of its own instead of
@@ -25,3 +28,4 @@ extension Trait where Self == OffCooperativePoolTrait {
     /// Runs the tests on threads of their own, not on Swift concurrency's shared pool: for tests that block.
     public static var offCooperativePool: Self { OffCooperativePoolTrait() }
 }
+#endif
