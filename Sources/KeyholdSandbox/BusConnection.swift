@@ -5,7 +5,10 @@ import Glibc
 ///
 /// Ownership: owns one reference to the `sd_bus` and to the `JobRemoved` match slot; both are released in
 /// `deinit` (the slot first, so the callback can no longer see `jobResults`).
-final class BusConnection {
+///
+/// Sendable only as a whole, between calls: `SystemdManager` keeps idle connections in a `Mutex` and one call at a
+/// time uses each, from one thread.
+final class BusConnection: @unchecked Sendable {
     static let destination = "org.freedesktop.systemd1"
     static let managerPath = "/org/freedesktop/systemd1"
     static let managerInterface = "org.freedesktop.systemd1.Manager"

@@ -2,6 +2,7 @@ import CSystemd
 import Foundation
 import Glibc
 import KeyholdCore
+import Synchronization
 
 /// A connection to a systemd manager over D-Bus (sd-bus), for starting and watching transient units.
 ///
@@ -20,11 +21,11 @@ public final class SystemdManager: @unchecked Sendable {
 
     /// The most connections open at once; a call beyond them waits for one to be returned.
     public let maximumConnections: Int
-    private let pool = NSCondition()
-    /// Open connections not in use; guarded by `pool`.
-    private var idle: [BusConnection] = []
-    /// Connections open (idle or in use); guarded by `pool`.
-    private var opened = 0
+    /// One permit per connection a call may hold: a call waits here, blocking its thread, while all are in use.
+    private let permits: DispatchSemaphore
+    /// Open connections not in use. There are never more connections than permits: a call opens one only when none
+    /// is idle, and it holds a permit meanwhile.
+    private let idle = Mutex<[BusConnection]>([])
 
     /// Prepares a manager for `address` (an sd-bus address such as `unix:path=/run/systemd/private`); nil
     /// means the host's systemd: its private socket when running as root, else the system bus.
@@ -39,6 +40,7 @@ public final class SystemdManager: @unchecked Sendable {
         self.isBusClient = target.busClient
         self.callTimeout = callTimeout
         self.maximumConnections = max(1, maximumConnections)
+        self.permits = DispatchSemaphore(value: self.maximumConnections)
     }
 
     // MARK: Units
@@ -227,45 +229,29 @@ public final class SystemdManager: @unchecked Sendable {
         }
     }
 
-    /// Closes the idle connections (the next call opens one); connections in use close when their call returns them.
+    /// Closes the idle connections (the next call opens one); connections in use are kept when their call returns them.
     public func close() {
-        pool.lock()
-        opened -= idle.count
-        idle.removeAll()
-        pool.broadcast()
-        pool.unlock()
+        idle.withLock { $0.removeAll() }
     }
 
-    /// An open connection for one call: an idle one, a new one while fewer than `maximumConnections` are open, or
-    /// the first one returned.
+    /// An open connection for one call, once a permit is free: an idle one, or a new one.
     private func checkOut() throws -> BusConnection {
-        pool.lock()
-        defer { pool.unlock() }
-        while true {
-            while let candidate = idle.popLast() {
-                if candidate.isOpen { return candidate }
-                opened -= 1
-            }
-            if opened < maximumConnections {
-                opened += 1
-                do {
-                    return try BusConnection(address: address, busClient: isBusClient)
-                } catch {
-                    opened -= 1
-                    pool.signal()
-                    throw error
-                }
-            }
-            pool.wait()
+        permits.wait()
+        while let candidate = idle.withLock({ $0.popLast() }) {
+            if candidate.isOpen { return candidate }
+        }
+        do {
+            return try BusConnection(address: address, busClient: isBusClient)
+        } catch {
+            permits.signal()
+            throw error
         }
     }
 
-    /// Returns a connection after a call: kept while open, forgotten once dropped.
+    /// Returns a connection after a call, with its permit: kept while open, forgotten once dropped.
     private func checkIn(_ bus: BusConnection) {
-        pool.lock()
-        if bus.isOpen { idle.append(bus) } else { opened -= 1 }
-        pool.signal()
-        pool.unlock()
+        if bus.isOpen { idle.withLock { $0.append(bus) } }
+        permits.signal()
     }
 
     // MARK: Internals
