@@ -50,6 +50,7 @@ let package = Package(
         ),
         .systemLibrary(name: "CMountNamespace"),
         .systemLibrary(name: "CFileStatus"),
+        .systemLibrary(name: "CCloexecPipe"),
         .systemLibrary(
             name: "CSeccomp",
             pkgConfig: "libseccomp",
@@ -151,6 +152,7 @@ let package = Package(
                 "KeyholdStore",
                 "KeyholdSandbox",
                 "CFileStatus",
+                "CCloexecPipe",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

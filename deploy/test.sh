@@ -46,9 +46,13 @@ export KEYHOLD_REQUIRE_BROWSER=1  # the tenant console's browser test fails, not
 # each slower until their bounded waits run out (on 2 cores, unbounded: 13 failures; 4 at once: 161 s, 6: 144 s, one
 # at a time: 526 s). Tests that block a thread run on threads of their own (`.offCooperativePool`).
 export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-$(($(nproc) * 2))}"
-swift test -Xswiftc -warnings-as-errors
+# The generated orchestration sequences run alone, after the rest: beside other tests they hung in two runs of five
+# (every thread idle, nothing left to run: a wake-up lost somewhere in the in-process host); an open bug.
+swift test -Xswiftc -warnings-as-errors --skip InProcessGeneratedTests
+swift test --skip-build --filter InProcessGeneratedTests
 # The same suite again with every installation's state in PostgreSQL (a fleet's database) instead of SQLite.
-KEYHOLD_TEST_STORE=postgresql swift test -Xswiftc -warnings-as-errors --skip-build
+KEYHOLD_TEST_STORE=postgresql swift test --skip-build --skip InProcessGeneratedTests
+KEYHOLD_TEST_STORE=postgresql swift test --skip-build --filter InProcessGeneratedTests
 # Every parser that reads bytes a tenant chooses, fuzzed for 20 s from its seed corpus under libFuzzer and
 # AddressSanitizer. Last: it rebuilds Keyhold's own modules instrumented in this .build.
 deploy/fuzz.sh --seconds 20

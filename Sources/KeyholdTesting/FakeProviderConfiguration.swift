@@ -107,6 +107,8 @@ extension FakeProvider {
         /// (every `data:` frame counts, including role, usage and `[DONE]` frames);
         /// if the stream has fewer events, all are sent and the connection still closes
         /// without the terminating chunk. Non-streaming requests are unaffected.
+        /// The close may overtake the last events on a busy machine (the server drops writes still buffered when
+        /// its connection closes): a client gets at most this many, then an error.
         public var cutStreamAfterEvents: Int?
         /// Model ids listed by OpenAI's `GET /v1/models`.
         public var openAIModels: [String]

@@ -329,7 +329,7 @@ public final class InMemorySystemd: SystemdControl {
             return nil
         }.first
         guard let descriptor else { return }
-        let own = dup(descriptor)
+        let own = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
         guard own >= 0 else { return }
         guard let invocation = state.withLock({ $0.units[name]?.invocationID }) else {
             close(own)

@@ -1,3 +1,4 @@
+import CCloexecPipe
 import Foundation
 import KeyholdCore
 
@@ -13,7 +14,9 @@ final class InjectionPipe: @unchecked Sendable {
 
     init() throws {
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0, fcntl(fds[0], F_SETFD, FD_CLOEXEC) == 0, fcntl(fds[1], F_SETFD, FD_CLOEXEC) == 0 else {
+        // Close-on-exec from the start (pipe2, not pipe then fcntl): a process another thread spawns in between would
+        // inherit the write end and hold the launcher's read open, without end, for its whole life.
+        guard keyhold_cloexec_pipe(&fds) == 0 else {
             throw KeyholdError.unavailable("cannot create the injection pipe: \(String(cString: strerror(errno)))")
         }
         readEnd = fds[0]

@@ -1,3 +1,4 @@
+import CCloexecPipe
 import Foundation
 import KeyholdCore
 import Synchronization
@@ -102,14 +103,10 @@ final class StateMounter: Sendable {
         return (requestPipe[1], answerPipe[0])
     }
 
-    /// A pipe whose ends are both close-on-exec.
+    /// A pipe whose ends are both close-on-exec from the start: no process another thread spawns meanwhile inherits
+    /// them.
     private static func makePipe(_ ends: inout [Int32]) -> Bool {
-        guard pipe(&ends) == 0 else { return false }
-        guard fcntl(ends[0], F_SETFD, FD_CLOEXEC) == 0, fcntl(ends[1], F_SETFD, FD_CLOEXEC) == 0 else {
-            ends.forEach { close($0) }
-            return false
-        }
-        return true
+        keyhold_cloexec_pipe(&ends) == 0
     }
 
     private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
