@@ -46,7 +46,7 @@ export KEYHOLD_REQUIRE_BROWSER=1  # the tenant console's browser test fails, not
 # each slower until their bounded waits run out (on 2 cores, unbounded: 13 failures; 4 at once: 161 s, 6: 144 s, one
 # at a time: 526 s). Tests that block a thread run on threads of their own (`.offCooperativePool`).
 export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-$(($(nproc) * 2))}"
-# The generated orchestration sequences run alone, after the rest: beside other tests they hung in two runs of five
+# The generated orchestration sequences run alone, after the rest: in one parallel run of five they hung for good
 # (every thread idle, nothing left to run: a wake-up lost somewhere in the in-process host); an open bug.
 swift test -Xswiftc -warnings-as-errors --skip InProcessGeneratedTests
 swift test --skip-build --filter InProcessGeneratedTests
