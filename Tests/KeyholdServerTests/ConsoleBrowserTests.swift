@@ -14,7 +14,7 @@ enum TestBrowser {
 }
 
 /// The tenant console in a real browser (Debian's headless Chromium through chromedriver) against a real daemon and
-/// systemd: sign in with a link, replace a key while an agent is watched every 10 ms, revoke, see usage.
+/// systemd: sign in with a link, replace a key while systemd signals every change of its agents, revoke, see usage.
 ///
 /// Skipped when chromium or chromium-driver is missing, unless `KEYHOLD_REQUIRE_BROWSER=1` (CI), which makes it fail.
 @Suite(.offCooperativePool, .serialized, .enabled(if: TestSystemd.shouldRun && TestBrowser.shouldRun))

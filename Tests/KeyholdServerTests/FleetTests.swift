@@ -206,26 +206,15 @@ struct FleetTests {
         let before = try sandboxes.activeUnits(tenant: tenant)
         try #require(before.count == 1)
 
-        // The drain runs in another process while this thread watches systemd every 10 ms.
-        let drain = Process()
-        drain.executableURL = URL(fileURLWithPath: BuildProducts.keyhold)
-        drain.arguments = ["host", "drain", "drain-b", "--wait", "--timeout", "60"] + sandboxes.keyhold.globalArguments
-        drain.environment = sandboxes.keyhold.environment
-        let output = Pipe()
-        drain.standardOutput = output
-        drain.standardError = output
-        try drain.run()
-        var observations: [[String: String]] = []
-        while drain.isRunning {
-            observations.append(try sandboxes.activeUnits(tenant: tenant))
-            usleep(10_000)
-        }
-        drain.waitUntilExit()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(drain.terminationStatus == 0, "\(printed)")
-        #expect(printed.contains("1 tenant(s) placed on other hosts"), "\(printed)")
-        #expect(observations.count > 10, "watched the whole drain (\(observations.count) observations)")
-        #expect(observations.allSatisfy { !$0.isEmpty }, "at every observation an agent was active")
+        // The drain runs in another process while systemd's signals record every change of the tenant's units.
+        let timeline = try UnitTimeline(tenant: tenant)
+        let drain = try sandboxes.keyhold.cli(["host", "drain", "drain-b", "--wait", "--timeout", "60"])
+        #expect(drain.status == 0, "\(drain.output)")
+        #expect(drain.output.contains("1 tenant(s) placed on other hosts"), "\(drain.output)")
+        let old = try #require(before.keys.first)
+        #expect(timeline.waitUntilInactive(old), "systemd signalled the old unit's stop")
+        let counts = timeline.activeCounts(from: Set(before.keys))
+        #expect(counts.allSatisfy { $0 > 0 }, "after every change an agent was active: \(counts)")
 
         let after = try sandboxes.activeUnits(tenant: tenant)
         #expect(after.count == 1 && Set(after.keys).isDisjoint(with: before.keys), "a new unit runs, the old one is gone")
