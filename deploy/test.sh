@@ -46,13 +46,17 @@ export KEYHOLD_REQUIRE_BROWSER=1  # the tenant console's browser test fails, not
 # each slower until their bounded waits run out (on 2 cores, unbounded: 13 failures; 4 at once: 161 s, 6: 144 s, one
 # at a time: 526 s). Tests that block a thread run on threads of their own (`.offCooperativePool`).
 export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-$(($(nproc) * 2))}"
-# The generated orchestration sequences run alone, after the rest: in one parallel run of five they hung for good
-# (every thread idle, nothing left to run: a wake-up lost somewhere in the in-process host); an open bug.
-swift test -Xswiftc -warnings-as-errors --skip InProcessGeneratedTests
-swift test --skip-build --filter InProcessGeneratedTests
+# Two suites run alone, after the rest. The connection budget's test compares a neighbour's latency before and during
+# a hostile agent's 512 connections: beside other tests, their load is in the figures (once in ten runs: 4.0 ms
+# during, against 1.2 ms before). The generated orchestration sequences hung for good in one parallel run of five; the cause, a
+# race in the test's crash step (one reconciler pass, which could run before the crash's signal was applied), is
+# fixed, and they rejoin the parallel pass once more runs bear that out.
+alone="InProcessGeneratedTests|SandboxConnectionBudgetTests"
+swift test -Xswiftc -warnings-as-errors --skip "$alone"
+swift test --skip-build --filter "$alone"
 # The same suite again with every installation's state in PostgreSQL (a fleet's database) instead of SQLite.
-KEYHOLD_TEST_STORE=postgresql swift test --skip-build --skip InProcessGeneratedTests
-KEYHOLD_TEST_STORE=postgresql swift test --skip-build --filter InProcessGeneratedTests
+KEYHOLD_TEST_STORE=postgresql swift test --skip-build --skip "$alone"
+KEYHOLD_TEST_STORE=postgresql swift test --skip-build --filter "$alone"
 # Every parser that reads bytes a tenant chooses, fuzzed for 20 s from its seed corpus under libFuzzer and
 # AddressSanitizer. Last: it rebuilds Keyhold's own modules instrumented in this .build.
 deploy/fuzz.sh --seconds 20

@@ -76,7 +76,19 @@ import Testing
     private func crash(_ tenant: String, on host: InProcessHost) async throws {
         guard let unit = host.activeUnits(tenant: tenant).first else { return }
         host.systemd.crash(unit: unit)
-        try await host.sandboxes.reconcileOnce()
+        // Once a rotation made the daemon follow systemd's signals, it knows a unit's state from them, and its follower
+        // applies the crash's signal in a task of its own: a pass that runs first still sees the unit alive. The
+        // daemon's reconciler runs a pass at each signal; here passes run until the crash is recorded (bounded: 10 s).
+        let deadline = ContinuousClock.now + .seconds(10)
+        var recorded = false
+        while !recorded && ContinuousClock.now < deadline {
+            try await host.sandboxes.reconcileOnce()
+            recorded = try await host.store.read { tx in
+                try !tx.liveSandboxes(tenantID: try tx.tenant(named: tenant).id).contains { $0.unit == unit && $0.state == .running }
+            }
+            if !recorded { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        try #require(recorded, "the reconciler never recorded the crash of \(unit)")
         let failed = try await host.store.read { tx in try tx.latestSandbox(tenantID: try tx.tenant(named: tenant).id)?.state == .failed }
         if !failed { _ = await host.waitForNewUnit(of: tenant, except: [unit]) }
     }
