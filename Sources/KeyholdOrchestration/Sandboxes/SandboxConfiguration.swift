@@ -58,7 +58,7 @@ public struct SandboxConfiguration: Sendable {
 
     /// The systemd glob that matches an installation's warm units, of every plan or of `plan`.
     public static func warmUnitPattern(installationTag: String, plan: String? = nil) -> String {
-        "\(WarmPool.unitPrefix)\(installationTag)-\(plan.map { $0 + "-" } ?? "")*.service"
+        WarmPool.namePrefix(installationTag: installationTag, plan: plan) + "*.service"
     }
 
     /// `keyhold-mount`, which mounts a tenant's state into the warm unit a start takes: beside `keyhold-exec`.

@@ -119,6 +119,11 @@ final class WarmPool: Sendable {
     /// tenant's `kh-NAME`).
     static func newIdentity(installationTag: String, plan: String) -> (unit: String, user: String) {
         let suffix = String(format: "%08x", UInt32.random(in: 0...UInt32.max))
-        return ("\(unitPrefix)\(installationTag)-\(plan)-\(suffix).service", "kh_warm_\(suffix)")
+        return ("\(namePrefix(installationTag: installationTag, plan: plan))\(suffix).service", "kh_warm_\(suffix)")
+    }
+
+    /// What the names of an installation's warm units start with: `keyhold_warm-INSTALLATION-`, then `PLAN-` if given.
+    static func namePrefix(installationTag: String, plan: String? = nil) -> String {
+        "\(unitPrefix)\(installationTag)-\(plan.map { $0 + "-" } ?? "")"
     }
 }
